@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Create the template's stateful resources in the AWS emulator, from template.yaml itself.
+
+template.yaml is the one list of tables, queues, dead-letter queues, bucket and secret: this
+script reads it (with cfn-lint's CloudFormation-aware YAML loader), creates each resource under
+`<prefix><LogicalId>` names, resolves every function's environment the way CloudFormation would
+(Ref / GetAtt / Sub), and prints a JSON description of the local stack:
+
+    {"resources": {...}, "functions": {"webhook": {"env": {...}}, ...},
+     "event_sources": [{"function": "call-ended", "queue_url": ..., "batch_size": 10, ...}]}
+
+Used by `make dev`, `make test` (the Rust integration tests call it with their own prefix) and
+the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import boto3
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION_DEFAULT = "eu-central-1"
+ACCOUNT = "123456789012"  # moto's account
+
+
+def load_template(path: Path) -> dict:
+    template, matches = decode(str(path))
+    if matches or template is None:
+        raise SystemExit(f"cannot read {path}: {matches}")
+    return template
+
+
+class Stack:
+    def __init__(self, template: dict, endpoint: str, region: str, prefix: str, params: dict):
+        self.t = template
+        self.prefix = prefix
+        self.region = region
+        self.params = {
+            name: params.get(name, spec.get("Default"))
+            for name, spec in template.get("Parameters", {}).items()
+        }
+        kw = dict(endpoint_url=endpoint, region_name=region,
+                  aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+                  aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"))
+        self.ddb = boto3.client("dynamodb", **kw)
+        self.sqs = boto3.client("sqs", **kw)
+        self.s3 = boto3.client("s3", **kw)
+        self.sm = boto3.client("secretsmanager", **kw)
+        # logical id -> {"Ref": ..., "Arn": ..., ...}
+        self.physical: dict[str, dict] = {}
+
+    # ------------------------------------------------------------ intrinsics
+    def resolve(self, value):
+        if isinstance(value, dict) and len(value) == 1:
+            (fn, arg), = value.items()
+            if fn == "Ref":
+                return self.ref(arg)
+            if fn == "Fn::GetAtt":
+                logical, attr = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self.physical[logical][attr]
+            if fn == "Fn::Sub":
+                text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
+                def sub(m):
+                    name = m.group(1)
+                    if name in extra:
+                        return str(self.resolve(extra[name]))
+                    if "." in name:
+                        logical, attr = name.split(".", 1)
+                        return str(self.physical[logical][attr])
+                    return str(self.ref(name))
+
+                return re.sub(r"\$\{([^}!]+)\}", sub, text)
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    def ref(self, name):
+        pseudo = {"AWS::Region": self.region, "AWS::AccountId": ACCOUNT,
+                  "AWS::URLSuffix": "amazonaws.com", "AWS::Partition": "aws"}
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.params:
+            return self.params[name]
+        return self.physical[name]["Ref"]
+
+    def name(self, logical: str) -> str:
+        return f"{self.prefix}{logical}"
+
+    # ------------------------------------------------------------ resources
+    def resources(self, kind: str):
+        for logical, res in self.t["Resources"].items():
+            if res["Type"] == kind:
+                yield logical, res.get("Properties", {})
+
+    def create_queues(self):
+        queues = dict(self.resources("AWS::SQS::Queue"))
+        # Dead-letter queues first: a queue's redrive policy needs its DLQ's ARN.
+        pending = list(queues)
+        while pending:
+            for logical in list(pending):
+                props = queues[logical]
+                redrive = props.get("RedrivePolicy")
+                target = redrive and redrive["deadLetterTargetArn"]
+                dep = target and target["Fn::GetAtt"][0] if isinstance(target, dict) else None
+                if dep and dep not in self.physical:
+                    continue
+                attrs = {}
+                for prop, attr in [("VisibilityTimeout", "VisibilityTimeout"),
+                                   ("MessageRetentionPeriod", "MessageRetentionPeriod"),
+                                   ("DelaySeconds", "DelaySeconds")]:
+                    if prop in props:
+                        attrs[attr] = str(props[prop])
+                if redrive:
+                    attrs["RedrivePolicy"] = json.dumps({
+                        "deadLetterTargetArn": self.resolve(redrive["deadLetterTargetArn"]),
+                        "maxReceiveCount": str(redrive["maxReceiveCount"]),
+                    })
+                name = self.name(logical)
+                url = self.sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+                arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                    "Attributes"]["QueueArn"]
+                self.physical[logical] = {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
+                pending.remove(logical)
+
+    def create_tables(self):
+        for logical, props in self.resources("AWS::DynamoDB::Table"):
+            name = self.name(logical)
+            args = dict(TableName=name, AttributeDefinitions=props["AttributeDefinitions"],
+                        KeySchema=props["KeySchema"],
+                        BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"))
+            if props.get("GlobalSecondaryIndexes"):
+                args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+            try:
+                self.ddb.create_table(**args)
+            except self.ddb.exceptions.ResourceInUseException:
+                pass
+            arn = self.ddb.describe_table(TableName=name)["Table"]["TableArn"]
+            self.physical[logical] = {"Ref": name, "Arn": arn}
+
+    def create_buckets(self):
+        for logical, _ in self.resources("AWS::S3::Bucket"):
+            name = re.sub(r"[^a-z0-9-]", "-", self.name(logical).lower())[:63]
+            try:
+                self.s3.create_bucket(Bucket=name, CreateBucketConfiguration={
+                    "LocationConstraint": self.region})
+            except (self.s3.exceptions.BucketAlreadyOwnedByYou, self.s3.exceptions.BucketAlreadyExists):
+                pass
+            self.physical[logical] = {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
+
+    def create_secrets(self):
+        for logical, props in self.resources("AWS::SecretsManager::Secret"):
+            name = self.name(logical)
+            value = self.resolve(props.get("SecretString", ""))
+            try:
+                arn = self.sm.create_secret(Name=name, SecretString=value)["ARN"]
+            except self.sm.exceptions.ResourceExistsException:
+                arn = self.sm.put_secret_value(SecretId=name, SecretString=value)["ARN"]
+            self.physical[logical] = {"Ref": arn, "Id": arn}
+
+    # ------------------------------------------------------------ functions
+    def functions(self) -> tuple[dict, list]:
+        glob = self.t.get("Globals", {}).get("Function", {})
+        glob_env = glob.get("Environment", {}).get("Variables", {})
+        functions, sources = {}, []
+        for logical, props in self.resources("AWS::Serverless::Function"):
+            meta = self.t["Resources"][logical].get("Metadata", {})
+            binary = meta.get("BuildProperties", {}).get("Binary") or meta.get("Binary")
+            env = {**glob_env, **props.get("Environment", {}).get("Variables", {})}
+            routes = []
+            for event in props.get("Events", {}).values():
+                ep = event.get("Properties", {})
+                if event["Type"] == "SQS":
+                    queue_arn = self.resolve(ep["Queue"])
+                    queue = next(p for p in self.physical.values() if p.get("Arn") == queue_arn)
+                    sources.append({
+                        "function": binary,
+                        "queue_url": queue["QueueUrl"],
+                        "queue_arn": queue_arn,
+                        "batch_size": int(ep.get("BatchSize", 10)),
+                        "report_batch_item_failures":
+                            "ReportBatchItemFailures" in ep.get("FunctionResponseTypes", []),
+                    })
+                elif event["Type"] in ("HttpApi", "Api"):
+                    routes.append({"method": ep.get("Method"), "path": ep.get("Path")})
+            functions[binary] = {
+                "logical_id": logical,
+                "env": {k: str(self.resolve(v)) for k, v in env.items()},
+                "routes": routes,
+                "timeout": props.get("Timeout", glob.get("Timeout", 3)),
+            }
+        return functions, sources
+
+    def create(self) -> dict:
+        self.create_tables()
+        self.create_buckets()
+        self.create_secrets()
+        self.create_queues()
+        functions, sources = self.functions()
+        return {"region": self.region, "resources": self.physical,
+                "functions": functions, "event_sources": sources}
+
+
+def bootstrap(endpoint: str, prefix: str, params: dict, region: str | None = None,
+              template: Path = ROOT / "template.yaml") -> dict:
+    region = region or os.environ.get("AWS_REGION") or REGION_DEFAULT
+    return Stack(load_template(template), endpoint, region, prefix, params).create()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL"), required=False)
+    ap.add_argument("--prefix", default="local-")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="template parameter value (e.g. RetellApiKey=...)")
+    args = ap.parse_args()
+    if not args.endpoint:
+        ap.error("--endpoint or AWS_ENDPOINT_URL is required: this only talks to the emulator")
+    params = dict(p.split("=", 1) for p in args.param)
+    json.dump(bootstrap(args.endpoint, args.prefix, params), sys.stdout, indent=1)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+//! What Lambda's SQS event source mapping does, for the local stack and the integration tests:
+//! receive up to `batch_size` messages, invoke the consumer with an `SqsEvent`, delete the
+//! messages that succeeded, and leave the failed ones on the queue. With
+//! ReportBatchItemFailures only the reported items failed; without it, or if the invocation
+//! errored, the whole batch did. Redrive to the dead-letter queue is the queue's own
+//! (maxReceiveCount), as in AWS.
+
+use std::collections::{HashMap, HashSet};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use serde::Deserialize;
+
+/// One SQS trigger of a function, as the bootstrap reads it from template.yaml.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventSource {
+    pub function: String,
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub batch_size: i32,
+    pub report_batch_item_failures: bool,
+}
+
+/// Runs a function on a batch.
+pub trait Invoker {
+    fn invoke(
+        &self,
+        function: &str,
+        event: &SqsEvent,
+    ) -> impl std::future::Future<Output = Result<SqsBatchResponse, String>> + Send;
+}
+
+/// Invokes functions through `cargo lambda watch`'s Lambda API.
+#[derive(Clone, Debug)]
+pub struct HttpInvoker {
+    client: reqwest::Client,
+    base_url: String,
+}
+
+impl HttpInvoker {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            base_url: base_url.into(),
+        }
+    }
+}
+
+impl Invoker for HttpInvoker {
+    async fn invoke(&self, function: &str, event: &SqsEvent) -> Result<SqsBatchResponse, String> {
+        let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base_url);
+        let response = self
+            .client
+            .post(url)
+            .json(event)
+            .send()
+            .await
+            .map_err(|e| format!("invoke failed: {e}"))?;
+        let status = response.status();
+        let function_error = response.headers().contains_key("x-amz-function-error");
+        let body = response.text().await.map_err(|e| e.to_string())?;
+        if !status.is_success() || function_error {
+            return Err(format!("function error ({status}): {body}"));
+        }
+        // A handler that returns nothing reports no failures.
+        if body.trim().is_empty() || body.trim() == "null" {
+            return Ok(SqsBatchResponse::default());
+        }
+        serde_json::from_str(&body).map_err(|e| format!("bad batch response {body:?}: {e}"))
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PollOutcome {
+    pub received: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PumpError {
+    #[error("SQS: {0}")]
+    Sqs(String),
+}
+
+fn sqs_err<E: std::error::Error + 'static>(e: aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>) -> PumpError {
+    PumpError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+}
+
+pub struct Pump<I> {
+    sqs: aws_sdk_sqs::Client,
+    invoker: I,
+    region: String,
+    /// Locally a failed message is retried after this many seconds instead of the queue's
+    /// full visibility timeout, so redrive is seen in seconds, not minutes.
+    retry_after_secs: i32,
+}
+
+impl<I: Invoker> Pump<I> {
+    pub fn new(sqs: aws_sdk_sqs::Client, invoker: I, region: impl Into<String>, retry_after_secs: i32) -> Self {
+        Self {
+            sqs,
+            invoker,
+            region: region.into(),
+            retry_after_secs,
+        }
+    }
+
+    /// One receive-invoke-settle cycle on one queue.
+    pub async fn poll_once(&self, source: &EventSource, wait_secs: i32) -> Result<PollOutcome, PumpError> {
+        let received = self
+            .sqs
+            .receive_message()
+            .queue_url(&source.queue_url)
+            .max_number_of_messages(source.batch_size.clamp(1, 10))
+            .wait_time_seconds(wait_secs)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(sqs_err)?;
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(PollOutcome::default());
+        }
+        let mut event = SqsEvent::default();
+        let mut handles = HashMap::new();
+        for m in &messages {
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id.clone();
+            record.receipt_handle = m.receipt_handle.clone();
+            record.body = m.body.clone();
+            record.md5_of_body = m.md5_of_body.clone();
+            record.event_source = Some("aws:sqs".into());
+            record.event_source_arn = Some(source.queue_arn.clone());
+            record.aws_region = Some(self.region.clone());
+            record.attributes = m
+                .attributes
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v))
+                .collect();
+            record.message_attributes = m
+                .message_attributes
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| {
+                    let mut attr = SqsMessageAttribute::default();
+                    attr.data_type = Some(v.data_type);
+                    attr.string_value = v.string_value;
+                    (k, attr)
+                })
+                .collect();
+            if let (Some(id), Some(handle)) = (&m.message_id, &m.receipt_handle) {
+                handles.insert(id.clone(), handle.clone());
+            }
+            event.records.push(record);
+        }
+
+        let failed: HashSet<String> = match self.invoker.invoke(&source.function, &event).await {
+            Ok(response) if source.report_batch_item_failures => {
+                let ids: HashSet<String> = response
+                    .batch_item_failures
+                    .into_iter()
+                    .map(|f| f.item_identifier)
+                    .collect();
+                // Lambda treats an unknown identifier as a failure of the whole batch.
+                if ids.iter().any(|id| !handles.contains_key(id)) {
+                    handles.keys().cloned().collect()
+                } else {
+                    ids
+                }
+            }
+            Ok(_) => HashSet::new(),
+            Err(error) => {
+                tracing::warn!(function = %source.function, %error, "invocation failed; batch will be retried");
+                handles.keys().cloned().collect()
+            }
+        };
+
+        let succeeded: Vec<DeleteMessageBatchRequestEntry> = handles
+            .iter()
+            .filter(|(id, _)| !failed.contains(*id))
+            .enumerate()
+            .filter_map(|(i, (_, handle))| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(handle)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let outcome = PollOutcome {
+            received: handles.len(),
+            succeeded: succeeded.len(),
+            failed: failed.len(),
+        };
+        if !succeeded.is_empty() {
+            self.sqs
+                .delete_message_batch()
+                .queue_url(&source.queue_url)
+                .set_entries(Some(succeeded))
+                .send()
+                .await
+                .map_err(sqs_err)?;
+        }
+        for id in &failed {
+            if let Some(handle) = handles.get(id) {
+                self.sqs
+                    .change_message_visibility()
+                    .queue_url(&source.queue_url)
+                    .receipt_handle(handle)
+                    .visibility_timeout(self.retry_after_secs)
+                    .send()
+                    .await
+                    .map_err(sqs_err)?;
+            }
+        }
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,53 @@
+//! `local-pump --stack .local/stack.json --lambda http://127.0.0.1:9000`: polls every queue the
+//! template connects to a function and delivers batches to `cargo lambda watch`.
+
+use local_pump::{EventSource, HttpInvoker, Pump};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Deserialize)]
+struct StackDescription {
+    region: String,
+    event_sources: Vec<EventSource>,
+}
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    shared::telemetry::init();
+    let args: Vec<String> = std::env::args().collect();
+    let stack_path = arg(&args, "--stack").ok_or("usage: local-pump --stack FILE --lambda URL [--retry-after SECS]")?;
+    let lambda_url = arg(&args, "--lambda").unwrap_or_else(|| "http://127.0.0.1:9000".into());
+    let retry_after: i32 = arg(&args, "--retry-after").map(|s| s.parse()).transpose()?.unwrap_or(2);
+    let stack: StackDescription = serde_json::from_slice(&std::fs::read(&stack_path)?)?;
+    let aws = shared::aws::AwsClients::from_env().await;
+    let pump = Arc::new(Pump::new(aws.sqs, HttpInvoker::new(lambda_url), stack.region, retry_after));
+    let mut tasks = Vec::new();
+    for source in stack.event_sources {
+        let pump = pump.clone();
+        tracing::info!(function = %source.function, queue = %source.queue_url, "pumping");
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match pump.poll_once(&source, 1).await {
+                    Ok(o) if o.received > 0 => tracing::info!(
+                        function = %source.function, received = o.received,
+                        succeeded = o.succeeded, failed = o.failed, "batch delivered"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(function = %source.function, error = %e, "poll failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! AWS clients, built once per container. `AWS_ENDPOINT_URL` (set locally) points every client
+//! at the emulator; in Lambda it is unset and the SDK uses the real endpoints: same code path.
+
+use aws_config::BehaviorVersion;
+
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl AwsClients {
+    pub async fn from_env() -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        Self::from_sdk_config(&config)
+    }
+
+    /// Clients for an explicit endpoint (tests and local tools).
+    pub async fn for_endpoint(endpoint: &str) -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .load()
+            .await;
+        Self::from_sdk_config(&config)
+    }
+
+    pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
+        // Emulators serve buckets by path, not by virtual host.
+        let s3_config = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            sqs: aws_sdk_sqs::Client::new(config),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The SQS consumers (`call-started`, `call-ended`, `call-analyzed`): one shared handler,
+//! parameterised by the event type its queue carries.
+//!
+//! Each record is processed on its own: a failure, even a panic, fails only that message
+//! (ReportBatchItemFailures); SQS redelivers it and, after the queue's maxReceiveCount, moves it
+//! to the dead-letter queue. Nothing is dropped silently.
+
+use std::panic::AssertUnwindSafe;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_s3::primitives::ByteStream;
+use chrono_tz::Tz;
+use futures::FutureExt;
+use tracing::Instrument;
+
+use crate::call::{payload_key, CallEvent, CallEventError};
+use crate::queue::Envelope;
+use crate::retell::{CallId, EventKind};
+use crate::store::{apply_event, ApplyOutcome, CallStore, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    #[error("message has no body")]
+    NoBody,
+    #[error("message is not an event envelope: {0}")]
+    Envelope(String),
+    #[error("message is a {found} event but this consumer handles {expected}")]
+    WrongQueue { expected: EventKind, found: String },
+    #[error("payload archive failed: {0}")]
+    Archive(String),
+    #[error("invalid event: {0}")]
+    Event(#[from] CallEventError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+pub struct Consumer<S> {
+    kind: EventKind,
+    store: S,
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    tz: Tz,
+}
+
+impl<S: CallStore + Sync> Consumer<S> {
+    pub fn new(kind: EventKind, store: S, s3: aws_sdk_s3::Client, bucket: impl Into<String>, tz: Tz) -> Self {
+        Self {
+            kind,
+            store,
+            s3,
+            bucket: bucket.into(),
+            tz,
+        }
+    }
+
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for message in &event.records {
+            let message_id = message.message_id.clone().unwrap_or_default();
+            let span = crate::event_span!("consume");
+            span.record("event", self.kind.as_str());
+            let result = AssertUnwindSafe(self.process(message).instrument(span.clone()))
+                .catch_unwind()
+                .await;
+            let _guard = span.enter();
+            match result {
+                Ok(Ok(ApplyOutcome::Applied { version })) => {
+                    tracing::info!(message_id, version, "event stored")
+                }
+                Ok(Ok(ApplyOutcome::Duplicate)) => {
+                    tracing::info!(message_id, "duplicate event ignored")
+                }
+                Ok(Err(err)) => {
+                    tracing::error!(message_id, error = %err, "event failed; message will be retried");
+                    response.add_failure(message_id);
+                }
+                Err(_) => {
+                    tracing::error!(message_id, "handler panicked; message will be retried");
+                    response.add_failure(message_id);
+                }
+            }
+        }
+        response
+    }
+
+    async fn process(&self, message: &SqsMessage) -> Result<ApplyOutcome, ConsumeError> {
+        let body = message.body.as_deref().ok_or(ConsumeError::NoBody)?;
+        let envelope: Envelope<'_> =
+            serde_json::from_str(body).map_err(|e| ConsumeError::Envelope(e.to_string()))?;
+        let span = tracing::Span::current();
+        span.record("company", envelope.company_id.as_str());
+        span.record("call_id", envelope.call_id.as_str());
+        if envelope.event != self.kind.as_str() {
+            return Err(ConsumeError::WrongQueue {
+                expected: self.kind,
+                found: envelope.event,
+            });
+        }
+        let call_id = CallId::parse(&envelope.call_id).map_err(CallEventError::from)?;
+        let key = payload_key(&call_id, self.kind);
+        let payload: Vec<u8> = match (envelope.payload, &envelope.payload_ref) {
+            (Some(raw), _) => {
+                // Archive every raw event: the item may be trimmed to fit DynamoDB, the
+                // archive never is. The key is deterministic, so a redelivery overwrites.
+                let bytes = raw.get().as_bytes().to_vec();
+                self.s3
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .content_type("application/json")
+                    .body(ByteStream::from(bytes.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| ConsumeError::Archive(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+                bytes
+            }
+            (None, Some(reference)) => {
+                let out = self
+                    .s3
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(reference)
+                    .send()
+                    .await
+                    .map_err(|e| ConsumeError::Archive(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+                out.body
+                    .collect()
+                    .await
+                    .map_err(|e| ConsumeError::Archive(e.to_string()))?
+                    .into_bytes()
+                    .to_vec()
+            }
+            (None, None) => return Err(ConsumeError::Envelope("no payload and no payload_ref".into())),
+        };
+        let event = CallEvent::from_payload(self.kind, &envelope.company_id, envelope.received_at_ms, &payload)?;
+        if event.call_id != call_id {
+            return Err(ConsumeError::Envelope("payload call_id differs from envelope".into()));
+        }
+        Ok(apply_event(&self.store, &event, &self.tz).await?)
+    }
+}
+
+/// The whole consumer Lambda for one event type: clients built once, then the runtime loop.
+pub async fn run_lambda(kind: EventKind) -> Result<(), lambda_runtime::Error> {
+    use crate::config::{ConsumerConfig, Env};
+    use crate::store::DynamoCallStore;
+    use std::sync::Arc;
+
+    crate::telemetry::init();
+    let config = ConsumerConfig::from_env(&Env::from_process())?;
+    let aws = crate::aws::AwsClients::from_env().await;
+    let consumer = Arc::new(Consumer::new(
+        kind,
+        DynamoCallStore::new(aws.dynamodb.clone(), config.calls_table, config.stats_table),
+        aws.s3.clone(),
+        config.bucket,
+        config.time_zone,
+    ));
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+            let consumer = consumer.clone();
+            async move { Ok::<_, lambda_runtime::Error>(consumer.handle_batch(event.payload).await) }
+        },
+    ))
+    .await
+}

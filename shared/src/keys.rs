@@ -1,0 +1,268 @@
+//! Retell API keys, per company, from one Secrets Manager secret.
+//!
+//! The secret is either a bare API key (one company: the default) or JSON:
+//! `{"default": {"company_id": "...", "api_key": "..."},
+//!   "companies": [{"company_id": "...", "api_key": "...", "agent_ids": ["agent_..."]}]}`.
+//! A webhook is verified with the key of the company that owns its `agent_id`, or the default.
+//! The key ring is cached for the life of the container and re-read at most once per
+//! `refresh_interval` after a failed verification, so a rotated key works without a redeploy.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub company_id: String,
+    api_key: String,
+}
+
+impl Tenant {
+    pub fn new(company_id: impl Into<String>, api_key: impl Into<String>) -> Self {
+        Self {
+            company_id: company_id.into(),
+            api_key: api_key.into(),
+        }
+    }
+
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+}
+
+// Never print the key, not even in a debug dump.
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenant")
+            .field("company_id", &self.company_id)
+            .field("api_key", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRing {
+    default: Tenant,
+    by_agent: HashMap<String, Tenant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("secret could not be read: {0}")]
+    Unavailable(String),
+    #[error("secret is not a key or a valid key document: {0}")]
+    Invalid(String),
+}
+
+#[derive(Deserialize)]
+struct KeyDocument {
+    default: TenantDoc,
+    #[serde(default)]
+    companies: Vec<CompanyDoc>,
+}
+
+#[derive(Deserialize)]
+struct TenantDoc {
+    company_id: String,
+    api_key: String,
+}
+
+#[derive(Deserialize)]
+struct CompanyDoc {
+    company_id: String,
+    api_key: String,
+    #[serde(default)]
+    agent_ids: Vec<String>,
+}
+
+impl KeyRing {
+    pub fn single(company_id: &str, api_key: &str) -> Self {
+        Self {
+            default: Tenant::new(company_id, api_key),
+            by_agent: HashMap::new(),
+        }
+    }
+
+    /// Parses the secret string; `default_company_id` names the company of a bare key.
+    pub fn parse(secret: &str, default_company_id: &str) -> Result<Self, KeyError> {
+        let trimmed = secret.trim();
+        if trimmed.is_empty() {
+            return Err(KeyError::Invalid("empty secret".into()));
+        }
+        if !trimmed.starts_with('{') {
+            return Ok(Self::single(default_company_id, trimmed));
+        }
+        let doc: KeyDocument =
+            serde_json::from_str(trimmed).map_err(|e| KeyError::Invalid(e.to_string()))?;
+        if doc.default.api_key.is_empty() || doc.default.company_id.is_empty() {
+            return Err(KeyError::Invalid("default needs company_id and api_key".into()));
+        }
+        let mut by_agent = HashMap::new();
+        for company in doc.companies {
+            if company.api_key.is_empty() || company.company_id.is_empty() {
+                return Err(KeyError::Invalid(
+                    "every company needs company_id and api_key".into(),
+                ));
+            }
+            for agent in company.agent_ids {
+                let tenant = Tenant::new(company.company_id.clone(), company.api_key.clone());
+                if by_agent.insert(agent.clone(), tenant).is_some() {
+                    return Err(KeyError::Invalid(format!(
+                        "agent {agent} is listed for more than one company"
+                    )));
+                }
+            }
+        }
+        Ok(Self {
+            default: Tenant::new(doc.default.company_id, doc.default.api_key),
+            by_agent,
+        })
+    }
+
+    /// The company (and so the key) an event belongs to.
+    pub fn tenant_for(&self, agent_id: Option<&str>) -> &Tenant {
+        agent_id
+            .and_then(|a| self.by_agent.get(a))
+            .unwrap_or(&self.default)
+    }
+}
+
+/// Where the secret string comes from.
+pub trait SecretSource {
+    fn fetch(&self) -> impl std::future::Future<Output = Result<String, KeyError>> + Send;
+}
+
+/// AWS Secrets Manager (the emulator locally).
+#[derive(Clone, Debug)]
+pub struct SecretsManagerSource {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SecretsManagerSource {
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            secret_id: secret_id.into(),
+        }
+    }
+}
+
+impl SecretSource for SecretsManagerSource {
+    async fn fetch(&self) -> Result<String, KeyError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|e| KeyError::Unavailable(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
+        out.secret_string
+            .ok_or_else(|| KeyError::Invalid("secret has no string value".into()))
+    }
+}
+
+struct Cached {
+    ring: Option<Arc<KeyRing>>,
+    fetched_at: Option<Instant>,
+}
+
+/// Caches the key ring; see the module docs for the refresh policy.
+pub struct KeyProvider<S> {
+    source: S,
+    default_company_id: String,
+    refresh_interval: Duration,
+    cache: Mutex<Cached>,
+}
+
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
+impl<S: SecretSource> KeyProvider<S> {
+    pub fn new(source: S, default_company_id: impl Into<String>, refresh_interval: Duration) -> Self {
+        Self {
+            source,
+            default_company_id: default_company_id.into(),
+            refresh_interval,
+            cache: Mutex::new(Cached {
+                ring: None,
+                fetched_at: None,
+            }),
+        }
+    }
+
+    async fn load(&self, cache: &mut Cached) -> Result<Arc<KeyRing>, KeyError> {
+        cache.fetched_at = Some(Instant::now());
+        let secret = self.source.fetch().await?;
+        let ring = Arc::new(KeyRing::parse(&secret, &self.default_company_id)?);
+        cache.ring = Some(ring.clone());
+        Ok(ring)
+    }
+
+    /// The cached ring, read from the source on first use.
+    pub async fn current(&self) -> Result<Arc<KeyRing>, KeyError> {
+        let mut cache = self.cache.lock().await;
+        match &cache.ring {
+            Some(ring) => Ok(ring.clone()),
+            None => self.load(&mut cache).await,
+        }
+    }
+
+    /// After a verification failure: a fresh ring if the last read is old enough, else `None`
+    /// (a flood of bad signatures cannot turn into a flood of Secrets Manager calls).
+    pub async fn refresh_after_failure(&self) -> Result<Option<Arc<KeyRing>>, KeyError> {
+        let mut cache = self.cache.lock().await;
+        if cache
+            .fetched_at
+            .is_some_and(|at| at.elapsed() < self.refresh_interval)
+        {
+            return Ok(None);
+        }
+        self.load(&mut cache).await.map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_key_is_the_default_company() {
+        let ring = KeyRing::parse("  key_abc\n", "default").expect("valid");
+        assert_eq!(ring.tenant_for(Some("agent_x")).company_id, "default");
+        assert_eq!(ring.tenant_for(None).api_key(), "key_abc");
+    }
+
+    #[test]
+    fn agents_map_to_their_company_key() {
+        let doc = r#"{"default": {"company_id": "ops", "api_key": "k0"},
+                      "companies": [{"company_id": "acme", "api_key": "k1", "agent_ids": ["agent_a", "agent_b"]},
+                                    {"company_id": "salon", "api_key": "k2", "agent_ids": ["agent_s"]}]}"#;
+        let ring = KeyRing::parse(doc, "ignored").expect("valid");
+        assert_eq!(ring.tenant_for(Some("agent_b")), &Tenant::new("acme", "k1"));
+        assert_eq!(ring.tenant_for(Some("agent_s")), &Tenant::new("salon", "k2"));
+        assert_eq!(ring.tenant_for(Some("agent_unknown")), &Tenant::new("ops", "k0"));
+        assert_eq!(ring.tenant_for(None), &Tenant::new("ops", "k0"));
+    }
+
+    #[test]
+    fn invalid_documents_are_rejected() {
+        for bad in [
+            "",
+            "{",
+            r#"{"companies": []}"#,
+            r#"{"default": {"company_id": "", "api_key": "k"}}"#,
+            r#"{"default": {"company_id": "a", "api_key": "k"}, "companies": [{"company_id": "b", "api_key": "k", "agent_ids": ["x"]}, {"company_id": "c", "api_key": "k", "agent_ids": ["x"]}]}"#,
+        ] {
+            assert!(matches!(KeyRing::parse(bad, "d"), Err(KeyError::Invalid(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_keys() {
+        let ring = KeyRing::single("acme", "key_super_secret");
+        assert!(!format!("{ring:?}").contains("super_secret"));
+    }
+}

@@ -1,0 +1,16 @@
+//! Everything the Lambdas share: Retell's wire format and signature, the call-record domain
+//! logic, storage and queue access, configuration and telemetry.
+
+pub mod aws;
+pub mod call;
+pub mod config;
+pub mod consumer;
+pub mod dynamo;
+pub mod ingest;
+pub mod keys;
+pub mod phone;
+pub mod queue;
+pub mod retell;
+pub mod signature;
+pub mod store;
+pub mod telemetry;

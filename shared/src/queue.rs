@@ -1,0 +1,196 @@
+//! The message between the webhook and the consumers, and the queue that carries it.
+//!
+//! Normal bodies travel inline: one SendMessage per accepted webhook. Bodies too large for SQS
+//! are claim-checked: the raw body goes to S3 under the event's archive key first, and the
+//! message carries only that key.
+
+use std::collections::HashMap;
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::call::payload_key;
+use crate::retell::{CallId, EventKind};
+
+pub const ENVELOPE_VERSION: u8 = 1;
+
+/// What the webhook queues. `payload` is the verified body exactly as Retell sent it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope<'a> {
+    pub v: u8,
+    pub event: String,
+    pub call_id: String,
+    pub company_id: String,
+    pub received_at_ms: i64,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<&'a RawValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_ref: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("no queue is configured for {0}")]
+    NoQueue(EventKind),
+    #[error("body is not JSON: {0}")]
+    Body(String),
+    #[error("archiving the payload failed: {0}")]
+    Archive(String),
+    #[error("sending to SQS failed: {0}")]
+    Send(String),
+}
+
+/// A verified event, ready to queue.
+#[derive(Debug)]
+pub struct AcceptedEvent<'a> {
+    pub kind: EventKind,
+    pub call_id: CallId,
+    pub company_id: String,
+    pub received_at_ms: i64,
+    pub body: &'a [u8],
+}
+
+/// How the event travelled, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Inline,
+    ClaimCheck { key: String },
+}
+
+pub trait EventQueue {
+    fn enqueue(
+        &self,
+        event: &AcceptedEvent<'_>,
+    ) -> impl std::future::Future<Output = Result<Delivery, QueueError>> + Send;
+}
+
+#[derive(Clone, Debug)]
+pub struct SqsEventQueue {
+    sqs: aws_sdk_sqs::Client,
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    queue_urls: HashMap<EventKind, String>,
+    inline_limit_bytes: usize,
+}
+
+impl SqsEventQueue {
+    pub fn new(
+        sqs: aws_sdk_sqs::Client,
+        s3: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        queue_urls: HashMap<EventKind, String>,
+        inline_limit_bytes: usize,
+    ) -> Self {
+        Self {
+            sqs,
+            s3,
+            bucket: bucket.into(),
+            queue_urls,
+            inline_limit_bytes,
+        }
+    }
+}
+
+/// Builds the message body: inline if it fits `inline_limit`, else a reference to `key`.
+pub fn envelope_json(
+    event: &AcceptedEvent<'_>,
+    inline_limit: usize,
+) -> Result<(String, Option<String>), QueueError> {
+    let mut envelope = Envelope {
+        v: ENVELOPE_VERSION,
+        event: event.kind.as_str().to_owned(),
+        call_id: event.call_id.as_str().to_owned(),
+        company_id: event.company_id.clone(),
+        received_at_ms: event.received_at_ms,
+        payload: None,
+        payload_ref: None,
+    };
+    // ~300 bytes of envelope around the body.
+    if event.body.len() + 512 <= inline_limit {
+        let raw: &RawValue =
+            serde_json::from_slice(event.body).map_err(|e| QueueError::Body(e.to_string()))?;
+        envelope.payload = Some(raw);
+        let json = serde_json::to_string(&envelope).map_err(|e| QueueError::Body(e.to_string()))?;
+        return Ok((json, None));
+    }
+    let key = payload_key(&event.call_id, event.kind);
+    envelope.payload_ref = Some(key.clone());
+    let json = serde_json::to_string(&envelope).map_err(|e| QueueError::Body(e.to_string()))?;
+    Ok((json, Some(key)))
+}
+
+impl EventQueue for SqsEventQueue {
+    async fn enqueue(&self, event: &AcceptedEvent<'_>) -> Result<Delivery, QueueError> {
+        let queue_url = self
+            .queue_urls
+            .get(&event.kind)
+            .ok_or(QueueError::NoQueue(event.kind))?;
+        let (message, claim_key) = envelope_json(event, self.inline_limit_bytes)?;
+        if let Some(key) = &claim_key {
+            self.s3
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type("application/json")
+                .body(ByteStream::from(event.body.to_vec()))
+                .send()
+                .await
+                .map_err(|e| QueueError::Archive(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+        }
+        self.sqs
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(message)
+            .message_attributes(
+                "event",
+                aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(event.kind.as_str())
+                    .build()
+                    .map_err(|e| QueueError::Send(e.to_string()))?,
+            )
+            .send()
+            .await
+            .map_err(|e| QueueError::Send(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        Ok(match claim_key {
+            Some(key) => Delivery::ClaimCheck { key },
+            None => Delivery::Inline,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepted(body: &[u8]) -> AcceptedEvent<'_> {
+        AcceptedEvent {
+            kind: EventKind::CallEnded,
+            call_id: CallId::parse("call_1").expect("valid"),
+            company_id: "acme".into(),
+            received_at_ms: 5,
+            body,
+        }
+    }
+
+    #[test]
+    fn small_bodies_travel_inline_byte_for_byte() {
+        let body = br#"{"event":"call_ended","call":{"call_id":"call_1","x":1.50}}"#;
+        let (json, key) = envelope_json(&accepted(body), 10_000).expect("ok");
+        assert_eq!(key, None);
+        let env: Envelope<'_> = serde_json::from_str(&json).expect("parses");
+        assert_eq!(env.payload.map(|p| p.get().as_bytes()), Some(&body[..]));
+        assert_eq!(env.company_id, "acme");
+    }
+
+    #[test]
+    fn large_bodies_are_claim_checked() {
+        let body = format!(r#"{{"event":"call_ended","call":{{"call_id":"call_1","t":"{}"}}}}"#, "x".repeat(5000));
+        let (json, key) = envelope_json(&accepted(body.as_bytes()), 1000).expect("ok");
+        assert_eq!(key.as_deref(), Some("calls/call_1/call_ended.json"));
+        assert!(json.len() < 300);
+        let env: Envelope<'_> = serde_json::from_str(&json).expect("parses");
+        assert!(env.payload.is_none());
+    }
+}

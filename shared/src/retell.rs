@@ -1,0 +1,186 @@
+//! Retell's webhook wire format: `{"event": "...", "call": {...}}`.
+//!
+//! The webhook only needs three fields to route an event, so [`WebhookPeek`] borrows them from
+//! the raw body and skips the rest (transcripts can be megabytes); the consumers parse the full
+//! call object later (see [`crate::call`]).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+
+/// The call events we store. Everything else Retell sends is acknowledged and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    CallStarted,
+    CallEnded,
+    CallAnalyzed,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 3] = [
+        EventKind::CallStarted,
+        EventKind::CallEnded,
+        EventKind::CallAnalyzed,
+    ];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "call_started" => Some(EventKind::CallStarted),
+            "call_ended" => Some(EventKind::CallEnded),
+            "call_analyzed" => Some(EventKind::CallAnalyzed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::CallStarted => "call_started",
+            EventKind::CallEnded => "call_ended",
+            EventKind::CallAnalyzed => "call_analyzed",
+        }
+    }
+
+    /// Later events carry a superset of earlier ones' call fields; when two events disagree on a
+    /// field, the one with the higher rank wins, whatever order they arrived in.
+    pub fn rank(self) -> u8 {
+        match self {
+            EventKind::CallStarted => 1,
+            EventKind::CallEnded => 2,
+            EventKind::CallAnalyzed => 3,
+        }
+    }
+
+    pub fn from_rank(rank: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.rank() == rank)
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Retell's call id. It names S3 objects and log lines, so only a conservative alphabet passes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallIdError {
+    #[error("call_id is empty")]
+    Empty,
+    #[error("call_id is longer than {max} characters")]
+    TooLong { max: usize },
+    #[error("call_id contains characters other than letters, digits, '_', '-', '.', ':'")]
+    InvalidCharacter,
+}
+
+impl CallId {
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(raw: &str) -> Result<Self, CallIdError> {
+        if raw.is_empty() {
+            return Err(CallIdError::Empty);
+        }
+        if raw.len() > Self::MAX_LEN {
+            return Err(CallIdError::TooLong { max: Self::MAX_LEN });
+        }
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+        {
+            return Err(CallIdError::InvalidCharacter);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The routing fields of a webhook body, borrowed from the raw bytes.
+#[derive(Debug, Deserialize)]
+pub struct WebhookPeek<'a> {
+    #[serde(borrow)]
+    pub event: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub call: Option<CallPeek<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallPeek<'a> {
+    #[serde(borrow, default)]
+    pub call_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub agent_id: Option<Cow<'a, str>>,
+}
+
+impl<'a> WebhookPeek<'a> {
+    /// Parses (and so fully syntax-checks) the body, keeping only the routing fields.
+    pub fn parse(body: &'a [u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+
+    pub fn agent_id(&self) -> Option<&str> {
+        self.call.as_ref()?.agent_id.as_deref()
+    }
+
+    pub fn call_id(&self) -> Option<&str> {
+        self.call.as_ref()?.call_id.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_round_trip_and_rank_in_call_order() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(EventKind::from_rank(kind.rank()), Some(kind));
+        }
+        assert!(EventKind::CallStarted.rank() < EventKind::CallEnded.rank());
+        assert!(EventKind::CallEnded.rank() < EventKind::CallAnalyzed.rank());
+        for other in ["transcript_updated", "transfer_started", "call_inbound", "", "CALL_ENDED"] {
+            assert_eq!(EventKind::parse(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn call_ids_are_checked() {
+        assert!(CallId::parse("call_abc123").is_ok());
+        assert!(CallId::parse("Jabr9TXYYJHfvl6Syypi88rdAHYHmcq6").is_ok());
+        assert_eq!(CallId::parse(""), Err(CallIdError::Empty));
+        assert_eq!(CallId::parse("../etc/passwd"), Err(CallIdError::InvalidCharacter));
+        assert_eq!(CallId::parse("call id"), Err(CallIdError::InvalidCharacter));
+        assert_eq!(
+            CallId::parse(&"a".repeat(129)),
+            Err(CallIdError::TooLong { max: 128 })
+        );
+    }
+
+    #[test]
+    fn peek_reads_routing_fields_and_skips_the_rest() {
+        let body = br#"{"event":"call_ended","call":{"call_id":"c1","agent_id":"agent_1","transcript":"x\ny","transcript_object":[{"words":[]}]}}"#;
+        let peek = WebhookPeek::parse(body).expect("valid");
+        assert_eq!(peek.event.as_deref(), Some("call_ended"));
+        assert_eq!(peek.call_id(), Some("c1"));
+        assert_eq!(peek.agent_id(), Some("agent_1"));
+        // Escaped strings cannot be borrowed but still parse.
+        let peek = WebhookPeek::parse(br#"{"event":"call\u005fended","call":{"call_id":"c\u0031"}}"#)
+            .expect("valid");
+        assert_eq!(peek.event.as_deref(), Some("call_ended"));
+        assert_eq!(peek.call_id(), Some("c1"));
+        assert!(WebhookPeek::parse(br#"{"event":"call_ended","call":{"#).is_err());
+        assert!(WebhookPeek::parse(br#"{"event":"call_ended","call":{"call_id":5}}"#).is_err());
+    }
+}

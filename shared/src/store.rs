@@ -1,0 +1,328 @@
+//! Call records and daily statistics in DynamoDB.
+//!
+//! One item per call in the calls table (key `call_id`); a record is replaced as a whole with an
+//! optimistic version check, in one transaction with the statistics increments it implies, so a
+//! call is counted exactly once however often its events are delivered. See docs/data-model.md.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use chrono_tz::Tz;
+
+use crate::call::{Applied, CallEvent, CallRecord, CallStats, StatsDelta, RESERVED_ATTRIBUTES};
+use crate::dynamo::{from_attribute, to_attribute};
+use crate::retell::{CallId, EventKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the record changed since it was read")]
+    Conflict,
+    #[error("stored item is not a valid call record: {0}")]
+    Corrupt(String),
+    #[error("DynamoDB request failed: {0}")]
+    Backend(String),
+}
+
+pub trait CallStore {
+    fn load(
+        &self,
+        call_id: &CallId,
+    ) -> impl std::future::Future<Output = Result<Option<CallRecord>, StoreError>> + Send;
+
+    /// Writes `applied.record` if the stored version is still `expected_version` (`None`: the
+    /// call must not exist yet), together with its statistics deltas.
+    fn save(
+        &self,
+        applied: &Applied,
+        expected_version: Option<u64>,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What happened to an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApplyOutcome {
+    Applied { version: u64 },
+    Duplicate,
+}
+
+/// Read, merge, conditionally write; on a concurrent write to the same call, read again.
+pub async fn apply_event<S: CallStore>(
+    store: &S,
+    event: &CallEvent,
+    tz: &Tz,
+) -> Result<ApplyOutcome, StoreError> {
+    const ATTEMPTS: u32 = 8;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let existing = store.load(&event.call_id).await?;
+        let Some(mut applied) = CallRecord::apply(existing.as_ref(), event, tz) else {
+            return Ok(ApplyOutcome::Duplicate);
+        };
+        let expected = existing.as_ref().map(|r| r.version);
+        applied.record.version = expected.unwrap_or(0) + 1;
+        match store.save(&applied, expected).await {
+            Ok(()) => {
+                return Ok(ApplyOutcome::Applied {
+                    version: applied.record.version,
+                })
+            }
+            Err(StoreError::Conflict) if attempt < ATTEMPTS => {
+                tracing::info!(attempt, "concurrent update of the call, retrying");
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DynamoCallStore {
+    client: aws_sdk_dynamodb::Client,
+    calls_table: String,
+    stats_table: String,
+}
+
+impl DynamoCallStore {
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        calls_table: impl Into<String>,
+        stats_table: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            calls_table: calls_table.into(),
+            stats_table: stats_table.into(),
+        }
+    }
+
+    /// A company's statistics for one day (all zero if nothing was counted).
+    pub async fn daily_stats(&self, company_id: &str, day: &str) -> Result<CallStats, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.stats_table)
+            .key("company_id", AttributeValue::S(company_id.to_owned()))
+            .key("day", AttributeValue::S(day.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Backend(DisplayErrorContext(e).to_string()))?;
+        let item = out.item.unwrap_or_default();
+        let mut values = [0i64; 11];
+        for (i, name) in CallStats::FIELDS.iter().enumerate() {
+            if let Some(AttributeValue::N(n)) = item.get(*name) {
+                values[i] = n.parse().map_err(|_| StoreError::Corrupt(format!("{name}={n}")))?;
+            }
+        }
+        Ok(CallStats::from_values(values))
+    }
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub fn record_to_item(record: &CallRecord, now_ms: i64) -> HashMap<String, AttributeValue> {
+    let mut item: HashMap<String, AttributeValue> = record
+        .fields
+        .iter()
+        .map(|(k, v)| (k.clone(), to_attribute(v)))
+        .collect();
+    item.insert("call_id".into(), AttributeValue::S(record.call_id.as_str().to_owned()));
+    item.insert("company_id".into(), AttributeValue::S(record.company_id.clone()));
+    item.insert(
+        "field_rank".into(),
+        AttributeValue::M(record.field_rank.iter().map(|(k, r)| (k.clone(), n(r))).collect()),
+    );
+    item.insert(
+        "events_applied".into(),
+        AttributeValue::Ss(record.events_applied.iter().map(|e| e.as_str().to_owned()).collect()),
+    );
+    if !record.payload_refs.is_empty() {
+        item.insert(
+            "payload_refs".into(),
+            AttributeValue::Ss(record.payload_refs.iter().cloned().collect()),
+        );
+    }
+    if !record.trimmed_fields.is_empty() {
+        item.insert(
+            "trimmed_fields".into(),
+            AttributeValue::Ss(record.trimmed_fields.iter().cloned().collect()),
+        );
+    }
+    if record.transcript_truncated {
+        item.insert("transcript_truncated".into(), AttributeValue::Bool(true));
+    }
+    item.insert("first_seen_ms".into(), n(record.first_seen_ms));
+    item.insert("version".into(), n(record.version));
+    item.insert("stats_day".into(), AttributeValue::S(record.stats_day.clone()));
+    item.insert("call_ts".into(), n(record.call_ts()));
+    item.insert("updated_at_ms".into(), n(now_ms));
+    // Sparse index: only live calls carry the attribute, so the index holds only them.
+    if let Some(company) = record.active_company() {
+        item.insert("active_company".into(), AttributeValue::S(company.to_owned()));
+    }
+    item
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+pub fn item_to_record(item: &HashMap<String, AttributeValue>) -> Result<CallRecord, StoreError> {
+    let s = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(corrupt(name)),
+    };
+    let num = |name: &str| match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse::<i64>().map_err(|_| corrupt(name)),
+        _ => Err(corrupt(name)),
+    };
+    let set = |name: &str| match item.get(name) {
+        Some(AttributeValue::Ss(v)) => v.iter().cloned().collect::<BTreeSet<_>>(),
+        _ => BTreeSet::new(),
+    };
+    let call_id = CallId::parse(&s("call_id")?).map_err(|e| corrupt(&e.to_string()))?;
+    let mut field_rank = BTreeMap::new();
+    if let Some(AttributeValue::M(ranks)) = item.get("field_rank") {
+        for (k, v) in ranks {
+            let rank = match v {
+                AttributeValue::N(r) => r.parse::<u8>().map_err(|_| corrupt("field_rank"))?,
+                _ => return Err(corrupt("field_rank")),
+            };
+            field_rank.insert(k.clone(), rank);
+        }
+    }
+    let events_applied = set("events_applied")
+        .iter()
+        .map(|e| EventKind::parse(e).ok_or_else(|| corrupt("events_applied")))
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    let fields = item
+        .iter()
+        .filter(|(k, _)| !RESERVED_ATTRIBUTES.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), from_attribute(v)))
+        .collect();
+    Ok(CallRecord {
+        call_id,
+        company_id: s("company_id")?,
+        fields,
+        field_rank,
+        events_applied,
+        payload_refs: set("payload_refs"),
+        first_seen_ms: num("first_seen_ms")?,
+        version: u64::try_from(num("version")?).map_err(|_| corrupt("version"))?,
+        stats_day: s("stats_day")?,
+        transcript_truncated: matches!(item.get("transcript_truncated"), Some(AttributeValue::Bool(true))),
+        trimmed_fields: set("trimmed_fields"),
+    })
+}
+
+fn stats_update(table: &str, delta: &StatsDelta, now_ms: i64) -> Result<TransactWriteItem, StoreError> {
+    let mut adds = Vec::new();
+    let mut update = Update::builder()
+        .table_name(table)
+        .key("company_id", AttributeValue::S(delta.company_id.clone()))
+        .key("day", AttributeValue::S(delta.day.clone()));
+    for (i, (name, value)) in CallStats::FIELDS.iter().zip(delta.delta.values()).enumerate() {
+        if value != 0 {
+            adds.push(format!("#f{i} :v{i}"));
+            update = update
+                .expression_attribute_names(format!("#f{i}"), *name)
+                .expression_attribute_values(format!(":v{i}"), n(value));
+        }
+    }
+    let mut expression = "SET updated_at_ms = :now".to_owned();
+    if !adds.is_empty() {
+        expression.push_str(" ADD ");
+        expression.push_str(&adds.join(", "));
+    }
+    let update = update
+        .update_expression(expression)
+        .expression_attribute_values(":now", n(now_ms))
+        .build()
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl CallStore for DynamoCallStore {
+    async fn load(&self, call_id: &CallId) -> Result<Option<CallRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.calls_table)
+            .key("call_id", AttributeValue::S(call_id.as_str().to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Backend(DisplayErrorContext(e).to_string()))?;
+        out.item.as_ref().map(item_to_record).transpose()
+    }
+
+    async fn save(&self, applied: &Applied, expected_version: Option<u64>) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut put = Put::builder()
+            .table_name(&self.calls_table)
+            .set_item(Some(record_to_item(&applied.record, now)));
+        put = match expected_version {
+            None => put.condition_expression("attribute_not_exists(call_id)"),
+            Some(v) => put
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", n(v)),
+        };
+        let put = put.build().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        for delta in &applied.stats {
+            items.push(stats_update(&self.stats_table, delta, now)?);
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let conflict = err.as_service_error().is_some_and(|e| {
+                    e.is_transaction_canceled_exception()
+                        && matches!(e, aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)
+                            if c.cancellation_reasons().iter().any(|r| matches!(r.code(), Some("ConditionalCheckFailed") | Some("TransactionConflict"))))
+                });
+                if conflict {
+                    Err(StoreError::Conflict)
+                } else {
+                    Err(StoreError::Backend(DisplayErrorContext(err).to_string()))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn item_round_trip_keeps_the_record() {
+        let body = json!({"event": "call_ended", "call": {"call_id": "call_9", "call_status": "ended",
+            "start_timestamp": 1_704_974_400_000i64, "duration_ms": 61_000, "from_number": "+4930123456",
+            "custom_analysis_data": {"x": [1, 2.5, "y"]}}})
+        .to_string();
+        let event = CallEvent::from_payload(EventKind::CallEnded, "acme", 1, body.as_bytes()).expect("valid");
+        let mut applied = CallRecord::apply(None, &event, &chrono_tz::Europe::Berlin).expect("new");
+        applied.record.version = 1;
+        let item = record_to_item(&applied.record, 7);
+        assert!(!item.contains_key("active_company"));
+        assert_eq!(item.get("call_ts"), Some(&AttributeValue::N("1704974400000".into())));
+        let back = item_to_record(&item).expect("valid");
+        assert_eq!(back, applied.record);
+    }
+}
