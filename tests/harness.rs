@@ -1,0 +1,233 @@
+//! Test harness: a private set of the template's resources in the emulator that `make test`
+//! starts (`AWS_ENDPOINT_URL`), created by the same bootstrap as `make dev`, plus AWS clients
+//! that count their requests and the Python retell-sdk as a signing peer.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use aws_config::BehaviorVersion;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use serde_json::Value;
+use shared::aws::AwsClients;
+use shared::config::Env;
+
+pub const DEFAULT_KEY: &str = "key_test_default";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+pub fn python() -> PathBuf {
+    repo_root().join(".venv/bin/python")
+}
+
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!("AWS_ENDPOINT_URL is not set: run the tests with `make test`, which starts the AWS emulator")
+    })
+}
+
+/// The resources of template.yaml, created once per test binary under a unique prefix.
+pub struct Stack {
+    pub description: Value,
+}
+
+pub fn stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| {
+        let prefix = format!(
+            "it{}-{}-",
+            std::process::id(),
+            chrono::Utc::now().timestamp_millis() % 100_000
+        );
+        let out = Command::new(python())
+            .arg(repo_root().join("infra/local/bootstrap.py"))
+            .args(["--endpoint", &endpoint(), "--prefix", &prefix])
+            .arg(format!("--param=RetellApiKey={DEFAULT_KEY}"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run infra/local/bootstrap.py (make test creates .venv)");
+        assert!(out.status.success(), "bootstrap failed");
+        Stack {
+            description: serde_json::from_slice(&out.stdout).expect("bootstrap prints JSON"),
+        }
+    })
+}
+
+impl Stack {
+    /// The environment template.yaml gives `function`, resolved to this stack's resources.
+    pub fn env(&self, function: &str) -> Env {
+        let vars = self.description["functions"][function]["env"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no function {function} in template.yaml"));
+        Env::from_map(
+            vars.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect(),
+        )
+    }
+
+    pub fn resource(&self, logical: &str, attr: &str) -> String {
+        self.description["resources"][logical][attr]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {logical}.{attr}"))
+            .to_owned()
+    }
+
+    pub fn event_source(&self, function: &str) -> local_pump::EventSource {
+        let sources: Vec<local_pump::EventSource> =
+            serde_json::from_value(self.description["event_sources"].clone()).expect("sources");
+        sources
+            .into_iter()
+            .find(|s| s.function == function)
+            .unwrap_or_else(|| panic!("no event source for {function}"))
+    }
+
+    pub fn region(&self) -> String {
+        self.description["region"].as_str().unwrap_or("eu-central-1").to_owned()
+    }
+}
+
+/// Records every request the SDK sends ("Service.Operation"), retries included.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLog(Arc<Mutex<Vec<String>>>);
+
+impl RequestLog {
+    pub fn take(&self) -> Vec<String> {
+        self.0.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
+    }
+}
+
+impl Intercept for RequestLog {
+    fn name(&self) -> &'static str {
+        "RequestLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let (Some(meta), Ok(mut log)) = (cfg.load::<Metadata>(), self.0.lock()) {
+            log.push(format!("{}.{}", meta.service(), meta.name()));
+        }
+        Ok(())
+    }
+}
+
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_config::Region::new(stack().region()))
+        .load()
+        .await
+}
+
+pub async fn clients() -> AwsClients {
+    AwsClients::from_sdk_config(&sdk_config().await)
+}
+
+/// Clients whose requests are all recorded in the returned log.
+pub async fn counted_clients() -> (AwsClients, RequestLog) {
+    let config = sdk_config().await;
+    let log = RequestLog::default();
+    let clients = AwsClients {
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config).interceptor(log.clone()).build(),
+        ),
+        sqs: aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&config).interceptor(log.clone()).build(),
+        ),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .interceptor(log.clone())
+                .build(),
+        ),
+        secrets: aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&config).interceptor(log.clone()).build(),
+        ),
+    };
+    (clients, log)
+}
+
+/// Signs bodies with the official Python retell-sdk (`retell.lib.webhook_auth`).
+pub fn sdk_sign(bodies: &[String], key: &str, timestamp_ms: i64) -> Vec<String> {
+    let script = r#"
+import json, sys
+from retell.lib.webhook_auth import symmetric
+key, ts = sys.argv[1], int(sys.argv[2])
+print(json.dumps([symmetric["sign"](b, key, ts) for b in json.load(sys.stdin)]))
+"#;
+    let mut child = Command::new(python())
+        .args(["-c", script, key, &timestamp_ms.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python with retell-sdk (make test creates .venv)");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(serde_json::to_string(bodies).expect("json").as_bytes())
+            .expect("write");
+    }
+    let out = child.wait_with_output().expect("retell-sdk sign");
+    assert!(out.status.success(), "retell-sdk sign failed");
+    serde_json::from_slice(&out.stdout).expect("signatures")
+}
+
+/// Asks the Python retell-sdk whether it accepts a signature (now = its own clock).
+pub fn sdk_verify(body: &str, key: &str, signature: &str) -> bool {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import sys; from retell.lib.webhook_auth import verify; print(verify(sys.stdin.read(), sys.argv[1], sys.argv[2]))",
+            key,
+            signature,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin.write_all(body.as_bytes())?;
+            }
+            child.wait_with_output()
+        })
+        .expect("python with retell-sdk");
+    String::from_utf8_lossy(&out.stdout).trim() == "True"
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A unique call id per test case.
+pub fn call_id(tag: &str) -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "call_{tag}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+pub fn env_map(env: &Env, names: &[&'static str]) -> HashMap<String, String> {
+    names
+        .iter()
+        .filter_map(|n| env.optional(n).map(|v| (n.to_string(), v)))
+        .collect()
+}

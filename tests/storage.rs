@@ -1,0 +1,374 @@
+//! Consumers and storage against the emulator: order independence, exactly-once statistics,
+//! conditional-write conflicts, claim-checked payloads, partial batch failures and redrive.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono_tz::Tz;
+use integration_tests::{call_id, clients, stack};
+use local_pump::{Invoker, Pump};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use shared::aws::AwsClients;
+use shared::call::{Applied, CallEvent, CallRecord, CallStats};
+use shared::config::ConsumerConfig;
+use shared::consumer::Consumer;
+use shared::queue::{AcceptedEvent, EventQueue, SqsEventQueue};
+use shared::retell::{CallId, EventKind};
+use shared::store::{apply_event, ApplyOutcome, CallStore, DynamoCallStore, StoreError};
+
+const BERLIN: Tz = chrono_tz::Europe::Berlin;
+const START: i64 = 1_736_330_400_000; // 2025-01-08 10:00 UTC
+
+fn config(function: &str) -> ConsumerConfig {
+    ConsumerConfig::from_env(&stack().env(function)).expect("template env is complete")
+}
+
+fn store(aws: &AwsClients) -> DynamoCallStore {
+    let c = config("call-ended");
+    DynamoCallStore::new(aws.dynamodb.clone(), c.calls_table, c.stats_table)
+}
+
+fn bodies(id: &str) -> [String; 3] {
+    let base = json!({"call_id": id, "agent_id": "agent_demo", "call_type": "phone_call", "direction": "inbound",
+        "from_number": "+4917611112222", "to_number": "+493012345678", "start_timestamp": START});
+    let mut started = base.clone();
+    started["call_status"] = json!("ongoing");
+    let mut ended = base.clone();
+    ended["call_status"] = json!("ended");
+    ended["end_timestamp"] = json!(START + 185_000);
+    ended["duration_ms"] = json!(185_000);
+    ended["transcript"] = json!("Agent: Guten Tag!\nUser: Ich möchte einen Termin.");
+    ended["disconnection_reason"] = json!("user_hangup");
+    let mut analyzed = ended.clone();
+    analyzed["call_analysis"] = json!({"call_summary": "Termin gebucht", "user_sentiment": "Positive",
+        "call_successful": true, "in_voicemail": false, "custom_analysis_data": {"service": "haircut"}});
+    analyzed["call_cost"] = json!({"combined_cost": 31.7});
+    [
+        json!({"event": "call_started", "call": started}).to_string(),
+        json!({"event": "call_ended", "call": ended}).to_string(),
+        json!({"event": "call_analyzed", "call": analyzed}).to_string(),
+    ]
+}
+
+fn events(id: &str, company: &str) -> Vec<CallEvent> {
+    EventKind::ALL
+        .iter()
+        .zip(bodies(id))
+        .map(|(kind, body)| CallEvent::from_payload(*kind, company, START, body.as_bytes()).expect("valid"))
+        .collect()
+}
+
+/// The record and statistics the pure merge gives for a set of events in canonical order.
+fn reference(events: &[CallEvent]) -> (CallRecord, CallStats) {
+    let mut record: Option<CallRecord> = None;
+    for e in events {
+        if let Some(applied) = CallRecord::apply(record.as_ref(), e, &BERLIN) {
+            record = Some(applied.record);
+        }
+    }
+    let record = record.expect("one event");
+    let stats = record.stats();
+    (record, stats)
+}
+
+async fn stored(store: &DynamoCallStore, id: &str) -> CallRecord {
+    store
+        .load(&CallId::parse(id).expect("id"))
+        .await
+        .expect("load")
+        .expect("record exists")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Any permutation with any duplication of a call's events gives the in-order record, and
+    /// the company's day counts the call once.
+    #[test]
+    fn any_order_and_duplication_gives_the_same_record(order in prop::collection::vec(0usize..3, 1..9)) {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let aws = clients().await;
+            let store = store(&aws);
+            let id = call_id("prop");
+            let company = format!("prop-{id}");
+            let all = events(&id, &company);
+            for i in &order {
+                apply_event(&store, &all[*i], &BERLIN).await.expect("apply");
+            }
+            let mut seen: Vec<usize> = order.clone();
+            seen.sort_unstable();
+            seen.dedup();
+            let (want, want_stats) = reference(&seen.iter().map(|i| all[*i].clone()).collect::<Vec<_>>());
+            let got = stored(&store, &id).await;
+            prop_assert_eq!(&got.fields, &want.fields);
+            prop_assert_eq!(&got.events_applied, &want.events_applied);
+            prop_assert_eq!(got.version as usize, seen.len(), "one write per distinct event");
+            let stats = store.daily_stats(&company, "2025-01-08").await.expect("stats");
+            prop_assert_eq!(stats, want_stats);
+            Ok(())
+        })?;
+    }
+}
+
+#[tokio::test]
+async fn analyzed_then_started_ends_ended_and_counts_once() {
+    let aws = clients().await;
+    let store = store(&aws);
+    let id = call_id("order");
+    let company = format!("c-{id}");
+    let e = events(&id, &company);
+    assert_eq!(apply_event(&store, &e[2], &BERLIN).await.expect("apply"), ApplyOutcome::Applied { version: 1 });
+    assert_eq!(apply_event(&store, &e[0], &BERLIN).await.expect("apply"), ApplyOutcome::Applied { version: 2 });
+    assert_eq!(apply_event(&store, &e[0], &BERLIN).await.expect("apply"), ApplyOutcome::Duplicate);
+    let r = stored(&store, &id).await;
+    assert_eq!(r.call_status(), Some("ended"));
+    assert_eq!(r.str("call_summary"), Some("Termin gebucht"));
+    assert_eq!(r.fields["combined_cost"], json!(31.7));
+    let stats = store.daily_stats(&company, "2025-01-08").await.expect("stats");
+    assert_eq!((stats.calls, stats.minutes, stats.successful, stats.sentiment_positive), (1, 4, 1, 1));
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_of_one_call_converge() {
+    let aws = clients().await;
+    let store = store(&aws);
+    let id = call_id("race");
+    let company = format!("c-{id}");
+    let e = events(&id, &company);
+    let mut tasks = Vec::new();
+    for i in [2, 1, 0, 1, 2, 0, 2, 1] {
+        let (store, event) = (store.clone(), e[i].clone());
+        tasks.push(tokio::spawn(async move { apply_event(&store, &event, &BERLIN).await }));
+    }
+    let mut applied = 0;
+    for t in tasks {
+        if let ApplyOutcome::Applied { .. } = t.await.expect("join").expect("apply") {
+            applied += 1;
+        }
+    }
+    assert_eq!(applied, 3, "each distinct event applied exactly once");
+    let (want, want_stats) = reference(&e);
+    assert_eq!(stored(&store, &id).await.fields, want.fields);
+    assert_eq!(store.daily_stats(&company, "2025-01-08").await.expect("stats"), want_stats);
+}
+
+#[tokio::test]
+async fn never_connected_calls_are_stored_with_their_reason() {
+    let aws = clients().await;
+    let store = store(&aws);
+    let id = call_id("nc");
+    let company = format!("c-{id}");
+    let call = json!({"call_id": id, "call_status": "not_connected", "direction": "outbound",
+        "from_number": "+493012345678", "to_number": "+4917611112222",
+        "disconnection_reason": "dial_no_answer", "end_timestamp": START});
+    for kind in [EventKind::CallAnalyzed, EventKind::CallEnded] {
+        let body = json!({"event": kind.as_str(), "call": call}).to_string();
+        let event = CallEvent::from_payload(kind, &company, START, body.as_bytes()).expect("valid");
+        apply_event(&store, &event, &BERLIN).await.expect("apply");
+    }
+    let r = stored(&store, &id).await;
+    assert_eq!(r.str("disconnection_reason"), Some("dial_no_answer"));
+    assert_eq!(r.call_status(), Some("not_connected"));
+    let stats = store.daily_stats(&company, "2025-01-08").await.expect("stats");
+    assert_eq!((stats.calls, stats.connected, stats.minutes), (1, 0, 0));
+}
+
+async fn query_count(aws: &AwsClients, index: &str, key: &str, value: &str) -> usize {
+    let out = aws
+        .dynamodb
+        .query()
+        .table_name(config("call-ended").calls_table)
+        .index_name(index)
+        .key_condition_expression("#k = :v AND call_ts BETWEEN :from AND :to")
+        .expression_attribute_names("#k", key)
+        .expression_attribute_values(":v", AttributeValue::S(value.into()))
+        .expression_attribute_values(":from", AttributeValue::N((START - 3_600_000).to_string()))
+        .expression_attribute_values(":to", AttributeValue::N((START + 86_400_000).to_string()))
+        .send()
+        .await
+        .expect("query");
+    out.items.unwrap_or_default().len()
+}
+
+#[tokio::test]
+async fn indexes_serve_the_documented_access_patterns() {
+    let aws = clients().await;
+    let store = store(&aws);
+    let id = call_id("gsi");
+    let company = format!("c-{id}");
+    let caller = format!("+49176{:08}", std::process::id() % 100_000_000);
+    let mut e = events(&id, &company);
+    for ev in &mut e {
+        ev.fields.insert("from_number".into(), json!(caller));
+    }
+    apply_event(&store, &e[0], &BERLIN).await.expect("apply");
+    assert_eq!(query_count(&aws, "active-calls", "active_company", &company).await, 1, "live call is active");
+    assert_eq!(query_count(&aws, "company-calls", "company_id", &company).await, 1);
+    assert_eq!(query_count(&aws, "caller-calls", "from_number", &caller).await, 1);
+    apply_event(&store, &e[1], &BERLIN).await.expect("apply");
+    assert_eq!(query_count(&aws, "active-calls", "active_company", &company).await, 0, "ended call left the index");
+    assert_eq!(query_count(&aws, "company-calls", "company_id", &company).await, 1);
+}
+
+/// Runs consumers in-process, as the Lambda runtime would.
+struct InProcess<S>(HashMap<String, Consumer<S>>);
+
+impl<S: CallStore + Sync + Send> Invoker for InProcess<S> {
+    async fn invoke(&self, function: &str, event: &SqsEvent) -> Result<SqsBatchResponse, String> {
+        let consumer = self.0.get(function).ok_or("no such function")?;
+        Ok(consumer.handle_batch(event.clone()).await)
+    }
+}
+
+fn consumers(aws: &AwsClients) -> InProcess<DynamoCallStore> {
+    let mut map = HashMap::new();
+    for kind in EventKind::ALL {
+        let name = kind.as_str().replace('_', "-");
+        let c = config(&name);
+        map.insert(
+            name,
+            Consumer::new(kind, store(aws), aws.s3.clone(), c.bucket, c.time_zone),
+        );
+    }
+    InProcess(map)
+}
+
+async fn queue_depth(aws: &AwsClients, url: &str) -> usize {
+    let out = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("attributes");
+    out.attributes
+        .unwrap_or_default()
+        .values()
+        .map(|v| v.parse::<usize>().unwrap_or(0))
+        .sum()
+}
+
+/// The whole asynchronous path: webhook queueing (inline and claim-checked), the event source
+/// mapping's batches with partial failures, and redrive of a poison message to the DLQ.
+#[tokio::test]
+async fn queued_events_reach_the_table_and_poison_goes_to_the_dead_letter_queue() {
+    let aws = clients().await;
+    let s = stack();
+    let env = s.env("webhook");
+    let webhook_cfg = shared::config::WebhookConfig::from_env(&env).expect("env");
+    let queue = SqsEventQueue::new(aws.sqs.clone(), aws.s3.clone(), webhook_cfg.bucket.clone(), webhook_cfg.queue_urls.clone(), webhook_cfg.inline_limit_bytes);
+    let id = call_id("pump");
+    let company = format!("c-{id}");
+    let mut all = bodies(&id);
+    // A long call: call_ended with a word-level transcript of several MB.
+    let mut ended: Value = serde_json::from_str(&all[1]).expect("json");
+    let words: Vec<Value> = (0..40_000).map(|i| json!({"word": "Termin", "start": i, "end": i + 1})).collect();
+    ended["call"]["transcript"] = json!("User: Ich hätte gern einen Termin.\n".repeat(15_000));
+    ended["call"]["transcript_object"] = json!([{"role": "user", "words": words}]);
+    all[1] = ended.to_string();
+    assert!(all[1].len() > 2_000_000);
+    // Shuffled and duplicated, as Retell's retries and SQS's at-least-once delivery allow.
+    for i in [2, 1, 0, 2, 1] {
+        let kind = EventKind::ALL[i];
+        let accepted = AcceptedEvent {
+            kind,
+            call_id: CallId::parse(&id).expect("id"),
+            company_id: company.clone(),
+            received_at_ms: START,
+            body: all[i].as_bytes(),
+        };
+        queue.enqueue(&accepted).await.expect("enqueue");
+    }
+    let ended_source = s.event_source("call-ended");
+    aws.sqs
+        .send_message()
+        .queue_url(&ended_source.queue_url)
+        .message_body("this is not an envelope")
+        .send()
+        .await
+        .expect("send poison");
+
+    let pump = Pump::new(aws.sqs.clone(), consumers(&aws), s.region(), 0);
+    let sources: Vec<_> = ["call-started", "call-ended", "call-analyzed"].iter().map(|f| s.event_source(f)).collect();
+    let mut failures = 0;
+    for _ in 0..20 {
+        let mut received = 0;
+        for source in &sources {
+            let o = pump.poll_once(source, 0).await.expect("poll");
+            received += o.received;
+            failures += o.failed;
+        }
+        if received == 0 {
+            break;
+        }
+    }
+    // maxReceiveCount in template.yaml is 5: the poison message failed 5 times, then moved.
+    assert_eq!(failures, 5, "poison message retried up to maxReceiveCount");
+    assert_eq!(queue_depth(&aws, &ended_source.queue_url).await, 0);
+    assert_eq!(queue_depth(&aws, &s.resource("CallEndedDeadLetterQueue", "QueueUrl")).await, 1);
+
+    let store = store(&aws);
+    let r = stored(&store, &id).await;
+    assert_eq!(r.call_status(), Some("ended"));
+    assert_eq!(r.str("call_summary"), Some("Termin gebucht"));
+    assert_eq!(r.version, 3);
+    assert!(r.trimmed_fields.contains("transcript_object") || r.transcript_truncated);
+    assert!(r.approximate_size() < 400_000);
+    // Nothing is lost: the archived payload holds the full word-level transcript.
+    let archived = aws.s3.get_object().bucket(&webhook_cfg.bucket).key(format!("calls/{id}/call_ended.json")).send().await.expect("archived");
+    let bytes = archived.body.collect().await.expect("body").into_bytes();
+    assert_eq!(bytes.as_ref(), all[1].as_bytes());
+    let stats = store.daily_stats(&company, "2025-01-08").await.expect("stats");
+    assert_eq!((stats.calls, stats.successful), (1, 1));
+}
+
+/// A store that panics for one call: the panic must fail that message only.
+#[derive(Clone)]
+struct PanicsOn(DynamoCallStore, String);
+
+impl CallStore for PanicsOn {
+    async fn load(&self, call_id: &CallId) -> Result<Option<CallRecord>, StoreError> {
+        if call_id.as_str() == self.1 {
+            panic!("simulated bug");
+        }
+        self.0.load(call_id).await
+    }
+
+    async fn save(&self, applied: &Applied, expected: Option<u64>) -> Result<(), StoreError> {
+        self.0.save(applied, expected).await
+    }
+}
+
+#[tokio::test]
+async fn a_panic_fails_one_message_not_the_batch() {
+    let aws = clients().await;
+    let c = config("call-started");
+    let bad = call_id("panic");
+    let consumer = Consumer::new(EventKind::CallStarted, PanicsOn(store(&aws), bad.clone()), aws.s3.clone(), c.bucket, c.time_zone);
+    let mut event = SqsEvent::default();
+    let ids: Vec<String> = vec![call_id("ok"), bad.clone(), call_id("ok")];
+    for (n, id) in ids.iter().enumerate() {
+        let body = &bodies(id)[0];
+        let envelope = json!({"v": 1, "event": "call_started", "call_id": id, "company_id": "acme",
+            "received_at_ms": START, "payload": serde_json::from_str::<Value>(body).expect("json")});
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("m{n}"));
+        m.body = Some(envelope.to_string());
+        event.records.push(m);
+    }
+    let response = consumer.handle_batch(event).await;
+    let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["m1"]);
+    let store = store(&aws);
+    let mut found = BTreeMap::new();
+    for id in &ids {
+        found.insert(id.clone(), store.load(&CallId::parse(id).expect("id")).await.expect("load").is_some());
+    }
+    assert_eq!(found.values().filter(|v| **v).count(), 2);
+    assert!(!found[&bad]);
+}

@@ -1,0 +1,327 @@
+//! The webhook Lambda's handler against the emulator: real Secrets Manager, SQS and S3.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use integration_tests::{call_id, clients, counted_clients, now_ms, sdk_sign, sdk_verify, stack, DEFAULT_KEY};
+use lambda_http::{Body, Request};
+use serde_json::{json, Value};
+use shared::aws::AwsClients;
+use shared::config::WebhookConfig;
+use shared::keys::{KeyProvider, SecretsManagerSource};
+use shared::queue::{Envelope, SqsEventQueue};
+use shared::retell::EventKind;
+use shared::signature::sign;
+use webhook::Webhook;
+
+type TestWebhook = Webhook<SecretsManagerSource, SqsEventQueue>;
+
+/// Fresh queues and a fresh secret per test, so tests running in parallel cannot see each
+/// other's messages; the bucket and settings come from template.yaml's webhook environment.
+struct Fixture {
+    aws: AwsClients,
+    config: WebhookConfig,
+    secret_id: String,
+}
+
+async fn fixture(aws: AwsClients, secret: &str) -> Fixture {
+    let mut config = WebhookConfig::from_env(&stack().env("webhook")).expect("template env is complete");
+    let tag = call_id("q");
+    for kind in EventKind::ALL {
+        let url = aws
+            .sqs
+            .create_queue()
+            .queue_name(format!("{tag}-{}", kind.as_str()))
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("url");
+        config.queue_urls.insert(kind, url);
+    }
+    let secret_id = aws
+        .secrets
+        .create_secret()
+        .name(format!("{tag}-keys"))
+        .secret_string(secret)
+        .send()
+        .await
+        .expect("create secret")
+        .arn
+        .expect("arn");
+    Fixture { aws, config, secret_id }
+}
+
+impl Fixture {
+    fn webhook(&self, refresh: Duration) -> TestWebhook {
+        Webhook {
+            keys: KeyProvider::new(
+                SecretsManagerSource::new(self.aws.secrets.clone(), self.secret_id.clone()),
+                self.config.default_company_id.clone(),
+                refresh,
+            ),
+            queue: SqsEventQueue::new(
+                self.aws.sqs.clone(),
+                self.aws.s3.clone(),
+                self.config.bucket.clone(),
+                self.config.queue_urls.clone(),
+                self.config.inline_limit_bytes,
+            ),
+            max_body_bytes: self.config.max_body_bytes,
+        }
+    }
+
+    async fn drain(&self, kind: EventKind) -> Vec<String> {
+        let mut bodies = Vec::new();
+        loop {
+            let out = self
+                .aws
+                .sqs
+                .receive_message()
+                .queue_url(&self.config.queue_urls[&kind])
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive");
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return bodies;
+            }
+            for m in messages {
+                bodies.push(m.body.unwrap_or_default());
+                self.aws
+                    .sqs
+                    .delete_message()
+                    .queue_url(&self.config.queue_urls[&kind])
+                    .receipt_handle(m.receipt_handle.unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+
+    async fn total_queued(&self) -> usize {
+        let mut n = 0;
+        for kind in EventKind::ALL {
+            n += self.drain(kind).await.len();
+        }
+        n
+    }
+
+    async fn archived(&self, key: &str) -> Option<Vec<u8>> {
+        let out = self.aws.s3.get_object().bucket(&self.config.bucket).key(key).send().await.ok()?;
+        Some(out.body.collect().await.ok()?.into_bytes().to_vec())
+    }
+}
+
+fn request(method: &str, body: Vec<u8>, signature: Option<&str>) -> Request {
+    let mut builder = lambda_http::http::Request::builder()
+        .method(method)
+        .uri("/api/retell/webhook")
+        .header("content-type", "application/json");
+    if let Some(sig) = signature {
+        builder = builder.header("x-retell-signature", sig);
+    }
+    builder.body(Body::from(body)).expect("request")
+}
+
+async fn post(webhook: &TestWebhook, body: &str, signature: Option<&str>) -> (u16, Value) {
+    let response = webhook.handle(request("POST", body.as_bytes().to_vec(), signature)).await;
+    let status = response.status().as_u16();
+    let json = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
+    (status, json)
+}
+
+fn event_body(event: &str, call_id: &str, agent_id: &str) -> String {
+    json!({"event": event, "call": {"call_id": call_id, "agent_id": agent_id, "call_status": "ongoing",
+        "from_number": "+4917611112222", "to_number": "+493012345678", "start_timestamp": now_ms()}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn sdk_signed_event_is_queued_with_one_send_message() {
+    let (aws, log) = counted_clients().await;
+    let f = fixture(aws, DEFAULT_KEY).await;
+    log.take();
+    let webhook = f.webhook(Duration::from_secs(60));
+    let id = call_id("sdk");
+    let body = event_body("call_started", &id, "agent_x");
+    let sig = &sdk_sign(std::slice::from_ref(&body), DEFAULT_KEY, now_ms())[0];
+
+    assert_eq!(post(&webhook, &body, Some(sig)).await, (200, json!({"status": "accepted"})));
+    assert_eq!(log.take(), ["Secrets Manager.GetSecretValue", "SQS.SendMessage"]);
+    // Warm container: the key is cached; one SendMessage per webhook and nothing else.
+    assert_eq!(post(&webhook, &body, Some(sig)).await.0, 200);
+    assert_eq!(log.take(), ["SQS.SendMessage"]);
+
+    let queued = f.drain(EventKind::CallStarted).await;
+    assert_eq!(queued.len(), 2, "Retell's retry is queued again; the consumer dedupes");
+    let envelope: Envelope<'_> = serde_json::from_str(&queued[0]).expect("envelope");
+    assert_eq!(envelope.call_id, id);
+    assert_eq!(envelope.company_id, "default");
+    assert_eq!(envelope.payload.map(|p| p.get()), Some(body.as_str()), "raw bytes, not re-serialised");
+}
+
+#[tokio::test]
+async fn rust_and_python_sdk_agree_on_signatures() {
+    let bodies: Vec<String> = vec![
+        r#"{"event":"call_ended"}"#.into(),
+        json!({"event": "call_ended", "call": {"call_id": "c", "transcript": "Grüße aus Köln – 👋 \"quoted\"\n"}}).to_string(),
+        "{\n  \"event\" : \"call_started\",\n  \"call\": {\"call_id\": \"c\"}\n}".into(),
+        json!({"event": "call_ended", "call": {"call_id": "c", "transcript": "wort ".repeat(200_000)}}).to_string(),
+    ];
+    let ts = now_ms();
+    let python = sdk_sign(&bodies, "key_äöü-rotated", ts);
+    for (body, py_sig) in bodies.iter().zip(&python) {
+        assert_eq!(&sign(body.as_bytes(), "key_äöü-rotated", ts), py_sig);
+        assert!(sdk_verify(body, "key_äöü-rotated", &sign(body.as_bytes(), "key_äöü-rotated", ts)));
+    }
+    let fixed = sdk_sign(&[r#"{"event":"call_ended"}"#.into()], "test-api-key", 1_700_000_000_000);
+    assert_eq!(
+        fixed[0],
+        "v=1700000000000,d=07024cabe7dd8f6d1c6e4a8324ca92c812e6ad4a7ee506c04f7e462e3321823e"
+    );
+}
+
+#[tokio::test]
+async fn rejections_have_a_status_and_leave_nothing_behind() {
+    let f = fixture(clients().await, DEFAULT_KEY).await;
+    let webhook = f.webhook(Duration::from_secs(3600));
+    let id = call_id("rej");
+    let good = event_body("call_ended", &id, "agent_x");
+    let now = now_ms();
+    let signed = |body: &str, key: &str, ts: i64| sign(body.as_bytes(), key, ts);
+    let cases: Vec<(&str, String, Option<String>, u16, &str)> = vec![
+        ("no signature", good.clone(), None, 401, "signature_missing"),
+        ("garbage signature", good.clone(), Some("garbage".into()), 401, "signature_malformed"),
+        ("wrong key", good.clone(), Some(signed(&good, "key_wrong", now)), 401, "signature_mismatch"),
+        ("stale", good.clone(), Some(signed(&good, DEFAULT_KEY, now - 301_000)), 401, "signature_stale"),
+        ("future", good.clone(), Some(signed(&good, DEFAULT_KEY, now + 301_000)), 401, "signature_stale"),
+        ("signed other body", good.clone(), Some(signed(&good.replace("ended", "started"), DEFAULT_KEY, now)), 401, "signature_mismatch"),
+        ("malformed json", format!("{good}}}"), None, 400, "malformed_json"),
+        ("missing call_id", r#"{"event":"call_ended","call":{"agent_id":"a"}}"#.into(), None, 400, "missing_call_id"),
+        ("invalid call_id", r#"{"event":"call_ended","call":{"call_id":"../x"}}"#.into(), None, 400, "invalid_call_id"),
+    ];
+    for (name, body, sig, status, reason) in cases {
+        let sig = sig.or_else(|| (status == 400).then(|| signed(&body, DEFAULT_KEY, now)));
+        let (got, json) = post(&webhook, &body, sig.as_deref()).await;
+        assert_eq!((got, json["error"].as_str()), (status, Some(reason)), "{name}");
+    }
+    // Above the size limit: 413 before any work.
+    let huge = format!(r#"{{"event":"call_ended","call":{{"call_id":"{id}","t":"{}"}}}}"#, "x".repeat(f.config.max_body_bytes));
+    let (got, json) = post(&webhook, &huge, Some(&signed(&huge, DEFAULT_KEY, now))).await;
+    assert_eq!((got, json["error"].as_str()), (413, Some("body_too_large")));
+    let response = webhook.handle(request("GET", Vec::new(), None)).await;
+    assert_eq!(response.status().as_u16(), 405);
+
+    assert_eq!(f.total_queued().await, 0, "nothing queued for rejected requests");
+    for kind in EventKind::ALL {
+        let key = format!("calls/{id}/{}.json", kind.as_str());
+        assert!(f.archived(&key).await.is_none(), "nothing stored under the unverified call_id");
+    }
+}
+
+#[tokio::test]
+async fn events_we_do_not_store_are_acknowledged() {
+    let f = fixture(clients().await, DEFAULT_KEY).await;
+    let webhook = f.webhook(Duration::from_secs(60));
+    for event in ["transcript_updated", "transfer_started", "transfer_bridged", "call_something_new"] {
+        let body = json!({"event": event, "call": {"call_id": call_id("ign")}}).to_string();
+        let (status, json) = post(&webhook, &body, Some(&sign(body.as_bytes(), DEFAULT_KEY, now_ms()))).await;
+        assert_eq!((status, json), (200, json!({"status": "ignored"})), "{event}");
+    }
+    assert_eq!(f.total_queued().await, 0);
+}
+
+#[tokio::test]
+async fn queue_failure_is_a_5xx_so_retell_retries() {
+    let mut f = fixture(clients().await, DEFAULT_KEY).await;
+    let missing = format!("{}-does-not-exist", f.config.queue_urls[&EventKind::CallEnded]);
+    f.config.queue_urls.insert(EventKind::CallEnded, missing);
+    let webhook = f.webhook(Duration::from_secs(60));
+    let body = event_body("call_ended", &call_id("q5"), "agent_x");
+    let (status, json) = post(&webhook, &body, Some(&sign(body.as_bytes(), DEFAULT_KEY, now_ms()))).await;
+    assert_eq!((status, json["error"].as_str()), (503, Some("queue_unavailable")));
+}
+
+#[tokio::test]
+async fn rotated_key_is_used_after_a_failure_without_redeploy() {
+    let f = fixture(clients().await, "key_old").await;
+    let eager = f.webhook(Duration::ZERO);
+    let throttled = f.webhook(Duration::from_secs(3600));
+    let body = event_body("call_started", &call_id("rot"), "agent_x");
+    let old_sig = sign(body.as_bytes(), "key_old", now_ms());
+    assert_eq!(post(&eager, &body, Some(&old_sig)).await.0, 200);
+    assert_eq!(post(&throttled, &body, Some(&old_sig)).await.0, 200);
+
+    f.aws
+        .secrets
+        .put_secret_value()
+        .secret_id(&f.secret_id)
+        .secret_string("key_new")
+        .send()
+        .await
+        .expect("rotate");
+    let new_sig = sign(body.as_bytes(), "key_new", now_ms());
+    // Re-read after a failure once the refresh interval has passed...
+    assert_eq!(post(&eager, &body, Some(&new_sig)).await.0, 200);
+    assert_eq!(post(&eager, &body, Some(&old_sig)).await.0, 401, "old key no longer valid");
+    // ...but not more often than the interval allows.
+    assert_eq!(post(&throttled, &body, Some(&new_sig)).await.0, 401);
+}
+
+#[tokio::test]
+async fn each_company_is_verified_with_its_own_key() {
+    let doc = json!({"default": {"company_id": "ops", "api_key": "key_ops"},
+        "companies": [{"company_id": "salon-mitte", "api_key": "key_salon", "agent_ids": ["agent_salon"]}]})
+    .to_string();
+    let f = fixture(clients().await, &doc).await;
+    let webhook = f.webhook(Duration::from_secs(60));
+    let id = call_id("mt");
+    let body = event_body("call_started", &id, "agent_salon");
+    assert_eq!(post(&webhook, &body, Some(&sign(body.as_bytes(), "key_ops", now_ms()))).await.0, 401);
+    assert_eq!(post(&webhook, &body, Some(&sign(body.as_bytes(), "key_salon", now_ms()))).await.0, 200);
+    let other = event_body("call_started", &call_id("mt"), "agent_unknown");
+    assert_eq!(post(&webhook, &other, Some(&sign(other.as_bytes(), "key_ops", now_ms()))).await.0, 200);
+
+    let companies: HashMap<String, String> = f
+        .drain(EventKind::CallStarted)
+        .await
+        .iter()
+        .map(|b| {
+            let e: Envelope<'_> = serde_json::from_str(b).expect("envelope");
+            (e.call_id, e.company_id)
+        })
+        .collect();
+    assert_eq!(companies.get(&id).map(String::as_str), Some("salon-mitte"));
+    assert_eq!(companies.len(), 2);
+    assert!(companies.values().any(|c| c == "ops"));
+}
+
+#[tokio::test]
+async fn multi_megabyte_call_ended_is_claim_checked_to_s3() {
+    let (aws, log) = counted_clients().await;
+    let f = fixture(aws, DEFAULT_KEY).await;
+    let webhook = f.webhook(Duration::from_secs(60));
+    let id = call_id("big");
+    let words: Vec<Value> = (0..30_000)
+        .map(|i| json!({"word": "Haarschnitt", "start": i as f64 * 0.3, "end": i as f64 * 0.3 + 0.25}))
+        .collect();
+    let body = json!({"event": "call_ended", "call": {"call_id": id, "call_status": "ended",
+        "transcript": "Agent: Guten Tag\n".repeat(20_000),
+        "transcript_object": [{"role": "user", "content": "...", "words": words}]}})
+    .to_string();
+    assert!(body.len() > 2_000_000, "{}", body.len());
+    log.take();
+    let (status, _) = post(&webhook, &body, Some(&sign(body.as_bytes(), DEFAULT_KEY, now_ms()))).await;
+    assert_eq!(status, 200);
+    assert_eq!(log.take(), ["Secrets Manager.GetSecretValue", "S3.PutObject", "SQS.SendMessage"]);
+    let key = format!("calls/{id}/call_ended.json");
+    assert_eq!(f.archived(&key).await.as_deref(), Some(body.as_bytes()));
+    let queued = f.drain(EventKind::CallEnded).await;
+    assert_eq!(queued.len(), 1);
+    assert!(queued[0].len() < 1024);
+    let envelope: Envelope<'_> = serde_json::from_str(&queued[0]).expect("envelope");
+    assert_eq!(envelope.payload_ref.as_deref(), Some(key.as_str()));
+}
