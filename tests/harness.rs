@@ -94,7 +94,10 @@ impl Stack {
     }
 
     pub fn region(&self) -> String {
-        self.description["region"].as_str().unwrap_or("eu-central-1").to_owned()
+        self.description["region"]
+            .as_str()
+            .unwrap_or("eu-central-1")
+            .to_owned()
     }
 }
 
@@ -104,7 +107,10 @@ pub struct RequestLog(Arc<Mutex<Vec<String>>>);
 
 impl RequestLog {
     pub fn take(&self) -> Vec<String> {
-        self.0.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
     }
 }
 
@@ -144,10 +150,14 @@ pub async fn counted_clients() -> (AwsClients, RequestLog) {
     let log = RequestLog::default();
     let clients = AwsClients {
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&config).interceptor(log.clone()).build(),
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .interceptor(log.clone())
+                .build(),
         ),
         sqs: aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&config).interceptor(log.clone()).build(),
+            aws_sdk_sqs::config::Builder::from(&config)
+                .interceptor(log.clone())
+                .build(),
         ),
         s3: aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&config)
@@ -156,7 +166,9 @@ pub async fn counted_clients() -> (AwsClients, RequestLog) {
                 .build(),
         ),
         secrets: aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::config::Builder::from(&config).interceptor(log.clone()).build(),
+            aws_sdk_secretsmanager::config::Builder::from(&config)
+                .interceptor(log.clone())
+                .build(),
         ),
     };
     (clients, log)

@@ -56,7 +56,9 @@ fn events(id: &str, company: &str) -> Vec<CallEvent> {
     EventKind::ALL
         .iter()
         .zip(bodies(id))
-        .map(|(kind, body)| CallEvent::from_payload(*kind, company, START, body.as_bytes()).expect("valid"))
+        .map(|(kind, body)| {
+            CallEvent::from_payload(*kind, company, START, body.as_bytes()).expect("valid")
+        })
         .collect()
 }
 
@@ -120,15 +122,35 @@ async fn analyzed_then_started_ends_ended_and_counts_once() {
     let id = call_id("order");
     let company = format!("c-{id}");
     let e = events(&id, &company);
-    assert_eq!(apply_event(&store, &e[2], &BERLIN).await.expect("apply"), ApplyOutcome::Applied { version: 1 });
-    assert_eq!(apply_event(&store, &e[0], &BERLIN).await.expect("apply"), ApplyOutcome::Applied { version: 2 });
-    assert_eq!(apply_event(&store, &e[0], &BERLIN).await.expect("apply"), ApplyOutcome::Duplicate);
+    assert_eq!(
+        apply_event(&store, &e[2], &BERLIN).await.expect("apply"),
+        ApplyOutcome::Applied { version: 1 }
+    );
+    assert_eq!(
+        apply_event(&store, &e[0], &BERLIN).await.expect("apply"),
+        ApplyOutcome::Applied { version: 2 }
+    );
+    assert_eq!(
+        apply_event(&store, &e[0], &BERLIN).await.expect("apply"),
+        ApplyOutcome::Duplicate
+    );
     let r = stored(&store, &id).await;
     assert_eq!(r.call_status(), Some("ended"));
     assert_eq!(r.str("call_summary"), Some("Termin gebucht"));
     assert_eq!(r.fields["combined_cost"], json!(31.7));
-    let stats = store.daily_stats(&company, "2025-01-08").await.expect("stats");
-    assert_eq!((stats.calls, stats.minutes, stats.successful, stats.sentiment_positive), (1, 4, 1, 1));
+    let stats = store
+        .daily_stats(&company, "2025-01-08")
+        .await
+        .expect("stats");
+    assert_eq!(
+        (
+            stats.calls,
+            stats.minutes,
+            stats.successful,
+            stats.sentiment_positive
+        ),
+        (1, 4, 1, 1)
+    );
 }
 
 #[tokio::test]
@@ -141,7 +163,9 @@ async fn concurrent_deliveries_of_one_call_converge() {
     let mut tasks = Vec::new();
     for i in [2, 1, 0, 1, 2, 0, 2, 1] {
         let (store, event) = (store.clone(), e[i].clone());
-        tasks.push(tokio::spawn(async move { apply_event(&store, &event, &BERLIN).await }));
+        tasks.push(tokio::spawn(async move {
+            apply_event(&store, &event, &BERLIN).await
+        }));
     }
     let mut applied = 0;
     for t in tasks {
@@ -152,7 +176,13 @@ async fn concurrent_deliveries_of_one_call_converge() {
     assert_eq!(applied, 3, "each distinct event applied exactly once");
     let (want, want_stats) = reference(&e);
     assert_eq!(stored(&store, &id).await.fields, want.fields);
-    assert_eq!(store.daily_stats(&company, "2025-01-08").await.expect("stats"), want_stats);
+    assert_eq!(
+        store
+            .daily_stats(&company, "2025-01-08")
+            .await
+            .expect("stats"),
+        want_stats
+    );
 }
 
 #[tokio::test]
@@ -172,7 +202,10 @@ async fn never_connected_calls_are_stored_with_their_reason() {
     let r = stored(&store, &id).await;
     assert_eq!(r.str("disconnection_reason"), Some("dial_no_answer"));
     assert_eq!(r.call_status(), Some("not_connected"));
-    let stats = store.daily_stats(&company, "2025-01-08").await.expect("stats");
+    let stats = store
+        .daily_stats(&company, "2025-01-08")
+        .await
+        .expect("stats");
     assert_eq!((stats.calls, stats.connected, stats.minutes), (1, 0, 0));
 }
 
@@ -205,12 +238,29 @@ async fn indexes_serve_the_documented_access_patterns() {
         ev.fields.insert("from_number".into(), json!(caller));
     }
     apply_event(&store, &e[0], &BERLIN).await.expect("apply");
-    assert_eq!(query_count(&aws, "active-calls", "active_company", &company).await, 1, "live call is active");
-    assert_eq!(query_count(&aws, "company-calls", "company_id", &company).await, 1);
-    assert_eq!(query_count(&aws, "caller-calls", "from_number", &caller).await, 1);
+    assert_eq!(
+        query_count(&aws, "active-calls", "active_company", &company).await,
+        1,
+        "live call is active"
+    );
+    assert_eq!(
+        query_count(&aws, "company-calls", "company_id", &company).await,
+        1
+    );
+    assert_eq!(
+        query_count(&aws, "caller-calls", "from_number", &caller).await,
+        1
+    );
     apply_event(&store, &e[1], &BERLIN).await.expect("apply");
-    assert_eq!(query_count(&aws, "active-calls", "active_company", &company).await, 0, "ended call left the index");
-    assert_eq!(query_count(&aws, "company-calls", "company_id", &company).await, 1);
+    assert_eq!(
+        query_count(&aws, "active-calls", "active_company", &company).await,
+        0,
+        "ended call left the index"
+    );
+    assert_eq!(
+        query_count(&aws, "company-calls", "company_id", &company).await,
+        1
+    );
 }
 
 /// Runs consumers in-process, as the Lambda runtime would.
@@ -242,7 +292,9 @@ async fn queue_depth(aws: &AwsClients, url: &str) -> usize {
         .get_queue_attributes()
         .queue_url(url)
         .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(
+            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        )
         .send()
         .await
         .expect("attributes");
@@ -261,13 +313,21 @@ async fn queued_events_reach_the_table_and_poison_goes_to_the_dead_letter_queue(
     let s = stack();
     let env = s.env("webhook");
     let webhook_cfg = shared::config::WebhookConfig::from_env(&env).expect("env");
-    let queue = SqsEventQueue::new(aws.sqs.clone(), aws.s3.clone(), webhook_cfg.bucket.clone(), webhook_cfg.queue_urls.clone(), webhook_cfg.inline_limit_bytes);
+    let queue = SqsEventQueue::new(
+        aws.sqs.clone(),
+        aws.s3.clone(),
+        webhook_cfg.bucket.clone(),
+        webhook_cfg.queue_urls.clone(),
+        webhook_cfg.inline_limit_bytes,
+    );
     let id = call_id("pump");
     let company = format!("c-{id}");
     let mut all = bodies(&id);
     // A long call: call_ended with a word-level transcript of several MB.
     let mut ended: Value = serde_json::from_str(&all[1]).expect("json");
-    let words: Vec<Value> = (0..40_000).map(|i| json!({"word": "Termin", "start": i, "end": i + 1})).collect();
+    let words: Vec<Value> = (0..40_000)
+        .map(|i| json!({"word": "Termin", "start": i, "end": i + 1}))
+        .collect();
     ended["call"]["transcript"] = json!("User: Ich hätte gern einen Termin.\n".repeat(15_000));
     ended["call"]["transcript_object"] = json!([{"role": "user", "words": words}]);
     all[1] = ended.to_string();
@@ -294,7 +354,10 @@ async fn queued_events_reach_the_table_and_poison_goes_to_the_dead_letter_queue(
         .expect("send poison");
 
     let pump = Pump::new(aws.sqs.clone(), consumers(&aws), s.region(), 0);
-    let sources: Vec<_> = ["call-started", "call-ended", "call-analyzed"].iter().map(|f| s.event_source(f)).collect();
+    let sources: Vec<_> = ["call-started", "call-ended", "call-analyzed"]
+        .iter()
+        .map(|f| s.event_source(f))
+        .collect();
     let mut failures = 0;
     for _ in 0..20 {
         let mut received = 0;
@@ -310,7 +373,10 @@ async fn queued_events_reach_the_table_and_poison_goes_to_the_dead_letter_queue(
     // maxReceiveCount in template.yaml is 5: the poison message failed 5 times, then moved.
     assert_eq!(failures, 5, "poison message retried up to maxReceiveCount");
     assert_eq!(queue_depth(&aws, &ended_source.queue_url).await, 0);
-    assert_eq!(queue_depth(&aws, &s.resource("CallEndedDeadLetterQueue", "QueueUrl")).await, 1);
+    assert_eq!(
+        queue_depth(&aws, &s.resource("CallEndedDeadLetterQueue", "QueueUrl")).await,
+        1
+    );
 
     let store = store(&aws);
     let r = stored(&store, &id).await;
@@ -320,10 +386,20 @@ async fn queued_events_reach_the_table_and_poison_goes_to_the_dead_letter_queue(
     assert!(r.trimmed_fields.contains("transcript_object") || r.transcript_truncated);
     assert!(r.approximate_size() < 400_000);
     // Nothing is lost: the archived payload holds the full word-level transcript.
-    let archived = aws.s3.get_object().bucket(&webhook_cfg.bucket).key(format!("calls/{id}/call_ended.json")).send().await.expect("archived");
+    let archived = aws
+        .s3
+        .get_object()
+        .bucket(&webhook_cfg.bucket)
+        .key(format!("calls/{id}/call_ended.json"))
+        .send()
+        .await
+        .expect("archived");
     let bytes = archived.body.collect().await.expect("body").into_bytes();
     assert_eq!(bytes.as_ref(), all[1].as_bytes());
-    let stats = store.daily_stats(&company, "2025-01-08").await.expect("stats");
+    let stats = store
+        .daily_stats(&company, "2025-01-08")
+        .await
+        .expect("stats");
     assert_eq!((stats.calls, stats.successful), (1, 1));
 }
 
@@ -349,7 +425,13 @@ async fn a_panic_fails_one_message_not_the_batch() {
     let aws = clients().await;
     let c = config("call-started");
     let bad = call_id("panic");
-    let consumer = Consumer::new(EventKind::CallStarted, PanicsOn(store(&aws), bad.clone()), aws.s3.clone(), c.bucket, c.time_zone);
+    let consumer = Consumer::new(
+        EventKind::CallStarted,
+        PanicsOn(store(&aws), bad.clone()),
+        aws.s3.clone(),
+        c.bucket,
+        c.time_zone,
+    );
     let mut event = SqsEvent::default();
     let ids: Vec<String> = vec![call_id("ok"), bad.clone(), call_id("ok")];
     for (n, id) in ids.iter().enumerate() {
@@ -362,12 +444,23 @@ async fn a_panic_fails_one_message_not_the_batch() {
         event.records.push(m);
     }
     let response = consumer.handle_batch(event).await;
-    let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
     assert_eq!(failed, ["m1"]);
     let store = store(&aws);
     let mut found = BTreeMap::new();
     for id in &ids {
-        found.insert(id.clone(), store.load(&CallId::parse(id).expect("id")).await.expect("load").is_some());
+        found.insert(
+            id.clone(),
+            store
+                .load(&CallId::parse(id).expect("id"))
+                .await
+                .expect("load")
+                .is_some(),
+        );
     }
     assert_eq!(found.values().filter(|v| **v).count(), 2);
     assert!(!found[&bad]);

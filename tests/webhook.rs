@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use integration_tests::{call_id, clients, counted_clients, now_ms, sdk_sign, sdk_verify, stack, DEFAULT_KEY};
+use integration_tests::{
+    call_id, clients, counted_clients, now_ms, sdk_sign, sdk_verify, stack, DEFAULT_KEY,
+};
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
 use shared::aws::AwsClients;
@@ -25,7 +27,8 @@ struct Fixture {
 }
 
 async fn fixture(aws: AwsClients, secret: &str) -> Fixture {
-    let mut config = WebhookConfig::from_env(&stack().env("webhook")).expect("template env is complete");
+    let mut config =
+        WebhookConfig::from_env(&stack().env("webhook")).expect("template env is complete");
     let tag = call_id("q");
     for kind in EventKind::ALL {
         let url = aws
@@ -49,7 +52,11 @@ async fn fixture(aws: AwsClients, secret: &str) -> Fixture {
         .expect("create secret")
         .arn
         .expect("arn");
-    Fixture { aws, config, secret_id }
+    Fixture {
+        aws,
+        config,
+        secret_id,
+    }
 }
 
 impl Fixture {
@@ -110,7 +117,15 @@ impl Fixture {
     }
 
     async fn archived(&self, key: &str) -> Option<Vec<u8>> {
-        let out = self.aws.s3.get_object().bucket(&self.config.bucket).key(key).send().await.ok()?;
+        let out = self
+            .aws
+            .s3
+            .get_object()
+            .bucket(&self.config.bucket)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
         Some(out.body.collect().await.ok()?.into_bytes().to_vec())
     }
 }
@@ -127,7 +142,9 @@ fn request(method: &str, body: Vec<u8>, signature: Option<&str>) -> Request {
 }
 
 async fn post(webhook: &TestWebhook, body: &str, signature: Option<&str>) -> (u16, Value) {
-    let response = webhook.handle(request("POST", body.as_bytes().to_vec(), signature)).await;
+    let response = webhook
+        .handle(request("POST", body.as_bytes().to_vec(), signature))
+        .await;
     let status = response.status().as_u16();
     let json = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
     (status, json)
@@ -149,18 +166,32 @@ async fn sdk_signed_event_is_queued_with_one_send_message() {
     let body = event_body("call_started", &id, "agent_x");
     let sig = &sdk_sign(std::slice::from_ref(&body), DEFAULT_KEY, now_ms())[0];
 
-    assert_eq!(post(&webhook, &body, Some(sig)).await, (200, json!({"status": "accepted"})));
-    assert_eq!(log.take(), ["Secrets Manager.GetSecretValue", "SQS.SendMessage"]);
+    assert_eq!(
+        post(&webhook, &body, Some(sig)).await,
+        (200, json!({"status": "accepted"}))
+    );
+    assert_eq!(
+        log.take(),
+        ["Secrets Manager.GetSecretValue", "SQS.SendMessage"]
+    );
     // Warm container: the key is cached; one SendMessage per webhook and nothing else.
     assert_eq!(post(&webhook, &body, Some(sig)).await.0, 200);
     assert_eq!(log.take(), ["SQS.SendMessage"]);
 
     let queued = f.drain(EventKind::CallStarted).await;
-    assert_eq!(queued.len(), 2, "Retell's retry is queued again; the consumer dedupes");
+    assert_eq!(
+        queued.len(),
+        2,
+        "Retell's retry is queued again; the consumer dedupes"
+    );
     let envelope: Envelope<'_> = serde_json::from_str(&queued[0]).expect("envelope");
     assert_eq!(envelope.call_id, id);
     assert_eq!(envelope.company_id, "default");
-    assert_eq!(envelope.payload.map(|p| p.get()), Some(body.as_str()), "raw bytes, not re-serialised");
+    assert_eq!(
+        envelope.payload.map(|p| p.get()),
+        Some(body.as_str()),
+        "raw bytes, not re-serialised"
+    );
 }
 
 #[tokio::test]
@@ -175,9 +206,17 @@ async fn rust_and_python_sdk_agree_on_signatures() {
     let python = sdk_sign(&bodies, "key_äöü-rotated", ts);
     for (body, py_sig) in bodies.iter().zip(&python) {
         assert_eq!(&sign(body.as_bytes(), "key_äöü-rotated", ts), py_sig);
-        assert!(sdk_verify(body, "key_äöü-rotated", &sign(body.as_bytes(), "key_äöü-rotated", ts)));
+        assert!(sdk_verify(
+            body,
+            "key_äöü-rotated",
+            &sign(body.as_bytes(), "key_äöü-rotated", ts)
+        ));
     }
-    let fixed = sdk_sign(&[r#"{"event":"call_ended"}"#.into()], "test-api-key", 1_700_000_000_000);
+    let fixed = sdk_sign(
+        &[r#"{"event":"call_ended"}"#.into()],
+        "test-api-key",
+        1_700_000_000_000,
+    );
     assert_eq!(
         fixed[0],
         "v=1700000000000,d=07024cabe7dd8f6d1c6e4a8324ca92c812e6ad4a7ee506c04f7e462e3321823e"
@@ -194,31 +233,93 @@ async fn rejections_have_a_status_and_leave_nothing_behind() {
     let signed = |body: &str, key: &str, ts: i64| sign(body.as_bytes(), key, ts);
     let cases: Vec<(&str, String, Option<String>, u16, &str)> = vec![
         ("no signature", good.clone(), None, 401, "signature_missing"),
-        ("garbage signature", good.clone(), Some("garbage".into()), 401, "signature_malformed"),
-        ("wrong key", good.clone(), Some(signed(&good, "key_wrong", now)), 401, "signature_mismatch"),
-        ("stale", good.clone(), Some(signed(&good, DEFAULT_KEY, now - 301_000)), 401, "signature_stale"),
-        ("future", good.clone(), Some(signed(&good, DEFAULT_KEY, now + 301_000)), 401, "signature_stale"),
-        ("signed other body", good.clone(), Some(signed(&good.replace("ended", "started"), DEFAULT_KEY, now)), 401, "signature_mismatch"),
-        ("malformed json", format!("{good}}}"), None, 400, "malformed_json"),
-        ("missing call_id", r#"{"event":"call_ended","call":{"agent_id":"a"}}"#.into(), None, 400, "missing_call_id"),
-        ("invalid call_id", r#"{"event":"call_ended","call":{"call_id":"../x"}}"#.into(), None, 400, "invalid_call_id"),
+        (
+            "garbage signature",
+            good.clone(),
+            Some("garbage".into()),
+            401,
+            "signature_malformed",
+        ),
+        (
+            "wrong key",
+            good.clone(),
+            Some(signed(&good, "key_wrong", now)),
+            401,
+            "signature_mismatch",
+        ),
+        (
+            "stale",
+            good.clone(),
+            Some(signed(&good, DEFAULT_KEY, now - 301_000)),
+            401,
+            "signature_stale",
+        ),
+        (
+            "future",
+            good.clone(),
+            Some(signed(&good, DEFAULT_KEY, now + 301_000)),
+            401,
+            "signature_stale",
+        ),
+        (
+            "signed other body",
+            good.clone(),
+            Some(signed(&good.replace("ended", "started"), DEFAULT_KEY, now)),
+            401,
+            "signature_mismatch",
+        ),
+        (
+            "malformed json",
+            format!("{good}}}"),
+            None,
+            400,
+            "malformed_json",
+        ),
+        (
+            "missing call_id",
+            r#"{"event":"call_ended","call":{"agent_id":"a"}}"#.into(),
+            None,
+            400,
+            "missing_call_id",
+        ),
+        (
+            "invalid call_id",
+            r#"{"event":"call_ended","call":{"call_id":"../x"}}"#.into(),
+            None,
+            400,
+            "invalid_call_id",
+        ),
     ];
     for (name, body, sig, status, reason) in cases {
         let sig = sig.or_else(|| (status == 400).then(|| signed(&body, DEFAULT_KEY, now)));
         let (got, json) = post(&webhook, &body, sig.as_deref()).await;
-        assert_eq!((got, json["error"].as_str()), (status, Some(reason)), "{name}");
+        assert_eq!(
+            (got, json["error"].as_str()),
+            (status, Some(reason)),
+            "{name}"
+        );
     }
     // Above the size limit: 413 before any work.
-    let huge = format!(r#"{{"event":"call_ended","call":{{"call_id":"{id}","t":"{}"}}}}"#, "x".repeat(f.config.max_body_bytes));
+    let huge = format!(
+        r#"{{"event":"call_ended","call":{{"call_id":"{id}","t":"{}"}}}}"#,
+        "x".repeat(f.config.max_body_bytes)
+    );
     let (got, json) = post(&webhook, &huge, Some(&signed(&huge, DEFAULT_KEY, now))).await;
     assert_eq!((got, json["error"].as_str()), (413, Some("body_too_large")));
     let response = webhook.handle(request("GET", Vec::new(), None)).await;
     assert_eq!(response.status().as_u16(), 405);
 
-    assert_eq!(f.total_queued().await, 0, "nothing queued for rejected requests");
+    assert_eq!(
+        f.total_queued().await,
+        0,
+        "nothing queued for rejected requests"
+    );
     for kind in EventKind::ALL {
         let key = format!("calls/{id}/{}.json", kind.as_str());
-        assert!(f.archived(&key).await.is_none(), "nothing stored under the unverified call_id");
+        assert!(
+            f.archived(&key).await.is_none(),
+            "nothing stored under the unverified call_id"
+        );
     }
 }
 
@@ -226,10 +327,24 @@ async fn rejections_have_a_status_and_leave_nothing_behind() {
 async fn events_we_do_not_store_are_acknowledged() {
     let f = fixture(clients().await, DEFAULT_KEY).await;
     let webhook = f.webhook(Duration::from_secs(60));
-    for event in ["transcript_updated", "transfer_started", "transfer_bridged", "call_something_new"] {
+    for event in [
+        "transcript_updated",
+        "transfer_started",
+        "transfer_bridged",
+        "call_something_new",
+    ] {
         let body = json!({"event": event, "call": {"call_id": call_id("ign")}}).to_string();
-        let (status, json) = post(&webhook, &body, Some(&sign(body.as_bytes(), DEFAULT_KEY, now_ms()))).await;
-        assert_eq!((status, json), (200, json!({"status": "ignored"})), "{event}");
+        let (status, json) = post(
+            &webhook,
+            &body,
+            Some(&sign(body.as_bytes(), DEFAULT_KEY, now_ms())),
+        )
+        .await;
+        assert_eq!(
+            (status, json),
+            (200, json!({"status": "ignored"})),
+            "{event}"
+        );
     }
     assert_eq!(f.total_queued().await, 0);
 }
@@ -237,12 +352,23 @@ async fn events_we_do_not_store_are_acknowledged() {
 #[tokio::test]
 async fn queue_failure_is_a_5xx_so_retell_retries() {
     let mut f = fixture(clients().await, DEFAULT_KEY).await;
-    let missing = format!("{}-does-not-exist", f.config.queue_urls[&EventKind::CallEnded]);
+    let missing = format!(
+        "{}-does-not-exist",
+        f.config.queue_urls[&EventKind::CallEnded]
+    );
     f.config.queue_urls.insert(EventKind::CallEnded, missing);
     let webhook = f.webhook(Duration::from_secs(60));
     let body = event_body("call_ended", &call_id("q5"), "agent_x");
-    let (status, json) = post(&webhook, &body, Some(&sign(body.as_bytes(), DEFAULT_KEY, now_ms()))).await;
-    assert_eq!((status, json["error"].as_str()), (503, Some("queue_unavailable")));
+    let (status, json) = post(
+        &webhook,
+        &body,
+        Some(&sign(body.as_bytes(), DEFAULT_KEY, now_ms())),
+    )
+    .await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (503, Some("queue_unavailable"))
+    );
 }
 
 #[tokio::test]
@@ -266,7 +392,11 @@ async fn rotated_key_is_used_after_a_failure_without_redeploy() {
     let new_sig = sign(body.as_bytes(), "key_new", now_ms());
     // Re-read after a failure once the refresh interval has passed...
     assert_eq!(post(&eager, &body, Some(&new_sig)).await.0, 200);
-    assert_eq!(post(&eager, &body, Some(&old_sig)).await.0, 401, "old key no longer valid");
+    assert_eq!(
+        post(&eager, &body, Some(&old_sig)).await.0,
+        401,
+        "old key no longer valid"
+    );
     // ...but not more often than the interval allows.
     assert_eq!(post(&throttled, &body, Some(&new_sig)).await.0, 401);
 }
@@ -280,10 +410,37 @@ async fn each_company_is_verified_with_its_own_key() {
     let webhook = f.webhook(Duration::from_secs(60));
     let id = call_id("mt");
     let body = event_body("call_started", &id, "agent_salon");
-    assert_eq!(post(&webhook, &body, Some(&sign(body.as_bytes(), "key_ops", now_ms()))).await.0, 401);
-    assert_eq!(post(&webhook, &body, Some(&sign(body.as_bytes(), "key_salon", now_ms()))).await.0, 200);
+    assert_eq!(
+        post(
+            &webhook,
+            &body,
+            Some(&sign(body.as_bytes(), "key_ops", now_ms()))
+        )
+        .await
+        .0,
+        401
+    );
+    assert_eq!(
+        post(
+            &webhook,
+            &body,
+            Some(&sign(body.as_bytes(), "key_salon", now_ms()))
+        )
+        .await
+        .0,
+        200
+    );
     let other = event_body("call_started", &call_id("mt"), "agent_unknown");
-    assert_eq!(post(&webhook, &other, Some(&sign(other.as_bytes(), "key_ops", now_ms()))).await.0, 200);
+    assert_eq!(
+        post(
+            &webhook,
+            &other,
+            Some(&sign(other.as_bytes(), "key_ops", now_ms()))
+        )
+        .await
+        .0,
+        200
+    );
 
     let companies: HashMap<String, String> = f
         .drain(EventKind::CallStarted)
@@ -314,9 +471,21 @@ async fn multi_megabyte_call_ended_is_claim_checked_to_s3() {
     .to_string();
     assert!(body.len() > 2_000_000, "{}", body.len());
     log.take();
-    let (status, _) = post(&webhook, &body, Some(&sign(body.as_bytes(), DEFAULT_KEY, now_ms()))).await;
+    let (status, _) = post(
+        &webhook,
+        &body,
+        Some(&sign(body.as_bytes(), DEFAULT_KEY, now_ms())),
+    )
+    .await;
     assert_eq!(status, 200);
-    assert_eq!(log.take(), ["Secrets Manager.GetSecretValue", "S3.PutObject", "SQS.SendMessage"]);
+    assert_eq!(
+        log.take(),
+        [
+            "Secrets Manager.GetSecretValue",
+            "S3.PutObject",
+            "SQS.SendMessage"
+        ]
+    );
     let key = format!("calls/{id}/call_ended.json");
     assert_eq!(f.archived(&key).await.as_deref(), Some(body.as_bytes()));
     let queued = f.drain(EventKind::CallEnded).await;

@@ -85,9 +85,12 @@ impl CallEvent {
         received_at_ms: i64,
         payload: &[u8],
     ) -> Result<Self, CallEventError> {
-        let mut root: Map<String, Value> =
-            serde_json::from_slice(payload).map_err(|e| CallEventError::InvalidJson(e.to_string()))?;
-        let event_name = root.get("event").and_then(Value::as_str).unwrap_or_default();
+        let mut root: Map<String, Value> = serde_json::from_slice(payload)
+            .map_err(|e| CallEventError::InvalidJson(e.to_string()))?;
+        let event_name = root
+            .get("event")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if event_name != kind.as_str() {
             return Err(CallEventError::WrongEvent {
                 expected: kind,
@@ -152,7 +155,8 @@ fn normalise_call(call: Map<String, Value>) -> BTreeMap<String, Value> {
     }
     if let Some(seconds) = out.remove("duration_seconds") {
         if let Some(ms) = seconds.as_f64().map(|s| (s * 1000.0).round() as i64) {
-            out.entry("duration_ms".to_owned()).or_insert(Value::from(ms));
+            out.entry("duration_ms".to_owned())
+                .or_insert(Value::from(ms));
         }
     }
     if !out.contains_key("duration_ms") {
@@ -474,11 +478,7 @@ impl CallRecord {
     /// Approximate stored size: attribute names plus JSON-encoded values (an over-estimate of
     /// DynamoDB's accounting, which is what a budget wants).
     pub fn approximate_size(&self) -> usize {
-        let fields: usize = self
-            .fields
-            .iter()
-            .map(|(k, v)| k.len() + json_len(v))
-            .sum();
+        let fields: usize = self.fields.iter().map(|(k, v)| k.len() + json_len(v)).sum();
         let ranks = self.field_rank.keys().map(|k| k.len() + 3).sum::<usize>();
         let refs = self.payload_refs.iter().map(|r| r.len() + 3).sum::<usize>();
         fields + ranks + refs + 512
@@ -535,7 +535,11 @@ fn json_len(v: &Value) -> usize {
         Value::Number(n) => n.to_string().len(),
         Value::Array(items) => items.iter().map(json_len).sum::<usize>() + items.len() + 2,
         Value::Object(map) => {
-            map.iter().map(|(k, v)| k.len() + 3 + json_len(v)).sum::<usize>() + map.len() + 2
+            map.iter()
+                .map(|(k, v)| k.len() + 3 + json_len(v))
+                .sum::<usize>()
+                + map.len()
+                + 2
         }
     }
 }
@@ -550,8 +554,13 @@ mod tests {
 
     fn event(kind: EventKind, call: Value) -> CallEvent {
         let body = json!({"event": kind.as_str(), "call": call}).to_string();
-        CallEvent::from_payload(kind, "acme", START + 1_000 * kind.rank() as i64, body.as_bytes())
-            .expect("valid event")
+        CallEvent::from_payload(
+            kind,
+            "acme",
+            START + 1_000 * kind.rank() as i64,
+            body.as_bytes(),
+        )
+        .expect("valid event")
     }
 
     fn started() -> CallEvent {
@@ -624,8 +633,14 @@ mod tests {
         );
         assert_eq!(seed.fields["from_number"], json!("+49123456789"));
         assert_eq!(seed.fields["duration_ms"], json!(300_000));
-        assert_eq!(seed.fields["call_summary"], json!("Customer booked appointment for haircut"));
-        assert_eq!(seed.fields["custom_data"]["appointment_time"], json!("14:00"));
+        assert_eq!(
+            seed.fields["call_summary"],
+            json!("Customer booked appointment for haircut")
+        );
+        assert_eq!(
+            seed.fields["custom_data"]["appointment_time"],
+            json!("14:00")
+        );
         assert!(!seed.fields.contains_key("customer_number"));
     }
 
@@ -642,12 +657,25 @@ mod tests {
 
     #[test]
     fn rejects_payloads_that_are_not_this_event() {
-        let bad = |body: &str| CallEvent::from_payload(EventKind::CallEnded, "a", 0, body.as_bytes());
+        let bad =
+            |body: &str| CallEvent::from_payload(EventKind::CallEnded, "a", 0, body.as_bytes());
         assert!(matches!(bad("{"), Err(CallEventError::InvalidJson(_))));
-        assert!(matches!(bad(r#"{"event":"call_started","call":{"call_id":"c"}}"#), Err(CallEventError::WrongEvent { .. })));
-        assert_eq!(bad(r#"{"event":"call_ended"}"#), Err(CallEventError::MissingCall));
-        assert_eq!(bad(r#"{"event":"call_ended","call":{}}"#), Err(CallEventError::MissingCallId));
-        assert!(matches!(bad(r#"{"event":"call_ended","call":{"call_id":"a b"}}"#), Err(CallEventError::InvalidCallId(_))));
+        assert!(matches!(
+            bad(r#"{"event":"call_started","call":{"call_id":"c"}}"#),
+            Err(CallEventError::WrongEvent { .. })
+        ));
+        assert_eq!(
+            bad(r#"{"event":"call_ended"}"#),
+            Err(CallEventError::MissingCall)
+        );
+        assert_eq!(
+            bad(r#"{"event":"call_ended","call":{}}"#),
+            Err(CallEventError::MissingCallId)
+        );
+        assert!(matches!(
+            bad(r#"{"event":"call_ended","call":{"call_id":"a b"}}"#),
+            Err(CallEventError::InvalidCallId(_))
+        ));
     }
 
     #[test]
@@ -699,8 +727,14 @@ mod tests {
     #[test]
     fn duplicates_are_no_ops() {
         let (once, stats_once) = fold(&[started(), ended(), analyzed()]);
-        let (twice, stats_twice) =
-            fold(&[started(), ended(), ended(), analyzed(), started(), analyzed()]);
+        let (twice, stats_twice) = fold(&[
+            started(),
+            ended(),
+            ended(),
+            analyzed(),
+            started(),
+            analyzed(),
+        ]);
         assert_eq!(once.fields, twice.fields);
         assert_eq!(stats_once, stats_twice);
     }

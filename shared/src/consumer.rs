@@ -43,7 +43,13 @@ pub struct Consumer<S> {
 }
 
 impl<S: CallStore + Sync> Consumer<S> {
-    pub fn new(kind: EventKind, store: S, s3: aws_sdk_s3::Client, bucket: impl Into<String>, tz: Tz) -> Self {
+    pub fn new(
+        kind: EventKind,
+        store: S,
+        s3: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        tz: Tz,
+    ) -> Self {
         Self {
             kind,
             store,
@@ -111,7 +117,9 @@ impl<S: CallStore + Sync> Consumer<S> {
                     .body(ByteStream::from(bytes.clone()))
                     .send()
                     .await
-                    .map_err(|e| ConsumeError::Archive(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+                    .map_err(|e| {
+                        ConsumeError::Archive(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
+                    })?;
                 bytes
             }
             (None, Some(reference)) => {
@@ -122,7 +130,9 @@ impl<S: CallStore + Sync> Consumer<S> {
                     .key(reference)
                     .send()
                     .await
-                    .map_err(|e| ConsumeError::Archive(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+                    .map_err(|e| {
+                        ConsumeError::Archive(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
+                    })?;
                 out.body
                     .collect()
                     .await
@@ -130,11 +140,22 @@ impl<S: CallStore + Sync> Consumer<S> {
                     .into_bytes()
                     .to_vec()
             }
-            (None, None) => return Err(ConsumeError::Envelope("no payload and no payload_ref".into())),
+            (None, None) => {
+                return Err(ConsumeError::Envelope(
+                    "no payload and no payload_ref".into(),
+                ))
+            }
         };
-        let event = CallEvent::from_payload(self.kind, &envelope.company_id, envelope.received_at_ms, &payload)?;
+        let event = CallEvent::from_payload(
+            self.kind,
+            &envelope.company_id,
+            envelope.received_at_ms,
+            &payload,
+        )?;
         if event.call_id != call_id {
-            return Err(ConsumeError::Envelope("payload call_id differs from envelope".into()));
+            return Err(ConsumeError::Envelope(
+                "payload call_id differs from envelope".into(),
+            ));
         }
         Ok(apply_event(&self.store, &event, &self.tz).await?)
     }

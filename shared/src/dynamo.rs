@@ -47,7 +47,9 @@ pub fn from_attribute(value: &AttributeValue) -> Value {
                 .map(|(k, v)| (k.clone(), from_attribute(v)))
                 .collect::<Map<_, _>>(),
         ),
-        AttributeValue::Ss(items) => Value::Array(items.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Ss(items) => {
+            Value::Array(items.iter().cloned().map(Value::String).collect())
+        }
         AttributeValue::Ns(items) => Value::Array(items.iter().map(|n| number(n)).collect()),
         _ => Value::Null,
     }

@@ -57,9 +57,14 @@ impl IngestError {
 /// Where a verified event goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    Queue { kind: EventKind, call_id: CallId },
+    Queue {
+        kind: EventKind,
+        call_id: CallId,
+    },
     /// Verified, but not an event we store (transcript_updated, transfer_*, anything new).
-    Ignore { event: String },
+    Ignore {
+        event: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,27 +194,51 @@ mod tests {
 
     #[test]
     fn routes_stored_events_with_their_company() {
-        let v = check(r#"{"event":"call_ended","call":{"call_id":"c1","agent_id":"agent_acme"}}"#, "key_acme")
-            .expect("accepted");
+        let v = check(
+            r#"{"event":"call_ended","call":{"call_id":"c1","agent_id":"agent_acme"}}"#,
+            "key_acme",
+        )
+        .expect("accepted");
         assert_eq!(v.company_id, "acme");
-        assert!(matches!(v.route, Route::Queue { kind: EventKind::CallEnded, .. }));
-        let v = check(r#"{"event":"call_started","call":{"call_id":"c1","agent_id":"other"}}"#, "key_default")
-            .expect("accepted");
+        assert!(matches!(
+            v.route,
+            Route::Queue {
+                kind: EventKind::CallEnded,
+                ..
+            }
+        ));
+        let v = check(
+            r#"{"event":"call_started","call":{"call_id":"c1","agent_id":"other"}}"#,
+            "key_default",
+        )
+        .expect("accepted");
         assert_eq!(v.company_id, "default");
     }
 
     #[test]
     fn another_companys_key_is_not_accepted() {
-        let err = check(r#"{"event":"call_ended","call":{"call_id":"c1","agent_id":"agent_acme"}}"#, "key_default")
-            .expect_err("wrong tenant");
+        let err = check(
+            r#"{"event":"call_ended","call":{"call_id":"c1","agent_id":"agent_acme"}}"#,
+            "key_default",
+        )
+        .expect_err("wrong tenant");
         assert_eq!(err.status(), 401);
     }
 
     #[test]
     fn unknown_events_are_acknowledged_not_queued() {
         for event in ["transcript_updated", "transfer_started", "something_new"] {
-            let v = check(&format!(r#"{{"event":"{event}","call":{{}}}}"#), "key_default").expect("ok");
-            assert_eq!(v.route, Route::Ignore { event: event.into() });
+            let v = check(
+                &format!(r#"{{"event":"{event}","call":{{}}}}"#),
+                "key_default",
+            )
+            .expect("ok");
+            assert_eq!(
+                v.route,
+                Route::Ignore {
+                    event: event.into()
+                }
+            );
         }
     }
 
@@ -217,9 +246,17 @@ mod tests {
     fn bad_input_maps_to_its_status() {
         let cases: [(&str, u16, &str); 5] = [
             (r#"{"event":"call_ended""#, 400, "malformed_json"),
-            (r#"{"event":"call_ended","call":{}}"#, 400, "missing_call_id"),
+            (
+                r#"{"event":"call_ended","call":{}}"#,
+                400,
+                "missing_call_id",
+            ),
             (r#"{"call":{"call_id":"c"}}"#, 400, "missing_event"),
-            (r#"{"event":"call_ended","call":{"call_id":"a/b"}}"#, 400, "invalid_call_id"),
+            (
+                r#"{"event":"call_ended","call":{"call_id":"a/b"}}"#,
+                400,
+                "invalid_call_id",
+            ),
             (r#"[1,2]"#, 400, "malformed_json"),
         ];
         for (body, status, reason) in cases {
@@ -235,8 +272,18 @@ mod tests {
             assert_eq!(err.status(), 401);
         }
         let stale = sign(body, "key_default", NOW - 400_000);
-        assert_eq!(authenticate(&ring(), body, Some(&stale), NOW).map_err(|e| e.reason()).err(), Some("signature_stale"));
+        assert_eq!(
+            authenticate(&ring(), body, Some(&stale), NOW)
+                .map_err(|e| e.reason())
+                .err(),
+            Some("signature_stale")
+        );
         let future = sign(body, "key_default", NOW + 400_000);
-        assert_eq!(authenticate(&ring(), body, Some(&future), NOW).map_err(|e| e.reason()).err(), Some("signature_stale"));
+        assert_eq!(
+            authenticate(&ring(), body, Some(&future), NOW)
+                .map_err(|e| e.reason())
+                .err(),
+            Some("signature_stale")
+        );
     }
 }

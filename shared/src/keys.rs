@@ -98,7 +98,9 @@ impl KeyRing {
         let doc: KeyDocument =
             serde_json::from_str(trimmed).map_err(|e| KeyError::Invalid(e.to_string()))?;
         if doc.default.api_key.is_empty() || doc.default.company_id.is_empty() {
-            return Err(KeyError::Invalid("default needs company_id and api_key".into()));
+            return Err(KeyError::Invalid(
+                "default needs company_id and api_key".into(),
+            ));
         }
         let mut by_agent = HashMap::new();
         for company in doc.companies {
@@ -159,7 +161,11 @@ impl SecretSource for SecretsManagerSource {
             .secret_id(&self.secret_id)
             .send()
             .await
-            .map_err(|e| KeyError::Unavailable(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| {
+                KeyError::Unavailable(
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
+                )
+            })?;
         out.secret_string
             .ok_or_else(|| KeyError::Invalid("secret has no string value".into()))
     }
@@ -181,7 +187,11 @@ pub struct KeyProvider<S> {
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 impl<S: SecretSource> KeyProvider<S> {
-    pub fn new(source: S, default_company_id: impl Into<String>, refresh_interval: Duration) -> Self {
+    pub fn new(
+        source: S,
+        default_company_id: impl Into<String>,
+        refresh_interval: Duration,
+    ) -> Self {
         Self {
             source,
             default_company_id: default_company_id.into(),
@@ -242,8 +252,14 @@ mod tests {
                                     {"company_id": "salon", "api_key": "k2", "agent_ids": ["agent_s"]}]}"#;
         let ring = KeyRing::parse(doc, "ignored").expect("valid");
         assert_eq!(ring.tenant_for(Some("agent_b")), &Tenant::new("acme", "k1"));
-        assert_eq!(ring.tenant_for(Some("agent_s")), &Tenant::new("salon", "k2"));
-        assert_eq!(ring.tenant_for(Some("agent_unknown")), &Tenant::new("ops", "k0"));
+        assert_eq!(
+            ring.tenant_for(Some("agent_s")),
+            &Tenant::new("salon", "k2")
+        );
+        assert_eq!(
+            ring.tenant_for(Some("agent_unknown")),
+            &Tenant::new("ops", "k0")
+        );
         assert_eq!(ring.tenant_for(None), &Tenant::new("ops", "k0"));
     }
 
@@ -256,7 +272,10 @@ mod tests {
             r#"{"default": {"company_id": "", "api_key": "k"}}"#,
             r#"{"default": {"company_id": "a", "api_key": "k"}, "companies": [{"company_id": "b", "api_key": "k", "agent_ids": ["x"]}, {"company_id": "c", "api_key": "k", "agent_ids": ["x"]}]}"#,
         ] {
-            assert!(matches!(KeyRing::parse(bad, "d"), Err(KeyError::Invalid(_))), "{bad}");
+            assert!(
+                matches!(KeyRing::parse(bad, "d"), Err(KeyError::Invalid(_))),
+                "{bad}"
+            );
         }
     }
 

@@ -107,18 +107,37 @@ mod tests {
             ("+1 (415) 555-0123", "+14155550123"),
         ];
         for (raw, want) in cases {
-            assert_eq!(PhoneNumber::parse(raw).map(|p| p.0), Ok(want.to_owned()), "{raw}");
+            assert_eq!(
+                PhoneNumber::parse(raw).map(|p| p.0),
+                Ok(want.to_owned()),
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn rejects_what_is_not_a_number() {
         assert_eq!(PhoneNumber::parse(""), Err(PhoneNumberError::Empty));
-        assert_eq!(PhoneNumber::parse("anonymous"), Err(PhoneNumberError::InvalidCharacter));
-        assert_eq!(PhoneNumber::parse("+49 30 12a"), Err(PhoneNumberError::InvalidCharacter));
-        assert_eq!(PhoneNumber::parse("+4930"), Err(PhoneNumberError::InvalidLength));
-        assert_eq!(PhoneNumber::parse("+1234567890123456"), Err(PhoneNumberError::InvalidLength));
-        assert_eq!(PhoneNumber::parse("+0123456789"), Err(PhoneNumberError::InvalidLength));
+        assert_eq!(
+            PhoneNumber::parse("anonymous"),
+            Err(PhoneNumberError::InvalidCharacter)
+        );
+        assert_eq!(
+            PhoneNumber::parse("+49 30 12a"),
+            Err(PhoneNumberError::InvalidCharacter)
+        );
+        assert_eq!(
+            PhoneNumber::parse("+4930"),
+            Err(PhoneNumberError::InvalidLength)
+        );
+        assert_eq!(
+            PhoneNumber::parse("+1234567890123456"),
+            Err(PhoneNumberError::InvalidLength)
+        );
+        assert_eq!(
+            PhoneNumber::parse("+0123456789"),
+            Err(PhoneNumberError::InvalidLength)
+        );
     }
 
     #[test]

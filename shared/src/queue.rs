@@ -136,7 +136,9 @@ impl EventQueue for SqsEventQueue {
                 .body(ByteStream::from(event.body.to_vec()))
                 .send()
                 .await
-                .map_err(|e| QueueError::Archive(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+                .map_err(|e| {
+                    QueueError::Archive(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
+                })?;
         }
         self.sqs
             .send_message()
@@ -152,7 +154,9 @@ impl EventQueue for SqsEventQueue {
             )
             .send()
             .await
-            .map_err(|e| QueueError::Send(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| {
+                QueueError::Send(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+            })?;
         Ok(match claim_key {
             Some(key) => Delivery::ClaimCheck { key },
             None => Delivery::Inline,
@@ -186,7 +190,10 @@ mod tests {
 
     #[test]
     fn large_bodies_are_claim_checked() {
-        let body = format!(r#"{{"event":"call_ended","call":{{"call_id":"call_1","t":"{}"}}}}"#, "x".repeat(5000));
+        let body = format!(
+            r#"{{"event":"call_ended","call":{{"call_id":"call_1","t":"{}"}}}}"#,
+            "x".repeat(5000)
+        );
         let (json, key) = envelope_json(&accepted(body.as_bytes()), 1000).expect("ok");
         assert_eq!(key.as_deref(), Some("calls/call_1/call_ended.json"));
         assert!(json.len() < 300);

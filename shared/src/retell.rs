@@ -150,7 +150,13 @@ mod tests {
         }
         assert!(EventKind::CallStarted.rank() < EventKind::CallEnded.rank());
         assert!(EventKind::CallEnded.rank() < EventKind::CallAnalyzed.rank());
-        for other in ["transcript_updated", "transfer_started", "call_inbound", "", "CALL_ENDED"] {
+        for other in [
+            "transcript_updated",
+            "transfer_started",
+            "call_inbound",
+            "",
+            "CALL_ENDED",
+        ] {
             assert_eq!(EventKind::parse(other), None, "{other}");
         }
     }
@@ -160,7 +166,10 @@ mod tests {
         assert!(CallId::parse("call_abc123").is_ok());
         assert!(CallId::parse("Jabr9TXYYJHfvl6Syypi88rdAHYHmcq6").is_ok());
         assert_eq!(CallId::parse(""), Err(CallIdError::Empty));
-        assert_eq!(CallId::parse("../etc/passwd"), Err(CallIdError::InvalidCharacter));
+        assert_eq!(
+            CallId::parse("../etc/passwd"),
+            Err(CallIdError::InvalidCharacter)
+        );
         assert_eq!(CallId::parse("call id"), Err(CallIdError::InvalidCharacter));
         assert_eq!(
             CallId::parse(&"a".repeat(129)),
@@ -176,8 +185,9 @@ mod tests {
         assert_eq!(peek.call_id(), Some("c1"));
         assert_eq!(peek.agent_id(), Some("agent_1"));
         // Escaped strings cannot be borrowed but still parse.
-        let peek = WebhookPeek::parse(br#"{"event":"call\u005fended","call":{"call_id":"c\u0031"}}"#)
-            .expect("valid");
+        let peek =
+            WebhookPeek::parse(br#"{"event":"call\u005fended","call":{"call_id":"c\u0031"}}"#)
+                .expect("valid");
         assert_eq!(peek.event.as_deref(), Some("call_ended"));
         assert_eq!(peek.call_id(), Some("c1"));
         assert!(WebhookPeek::parse(br#"{"event":"call_ended","call":{"#).is_err());

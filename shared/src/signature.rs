@@ -95,7 +95,9 @@ pub fn verify_signature(
     if (now_ms - header.timestamp_ms).abs() > MAX_SKEW_MS {
         return Err(SignatureError::Stale);
     }
-    let expected = mac(body, api_key, header.timestamp_text).finalize().into_bytes();
+    let expected = mac(body, api_key, header.timestamp_text)
+        .finalize()
+        .into_bytes();
     if bool::from(expected.as_slice().ct_eq(&header.digest)) {
         Ok(())
     } else {
@@ -131,8 +133,14 @@ mod tests {
     fn accepts_within_five_minutes_either_way() {
         let header = sign(BODY, KEY, TS);
         let parsed = SignatureHeader::parse(&header).expect("well-formed");
-        assert_eq!(verify_signature(BODY, KEY, &parsed, TS + MAX_SKEW_MS), Ok(()));
-        assert_eq!(verify_signature(BODY, KEY, &parsed, TS - MAX_SKEW_MS), Ok(()));
+        assert_eq!(
+            verify_signature(BODY, KEY, &parsed, TS + MAX_SKEW_MS),
+            Ok(())
+        );
+        assert_eq!(
+            verify_signature(BODY, KEY, &parsed, TS - MAX_SKEW_MS),
+            Ok(())
+        );
         assert_eq!(
             verify_signature(BODY, KEY, &parsed, TS + MAX_SKEW_MS + 1),
             Err(SignatureError::Stale)

@@ -114,7 +114,9 @@ impl DynamoCallStore {
         let mut values = [0i64; 11];
         for (i, name) in CallStats::FIELDS.iter().enumerate() {
             if let Some(AttributeValue::N(n)) = item.get(*name) {
-                values[i] = n.parse().map_err(|_| StoreError::Corrupt(format!("{name}={n}")))?;
+                values[i] = n
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("{name}={n}")))?;
             }
         }
         Ok(CallStats::from_values(values))
@@ -131,15 +133,33 @@ pub fn record_to_item(record: &CallRecord, now_ms: i64) -> HashMap<String, Attri
         .iter()
         .map(|(k, v)| (k.clone(), to_attribute(v)))
         .collect();
-    item.insert("call_id".into(), AttributeValue::S(record.call_id.as_str().to_owned()));
-    item.insert("company_id".into(), AttributeValue::S(record.company_id.clone()));
+    item.insert(
+        "call_id".into(),
+        AttributeValue::S(record.call_id.as_str().to_owned()),
+    );
+    item.insert(
+        "company_id".into(),
+        AttributeValue::S(record.company_id.clone()),
+    );
     item.insert(
         "field_rank".into(),
-        AttributeValue::M(record.field_rank.iter().map(|(k, r)| (k.clone(), n(r))).collect()),
+        AttributeValue::M(
+            record
+                .field_rank
+                .iter()
+                .map(|(k, r)| (k.clone(), n(r)))
+                .collect(),
+        ),
     );
     item.insert(
         "events_applied".into(),
-        AttributeValue::Ss(record.events_applied.iter().map(|e| e.as_str().to_owned()).collect()),
+        AttributeValue::Ss(
+            record
+                .events_applied
+                .iter()
+                .map(|e| e.as_str().to_owned())
+                .collect(),
+        ),
     );
     if !record.payload_refs.is_empty() {
         item.insert(
@@ -158,12 +178,18 @@ pub fn record_to_item(record: &CallRecord, now_ms: i64) -> HashMap<String, Attri
     }
     item.insert("first_seen_ms".into(), n(record.first_seen_ms));
     item.insert("version".into(), n(record.version));
-    item.insert("stats_day".into(), AttributeValue::S(record.stats_day.clone()));
+    item.insert(
+        "stats_day".into(),
+        AttributeValue::S(record.stats_day.clone()),
+    );
     item.insert("call_ts".into(), n(record.call_ts()));
     item.insert("updated_at_ms".into(), n(now_ms));
     // Sparse index: only live calls carry the attribute, so the index holds only them.
     if let Some(company) = record.active_company() {
-        item.insert("active_company".into(), AttributeValue::S(company.to_owned()));
+        item.insert(
+            "active_company".into(),
+            AttributeValue::S(company.to_owned()),
+        );
     }
     item
 }
@@ -215,18 +241,29 @@ pub fn item_to_record(item: &HashMap<String, AttributeValue>) -> Result<CallReco
         first_seen_ms: num("first_seen_ms")?,
         version: u64::try_from(num("version")?).map_err(|_| corrupt("version"))?,
         stats_day: s("stats_day")?,
-        transcript_truncated: matches!(item.get("transcript_truncated"), Some(AttributeValue::Bool(true))),
+        transcript_truncated: matches!(
+            item.get("transcript_truncated"),
+            Some(AttributeValue::Bool(true))
+        ),
         trimmed_fields: set("trimmed_fields"),
     })
 }
 
-fn stats_update(table: &str, delta: &StatsDelta, now_ms: i64) -> Result<TransactWriteItem, StoreError> {
+fn stats_update(
+    table: &str,
+    delta: &StatsDelta,
+    now_ms: i64,
+) -> Result<TransactWriteItem, StoreError> {
     let mut adds = Vec::new();
     let mut update = Update::builder()
         .table_name(table)
         .key("company_id", AttributeValue::S(delta.company_id.clone()))
         .key("day", AttributeValue::S(delta.day.clone()));
-    for (i, (name, value)) in CallStats::FIELDS.iter().zip(delta.delta.values()).enumerate() {
+    for (i, (name, value)) in CallStats::FIELDS
+        .iter()
+        .zip(delta.delta.values())
+        .enumerate()
+    {
         if value != 0 {
             adds.push(format!("#f{i} :v{i}"));
             update = update
@@ -265,7 +302,11 @@ impl CallStore for DynamoCallStore {
         out.item.as_ref().map(item_to_record).transpose()
     }
 
-    async fn save(&self, applied: &Applied, expected_version: Option<u64>) -> Result<(), StoreError> {
+    async fn save(
+        &self,
+        applied: &Applied,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
         let now = now_ms();
         let mut put = Put::builder()
             .table_name(&self.calls_table)
@@ -276,7 +317,9 @@ impl CallStore for DynamoCallStore {
                 .condition_expression("version = :expected")
                 .expression_attribute_values(":expected", n(v)),
         };
-        let put = put.build().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let put = put
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut items = vec![TransactWriteItem::builder().put(put).build()];
         for delta in &applied.stats {
             items.push(stats_update(&self.stats_table, delta, now)?);
@@ -316,12 +359,16 @@ mod tests {
             "start_timestamp": 1_704_974_400_000i64, "duration_ms": 61_000, "from_number": "+4930123456",
             "custom_analysis_data": {"x": [1, 2.5, "y"]}}})
         .to_string();
-        let event = CallEvent::from_payload(EventKind::CallEnded, "acme", 1, body.as_bytes()).expect("valid");
+        let event = CallEvent::from_payload(EventKind::CallEnded, "acme", 1, body.as_bytes())
+            .expect("valid");
         let mut applied = CallRecord::apply(None, &event, &chrono_tz::Europe::Berlin).expect("new");
         applied.record.version = 1;
         let item = record_to_item(&applied.record, 7);
         assert!(!item.contains_key("active_company"));
-        assert_eq!(item.get("call_ts"), Some(&AttributeValue::N("1704974400000".into())));
+        assert_eq!(
+            item.get("call_ts"),
+            Some(&AttributeValue::N("1704974400000".into()))
+        );
         let back = item_to_record(&item).expect("valid");
         assert_eq!(back, applied.record);
     }

@@ -44,7 +44,16 @@ impl<S: SecretSource, Q: EventQueue> Webhook<S, Q> {
         let body: &[u8] = request.body().as_ref();
         let now_ms = chrono::Utc::now().timestamp_millis();
         let span = tracing::Span::current();
-        match ingest(&self.keys, &self.queue, body, signature, now_ms, self.max_body_bytes).await {
+        match ingest(
+            &self.keys,
+            &self.queue,
+            body,
+            signature,
+            now_ms,
+            self.max_body_bytes,
+        )
+        .await
+        {
             Ok(IngestOutcome::Queued {
                 kind,
                 call_id,

@@ -48,7 +48,10 @@ impl HttpInvoker {
 
 impl Invoker for HttpInvoker {
     async fn invoke(&self, function: &str, event: &SqsEvent) -> Result<SqsBatchResponse, String> {
-        let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base_url);
+        let url = format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            self.base_url
+        );
         let response = self
             .client
             .post(url)
@@ -83,7 +86,9 @@ pub enum PumpError {
     Sqs(String),
 }
 
-fn sqs_err<E: std::error::Error + 'static>(e: aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>) -> PumpError {
+fn sqs_err<E: std::error::Error + 'static>(
+    e: aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
+) -> PumpError {
     PumpError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
 }
 
@@ -97,7 +102,12 @@ pub struct Pump<I> {
 }
 
 impl<I: Invoker> Pump<I> {
-    pub fn new(sqs: aws_sdk_sqs::Client, invoker: I, region: impl Into<String>, retry_after_secs: i32) -> Self {
+    pub fn new(
+        sqs: aws_sdk_sqs::Client,
+        invoker: I,
+        region: impl Into<String>,
+        retry_after_secs: i32,
+    ) -> Self {
         Self {
             sqs,
             invoker,
@@ -107,7 +117,11 @@ impl<I: Invoker> Pump<I> {
     }
 
     /// One receive-invoke-settle cycle on one queue.
-    pub async fn poll_once(&self, source: &EventSource, wait_secs: i32) -> Result<PollOutcome, PumpError> {
+    pub async fn poll_once(
+        &self,
+        source: &EventSource,
+        wait_secs: i32,
+    ) -> Result<PollOutcome, PumpError> {
         let received = self
             .sqs
             .receive_message()

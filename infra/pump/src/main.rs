@@ -13,19 +13,31 @@ struct StackDescription {
 }
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::telemetry::init();
     let args: Vec<String> = std::env::args().collect();
-    let stack_path = arg(&args, "--stack").ok_or("usage: local-pump --stack FILE --lambda URL [--retry-after SECS]")?;
+    let stack_path = arg(&args, "--stack")
+        .ok_or("usage: local-pump --stack FILE --lambda URL [--retry-after SECS]")?;
     let lambda_url = arg(&args, "--lambda").unwrap_or_else(|| "http://127.0.0.1:9000".into());
-    let retry_after: i32 = arg(&args, "--retry-after").map(|s| s.parse()).transpose()?.unwrap_or(2);
+    let retry_after: i32 = arg(&args, "--retry-after")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(2);
     let stack: StackDescription = serde_json::from_slice(&std::fs::read(&stack_path)?)?;
     let aws = shared::aws::AwsClients::from_env().await;
-    let pump = Arc::new(Pump::new(aws.sqs, HttpInvoker::new(lambda_url), stack.region, retry_after));
+    let pump = Arc::new(Pump::new(
+        aws.sqs,
+        HttpInvoker::new(lambda_url),
+        stack.region,
+        retry_after,
+    ));
     let mut tasks = Vec::new();
     for source in stack.event_sources {
         let pump = pump.clone();

@@ -1,0 +1,42 @@
+# The front door. `make dev` runs the whole system locally; `make test` runs every check CI runs.
+# Everything needed is installed here from pinned files: Rust toolchain aside, nothing by hand.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: dev test build bench sign venv clean
+
+$(STAMP): infra/local/requirements.txt
+	@command -v cargo >/dev/null || { echo "cargo (Rust toolchain) is required: https://rustup.rs"; exit 1; }
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r infra/local/requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Local stack: moto + template resources + cargo lambda watch + SQS pump. Ctrl-C stops it.
+dev: $(STAMP)
+	$(PY) infra/local/stack.py
+
+## fmt, clippy, unit + emulator integration tests, cfn-lint, sam validate, end-to-end.
+test: $(STAMP)
+	infra/local/run-tests.sh
+
+## sam build: arm64 bootstraps via cargo lambda (zig from the venv), offline.
+build: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 $(VENV)/bin/sam build --beta-features
+
+## Criterion benches plus the Python retell-sdk comparison (figures: docs/performance.md).
+bench: $(STAMP)
+	cargo bench -p retell-shared --bench webhook_ingest
+	$(PY) benches/python_sdk_verify.py
+
+## A signature for BODY with $$RETELL_API_KEY (or the local dev key), by the official SDK.
+sign: $(STAMP)
+	@$(PY) infra/local/sign.py '$(BODY)'
+
+clean:
+	rm -rf .aws-sam target/lambda

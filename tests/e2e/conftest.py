@@ -1,0 +1,27 @@
+"""Starts the same local stack as `make dev` (on free ports, private names) for the e2e tests."""
+
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "infra" / "local"))
+
+from stack import LocalStack, free_port  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def stack():
+    state = Path(tempfile.mkdtemp(prefix="retell-e2e-"))
+    s = LocalStack(free_port(), free_port(), api_key="key_e2e_test", state_dir=state, prefix="e2e-",
+                   pump_retry_secs=1)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+        for log in sorted((state / "logs").glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-15:]
+            print(f"--- {log.name} (last lines)\n" + "\n".join(tail))

@@ -1,0 +1,121 @@
+"""End to end over HTTP: SDK-signed webhooks -> cargo lambda watch -> SQS (moto) -> local pump ->
+consumer Lambdas -> DynamoDB, read back with boto3."""
+
+import json
+import random
+import time
+import uuid
+
+import boto3
+import pytest
+
+
+def aws(stack, service):
+    return boto3.client(service, endpoint_url=stack.endpoint, region_name="eu-central-1",
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def wait_for(predicate, timeout=120, interval=0.5):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+def call_events(call_id, start_ms):
+    base = {"call_id": call_id, "agent_id": "agent_demo", "call_type": "phone_call", "direction": "inbound",
+            "from_number": "+4917611112222", "to_number": "+493012345678", "start_timestamp": start_ms}
+    ended = {**base, "call_status": "ended", "end_timestamp": start_ms + 95_000, "duration_ms": 95_000,
+             "transcript": "Agent: Guten Tag, Salon Mitte.\nUser: Einen Haarschnitt bitte.",
+             "disconnection_reason": "agent_hangup"}
+    return [
+        {"event": "call_started", "call": {**base, "call_status": "ongoing"}},
+        {"event": "call_ended", "call": ended},
+        {"event": "call_analyzed", "call": {**ended, "call_analysis": {
+            "call_summary": "Haarschnitt gebucht", "user_sentiment": "Positive", "call_successful": True,
+            "in_voicemail": False, "custom_analysis_data": {"service": "haircut"}}}},
+    ]
+
+
+def get_call(stack, call_id):
+    table = stack.description["resources"]["CallsTable"]["Ref"]
+    return aws(stack, "dynamodb").get_item(TableName=table, Key={"call_id": {"S": call_id}},
+                                           ConsistentRead=True).get("Item")
+
+
+def test_sdk_signed_events_in_any_order_end_as_one_record(stack):
+    call_id = f"call_e2e_{uuid.uuid4().hex[:12]}"
+    start_ms = int(time.time() * 1000) - 120_000
+    events = call_events(call_id, start_ms)
+    # Shuffled, with Retell-style retries of two of them.
+    deliveries = [events[2], events[0], events[1], events[2], events[1]]
+    random.Random(7).shuffle(deliveries)
+    for event in deliveries:
+        body = json.dumps(event)
+        status, text = stack.post_webhook(body, stack.sign(body))
+        assert status == 200, text
+        assert json.loads(text) == {"status": "accepted"}
+
+    def done():
+        item = get_call(stack, call_id)
+        return item if item and len(item.get("events_applied", {}).get("SS", [])) == 3 else None
+
+    item = wait_for(done)
+    assert item["call_status"] == {"S": "ended"}
+    assert item["call_summary"] == {"S": "Haarschnitt gebucht"}
+    assert item["from_number"] == {"S": "+4917611112222"}
+    assert item["duration_ms"] == {"N": "95000"}
+    assert "active_company" not in item
+    assert item["version"] == {"N": "3"}
+
+    stats_table = stack.description["resources"]["CallStatsTable"]["Ref"]
+    day = item["stats_day"]["S"]
+    stats = aws(stack, "dynamodb").get_item(TableName=stats_table, Key={
+        "company_id": {"S": "default"}, "day": {"S": day}}, ConsistentRead=True)["Item"]
+    assert int(stats["calls"]["N"]) >= 1
+    archive = aws(stack, "s3").get_object(Bucket=stack.description["resources"]["EventsBucket"]["Ref"],
+                                          Key=f"calls/{call_id}/call_ended.json")["Body"].read()
+    assert json.loads(archive)["call"]["transcript"].startswith("Agent: Guten Tag")
+
+
+@pytest.mark.parametrize("signature,status", [
+    (None, 401), ("garbage", 401), ("v=1700000000000,d=" + "0" * 64, 401)])
+def test_unsigned_or_badly_signed_requests_are_rejected(stack, signature, status):
+    call_id = f"call_e2e_bad_{uuid.uuid4().hex[:8]}"
+    body = json.dumps(call_events(call_id, int(time.time() * 1000))[0])
+    got, text = stack.post_webhook(body, signature)
+    assert got == status, text
+    time.sleep(1)
+    assert get_call(stack, call_id) is None
+
+
+def test_seed_document_payload_is_accepted(stack):
+    call_id = f"call_e2e_seed_{uuid.uuid4().hex[:8]}"
+    body = json.dumps({"event": "call_ended", "call": {
+        "call_id": call_id, "agent_id": "agent_123", "customer_number": "+49123456789",
+        "start_timestamp": 1704974400000, "end_timestamp": 1704974700000, "duration_seconds": 300,
+        "transcript": "...", "summary": "Customer booked appointment for haircut",
+        "custom_data": {"appointment_date": "2024-01-15", "appointment_time": "14:00"}}})
+    assert stack.post_webhook(body, stack.sign(body))[0] == 200
+    item = wait_for(lambda: get_call(stack, call_id))
+    assert item["from_number"] == {"S": "+49123456789"}
+    assert item["duration_ms"] == {"N": "300000"}
+    assert item["call_summary"] == {"S": "Customer booked appointment for haircut"}
+    assert item["custom_data"]["M"]["appointment_time"] == {"S": "14:00"}
+
+
+def test_poison_message_is_redriven_to_the_dead_letter_queue(stack):
+    res = stack.description["resources"]
+    sqs = aws(stack, "sqs")
+    sqs.send_message(QueueUrl=res["CallAnalyzedQueue"]["QueueUrl"], MessageBody="not an envelope")
+
+    def in_dlq():
+        attrs = sqs.get_queue_attributes(QueueUrl=res["CallAnalyzedDeadLetterQueue"]["QueueUrl"],
+                                         AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) >= 1
+
+    wait_for(in_dlq, timeout=90)
