@@ -56,12 +56,14 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = Non
 
 class LocalStack:
     def __init__(self, aws_port: int, api_port: int, api_key: str = DEV_API_KEY,
-                 state_dir: Path | None = None, prefix: str = "local-", pump_retry_secs: int = 2):
+                 state_dir: Path | None = None, prefix: str = "local-", pump_retry_secs: int = 2,
+                 release: bool = False):
         self.aws_port, self.api_port, self.api_key = aws_port, api_port, api_key
         self.state_dir = Path(state_dir or Path(tempfile.gettempdir()) / f"retell-backend-{api_port}")
         self.logs = self.state_dir / "logs"
         self.prefix = prefix
         self.pump_retry_secs = pump_retry_secs
+        self.release = release
         self.procs: list[tuple[str, subprocess.Popen]] = []
         self.description: dict = {}
 
@@ -112,7 +114,8 @@ class LocalStack:
         env_file.write_text("\n".join(env_lines) + "\n")
 
         # Build once up front so the first webhook is not a compile; watch then rebuilds on edits.
-        build = subprocess.run(["cargo", "build", "--workspace", "--bins"], cwd=ROOT,
+        profile = ["--release"] if self.release else []
+        build = subprocess.run(["cargo", "build", "--workspace", "--bins", *profile], cwd=ROOT,
                                stdout=open(self.logs / "build.log", "ab"), stderr=subprocess.STDOUT,
                                timeout=build_timeout)
         if build.returncode != 0:
@@ -120,7 +123,7 @@ class LocalStack:
 
         watch = self._spawn("functions", ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1",
                                           "--invoke-port", str(self.api_port), "--env-file", str(env_file),
-                                          "--timeout", "60"])
+                                          "--timeout", "60", *profile])
         wait_for_port(self.api_port, 120, watch, "cargo lambda watch")
         self._spawn("pump", [str(ROOT / "target" / "debug" / "local-pump"),
                              "--stack", str(self.state_dir / "stack.json"),

@@ -2,6 +2,7 @@
 //! at the emulator; in Lambda it is unset and the SDK uses the real endpoints: same code path.
 
 use aws_config::BehaviorVersion;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
 #[derive(Clone, Debug)]
 pub struct AwsClients {
@@ -11,19 +12,17 @@ pub struct AwsClients {
     pub secrets: aws_sdk_secretsmanager::Client,
 }
 
+/// The SDK's loader with our HTTP client: rustls on ring, which keeps the bootstrap small.
+pub fn config_loader() -> aws_config::ConfigLoader {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http)
+}
+
 impl AwsClients {
     pub async fn from_env() -> Self {
-        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        Self::from_sdk_config(&config)
-    }
-
-    /// Clients for an explicit endpoint (tests and local tools).
-    pub async fn for_endpoint(endpoint: &str) -> Self {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .load()
-            .await;
-        Self::from_sdk_config(&config)
+        Self::from_sdk_config(&config_loader().load().await)
     }
 
     pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {

@@ -614,6 +614,23 @@ mod tests {
         (record.expect("at least one event"), stats)
     }
 
+    proptest::proptest! {
+        /// Any sequence (permutation with repeats) of a call's events folds to the record the
+        /// distinct events give in call order, with the same statistics.
+        #[test]
+        fn merge_is_order_and_duplicate_independent(order in proptest::collection::vec(0usize..3, 1..12)) {
+            let all = [started(), ended(), analyzed()];
+            let (got, got_stats) = fold(&order.iter().map(|i| all[*i].clone()).collect::<Vec<_>>());
+            let mut distinct = order.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let (want, want_stats) = fold(&distinct.iter().map(|i| all[*i].clone()).collect::<Vec<_>>());
+            proptest::prop_assert_eq!(got.fields, want.fields);
+            proptest::prop_assert_eq!(got.events_applied, want.events_applied);
+            proptest::prop_assert_eq!(got_stats, want_stats);
+        }
+    }
+
     #[test]
     fn normalises_retell_and_seed_shapes() {
         let e = analyzed();

@@ -4,24 +4,37 @@
 //! the current span's fields onto each line, so every line carries them. Phone numbers are
 //! logged masked ([`crate::phone::mask_phone`]); secrets and transcript text are never logged.
 
-use tracing_subscriber::EnvFilter;
+use std::str::FromStr;
+
+use tracing_subscriber::filter::Targets;
 
 /// Placeholder for span fields not known yet (for instance before a body is parsed).
 pub const UNKNOWN: &str = "-";
 
+/// Used when `RUST_LOG` is unset or invalid: our info lines, only warnings from the SDK.
+const DEFAULT_FILTER: &str = "info,aws_config=warn,aws_smithy_runtime=warn,hyper=warn";
+
 pub fn init() {
-    let filter = EnvFilter::try_from_env("RUST_LOG")
-        .or_else(|_| EnvFilter::try_new("info,aws_config=warn,aws_smithy_runtime=warn,hyper=warn"))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    // `try_init`: a second call (tests, warm containers) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    // `Targets` reads RUST_LOG's `level,target=level` form without the regex engine that
+    // EnvFilter brings (about 1 MB of bootstrap).
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| Targets::from_str(&v).ok())
+        .or_else(|| Targets::from_str(DEFAULT_FILTER).ok())
+        .unwrap_or_default();
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let format = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
-        .with_ansi(false)
+        .with_ansi(false);
+    // `try_init`: a second call (tests, warm containers) keeps the first subscriber.
+    let _ = tracing_subscriber::registry()
+        .with(format)
+        .with(filter)
         .try_init();
 }
 
