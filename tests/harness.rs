@@ -2,7 +2,6 @@
 //! starts (`AWS_ENDPOINT_URL`), created by the same bootstrap as `make dev`, plus AWS clients
 //! that count their requests and the Python retell-sdk as a signing peer.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -234,11 +233,4 @@ pub fn call_id(tag: &str) -> String {
         std::process::id(),
         N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     )
-}
-
-pub fn env_map(env: &Env, names: &[&'static str]) -> HashMap<String, String> {
-    names
-        .iter()
-        .filter_map(|n| env.optional(n).map(|v| (n.to_string(), v)))
-        .collect()
 }

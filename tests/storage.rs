@@ -340,7 +340,7 @@ async fn queued_events_reach_the_table_and_poison_goes_to_the_dead_letter_queue(
             call_id: CallId::parse(&id).expect("id"),
             company_id: company.clone(),
             received_at_ms: START,
-            body: all[i].as_bytes(),
+            body: bytes::Bytes::from(all[i].clone()),
         };
         queue.enqueue(&accepted).await.expect("enqueue");
     }

@@ -5,7 +5,8 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use shared::ingest::authenticate;
 use shared::keys::KeyRing;
-use shared::signature::sign;
+use shared::retell::WebhookPeek;
+use shared::signature::{sign, verify_signature, SignatureHeader};
 use std::hint::black_box;
 
 const KEY: &str = "key_bench_0123456789abcdef";
@@ -45,6 +46,22 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // The two parts of that work, to see where the time goes.
+    let mut parts = c.benchmark_group("parts");
+    for (label, size) in [("10KB", 10_000), ("2MB", 2_000_000)] {
+        let body = body(size);
+        let signature = sign(body.as_bytes(), KEY, now);
+        let header = SignatureHeader::parse(&signature).expect("valid header");
+        parts.throughput(Throughput::Bytes(body.len() as u64));
+        parts.bench_with_input(BenchmarkId::new("hmac_verify", label), &body, |b, body| {
+            b.iter(|| verify_signature(black_box(body.as_bytes()), KEY, &header, now).is_ok())
+        });
+        parts.bench_with_input(BenchmarkId::new("json_peek", label), &body, |b, body| {
+            b.iter(|| WebhookPeek::parse(black_box(body.as_bytes())).is_ok())
+        });
+    }
+    parts.finish();
 }
 
 criterion_group!(benches, bench);

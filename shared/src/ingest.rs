@@ -1,6 +1,8 @@
 //! The webhook's decision for one request: authenticate, parse, route. Every rejection is an
 //! [`IngestError`] with one HTTP status, decided here once.
 
+use bytes::Bytes;
+
 use crate::keys::{KeyError, KeyProvider, KeyRing, SecretSource};
 use crate::queue::{AcceptedEvent, Delivery, EventQueue, QueueError};
 use crate::retell::{CallId, CallIdError, EventKind, WebhookPeek};
@@ -123,7 +125,7 @@ pub enum IngestOutcome {
 pub async fn ingest<S: SecretSource, Q: EventQueue>(
     keys: &KeyProvider<S>,
     queue: &Q,
-    body: &[u8],
+    body: Bytes,
     signature: Option<&str>,
     now_ms: i64,
     max_body_bytes: usize,
@@ -135,12 +137,12 @@ pub async fn ingest<S: SecretSource, Q: EventQueue>(
         });
     }
     let ring = keys.current().await?;
-    let verified = match authenticate(&ring, body, signature, now_ms) {
+    let verified = match authenticate(&ring, &body, signature, now_ms) {
         Err(IngestError::Signature(SignatureError::Mismatch)) => {
             match keys.refresh_after_failure().await? {
                 Some(fresh) => {
                     tracing::info!("signature mismatch: re-read the webhook keys");
-                    authenticate(&fresh, body, signature, now_ms)?
+                    authenticate(&fresh, &body, signature, now_ms)?
                 }
                 None => return Err(SignatureError::Mismatch.into()),
             }

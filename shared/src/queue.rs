@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -41,14 +42,15 @@ pub enum QueueError {
     Send(String),
 }
 
-/// A verified event, ready to queue.
+/// A verified event, ready to queue. The body is shared, not copied: a claim-checked upload
+/// streams the very buffer the request arrived in (bodies reach several MB).
 #[derive(Debug)]
-pub struct AcceptedEvent<'a> {
+pub struct AcceptedEvent {
     pub kind: EventKind,
     pub call_id: CallId,
     pub company_id: String,
     pub received_at_ms: i64,
-    pub body: &'a [u8],
+    pub body: Bytes,
 }
 
 /// How the event travelled, for logs and tests.
@@ -61,7 +63,7 @@ pub enum Delivery {
 pub trait EventQueue {
     fn enqueue(
         &self,
-        event: &AcceptedEvent<'_>,
+        event: &AcceptedEvent,
     ) -> impl std::future::Future<Output = Result<Delivery, QueueError>> + Send;
 }
 
@@ -94,7 +96,7 @@ impl SqsEventQueue {
 
 /// Builds the message body: inline if it fits `inline_limit`, else a reference to `key`.
 pub fn envelope_json(
-    event: &AcceptedEvent<'_>,
+    event: &AcceptedEvent,
     inline_limit: usize,
 ) -> Result<(String, Option<String>), QueueError> {
     let mut envelope = Envelope {
@@ -109,7 +111,7 @@ pub fn envelope_json(
     // ~300 bytes of envelope around the body.
     if event.body.len() + 512 <= inline_limit {
         let raw: &RawValue =
-            serde_json::from_slice(event.body).map_err(|e| QueueError::Body(e.to_string()))?;
+            serde_json::from_slice(&event.body).map_err(|e| QueueError::Body(e.to_string()))?;
         envelope.payload = Some(raw);
         let json = serde_json::to_string(&envelope).map_err(|e| QueueError::Body(e.to_string()))?;
         return Ok((json, None));
@@ -121,7 +123,7 @@ pub fn envelope_json(
 }
 
 impl EventQueue for SqsEventQueue {
-    async fn enqueue(&self, event: &AcceptedEvent<'_>) -> Result<Delivery, QueueError> {
+    async fn enqueue(&self, event: &AcceptedEvent) -> Result<Delivery, QueueError> {
         let queue_url = self
             .queue_urls
             .get(&event.kind)
@@ -133,7 +135,7 @@ impl EventQueue for SqsEventQueue {
                 .bucket(&self.bucket)
                 .key(key)
                 .content_type("application/json")
-                .body(ByteStream::from(event.body.to_vec()))
+                .body(ByteStream::from(event.body.clone()))
                 .send()
                 .await
                 .map_err(|e| {
@@ -168,13 +170,13 @@ impl EventQueue for SqsEventQueue {
 mod tests {
     use super::*;
 
-    fn accepted(body: &[u8]) -> AcceptedEvent<'_> {
+    fn accepted(body: &[u8]) -> AcceptedEvent {
         AcceptedEvent {
             kind: EventKind::CallEnded,
             call_id: CallId::parse("call_1").expect("valid"),
             company_id: "acme".into(),
             received_at_ms: 5,
-            body,
+            body: Bytes::copy_from_slice(body),
         }
     }
 

@@ -1,6 +1,7 @@
 //! `webhook` Lambda: POST /api/retell/webhook. Verifies Retell's signature, queues the event,
 //! answers. The decision logic is [`shared::ingest`]; this crate maps it onto HTTP.
 
+use bytes::Bytes;
 use lambda_http::{Body, Request, Response};
 use shared::ingest::{ingest, IngestError, IngestOutcome};
 use shared::keys::{KeyProvider, SecretSource};
@@ -37,11 +38,13 @@ impl<S: SecretSource, Q: EventQueue> Webhook<S, Q> {
             tracing::warn!(reason = "method_not_allowed", method = %request.method(), "webhook rejected");
             return json_response(405, serde_json::json!({"error": "method_not_allowed"}));
         }
-        let signature = request
-            .headers()
+        let (parts, body) = request.into_parts();
+        let signature = parts
+            .headers
             .get(SIGNATURE_HEADER)
             .and_then(|v| v.to_str().ok());
-        let body: &[u8] = request.body().as_ref();
+        let body = into_bytes(body);
+        let size = body.len();
         let now_ms = chrono::Utc::now().timestamp_millis();
         let span = tracing::Span::current();
         match ingest(
@@ -64,7 +67,7 @@ impl<S: SecretSource, Q: EventQueue> Webhook<S, Q> {
                 span.record("event", kind.as_str());
                 span.record("company", company_id.as_str());
                 let claim_check = matches!(delivery, Delivery::ClaimCheck { .. });
-                tracing::info!(bytes = body.len(), claim_check, "event queued");
+                tracing::info!(bytes = size, claim_check, "event queued");
                 json_response(200, serde_json::json!({"status": "accepted"}))
             }
             Ok(IngestOutcome::Ignored { event, company_id }) => {
@@ -74,10 +77,20 @@ impl<S: SecretSource, Q: EventQueue> Webhook<S, Q> {
                 json_response(200, serde_json::json!({"status": "ignored"}))
             }
             Err(err) => {
-                log_rejection(&err, body.len());
+                log_rejection(&err, size);
                 json_response(err.status(), serde_json::json!({"error": err.reason()}))
             }
         }
+    }
+}
+
+/// Takes the request's buffer without copying it.
+fn into_bytes(body: Body) -> Bytes {
+    match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(data) => Bytes::from(data),
+        other => Bytes::copy_from_slice(other.as_ref()),
     }
 }
 
