@@ -150,6 +150,13 @@ async fn post(webhook: &TestWebhook, body: &str, signature: Option<&str>) -> (u1
     (status, json)
 }
 
+/// Posts `body` signed with `key` now; returns the status.
+async fn post_signed(webhook: &TestWebhook, body: &str, key: &str) -> u16 {
+    post(webhook, body, Some(&sign(body.as_bytes(), key, now_ms())))
+        .await
+        .0
+}
+
 fn event_body(event: &str, call_id: &str, agent_id: &str) -> String {
     json!({"event": event, "call": {"call_id": call_id, "agent_id": agent_id, "call_status": "ongoing",
         "from_number": "+4917611112222", "to_number": "+493012345678", "start_timestamp": now_ms()}})
@@ -410,37 +417,10 @@ async fn each_company_is_verified_with_its_own_key() {
     let webhook = f.webhook(Duration::from_secs(60));
     let id = call_id("mt");
     let body = event_body("call_started", &id, "agent_salon");
-    assert_eq!(
-        post(
-            &webhook,
-            &body,
-            Some(&sign(body.as_bytes(), "key_ops", now_ms()))
-        )
-        .await
-        .0,
-        401
-    );
-    assert_eq!(
-        post(
-            &webhook,
-            &body,
-            Some(&sign(body.as_bytes(), "key_salon", now_ms()))
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(post_signed(&webhook, &body, "key_ops").await, 401);
+    assert_eq!(post_signed(&webhook, &body, "key_salon").await, 200);
     let other = event_body("call_started", &call_id("mt"), "agent_unknown");
-    assert_eq!(
-        post(
-            &webhook,
-            &other,
-            Some(&sign(other.as_bytes(), "key_ops", now_ms()))
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(post_signed(&webhook, &other, "key_ops").await, 200);
 
     let companies: HashMap<String, String> = f
         .drain(EventKind::CallStarted)

@@ -8,11 +8,12 @@
 use std::panic::AssertUnwindSafe;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
 use chrono_tz::Tz;
 use futures::FutureExt;
 use tracing::Instrument;
 
+use crate::archive::{ArchiveError, PayloadArchive};
 use crate::call::{payload_key, CallEvent, CallEventError};
 use crate::queue::Envelope;
 use crate::retell::{CallId, EventKind};
@@ -27,7 +28,7 @@ pub enum ConsumeError {
     #[error("message is a {found} event but this consumer handles {expected}")]
     WrongQueue { expected: EventKind, found: String },
     #[error("payload archive failed: {0}")]
-    Archive(String),
+    Archive(#[from] ArchiveError),
     #[error("invalid event: {0}")]
     Event(#[from] CallEventError),
     #[error("store: {0}")]
@@ -37,8 +38,7 @@ pub enum ConsumeError {
 pub struct Consumer<S> {
     kind: EventKind,
     store: S,
-    s3: aws_sdk_s3::Client,
-    bucket: String,
+    archive: PayloadArchive,
     tz: Tz,
 }
 
@@ -53,8 +53,7 @@ impl<S: CallStore + Sync> Consumer<S> {
         Self {
             kind,
             store,
-            s3,
-            bucket: bucket.into(),
+            archive: PayloadArchive::new(s3, bucket),
             tz,
         }
     }
@@ -104,42 +103,15 @@ impl<S: CallStore + Sync> Consumer<S> {
         }
         let call_id = CallId::parse(&envelope.call_id).map_err(CallEventError::from)?;
         let key = payload_key(&call_id, self.kind);
-        let payload: Vec<u8> = match (envelope.payload, &envelope.payload_ref) {
+        let payload: Bytes = match (envelope.payload, &envelope.payload_ref) {
             (Some(raw), _) => {
                 // Archive every raw event: the item may be trimmed to fit DynamoDB, the
                 // archive never is. The key is deterministic, so a redelivery overwrites.
-                let bytes = raw.get().as_bytes().to_vec();
-                self.s3
-                    .put_object()
-                    .bucket(&self.bucket)
-                    .key(&key)
-                    .content_type("application/json")
-                    .body(ByteStream::from(bytes.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        ConsumeError::Archive(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
-                    })?;
+                let bytes = Bytes::copy_from_slice(raw.get().as_bytes());
+                self.archive.put(&key, bytes.clone()).await?;
                 bytes
             }
-            (None, Some(reference)) => {
-                let out = self
-                    .s3
-                    .get_object()
-                    .bucket(&self.bucket)
-                    .key(reference)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        ConsumeError::Archive(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
-                    })?;
-                out.body
-                    .collect()
-                    .await
-                    .map_err(|e| ConsumeError::Archive(e.to_string()))?
-                    .into_bytes()
-                    .to_vec()
-            }
+            (None, Some(reference)) => self.archive.get(reference).await?,
             (None, None) => {
                 return Err(ConsumeError::Envelope(
                     "no payload and no payload_ref".into(),

@@ -1,6 +1,7 @@
 //! Everything the Lambdas share: Retell's wire format and signature, the call-record domain
 //! logic, storage and queue access, configuration and telemetry.
 
+pub mod archive;
 pub mod aws;
 pub mod call;
 pub mod config;

@@ -6,11 +6,11 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::archive::PayloadArchive;
 use crate::call::payload_key;
 use crate::retell::{CallId, EventKind};
 
@@ -70,8 +70,7 @@ pub trait EventQueue {
 #[derive(Clone, Debug)]
 pub struct SqsEventQueue {
     sqs: aws_sdk_sqs::Client,
-    s3: aws_sdk_s3::Client,
-    bucket: String,
+    archive: PayloadArchive,
     queue_urls: HashMap<EventKind, String>,
     inline_limit_bytes: usize,
 }
@@ -86,8 +85,7 @@ impl SqsEventQueue {
     ) -> Self {
         Self {
             sqs,
-            s3,
-            bucket: bucket.into(),
+            archive: PayloadArchive::new(s3, bucket),
             queue_urls,
             inline_limit_bytes,
         }
@@ -130,17 +128,10 @@ impl EventQueue for SqsEventQueue {
             .ok_or(QueueError::NoQueue(event.kind))?;
         let (message, claim_key) = envelope_json(event, self.inline_limit_bytes)?;
         if let Some(key) = &claim_key {
-            self.s3
-                .put_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .content_type("application/json")
-                .body(ByteStream::from(event.body.clone()))
-                .send()
+            self.archive
+                .put(key, event.body.clone())
                 .await
-                .map_err(|e| {
-                    QueueError::Archive(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
-                })?;
+                .map_err(|e| QueueError::Archive(e.to_string()))?;
         }
         self.sqs
             .send_message()
