@@ -13,5 +13,7 @@ pub mod phone;
 pub mod queue;
 pub mod retell;
 pub mod signature;
+pub mod slots;
+pub mod spoken;
 pub mod store;
 pub mod telemetry;
