@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::keys::{KeyError, KeyProvider, KeyRing, SecretSource};
+use crate::keys::{KeyError, KeyProvider, KeyRing, SecretSource, VerifyError};
 use crate::queue::{AcceptedEvent, Delivery, EventQueue, QueueError};
 use crate::retell::{CallId, CallIdError, EventKind, WebhookPeek};
 use crate::signature::{verify_signature, SignatureError, SignatureHeader};
@@ -26,6 +26,15 @@ pub enum IngestError {
     Keys(#[from] KeyError),
     #[error("queueing failed: {0}")]
     Queue(#[from] QueueError),
+}
+
+impl From<VerifyError> for IngestError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Signature(s) => IngestError::Signature(s),
+            VerifyError::Keys(k) => IngestError::Keys(k),
+        }
+    }
 }
 
 impl IngestError {
@@ -86,9 +95,16 @@ pub fn authenticate(
 ) -> Result<Verified, IngestError> {
     let header = SignatureHeader::parse(signature.ok_or(SignatureError::Missing)?)?;
     let peek = WebhookPeek::parse(body);
-    let agent_id = peek.as_ref().ok().and_then(|p| p.agent_id());
-    let tenant = ring.tenant_for(agent_id);
+    let tenant = ring.tenant_for(peek.as_ref().ok().and_then(|p| p.agent_id()));
     verify_signature(body, tenant.api_key(), &header, now_ms)?;
+    route(peek, &tenant.company_id)
+}
+
+/// Where a verified body goes.
+fn route(
+    peek: Result<WebhookPeek<'_>, serde_json::Error>,
+    company_id: &str,
+) -> Result<Verified, IngestError> {
     let peek = peek.map_err(|e| IngestError::MalformedJson(e.to_string()))?;
     let event = peek.event.as_deref().ok_or(IngestError::MissingEvent)?;
     let route = match EventKind::parse(event) {
@@ -101,7 +117,7 @@ pub fn authenticate(
         },
     };
     Ok(Verified {
-        company_id: tenant.company_id.clone(),
+        company_id: company_id.to_owned(),
         route,
     })
 }
@@ -136,19 +152,11 @@ pub async fn ingest<S: SecretSource, Q: EventQueue>(
             limit: max_body_bytes,
         });
     }
-    let ring = keys.current().await?;
-    let verified = match authenticate(&ring, &body, signature, now_ms) {
-        Err(IngestError::Signature(SignatureError::Mismatch)) => {
-            match keys.refresh_after_failure().await? {
-                Some(fresh) => {
-                    tracing::info!("signature mismatch: re-read the webhook keys");
-                    authenticate(&fresh, &body, signature, now_ms)?
-                }
-                None => return Err(SignatureError::Mismatch.into()),
-            }
-        }
-        other => other?,
-    };
+    let header = SignatureHeader::parse(signature.ok_or(SignatureError::Missing)?)?;
+    let peek = WebhookPeek::parse(&body);
+    let agent_id = peek.as_ref().ok().and_then(|p| p.agent_id());
+    let tenant = keys.verify(&body, &header, agent_id, now_ms).await?;
+    let verified = route(peek, &tenant.company_id)?;
     match verified.route {
         Route::Ignore { event } => Ok(IngestOutcome::Ignored {
             event,

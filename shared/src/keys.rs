@@ -234,6 +234,44 @@ impl<S: SecretSource> KeyProvider<S> {
     }
 }
 
+/// Why a signed request was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("{0}")]
+    Signature(#[from] crate::signature::SignatureError),
+    #[error("{0}")]
+    Keys(#[from] KeyError),
+}
+
+impl<S: SecretSource> KeyProvider<S> {
+    /// Verifies `body` with the key of `agent_id`'s company (or the default), re-reading the
+    /// keys once after a mismatch if the refresh interval allows. Returns the tenant.
+    pub async fn verify(
+        &self,
+        body: &[u8],
+        header: &crate::signature::SignatureHeader<'_>,
+        agent_id: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Tenant, VerifyError> {
+        use crate::signature::{verify_signature, SignatureError};
+        let ring = self.current().await?;
+        let tenant = ring.tenant_for(agent_id);
+        match verify_signature(body, tenant.api_key(), header, now_ms) {
+            Ok(()) => Ok(tenant.clone()),
+            Err(SignatureError::Mismatch) => match self.refresh_after_failure().await? {
+                Some(fresh) => {
+                    tracing::info!("signature mismatch: re-read the Retell keys");
+                    let tenant = fresh.tenant_for(agent_id);
+                    verify_signature(body, tenant.api_key(), header, now_ms)?;
+                    Ok(tenant.clone())
+                }
+                None => Err(SignatureError::Mismatch.into()),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

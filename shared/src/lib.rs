@@ -3,7 +3,9 @@
 
 pub mod archive;
 pub mod aws;
+pub mod calendar;
 pub mod call;
+pub mod company;
 pub mod config;
 pub mod consumer;
 pub mod dynamo;
@@ -17,3 +19,4 @@ pub mod slots;
 pub mod spoken;
 pub mod store;
 pub mod telemetry;
+pub mod tool;

@@ -1,0 +1,138 @@
+//! `book_appointment(customer_phone, date, time, service_id, [customer_name], [customer_email],
+//! [notes])`: books atomically; a taken slot answers with alternatives; a retry of the same
+//! booking answers with the same appointment.
+
+use chrono::{NaiveDate, NaiveTime};
+use serde_json::{json, Value};
+use shared::calendar::{BookingOutcome, BookingRequest, CalendarError};
+use shared::company::Service;
+use shared::slots::SlotFinder;
+use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
+
+pub struct BookAppointment;
+
+async fn alternatives(ctx: &ToolContext<'_>, service: &Service, date: NaiveDate) -> Result<Vec<Value>, CalendarError> {
+    let days = ctx.free_slots(service, date, 14).await?;
+    Ok(days
+        .iter()
+        .filter(|(_, slots)| !slots.is_empty())
+        .flat_map(|(d, slots)| slots.iter().take(3).map(move |t| json!({"date": d.to_string(), "time": hhmm(*t)})))
+        .take(3)
+        .collect())
+}
+
+fn spoken_alternatives(ctx: &ToolContext<'_>, alts: &[Value]) -> String {
+    let list: Vec<String> = alts
+        .iter()
+        .map(|a| {
+            let d: Option<NaiveDate> = a["date"].as_str().and_then(|d| d.parse().ok());
+            let t = a["time"].as_str().unwrap_or_default();
+            match d {
+                Some(d) => ctx.say(format!("{} um {t} Uhr", german_date(d)), format!("{d} at {t}")),
+                None => t.to_owned(),
+            }
+        })
+        .collect();
+    if list.is_empty() {
+        ctx.say("In den nächsten zwei Wochen ist leider nichts frei.", "Nothing is free in the next two weeks.")
+    } else {
+        ctx.say(format!("Möglich wäre {}.", list.join(" oder ")), format!("Possible would be {}.", list.join(" or ")))
+    }
+}
+
+/// Whether `time` on `date` is a bookable start for the service, bookings aside.
+fn within_hours(ctx: &ToolContext<'_>, service: &Service, date: NaiveDate, time: NaiveTime) -> bool {
+    SlotFinder::new(&ctx.company.schedule)
+        .free_slots(date, service.timing(), &[], ctx.now)
+        .iter()
+        .any(|s| s.local == time)
+}
+
+impl Tool for BookAppointment {
+    fn definition(&self) -> ToolDefinition {
+        ToolDefinition {
+            name: "book_appointment",
+            description: "Einen Termin verbindlich buchen. Book an appointment; if the time is taken, the reply lists alternatives.",
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "customer_phone": {"type": "string", "description": "Caller's phone number; defaults to the number they call from"},
+                    "date": {"type": "string", "description": "Day, e.g. 2025-01-15, '15. Januar', 'morgen'"},
+                    "time": {"type": "string", "description": "Start time, e.g. '14:00', '14 Uhr', 'halb drei'"},
+                    "service_id": {"type": "string", "description": "Service id or name, e.g. 'haircut' or 'Haarschnitt'"},
+                    "customer_name": {"type": "string"},
+                    "customer_email": {"type": "string"},
+                    "notes": {"type": "string"}
+                },
+                "required": ["date", "time", "service_id"]
+            }),
+        }
+    }
+
+    async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Value {
+        let date = match ctx.date(args, "date") {
+            Ok(d) => d,
+            Err(reply) => return reply,
+        };
+        let time = match ctx.time(args, "time", date) {
+            Ok(t) => t,
+            Err(reply) => return reply,
+        };
+        let service = match ctx.service(args, "service_id") {
+            Ok(s) => s,
+            Err(reply) => return reply,
+        };
+        let phone = match ctx.phone(args, "customer_phone") {
+            Ok(p) => p,
+            Err(reply) => return reply,
+        };
+        if !within_hours(ctx, service, date, time) {
+            let alts = match alternatives(ctx, service, date).await {
+                Ok(a) => a,
+                Err(e) => return ctx.unavailable(&e),
+            };
+            let message = ctx.say(
+                format!("{} um {} Uhr können wir {} leider nicht anbieten. {}", german_date(date), hhmm(time), service.display_name(), spoken_alternatives(ctx, &alts)),
+                format!("We cannot offer {} on {date} at {}. {}", service.display_name(), hhmm(time), spoken_alternatives(ctx, &alts)),
+            );
+            return json!({"success": false, "alternatives": alts, "message": message});
+        }
+        let request = BookingRequest {
+            date,
+            time,
+            service,
+            customer_phone: &phone,
+            customer_name: args.text("customer_name"),
+            customer_email: args.text("customer_email"),
+            notes: args.text("notes"),
+            call_id: ctx.call.call_id.as_deref(),
+        };
+        match ctx.calendar.book(ctx.company, &request).await {
+            Ok(BookingOutcome::Booked(a)) | Ok(BookingOutcome::AlreadyBooked(a)) => {
+                tracing::info!(appointment_id = %a.appointment_id, "appointment booked");
+                let message = ctx.say(
+                    format!("Ihr Termin für {} ist gebucht: {} um {} Uhr.", service.display_name(), german_date(date), hhmm(time)),
+                    format!("Your {} appointment is booked for {date} at {}.", service.display_name(), hhmm(time)),
+                );
+                json!({"success": true, "appointment_id": a.appointment_id, "date": date.to_string(),
+                       "time": hhmm(time), "service_id": service.id, "message": message})
+            }
+            Ok(BookingOutcome::SlotTaken) => {
+                let alts = match alternatives(ctx, service, date).await {
+                    Ok(a) => a,
+                    Err(e) => return ctx.unavailable(&e),
+                };
+                let message = ctx.say(
+                    format!("{} um {} Uhr ist leider gerade vergeben worden. {}", german_date(date), hhmm(time), spoken_alternatives(ctx, &alts)),
+                    format!("{date} at {} has just been taken. {}", hhmm(time), spoken_alternatives(ctx, &alts)),
+                );
+                json!({"success": false, "alternatives": alts, "message": message})
+            }
+            Err(CalendarError::NonexistentTime) => ctx.refuse(
+                "Diese Uhrzeit gibt es an dem Tag wegen der Zeitumstellung nicht. Welche Zeit passt stattdessen?",
+                "That time does not exist that day because of the clock change. Which other time suits you?",
+            ),
+            Err(e) => ctx.unavailable(&e),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! `cancel_appointment([phone], [date], [appointment_id])`: cancels one of the caller's own
+//! appointments and frees its time.
+
+use serde_json::{json, Value};
+use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
+
+pub struct CancelAppointment;
+
+impl Tool for CancelAppointment {
+    fn definition(&self) -> ToolDefinition {
+        ToolDefinition {
+            name: "cancel_appointment",
+            description: "Einen eigenen Termin des Anrufers absagen. Cancel one of the caller's own appointments (found by phone, date or id).",
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "phone": {"type": "string", "description": "Phone number the appointment was booked with; defaults to the caller's number"},
+                    "date": {"type": "string", "description": "Day of the appointment, if the caller has several"},
+                    "appointment_id": {"type": "string"}
+                }
+            }),
+        }
+    }
+
+    async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Value {
+        let appointment = match ctx.own_appointment(args).await {
+            Ok(a) => a,
+            Err(reply) => return reply,
+        };
+        match ctx.calendar.cancel(ctx.company, &appointment).await {
+            Ok(true) => {
+                tracing::info!(appointment_id = %appointment.appointment_id, "appointment cancelled");
+                json!({"success": true, "appointment_id": appointment.appointment_id,
+                       "date": appointment.date.to_string(), "time": hhmm(appointment.time),
+                       "message": ctx.say(
+                           format!("Ihr Termin am {} um {} Uhr ist abgesagt.", german_date(appointment.date), hhmm(appointment.time)),
+                           format!("Your appointment on {} at {} is cancelled.", appointment.date, hhmm(appointment.time)))})
+            }
+            Ok(false) => ctx.refuse("Dieser Termin ist bereits abgesagt.", "That appointment is already cancelled."),
+            Err(e) => ctx.unavailable(&e),
+        }
+    }
+}

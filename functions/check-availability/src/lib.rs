@@ -1,0 +1,141 @@
+//! `check_availability(date, service_id, [duration], [time])`: free times on a day, or the next
+//! open days with room.
+
+use serde_json::{json, Value};
+use shared::company::Service;
+use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
+
+/// How far ahead alternatives are looked for.
+const SEARCH_DAYS: u32 = 14;
+/// Alternatives offered when the day is full.
+const NEXT_DAYS: usize = 3;
+
+pub struct CheckAvailability;
+
+impl Tool for CheckAvailability {
+    fn definition(&self) -> ToolDefinition {
+        ToolDefinition {
+            name: "check_availability",
+            description: "Freie Termine für eine Leistung an einem Tag prüfen. Check free appointment times for a service on a day; offers the next open days if that day is full.",
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "date": {"type": "string", "description": "Day as the caller said it: 2025-01-15, 15.01.2025, '15. Januar', 'morgen', 'nächsten Dienstag'"},
+                    "service_id": {"type": "string", "description": "Service id or name, e.g. 'haircut' or 'Haarschnitt'"},
+                    "duration": {"type": "integer", "description": "Minutes, if the caller needs longer than the service's usual duration"},
+                    "time": {"type": "string", "description": "A specific time to check, e.g. '14:00' or 'halb drei'"}
+                },
+                "required": ["date", "service_id"]
+            }),
+        }
+    }
+
+    async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Value {
+        let date = match ctx.date(args, "date") {
+            Ok(d) => d,
+            Err(reply) => return reply,
+        };
+        let mut service: Service = match ctx.service(args, "service_id") {
+            Ok(s) => s.clone(),
+            Err(reply) => return reply,
+        };
+        if let Some(minutes) = args.number("duration") {
+            if !(5.0..=600.0).contains(&minutes) {
+                return ctx.refuse(
+                    "Die gewünschte Dauer ist ungewöhnlich. Wie lange soll der Termin dauern?",
+                    "That duration looks wrong. How long should the appointment take?",
+                );
+            }
+            service.duration_minutes = service.duration_minutes.max(minutes.round() as u32);
+        }
+        let wanted = match args.text("time") {
+            Some(_) => match ctx.time(args, "time", date) {
+                Ok(t) => Some(t),
+                Err(reply) => return reply,
+            },
+            None => None,
+        };
+        let days = match ctx.free_slots(&service, date, SEARCH_DAYS).await {
+            Ok(d) => d,
+            Err(e) => return ctx.unavailable(&e),
+        };
+        let today: Vec<String> = days
+            .first()
+            .map(|(_, s)| s.iter().copied().map(hhmm).collect())
+            .unwrap_or_default();
+        let next: Vec<Value> = days
+            .iter()
+            .skip(1)
+            .take(NEXT_DAYS)
+            .map(|(d, s)| json!({"date": d.to_string(), "slots": s.iter().copied().map(hhmm).collect::<Vec<_>>()}))
+            .collect();
+        let name = service.display_name();
+        if let Some(t) = wanted {
+            let free = today.contains(&hhmm(t));
+            let message = if free {
+                ctx.say(
+                    format!("{} um {} Uhr ist für {name} frei.", german_date(date), hhmm(t)),
+                    format!("{date} at {} is free for {name}.", hhmm(t)),
+                )
+            } else {
+                ctx.say(
+                    format!("{} um {} Uhr ist leider nicht frei. {}", german_date(date), hhmm(t), offer_de(&today)),
+                    format!("{date} at {} is not available. {}", hhmm(t), offer_en(&today)),
+                )
+            };
+            return json!({"available": free, "date": date.to_string(), "time": hhmm(t), "slots": today, "next_days": next, "message": message});
+        }
+        if !today.is_empty() {
+            let message = ctx.say(
+                format!("Am {} ist für {name} noch frei: {}.", german_date(date), spoken_list(&today, " oder ")),
+                format!("On {date} these times are free for {name}: {}.", spoken_list(&today, " or ")),
+            );
+            return json!({"available": true, "date": date.to_string(), "slots": today, "message": message});
+        }
+        let message = match next.first() {
+            Some(first) => {
+                let d = first["date"].as_str().unwrap_or_default();
+                let day = d.parse().map(german_date).unwrap_or_else(|_| d.to_owned());
+                let slots: Vec<String> = first["slots"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default();
+                ctx.say(
+                    format!("Am {} ist leider nichts mehr frei. Der nächste freie Tag ist {day}, zum Beispiel um {}.", german_date(date), spoken_list(&slots, " oder ")),
+                    format!("Nothing is free on {date}. The next open day is {d}, for example at {}.", spoken_list(&slots, " or ")),
+                )
+            }
+            None => ctx.say(
+                "In den nächsten zwei Wochen ist leider nichts mehr frei.",
+                "Nothing is free in the next two weeks.",
+            ),
+        };
+        json!({"available": false, "date": date.to_string(), "slots": [], "next_days": next, "message": message})
+    }
+}
+
+/// The first few times, as the agent would say them.
+fn spoken_list(times: &[String], or: &str) -> String {
+    let shown: Vec<&str> = times.iter().take(4).map(String::as_str).collect();
+    match shown.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{}{or}{last}", rest.join(", ")),
+        Some((last, _)) => (*last).to_owned(),
+        None => String::new(),
+    }
+}
+
+fn offer_de(times: &[String]) -> String {
+    if times.is_empty() {
+        "An dem Tag ist nichts mehr frei.".into()
+    } else {
+        format!("Frei wäre {}.", spoken_list(times, " oder "))
+    }
+}
+
+fn offer_en(times: &[String]) -> String {
+    if times.is_empty() {
+        "Nothing else is free that day.".into()
+    } else {
+        format!("Free would be {}.", spoken_list(times, " or "))
+    }
+}

@@ -1,0 +1,64 @@
+//! `get_customer_info([phone])`: who is calling, how often they came, what is booked.
+
+use serde_json::{json, Value};
+use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
+
+pub struct GetCustomerInfo;
+
+impl Tool for GetCustomerInfo {
+    fn definition(&self) -> ToolDefinition {
+        ToolDefinition {
+            name: "get_customer_info",
+            description: "Kundendaten zur Telefonnummer abrufen (Name, Besuche, kommende Termine). Look up the caller: name, visits, upcoming appointments.",
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "phone": {"type": "string", "description": "Phone number; defaults to the number the caller calls from"}
+                }
+            }),
+        }
+    }
+
+    async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Value {
+        let phone = match ctx.phone(args, "phone") {
+            Ok(p) => p,
+            Err(reply) => return reply,
+        };
+        let (name, appointments) = match tokio::join!(
+            ctx.calendar.customer_name(ctx.company, &phone),
+            ctx.calendar.customer_appointments(ctx.company, &phone)
+        ) {
+            (Ok(n), Ok(a)) => (n, a),
+            (Err(e), _) | (_, Err(e)) => return ctx.unavailable(&e),
+        };
+        let booked = appointments.iter().filter(|a| a.status == "booked");
+        let past: Vec<_> = booked.clone().filter(|a| a.start < ctx.now).collect();
+        let upcoming: Vec<Value> = booked
+            .filter(|a| a.start >= ctx.now)
+            .map(|a| json!({"appointment_id": a.appointment_id, "date": a.date.to_string(), "time": hhmm(a.time), "service_id": a.service_id}))
+            .collect();
+        let known = name.is_some() || !appointments.is_empty();
+        let last_visit = past.last().map(|a| a.date.to_string());
+        let message = if !known {
+            ctx.say("Zu dieser Nummer ist noch kein Kunde bekannt.", "No customer is known for this number yet.")
+        } else {
+            let who = name.clone().unwrap_or_else(|| ctx.say("Der Kunde", "The customer"));
+            let next = upcoming.first().and_then(|u| {
+                let d: chrono::NaiveDate = u["date"].as_str()?.parse().ok()?;
+                Some((d, u["time"].as_str()?.to_owned()))
+            });
+            match next {
+                Some((d, t)) => ctx.say(
+                    format!("{who} war {} Mal hier. Nächster Termin: {} um {t} Uhr.", past.len(), german_date(d)),
+                    format!("{who} has visited {} times. Next appointment: {d} at {t}.", past.len()),
+                ),
+                None => ctx.say(
+                    format!("{who} war {} Mal hier und hat keinen kommenden Termin.", past.len()),
+                    format!("{who} has visited {} times and has no upcoming appointment.", past.len()),
+                ),
+            }
+        };
+        json!({"known": known, "name": name, "phone": phone.as_str(), "visits": past.len(),
+               "last_visit": last_visit, "upcoming": upcoming, "message": message})
+    }
+}

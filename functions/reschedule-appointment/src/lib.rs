@@ -1,0 +1,77 @@
+//! `reschedule_appointment([phone], [date], [appointment_id], new_date, new_time)`: moves one of
+//! the caller's own appointments; the new time is taken and the old freed together, or nothing
+//! changes.
+
+use serde_json::{json, Value};
+use shared::calendar::CalendarError;
+use shared::slots::SlotFinder;
+use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
+
+pub struct RescheduleAppointment;
+
+impl Tool for RescheduleAppointment {
+    fn definition(&self) -> ToolDefinition {
+        ToolDefinition {
+            name: "reschedule_appointment",
+            description: "Einen eigenen Termin verschieben. Move one of the caller's own appointments to a new day and time.",
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "phone": {"type": "string", "description": "Phone number the appointment was booked with; defaults to the caller's number"},
+                    "date": {"type": "string", "description": "Current day of the appointment, if the caller has several"},
+                    "appointment_id": {"type": "string"},
+                    "new_date": {"type": "string", "description": "New day, e.g. 'morgen', '20.01.2025'"},
+                    "new_time": {"type": "string", "description": "New start time, e.g. '15 Uhr'"}
+                },
+                "required": ["new_date", "new_time"]
+            }),
+        }
+    }
+
+    async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Value {
+        let new_date = match ctx.date(args, "new_date") {
+            Ok(d) => d,
+            Err(reply) => return reply,
+        };
+        let new_time = match ctx.time(args, "new_time", new_date) {
+            Ok(t) => t,
+            Err(reply) => return reply,
+        };
+        let appointment = match ctx.own_appointment(args).await {
+            Ok(a) => a,
+            Err(reply) => return reply,
+        };
+        let Some(service) = ctx.company.settings.services.iter().find(|s| s.id == appointment.service_id) else {
+            return ctx.refuse(
+                "Diese Leistung bieten wir nicht mehr an; bitte sagen Sie den Termin ab und buchen Sie neu.",
+                "That service is no longer offered; please cancel and book again.",
+            );
+        };
+        let in_hours = SlotFinder::new(&ctx.company.schedule)
+            .free_slots(new_date, service.timing(), &[], ctx.now)
+            .iter()
+            .any(|s| s.local == new_time);
+        let taken = || {
+            ctx.refuse(
+                format!("{} um {} Uhr ist leider nicht frei. Soll ich nach freien Zeiten an dem Tag schauen?", german_date(new_date), hhmm(new_time)),
+                format!("{new_date} at {} is not available. Shall I check free times that day?", hhmm(new_time)),
+            )
+        };
+        if !in_hours {
+            return taken();
+        }
+        match ctx.calendar.reschedule(ctx.company, &appointment, service, new_date, new_time).await {
+            Ok(Some(moved)) => {
+                tracing::info!(appointment_id = %moved.appointment_id, "appointment rescheduled");
+                json!({"success": true, "appointment_id": moved.appointment_id, "date": new_date.to_string(),
+                       "time": hhmm(new_time), "service_id": service.id,
+                       "message": ctx.say(
+                           format!("Ihr Termin ist verschoben auf {} um {} Uhr.", german_date(new_date), hhmm(new_time)),
+                           format!("Your appointment is moved to {new_date} at {}.", hhmm(new_time)))})
+            }
+            Ok(None) => taken(),
+            Err(CalendarError::NonexistentTime) => taken(),
+            Err(e) => ctx.unavailable(&e),
+        }
+    }
+}

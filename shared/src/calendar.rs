@@ -1,0 +1,518 @@
+//! The native appointment calendar in DynamoDB (`AppointmentsTable`, see docs/data-model.md).
+//!
+//! A booking occupies its slot-step units (`L#<epoch ms>` lock items): the appointment and its
+//! locks are written in one transaction, each lock conditional on not existing, so of two
+//! simultaneous bookings of overlapping times exactly one wins. The appointment id is derived
+//! from company, caller, start and service, so Retell's retry of the same booking finds its own
+//! appointment instead of a taken slot.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::company::{Company, Service};
+use crate::phone::PhoneNumber;
+use crate::slots::{local_instant, Busy};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appointment {
+    pub appointment_id: String,
+    pub company_id: String,
+    pub date: NaiveDate,
+    pub time: NaiveTime,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub service_id: String,
+    pub customer_phone: String,
+    pub customer_name: Option<String>,
+    pub status: String,
+    locks: BTreeSet<String>,
+}
+
+/// What the caller wants booked.
+#[derive(Debug, Clone)]
+pub struct BookingRequest<'a> {
+    pub date: NaiveDate,
+    pub time: NaiveTime,
+    pub service: &'a Service,
+    pub customer_phone: &'a PhoneNumber,
+    pub customer_name: Option<&'a str>,
+    pub customer_email: Option<&'a str>,
+    pub notes: Option<&'a str>,
+    pub call_id: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BookingOutcome {
+    Booked(Appointment),
+    /// The same booking was made before (a retry): the existing appointment.
+    AlreadyBooked(Appointment),
+    SlotTaken,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CalendarError {
+    #[error("that time does not exist on that day (clock change)")]
+    NonexistentTime,
+    #[error("calendar unavailable: {0}")]
+    Backend(String),
+    #[error("stored appointment is invalid: {0}")]
+    Corrupt(String),
+}
+
+fn backend<E: std::fmt::Display>(e: E) -> CalendarError {
+    CalendarError::Backend(e.to_string())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn company_pk(company_id: &str) -> String {
+    format!("C#{company_id}")
+}
+
+fn lock_sk(ms: i64) -> String {
+    format!("L#{ms:013}")
+}
+
+/// The lock units `[start, end)` covers, on the company's step grid.
+fn lock_keys(start: DateTime<Utc>, end: DateTime<Utc>, step_minutes: u32) -> BTreeSet<String> {
+    let step = i64::from(step_minutes.max(1)) * 60_000;
+    let first = start.timestamp_millis().div_euclid(step) * step;
+    let last = end.timestamp_millis();
+    (0..)
+        .map(|i| first + i * step)
+        .take_while(|t| *t < last)
+        .map(lock_sk)
+        .collect()
+}
+
+/// Deterministic id: the same caller booking the same service at the same time gets the same id.
+pub fn appointment_id(company_id: &str, phone: &str, start: DateTime<Utc>, service_id: &str) -> String {
+    let digest = Sha256::digest(format!("{company_id}|{phone}|{}|{service_id}", start.timestamp_millis()));
+    format!("apt_{}", &hex::encode(digest)[..16])
+}
+
+#[derive(Clone, Debug)]
+pub struct NativeCalendar {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl NativeCalendar {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Busy intervals between two instants (one strongly consistent Query of the lock items).
+    pub async fn busy(
+        &self,
+        company: &Company,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Busy>, CalendarError> {
+        let step = Duration::minutes(i64::from(company.settings.slot_step_minutes));
+        let mut busy = Vec::new();
+        let mut start_key = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(company_pk(company.id())))
+                .expression_attribute_values(":from", s(lock_sk(from.timestamp_millis())))
+                .expression_attribute_values(":to", s(lock_sk(to.timestamp_millis())))
+                .projection_expression("sk")
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| backend(DisplayErrorContext(e)))?;
+            for item in out.items.unwrap_or_default() {
+                if let Some(AttributeValue::S(sk)) = item.get("sk") {
+                    let ms: i64 = sk[2..].parse().map_err(|_| CalendarError::Corrupt(sk.clone()))?;
+                    if let Some(t) = Utc.timestamp_millis_opt(ms).single() {
+                        busy.push(Busy { start: t, end: t + step });
+                    }
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start_key = Some(k),
+                _ => return Ok(busy),
+            }
+        }
+    }
+
+    pub async fn book(&self, company: &Company, req: &BookingRequest<'_>) -> Result<BookingOutcome, CalendarError> {
+        let start = local_instant(&company.time_zone, req.date, req.time).ok_or(CalendarError::NonexistentTime)?;
+        let end = start + Duration::minutes(i64::from(req.service.duration_minutes));
+        let occupied_until = end + Duration::minutes(i64::from(req.service.buffer_minutes));
+        let locks = lock_keys(start, occupied_until, company.settings.slot_step_minutes);
+        let phone = req.customer_phone.as_str();
+        let id = appointment_id(company.id(), phone, start, &req.service.id);
+        let pk = company_pk(company.id());
+        let now = Utc::now().timestamp_millis();
+
+        let mut appointment = HashMap::from([
+            ("pk".to_owned(), s(&pk)),
+            ("sk".to_owned(), s(format!("A#{id}"))),
+            ("appointment_id".to_owned(), s(&id)),
+            ("company_id".to_owned(), s(company.id())),
+            ("date".to_owned(), s(req.date.to_string())),
+            ("time".to_owned(), s(req.time.format("%H:%M").to_string())),
+            ("start_ms".to_owned(), n(start.timestamp_millis())),
+            ("end_ms".to_owned(), n(end.timestamp_millis())),
+            ("service_id".to_owned(), s(&req.service.id)),
+            ("customer_phone".to_owned(), s(phone)),
+            ("customer_key".to_owned(), s(format!("{}#{phone}", company.id()))),
+            ("status".to_owned(), s("booked")),
+            ("locks".to_owned(), AttributeValue::Ss(locks.iter().cloned().collect())),
+            ("created_at_ms".to_owned(), n(now)),
+        ]);
+        for (k, v) in [("customer_name", req.customer_name), ("customer_email", req.customer_email), ("notes", req.notes), ("call_id", req.call_id)] {
+            if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
+                appointment.insert(k.to_owned(), s(v.trim()));
+            }
+        }
+        let mut items = vec![TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(appointment))
+                    .condition_expression("attribute_not_exists(sk) OR #status = :cancelled")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":cancelled", s("cancelled"))
+                    .build()
+                    .map_err(backend)?,
+            )
+            .build()];
+        for lock in &locks {
+            items.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .item("pk", s(&pk))
+                            .item("sk", s(lock))
+                            .item("appointment_id", s(&id))
+                            .condition_expression("attribute_not_exists(sk)")
+                            .build()
+                            .map_err(backend)?,
+                    )
+                    .build(),
+            );
+        }
+        // Upsert the customer in the same transaction.
+        let mut update = "SET phone = :phone, updated_at_ms = :now".to_owned();
+        let mut customer = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .key("sk", s(format!("U#{phone}")))
+            .expression_attribute_values(":phone", s(phone))
+            .expression_attribute_values(":now", n(now));
+        if let Some(name) = req.customer_name.filter(|v| !v.trim().is_empty()) {
+            update.push_str(", #name = :name");
+            customer = customer
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_values(":name", s(name.trim()));
+        }
+        if let Some(email) = req.customer_email.filter(|v| !v.trim().is_empty()) {
+            update.push_str(", email = :email");
+            customer = customer.expression_attribute_values(":email", s(email.trim()));
+        }
+        items.push(
+            TransactWriteItem::builder()
+                .update(customer.update_expression(update).build().map_err(backend)?)
+                .build(),
+        );
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(BookingOutcome::Booked(Appointment {
+                appointment_id: id,
+                company_id: company.id().to_owned(),
+                date: req.date,
+                time: req.time,
+                start,
+                end,
+                service_id: req.service.id.clone(),
+                customer_phone: phone.to_owned(),
+                customer_name: req.customer_name.map(str::to_owned),
+                status: "booked".into(),
+                locks,
+            })),
+            Err(err) => {
+                let reasons = cancellation_codes(&err);
+                if reasons.is_empty() {
+                    return Err(backend(DisplayErrorContext(err)));
+                }
+                if reasons.first().map(String::as_str) == Some("ConditionalCheckFailed") {
+                    // Our own appointment exists and is booked: this is a retry.
+                    if let Some(existing) = self.appointment(company, &id).await? {
+                        if existing.status == "booked" {
+                            return Ok(BookingOutcome::AlreadyBooked(existing));
+                        }
+                    }
+                }
+                if reasons.iter().any(|r| r == "ConditionalCheckFailed") {
+                    Ok(BookingOutcome::SlotTaken)
+                } else {
+                    // TransactionConflict with a concurrent booking of the same units: the other
+                    // one is winning.
+                    Ok(BookingOutcome::SlotTaken)
+                }
+            }
+        }
+    }
+
+    pub async fn appointment(&self, company: &Company, id: &str) -> Result<Option<Appointment>, CalendarError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(company_pk(company.id())))
+            .key("sk", s(format!("A#{id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        out.item.as_ref().map(parse_appointment).transpose()
+    }
+
+    /// A customer's appointments (any status), oldest first: one Query of the customer index.
+    pub async fn customer_appointments(&self, company: &Company, phone: &PhoneNumber) -> Result<Vec<Appointment>, CalendarError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("customer-appointments")
+            .key_condition_expression("customer_key = :k")
+            .expression_attribute_values(":k", s(format!("{}#{}", company.id(), phone.as_str())))
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        let mut list = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(parse_appointment)
+            .collect::<Result<Vec<_>, _>>()?;
+        list.sort_by_key(|a| a.start);
+        Ok(list)
+    }
+
+    pub async fn customer_name(&self, company: &Company, phone: &PhoneNumber) -> Result<Option<String>, CalendarError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(company_pk(company.id())))
+            .key("sk", s(format!("U#{}", phone.as_str())))
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        Ok(match out.item.as_ref().and_then(|i| i.get("name")) {
+            Some(AttributeValue::S(name)) => Some(name.clone()),
+            _ => None,
+        })
+    }
+
+    /// Cancels a booked appointment and frees its time, atomically. `false` if it was not
+    /// booked any more.
+    pub async fn cancel(&self, company: &Company, appointment: &Appointment) -> Result<bool, CalendarError> {
+        let pk = company_pk(company.id());
+        let mut items = vec![TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(&pk))
+                    .key("sk", s(format!("A#{}", appointment.appointment_id)))
+                    .update_expression("SET #status = :cancelled, cancelled_at_ms = :now")
+                    .condition_expression("#status = :booked")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":cancelled", s("cancelled"))
+                    .expression_attribute_values(":booked", s("booked"))
+                    .expression_attribute_values(":now", n(Utc::now().timestamp_millis()))
+                    .build()
+                    .map_err(backend)?,
+            )
+            .build()];
+        for lock in &appointment.locks {
+            items.push(self.delete_lock(&pk, lock, &appointment.appointment_id)?);
+        }
+        self.run(items).await
+    }
+
+    fn delete_lock(&self, pk: &str, lock: &str, id: &str) -> Result<TransactWriteItem, CalendarError> {
+        Ok(TransactWriteItem::builder()
+            .delete(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(pk))
+                    .key("sk", s(lock))
+                    .condition_expression("appointment_id = :id")
+                    .expression_attribute_values(":id", s(id))
+                    .build()
+                    .map_err(backend)?,
+            )
+            .build())
+    }
+
+    /// Moves a booked appointment: the new time is taken and the old freed in one transaction,
+    /// or nothing changes (`Ok(None)`: the new time is taken).
+    pub async fn reschedule(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+        service: &Service,
+        date: NaiveDate,
+        time: NaiveTime,
+    ) -> Result<Option<Appointment>, CalendarError> {
+        let start = local_instant(&company.time_zone, date, time).ok_or(CalendarError::NonexistentTime)?;
+        let end = start + Duration::minutes(i64::from(service.duration_minutes));
+        let locks = lock_keys(start, end + Duration::minutes(i64::from(service.buffer_minutes)), company.settings.slot_step_minutes);
+        let pk = company_pk(company.id());
+        let id = &appointment.appointment_id;
+        let mut items = vec![TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(&pk))
+                    .key("sk", s(format!("A#{id}")))
+                    .update_expression("SET #date = :date, #time = :time, start_ms = :start, end_ms = :end, locks = :locks, rescheduled_at_ms = :now")
+                    .condition_expression("#status = :booked AND start_ms = :old_start")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_names("#date", "date")
+                    .expression_attribute_names("#time", "time")
+                    .expression_attribute_values(":booked", s("booked"))
+                    .expression_attribute_values(":old_start", n(appointment.start.timestamp_millis()))
+                    .expression_attribute_values(":date", s(date.to_string()))
+                    .expression_attribute_values(":time", s(time.format("%H:%M").to_string()))
+                    .expression_attribute_values(":start", n(start.timestamp_millis()))
+                    .expression_attribute_values(":end", n(end.timestamp_millis()))
+                    .expression_attribute_values(":locks", AttributeValue::Ss(locks.iter().cloned().collect()))
+                    .expression_attribute_values(":now", n(Utc::now().timestamp_millis()))
+                    .build()
+                    .map_err(backend)?,
+            )
+            .build()];
+        // Units in both the old and the new time stay ours; only the difference changes.
+        for lock in appointment.locks.difference(&locks) {
+            items.push(self.delete_lock(&pk, lock, id)?);
+        }
+        for lock in locks.difference(&appointment.locks) {
+            items.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .item("pk", s(&pk))
+                            .item("sk", s(lock))
+                            .item("appointment_id", s(id))
+                            .condition_expression("attribute_not_exists(sk)")
+                            .build()
+                            .map_err(backend)?,
+                    )
+                    .build(),
+            );
+        }
+        if !self.run(items).await? {
+            return Ok(None);
+        }
+        Ok(Some(Appointment {
+            date,
+            time,
+            start,
+            end,
+            locks,
+            ..appointment.clone()
+        }))
+    }
+
+    /// Runs a transaction; `Ok(false)` if a condition failed (nothing was written).
+    async fn run(&self, items: Vec<TransactWriteItem>) -> Result<bool, CalendarError> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(true),
+            Err(err) if !cancellation_codes(&err).is_empty() => Ok(false),
+            Err(err) => Err(backend(DisplayErrorContext(err))),
+        }
+    }
+}
+
+fn cancellation_codes<R>(err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>) -> Vec<String> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code().unwrap_or("None").to_owned())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn parse_appointment(item: &HashMap<String, AttributeValue>) -> Result<Appointment, CalendarError> {
+    let corrupt = |f: &str| CalendarError::Corrupt(f.to_owned());
+    let text = |f: &str| match item.get(f) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(corrupt(f)),
+    };
+    let ms = |f: &str| match item.get(f) {
+        Some(AttributeValue::N(v)) => v
+            .parse::<i64>()
+            .ok()
+            .and_then(|m| Utc.timestamp_millis_opt(m).single())
+            .ok_or_else(|| corrupt(f)),
+        _ => Err(corrupt(f)),
+    };
+    Ok(Appointment {
+        appointment_id: text("appointment_id")?,
+        company_id: text("company_id")?,
+        date: text("date")?.parse().map_err(|_| corrupt("date"))?,
+        time: NaiveTime::parse_from_str(&text("time")?, "%H:%M").map_err(|_| corrupt("time"))?,
+        start: ms("start_ms")?,
+        end: ms("end_ms")?,
+        service_id: text("service_id")?,
+        customer_phone: text("customer_phone")?,
+        customer_name: text("customer_name").ok(),
+        status: text("status")?,
+        locks: match item.get("locks") {
+            Some(AttributeValue::Ss(l)) => l.iter().cloned().collect(),
+            _ => BTreeSet::new(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locks_cover_the_occupied_time_on_the_step_grid() {
+        let start = Utc.timestamp_millis_opt(1_736_845_200_000).single().unwrap_or_default(); // 09:00 UTC
+        let keys = lock_keys(start, start + Duration::minutes(45), 15);
+        assert_eq!(keys.len(), 3);
+        let keys = lock_keys(start + Duration::minutes(5), start + Duration::minutes(20), 15);
+        assert_eq!(keys.len(), 2, "a booking off the grid locks every unit it touches");
+    }
+
+    #[test]
+    fn appointment_ids_are_stable_per_booking() {
+        let t = Utc.timestamp_millis_opt(1_736_845_200_000).single().unwrap_or_default();
+        let a = appointment_id("demo", "+4917611112222", t, "haircut");
+        assert_eq!(a, appointment_id("demo", "+4917611112222", t, "haircut"));
+        assert_ne!(a, appointment_id("demo", "+4917611112223", t, "haircut"));
+        assert_ne!(a, appointment_id("other", "+4917611112222", t, "haircut"));
+        assert!(a.starts_with("apt_") && a.len() == 20);
+    }
+}

@@ -1,0 +1,472 @@
+//! Companies (tenants): their settings, the JSON file format operators write them in, and the
+//! directory that finds a company by Retell agent id or called number.
+//!
+//! File format (one object per company; see `infra/local/companies/demo.json` and
+//! docs/custom-functions.md):
+//!
+//! ```json
+//! {"company_id": "demo", "name": "Salon Demo", "time_zone": "Europe/Berlin", "language": "de",
+//!  "agent_ids": ["agent_demo"], "phone_numbers": ["+493012345678"],
+//!  "hours": {"mon": ["09:00-18:00"], "sat": ["10:00-14:00"]},
+//!  "breaks": [{"days": ["mon", "tue", "wed", "thu", "fri"], "from": "12:00", "to": "13:00"}],
+//!  "closures": ["2025-12-25", {"from": "2025-08-01", "to": "2025-08-14"}],
+//!  "services": [{"id": "haircut", "names": ["Haarschnitt"], "duration_minutes": 30}],
+//!  "slot_step_minutes": 15, "min_notice_minutes": 60}
+//! ```
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use chrono::{NaiveDate, NaiveTime};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::phone::PhoneNumber;
+use crate::slots::{OpenInterval, Schedule, ServiceTiming};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    pub id: String,
+    /// Names and aliases callers use ("Haarschnitt", "Schneiden"); the first is spoken back.
+    #[serde(default)]
+    pub names: Vec<String>,
+    pub duration_minutes: u32,
+    #[serde(default)]
+    pub buffer_minutes: u32,
+}
+
+impl Service {
+    pub fn timing(&self) -> ServiceTiming {
+        ServiceTiming {
+            duration_minutes: self.duration_minutes,
+            buffer_minutes: self.buffer_minutes,
+        }
+    }
+
+    /// The name to say to the caller.
+    pub fn display_name(&self) -> &str {
+        self.names.first().map(String::as_str).unwrap_or(&self.id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Break {
+    pub days: Vec<String>,
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Closure {
+    Day(NaiveDate),
+    Range { from: NaiveDate, to: NaiveDate },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum CalendarBackend {
+    /// Appointments in this service's DynamoDB table.
+    Native,
+}
+
+fn default_language() -> String {
+    "de".into()
+}
+fn default_step() -> u32 {
+    15
+}
+fn default_notice() -> u32 {
+    60
+}
+fn default_calendar() -> CalendarBackend {
+    CalendarBackend::Native
+}
+
+/// Settings as written in the company file and stored in DynamoDB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompanySettings {
+    pub company_id: String,
+    pub name: String,
+    pub time_zone: String,
+    #[serde(default = "default_language")]
+    pub language: String,
+    #[serde(default)]
+    pub agent_ids: Vec<String>,
+    #[serde(default)]
+    pub phone_numbers: Vec<String>,
+    /// Weekday (`mon`…`sun`) → opening intervals `"HH:MM-HH:MM"`; missing days are closed.
+    pub hours: HashMap<String, Vec<String>>,
+    #[serde(default)]
+    pub breaks: Vec<Break>,
+    #[serde(default)]
+    pub closures: Vec<Closure>,
+    pub services: Vec<Service>,
+    #[serde(default = "default_step")]
+    pub slot_step_minutes: u32,
+    #[serde(default = "default_notice")]
+    pub min_notice_minutes: u32,
+    #[serde(default = "default_calendar")]
+    pub calendar: CalendarBackend,
+    /// Agent to answer inbound calls with (call_inbound); defaults to the first of `agent_ids`.
+    #[serde(default)]
+    pub inbound_agent_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompanyError {
+    #[error("company settings are invalid: {0}")]
+    Invalid(String),
+    #[error("no company for {0}")]
+    NotFound(String),
+    #[error("company directory unavailable: {0}")]
+    Backend(String),
+}
+
+const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+fn hhmm(text: &str) -> Result<NaiveTime, CompanyError> {
+    NaiveTime::parse_from_str(text.trim(), "%H:%M")
+        .map_err(|_| CompanyError::Invalid(format!("{text:?} is not HH:MM")))
+}
+
+/// A company ready to answer tool calls: settings validated and turned into a schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Company {
+    pub settings: CompanySettings,
+    pub time_zone: Tz,
+    pub schedule: Schedule,
+}
+
+impl Company {
+    pub fn from_settings(settings: CompanySettings) -> Result<Self, CompanyError> {
+        let invalid = |m: String| CompanyError::Invalid(format!("{}: {m}", settings.company_id));
+        if settings.company_id.is_empty() || settings.company_id.contains('#') {
+            return Err(invalid("company_id must be non-empty and free of '#'".into()));
+        }
+        let time_zone: Tz = settings
+            .time_zone
+            .parse()
+            .map_err(|_| invalid(format!("unknown time zone {}", settings.time_zone)))?;
+        if settings.services.is_empty() {
+            return Err(invalid("at least one service is needed".into()));
+        }
+        if settings.slot_step_minutes == 0 || 1440 % settings.slot_step_minutes != 0 {
+            return Err(invalid("slot_step_minutes must divide a day".into()));
+        }
+        for s in &settings.services {
+            if s.duration_minutes == 0 {
+                return Err(invalid(format!("service {} has no duration", s.id)));
+            }
+        }
+        for n in &settings.phone_numbers {
+            PhoneNumber::parse(n).map_err(|e| invalid(format!("phone number {n}: {e}")))?;
+        }
+        for day in settings.hours.keys() {
+            if !WEEKDAYS.contains(&day.as_str()) {
+                return Err(invalid(format!("unknown weekday {day:?} (use mon…sun)")));
+            }
+        }
+        let mut weekly: [Vec<OpenInterval>; 7] = Default::default();
+        for (i, day) in WEEKDAYS.iter().enumerate() {
+            let mut intervals = Vec::new();
+            for range in settings.hours.get(*day).into_iter().flatten() {
+                let (a, b) = range
+                    .split_once('-')
+                    .ok_or_else(|| invalid(format!("{range:?} is not HH:MM-HH:MM")))?;
+                let (start, end) = (hhmm(a)?, hhmm(b)?);
+                if start >= end {
+                    return Err(invalid(format!("{range:?} ends before it starts")));
+                }
+                intervals.push(OpenInterval { start, end });
+            }
+            for br in settings.breaks.iter().filter(|b| b.days.iter().any(|d| d == day)) {
+                let (from, to) = (hhmm(&br.from)?, hhmm(&br.to)?);
+                if from >= to {
+                    return Err(invalid(format!("break {}-{} ends before it starts", br.from, br.to)));
+                }
+                intervals = intervals
+                    .into_iter()
+                    .flat_map(|iv| {
+                        if to <= iv.start || from >= iv.end {
+                            return vec![iv];
+                        }
+                        let mut parts = Vec::new();
+                        if iv.start < from {
+                            parts.push(OpenInterval { start: iv.start, end: from });
+                        }
+                        if to < iv.end {
+                            parts.push(OpenInterval { start: to, end: iv.end });
+                        }
+                        parts
+                    })
+                    .collect();
+            }
+            intervals.sort_by_key(|iv| iv.start);
+            weekly[i] = intervals;
+        }
+        let mut closures = BTreeSet::new();
+        for c in &settings.closures {
+            match *c {
+                Closure::Day(d) => {
+                    closures.insert(d);
+                }
+                Closure::Range { from, to } => {
+                    if to < from || (to - from).num_days() > 366 {
+                        return Err(invalid(format!("closure {from}..{to} is not a range of at most a year")));
+                    }
+                    let mut d = from;
+                    loop {
+                        closures.insert(d);
+                        match d.succ_opt() {
+                            Some(next) if next <= to => d = next,
+                            _ => break,
+                        }
+                    }
+                }
+            }
+        }
+        let schedule = Schedule {
+            time_zone,
+            weekly,
+            closures,
+            slot_step_minutes: settings.slot_step_minutes,
+            min_notice_minutes: settings.min_notice_minutes,
+        };
+        Ok(Self {
+            settings,
+            time_zone,
+            schedule,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.settings.company_id
+    }
+
+    pub fn is_german(&self) -> bool {
+        self.settings.language.starts_with("de")
+    }
+
+    /// A service by id, name or alias, case- and umlaut-insensitive; a name inside a phrase
+    /// ("einen Herrenhaarschnitt bitte") counts when exactly one service matches.
+    pub fn service(&self, spoken: &str) -> Option<&Service> {
+        let want = fold(spoken);
+        if want.is_empty() {
+            return None;
+        }
+        let services = &self.settings.services;
+        let names = |s: &Service| {
+            std::iter::once(fold(&s.id))
+                .chain(s.names.iter().map(|n| fold(n)))
+                .collect::<Vec<_>>()
+        };
+        if let Some(s) = services.iter().find(|s| names(s).contains(&want)) {
+            return Some(s);
+        }
+        let partial: Vec<&Service> = services
+            .iter()
+            .filter(|s| names(s).iter().any(|n| n.len() >= 4 && (want.contains(n.as_str()) || n.contains(want.as_str()))))
+            .collect();
+        match partial[..] {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+}
+
+/// Lower case with umlauts folded and non-letters dropped, for matching spoken names.
+fn fold(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars().flat_map(char::to_lowercase) {
+        match c {
+            'ä' => out.push_str("ae"),
+            'ö' => out.push_str("oe"),
+            'ü' => out.push_str("ue"),
+            'ß' => out.push_str("ss"),
+            c if c.is_alphanumeric() => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// How a tool call names its company.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CompanyKey {
+    Id(String),
+    Agent(String),
+    Number(String),
+}
+
+impl CompanyKey {
+    fn pk(&self) -> String {
+        match self {
+            CompanyKey::Id(id) => format!("company#{id}"),
+            CompanyKey::Agent(a) => format!("agent#{a}"),
+            CompanyKey::Number(n) => format!("number#{n}"),
+        }
+    }
+}
+
+/// Companies in DynamoDB: one item per agent id and per phone number, each holding the whole
+/// settings document, so finding a company is one GetItem. Cached per container with a TTL.
+pub struct CompanyDirectory {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    ttl: Duration,
+    cache: Mutex<HashMap<CompanyKey, (Instant, Arc<Company>)>>,
+}
+
+pub const COMPANY_CACHE_TTL: Duration = Duration::from_secs(60);
+
+impl CompanyDirectory {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>, ttl: Duration) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn find(&self, key: &CompanyKey) -> Result<Arc<Company>, CompanyError> {
+        if let Some((at, company)) = self.cache.lock().await.get(key) {
+            if at.elapsed() < self.ttl {
+                return Ok(company.clone());
+            }
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.pk()))
+            .send()
+            .await
+            .map_err(|e| CompanyError::Backend(DisplayErrorContext(e).to_string()))?;
+        let settings = match out.item.as_ref().and_then(|i| i.get("settings")) {
+            Some(AttributeValue::S(json)) => serde_json::from_str::<CompanySettings>(json)
+                .map_err(|e| CompanyError::Invalid(e.to_string()))?,
+            _ => return Err(CompanyError::NotFound(key.pk())),
+        };
+        let company = Arc::new(Company::from_settings(settings)?);
+        self.cache
+            .lock()
+            .await
+            .insert(key.clone(), (Instant::now(), company.clone()));
+        Ok(company)
+    }
+
+    /// Writes a company's items (its own and one per agent id and number).
+    pub async fn put(&self, settings: &CompanySettings) -> Result<(), CompanyError> {
+        Company::from_settings(settings.clone())?;
+        let json = serde_json::to_string(settings).map_err(|e| CompanyError::Invalid(e.to_string()))?;
+        let mut keys = vec![CompanyKey::Id(settings.company_id.clone()).pk()];
+        keys.extend(settings.agent_ids.iter().map(|a| CompanyKey::Agent(a.clone()).pk()));
+        for n in &settings.phone_numbers {
+            let e164 = PhoneNumber::parse(n).map_err(|e| CompanyError::Invalid(e.to_string()))?;
+            keys.push(CompanyKey::Number(e164.as_str().to_owned()).pk());
+        }
+        for chunk in keys.chunks(25) {
+            let writes = chunk
+                .iter()
+                .map(|pk| {
+                    let put = PutRequest::builder()
+                        .item("pk", AttributeValue::S(pk.clone()))
+                        .item("company_id", AttributeValue::S(settings.company_id.clone()))
+                        .item("settings", AttributeValue::S(json.clone()))
+                        .build()
+                        .map_err(|e| CompanyError::Backend(e.to_string()))?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<Vec<_>, CompanyError>>()?;
+            self.client
+                .batch_write_item()
+                .request_items(&self.table, writes)
+                .send()
+                .await
+                .map_err(|e| CompanyError::Backend(DisplayErrorContext(e).to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn demo() -> Company {
+        let json = include_str!("../../infra/local/companies/demo.json");
+        let settings: CompanySettings = serde_json::from_str(json).expect("demo.json parses");
+        Company::from_settings(settings).expect("demo.json is valid")
+    }
+
+    #[test]
+    fn demo_file_gives_the_demo_schedule() {
+        let c = demo();
+        let mut want = Schedule::demo();
+        want.closures = c.schedule.closures.clone();
+        assert_eq!(c.schedule, want);
+        assert!(c.is_german());
+    }
+
+    #[test]
+    fn services_by_id_name_alias_and_phrase() {
+        let c = demo();
+        let cases = [
+            ("haircut", Some("haircut")),
+            ("Haarschnitt", Some("haircut")),
+            ("haarschnitt", Some("haircut")),
+            ("Haare schneiden", Some("haircut")),
+            ("einen Haarschnitt bitte", Some("haircut")),
+            ("Färben", Some("coloring")),
+            ("faerben", Some("coloring")),
+            ("Bartpflege", Some("beard")),
+            ("Bart", Some("beard")),
+            ("Maniküre", None),
+            ("", None),
+        ];
+        for (spoken, want) in cases {
+            assert_eq!(c.service(spoken).map(|s| s.id.as_str()), want, "{spoken}");
+        }
+    }
+
+    #[test]
+    fn invalid_settings_are_rejected() {
+        let base: CompanySettings =
+            serde_json::from_str(include_str!("../../infra/local/companies/demo.json")).expect("parses");
+        let mut bad = base.clone();
+        bad.time_zone = "Mars/Base".into();
+        assert!(Company::from_settings(bad).is_err());
+        let mut bad = base.clone();
+        bad.hours.insert("mon".into(), vec!["18:00-09:00".into()]);
+        assert!(Company::from_settings(bad).is_err());
+        let mut bad = base.clone();
+        bad.hours.insert("monday".into(), vec!["09:00-18:00".into()]);
+        assert!(Company::from_settings(bad).is_err());
+        let mut bad = base.clone();
+        bad.services.clear();
+        assert!(Company::from_settings(bad).is_err());
+        let mut bad = base;
+        bad.slot_step_minutes = 7;
+        assert!(Company::from_settings(bad).is_err());
+        assert!(serde_json::from_str::<CompanySettings>(r#"{"company_id": "x", "unknown": 1}"#).is_err());
+    }
+
+    #[test]
+    fn closure_ranges_expand() {
+        let mut s: CompanySettings =
+            serde_json::from_str(include_str!("../../infra/local/companies/demo.json")).expect("parses");
+        s.closures = vec![Closure::Range {
+            from: NaiveDate::from_ymd_opt(2025, 8, 1).unwrap_or_default(),
+            to: NaiveDate::from_ymd_opt(2025, 8, 3).unwrap_or_default(),
+        }];
+        let c = Company::from_settings(s).expect("valid");
+        assert_eq!(c.schedule.closures.len(), 3);
+    }
+}
