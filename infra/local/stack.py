@@ -66,6 +66,7 @@ class LocalStack:
         self.release = release
         self.procs: list[tuple[str, subprocess.Popen]] = []
         self.description: dict = {}
+        self.companies = ""
 
     @property
     def endpoint(self) -> str:
@@ -120,6 +121,14 @@ class LocalStack:
                                timeout=build_timeout)
         if build.returncode != 0:
             raise RuntimeError(f"cargo build failed; see {self.logs / 'build.log'}")
+
+        companies = sorted(str(p) for p in (HERE / "companies").glob("*.json"))
+        load = subprocess.run([str(ROOT / "target" / "debug" / "load-companies"), "--table",
+                               self.description["resources"]["CompaniesTable"]["Ref"], *companies],
+                              cwd=ROOT, env={**os.environ, **self.aws_env()}, capture_output=True, text=True)
+        if load.returncode != 0:
+            raise RuntimeError(f"loading companies failed: {load.stderr}")
+        self.companies = load.stdout.strip()
 
         watch = self._spawn("functions", ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1",
                                           "--invoke-port", str(self.api_port), "--env-file", str(env_file),
@@ -196,6 +205,9 @@ def main() -> int:
 Local stack is up.
 
   Webhook (POST)     {stack.webhook_url()}
+  Agent tools (POST) {stack.api}/lambda-url/<binary>/api/retell/functions/<name>
+                     e.g. {stack.api}/lambda-url/check-availability/api/retell/functions/check_availability
+  Companies          {stack.companies.replace(chr(10), chr(10) + " " * 21)}
   Lambda API         {stack.api}/2015-03-31/functions/<function>/invocations
   Functions          {", ".join(sorted(d["functions"]))}
   AWS emulator       {stack.endpoint}   (AWS_ENDPOINT_URL; region {REGION}, any credentials)

@@ -97,8 +97,16 @@ fn lock_keys(start: DateTime<Utc>, end: DateTime<Utc>, step_minutes: u32) -> BTr
 }
 
 /// Deterministic id: the same caller booking the same service at the same time gets the same id.
-pub fn appointment_id(company_id: &str, phone: &str, start: DateTime<Utc>, service_id: &str) -> String {
-    let digest = Sha256::digest(format!("{company_id}|{phone}|{}|{service_id}", start.timestamp_millis()));
+pub fn appointment_id(
+    company_id: &str,
+    phone: &str,
+    start: DateTime<Utc>,
+    service_id: &str,
+) -> String {
+    let digest = Sha256::digest(format!(
+        "{company_id}|{phone}|{}|{service_id}",
+        start.timestamp_millis()
+    ));
     format!("apt_{}", &hex::encode(digest)[..16])
 }
 
@@ -143,9 +151,14 @@ impl NativeCalendar {
                 .map_err(|e| backend(DisplayErrorContext(e)))?;
             for item in out.items.unwrap_or_default() {
                 if let Some(AttributeValue::S(sk)) = item.get("sk") {
-                    let ms: i64 = sk[2..].parse().map_err(|_| CalendarError::Corrupt(sk.clone()))?;
+                    let ms: i64 = sk[2..]
+                        .parse()
+                        .map_err(|_| CalendarError::Corrupt(sk.clone()))?;
                     if let Some(t) = Utc.timestamp_millis_opt(ms).single() {
-                        busy.push(Busy { start: t, end: t + step });
+                        busy.push(Busy {
+                            start: t,
+                            end: t + step,
+                        });
                     }
                 }
             }
@@ -156,8 +169,13 @@ impl NativeCalendar {
         }
     }
 
-    pub async fn book(&self, company: &Company, req: &BookingRequest<'_>) -> Result<BookingOutcome, CalendarError> {
-        let start = local_instant(&company.time_zone, req.date, req.time).ok_or(CalendarError::NonexistentTime)?;
+    pub async fn book(
+        &self,
+        company: &Company,
+        req: &BookingRequest<'_>,
+    ) -> Result<BookingOutcome, CalendarError> {
+        let start = local_instant(&company.time_zone, req.date, req.time)
+            .ok_or(CalendarError::NonexistentTime)?;
         let end = start + Duration::minutes(i64::from(req.service.duration_minutes));
         let occupied_until = end + Duration::minutes(i64::from(req.service.buffer_minutes));
         let locks = lock_keys(start, occupied_until, company.settings.slot_step_minutes);
@@ -177,12 +195,23 @@ impl NativeCalendar {
             ("end_ms".to_owned(), n(end.timestamp_millis())),
             ("service_id".to_owned(), s(&req.service.id)),
             ("customer_phone".to_owned(), s(phone)),
-            ("customer_key".to_owned(), s(format!("{}#{phone}", company.id()))),
+            (
+                "customer_key".to_owned(),
+                s(format!("{}#{phone}", company.id())),
+            ),
             ("status".to_owned(), s("booked")),
-            ("locks".to_owned(), AttributeValue::Ss(locks.iter().cloned().collect())),
+            (
+                "locks".to_owned(),
+                AttributeValue::Ss(locks.iter().cloned().collect()),
+            ),
             ("created_at_ms".to_owned(), n(now)),
         ]);
-        for (k, v) in [("customer_name", req.customer_name), ("customer_email", req.customer_email), ("notes", req.notes), ("call_id", req.call_id)] {
+        for (k, v) in [
+            ("customer_name", req.customer_name),
+            ("customer_email", req.customer_email),
+            ("notes", req.notes),
+            ("call_id", req.call_id),
+        ] {
             if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
                 appointment.insert(k.to_owned(), s(v.trim()));
             }
@@ -235,10 +264,21 @@ impl NativeCalendar {
         }
         items.push(
             TransactWriteItem::builder()
-                .update(customer.update_expression(update).build().map_err(backend)?)
+                .update(
+                    customer
+                        .update_expression(update)
+                        .build()
+                        .map_err(backend)?,
+                )
                 .build(),
         );
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(BookingOutcome::Booked(Appointment {
                 appointment_id: id,
                 company_id: company.id().to_owned(),
@@ -276,7 +316,11 @@ impl NativeCalendar {
         }
     }
 
-    pub async fn appointment(&self, company: &Company, id: &str) -> Result<Option<Appointment>, CalendarError> {
+    pub async fn appointment(
+        &self,
+        company: &Company,
+        id: &str,
+    ) -> Result<Option<Appointment>, CalendarError> {
         let out = self
             .client
             .get_item()
@@ -291,7 +335,11 @@ impl NativeCalendar {
     }
 
     /// A customer's appointments (any status), oldest first: one Query of the customer index.
-    pub async fn customer_appointments(&self, company: &Company, phone: &PhoneNumber) -> Result<Vec<Appointment>, CalendarError> {
+    pub async fn customer_appointments(
+        &self,
+        company: &Company,
+        phone: &PhoneNumber,
+    ) -> Result<Vec<Appointment>, CalendarError> {
         let out = self
             .client
             .query()
@@ -312,7 +360,11 @@ impl NativeCalendar {
         Ok(list)
     }
 
-    pub async fn customer_name(&self, company: &Company, phone: &PhoneNumber) -> Result<Option<String>, CalendarError> {
+    pub async fn customer_name(
+        &self,
+        company: &Company,
+        phone: &PhoneNumber,
+    ) -> Result<Option<String>, CalendarError> {
         let out = self
             .client
             .get_item()
@@ -330,7 +382,11 @@ impl NativeCalendar {
 
     /// Cancels a booked appointment and frees its time, atomically. `false` if it was not
     /// booked any more.
-    pub async fn cancel(&self, company: &Company, appointment: &Appointment) -> Result<bool, CalendarError> {
+    pub async fn cancel(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+    ) -> Result<bool, CalendarError> {
         let pk = company_pk(company.id());
         let mut items = vec![TransactWriteItem::builder()
             .update(
@@ -354,7 +410,12 @@ impl NativeCalendar {
         self.run(items).await
     }
 
-    fn delete_lock(&self, pk: &str, lock: &str, id: &str) -> Result<TransactWriteItem, CalendarError> {
+    fn delete_lock(
+        &self,
+        pk: &str,
+        lock: &str,
+        id: &str,
+    ) -> Result<TransactWriteItem, CalendarError> {
         Ok(TransactWriteItem::builder()
             .delete(
                 Delete::builder()
@@ -379,9 +440,14 @@ impl NativeCalendar {
         date: NaiveDate,
         time: NaiveTime,
     ) -> Result<Option<Appointment>, CalendarError> {
-        let start = local_instant(&company.time_zone, date, time).ok_or(CalendarError::NonexistentTime)?;
+        let start =
+            local_instant(&company.time_zone, date, time).ok_or(CalendarError::NonexistentTime)?;
         let end = start + Duration::minutes(i64::from(service.duration_minutes));
-        let locks = lock_keys(start, end + Duration::minutes(i64::from(service.buffer_minutes)), company.settings.slot_step_minutes);
+        let locks = lock_keys(
+            start,
+            end + Duration::minutes(i64::from(service.buffer_minutes)),
+            company.settings.slot_step_minutes,
+        );
         let pk = company_pk(company.id());
         let id = &appointment.appointment_id;
         let mut items = vec![TransactWriteItem::builder()
@@ -390,11 +456,12 @@ impl NativeCalendar {
                     .table_name(&self.table)
                     .key("pk", s(&pk))
                     .key("sk", s(format!("A#{id}")))
-                    .update_expression("SET #date = :date, #time = :time, start_ms = :start, end_ms = :end, locks = :locks, rescheduled_at_ms = :now")
+                    .update_expression("SET #date = :date, #time = :time, start_ms = :start, end_ms = :end, #locks = :locks, rescheduled_at_ms = :now")
                     .condition_expression("#status = :booked AND start_ms = :old_start")
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_names("#date", "date")
                     .expression_attribute_names("#time", "time")
+                    .expression_attribute_names("#locks", "locks")
                     .expression_attribute_values(":booked", s("booked"))
                     .expression_attribute_values(":old_start", n(appointment.start.timestamp_millis()))
                     .expression_attribute_values(":date", s(date.to_string()))
@@ -442,7 +509,13 @@ impl NativeCalendar {
 
     /// Runs a transaction; `Ok(false)` if a condition failed (nothing was written).
     async fn run(&self, items: Vec<TransactWriteItem>) -> Result<bool, CalendarError> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(err) if !cancellation_codes(&err).is_empty() => Ok(false),
             Err(err) => Err(backend(DisplayErrorContext(err))),
@@ -450,7 +523,9 @@ impl NativeCalendar {
     }
 }
 
-fn cancellation_codes<R>(err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>) -> Vec<String> {
+fn cancellation_codes<R>(
+    err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
+) -> Vec<String> {
     match err.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
             .cancellation_reasons()
@@ -499,16 +574,30 @@ mod tests {
 
     #[test]
     fn locks_cover_the_occupied_time_on_the_step_grid() {
-        let start = Utc.timestamp_millis_opt(1_736_845_200_000).single().unwrap_or_default(); // 09:00 UTC
+        let start = Utc
+            .timestamp_millis_opt(1_736_845_200_000)
+            .single()
+            .unwrap_or_default(); // 09:00 UTC
         let keys = lock_keys(start, start + Duration::minutes(45), 15);
         assert_eq!(keys.len(), 3);
-        let keys = lock_keys(start + Duration::minutes(5), start + Duration::minutes(20), 15);
-        assert_eq!(keys.len(), 2, "a booking off the grid locks every unit it touches");
+        let keys = lock_keys(
+            start + Duration::minutes(5),
+            start + Duration::minutes(20),
+            15,
+        );
+        assert_eq!(
+            keys.len(),
+            2,
+            "a booking off the grid locks every unit it touches"
+        );
     }
 
     #[test]
     fn appointment_ids_are_stable_per_booking() {
-        let t = Utc.timestamp_millis_opt(1_736_845_200_000).single().unwrap_or_default();
+        let t = Utc
+            .timestamp_millis_opt(1_736_845_200_000)
+            .single()
+            .unwrap_or_default();
         let a = appointment_id("demo", "+4917611112222", t, "haircut");
         assert_eq!(a, appointment_id("demo", "+4917611112222", t, "haircut"));
         assert_ne!(a, appointment_id("demo", "+4917611112223", t, "haircut"));

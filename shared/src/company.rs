@@ -147,7 +147,9 @@ impl Company {
     pub fn from_settings(settings: CompanySettings) -> Result<Self, CompanyError> {
         let invalid = |m: String| CompanyError::Invalid(format!("{}: {m}", settings.company_id));
         if settings.company_id.is_empty() || settings.company_id.contains('#') {
-            return Err(invalid("company_id must be non-empty and free of '#'".into()));
+            return Err(invalid(
+                "company_id must be non-empty and free of '#'".into(),
+            ));
         }
         let time_zone: Tz = settings
             .time_zone
@@ -185,10 +187,17 @@ impl Company {
                 }
                 intervals.push(OpenInterval { start, end });
             }
-            for br in settings.breaks.iter().filter(|b| b.days.iter().any(|d| d == day)) {
+            for br in settings
+                .breaks
+                .iter()
+                .filter(|b| b.days.iter().any(|d| d == day))
+            {
                 let (from, to) = (hhmm(&br.from)?, hhmm(&br.to)?);
                 if from >= to {
-                    return Err(invalid(format!("break {}-{} ends before it starts", br.from, br.to)));
+                    return Err(invalid(format!(
+                        "break {}-{} ends before it starts",
+                        br.from, br.to
+                    )));
                 }
                 intervals = intervals
                     .into_iter()
@@ -198,10 +207,16 @@ impl Company {
                         }
                         let mut parts = Vec::new();
                         if iv.start < from {
-                            parts.push(OpenInterval { start: iv.start, end: from });
+                            parts.push(OpenInterval {
+                                start: iv.start,
+                                end: from,
+                            });
                         }
                         if to < iv.end {
-                            parts.push(OpenInterval { start: to, end: iv.end });
+                            parts.push(OpenInterval {
+                                start: to,
+                                end: iv.end,
+                            });
                         }
                         parts
                     })
@@ -218,7 +233,9 @@ impl Company {
                 }
                 Closure::Range { from, to } => {
                     if to < from || (to - from).num_days() > 366 {
-                        return Err(invalid(format!("closure {from}..{to} is not a range of at most a year")));
+                        return Err(invalid(format!(
+                            "closure {from}..{to} is not a range of at most a year"
+                        )));
                     }
                     let mut d = from;
                     loop {
@@ -271,7 +288,11 @@ impl Company {
         }
         let partial: Vec<&Service> = services
             .iter()
-            .filter(|s| names(s).iter().any(|n| n.len() >= 4 && (want.contains(n.as_str()) || n.contains(want.as_str()))))
+            .filter(|s| {
+                names(s).iter().any(|n| {
+                    n.len() >= 4 && (want.contains(n.as_str()) || n.contains(want.as_str()))
+                })
+            })
             .collect();
         match partial[..] {
             [one] => Some(one),
@@ -365,9 +386,15 @@ impl CompanyDirectory {
     /// Writes a company's items (its own and one per agent id and number).
     pub async fn put(&self, settings: &CompanySettings) -> Result<(), CompanyError> {
         Company::from_settings(settings.clone())?;
-        let json = serde_json::to_string(settings).map_err(|e| CompanyError::Invalid(e.to_string()))?;
+        let json =
+            serde_json::to_string(settings).map_err(|e| CompanyError::Invalid(e.to_string()))?;
         let mut keys = vec![CompanyKey::Id(settings.company_id.clone()).pk()];
-        keys.extend(settings.agent_ids.iter().map(|a| CompanyKey::Agent(a.clone()).pk()));
+        keys.extend(
+            settings
+                .agent_ids
+                .iter()
+                .map(|a| CompanyKey::Agent(a.clone()).pk()),
+        );
         for n in &settings.phone_numbers {
             let e164 = PhoneNumber::parse(n).map_err(|e| CompanyError::Invalid(e.to_string()))?;
             keys.push(CompanyKey::Number(e164.as_str().to_owned()).pk());
@@ -439,7 +466,8 @@ mod tests {
     #[test]
     fn invalid_settings_are_rejected() {
         let base: CompanySettings =
-            serde_json::from_str(include_str!("../../infra/local/companies/demo.json")).expect("parses");
+            serde_json::from_str(include_str!("../../infra/local/companies/demo.json"))
+                .expect("parses");
         let mut bad = base.clone();
         bad.time_zone = "Mars/Base".into();
         assert!(Company::from_settings(bad).is_err());
@@ -447,7 +475,8 @@ mod tests {
         bad.hours.insert("mon".into(), vec!["18:00-09:00".into()]);
         assert!(Company::from_settings(bad).is_err());
         let mut bad = base.clone();
-        bad.hours.insert("monday".into(), vec!["09:00-18:00".into()]);
+        bad.hours
+            .insert("monday".into(), vec!["09:00-18:00".into()]);
         assert!(Company::from_settings(bad).is_err());
         let mut bad = base.clone();
         bad.services.clear();
@@ -455,13 +484,17 @@ mod tests {
         let mut bad = base;
         bad.slot_step_minutes = 7;
         assert!(Company::from_settings(bad).is_err());
-        assert!(serde_json::from_str::<CompanySettings>(r#"{"company_id": "x", "unknown": 1}"#).is_err());
+        assert!(
+            serde_json::from_str::<CompanySettings>(r#"{"company_id": "x", "unknown": 1}"#)
+                .is_err()
+        );
     }
 
     #[test]
     fn closure_ranges_expand() {
         let mut s: CompanySettings =
-            serde_json::from_str(include_str!("../../infra/local/companies/demo.json")).expect("parses");
+            serde_json::from_str(include_str!("../../infra/local/companies/demo.json"))
+                .expect("parses");
         s.closures = vec![Closure::Range {
             from: NaiveDate::from_ymd_opt(2025, 8, 1).unwrap_or_default(),
             to: NaiveDate::from_ymd_opt(2025, 8, 3).unwrap_or_default(),

@@ -113,7 +113,10 @@ impl ToolContext<'_> {
         })?;
         if date < self.today() {
             return Err(self.refuse(
-                format!("Der {} liegt in der Vergangenheit. Welcher Tag ab heute passt Ihnen?", german_date(date)),
+                format!(
+                    "Der {} liegt in der Vergangenheit. Welcher Tag ab heute passt Ihnen?",
+                    german_date(date)
+                ),
                 format!("{date} is in the past. Which day from today works for you?"),
             ));
         }
@@ -123,7 +126,10 @@ impl ToolContext<'_> {
     /// A time on `date`, read within business hours (so "halb drei" at a salon is 14:30).
     pub fn time(&self, args: &Args, name: &str, date: NaiveDate) -> Result<NaiveTime, Value> {
         let raw = args.text(name).ok_or_else(|| {
-            self.refuse("Um welche Uhrzeit hätten Sie gern den Termin?", "At what time would you like the appointment?")
+            self.refuse(
+                "Um welche Uhrzeit hätten Sie gern den Termin?",
+                "At what time would you like the appointment?",
+            )
         })?;
         let weekday = chrono::Datelike::weekday(&date).num_days_from_monday() as usize;
         let hours = &self.company.schedule.weekly[weekday];
@@ -153,7 +159,10 @@ impl ToolContext<'_> {
         };
         self.company.service(raw).ok_or_else(|| {
             self.refuse(
-                format!("„{raw}“ bieten wir leider nicht an. Möglich sind: {}.", offered()),
+                format!(
+                    "„{raw}“ bieten wir leider nicht an. Möglich sind: {}.",
+                    offered()
+                ),
                 format!("We do not offer \"{raw}\". Available: {}.", offered()),
             )
         })
@@ -161,12 +170,15 @@ impl ToolContext<'_> {
 
     /// The customer's phone: the argument if given, else the number the caller rang from.
     pub fn phone(&self, args: &Args, name: &str) -> Result<PhoneNumber, Value> {
-        let raw = args.text(name).or(self.call.from_number.as_deref()).ok_or_else(|| {
-            self.refuse(
-                "Unter welcher Telefonnummer sind Sie erreichbar?",
-                "Which phone number can we reach you at?",
-            )
-        })?;
+        let raw = args
+            .text(name)
+            .or(self.call.from_number.as_deref())
+            .ok_or_else(|| {
+                self.refuse(
+                    "Unter welcher Telefonnummer sind Sie erreichbar?",
+                    "Which phone number can we reach you at?",
+                )
+            })?;
         PhoneNumber::parse(raw).map_err(|_| {
             self.refuse(
                 "Die Telefonnummer habe ich nicht richtig verstanden. Können Sie sie bitte noch einmal Ziffer für Ziffer nennen?",
@@ -211,7 +223,10 @@ impl ToolContext<'_> {
 impl ToolContext<'_> {
     /// The caller's own booked, upcoming appointment named by `appointment_id` or `date` (or
     /// their only one). Ownership is by phone: another customer's appointment is "not found".
-    pub async fn own_appointment(&self, args: &Args) -> Result<crate::calendar::Appointment, Value> {
+    pub async fn own_appointment(
+        &self,
+        args: &Args,
+    ) -> Result<crate::calendar::Appointment, Value> {
         let phone = self.phone(args, "phone")?;
         let not_found = || {
             self.refuse(
@@ -237,7 +252,9 @@ impl ToolContext<'_> {
             .map_err(|e| self.unavailable(&e))?;
         let mut matching: Vec<_> = all
             .into_iter()
-            .filter(|a| a.status == "booked" && a.start >= self.now && date.is_none_or(|d| a.date == d))
+            .filter(|a| {
+                a.status == "booked" && a.start >= self.now && date.is_none_or(|d| a.date == d)
+            })
             .collect();
         match matching.len() {
             0 => Err(not_found()),
@@ -245,7 +262,12 @@ impl ToolContext<'_> {
             _ => {
                 let list: Vec<String> = matching
                     .iter()
-                    .map(|a| self.say(format!("{} um {} Uhr", german_date(a.date), hhmm(a.time)), format!("{} at {}", a.date, hhmm(a.time))))
+                    .map(|a| {
+                        self.say(
+                            format!("{} um {} Uhr", german_date(a.date), hhmm(a.time)),
+                            format!("{} at {}", a.date, hhmm(a.time)),
+                        )
+                    })
                     .collect();
                 Err(json!({"success": false,
                     "appointments": matching.iter().map(|a| json!({"appointment_id": a.appointment_id, "date": a.date.to_string(), "time": hhmm(a.time), "service_id": a.service_id})).collect::<Vec<_>>(),
@@ -264,10 +286,28 @@ pub fn hhmm(t: NaiveTime) -> String {
 /// "15. Januar" style date for German messages.
 pub fn german_date(date: NaiveDate) -> String {
     const MONTHS: [&str; 12] = [
-        "Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November",
+        "Januar",
+        "Februar",
+        "März",
+        "April",
+        "Mai",
+        "Juni",
+        "Juli",
+        "August",
+        "September",
+        "Oktober",
+        "November",
         "Dezember",
     ];
-    const DAYS: [&str; 7] = ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"];
+    const DAYS: [&str; 7] = [
+        "Montag",
+        "Dienstag",
+        "Mittwoch",
+        "Donnerstag",
+        "Freitag",
+        "Samstag",
+        "Sonntag",
+    ];
     use chrono::Datelike;
     format!(
         "{}, {}. {}",
@@ -330,8 +370,8 @@ pub fn parse_request(body: &[u8]) -> Result<(Args, CallInfo), serde_json::Error>
 
 fn json_response(status: u16, body: &Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
-    *response.status_mut() =
-        lambda_http::http::StatusCode::from_u16(status).unwrap_or(lambda_http::http::StatusCode::OK);
+    *response.status_mut() = lambda_http::http::StatusCode::from_u16(status)
+        .unwrap_or(lambda_http::http::StatusCode::OK);
     response.headers_mut().insert(
         "content-type",
         lambda_http::http::HeaderValue::from_static("application/json"),
@@ -342,7 +382,9 @@ fn json_response(status: u16, body: &Value) -> Response<Body> {
 /// Keeps a reply under Retell's cap by shortening its longest list.
 pub fn cap_reply(mut reply: Value) -> Value {
     while reply.to_string().chars().count() > MAX_REPLY_CHARS {
-        let Some(obj) = reply.as_object_mut() else { break };
+        let Some(obj) = reply.as_object_mut() else {
+            break;
+        };
         let longest = obj
             .iter()
             .filter_map(|(k, v)| v.as_array().map(|a| (k.clone(), a.len())))
@@ -378,8 +420,16 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
         let (parts, body) = request.into_parts();
         let body: &[u8] = body.as_ref();
         let span = tracing::Span::current();
-        let Some(header) = parts.headers.get("x-retell-signature").and_then(|v| v.to_str().ok()) else {
-            tracing::warn!(status = 401, reason = "signature_missing", "tool call rejected");
+        let Some(header) = parts
+            .headers
+            .get("x-retell-signature")
+            .and_then(|v| v.to_str().ok())
+        else {
+            tracing::warn!(
+                status = 401,
+                reason = "signature_missing",
+                "tool call rejected"
+            );
             return json_response(401, &json!({"error": "signature_missing"}));
         };
         let header = match SignatureHeader::parse(header) {
@@ -392,7 +442,11 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
         let parsed = parse_request(body);
         let agent_hint = parsed.as_ref().ok().and_then(|(_, c)| c.agent_id.clone());
         let now = Utc::now();
-        match self.keys.verify(body, &header, agent_hint.as_deref(), now.timestamp_millis()).await {
+        match self
+            .keys
+            .verify(body, &header, agent_hint.as_deref(), now.timestamp_millis())
+            .await
+        {
             Ok(_) => {}
             Err(VerifyError::Signature(e)) => {
                 tracing::warn!(status = 401, reason = e.reason(), "tool call rejected");
@@ -443,7 +497,11 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
             .and_then(|v| v.as_bool());
         tracing::info!(
             success,
-            caller = call.from_number.as_deref().map(mask_phone).unwrap_or_default(),
+            caller = call
+                .from_number
+                .as_deref()
+                .map(mask_phone)
+                .unwrap_or_default(),
             "tool call answered"
         );
         json_response(200, &reply)
@@ -452,11 +510,19 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
 
 /// Which company a call belongs to: the agent, else the called number, else (args-only calls)
 /// `x-company-id` / `?company_id=` or `x-agent-id` / `?agent_id=`.
-pub fn company_key(call: &CallInfo, headers: &lambda_http::http::HeaderMap, query: &str) -> Option<CompanyKey> {
+pub fn company_key(
+    call: &CallInfo,
+    headers: &lambda_http::http::HeaderMap,
+    query: &str,
+) -> Option<CompanyKey> {
     if let Some(agent) = &call.agent_id {
         return Some(CompanyKey::Agent(agent.clone()));
     }
-    if let Some(number) = call.to_number.as_deref().and_then(|n| PhoneNumber::parse(n).ok()) {
+    if let Some(number) = call
+        .to_number
+        .as_deref()
+        .and_then(|n| PhoneNumber::parse(n).ok())
+    {
         return Some(CompanyKey::Number(number.as_str().to_owned()));
     }
     let param = |name: &str| {
@@ -466,11 +532,18 @@ pub fn company_key(call: &CallInfo, headers: &lambda_http::http::HeaderMap, quer
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.to_owned())
     };
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     if let Some(id) = header("x-company-id").or_else(|| param("company_id")) {
         return Some(CompanyKey::Id(id));
     }
-    header("x-agent-id").or_else(|| param("agent_id")).map(CompanyKey::Agent)
+    header("x-agent-id")
+        .or_else(|| param("agent_id"))
+        .map(CompanyKey::Agent)
 }
 
 /// A tool Lambda: clients built once, then the runtime loop. `--tool-definition` prints the
@@ -479,7 +552,10 @@ pub async fn run_lambda<T: Tool>(tool: T) -> Result<(), lambda_http::Error> {
     use crate::config::Env;
     if std::env::args().any(|a| a == "--tool-definition") {
         let base = std::env::var("API_BASE_URL").unwrap_or_else(|_| "https://YOUR-API".into());
-        println!("{}", serde_json::to_string_pretty(&tool.definition().retell_json(&base))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&tool.definition().retell_json(&base))?
+        );
         return Ok(());
     }
     crate::telemetry::init();
@@ -488,8 +564,12 @@ pub async fn run_lambda<T: Tool>(tool: T) -> Result<(), lambda_http::Error> {
     let service = Arc::new(ToolService {
         tool,
         keys: KeyProvider::new(
-            crate::keys::SecretsManagerSource::new(aws.secrets.clone(), env.required("RETELL_SECRET_ID")?),
-            env.optional("DEFAULT_COMPANY_ID").unwrap_or_else(|| "default".into()),
+            crate::keys::SecretsManagerSource::new(
+                aws.secrets.clone(),
+                env.required("RETELL_SECRET_ID")?,
+            ),
+            env.optional("DEFAULT_COMPANY_ID")
+                .unwrap_or_else(|| "default".into()),
             crate::keys::DEFAULT_REFRESH_INTERVAL,
         ),
         companies: CompanyDirectory::new(
@@ -518,7 +598,8 @@ mod tests {
         .expect("valid");
         assert_eq!(args.text("date"), Some("morgen"));
         assert_eq!(call.agent_id.as_deref(), Some("agent_demo"));
-        let (args, call) = parse_request(br#"{"date":"morgen","service_id":"haircut"}"#).expect("valid");
+        let (args, call) =
+            parse_request(br#"{"date":"morgen","service_id":"haircut"}"#).expect("valid");
         assert_eq!(args.text("service_id"), Some("haircut"));
         assert!(call.call_id.is_none());
         assert!(parse_request(b"[1]").is_err());
@@ -532,25 +613,46 @@ mod tests {
             to_number: Some("+493012345678".into()),
             ..CallInfo::default()
         };
-        assert_eq!(company_key(&call, &headers, ""), Some(CompanyKey::Agent("agent_demo".into())));
+        assert_eq!(
+            company_key(&call, &headers, ""),
+            Some(CompanyKey::Agent("agent_demo".into()))
+        );
         let call = CallInfo {
             to_number: Some("030 12345678".into()),
             ..CallInfo::default()
         };
-        assert_eq!(company_key(&call, &headers, ""), Some(CompanyKey::Number("+493012345678".into())));
+        assert_eq!(
+            company_key(&call, &headers, ""),
+            Some(CompanyKey::Number("+493012345678".into()))
+        );
         assert_eq!(
             company_key(&CallInfo::default(), &headers, "company_id=demo"),
             Some(CompanyKey::Id("demo".into()))
         );
         let mut headers = lambda_http::http::HeaderMap::new();
-        headers.insert("x-agent-id", lambda_http::http::HeaderValue::from_static("agent_x"));
-        assert_eq!(company_key(&CallInfo::default(), &headers, ""), Some(CompanyKey::Agent("agent_x".into())));
-        assert_eq!(company_key(&CallInfo::default(), &lambda_http::http::HeaderMap::new(), ""), None);
+        headers.insert(
+            "x-agent-id",
+            lambda_http::http::HeaderValue::from_static("agent_x"),
+        );
+        assert_eq!(
+            company_key(&CallInfo::default(), &headers, ""),
+            Some(CompanyKey::Agent("agent_x".into()))
+        );
+        assert_eq!(
+            company_key(
+                &CallInfo::default(),
+                &lambda_http::http::HeaderMap::new(),
+                ""
+            ),
+            None
+        );
     }
 
     #[test]
     fn replies_are_capped() {
-        let slots: Vec<String> = (0..5000).map(|i| format!("{:02}:{:02}", i % 24, i % 60)).collect();
+        let slots: Vec<String> = (0..5000)
+            .map(|i| format!("{:02}:{:02}", i % 24, i % 60))
+            .collect();
         let reply = cap_reply(json!({"available": true, "slots": slots, "message": "ok"}));
         assert!(reply.to_string().chars().count() <= MAX_REPLY_CHARS);
         assert!(!reply["slots"].as_array().map(Vec::is_empty).unwrap_or(true));

@@ -11,12 +11,21 @@ use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
 
 pub struct BookAppointment;
 
-async fn alternatives(ctx: &ToolContext<'_>, service: &Service, date: NaiveDate) -> Result<Vec<Value>, CalendarError> {
+async fn alternatives(
+    ctx: &ToolContext<'_>,
+    service: &Service,
+    date: NaiveDate,
+) -> Result<Vec<Value>, CalendarError> {
     let days = ctx.free_slots(service, date, 14).await?;
     Ok(days
         .iter()
         .filter(|(_, slots)| !slots.is_empty())
-        .flat_map(|(d, slots)| slots.iter().take(3).map(move |t| json!({"date": d.to_string(), "time": hhmm(*t)})))
+        .flat_map(|(d, slots)| {
+            slots
+                .iter()
+                .take(3)
+                .map(move |t| json!({"date": d.to_string(), "time": hhmm(*t)}))
+        })
         .take(3)
         .collect())
 }
@@ -28,20 +37,34 @@ fn spoken_alternatives(ctx: &ToolContext<'_>, alts: &[Value]) -> String {
             let d: Option<NaiveDate> = a["date"].as_str().and_then(|d| d.parse().ok());
             let t = a["time"].as_str().unwrap_or_default();
             match d {
-                Some(d) => ctx.say(format!("{} um {t} Uhr", german_date(d)), format!("{d} at {t}")),
+                Some(d) => ctx.say(
+                    format!("{} um {t} Uhr", german_date(d)),
+                    format!("{d} at {t}"),
+                ),
                 None => t.to_owned(),
             }
         })
         .collect();
     if list.is_empty() {
-        ctx.say("In den nächsten zwei Wochen ist leider nichts frei.", "Nothing is free in the next two weeks.")
+        ctx.say(
+            "In den nächsten zwei Wochen ist leider nichts frei.",
+            "Nothing is free in the next two weeks.",
+        )
     } else {
-        ctx.say(format!("Möglich wäre {}.", list.join(" oder ")), format!("Possible would be {}.", list.join(" or ")))
+        ctx.say(
+            format!("Möglich wäre {}.", list.join(" oder ")),
+            format!("Possible would be {}.", list.join(" or ")),
+        )
     }
 }
 
 /// Whether `time` on `date` is a bookable start for the service, bookings aside.
-fn within_hours(ctx: &ToolContext<'_>, service: &Service, date: NaiveDate, time: NaiveTime) -> bool {
+fn within_hours(
+    ctx: &ToolContext<'_>,
+    service: &Service,
+    date: NaiveDate,
+    time: NaiveTime,
+) -> bool {
     SlotFinder::new(&ctx.company.schedule)
         .free_slots(date, service.timing(), &[], ctx.now)
         .iter()
@@ -92,8 +115,19 @@ impl Tool for BookAppointment {
                 Err(e) => return ctx.unavailable(&e),
             };
             let message = ctx.say(
-                format!("{} um {} Uhr können wir {} leider nicht anbieten. {}", german_date(date), hhmm(time), service.display_name(), spoken_alternatives(ctx, &alts)),
-                format!("We cannot offer {} on {date} at {}. {}", service.display_name(), hhmm(time), spoken_alternatives(ctx, &alts)),
+                format!(
+                    "{} um {} Uhr können wir {} leider nicht anbieten. {}",
+                    german_date(date),
+                    hhmm(time),
+                    service.display_name(),
+                    spoken_alternatives(ctx, &alts)
+                ),
+                format!(
+                    "We cannot offer {} on {date} at {}. {}",
+                    service.display_name(),
+                    hhmm(time),
+                    spoken_alternatives(ctx, &alts)
+                ),
             );
             return json!({"success": false, "alternatives": alts, "message": message});
         }

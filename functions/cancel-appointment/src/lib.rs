@@ -36,7 +36,10 @@ impl Tool for CancelAppointment {
                            format!("Ihr Termin am {} um {} Uhr ist abgesagt.", german_date(appointment.date), hhmm(appointment.time)),
                            format!("Your appointment on {} at {} is cancelled.", appointment.date, hhmm(appointment.time)))})
             }
-            Ok(false) => ctx.refuse("Dieser Termin ist bereits abgesagt.", "That appointment is already cancelled."),
+            Ok(false) => ctx.refuse(
+                "Dieser Termin ist bereits abgesagt.",
+                "That appointment is already cancelled.",
+            ),
             Err(e) => ctx.unavailable(&e),
         }
     }

@@ -74,21 +74,41 @@ impl Tool for CheckAvailability {
             let free = today.contains(&hhmm(t));
             let message = if free {
                 ctx.say(
-                    format!("{} um {} Uhr ist für {name} frei.", german_date(date), hhmm(t)),
+                    format!(
+                        "{} um {} Uhr ist für {name} frei.",
+                        german_date(date),
+                        hhmm(t)
+                    ),
                     format!("{date} at {} is free for {name}.", hhmm(t)),
                 )
             } else {
                 ctx.say(
-                    format!("{} um {} Uhr ist leider nicht frei. {}", german_date(date), hhmm(t), offer_de(&today)),
-                    format!("{date} at {} is not available. {}", hhmm(t), offer_en(&today)),
+                    format!(
+                        "{} um {} Uhr ist leider nicht frei. {}",
+                        german_date(date),
+                        hhmm(t),
+                        offer_de(&today)
+                    ),
+                    format!(
+                        "{date} at {} is not available. {}",
+                        hhmm(t),
+                        offer_en(&today)
+                    ),
                 )
             };
             return json!({"available": free, "date": date.to_string(), "time": hhmm(t), "slots": today, "next_days": next, "message": message});
         }
         if !today.is_empty() {
             let message = ctx.say(
-                format!("Am {} ist für {name} noch frei: {}.", german_date(date), spoken_list(&today, " oder ")),
-                format!("On {date} these times are free for {name}: {}.", spoken_list(&today, " or ")),
+                format!(
+                    "Am {} ist für {name} noch frei: {}.",
+                    german_date(date),
+                    spoken_list(&today, " oder ")
+                ),
+                format!(
+                    "On {date} these times are free for {name}: {}.",
+                    spoken_list(&today, " or ")
+                ),
             );
             return json!({"available": true, "date": date.to_string(), "slots": today, "message": message});
         }
@@ -98,7 +118,11 @@ impl Tool for CheckAvailability {
                 let day = d.parse().map(german_date).unwrap_or_else(|_| d.to_owned());
                 let slots: Vec<String> = first["slots"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 ctx.say(
                     format!("Am {} ist leider nichts mehr frei. Der nächste freie Tag ist {day}, zum Beispiel um {}.", german_date(date), spoken_list(&slots, " oder ")),

@@ -40,21 +40,39 @@ impl Tool for GetCustomerInfo {
         let known = name.is_some() || !appointments.is_empty();
         let last_visit = past.last().map(|a| a.date.to_string());
         let message = if !known {
-            ctx.say("Zu dieser Nummer ist noch kein Kunde bekannt.", "No customer is known for this number yet.")
+            ctx.say(
+                "Zu dieser Nummer ist noch kein Kunde bekannt.",
+                "No customer is known for this number yet.",
+            )
         } else {
-            let who = name.clone().unwrap_or_else(|| ctx.say("Der Kunde", "The customer"));
+            let who = name
+                .clone()
+                .unwrap_or_else(|| ctx.say("Der Kunde", "The customer"));
             let next = upcoming.first().and_then(|u| {
                 let d: chrono::NaiveDate = u["date"].as_str()?.parse().ok()?;
                 Some((d, u["time"].as_str()?.to_owned()))
             });
             match next {
                 Some((d, t)) => ctx.say(
-                    format!("{who} war {} Mal hier. Nächster Termin: {} um {t} Uhr.", past.len(), german_date(d)),
-                    format!("{who} has visited {} times. Next appointment: {d} at {t}.", past.len()),
+                    format!(
+                        "{who} war {} Mal hier. Nächster Termin: {} um {t} Uhr.",
+                        past.len(),
+                        german_date(d)
+                    ),
+                    format!(
+                        "{who} has visited {} times. Next appointment: {d} at {t}.",
+                        past.len()
+                    ),
                 ),
                 None => ctx.say(
-                    format!("{who} war {} Mal hier und hat keinen kommenden Termin.", past.len()),
-                    format!("{who} has visited {} times and has no upcoming appointment.", past.len()),
+                    format!(
+                        "{who} war {} Mal hier und hat keinen kommenden Termin.",
+                        past.len()
+                    ),
+                    format!(
+                        "{who} has visited {} times and has no upcoming appointment.",
+                        past.len()
+                    ),
                 ),
             }
         };

@@ -41,7 +41,13 @@ impl Tool for RescheduleAppointment {
             Ok(a) => a,
             Err(reply) => return reply,
         };
-        let Some(service) = ctx.company.settings.services.iter().find(|s| s.id == appointment.service_id) else {
+        let Some(service) = ctx
+            .company
+            .settings
+            .services
+            .iter()
+            .find(|s| s.id == appointment.service_id)
+        else {
             return ctx.refuse(
                 "Diese Leistung bieten wir nicht mehr an; bitte sagen Sie den Termin ab und buchen Sie neu.",
                 "That service is no longer offered; please cancel and book again.",
@@ -60,7 +66,11 @@ impl Tool for RescheduleAppointment {
         if !in_hours {
             return taken();
         }
-        match ctx.calendar.reschedule(ctx.company, &appointment, service, new_date, new_time).await {
+        match ctx
+            .calendar
+            .reschedule(ctx.company, &appointment, service, new_date, new_time)
+            .await
+        {
             Ok(Some(moved)) => {
                 tracing::info!(appointment_id = %moved.appointment_id, "appointment rescheduled");
                 json!({"success": true, "appointment_id": moved.appointment_id, "date": new_date.to_string(),
