@@ -578,3 +578,96 @@ fn every_tool_has_its_route_in_the_template() {
         assert!(def.retell_json("https://x").to_string().len() < 4000);
     }
 }
+
+#[tokio::test]
+async fn inbound_calls_get_the_agent_and_todays_date() {
+    let aws = clients().await;
+    let tag = call_id("in");
+    let number = format!("+4930{:08}", std::process::id() % 100_000_000);
+    let mut settings: CompanySettings =
+        serde_json::from_str(include_str!("../infra/local/companies/demo.json"))
+            .expect("demo.json");
+    settings.company_id = tag.replace('_', "-");
+    settings.agent_ids = vec![format!("agent_{tag}")];
+    settings.phone_numbers = vec![number.clone()];
+    let e = env();
+    let dir = CompanyDirectory::new(
+        aws.dynamodb.clone(),
+        e.required("COMPANIES_TABLE").expect("env"),
+        Duration::from_secs(60),
+    );
+    dir.put(&settings).await.expect("put company");
+    let book = service(BookAppointment, &aws);
+    let caller = "+4917645454545";
+    let booked = call(&book, &format!("agent_{tag}"), caller, json!({"date": next_tuesday().to_string(), "time": "10:00", "service_id": "haircut", "customer_name": "Frau Weber"})).await;
+    assert_eq!(booked["success"], json!(true));
+
+    let inbound = call_inbound::InboundCall {
+        keys: KeyProvider::new(
+            SecretsManagerSource::new(
+                aws.secrets.clone(),
+                e.required("RETELL_SECRET_ID").expect("env"),
+            ),
+            "default",
+            Duration::from_secs(60),
+        ),
+        companies: CompanyDirectory::new(
+            aws.dynamodb.clone(),
+            e.required("COMPANIES_TABLE").expect("env"),
+            Duration::from_secs(60),
+        ),
+        calendar: NativeCalendar::new(
+            aws.dynamodb.clone(),
+            e.required("APPOINTMENTS_TABLE").expect("env"),
+        ),
+    };
+    let body = json!({"event": "call_inbound", "call_inbound": {"from_number": caller, "to_number": number}});
+    let reply: Value = serde_json::from_slice(
+        inbound
+            .handle(request(&body, Some(DEFAULT_KEY)))
+            .await
+            .body()
+            .as_ref(),
+    )
+    .expect("json");
+    let answer = &reply["call_inbound"];
+    assert_eq!(answer["override_agent_id"], json!(format!("agent_{tag}")));
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Europe::Berlin)
+        .date_naive();
+    assert_eq!(
+        answer["dynamic_variables"]["current_date"],
+        json!(today.to_string())
+    );
+    assert_eq!(
+        answer["dynamic_variables"]["tomorrow_date"],
+        json!((today + Days::days(1)).to_string())
+    );
+    assert_eq!(
+        answer["dynamic_variables"]["customer_name"],
+        json!("Frau Weber")
+    );
+
+    let unknown = json!({"event": "call_inbound", "call_inbound": {"from_number": caller, "to_number": "+4989999999999"}});
+    let reply: Value = serde_json::from_slice(
+        inbound
+            .handle(request(&unknown, Some(DEFAULT_KEY)))
+            .await
+            .body()
+            .as_ref(),
+    )
+    .expect("json");
+    assert_eq!(
+        reply,
+        json!({"call_inbound": {}}),
+        "unknown number: Retell keeps the number's own agent"
+    );
+    assert_eq!(
+        inbound
+            .handle(request(&body, Some("key_wrong")))
+            .await
+            .status()
+            .as_u16(),
+        401
+    );
+}

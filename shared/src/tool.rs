@@ -368,7 +368,7 @@ pub fn parse_request(body: &[u8]) -> Result<(Args, CallInfo), serde_json::Error>
     Ok((Args(args), call))
 }
 
-fn json_response(status: u16, body: &Value) -> Response<Body> {
+pub fn json_response(status: u16, body: &Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = lambda_http::http::StatusCode::from_u16(status)
         .unwrap_or(lambda_http::http::StatusCode::OK);
@@ -420,42 +420,13 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
         let (parts, body) = request.into_parts();
         let body: &[u8] = body.as_ref();
         let span = tracing::Span::current();
-        let Some(header) = parts
-            .headers
-            .get("x-retell-signature")
-            .and_then(|v| v.to_str().ok())
-        else {
-            tracing::warn!(
-                status = 401,
-                reason = "signature_missing",
-                "tool call rejected"
-            );
-            return json_response(401, &json!({"error": "signature_missing"}));
-        };
-        let header = match SignatureHeader::parse(header) {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::warn!(status = 401, reason = e.reason(), "tool call rejected");
-                return json_response(401, &json!({"error": e.reason()}));
-            }
-        };
         let parsed = parse_request(body);
         let agent_hint = parsed.as_ref().ok().and_then(|(_, c)| c.agent_id.clone());
         let now = Utc::now();
-        match self
-            .keys
-            .verify(body, &header, agent_hint.as_deref(), now.timestamp_millis())
-            .await
+        if let Err(rejection) =
+            verify_request(&self.keys, &parts.headers, body, agent_hint.as_deref(), now).await
         {
-            Ok(_) => {}
-            Err(VerifyError::Signature(e)) => {
-                tracing::warn!(status = 401, reason = e.reason(), "tool call rejected");
-                return json_response(401, &json!({"error": e.reason()}));
-            }
-            Err(VerifyError::Keys(e)) => {
-                tracing::error!(status = 503, reason = "keys_unavailable", error = %e, "tool call failed");
-                return json_response(503, &json!({"error": "keys_unavailable"}));
-            }
+            return rejection;
         }
         let (args, call) = match parsed {
             Ok(p) => p,
@@ -505,6 +476,39 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
             "tool call answered"
         );
         json_response(200, &reply)
+    }
+}
+
+/// Checks `x-retell-signature` like the webhook does; the rejection is the response to send
+/// (401, or 503 if the keys cannot be read), already logged with its reason.
+pub async fn verify_request<S: SecretSource>(
+    keys: &KeyProvider<S>,
+    headers: &lambda_http::http::HeaderMap,
+    body: &[u8],
+    agent_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), Response<Body>> {
+    let reject = |reason: &'static str| {
+        tracing::warn!(status = 401, reason, "request rejected");
+        json_response(401, &json!({"error": reason}))
+    };
+    let Some(header) = headers
+        .get("x-retell-signature")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(reject("signature_missing"));
+    };
+    let header = SignatureHeader::parse(header).map_err(|e| reject(e.reason()))?;
+    match keys
+        .verify(body, &header, agent_id, now.timestamp_millis())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(VerifyError::Signature(e)) => Err(reject(e.reason())),
+        Err(VerifyError::Keys(e)) => {
+            tracing::error!(status = 503, reason = "keys_unavailable", error = %e, "request failed");
+            Err(json_response(503, &json!({"error": "keys_unavailable"})))
+        }
     }
 }
 

@@ -1,0 +1,176 @@
+//! `call-inbound`: Retell's inbound call webhook (POST /api/retell/inbound, 10 s timeout).
+//! Finds the company by the called number and answers with the agent to use and dynamic
+//! variables for its prompt: today's date, weekday and time in the company's time zone,
+//! tomorrow's date, and the caller's name if known. The agent then never has to guess dates.
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Map, Value};
+use shared::calendar::NativeCalendar;
+use shared::company::{Company, CompanyDirectory, CompanyKey};
+use shared::keys::{KeyProvider, SecretSource};
+use shared::phone::PhoneNumber;
+use shared::tool::{german_date, json_response, verify_request};
+use tracing::Instrument;
+
+pub struct InboundCall<S> {
+    pub keys: KeyProvider<S>,
+    pub companies: CompanyDirectory,
+    pub calendar: NativeCalendar,
+}
+
+const WEEKDAYS_EN: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+/// The prompt variables for a call to `company` at `now` (all strings, as Retell requires).
+pub fn dynamic_variables(
+    company: &Company,
+    now: DateTime<Utc>,
+    caller_name: Option<&str>,
+) -> Map<String, Value> {
+    let local = now.with_timezone(&company.time_zone);
+    let today = local.date_naive();
+    let tomorrow = today + Duration::days(1);
+    let weekday = |d: chrono::NaiveDate| {
+        let spoken = german_date(d);
+        if company.is_german() {
+            spoken.split(',').next().unwrap_or_default().to_owned()
+        } else {
+            WEEKDAYS_EN[d.weekday().num_days_from_monday() as usize].to_owned()
+        }
+    };
+    let mut vars = Map::new();
+    let mut put = |k: &str, v: String| {
+        vars.insert(k.to_owned(), Value::String(v));
+    };
+    put("company_name", company.settings.name.clone());
+    put("current_date", today.to_string());
+    put("current_weekday", weekday(today));
+    put("current_time", local.format("%H:%M").to_string());
+    put(
+        "current_date_spoken",
+        if company.is_german() {
+            german_date(today)
+        } else {
+            today.format("%A, %B %-d").to_string()
+        },
+    );
+    put("tomorrow_date", tomorrow.to_string());
+    put("tomorrow_weekday", weekday(tomorrow));
+    put("time_zone", company.settings.time_zone.clone());
+    put("customer_known", caller_name.is_some().to_string());
+    if let Some(name) = caller_name {
+        put("customer_name", name.to_owned());
+    }
+    vars
+}
+
+impl<S: SecretSource + Send + Sync> InboundCall<S> {
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let span = shared::event_span!("inbound");
+        span.record("event", "call_inbound");
+        self.respond(request).instrument(span).await
+    }
+
+    async fn respond(&self, request: Request) -> Response<Body> {
+        let (parts, body) = request.into_parts();
+        let body: &[u8] = body.as_ref();
+        let payload: Option<Value> = serde_json::from_slice(body).ok();
+        let inbound = payload.as_ref().and_then(|p| p.get("call_inbound"));
+        let text = |k: &str| inbound.and_then(|i| i.get(k)).and_then(Value::as_str);
+        let now = Utc::now();
+        if let Err(rejection) =
+            verify_request(&self.keys, &parts.headers, body, text("agent_id"), now).await
+        {
+            return rejection;
+        }
+        let Some(to) = text("to_number").and_then(|n| PhoneNumber::parse(n).ok()) else {
+            tracing::warn!(
+                status = 400,
+                reason = "missing_to_number",
+                "inbound call rejected"
+            );
+            return json_response(400, &json!({"error": "missing_to_number"}));
+        };
+        let company = match self
+            .companies
+            .find(&CompanyKey::Number(to.as_str().to_owned()))
+            .await
+        {
+            Ok(c) => c,
+            Err(error) => {
+                // Fail open: Retell connects the number's own inbound agent.
+                tracing::error!(%error, to = %to.masked(), "no company for the called number");
+                return json_response(200, &json!({"call_inbound": {}}));
+            }
+        };
+        tracing::Span::current().record("company", company.id());
+        let caller = text("from_number").and_then(|n| PhoneNumber::parse(n).ok());
+        let name = match &caller {
+            Some(phone) => self
+                .calendar
+                .customer_name(&company, phone)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "caller lookup failed; answering without the name");
+                    None
+                }),
+            None => None,
+        };
+        let mut answer = Map::new();
+        let agent = company
+            .settings
+            .inbound_agent_id
+            .clone()
+            .or_else(|| company.settings.agent_ids.first().cloned());
+        if let Some(agent) = agent {
+            answer.insert("override_agent_id".into(), Value::String(agent));
+        }
+        answer.insert(
+            "dynamic_variables".into(),
+            Value::Object(dynamic_variables(&company, now, name.as_deref())),
+        );
+        answer.insert("metadata".into(), json!({"company_id": company.id()}));
+        tracing::info!(caller_known = name.is_some(), "inbound call answered");
+        json_response(200, &json!({"call_inbound": answer}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use shared::company::CompanySettings;
+
+    #[test]
+    fn variables_are_in_the_companys_local_time() {
+        let settings: CompanySettings =
+            serde_json::from_str(include_str!("../../../infra/local/companies/demo.json"))
+                .expect("demo.json");
+        let company = Company::from_settings(settings).expect("valid");
+        // 22:30 UTC on Sunday 30 March 2025 is already Monday 00:30 in Berlin (CEST).
+        let now = Utc
+            .with_ymd_and_hms(2025, 3, 30, 22, 30, 0)
+            .single()
+            .expect("valid");
+        let vars = dynamic_variables(&company, now, Some("Frau Weber"));
+        assert_eq!(vars["current_date"], json!("2025-03-31"));
+        assert_eq!(vars["current_weekday"], json!("Montag"));
+        assert_eq!(vars["current_time"], json!("00:30"));
+        assert_eq!(vars["current_date_spoken"], json!("Montag, 31. März"));
+        assert_eq!(vars["tomorrow_date"], json!("2025-04-01"));
+        assert_eq!(vars["tomorrow_weekday"], json!("Dienstag"));
+        assert_eq!(vars["customer_name"], json!("Frau Weber"));
+        assert!(
+            vars.values().all(Value::is_string),
+            "Retell takes string variables only"
+        );
+    }
+}
