@@ -1,9 +1,11 @@
 """End to end over HTTP: SDK-signed webhooks -> cargo lambda watch -> SQS (moto) -> local pump ->
 consumer Lambdas -> DynamoDB, read back with boto3."""
 
+import datetime
 import json
 import random
 import time
+import urllib.request
 import uuid
 
 import boto3
@@ -119,3 +121,42 @@ def test_poison_message_is_redriven_to_the_dead_letter_queue(stack):
         return int(attrs["ApproximateNumberOfMessages"]) >= 1
 
     wait_for(in_dlq, timeout=90)
+
+
+def post_signed(stack, path, payload):
+    body = json.dumps(payload)
+    req = urllib.request.Request(f"{stack.api}{path}", data=body.encode(), method="POST",
+                                 headers={"content-type": "application/json",
+                                          "x-retell-signature": stack.sign(body)})
+    with urllib.request.urlopen(req, timeout=90) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+def next_tuesday():
+    day = datetime.date.today() + datetime.timedelta(days=2)
+    while day.weekday() != 1:
+        day += datetime.timedelta(days=1)
+    return day
+
+
+def test_agent_tools_book_against_the_seeded_demo_company(stack):
+    call = {"call_id": f"call_e2e_tool_{uuid.uuid4().hex[:8]}", "agent_id": "agent_demo",
+            "from_number": "+4917688887777", "to_number": "+493012345678"}
+    day = next_tuesday().isoformat()
+    status, reply = post_signed(stack, "/lambda-url/check-availability/api/retell/functions/check_availability",
+                                {"name": "check_availability", "call": call,
+                                 "args": {"date": day, "service_id": "Haarschnitt"}})
+    assert status == 200 and reply["available"] is True, reply
+    slot = reply["slots"][-1]
+    status, booked = post_signed(stack, "/lambda-url/book-appointment/api/retell/functions/book_appointment",
+                                 {"name": "book_appointment", "call": call,
+                                  "args": {"date": day, "time": slot, "service_id": "haircut",
+                                           "customer_name": "E2E Test"}})
+    assert status == 200 and booked["success"] is True, booked
+    assert booked["message"].startswith("Ihr Termin für Haarschnitt ist gebucht")
+    status, inbound = post_signed(stack, "/lambda-url/call-inbound/api/retell/inbound",
+                                  {"event": "call_inbound",
+                                   "call_inbound": {"from_number": "+4917688887777", "to_number": "+493012345678"}})
+    assert status == 200, inbound
+    assert inbound["call_inbound"]["override_agent_id"] == "agent_demo"
+    assert inbound["call_inbound"]["dynamic_variables"]["customer_name"] == "E2E Test"
