@@ -23,43 +23,44 @@ fn env() -> Env {
 
 /// A fresh tenant: the demo salon's settings under a unique id, agent and number.
 async fn company(aws: &AwsClients) -> (String, String) {
+    company_with_numbers(aws, vec![]).await
+}
+
+/// A fresh tenant: the demo salon's settings under a unique id and agent.
+async fn company_with_numbers(aws: &AwsClients, numbers: Vec<String>) -> (String, String) {
     let tag = call_id("co");
     let mut settings: CompanySettings =
         serde_json::from_str(include_str!("../infra/local/companies/demo.json"))
             .expect("demo.json");
     settings.company_id = tag.replace('_', "-");
     settings.agent_ids = vec![format!("agent_{tag}")];
-    settings.phone_numbers = vec![];
-    let dir = CompanyDirectory::new(
-        aws.dynamodb.clone(),
-        env().required("COMPANIES_TABLE").expect("env"),
-        Duration::from_secs(60),
-    );
-    dir.put(&settings).await.expect("put company");
+    settings.phone_numbers = numbers;
+    directory(aws).put(&settings).await.expect("put company");
     (settings.company_id, format!("agent_{tag}"))
 }
 
+fn directory(aws: &AwsClients) -> CompanyDirectory {
+    let table = env().required("COMPANIES_TABLE").expect("env");
+    CompanyDirectory::new(aws.dynamodb.clone(), table, Duration::from_secs(60))
+}
+
+fn keys(aws: &AwsClients) -> KeyProvider<SecretsManagerSource> {
+    let secret = env().required("RETELL_SECRET_ID").expect("env");
+    let source = SecretsManagerSource::new(aws.secrets.clone(), secret);
+    KeyProvider::new(source, "default", Duration::from_secs(60))
+}
+
+fn calendar(aws: &AwsClients) -> NativeCalendar {
+    let table = env().required("APPOINTMENTS_TABLE").expect("env");
+    NativeCalendar::new(aws.dynamodb.clone(), table)
+}
+
 fn service<T: Tool>(tool: T, aws: &AwsClients) -> ToolService<T, SecretsManagerSource> {
-    let e = env();
     ToolService {
         tool,
-        keys: KeyProvider::new(
-            SecretsManagerSource::new(
-                aws.secrets.clone(),
-                e.required("RETELL_SECRET_ID").expect("env"),
-            ),
-            "default",
-            Duration::from_secs(60),
-        ),
-        companies: CompanyDirectory::new(
-            aws.dynamodb.clone(),
-            e.required("COMPANIES_TABLE").expect("env"),
-            Duration::from_secs(60),
-        ),
-        calendar: NativeCalendar::new(
-            aws.dynamodb.clone(),
-            e.required("APPOINTMENTS_TABLE").expect("env"),
-        ),
+        keys: keys(aws),
+        companies: directory(aws),
+        calendar: calendar(aws),
     }
 }
 
@@ -582,44 +583,17 @@ fn every_tool_has_its_route_in_the_template() {
 #[tokio::test]
 async fn inbound_calls_get_the_agent_and_todays_date() {
     let aws = clients().await;
-    let tag = call_id("in");
     let number = format!("+4930{:08}", std::process::id() % 100_000_000);
-    let mut settings: CompanySettings =
-        serde_json::from_str(include_str!("../infra/local/companies/demo.json"))
-            .expect("demo.json");
-    settings.company_id = tag.replace('_', "-");
-    settings.agent_ids = vec![format!("agent_{tag}")];
-    settings.phone_numbers = vec![number.clone()];
-    let e = env();
-    let dir = CompanyDirectory::new(
-        aws.dynamodb.clone(),
-        e.required("COMPANIES_TABLE").expect("env"),
-        Duration::from_secs(60),
-    );
-    dir.put(&settings).await.expect("put company");
+    let (_, agent) = company_with_numbers(&aws, vec![number.clone()]).await;
     let book = service(BookAppointment, &aws);
     let caller = "+4917645454545";
-    let booked = call(&book, &format!("agent_{tag}"), caller, json!({"date": next_tuesday().to_string(), "time": "10:00", "service_id": "haircut", "customer_name": "Frau Weber"})).await;
+    let booked = call(&book, &agent, caller, json!({"date": next_tuesday().to_string(), "time": "10:00", "service_id": "haircut", "customer_name": "Frau Weber"})).await;
     assert_eq!(booked["success"], json!(true));
 
     let inbound = call_inbound::InboundCall {
-        keys: KeyProvider::new(
-            SecretsManagerSource::new(
-                aws.secrets.clone(),
-                e.required("RETELL_SECRET_ID").expect("env"),
-            ),
-            "default",
-            Duration::from_secs(60),
-        ),
-        companies: CompanyDirectory::new(
-            aws.dynamodb.clone(),
-            e.required("COMPANIES_TABLE").expect("env"),
-            Duration::from_secs(60),
-        ),
-        calendar: NativeCalendar::new(
-            aws.dynamodb.clone(),
-            e.required("APPOINTMENTS_TABLE").expect("env"),
-        ),
+        keys: keys(&aws),
+        companies: directory(&aws),
+        calendar: calendar(&aws),
     };
     let body = json!({"event": "call_inbound", "call_inbound": {"from_number": caller, "to_number": number}});
     let reply: Value = serde_json::from_slice(
@@ -631,7 +605,7 @@ async fn inbound_calls_get_the_agent_and_todays_date() {
     )
     .expect("json");
     let answer = &reply["call_inbound"];
-    assert_eq!(answer["override_agent_id"], json!(format!("agent_{tag}")));
+    assert_eq!(answer["override_agent_id"], json!(agent));
     let today = Utc::now()
         .with_timezone(&chrono_tz::Europe::Berlin)
         .date_naive();

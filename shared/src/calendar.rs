@@ -229,20 +229,7 @@ impl NativeCalendar {
             )
             .build()];
         for lock in &locks {
-            items.push(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .item("pk", s(&pk))
-                            .item("sk", s(lock))
-                            .item("appointment_id", s(&id))
-                            .condition_expression("attribute_not_exists(sk)")
-                            .build()
-                            .map_err(backend)?,
-                    )
-                    .build(),
-            );
+            items.push(self.put_lock(&pk, lock, &id)?);
         }
         // Upsert the customer in the same transaction.
         let mut update = "SET phone = :phone, updated_at_ms = :now".to_owned();
@@ -305,15 +292,30 @@ impl NativeCalendar {
                         }
                     }
                 }
-                if reasons.iter().any(|r| r == "ConditionalCheckFailed") {
-                    Ok(BookingOutcome::SlotTaken)
-                } else {
-                    // TransactionConflict with a concurrent booking of the same units: the other
-                    // one is winning.
-                    Ok(BookingOutcome::SlotTaken)
-                }
+                // A lock exists (ConditionalCheckFailed), or a concurrent booking of the same
+                // units is committing (TransactionConflict): either way the other one wins.
+                Ok(BookingOutcome::SlotTaken)
             }
         }
+    }
+
+    /// One item of the company's partition.
+    async fn item(
+        &self,
+        company: &Company,
+        sk: String,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, CalendarError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(company_pk(company.id())))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        Ok(out.item)
     }
 
     pub async fn appointment(
@@ -321,17 +323,11 @@ impl NativeCalendar {
         company: &Company,
         id: &str,
     ) -> Result<Option<Appointment>, CalendarError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(company_pk(company.id())))
-            .key("sk", s(format!("A#{id}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| backend(DisplayErrorContext(e)))?;
-        out.item.as_ref().map(parse_appointment).transpose()
+        self.item(company, format!("A#{id}"))
+            .await?
+            .as_ref()
+            .map(parse_appointment)
+            .transpose()
     }
 
     /// A customer's appointments (any status), oldest first: one Query of the customer index.
@@ -365,16 +361,8 @@ impl NativeCalendar {
         company: &Company,
         phone: &PhoneNumber,
     ) -> Result<Option<String>, CalendarError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(company_pk(company.id())))
-            .key("sk", s(format!("U#{}", phone.as_str())))
-            .send()
-            .await
-            .map_err(|e| backend(DisplayErrorContext(e)))?;
-        Ok(match out.item.as_ref().and_then(|i| i.get("name")) {
+        let item = self.item(company, format!("U#{}", phone.as_str())).await?;
+        Ok(match item.as_ref().and_then(|i| i.get("name")) {
             Some(AttributeValue::S(name)) => Some(name.clone()),
             _ => None,
         })
@@ -408,6 +396,21 @@ impl NativeCalendar {
             items.push(self.delete_lock(&pk, lock, &appointment.appointment_id)?);
         }
         self.run(items).await
+    }
+
+    fn put_lock(&self, pk: &str, lock: &str, id: &str) -> Result<TransactWriteItem, CalendarError> {
+        Ok(TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .item("pk", s(pk))
+                    .item("sk", s(lock))
+                    .item("appointment_id", s(id))
+                    .condition_expression("attribute_not_exists(sk)")
+                    .build()
+                    .map_err(backend)?,
+            )
+            .build())
     }
 
     fn delete_lock(
@@ -479,20 +482,7 @@ impl NativeCalendar {
             items.push(self.delete_lock(&pk, lock, id)?);
         }
         for lock in locks.difference(&appointment.locks) {
-            items.push(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .item("pk", s(&pk))
-                            .item("sk", s(lock))
-                            .item("appointment_id", s(id))
-                            .condition_expression("attribute_not_exists(sk)")
-                            .build()
-                            .map_err(backend)?,
-                    )
-                    .build(),
-            );
+            items.push(self.put_lock(&pk, lock, id)?);
         }
         if !self.run(items).await? {
             return Ok(None);

@@ -9,6 +9,7 @@ pub mod company;
 pub mod config;
 pub mod consumer;
 pub mod dynamo;
+pub mod http;
 pub mod ingest;
 pub mod keys;
 pub mod phone;

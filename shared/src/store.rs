@@ -53,7 +53,9 @@ pub async fn apply_event<S: CallStore>(
     event: &CallEvent,
     tz: &Tz,
 ) -> Result<ApplyOutcome, StoreError> {
-    const ATTEMPTS: u32 = 8;
+    // A call has at most three distinct events, but SQS may deliver copies concurrently:
+    // retry with jittered exponential backoff well within the consumer's 30 s timeout.
+    const ATTEMPTS: u32 = 12;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -71,11 +73,21 @@ pub async fn apply_event<S: CallStore>(
             }
             Err(StoreError::Conflict) if attempt < ATTEMPTS => {
                 tracing::info!(attempt, "concurrent update of the call, retrying");
-                tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                tokio::time::sleep(backoff(attempt)).await;
             }
             Err(e) => return Err(e),
         }
     }
+}
+
+/// 10 ms doubling per attempt up to 640 ms, with up to 50% jitter so racing writers spread out.
+fn backoff(attempt: u32) -> Duration {
+    let base = 10u64 << attempt.min(6);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()))
+        .unwrap_or(0);
+    Duration::from_millis(base + nanos % (base / 2 + 1))
 }
 
 #[derive(Clone, Debug)]

@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use crate::calendar::NativeCalendar;
 use crate::company::{Company, CompanyDirectory, CompanyKey, Service};
+pub use crate::http::json_response;
 use crate::keys::{KeyProvider, SecretSource, VerifyError};
 use crate::phone::{mask_phone, PhoneNumber};
 use crate::signature::SignatureHeader;
@@ -366,17 +367,6 @@ pub fn parse_request(body: &[u8]) -> Result<(Args, CallInfo), serde_json::Error>
         _ => root,
     };
     Ok((Args(args), call))
-}
-
-pub fn json_response(status: u16, body: &Value) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body.to_string()));
-    *response.status_mut() = lambda_http::http::StatusCode::from_u16(status)
-        .unwrap_or(lambda_http::http::StatusCode::OK);
-    response.headers_mut().insert(
-        "content-type",
-        lambda_http::http::HeaderValue::from_static("application/json"),
-    );
-    response
 }
 
 /// Keeps a reply under Retell's cap by shortening its longest list.

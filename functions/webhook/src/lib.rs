@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use lambda_http::{Body, Request, Response};
+use shared::http::json_response;
 use shared::ingest::{ingest, IngestError, IngestOutcome};
 use shared::keys::{KeyProvider, SecretSource};
 use shared::queue::{Delivery, EventQueue};
@@ -16,17 +17,6 @@ pub struct Webhook<S, Q> {
     pub max_body_bytes: usize,
 }
 
-fn json_response(status: u16, body: serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body.to_string()));
-    *response.status_mut() = lambda_http::http::StatusCode::from_u16(status)
-        .unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(
-        "content-type",
-        lambda_http::http::HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
 impl<S: SecretSource, Q: EventQueue> Webhook<S, Q> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let span = shared::event_span!("webhook");
@@ -36,7 +26,7 @@ impl<S: SecretSource, Q: EventQueue> Webhook<S, Q> {
     async fn respond(&self, request: Request) -> Response<Body> {
         if request.method() != lambda_http::http::Method::POST {
             tracing::warn!(reason = "method_not_allowed", method = %request.method(), "webhook rejected");
-            return json_response(405, serde_json::json!({"error": "method_not_allowed"}));
+            return json_response(405, &serde_json::json!({"error": "method_not_allowed"}));
         }
         let (parts, body) = request.into_parts();
         let signature = parts
@@ -68,17 +58,17 @@ impl<S: SecretSource, Q: EventQueue> Webhook<S, Q> {
                 span.record("company", company_id.as_str());
                 let claim_check = matches!(delivery, Delivery::ClaimCheck { .. });
                 tracing::info!(bytes = size, claim_check, "event queued");
-                json_response(200, serde_json::json!({"status": "accepted"}))
+                json_response(200, &serde_json::json!({"status": "accepted"}))
             }
             Ok(IngestOutcome::Ignored { event, company_id }) => {
                 span.record("event", event.as_str());
                 span.record("company", company_id.as_str());
                 tracing::info!("event acknowledged and not processed");
-                json_response(200, serde_json::json!({"status": "ignored"}))
+                json_response(200, &serde_json::json!({"status": "ignored"}))
             }
             Err(err) => {
                 log_rejection(&err, size);
-                json_response(err.status(), serde_json::json!({"error": err.reason()}))
+                json_response(err.status(), &serde_json::json!({"error": err.reason()}))
             }
         }
     }
