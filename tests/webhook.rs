@@ -150,11 +150,9 @@ async fn post(webhook: &TestWebhook, body: &str, signature: Option<&str>) -> (u1
     (status, json)
 }
 
-/// Posts `body` signed with `key` now; returns the status.
-async fn post_signed(webhook: &TestWebhook, body: &str, key: &str) -> u16 {
-    post(webhook, body, Some(&sign(body.as_bytes(), key, now_ms())))
-        .await
-        .0
+/// Posts `body` signed with `key` now.
+async fn post_signed(webhook: &TestWebhook, body: &str, key: &str) -> (u16, Value) {
+    post(webhook, body, Some(&sign(body.as_bytes(), key, now_ms()))).await
 }
 
 fn event_body(event: &str, call_id: &str, agent_id: &str) -> String {
@@ -341,12 +339,7 @@ async fn events_we_do_not_store_are_acknowledged() {
         "call_something_new",
     ] {
         let body = json!({"event": event, "call": {"call_id": call_id("ign")}}).to_string();
-        let (status, json) = post(
-            &webhook,
-            &body,
-            Some(&sign(body.as_bytes(), DEFAULT_KEY, now_ms())),
-        )
-        .await;
+        let (status, json) = post_signed(&webhook, &body, DEFAULT_KEY).await;
         assert_eq!(
             (status, json),
             (200, json!({"status": "ignored"})),
@@ -366,12 +359,7 @@ async fn queue_failure_is_a_5xx_so_retell_retries() {
     f.config.queue_urls.insert(EventKind::CallEnded, missing);
     let webhook = f.webhook(Duration::from_secs(60));
     let body = event_body("call_ended", &call_id("q5"), "agent_x");
-    let (status, json) = post(
-        &webhook,
-        &body,
-        Some(&sign(body.as_bytes(), DEFAULT_KEY, now_ms())),
-    )
-    .await;
+    let (status, json) = post_signed(&webhook, &body, DEFAULT_KEY).await;
     assert_eq!(
         (status, json["error"].as_str()),
         (503, Some("queue_unavailable"))
@@ -417,10 +405,10 @@ async fn each_company_is_verified_with_its_own_key() {
     let webhook = f.webhook(Duration::from_secs(60));
     let id = call_id("mt");
     let body = event_body("call_started", &id, "agent_salon");
-    assert_eq!(post_signed(&webhook, &body, "key_ops").await, 401);
-    assert_eq!(post_signed(&webhook, &body, "key_salon").await, 200);
+    assert_eq!(post_signed(&webhook, &body, "key_ops").await.0, 401);
+    assert_eq!(post_signed(&webhook, &body, "key_salon").await.0, 200);
     let other = event_body("call_started", &call_id("mt"), "agent_unknown");
-    assert_eq!(post_signed(&webhook, &other, "key_ops").await, 200);
+    assert_eq!(post_signed(&webhook, &other, "key_ops").await.0, 200);
 
     let companies: HashMap<String, String> = f
         .drain(EventKind::CallStarted)
@@ -451,12 +439,7 @@ async fn multi_megabyte_call_ended_is_claim_checked_to_s3() {
     .to_string();
     assert!(body.len() > 2_000_000, "{}", body.len());
     log.take();
-    let (status, _) = post(
-        &webhook,
-        &body,
-        Some(&sign(body.as_bytes(), DEFAULT_KEY, now_ms())),
-    )
-    .await;
+    let (status, _) = post_signed(&webhook, &body, DEFAULT_KEY).await;
     assert_eq!(status, 200);
     assert_eq!(
         log.take(),

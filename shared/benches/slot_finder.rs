@@ -2,11 +2,16 @@
 
 use chrono::{Duration, NaiveDate, NaiveTime};
 use criterion::{criterion_group, criterion_main, Criterion};
-use shared::slots::{local_instant, Busy, Schedule, ServiceTiming, SlotFinder};
+use shared::company::{Company, CompanySettings};
+use shared::slots::{local_instant, Busy, ServiceTiming, SlotFinder};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
-    let schedule = Schedule::demo();
+    // The demo salon, from the same file `make dev` loads.
+    let settings: CompanySettings =
+        serde_json::from_str(include_str!("../../infra/local/companies/demo.json"))
+            .expect("demo.json");
+    let schedule = Company::from_settings(settings).expect("valid").schedule;
     let day = NaiveDate::from_ymd_opt(2025, 1, 14).unwrap_or_default();
     let tz = schedule.time_zone;
     let open = local_instant(

@@ -259,14 +259,8 @@ impl NativeCalendar {
                 )
                 .build(),
         );
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(BookingOutcome::Booked(Appointment {
+        match self.transact(items).await? {
+            Ok(()) => Ok(BookingOutcome::Booked(Appointment {
                 appointment_id: id,
                 company_id: company.id().to_owned(),
                 date: req.date,
@@ -279,11 +273,7 @@ impl NativeCalendar {
                 status: "booked".into(),
                 locks,
             })),
-            Err(err) => {
-                let reasons = cancellation_codes(&err);
-                if reasons.is_empty() {
-                    return Err(backend(DisplayErrorContext(err)));
-                }
+            Err(reasons) => {
                 if reasons.first().map(String::as_str) == Some("ConditionalCheckFailed") {
                     // Our own appointment exists and is booked: this is a retry.
                     if let Some(existing) = self.appointment(company, &id).await? {
@@ -497,8 +487,12 @@ impl NativeCalendar {
         }))
     }
 
-    /// Runs a transaction; `Ok(false)` if a condition failed (nothing was written).
-    async fn run(&self, items: Vec<TransactWriteItem>) -> Result<bool, CalendarError> {
+    /// Runs a transaction. `Err(codes)` inside: it was cancelled (nothing was written), with
+    /// one cancellation code per item, in item order.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), Vec<String>>, CalendarError> {
         match self
             .client
             .transact_write_items()
@@ -506,10 +500,17 @@ impl NativeCalendar {
             .send()
             .await
         {
-            Ok(_) => Ok(true),
-            Err(err) if !cancellation_codes(&err).is_empty() => Ok(false),
-            Err(err) => Err(backend(DisplayErrorContext(err))),
+            Ok(_) => Ok(Ok(())),
+            Err(err) => match cancellation_codes(&err) {
+                codes if !codes.is_empty() => Ok(Err(codes)),
+                _ => Err(backend(DisplayErrorContext(err))),
+            },
         }
+    }
+
+    /// Runs a transaction; `Ok(false)` if a condition failed (nothing was written).
+    async fn run(&self, items: Vec<TransactWriteItem>) -> Result<bool, CalendarError> {
+        Ok(self.transact(items).await?.is_ok())
     }
 }
 

@@ -67,10 +67,6 @@ impl<'a> SignatureHeader<'a> {
             digest,
         })
     }
-
-    pub fn timestamp_ms(&self) -> i64 {
-        self.timestamp_ms
-    }
 }
 
 fn mac(body: &[u8], api_key: &str, timestamp_text: &str) -> HmacSha256 {

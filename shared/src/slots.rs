@@ -57,34 +57,6 @@ pub fn local_instant(tz: &Tz, date: NaiveDate, time: NaiveTime) -> Option<DateTi
     }
 }
 
-impl Schedule {
-    /// The demo salon the docs and tests use: Mon–Fri 09:00–18:00 with a break 12:00–13:00,
-    /// Sat 10:00–14:00, Sun closed; 15-minute steps, 60 minutes notice, Europe/Berlin.
-    pub fn demo() -> Self {
-        let at = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap_or(NaiveTime::MIN);
-        let interval = |a: (u32, u32), b: (u32, u32)| OpenInterval {
-            start: at(a.0, a.1),
-            end: at(b.0, b.1),
-        };
-        let weekday = vec![interval((9, 0), (12, 0)), interval((13, 0), (18, 0))];
-        Self {
-            time_zone: chrono_tz::Europe::Berlin,
-            weekly: [
-                weekday.clone(),
-                weekday.clone(),
-                weekday.clone(),
-                weekday.clone(),
-                weekday,
-                vec![interval((10, 0), (14, 0))],
-                vec![],
-            ],
-            closures: BTreeSet::new(),
-            slot_step_minutes: 15,
-            min_notice_minutes: 60,
-        }
-    }
-}
-
 pub struct SlotFinder<'a> {
     schedule: &'a Schedule,
 }
@@ -207,10 +179,10 @@ pub(crate) mod tests {
         }
     }
 
+    /// The demo salon (`infra/local/companies/demo.json`): Mon–Fri 09–18 with a 12–13 break,
+    /// Sat 10–14, Sun closed, 15-minute steps, 60 minutes notice, closed 2025-12-25.
     fn demo_schedule() -> Schedule {
-        let mut s = Schedule::demo();
-        s.closures.insert(d(2025, 12, 25));
-        s
+        crate::company::demo_company().schedule
     }
 
     const HAIRCUT: ServiceTiming = ServiceTiming {

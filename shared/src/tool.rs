@@ -341,6 +341,9 @@ impl Args {
 }
 
 pub trait Tool: Send + Sync + 'static {
+    /// The function name the agent calls (snake_case), also the last segment of its route.
+    const NAME: &'static str;
+
     fn definition(&self) -> ToolDefinition;
 
     /// The reply; `message` is what the agent says.
@@ -402,7 +405,7 @@ pub struct ToolService<T, S> {
 impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let span = crate::event_span!("tool");
-        span.record("event", self.tool.definition().name);
+        span.record("event", T::NAME);
         self.respond(request).instrument(span).await
     }
 

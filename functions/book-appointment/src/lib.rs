@@ -72,9 +72,11 @@ fn within_hours(
 }
 
 impl Tool for BookAppointment {
+    const NAME: &'static str = "book_appointment";
+
     fn definition(&self) -> ToolDefinition {
         ToolDefinition {
-            name: "book_appointment",
+            name: Self::NAME,
             description: "Einen Termin verbindlich buchen. Book an appointment; if the time is taken, the reply lists alternatives.",
             parameters: json!({
                 "type": "object",

@@ -7,9 +7,11 @@ use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
 pub struct CancelAppointment;
 
 impl Tool for CancelAppointment {
+    const NAME: &'static str = "cancel_appointment";
+
     fn definition(&self) -> ToolDefinition {
         ToolDefinition {
-            name: "cancel_appointment",
+            name: Self::NAME,
             description: "Einen eigenen Termin des Anrufers absagen. Cancel one of the caller's own appointments (found by phone, date or id).",
             parameters: json!({
                 "type": "object",

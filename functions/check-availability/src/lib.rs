@@ -13,9 +13,11 @@ const NEXT_DAYS: usize = 3;
 pub struct CheckAvailability;
 
 impl Tool for CheckAvailability {
+    const NAME: &'static str = "check_availability";
+
     fn definition(&self) -> ToolDefinition {
         ToolDefinition {
-            name: "check_availability",
+            name: Self::NAME,
             description: "Freie Termine für eine Leistung an einem Tag prüfen. Check free appointment times for a service on a day; offers the next open days if that day is full.",
             parameters: json!({
                 "type": "object",

@@ -6,9 +6,11 @@ use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
 pub struct GetCustomerInfo;
 
 impl Tool for GetCustomerInfo {
+    const NAME: &'static str = "get_customer_info";
+
     fn definition(&self) -> ToolDefinition {
         ToolDefinition {
-            name: "get_customer_info",
+            name: Self::NAME,
             description: "Kundendaten zur Telefonnummer abrufen (Name, Besuche, kommende Termine). Look up the caller: name, visits, upcoming appointments.",
             parameters: json!({
                 "type": "object",

@@ -10,9 +10,11 @@ use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
 pub struct RescheduleAppointment;
 
 impl Tool for RescheduleAppointment {
+    const NAME: &'static str = "reschedule_appointment";
+
     fn definition(&self) -> ToolDefinition {
         ToolDefinition {
-            name: "reschedule_appointment",
+            name: Self::NAME,
             description: "Einen eigenen Termin verschieben. Move one of the caller's own appointments to a new day and time.",
             parameters: json!({
                 "type": "object",
