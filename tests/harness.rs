@@ -16,6 +16,8 @@ use serde_json::Value;
 use shared::aws::AwsClients;
 use shared::config::Env;
 
+pub mod tool_harness;
+
 pub const DEFAULT_KEY: &str = "key_test_default";
 
 pub fn repo_root() -> PathBuf {

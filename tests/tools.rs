@@ -3,113 +3,16 @@
 
 use std::time::Duration;
 
-use chrono::{Datelike, Duration as Days, NaiveDate, Utc, Weekday};
-use integration_tests::{
-    call_id, clients, counted_clients, now_ms, stack, RequestLog, DEFAULT_KEY,
+use chrono::{Duration as Days, Utc};
+use integration_tests::tool_harness::{
+    calendar, call, company, company_with_numbers, directory, keys, next_tuesday, request, service,
+    slots,
 };
-use lambda_http::{Body, Request};
+use integration_tests::{clients, counted_clients, now_ms, stack, RequestLog, DEFAULT_KEY};
+use lambda_http::Body;
 use serde_json::{json, Value};
-use shared::aws::AwsClients;
-use shared::calendar::NativeCalendar;
-use shared::company::{CompanyDirectory, CompanySettings};
-use shared::config::Env;
-use shared::keys::{KeyProvider, SecretsManagerSource};
 use shared::signature::sign;
-use shared::tool::{Tool, ToolService};
-
-fn env() -> Env {
-    stack().env("check-availability")
-}
-
-/// A fresh tenant: the demo salon's settings under a unique id, agent and number.
-async fn company(aws: &AwsClients) -> (String, String) {
-    company_with_numbers(aws, vec![]).await
-}
-
-/// A fresh tenant: the demo salon's settings under a unique id and agent.
-async fn company_with_numbers(aws: &AwsClients, numbers: Vec<String>) -> (String, String) {
-    let tag = call_id("co");
-    let mut settings: CompanySettings =
-        serde_json::from_str(include_str!("../infra/local/companies/demo.json"))
-            .expect("demo.json");
-    settings.company_id = tag.replace('_', "-");
-    settings.agent_ids = vec![format!("agent_{tag}")];
-    settings.phone_numbers = numbers;
-    directory(aws).put(&settings).await.expect("put company");
-    (settings.company_id, format!("agent_{tag}"))
-}
-
-fn directory(aws: &AwsClients) -> CompanyDirectory {
-    let table = env().required("COMPANIES_TABLE").expect("env");
-    CompanyDirectory::new(aws.dynamodb.clone(), table, Duration::from_secs(60))
-}
-
-fn keys(aws: &AwsClients) -> KeyProvider<SecretsManagerSource> {
-    let secret = env().required("RETELL_SECRET_ID").expect("env");
-    let source = SecretsManagerSource::new(aws.secrets.clone(), secret);
-    KeyProvider::new(source, "default", Duration::from_secs(60))
-}
-
-fn calendar(aws: &AwsClients) -> NativeCalendar {
-    let table = env().required("APPOINTMENTS_TABLE").expect("env");
-    NativeCalendar::new(aws.dynamodb.clone(), table)
-}
-
-fn service<T: Tool>(tool: T, aws: &AwsClients) -> ToolService<T, SecretsManagerSource> {
-    ToolService {
-        tool,
-        keys: keys(aws),
-        companies: directory(aws),
-        calendar: calendar(aws),
-    }
-}
-
-fn request(body: &Value, key: Option<&str>) -> Request {
-    let text = body.to_string();
-    let mut b = lambda_http::http::Request::builder()
-        .method("POST")
-        .uri("/api/retell/functions/x");
-    if let Some(key) = key {
-        b = b.header("x-retell-signature", sign(text.as_bytes(), key, now_ms()));
-    }
-    b.body(Body::from(text)).expect("request")
-}
-
-async fn call<T: Tool>(
-    svc: &ToolService<T, SecretsManagerSource>,
-    agent: &str,
-    caller: &str,
-    args: Value,
-) -> Value {
-    let body = json!({"name": svc.tool.definition().name, "args": args,
-        "call": {"call_id": "call_tools", "agent_id": agent, "from_number": caller}});
-    let response = svc.handle(request(&body, Some(DEFAULT_KEY))).await;
-    assert_eq!(response.status().as_u16(), 200);
-    serde_json::from_slice(response.body().as_ref()).expect("json reply")
-}
-
-/// A Tuesday at least two days ahead, in the salon's time zone.
-fn next_tuesday() -> NaiveDate {
-    let mut d = Utc::now()
-        .with_timezone(&chrono_tz::Europe::Berlin)
-        .date_naive()
-        + Days::days(2);
-    while d.weekday() != Weekday::Tue {
-        d += Days::days(1);
-    }
-    d
-}
-
-fn slots(reply: &Value) -> Vec<String> {
-    reply["slots"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use shared::tool::Tool;
 
 use book_appointment::BookAppointment;
 use cancel_appointment::CancelAppointment;
@@ -643,5 +546,53 @@ async fn inbound_calls_get_the_agent_and_todays_date() {
             .status()
             .as_u16(),
         401
+    );
+}
+
+/// A key document as the Retell secret holds it, without Secrets Manager.
+struct KeyDocument(String);
+
+impl shared::keys::SecretSource for KeyDocument {
+    async fn fetch(&self) -> Result<String, shared::keys::KeyError> {
+        Ok(self.0.clone())
+    }
+}
+
+#[tokio::test]
+async fn args_only_calls_naming_a_company_need_that_companys_key() {
+    let aws = clients().await;
+    let (company_id, _) = company(&aws).await;
+    let doc = json!({"default": {"company_id": "ops", "api_key": DEFAULT_KEY},
+                     "companies": [{"company_id": company_id, "api_key": "key_company_own"},
+                                   {"company_id": "someone-else", "api_key": "key_someone_else"}]});
+    let svc = shared::tool::ToolService {
+        tool: CheckAvailability,
+        keys: shared::keys::KeyProvider::new(
+            KeyDocument(doc.to_string()),
+            "ops",
+            Duration::from_secs(60),
+        ),
+        companies: directory(&aws),
+        calendars: shared::calendar::Calendars::new(calendar(&aws), aws.secrets.clone()),
+    };
+    let text = json!({"date": next_tuesday().to_string(), "service_id": "haircut"}).to_string();
+    let status_with = |key: &'static str| {
+        let req = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri(format!(
+                "/api/retell/functions/check_availability?company_id={company_id}"
+            ))
+            .header("x-retell-signature", sign(text.as_bytes(), key, now_ms()))
+            .body(Body::from(text.clone()))
+            .expect("request");
+        let svc = &svc;
+        async move { svc.handle(req).await.status().as_u16() }
+    };
+    assert_eq!(status_with("key_company_own").await, 200);
+    assert_eq!(status_with("key_someone_else").await, 401);
+    assert_eq!(
+        status_with(DEFAULT_KEY).await,
+        401,
+        "a company with its own key is verified with that key only"
     );
 }

@@ -72,6 +72,31 @@ pub enum Closure {
 pub enum CalendarBackend {
     /// Appointments in this service's DynamoDB table.
     Native,
+    /// Appointments in the company's Cal.com account (API v2).
+    #[serde(rename = "calcom")]
+    CalCom(CalComSettings),
+}
+
+/// Where a company's Cal.com account is and how each service maps to an event type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalComSettings {
+    #[serde(default = "default_calcom_url")]
+    pub base_url: String,
+    /// Secrets Manager secret (name or ARN) holding the Cal.com API key, as the bare key or
+    /// `{"api_key": "cal_live_..."}`. Tools may read secrets under `<stack>/calcom/`.
+    pub api_key_secret: String,
+    /// Service id → Cal.com event type id; every service needs one.
+    pub event_types: HashMap<String, u64>,
+    /// Per-request timeout; the whole tool call is cut off at 2.5 s regardless.
+    #[serde(default = "default_calcom_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_calcom_url() -> String {
+    "https://api.cal.com".into()
+}
+fn default_calcom_timeout() -> u64 {
+    2000
 }
 
 fn default_language() -> String {
@@ -164,6 +189,28 @@ impl Company {
         for s in &settings.services {
             if s.duration_minutes == 0 {
                 return Err(invalid(format!("service {} has no duration", s.id)));
+            }
+        }
+        if let CalendarBackend::CalCom(cal) = &settings.calendar {
+            if !(cal.base_url.starts_with("https://") || cal.base_url.starts_with("http://")) {
+                return Err(invalid(format!(
+                    "calendar.base_url {:?} is not an http(s) URL",
+                    cal.base_url
+                )));
+            }
+            if cal.api_key_secret.trim().is_empty() {
+                return Err(invalid("calendar.api_key_secret is empty".into()));
+            }
+            if !(100..=2500).contains(&cal.timeout_ms) {
+                return Err(invalid("calendar.timeout_ms must be 100..=2500".into()));
+            }
+            for s in &settings.services {
+                if !cal.event_types.contains_key(&s.id) {
+                    return Err(invalid(format!(
+                        "calendar.event_types has no Cal.com event type for service {}",
+                        s.id
+                    )));
+                }
             }
         }
         for n in &settings.phone_numbers {

@@ -14,3 +14,11 @@ pub fn json_response(status: u16, body: &Value) -> Response<Body> {
     );
     response
 }
+
+/// An outgoing HTTP client builder whose TLS runs on rustls with the ring provider, like the
+/// AWS SDK's client (aws-lc would add about 2 MB to every bootstrap).
+pub fn client_builder() -> reqwest::ClientBuilder {
+    // Fails only if a provider is installed already, which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::keys::{KeyError, KeyProvider, KeyRing, SecretSource, VerifyError};
+use crate::keys::{KeyError, KeyHint, KeyProvider, KeyRing, SecretSource, VerifyError};
 use crate::queue::{AcceptedEvent, Delivery, EventQueue, QueueError};
 use crate::retell::{CallId, CallIdError, EventKind, WebhookPeek};
 use crate::signature::{verify_signature, SignatureError, SignatureHeader};
@@ -95,7 +95,9 @@ pub fn authenticate(
 ) -> Result<Verified, IngestError> {
     let header = SignatureHeader::parse(signature.ok_or(SignatureError::Missing)?)?;
     let peek = WebhookPeek::parse(body);
-    let tenant = ring.tenant_for(peek.as_ref().ok().and_then(|p| p.agent_id()));
+    let tenant = ring.tenant_for(KeyHint::agent(
+        peek.as_ref().ok().and_then(|p| p.agent_id()),
+    ));
     verify_signature(body, tenant.api_key(), &header, now_ms)?;
     route(peek, &tenant.company_id)
 }
@@ -155,7 +157,9 @@ pub async fn ingest<S: SecretSource, Q: EventQueue>(
     let header = SignatureHeader::parse(signature.ok_or(SignatureError::Missing)?)?;
     let peek = WebhookPeek::parse(&body);
     let agent_id = peek.as_ref().ok().and_then(|p| p.agent_id());
-    let tenant = keys.verify(&body, &header, agent_id, now_ms).await?;
+    let tenant = keys
+        .verify(&body, &header, KeyHint::agent(agent_id), now_ms)
+        .await?;
     let verified = route(peek, &tenant.company_id)?;
     match verified.route {
         Route::Ignore { event } => Ok(IngestOutcome::Ignored {

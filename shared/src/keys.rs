@@ -4,6 +4,8 @@
 //! `{"default": {"company_id": "...", "api_key": "..."},
 //!   "companies": [{"company_id": "...", "api_key": "...", "agent_ids": ["agent_..."]}]}`.
 //! A webhook is verified with the key of the company that owns its `agent_id`, or the default.
+//! A tool call without a call envelope names its company instead (`x-company-id` or
+//! `?company_id=`) and is verified with that company's key.
 //! The key ring is cached for the life of the container and re-read at most once per
 //! `refresh_interval` after a failed verification, so a rotated key works without a redeploy.
 
@@ -47,6 +49,23 @@ impl std::fmt::Debug for Tenant {
 pub struct KeyRing {
     default: Tenant,
     by_agent: HashMap<String, Tenant>,
+    by_company: HashMap<String, Tenant>,
+}
+
+/// What a request says about whose it is; it picks the key, the signature proves it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyHint<'a> {
+    pub agent_id: Option<&'a str>,
+    pub company_id: Option<&'a str>,
+}
+
+impl<'a> KeyHint<'a> {
+    pub fn agent(agent_id: Option<&'a str>) -> Self {
+        Self {
+            agent_id,
+            company_id: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,6 +102,7 @@ impl KeyRing {
         Self {
             default: Tenant::new(company_id, api_key),
             by_agent: HashMap::new(),
+            by_company: HashMap::new(),
         }
     }
 
@@ -103,11 +123,22 @@ impl KeyRing {
             ));
         }
         let mut by_agent = HashMap::new();
+        let mut by_company = HashMap::new();
         for company in doc.companies {
             if company.api_key.is_empty() || company.company_id.is_empty() {
                 return Err(KeyError::Invalid(
                     "every company needs company_id and api_key".into(),
                 ));
+            }
+            let tenant = Tenant::new(company.company_id.clone(), company.api_key.clone());
+            if by_company
+                .insert(company.company_id.clone(), tenant)
+                .is_some()
+            {
+                return Err(KeyError::Invalid(format!(
+                    "company {} is listed twice",
+                    company.company_id
+                )));
             }
             for agent in company.agent_ids {
                 let tenant = Tenant::new(company.company_id.clone(), company.api_key.clone());
@@ -121,13 +152,16 @@ impl KeyRing {
         Ok(Self {
             default: Tenant::new(doc.default.company_id, doc.default.api_key),
             by_agent,
+            by_company,
         })
     }
 
-    /// The company (and so the key) an event belongs to.
-    pub fn tenant_for(&self, agent_id: Option<&str>) -> &Tenant {
-        agent_id
+    /// The company (and so the key) a request belongs to: by agent, else by company id,
+    /// else the default.
+    pub fn tenant_for(&self, hint: KeyHint<'_>) -> &Tenant {
+        hint.agent_id
             .and_then(|a| self.by_agent.get(a))
+            .or_else(|| hint.company_id.and_then(|c| self.by_company.get(c)))
             .unwrap_or(&self.default)
     }
 }
@@ -244,24 +278,24 @@ pub enum VerifyError {
 }
 
 impl<S: SecretSource> KeyProvider<S> {
-    /// Verifies `body` with the key of `agent_id`'s company (or the default), re-reading the
+    /// Verifies `body` with the key of the hinted company (or the default), re-reading the
     /// keys once after a mismatch if the refresh interval allows. Returns the tenant.
     pub async fn verify(
         &self,
         body: &[u8],
         header: &crate::signature::SignatureHeader<'_>,
-        agent_id: Option<&str>,
+        hint: KeyHint<'_>,
         now_ms: i64,
     ) -> Result<Tenant, VerifyError> {
         use crate::signature::{verify_signature, SignatureError};
         let ring = self.current().await?;
-        let tenant = ring.tenant_for(agent_id);
+        let tenant = ring.tenant_for(hint);
         match verify_signature(body, tenant.api_key(), header, now_ms) {
             Ok(()) => Ok(tenant.clone()),
             Err(SignatureError::Mismatch) => match self.refresh_after_failure().await? {
                 Some(fresh) => {
                     tracing::info!("signature mismatch: re-read the Retell keys");
-                    let tenant = fresh.tenant_for(agent_id);
+                    let tenant = fresh.tenant_for(hint);
                     verify_signature(body, tenant.api_key(), header, now_ms)?;
                     Ok(tenant.clone())
                 }
@@ -279,8 +313,11 @@ mod tests {
     #[test]
     fn bare_key_is_the_default_company() {
         let ring = KeyRing::parse("  key_abc\n", "default").expect("valid");
-        assert_eq!(ring.tenant_for(Some("agent_x")).company_id, "default");
-        assert_eq!(ring.tenant_for(None).api_key(), "key_abc");
+        assert_eq!(
+            ring.tenant_for(KeyHint::agent(Some("agent_x"))).company_id,
+            "default"
+        );
+        assert_eq!(ring.tenant_for(KeyHint::default()).api_key(), "key_abc");
     }
 
     #[test]
@@ -289,16 +326,39 @@ mod tests {
                       "companies": [{"company_id": "acme", "api_key": "k1", "agent_ids": ["agent_a", "agent_b"]},
                                     {"company_id": "salon", "api_key": "k2", "agent_ids": ["agent_s"]}]}"#;
         let ring = KeyRing::parse(doc, "ignored").expect("valid");
-        assert_eq!(ring.tenant_for(Some("agent_b")), &Tenant::new("acme", "k1"));
         assert_eq!(
-            ring.tenant_for(Some("agent_s")),
+            ring.tenant_for(KeyHint::agent(Some("agent_b"))),
+            &Tenant::new("acme", "k1")
+        );
+        assert_eq!(
+            ring.tenant_for(KeyHint::agent(Some("agent_s"))),
             &Tenant::new("salon", "k2")
         );
         assert_eq!(
-            ring.tenant_for(Some("agent_unknown")),
+            ring.tenant_for(KeyHint::agent(Some("agent_unknown"))),
             &Tenant::new("ops", "k0")
         );
-        assert_eq!(ring.tenant_for(None), &Tenant::new("ops", "k0"));
+        assert_eq!(
+            ring.tenant_for(KeyHint::default()),
+            &Tenant::new("ops", "k0")
+        );
+        let by_company = |c| KeyHint {
+            agent_id: None,
+            company_id: Some(c),
+        };
+        assert_eq!(
+            ring.tenant_for(by_company("salon")),
+            &Tenant::new("salon", "k2")
+        );
+        assert_eq!(
+            ring.tenant_for(by_company("nobody")),
+            &Tenant::new("ops", "k0")
+        );
+        let agent_wins = KeyHint {
+            agent_id: Some("agent_a"),
+            company_id: Some("salon"),
+        };
+        assert_eq!(ring.tenant_for(agent_wins), &Tenant::new("acme", "k1"));
     }
 
     #[test]

@@ -15,16 +15,20 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 use tracing::Instrument;
 
-use crate::calendar::NativeCalendar;
+use crate::calendar::{Calendar, Calendars, CompanyCalendar};
 use crate::company::{Company, CompanyDirectory, CompanyKey, Service};
 pub use crate::http::json_response;
-use crate::keys::{KeyProvider, SecretSource, VerifyError};
+use crate::keys::{KeyHint, KeyProvider, SecretSource, VerifyError};
 use crate::phone::{mask_phone, PhoneNumber};
 use crate::signature::SignatureHeader;
 use crate::spoken::{parse_date, parse_time};
 
 /// Retell's cap on a function result.
 pub const MAX_REPLY_CHARS: usize = 15_000;
+
+/// A tool answers within this, whatever its calendar does: the caller hears the spoken
+/// fallback instead of silence (API Gateway and Lambda add well under the remaining 0.5 s).
+pub const REPLY_DEADLINE: std::time::Duration = std::time::Duration::from_millis(2500);
 
 /// What Retell needs to offer a tool to the LLM: generated from code, so the definition in the
 /// Retell dashboard and the implementation cannot drift apart (`<binary> --tool-definition`).
@@ -66,7 +70,7 @@ pub struct CallInfo {
 
 pub struct ToolContext<'a> {
     pub company: &'a Company,
-    pub calendar: &'a NativeCalendar,
+    pub calendar: &'a CompanyCalendar,
     pub call: &'a CallInfo,
     pub now: DateTime<Utc>,
 }
@@ -191,33 +195,16 @@ impl ToolContext<'_> {
 
 impl ToolContext<'_> {
     /// Free slots on `date` and on the following days (up to `days` days in all), from one
-    /// calendar read: the day itself first, then the next open days that have room.
+    /// calendar read: the day itself first, then the next days that have room.
     pub async fn free_slots(
         &self,
         service: &Service,
         date: NaiveDate,
         days: u32,
-    ) -> Result<Vec<(NaiveDate, Vec<NaiveTime>)>, crate::calendar::CalendarError> {
-        use crate::slots::{local_instant, SlotFinder};
-        let tz = &self.company.time_zone;
-        let from = local_instant(tz, date, NaiveTime::MIN).unwrap_or(self.now);
-        let last = date + chrono::Duration::days(i64::from(days));
-        let to = local_instant(tz, last, NaiveTime::MIN).unwrap_or(from);
-        let busy = self.calendar.busy(self.company, from, to).await?;
-        let finder = SlotFinder::new(&self.company.schedule);
-        let mut out = Vec::new();
-        let mut day = date;
-        while day < last {
-            let slots = finder.free_slots(day, service.timing(), &busy, self.now);
-            if day == date || !slots.is_empty() {
-                out.push((day, slots.iter().map(|s| s.local).collect()));
-            }
-            day = match day.succ_opt() {
-                Some(d) => d,
-                None => break,
-            };
-        }
-        Ok(out)
+    ) -> Result<Vec<crate::calendar::DaySlots>, crate::calendar::CalendarError> {
+        self.calendar
+            .free_slots(self.company, service, date, days, self.now)
+            .await
     }
 }
 
@@ -399,7 +386,7 @@ pub struct ToolService<T, S> {
     pub tool: T,
     pub keys: KeyProvider<S>,
     pub companies: CompanyDirectory,
-    pub calendar: NativeCalendar,
+    pub calendars: Calendars,
 }
 
 impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
@@ -414,11 +401,22 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
         let body: &[u8] = body.as_ref();
         let span = tracing::Span::current();
         let parsed = parse_request(body);
-        let agent_hint = parsed.as_ref().ok().and_then(|(_, c)| c.agent_id.clone());
+        let query = parts.uri.query().unwrap_or_default();
+        // Who the request claims to be picks the key; the signature has to prove it.
+        let key = parsed
+            .as_ref()
+            .ok()
+            .and_then(|(_, call)| company_key(call, &parts.headers, query));
+        let hint = match &key {
+            Some(CompanyKey::Agent(agent)) => KeyHint::agent(Some(agent)),
+            Some(CompanyKey::Id(company)) => KeyHint {
+                agent_id: None,
+                company_id: Some(company),
+            },
+            _ => KeyHint::default(),
+        };
         let now = Utc::now();
-        if let Err(rejection) =
-            verify_request(&self.keys, &parts.headers, body, agent_hint.as_deref(), now).await
-        {
+        if let Err(rejection) = verify_request(&self.keys, &parts.headers, body, hint, now).await {
             return rejection;
         }
         let (args, call) = match parsed {
@@ -431,8 +429,6 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
         if let Some(id) = &call.call_id {
             span.record("call_id", id.as_str());
         }
-        let query = parts.uri.query().unwrap_or_default();
-        let key = company_key(&call, &parts.headers, query);
         let company = match key {
             Some(key) => self.companies.find(&key).await.map_err(|e| e.to_string()),
             None => Err("no agent_id, to_number or company given".to_owned()),
@@ -448,13 +444,17 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
             }
         };
         span.record("company", company.id());
+        let calendar = self.calendars.for_company(&company);
         let ctx = ToolContext {
             company: &company,
-            calendar: &self.calendar,
+            calendar: &calendar,
             call: &call,
             now,
         };
-        let reply = cap_reply(self.tool.run(&ctx, &args).await);
+        let reply = match tokio::time::timeout(REPLY_DEADLINE, self.tool.run(&ctx, &args)).await {
+            Ok(reply) => cap_reply(reply),
+            Err(_) => ctx.unavailable(&"no answer within the reply deadline"),
+        };
         let success = reply
             .get("success")
             .or_else(|| reply.get("available"))
@@ -478,7 +478,7 @@ pub async fn verify_request<S: SecretSource>(
     keys: &KeyProvider<S>,
     headers: &lambda_http::http::HeaderMap,
     body: &[u8],
-    agent_id: Option<&str>,
+    hint: KeyHint<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), Response<Body>> {
     let reject = |reason: &'static str| {
@@ -493,7 +493,7 @@ pub async fn verify_request<S: SecretSource>(
     };
     let header = SignatureHeader::parse(header).map_err(|e| reject(e.reason()))?;
     match keys
-        .verify(body, &header, agent_id, now.timestamp_millis())
+        .verify(body, &header, hint, now.timestamp_millis())
         .await
     {
         Ok(_) => Ok(()),
@@ -574,7 +574,13 @@ pub async fn run_lambda<T: Tool>(tool: T) -> Result<(), lambda_http::Error> {
             env.required("COMPANIES_TABLE")?,
             crate::company::COMPANY_CACHE_TTL,
         ),
-        calendar: NativeCalendar::new(aws.dynamodb.clone(), env.required("APPOINTMENTS_TABLE")?),
+        calendars: Calendars::new(
+            crate::calendar::NativeCalendar::new(
+                aws.dynamodb.clone(),
+                env.required("APPOINTMENTS_TABLE")?,
+            ),
+            aws.secrets.clone(),
+        ),
     });
     lambda_http::run(lambda_http::service_fn(move |request: Request| {
         let service = service.clone();

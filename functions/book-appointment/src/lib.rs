@@ -4,7 +4,7 @@
 
 use chrono::{NaiveDate, NaiveTime};
 use serde_json::{json, Value};
-use shared::calendar::{BookingOutcome, BookingRequest, CalendarError};
+use shared::calendar::{BookingOutcome, BookingRequest, Calendar, CalendarError};
 use shared::company::Service;
 use shared::slots::SlotFinder;
 use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};

@@ -6,9 +6,9 @@
 use chrono::{DateTime, Datelike, Duration, Utc};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
-use shared::calendar::NativeCalendar;
+use shared::calendar::{Calendar, NativeCalendar};
 use shared::company::{Company, CompanyDirectory, CompanyKey};
-use shared::keys::{KeyProvider, SecretSource};
+use shared::keys::{KeyHint, KeyProvider, SecretSource};
 use shared::phone::PhoneNumber;
 use shared::tool::{german_date, json_response, verify_request};
 use tracing::Instrument;
@@ -86,8 +86,14 @@ impl<S: SecretSource + Send + Sync> InboundCall<S> {
         let inbound = payload.as_ref().and_then(|p| p.get("call_inbound"));
         let text = |k: &str| inbound.and_then(|i| i.get(k)).and_then(Value::as_str);
         let now = Utc::now();
-        if let Err(rejection) =
-            verify_request(&self.keys, &parts.headers, body, text("agent_id"), now).await
+        if let Err(rejection) = verify_request(
+            &self.keys,
+            &parts.headers,
+            body,
+            KeyHint::agent(text("agent_id")),
+            now,
+        )
+        .await
         {
             return rejection;
         }

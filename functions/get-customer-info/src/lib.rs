@@ -1,6 +1,7 @@
 //! `get_customer_info([phone])`: who is calling, how often they came, what is booked.
 
 use serde_json::{json, Value};
+use shared::calendar::Calendar;
 use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
 
 pub struct GetCustomerInfo;

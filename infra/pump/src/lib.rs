@@ -40,7 +40,7 @@ pub struct HttpInvoker {
 impl HttpInvoker {
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
-            client: reqwest::Client::new(),
+            client: shared::http::client_builder().build().unwrap_or_default(),
             base_url: base_url.into(),
         }
     }

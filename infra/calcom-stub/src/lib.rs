@@ -1,0 +1,611 @@
+//! A local stand-in for Cal.com's API v2, as far as this project uses it, following Cal.com's
+//! documented requests and answers:
+//!
+//! - `GET /v2/slots?eventTypeId&start&end&timeZone` (`cal-api-version: 2024-09-04`) →
+//!   `{"status":"success","data":{"YYYY-MM-DD":[{"start":"<ISO 8601 with offset>"}]}}`
+//! - `POST /v2/bookings`, `GET /v2/bookings`, `GET /v2/bookings/{uid}`,
+//!   `POST /v2/bookings/{uid}/cancel`, `POST /v2/bookings/{uid}/reschedule`
+//!   (`cal-api-version: 2024-08-13`); a time that is not free is a 400
+//!   `{"status":"error","error":{"code":"BadRequestException","message":...}}`.
+//!
+//! Every request needs `Authorization: Bearer <api key>` and the right `cal-api-version`.
+//! One host: weekly hours in one time zone, event types by id with their length, bookings of
+//! any event type block each other. Faults (a hang, 500s) can be switched on to play an outage.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Duration as Span, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde_json::{json, Value};
+
+pub const SLOTS_VERSION: &str = "2024-09-04";
+pub const BOOKINGS_VERSION: &str = "2024-08-13";
+
+#[derive(Debug, Clone)]
+pub struct StubConfig {
+    pub api_key: String,
+    /// The host's time zone; `hours` are local to it.
+    pub time_zone: Tz,
+    /// Monday first: opening and closing time, or closed.
+    pub hours: [Option<(NaiveTime, NaiveTime)>; 7],
+    /// Event type id → length in minutes (slots start every `length` minutes).
+    pub event_types: HashMap<u64, u32>,
+}
+
+impl StubConfig {
+    /// Mon–Sat 09:00–18:00 Europe/Berlin; event types 1001 (30 min), 1002 (90), 1003 (15):
+    /// the demo salon's services.
+    pub fn salon(api_key: &str) -> Self {
+        let open = NaiveTime::from_hms_opt(9, 0, 0);
+        let close = NaiveTime::from_hms_opt(18, 0, 0);
+        let day = open.zip(close);
+        Self {
+            api_key: api_key.to_owned(),
+            time_zone: chrono_tz::Europe::Berlin,
+            hours: [day, day, day, day, day, day, None],
+            event_types: HashMap::from([(1001, 30), (1002, 90), (1003, 15)]),
+        }
+    }
+}
+
+/// What the stub does instead of answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// Waits this long before answering (a timeout on the client's side).
+    Hang(Duration),
+    /// Does the work, then waits this long before answering (the client gives up after the
+    /// booking was made).
+    AnswerLate(Duration),
+    /// Answers 500.
+    ServerError,
+}
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub api_version: Option<String>,
+    pub body: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+struct Booking {
+    id: u64,
+    uid: String,
+    event_type_id: u64,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    status: String,
+    attendee: Value,
+    metadata: Value,
+    fields: Value,
+    cancellation_reason: Option<String>,
+    rescheduled_from: Option<String>,
+    rescheduled_to: Option<String>,
+}
+
+impl Booking {
+    fn json(&self) -> Value {
+        let mut b = json!({
+            "id": self.id,
+            "uid": self.uid,
+            "title": format!("Appointment with {}", self.attendee["name"].as_str().unwrap_or("caller")),
+            "status": self.status,
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "duration": (self.end - self.start).num_minutes(),
+            "eventTypeId": self.event_type_id,
+            "eventType": {"id": self.event_type_id},
+            "attendees": [self.attendee],
+            "guests": [],
+            "metadata": self.metadata,
+            "bookingFieldsResponses": self.fields,
+            "createdAt": iso(Utc::now()),
+        });
+        if let Some(r) = &self.cancellation_reason {
+            b["cancellationReason"] = json!(r);
+        }
+        if let Some(u) = &self.rescheduled_from {
+            b["rescheduledFromUid"] = json!(u);
+        }
+        if let Some(u) = &self.rescheduled_to {
+            b["rescheduledToUid"] = json!(u);
+        }
+        b
+    }
+
+    fn blocks(&self) -> bool {
+        self.status == "accepted" || self.status == "pending"
+    }
+}
+
+struct Inner {
+    config: StubConfig,
+    bookings: Vec<Booking>,
+    fault: Fault,
+    received: Vec<Received>,
+    next_id: u64,
+}
+
+#[derive(Clone)]
+struct Shared(Arc<Mutex<Inner>>);
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running stub.
+pub struct CalComStub {
+    shared: Shared,
+    addr: SocketAddr,
+}
+
+impl CalComStub {
+    /// Serves on `addr` (port 0: any free port) until the runtime ends.
+    pub async fn start(config: StubConfig, addr: SocketAddr) -> std::io::Result<Self> {
+        let shared = Shared(Arc::new(Mutex::new(Inner {
+            config,
+            bookings: Vec::new(),
+            fault: Fault::None,
+            received: Vec::new(),
+            next_id: 1,
+        })));
+        let app = Router::new()
+            .route("/v2/slots", get(slots))
+            .route("/v2/bookings", post(create).get(list))
+            .route("/v2/bookings/{uid}", get(one))
+            .route("/v2/bookings/{uid}/cancel", post(cancel))
+            .route("/v2/bookings/{uid}/reschedule", post(reschedule))
+            .layer(middleware::from_fn_with_state(shared.clone(), faults))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { shared, addr })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set_fault(&self, fault: Fault) {
+        self.shared.lock().fault = fault;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.shared.lock().received.clone()
+    }
+
+    /// Every booking as the API would show it.
+    pub fn bookings(&self) -> Vec<Value> {
+        self.shared
+            .lock()
+            .bookings
+            .iter()
+            .map(Booking::json)
+            .collect()
+    }
+
+    /// A booking made elsewhere (the Cal.com booking page, staff): blocks its time.
+    pub fn add_booking(&self, event_type_id: u64, start: DateTime<Utc>, minutes: i64) -> String {
+        let mut inner = self.shared.lock();
+        let id = inner.next_id;
+        inner.next_id += 1;
+        let uid = format!("ext{id:06}");
+        inner.bookings.push(Booking {
+            id,
+            uid: uid.clone(),
+            event_type_id,
+            start,
+            end: start + Span::minutes(minutes),
+            status: "accepted".into(),
+            attendee: json!({"name": "Walk-in", "email": "walkin@example.com", "timeZone": "Europe/Berlin"}),
+            metadata: json!({}),
+            fields: json!({}),
+            cancellation_reason: None,
+            rescheduled_from: None,
+            rescheduled_to: None,
+        });
+        uid
+    }
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"status": "error", "timestamp": iso(Utc::now()), "error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+fn bad_request(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "BadRequestException", message)
+}
+
+const NOT_AVAILABLE: &str = "User either already has booking at this time or is not available";
+
+/// Records every request and plays the fault around the handler.
+async fn faults(State(shared): State<Shared>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return bad_request("body too large");
+    };
+    let fault = {
+        let mut inner = shared.lock();
+        inner.received.push(Received {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            api_version: parts
+                .headers
+                .get("cal-api-version")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            body: serde_json::from_slice(&bytes).ok(),
+        });
+        inner.fault
+    };
+    match fault {
+        Fault::None | Fault::AnswerLate(_) => {}
+        Fault::Hang(d) => tokio::time::sleep(d).await,
+        Fault::ServerError => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerErrorException",
+                "Internal server error",
+            )
+        }
+    }
+    let response = next
+        .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await;
+    if let Fault::AnswerLate(d) = fault {
+        tokio::time::sleep(d).await;
+    }
+    response
+}
+
+/// The answer to a request with a wrong API key or API version, if it has one.
+fn refusal(shared: &Shared, headers: &HeaderMap, version: &str) -> Option<Response> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let key = shared.lock().config.api_key.clone();
+    if header("authorization") != Some(format!("Bearer {key}").as_str()) {
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            "UnauthorizedException",
+            "Invalid API key",
+        ));
+    }
+    if header("cal-api-version") != Some(version) {
+        return Some(bad_request(&format!(
+            "this stub serves this endpoint only with cal-api-version {version}"
+        )));
+    }
+    None
+}
+
+/// Whether `[start, end)` is inside the host's hours and clear of bookings (but `except`).
+fn free(inner: &Inner, start: DateTime<Utc>, end: DateTime<Utc>, except: Option<&str>) -> bool {
+    let tz = inner.config.time_zone;
+    let local = start.with_timezone(&tz);
+    let day = local.date_naive();
+    let Some((open, close)) =
+        inner.config.hours[chrono::Datelike::weekday(&day).num_days_from_monday() as usize]
+    else {
+        return false;
+    };
+    let (Some(open), Some(close)) = (
+        tz.from_local_datetime(&day.and_time(open)).single(),
+        tz.from_local_datetime(&day.and_time(close)).single(),
+    ) else {
+        return false;
+    };
+    start >= open
+        && end <= close
+        && start > Utc::now()
+        && !inner
+            .bookings
+            .iter()
+            .filter(|b| b.blocks() && Some(b.uid.as_str()) != except)
+            .any(|b| b.start < end && start < b.end)
+}
+
+/// Slot starts of an event type on a host-local day (bookings but `except` block).
+fn day_slots(
+    inner: &Inner,
+    length: u32,
+    day: NaiveDate,
+    except: Option<&str>,
+) -> Vec<DateTime<Utc>> {
+    let tz = inner.config.time_zone;
+    let weekday = chrono::Datelike::weekday(&day).num_days_from_monday() as usize;
+    let Some((open, _)) = inner.config.hours[weekday] else {
+        return Vec::new();
+    };
+    let Some(first) = tz.from_local_datetime(&day.and_time(open)).single() else {
+        return Vec::new();
+    };
+    let step = Span::minutes(i64::from(length));
+    let mut out = Vec::new();
+    let mut start = first.with_timezone(&Utc);
+    while start.with_timezone(&tz).date_naive() == day {
+        if free(inner, start, start + step, except) {
+            out.push(start);
+        }
+        start += step;
+    }
+    out
+}
+
+fn date_param(q: &HashMap<String, String>, name: &str) -> Option<NaiveDate> {
+    let raw = q.get(name)?;
+    raw.get(..10)?.parse().ok()
+}
+
+async fn slots(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = refusal(&shared, &headers, SLOTS_VERSION) {
+        return r;
+    }
+    let inner = shared.lock();
+    let Some(length) = q
+        .get("eventTypeId")
+        .and_then(|id| id.parse::<u64>().ok())
+        .and_then(|id| inner.config.event_types.get(&id).copied())
+    else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "NotFoundException",
+            "Event type not found",
+        );
+    };
+    let (Some(start), Some(end)) = (date_param(&q, "start"), date_param(&q, "end")) else {
+        return bad_request("start and end are required");
+    };
+    if end < start || (end - start).num_days() > 62 {
+        return bad_request("end must be after start, within two months");
+    }
+    let tz: Tz = match q.get("timeZone").map(|t| t.parse()) {
+        None => chrono_tz::UTC,
+        Some(Ok(tz)) => tz,
+        Some(Err(_)) => return bad_request("timeZone is not an IANA time zone"),
+    };
+    let mut data = serde_json::Map::new();
+    for day in start.iter_days().take_while(|d| *d <= end) {
+        for s in day_slots(&inner, length, day, None) {
+            let local = s.with_timezone(&tz);
+            let key = local.date_naive().to_string();
+            let entry = data.entry(key).or_insert_with(|| json!([]));
+            if let Some(list) = entry.as_array_mut() {
+                list.push(json!({"start": local.to_rfc3339_opts(SecondsFormat::Millis, false)}));
+            }
+        }
+    }
+    Json(json!({"status": "success", "data": data})).into_response()
+}
+
+fn parse_start(v: &Value) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(v.as_str()?)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+async fn create(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(r) = refusal(&shared, &headers, BOOKINGS_VERSION) {
+        return r;
+    }
+    let mut inner = shared.lock();
+    let Some(start) = parse_start(&body["start"]) else {
+        return bad_request("start must be an ISO 8601 date-time in UTC");
+    };
+    let Some(event_type_id) = body["eventTypeId"].as_u64() else {
+        return bad_request("eventTypeId is required");
+    };
+    let Some(length) = inner.config.event_types.get(&event_type_id).copied() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "NotFoundException",
+            "Event type not found",
+        );
+    };
+    let attendee = &body["attendee"];
+    for field in ["name", "email", "timeZone"] {
+        if attendee[field].as_str().is_none_or(str::is_empty) {
+            return bad_request(&format!("attendee.{field} is required"));
+        }
+    }
+    if attendee["timeZone"]
+        .as_str()
+        .and_then(|t| t.parse::<Tz>().ok())
+        .is_none()
+    {
+        return bad_request("attendee.timeZone is not an IANA time zone");
+    }
+    let end = start + Span::minutes(i64::from(length));
+    let day = start.with_timezone(&inner.config.time_zone).date_naive();
+    if !day_slots(&inner, length, day, None).contains(&start) {
+        return bad_request(NOT_AVAILABLE);
+    }
+    let id = inner.next_id;
+    inner.next_id += 1;
+    let booking = Booking {
+        id,
+        uid: format!("bk{id:06}x{}", start.timestamp() % 100_000),
+        event_type_id,
+        start,
+        end,
+        status: "accepted".into(),
+        attendee: attendee.clone(),
+        metadata: body.get("metadata").cloned().unwrap_or(json!({})),
+        fields: body
+            .get("bookingFieldsResponses")
+            .cloned()
+            .unwrap_or(json!({})),
+        cancellation_reason: None,
+        rescheduled_from: None,
+        rescheduled_to: None,
+    };
+    let out = booking.json();
+    inner.bookings.push(booking);
+    (
+        StatusCode::CREATED,
+        Json(json!({"status": "success", "data": out})),
+    )
+        .into_response()
+}
+
+async fn list(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = refusal(&shared, &headers, BOOKINGS_VERSION) {
+        return r;
+    }
+    let inner = shared.lock();
+    let event_type = q.get("eventTypeId").and_then(|v| v.parse::<u64>().ok());
+    let after = q.get("afterStart").and_then(|v| parse_start(&json!(v)));
+    let before = q.get("beforeEnd").and_then(|v| parse_start(&json!(v)));
+    let data: Vec<Value> = inner
+        .bookings
+        .iter()
+        .filter(|b| event_type.is_none_or(|e| b.event_type_id == e))
+        .filter(|b| after.is_none_or(|a| b.start >= a))
+        .filter(|b| before.is_none_or(|e| b.end <= e))
+        .map(Booking::json)
+        .collect();
+    let total = data.len();
+    Json(json!({"status": "success", "data": data,
+                "pagination": {"totalItems": total, "remainingItems": 0, "hasNextPage": false}}))
+    .into_response()
+}
+
+async fn one(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+) -> Response {
+    if let Some(r) = refusal(&shared, &headers, BOOKINGS_VERSION) {
+        return r;
+    }
+    let inner = shared.lock();
+    match inner.bookings.iter().find(|b| b.uid == uid) {
+        Some(b) => Json(json!({"status": "success", "data": b.json()})).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "NotFoundException",
+            "Booking not found",
+        ),
+    }
+}
+
+async fn cancel(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(r) = refusal(&shared, &headers, BOOKINGS_VERSION) {
+        return r;
+    }
+    let mut inner = shared.lock();
+    let Some(b) = inner.bookings.iter_mut().find(|b| b.uid == uid) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "NotFoundException",
+            "Booking not found",
+        );
+    };
+    if b.status == "cancelled" {
+        return bad_request("This booking has already been cancelled");
+    }
+    b.status = "cancelled".into();
+    b.cancellation_reason = body["cancellationReason"].as_str().map(str::to_owned);
+    Json(json!({"status": "success", "data": b.json()})).into_response()
+}
+
+async fn reschedule(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(r) = refusal(&shared, &headers, BOOKINGS_VERSION) {
+        return r;
+    }
+    let mut inner = shared.lock();
+    let Some(start) = parse_start(&body["start"]) else {
+        return bad_request("start must be an ISO 8601 date-time in UTC");
+    };
+    let Some(old) = inner.bookings.iter().find(|b| b.uid == uid).cloned() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "NotFoundException",
+            "Booking not found",
+        );
+    };
+    if old.status != "accepted" && old.status != "pending" {
+        let to = old.rescheduled_to.as_deref().unwrap_or("none");
+        return bad_request(&format!(
+            "Booking is {}; it was rescheduled to {to}",
+            old.status
+        ));
+    }
+    let length = old.end - old.start;
+    let tz = inner.config.time_zone;
+    let minutes = length.num_minutes() as u32;
+    let day = start.with_timezone(&tz).date_naive();
+    if !day_slots(&inner, minutes, day, Some(&uid)).contains(&start) {
+        return bad_request(NOT_AVAILABLE);
+    }
+    let id = inner.next_id;
+    inner.next_id += 1;
+    let new_uid = format!("bk{id:06}x{}", start.timestamp() % 100_000);
+    let new = Booking {
+        id,
+        uid: new_uid.clone(),
+        start,
+        end: start + length,
+        rescheduled_from: Some(uid.clone()),
+        rescheduled_to: None,
+        ..old
+    };
+    if let Some(b) = inner.bookings.iter_mut().find(|b| b.uid == uid) {
+        b.status = "cancelled".into();
+        b.rescheduled_to = Some(new_uid);
+    }
+    let out = new.json();
+    inner.bookings.push(new);
+    (
+        StatusCode::CREATED,
+        Json(json!({"status": "success", "data": out})),
+    )
+        .into_response()
+}

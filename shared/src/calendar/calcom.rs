@@ -1,0 +1,654 @@
+//! Cal.com API v2 as a company's calendar.
+//!
+//! Requests follow Cal.com's documented API: `GET /v2/slots` (`cal-api-version: 2024-09-04`),
+//! `POST /v2/bookings`, `GET /v2/bookings`, `GET /v2/bookings/{uid}`,
+//! `POST /v2/bookings/{uid}/cancel` and `POST /v2/bookings/{uid}/reschedule`
+//! (`cal-api-version: 2024-08-13`), with `Authorization: Bearer <API key>`.
+//!
+//! A live caller is waiting: every request has a timeout (company setting, 2 s by default) and
+//! a circuit breaker per company stops calling after three consecutive failures for 30 s, so an
+//! outage costs the caller at most one timeout and then an immediate spoken fallback.
+//!
+//! Idempotency and ownership come from the appointment items in DynamoDB: the item is written
+//! `pending` before the booking request (carrying the appointment id in Cal.com's `metadata`)
+//! and `booked` with Cal.com's uid after it. A retry of a booking whose first attempt was cut
+//! off finds that attempt's Cal.com booking by its metadata instead of hearing "slot taken".
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+use super::breaker::CircuitBreaker;
+use super::native::{days_from, Placement, Reservation};
+use super::{
+    appointment_id, Appointment, BookingOutcome, BookingRequest, Calendar, CalendarError, DaySlots,
+    NativeCalendar,
+};
+use crate::company::{CalComSettings, Company, Service};
+use crate::keys::{SecretSource, SecretsManagerSource};
+use crate::phone::PhoneNumber;
+use crate::slots::SlotFinder;
+
+pub const CALCOM_SLOTS_VERSION: &str = "2024-09-04";
+pub const CALCOM_BOOKINGS_VERSION: &str = "2024-08-13";
+const BREAKER_THRESHOLD: u32 = 3;
+const BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
+const KEY_TTL: Duration = Duration::from_secs(300);
+/// Cal.com requires an attendee email; callers on the phone rarely give one.
+const PLACEHOLDER_EMAIL_DOMAIN: &str = "phone.invalid";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CalComError {
+    /// Timeout, connection failure, 5xx/429, a refused API key, or the breaker is open.
+    #[error("Cal.com unavailable: {0}")]
+    Unavailable(String),
+    /// Cal.com answered and said no (4xx): a taken slot is a 400.
+    #[error("Cal.com refused {op} with {status} ({code})")]
+    Rejected {
+        op: &'static str,
+        status: u16,
+        code: String,
+    },
+}
+
+impl From<CalComError> for CalendarError {
+    fn from(e: CalComError) -> Self {
+        CalendarError::Backend(e.to_string())
+    }
+}
+
+/// One company's Cal.com account: HTTP client, API key and circuit breaker.
+pub struct CalComClient {
+    http: Result<reqwest::Client, String>,
+    base_url: String,
+    secret: SecretsManagerSource,
+    key: tokio::sync::Mutex<Option<(String, Instant)>>,
+    breaker: CircuitBreaker,
+}
+
+impl CalComClient {
+    pub fn new(settings: &CalComSettings, secrets: aws_sdk_secretsmanager::Client) -> Self {
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let http = crate::http::client_builder()
+            .connect_timeout(timeout.min(Duration::from_secs(1)))
+            .timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("retell-backend/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| e.to_string());
+        Self {
+            http,
+            base_url: settings.base_url.trim_end_matches('/').to_owned(),
+            secret: SecretsManagerSource::new(secrets, settings.api_key_secret.clone()),
+            key: tokio::sync::Mutex::new(None),
+            breaker: CircuitBreaker::new(BREAKER_THRESHOLD, BREAKER_COOLDOWN),
+        }
+    }
+
+    pub fn breaker_open(&self) -> bool {
+        self.breaker.is_open(Instant::now())
+    }
+
+    async fn api_key(&self) -> Result<String, CalComError> {
+        let mut cached = self.key.lock().await;
+        if let Some((key, at)) = cached.as_ref() {
+            if at.elapsed() < KEY_TTL {
+                return Ok(key.clone());
+            }
+        }
+        let secret = self
+            .secret
+            .fetch()
+            .await
+            .map_err(|e| CalComError::Unavailable(format!("Cal.com API key: {e}")))?;
+        let key = parse_api_key(&secret)
+            .ok_or_else(|| CalComError::Unavailable("Cal.com API key secret is empty".into()))?;
+        *cached = Some((key.clone(), Instant::now()));
+        Ok(key)
+    }
+
+    fn url(&self, path: &str) -> Result<reqwest::Url, CalComError> {
+        reqwest::Url::parse(&format!("{}{path}", self.base_url))
+            .map_err(|e| CalComError::Unavailable(format!("Cal.com URL: {e}")))
+    }
+
+    /// Sends one request through the breaker; the JSON body of a 2xx answer.
+    async fn send(
+        &self,
+        op: &'static str,
+        method: reqwest::Method,
+        url: reqwest::Url,
+        version: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, CalComError> {
+        let http = self
+            .http
+            .as_ref()
+            .map_err(|e| CalComError::Unavailable(format!("HTTP client: {e}")))?;
+        let key = self.api_key().await?;
+        if self.breaker.allow(Instant::now()).is_err() {
+            return Err(CalComError::Unavailable(format!(
+                "{op}: circuit open after repeated failures"
+            )));
+        }
+        let mut request = http
+            .request(method, url)
+            .bearer_auth(key)
+            .header("cal-api-version", version);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let failed = |what: String| {
+            self.breaker.record_failure(Instant::now());
+            CalComError::Unavailable(format!("{op}: {what}"))
+        };
+        let response = request.send().await.map_err(|e| failed(describe(&e)))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| failed(describe(&e)))?;
+        if status.is_success() {
+            self.breaker.record_success();
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| CalComError::Unavailable(format!("{op}: answer is not JSON: {e}")));
+        }
+        if status == 401 || status == 403 {
+            // Possibly a rotated key: read it again next time.
+            *self.key.lock().await = None;
+            return Err(failed(format!("API key refused ({status})")));
+        }
+        if status.is_server_error() || status == 429 {
+            return Err(failed(format!("status {status}")));
+        }
+        self.breaker.record_success();
+        Err(CalComError::Rejected {
+            op,
+            status: status.as_u16(),
+            code: error_code(&bytes),
+        })
+    }
+
+    /// Free slot starts for an event type, `start..=end` (dates in `time_zone`).
+    pub async fn slots(
+        &self,
+        event_type_id: u64,
+        start: NaiveDate,
+        end: NaiveDate,
+        time_zone: &str,
+    ) -> Result<Vec<DateTime<FixedOffset>>, CalComError> {
+        let mut url = self.url("/v2/slots")?;
+        url.query_pairs_mut()
+            .append_pair("eventTypeId", &event_type_id.to_string())
+            .append_pair("start", &start.to_string())
+            .append_pair("end", &end.to_string())
+            .append_pair("timeZone", time_zone);
+        let answer = self
+            .send(
+                "slots",
+                reqwest::Method::GET,
+                url,
+                CALCOM_SLOTS_VERSION,
+                None,
+            )
+            .await?;
+        let bad = || CalComError::Unavailable("slots: unexpected answer".into());
+        let days = answer["data"].as_object().ok_or_else(bad)?;
+        let mut out = Vec::new();
+        for slots in days.values() {
+            for slot in slots.as_array().ok_or_else(bad)? {
+                let start = slot["start"].as_str().ok_or_else(bad)?;
+                out.push(DateTime::parse_from_rfc3339(start).map_err(|_| bad())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a booking; Cal.com's uid.
+    pub async fn create_booking(&self, body: &Value) -> Result<String, CalComError> {
+        let answer = self
+            .send(
+                "create booking",
+                reqwest::Method::POST,
+                self.url("/v2/bookings")?,
+                CALCOM_BOOKINGS_VERSION,
+                Some(body),
+            )
+            .await?;
+        booking_uid(&answer["data"])
+    }
+
+    /// A booking as Cal.com describes it (`data` of `GET /v2/bookings/{uid}`).
+    pub async fn booking(&self, uid: &str) -> Result<Value, CalComError> {
+        let answer = self
+            .send(
+                "get booking",
+                reqwest::Method::GET,
+                self.url(&format!("/v2/bookings/{}", path_segment(uid)))?,
+                CALCOM_BOOKINGS_VERSION,
+                None,
+            )
+            .await?;
+        Ok(answer["data"].clone())
+    }
+
+    /// The live booking this service made for `appointment_id` at `start`, if any.
+    pub async fn find_booking(
+        &self,
+        event_type_id: u64,
+        start: DateTime<Utc>,
+        appointment_id: &str,
+    ) -> Result<Option<String>, CalComError> {
+        let mut url = self.url("/v2/bookings")?;
+        url.query_pairs_mut()
+            .append_pair("eventTypeId", &event_type_id.to_string())
+            .append_pair("afterStart", &iso(start - chrono::Duration::minutes(1)))
+            .append_pair("beforeEnd", &iso(start + chrono::Duration::days(1)));
+        let answer = self
+            .send(
+                "list bookings",
+                reqwest::Method::GET,
+                url,
+                CALCOM_BOOKINGS_VERSION,
+                None,
+            )
+            .await?;
+        let found = answer["data"].as_array().and_then(|list| {
+            list.iter().find(|b| {
+                b["metadata"]["appointment_id"].as_str() == Some(appointment_id)
+                    && matches!(b["status"].as_str(), Some("accepted" | "pending"))
+            })
+        });
+        found.map(booking_uid).transpose()
+    }
+
+    pub async fn cancel(&self, uid: &str, reason: &str) -> Result<(), CalComError> {
+        self.send(
+            "cancel booking",
+            reqwest::Method::POST,
+            self.url(&format!("/v2/bookings/{}/cancel", path_segment(uid)))?,
+            CALCOM_BOOKINGS_VERSION,
+            Some(&json!({"cancellationReason": reason})),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Moves a booking to `start`; the uid of the booking that replaces it.
+    pub async fn reschedule(
+        &self,
+        uid: &str,
+        start: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<String, CalComError> {
+        let answer = self
+            .send(
+                "reschedule booking",
+                reqwest::Method::POST,
+                self.url(&format!("/v2/bookings/{}/reschedule", path_segment(uid)))?,
+                CALCOM_BOOKINGS_VERSION,
+                Some(&json!({"start": iso(start), "reschedulingReason": reason})),
+            )
+            .await?;
+        booking_uid(&answer["data"])
+    }
+}
+
+fn booking_uid(data: &Value) -> Result<String, CalComError> {
+    data["uid"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| CalComError::Unavailable("booking answer has no uid".into()))
+}
+
+/// UTC, millisecond ISO 8601, as Cal.com writes it.
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Uids are Cal.com's own (alphanumeric); anything else must not change the path.
+fn path_segment(uid: &str) -> String {
+    uid.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+/// The key from the secret: the bare key or `{"api_key": "..."}`.
+fn parse_api_key(secret: &str) -> Option<String> {
+    let trimmed = secret.trim();
+    let key = match serde_json::from_str::<Value>(trimmed) {
+        Ok(Value::Object(doc)) => doc.get("api_key")?.as_str()?.trim().to_owned(),
+        _ => trimmed.to_owned(),
+    };
+    (!key.is_empty()).then_some(key)
+}
+
+/// Cal.com's error code (`{"status":"error","error":{"code":"BadRequestException",...}}`);
+/// the message is left out of logs: it may repeat what the caller said.
+fn error_code(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "no error code".into())
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        format!("request failed: {e}")
+    }
+}
+
+/// A company's calendar in Cal.com, with its appointment items in DynamoDB.
+#[derive(Clone)]
+pub struct CalComCalendar {
+    client: Arc<CalComClient>,
+    settings: CalComSettings,
+    items: NativeCalendar,
+}
+
+impl CalComCalendar {
+    pub fn new(client: Arc<CalComClient>, settings: CalComSettings, items: NativeCalendar) -> Self {
+        Self {
+            client,
+            settings,
+            items,
+        }
+    }
+
+    fn event_type(&self, service: &Service) -> Result<u64, CalendarError> {
+        self.settings
+            .event_types
+            .get(&service.id)
+            .copied()
+            .ok_or_else(|| {
+                CalendarError::Backend(format!("no Cal.com event type for {}", service.id))
+            })
+    }
+
+    fn booking_body(
+        &self,
+        company: &Company,
+        req: &BookingRequest<'_>,
+        event_type_id: u64,
+        start: DateTime<Utc>,
+        id: &str,
+    ) -> Value {
+        let phone = req.customer_phone.as_str();
+        let german = company.is_german();
+        let name = req
+            .customer_name
+            .map(str::to_owned)
+            .unwrap_or_else(|| if german { "Anrufer" } else { "Caller" }.to_owned());
+        let email = req.customer_email.map(str::to_owned).unwrap_or_else(|| {
+            format!(
+                "{}@{PLACEHOLDER_EMAIL_DOMAIN}",
+                phone.trim_start_matches('+')
+            )
+        });
+        let mut metadata = json!({"appointment_id": id, "source": "retell-phone-agent",
+                                  "service_id": req.service.id});
+        if let Some(call_id) = req.call_id {
+            metadata["call_id"] = json!(call_id);
+        }
+        let mut body = json!({
+            "start": iso(start),
+            "eventTypeId": event_type_id,
+            "attendee": {
+                "name": name,
+                "email": email,
+                "timeZone": company.settings.time_zone,
+                "phoneNumber": phone,
+                "language": if german { "de" } else { "en" },
+            },
+            "metadata": metadata,
+        });
+        if let Some(notes) = req.notes {
+            body["bookingFieldsResponses"] = json!({"notes": notes});
+        }
+        body
+    }
+
+    /// The replacement of a booking a cut-off attempt already moved to `start`, if any.
+    async fn already_moved_to(
+        &self,
+        uid: &str,
+        start: DateTime<Utc>,
+    ) -> Result<Option<String>, CalComError> {
+        let old = self.client.booking(uid).await?;
+        let Some(next) = old["rescheduledToUid"].as_str() else {
+            return Ok(None);
+        };
+        let new = self.client.booking(next).await?;
+        let same_start = new["start"]
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .is_some_and(|s| s == start);
+        Ok(same_start.then(|| next.to_owned()))
+    }
+}
+
+fn taken(status: u16) -> bool {
+    status == 400 || status == 409
+}
+
+impl Calendar for CalComCalendar {
+    /// Cal.com's free slots, kept where the company's own schedule (hours, closures, notice)
+    /// agrees, so the agent never offers a time the booking tool would refuse.
+    async fn free_slots(
+        &self,
+        company: &Company,
+        service: &Service,
+        date: NaiveDate,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DaySlots>, CalendarError> {
+        let event_type = self.event_type(service)?;
+        let last = date + chrono::Duration::days(i64::from(days.max(1)) - 1);
+        let offered = self
+            .client
+            .slots(event_type, date, last, &company.settings.time_zone)
+            .await?;
+        let mut by_day: BTreeMap<NaiveDate, BTreeSet<NaiveTime>> = BTreeMap::new();
+        for start in offered {
+            let local = start.with_timezone(&company.time_zone);
+            by_day
+                .entry(local.date_naive())
+                .or_default()
+                .insert(local.time());
+        }
+        let finder = SlotFinder::new(&company.schedule);
+        Ok(days_from(date, days)
+            .map(|day| {
+                let cal = by_day.get(&day);
+                let slots = finder
+                    .free_slots(day, service.timing(), &[], now)
+                    .iter()
+                    .map(|s| s.local)
+                    .filter(|t| cal.is_some_and(|c| c.contains(t)))
+                    .collect::<Vec<_>>();
+                (day, slots)
+            })
+            .filter(|(day, slots)| *day == date || !slots.is_empty())
+            .collect())
+    }
+
+    async fn book(
+        &self,
+        company: &Company,
+        req: &BookingRequest<'_>,
+    ) -> Result<BookingOutcome, CalendarError> {
+        let event_type = self.event_type(req.service)?;
+        let at = Placement::new(company, req.service, req.date, req.time)?;
+        let id = appointment_id(
+            company.id(),
+            req.customer_phone.as_str(),
+            at.start,
+            &req.service.id,
+        );
+        let retry = match self
+            .items
+            .external_reserve(company, req, &id, &at, "calcom")
+            .await?
+        {
+            Reservation::Booked(existing) => return Ok(BookingOutcome::AlreadyBooked(*existing)),
+            Reservation::Pending { retry } => retry,
+        };
+        let body = self.booking_body(company, req, event_type, at.start, &id);
+        match self.client.create_booking(&body).await {
+            Ok(uid) => {
+                let a = self
+                    .items
+                    .external_confirm(company, req, &id, &at, &uid)
+                    .await?;
+                Ok(BookingOutcome::Booked(a))
+            }
+            Err(CalComError::Rejected { status, .. }) if taken(status) => {
+                // Taken, perhaps by our own earlier attempt that was cut off before it
+                // recorded Cal.com's answer.
+                if retry {
+                    if let Some(uid) = self.client.find_booking(event_type, at.start, &id).await? {
+                        let a = self
+                            .items
+                            .external_confirm(company, req, &id, &at, &uid)
+                            .await?;
+                        return Ok(BookingOutcome::AlreadyBooked(a));
+                    }
+                }
+                self.items.external_release(company, &id).await?;
+                Ok(BookingOutcome::SlotTaken)
+            }
+            // The pending item stays: a retry looks for this attempt's booking in Cal.com.
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn appointment(
+        &self,
+        company: &Company,
+        id: &str,
+    ) -> Result<Option<Appointment>, CalendarError> {
+        self.items.appointment(company, id).await
+    }
+
+    async fn customer_appointments(
+        &self,
+        company: &Company,
+        phone: &PhoneNumber,
+    ) -> Result<Vec<Appointment>, CalendarError> {
+        self.items.customer_appointments(company, phone).await
+    }
+
+    async fn customer_name(
+        &self,
+        company: &Company,
+        phone: &PhoneNumber,
+    ) -> Result<Option<String>, CalendarError> {
+        self.items.customer_name(company, phone).await
+    }
+
+    async fn cancel(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+    ) -> Result<bool, CalendarError> {
+        if let Some(uid) = &appointment.external_uid {
+            match self
+                .client
+                .cancel(uid, "Cancelled by the caller on the phone")
+                .await
+            {
+                Ok(()) => {}
+                Err(CalComError::Rejected { .. }) => {
+                    // Already cancelled there (a retry, or staff cancelled it) is fine.
+                    let booking = self.client.booking(uid).await?;
+                    let status = booking["status"].as_str().unwrap_or_default();
+                    if status != "cancelled" && status != "rejected" {
+                        return Err(CalendarError::Backend(format!(
+                            "Cal.com refused to cancel a booking that is {status:?}"
+                        )));
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.items.external_cancelled(company, appointment).await
+    }
+
+    async fn reschedule(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+        service: &Service,
+        date: NaiveDate,
+        time: NaiveTime,
+    ) -> Result<Option<Appointment>, CalendarError> {
+        let to = Placement::new(company, service, date, time)?;
+        let uid = appointment.external_uid.as_deref().ok_or_else(|| {
+            CalendarError::Corrupt(format!("{} has no Cal.com uid", appointment.appointment_id))
+        })?;
+        let new_uid = match self
+            .client
+            .reschedule(uid, to.start, "Rescheduled by the caller on the phone")
+            .await
+        {
+            Ok(new_uid) => new_uid,
+            Err(CalComError::Rejected { status, .. }) if taken(status) => {
+                match self.already_moved_to(uid, to.start).await? {
+                    Some(new_uid) => new_uid,
+                    None => return Ok(None),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.items
+            .external_moved(company, appointment, date, time, &to, &new_uid)
+            .await
+            .map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_key_from_bare_or_json_secret() {
+        assert_eq!(
+            parse_api_key(" cal_live_abc \n").as_deref(),
+            Some("cal_live_abc")
+        );
+        assert_eq!(
+            parse_api_key(r#"{"api_key": "cal_live_x"}"#).as_deref(),
+            Some("cal_live_x")
+        );
+        assert_eq!(parse_api_key(r#"{"key": "x"}"#), None);
+        assert_eq!(parse_api_key("  "), None);
+    }
+
+    #[test]
+    fn uids_cannot_change_the_path() {
+        assert_eq!(path_segment("abc-123_X"), "abc-123_X");
+        assert_eq!(path_segment("../../v2/me?x=1"), "v2mex1");
+    }
+
+    #[test]
+    fn error_codes_are_read_from_calcom_errors() {
+        let body = br#"{"status":"error","timestamp":"2025-01-01T00:00:00.000Z","path":"/v2/bookings","error":{"code":"BadRequestException","message":"User either already has booking at this time or is not available"}}"#;
+        assert_eq!(error_code(body), "BadRequestException");
+        assert_eq!(error_code(b"<html>"), "no error code");
+    }
+
+    #[test]
+    fn booking_starts_are_utc_millis() {
+        let t = DateTime::parse_from_rfc3339("2025-01-14T10:00:00+01:00")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        assert_eq!(iso(t), "2025-01-14T09:00:00.000Z");
+    }
+}

@@ -1,0 +1,282 @@
+//! Appointment calendars behind one trait, chosen per company (`calendar` in the company
+//! settings): the native calendar in DynamoDB, or Cal.com's API v2.
+//!
+//! Whatever the backend, the appointment items in `AppointmentsTable` are the record of who
+//! booked what by phone: they give a Retell retry its earlier booking back (idempotency), and
+//! cancel/reschedule find only the caller's own appointments (ownership). For Cal.com they
+//! mirror the bookings this service made there (docs/data-model.md).
+
+mod breaker;
+mod calcom;
+mod native;
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use sha2::{Digest, Sha256};
+
+pub use breaker::CircuitBreaker;
+pub use calcom::{
+    CalComCalendar, CalComClient, CalComError, CALCOM_BOOKINGS_VERSION, CALCOM_SLOTS_VERSION,
+};
+pub use native::NativeCalendar;
+
+use crate::company::{CalendarBackend, Company, Service};
+use crate::phone::PhoneNumber;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appointment {
+    pub appointment_id: String,
+    pub company_id: String,
+    pub date: NaiveDate,
+    pub time: NaiveTime,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub service_id: String,
+    pub customer_phone: String,
+    pub customer_name: Option<String>,
+    pub status: String,
+    /// The booking's id in the external calendar (Cal.com's booking uid).
+    pub external_uid: Option<String>,
+    locks: BTreeSet<String>,
+}
+
+/// What the caller wants booked.
+#[derive(Debug, Clone)]
+pub struct BookingRequest<'a> {
+    pub date: NaiveDate,
+    pub time: NaiveTime,
+    pub service: &'a Service,
+    pub customer_phone: &'a PhoneNumber,
+    pub customer_name: Option<&'a str>,
+    pub customer_email: Option<&'a str>,
+    pub notes: Option<&'a str>,
+    pub call_id: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BookingOutcome {
+    Booked(Appointment),
+    /// The same booking was made before (a retry): the existing appointment.
+    AlreadyBooked(Appointment),
+    SlotTaken,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CalendarError {
+    #[error("that time does not exist on that day (clock change)")]
+    NonexistentTime,
+    #[error("calendar unavailable: {0}")]
+    Backend(String),
+    #[error("stored appointment is invalid: {0}")]
+    Corrupt(String),
+}
+
+/// Free start times per day: the asked day first (even if empty), then later days with room.
+pub type DaySlots = (NaiveDate, Vec<NaiveTime>);
+
+/// Deterministic id: the same caller booking the same service at the same time gets the same id.
+pub fn appointment_id(
+    company_id: &str,
+    phone: &str,
+    start: DateTime<Utc>,
+    service_id: &str,
+) -> String {
+    let digest = Sha256::digest(format!(
+        "{company_id}|{phone}|{}|{service_id}",
+        start.timestamp_millis()
+    ));
+    format!("apt_{}", &hex::encode(digest)[..16])
+}
+
+/// What the tools need from a calendar. Every method is scoped to one company.
+pub trait Calendar: Sync {
+    /// Free start times for `service` on `date` and the following days (`days` in all).
+    fn free_slots(
+        &self,
+        company: &Company,
+        service: &Service,
+        date: NaiveDate,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<DaySlots>, CalendarError>> + Send;
+
+    /// Books atomically: of two bookings of overlapping times exactly one wins; the same
+    /// booking again (a retry) returns the first one.
+    fn book(
+        &self,
+        company: &Company,
+        req: &BookingRequest<'_>,
+    ) -> impl Future<Output = Result<BookingOutcome, CalendarError>> + Send;
+
+    fn appointment(
+        &self,
+        company: &Company,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Appointment>, CalendarError>> + Send;
+
+    /// A customer's appointments (any status), oldest first.
+    fn customer_appointments(
+        &self,
+        company: &Company,
+        phone: &PhoneNumber,
+    ) -> impl Future<Output = Result<Vec<Appointment>, CalendarError>> + Send;
+
+    fn customer_name(
+        &self,
+        company: &Company,
+        phone: &PhoneNumber,
+    ) -> impl Future<Output = Result<Option<String>, CalendarError>> + Send;
+
+    /// Cancels a booked appointment and frees its time; `false` if it was not booked any more.
+    fn cancel(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+    ) -> impl Future<Output = Result<bool, CalendarError>> + Send;
+
+    /// Moves a booked appointment: the new time is taken and the old freed together, or
+    /// nothing changes (`Ok(None)`: the new time is taken).
+    fn reschedule(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+        service: &Service,
+        date: NaiveDate,
+        time: NaiveTime,
+    ) -> impl Future<Output = Result<Option<Appointment>, CalendarError>> + Send;
+}
+
+/// The calendar of one company, as its settings choose.
+#[derive(Clone)]
+pub enum CompanyCalendar {
+    Native(NativeCalendar),
+    CalCom(CalComCalendar),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $cal:ident => $call:expr) => {
+        match $self {
+            CompanyCalendar::Native($cal) => $call.await,
+            CompanyCalendar::CalCom($cal) => $call.await,
+        }
+    };
+}
+
+impl Calendar for CompanyCalendar {
+    async fn free_slots(
+        &self,
+        company: &Company,
+        service: &Service,
+        date: NaiveDate,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DaySlots>, CalendarError> {
+        dispatch!(self, c => c.free_slots(company, service, date, days, now))
+    }
+
+    async fn book(
+        &self,
+        company: &Company,
+        req: &BookingRequest<'_>,
+    ) -> Result<BookingOutcome, CalendarError> {
+        dispatch!(self, c => c.book(company, req))
+    }
+
+    async fn appointment(
+        &self,
+        company: &Company,
+        id: &str,
+    ) -> Result<Option<Appointment>, CalendarError> {
+        dispatch!(self, c => c.appointment(company, id))
+    }
+
+    async fn customer_appointments(
+        &self,
+        company: &Company,
+        phone: &PhoneNumber,
+    ) -> Result<Vec<Appointment>, CalendarError> {
+        dispatch!(self, c => c.customer_appointments(company, phone))
+    }
+
+    async fn customer_name(
+        &self,
+        company: &Company,
+        phone: &PhoneNumber,
+    ) -> Result<Option<String>, CalendarError> {
+        dispatch!(self, c => c.customer_name(company, phone))
+    }
+
+    async fn cancel(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+    ) -> Result<bool, CalendarError> {
+        dispatch!(self, c => c.cancel(company, appointment))
+    }
+
+    async fn reschedule(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+        service: &Service,
+        date: NaiveDate,
+        time: NaiveTime,
+    ) -> Result<Option<Appointment>, CalendarError> {
+        dispatch!(self, c => c.reschedule(company, appointment, service, date, time))
+    }
+}
+
+/// Builds each company's calendar. Cal.com clients (with their API key and circuit breaker)
+/// live as long as the container, one per company, so an outage seen by one call opens the
+/// breaker for the next.
+pub struct Calendars {
+    native: NativeCalendar,
+    secrets: aws_sdk_secretsmanager::Client,
+    calcom: Mutex<HashMap<String, Arc<CalComClient>>>,
+}
+
+impl Calendars {
+    pub fn new(native: NativeCalendar, secrets: aws_sdk_secretsmanager::Client) -> Self {
+        Self {
+            native,
+            secrets,
+            calcom: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn native(&self) -> &NativeCalendar {
+        &self.native
+    }
+
+    pub fn for_company(&self, company: &Company) -> CompanyCalendar {
+        match &company.settings.calendar {
+            CalendarBackend::Native => CompanyCalendar::Native(self.native.clone()),
+            CalendarBackend::CalCom(settings) => {
+                // Keyed by the settings too: a changed URL or secret gets a fresh client.
+                let key = format!(
+                    "{}|{}|{}",
+                    company.id(),
+                    settings.base_url,
+                    settings.api_key_secret
+                );
+                let client = {
+                    let mut clients = self.calcom.lock().unwrap_or_else(|e| e.into_inner());
+                    clients
+                        .entry(key)
+                        .or_insert_with(|| {
+                            Arc::new(CalComClient::new(settings, self.secrets.clone()))
+                        })
+                        .clone()
+                };
+                CompanyCalendar::CalCom(CalComCalendar::new(
+                    client,
+                    settings.clone(),
+                    self.native.clone(),
+                ))
+            }
+        }
+    }
+}

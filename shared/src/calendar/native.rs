@@ -1,0 +1,847 @@
+//! The native appointment calendar in DynamoDB (`AppointmentsTable`, see docs/data-model.md).
+//!
+//! A booking occupies its slot-step units (`L#<epoch ms>` lock items): the appointment and its
+//! locks are written in one transaction, each lock conditional on not existing, so of two
+//! simultaneous bookings of overlapping times exactly one wins. The appointment id is derived
+//! from company, caller, start and service, so Retell's retry of the same booking finds its own
+//! appointment instead of a taken slot.
+//!
+//! The same table keeps the appointment and customer items of companies on an external
+//! calendar (Cal.com): the `external_*` methods below write those, without lock items.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
+};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+
+use super::{
+    appointment_id, Appointment, BookingOutcome, BookingRequest, Calendar, CalendarError, DaySlots,
+};
+use crate::company::{Company, Service};
+use crate::phone::PhoneNumber;
+use crate::slots::{local_instant, Busy, SlotFinder};
+
+pub(super) fn backend<E: std::fmt::Display>(e: E) -> CalendarError {
+    CalendarError::Backend(e.to_string())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn company_pk(company_id: &str) -> String {
+    format!("C#{company_id}")
+}
+
+fn lock_sk(ms: i64) -> String {
+    format!("L#{ms:013}")
+}
+
+/// The lock units `[start, end)` covers, on the company's step grid.
+fn lock_keys(start: DateTime<Utc>, end: DateTime<Utc>, step_minutes: u32) -> BTreeSet<String> {
+    let step = i64::from(step_minutes.max(1)) * 60_000;
+    let first = start.timestamp_millis().div_euclid(step) * step;
+    let last = end.timestamp_millis();
+    (0..)
+        .map(|i| first + i * step)
+        .take_while(|t| *t < last)
+        .map(lock_sk)
+        .collect()
+}
+
+/// Where a booking sits in time: its instants and the step units it occupies (buffer included).
+pub(super) struct Placement {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub locks: BTreeSet<String>,
+}
+
+impl Placement {
+    pub fn new(
+        company: &Company,
+        service: &Service,
+        date: NaiveDate,
+        time: NaiveTime,
+    ) -> Result<Self, CalendarError> {
+        let start =
+            local_instant(&company.time_zone, date, time).ok_or(CalendarError::NonexistentTime)?;
+        let end = start + Duration::minutes(i64::from(service.duration_minutes));
+        let occupied_until = end + Duration::minutes(i64::from(service.buffer_minutes));
+        let locks = lock_keys(start, occupied_until, company.settings.slot_step_minutes);
+        Ok(Self { start, end, locks })
+    }
+}
+
+/// An external booking's item before the external calendar answered.
+pub(super) enum Reservation {
+    /// The item is written as `pending`; `retry` if an earlier attempt left it pending (that
+    /// attempt may have booked externally before it was cut off).
+    Pending { retry: bool },
+    /// This booking exists already (a retry after success).
+    Booked(Box<Appointment>),
+}
+
+#[derive(Clone, Debug)]
+pub struct NativeCalendar {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl NativeCalendar {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Busy intervals between two instants (one strongly consistent Query of the lock items).
+    pub async fn busy(
+        &self,
+        company: &Company,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Busy>, CalendarError> {
+        let step = Duration::minutes(i64::from(company.settings.slot_step_minutes));
+        let mut busy = Vec::new();
+        let mut start_key = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(company_pk(company.id())))
+                .expression_attribute_values(":from", s(lock_sk(from.timestamp_millis())))
+                .expression_attribute_values(":to", s(lock_sk(to.timestamp_millis())))
+                .projection_expression("sk")
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| backend(DisplayErrorContext(e)))?;
+            for item in out.items.unwrap_or_default() {
+                if let Some(AttributeValue::S(sk)) = item.get("sk") {
+                    let ms: i64 = sk[2..]
+                        .parse()
+                        .map_err(|_| CalendarError::Corrupt(sk.clone()))?;
+                    if let Some(t) = Utc.timestamp_millis_opt(ms).single() {
+                        busy.push(Busy {
+                            start: t,
+                            end: t + step,
+                        });
+                    }
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start_key = Some(k),
+                _ => return Ok(busy),
+            }
+        }
+    }
+
+    /// The appointment item of a booking, with `status`.
+    fn appointment_item(
+        &self,
+        company: &Company,
+        req: &BookingRequest<'_>,
+        id: &str,
+        at: &Placement,
+        status: &str,
+        now_ms: i64,
+    ) -> HashMap<String, AttributeValue> {
+        let phone = req.customer_phone.as_str();
+        let mut item = HashMap::from([
+            ("pk".to_owned(), s(company_pk(company.id()))),
+            ("sk".to_owned(), s(format!("A#{id}"))),
+            ("appointment_id".to_owned(), s(id)),
+            ("company_id".to_owned(), s(company.id())),
+            ("date".to_owned(), s(req.date.to_string())),
+            ("time".to_owned(), s(req.time.format("%H:%M").to_string())),
+            ("start_ms".to_owned(), n(at.start.timestamp_millis())),
+            ("end_ms".to_owned(), n(at.end.timestamp_millis())),
+            ("service_id".to_owned(), s(&req.service.id)),
+            ("customer_phone".to_owned(), s(phone)),
+            (
+                "customer_key".to_owned(),
+                s(format!("{}#{phone}", company.id())),
+            ),
+            ("status".to_owned(), s(status)),
+            ("created_at_ms".to_owned(), n(now_ms)),
+        ]);
+        for (k, v) in [
+            ("customer_name", req.customer_name),
+            ("customer_email", req.customer_email),
+            ("notes", req.notes),
+            ("call_id", req.call_id),
+        ] {
+            if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
+                item.insert(k.to_owned(), s(v.trim()));
+            }
+        }
+        item
+    }
+
+    /// Upserts the customer (phone, and name/email when given) as part of a booking.
+    fn customer_upsert(
+        &self,
+        company: &Company,
+        req: &BookingRequest<'_>,
+        now_ms: i64,
+    ) -> Result<TransactWriteItem, CalendarError> {
+        let phone = req.customer_phone.as_str();
+        let mut update = "SET phone = :phone, updated_at_ms = :now".to_owned();
+        let mut customer = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(company_pk(company.id())))
+            .key("sk", s(format!("U#{phone}")))
+            .expression_attribute_values(":phone", s(phone))
+            .expression_attribute_values(":now", n(now_ms));
+        if let Some(name) = req.customer_name.filter(|v| !v.trim().is_empty()) {
+            update.push_str(", #name = :name");
+            customer = customer
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_values(":name", s(name.trim()));
+        }
+        if let Some(email) = req.customer_email.filter(|v| !v.trim().is_empty()) {
+            update.push_str(", email = :email");
+            customer = customer.expression_attribute_values(":email", s(email.trim()));
+        }
+        Ok(TransactWriteItem::builder()
+            .update(
+                customer
+                    .update_expression(update)
+                    .build()
+                    .map_err(backend)?,
+            )
+            .build())
+    }
+
+    async fn book_native(
+        &self,
+        company: &Company,
+        req: &BookingRequest<'_>,
+    ) -> Result<BookingOutcome, CalendarError> {
+        let at = Placement::new(company, req.service, req.date, req.time)?;
+        let phone = req.customer_phone.as_str();
+        let id = appointment_id(company.id(), phone, at.start, &req.service.id);
+        let pk = company_pk(company.id());
+        let now = Utc::now().timestamp_millis();
+        let mut appointment = self.appointment_item(company, req, &id, &at, "booked", now);
+        appointment.insert(
+            "locks".to_owned(),
+            AttributeValue::Ss(at.locks.iter().cloned().collect()),
+        );
+        let mut items = vec![TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(appointment))
+                    .condition_expression("attribute_not_exists(sk) OR #status = :cancelled")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":cancelled", s("cancelled"))
+                    .build()
+                    .map_err(backend)?,
+            )
+            .build()];
+        for lock in &at.locks {
+            items.push(self.put_lock(&pk, lock, &id)?);
+        }
+        // Upsert the customer in the same transaction.
+        items.push(self.customer_upsert(company, req, now)?);
+        match self.transact(items).await? {
+            Ok(()) => Ok(BookingOutcome::Booked(Appointment {
+                appointment_id: id,
+                company_id: company.id().to_owned(),
+                date: req.date,
+                time: req.time,
+                start: at.start,
+                end: at.end,
+                service_id: req.service.id.clone(),
+                customer_phone: phone.to_owned(),
+                customer_name: req.customer_name.map(str::to_owned),
+                status: "booked".into(),
+                external_uid: None,
+                locks: at.locks,
+            })),
+            Err(reasons) => {
+                if reasons.first().map(String::as_str) == Some("ConditionalCheckFailed") {
+                    // Our own appointment exists and is booked: this is a retry.
+                    if let Some(existing) = self.appointment(company, &id).await? {
+                        if existing.status == "booked" {
+                            return Ok(BookingOutcome::AlreadyBooked(existing));
+                        }
+                    }
+                }
+                // A lock exists (ConditionalCheckFailed), or a concurrent booking of the same
+                // units is committing (TransactionConflict): either way the other one wins.
+                Ok(BookingOutcome::SlotTaken)
+            }
+        }
+    }
+
+    /// One item of the company's partition.
+    async fn item(
+        &self,
+        company: &Company,
+        sk: String,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, CalendarError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(company_pk(company.id())))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        Ok(out.item)
+    }
+
+    /// Marks a booked appointment cancelled; the lock items in `locks` are freed with it.
+    fn cancellation(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+    ) -> Result<Vec<TransactWriteItem>, CalendarError> {
+        let pk = company_pk(company.id());
+        let mut items = vec![TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(&pk))
+                    .key("sk", s(format!("A#{}", appointment.appointment_id)))
+                    .update_expression("SET #status = :cancelled, cancelled_at_ms = :now")
+                    .condition_expression("#status = :booked")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":cancelled", s("cancelled"))
+                    .expression_attribute_values(":booked", s("booked"))
+                    .expression_attribute_values(":now", n(Utc::now().timestamp_millis()))
+                    .build()
+                    .map_err(backend)?,
+            )
+            .build()];
+        for lock in &appointment.locks {
+            items.push(self.delete_lock(&pk, lock, &appointment.appointment_id)?);
+        }
+        Ok(items)
+    }
+
+    /// Moves a booked appointment's item to `to` (its time, locks and external uid), if it is
+    /// still booked at its old time.
+    fn move_item(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+        date: NaiveDate,
+        time: NaiveTime,
+        to: &Placement,
+        external_uid: Option<&str>,
+    ) -> Result<TransactWriteItem, CalendarError> {
+        let mut update = "SET #date = :date, #time = :time, start_ms = :start, end_ms = :end, rescheduled_at_ms = :now".to_owned();
+        let mut builder = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(company_pk(company.id())))
+            .key("sk", s(format!("A#{}", appointment.appointment_id)))
+            .condition_expression("#status = :booked AND start_ms = :old_start")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#date", "date")
+            .expression_attribute_names("#time", "time")
+            .expression_attribute_values(":booked", s("booked"))
+            .expression_attribute_values(":old_start", n(appointment.start.timestamp_millis()))
+            .expression_attribute_values(":date", s(date.to_string()))
+            .expression_attribute_values(":time", s(time.format("%H:%M").to_string()))
+            .expression_attribute_values(":start", n(to.start.timestamp_millis()))
+            .expression_attribute_values(":end", n(to.end.timestamp_millis()))
+            .expression_attribute_values(":now", n(Utc::now().timestamp_millis()));
+        match external_uid {
+            Some(uid) => {
+                update.push_str(", external_uid = :uid");
+                builder = builder.expression_attribute_values(":uid", s(uid));
+            }
+            None => {
+                update.push_str(", #locks = :locks");
+                builder = builder
+                    .expression_attribute_names("#locks", "locks")
+                    .expression_attribute_values(
+                        ":locks",
+                        AttributeValue::Ss(to.locks.iter().cloned().collect()),
+                    );
+            }
+        }
+        Ok(TransactWriteItem::builder()
+            .update(builder.update_expression(update).build().map_err(backend)?)
+            .build())
+    }
+
+    fn put_lock(&self, pk: &str, lock: &str, id: &str) -> Result<TransactWriteItem, CalendarError> {
+        Ok(TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .item("pk", s(pk))
+                    .item("sk", s(lock))
+                    .item("appointment_id", s(id))
+                    .condition_expression("attribute_not_exists(sk)")
+                    .build()
+                    .map_err(backend)?,
+            )
+            .build())
+    }
+
+    fn delete_lock(
+        &self,
+        pk: &str,
+        lock: &str,
+        id: &str,
+    ) -> Result<TransactWriteItem, CalendarError> {
+        Ok(TransactWriteItem::builder()
+            .delete(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(pk))
+                    .key("sk", s(lock))
+                    .condition_expression("appointment_id = :id")
+                    .expression_attribute_values(":id", s(id))
+                    .build()
+                    .map_err(backend)?,
+            )
+            .build())
+    }
+
+    async fn reschedule_native(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+        service: &Service,
+        date: NaiveDate,
+        time: NaiveTime,
+    ) -> Result<Option<Appointment>, CalendarError> {
+        let to = Placement::new(company, service, date, time)?;
+        let pk = company_pk(company.id());
+        let id = &appointment.appointment_id;
+        let mut items = vec![self.move_item(company, appointment, date, time, &to, None)?];
+        // Units in both the old and the new time stay ours; only the difference changes.
+        for lock in appointment.locks.difference(&to.locks) {
+            items.push(self.delete_lock(&pk, lock, id)?);
+        }
+        for lock in to.locks.difference(&appointment.locks) {
+            items.push(self.put_lock(&pk, lock, id)?);
+        }
+        if !self.run(items).await? {
+            return Ok(None);
+        }
+        Ok(Some(Appointment {
+            date,
+            time,
+            start: to.start,
+            end: to.end,
+            locks: to.locks,
+            ..appointment.clone()
+        }))
+    }
+
+    /// Runs a transaction. `Err(codes)` inside: it was cancelled (nothing was written), with
+    /// one cancellation code per item, in item order.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), Vec<String>>, CalendarError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Ok(())),
+            Err(err) => match cancellation_codes(&err) {
+                codes if !codes.is_empty() => Ok(Err(codes)),
+                _ => Err(backend(DisplayErrorContext(err))),
+            },
+        }
+    }
+
+    /// Runs a transaction; `Ok(false)` if a condition failed (nothing was written).
+    async fn run(&self, items: Vec<TransactWriteItem>) -> Result<bool, CalendarError> {
+        Ok(self.transact(items).await?.is_ok())
+    }
+}
+
+/// The item side of bookings in an external calendar: one conditional write before the
+/// external call, one transaction after it.
+impl NativeCalendar {
+    /// Writes the booking's item as `pending` unless the same booking is already booked.
+    pub(super) async fn external_reserve(
+        &self,
+        company: &Company,
+        req: &BookingRequest<'_>,
+        id: &str,
+        at: &Placement,
+        backend_name: &str,
+    ) -> Result<Reservation, CalendarError> {
+        let now = Utc::now().timestamp_millis();
+        let mut item = self.appointment_item(company, req, id, at, "pending", now);
+        item.insert("backend".to_owned(), s(backend_name));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(sk) OR #status IN (:cancelled, :pending)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":cancelled", s("cancelled"))
+            .expression_attribute_values(":pending", s("pending"))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let retry = matches!(
+                    out.attributes.as_ref().and_then(|old| old.get("status")),
+                    Some(AttributeValue::S(status)) if status == "pending"
+                );
+                Ok(Reservation::Pending { retry })
+            }
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                match self.appointment(company, id).await? {
+                    Some(existing) if existing.status == "booked" => {
+                        Ok(Reservation::Booked(Box::new(existing)))
+                    }
+                    _ => Err(CalendarError::Backend(
+                        "the booking changed concurrently".into(),
+                    )),
+                }
+            }
+            Err(err) => Err(backend(DisplayErrorContext(err))),
+        }
+    }
+
+    /// The external calendar took the booking: the item becomes `booked` with the external
+    /// uid, and the customer is upserted, in one transaction.
+    pub(super) async fn external_confirm(
+        &self,
+        company: &Company,
+        req: &BookingRequest<'_>,
+        id: &str,
+        at: &Placement,
+        uid: &str,
+    ) -> Result<Appointment, CalendarError> {
+        let now = Utc::now().timestamp_millis();
+        let items = vec![
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .key("pk", s(company_pk(company.id())))
+                        .key("sk", s(format!("A#{id}")))
+                        .update_expression(
+                            "SET #status = :booked, external_uid = :uid, booked_at_ms = :now",
+                        )
+                        .condition_expression("attribute_exists(sk) AND #status <> :cancelled")
+                        .expression_attribute_names("#status", "status")
+                        .expression_attribute_values(":booked", s("booked"))
+                        .expression_attribute_values(":cancelled", s("cancelled"))
+                        .expression_attribute_values(":uid", s(uid))
+                        .expression_attribute_values(":now", n(now))
+                        .build()
+                        .map_err(backend)?,
+                )
+                .build(),
+            self.customer_upsert(company, req, now)?,
+        ];
+        if !self.run(items).await? {
+            return Err(CalendarError::Backend(format!(
+                "booking {uid} was made but its appointment item changed concurrently"
+            )));
+        }
+        Ok(Appointment {
+            appointment_id: id.to_owned(),
+            company_id: company.id().to_owned(),
+            date: req.date,
+            time: req.time,
+            start: at.start,
+            end: at.end,
+            service_id: req.service.id.clone(),
+            customer_phone: req.customer_phone.as_str().to_owned(),
+            customer_name: req.customer_name.map(str::to_owned),
+            status: "booked".into(),
+            external_uid: Some(uid.to_owned()),
+            locks: BTreeSet::new(),
+        })
+    }
+
+    /// The external calendar refused the booking: the pending item goes.
+    pub(super) async fn external_release(
+        &self,
+        company: &Company,
+        id: &str,
+    ) -> Result<(), CalendarError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(company_pk(company.id())))
+            .key("sk", s(format!("A#{id}")))
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s("pending"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // A concurrent retry confirmed it meanwhile: keep it.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(backend(DisplayErrorContext(err))),
+        }
+    }
+
+    /// The external calendar cancelled it: mark the item cancelled (`false`: it was not booked).
+    pub(super) async fn external_cancelled(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+    ) -> Result<bool, CalendarError> {
+        self.run(self.cancellation(company, appointment)?).await
+    }
+
+    /// The external calendar moved it (to a booking with a new uid).
+    pub(super) async fn external_moved(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+        date: NaiveDate,
+        time: NaiveTime,
+        to: &Placement,
+        uid: &str,
+    ) -> Result<Appointment, CalendarError> {
+        let item = self.move_item(company, appointment, date, time, to, Some(uid))?;
+        if !self.run(vec![item]).await? {
+            return Err(CalendarError::Backend(format!(
+                "booking moved to {uid} but its appointment item changed concurrently"
+            )));
+        }
+        Ok(Appointment {
+            date,
+            time,
+            start: to.start,
+            end: to.end,
+            external_uid: Some(uid.to_owned()),
+            ..appointment.clone()
+        })
+    }
+}
+
+impl Calendar for NativeCalendar {
+    /// One Query of the lock items for the whole range, then the slot finder per day.
+    async fn free_slots(
+        &self,
+        company: &Company,
+        service: &Service,
+        date: NaiveDate,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DaySlots>, CalendarError> {
+        let tz = &company.time_zone;
+        let from = local_instant(tz, date, NaiveTime::MIN).unwrap_or(now);
+        let last = date + Duration::days(i64::from(days));
+        let to = local_instant(tz, last, NaiveTime::MIN).unwrap_or(from);
+        let busy = self.busy(company, from, to).await?;
+        let finder = SlotFinder::new(&company.schedule);
+        Ok(days_from(date, days)
+            .map(|day| {
+                let slots = finder.free_slots(day, service.timing(), &busy, now);
+                (day, slots.iter().map(|s| s.local).collect::<Vec<_>>())
+            })
+            .filter(|(day, slots)| *day == date || !slots.is_empty())
+            .collect())
+    }
+
+    async fn book(
+        &self,
+        company: &Company,
+        req: &BookingRequest<'_>,
+    ) -> Result<BookingOutcome, CalendarError> {
+        self.book_native(company, req).await
+    }
+
+    async fn appointment(
+        &self,
+        company: &Company,
+        id: &str,
+    ) -> Result<Option<Appointment>, CalendarError> {
+        self.item(company, format!("A#{id}"))
+            .await?
+            .as_ref()
+            .map(parse_appointment)
+            .transpose()
+    }
+
+    /// One Query of the customer index.
+    async fn customer_appointments(
+        &self,
+        company: &Company,
+        phone: &PhoneNumber,
+    ) -> Result<Vec<Appointment>, CalendarError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("customer-appointments")
+            .key_condition_expression("customer_key = :k")
+            .expression_attribute_values(":k", s(format!("{}#{}", company.id(), phone.as_str())))
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        let mut list = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(parse_appointment)
+            .collect::<Result<Vec<_>, _>>()?;
+        list.sort_by_key(|a| a.start);
+        Ok(list)
+    }
+
+    async fn customer_name(
+        &self,
+        company: &Company,
+        phone: &PhoneNumber,
+    ) -> Result<Option<String>, CalendarError> {
+        let item = self.item(company, format!("U#{}", phone.as_str())).await?;
+        Ok(match item.as_ref().and_then(|i| i.get("name")) {
+            Some(AttributeValue::S(name)) => Some(name.clone()),
+            _ => None,
+        })
+    }
+
+    async fn cancel(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+    ) -> Result<bool, CalendarError> {
+        self.run(self.cancellation(company, appointment)?).await
+    }
+
+    async fn reschedule(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+        service: &Service,
+        date: NaiveDate,
+        time: NaiveTime,
+    ) -> Result<Option<Appointment>, CalendarError> {
+        self.reschedule_native(company, appointment, service, date, time)
+            .await
+    }
+}
+
+/// `days` consecutive days from `first`.
+pub(super) fn days_from(first: NaiveDate, days: u32) -> impl Iterator<Item = NaiveDate> {
+    first.iter_days().take(days as usize)
+}
+
+fn cancellation_codes<R>(
+    err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
+) -> Vec<String> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code().unwrap_or("None").to_owned())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn parse_appointment(item: &HashMap<String, AttributeValue>) -> Result<Appointment, CalendarError> {
+    let corrupt = |f: &str| CalendarError::Corrupt(f.to_owned());
+    let text = |f: &str| match item.get(f) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(corrupt(f)),
+    };
+    let ms = |f: &str| match item.get(f) {
+        Some(AttributeValue::N(v)) => v
+            .parse::<i64>()
+            .ok()
+            .and_then(|m| Utc.timestamp_millis_opt(m).single())
+            .ok_or_else(|| corrupt(f)),
+        _ => Err(corrupt(f)),
+    };
+    Ok(Appointment {
+        appointment_id: text("appointment_id")?,
+        company_id: text("company_id")?,
+        date: text("date")?.parse().map_err(|_| corrupt("date"))?,
+        time: NaiveTime::parse_from_str(&text("time")?, "%H:%M").map_err(|_| corrupt("time"))?,
+        start: ms("start_ms")?,
+        end: ms("end_ms")?,
+        service_id: text("service_id")?,
+        customer_phone: text("customer_phone")?,
+        customer_name: text("customer_name").ok(),
+        status: text("status")?,
+        external_uid: text("external_uid").ok(),
+        locks: match item.get("locks") {
+            Some(AttributeValue::Ss(l)) => l.iter().cloned().collect(),
+            _ => BTreeSet::new(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locks_cover_the_occupied_time_on_the_step_grid() {
+        let start = Utc
+            .timestamp_millis_opt(1_736_845_200_000)
+            .single()
+            .unwrap_or_default(); // 09:00 UTC
+        let keys = lock_keys(start, start + Duration::minutes(45), 15);
+        assert_eq!(keys.len(), 3);
+        let keys = lock_keys(
+            start + Duration::minutes(5),
+            start + Duration::minutes(20),
+            15,
+        );
+        assert_eq!(
+            keys.len(),
+            2,
+            "a booking off the grid locks every unit it touches"
+        );
+    }
+
+    #[test]
+    fn appointment_ids_are_stable_per_booking() {
+        let t = Utc
+            .timestamp_millis_opt(1_736_845_200_000)
+            .single()
+            .unwrap_or_default();
+        let a = appointment_id("demo", "+4917611112222", t, "haircut");
+        assert_eq!(a, appointment_id("demo", "+4917611112222", t, "haircut"));
+        assert_ne!(a, appointment_id("demo", "+4917611112223", t, "haircut"));
+        assert_ne!(a, appointment_id("other", "+4917611112222", t, "haircut"));
+        assert!(a.starts_with("apt_") && a.len() == 20);
+    }
+}

@@ -1,0 +1,389 @@
+//! The Cal.com backend through the real tool handlers: a company whose settings choose Cal.com,
+//! its API key in the emulator's Secrets Manager, and Cal.com played by the local stub
+//! (`infra/calcom-stub`), which follows Cal.com's documented API v2 requests and answers.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use book_appointment::BookAppointment;
+use calcom_stub::{CalComStub, Fault, StubConfig};
+use cancel_appointment::CancelAppointment;
+use check_availability::CheckAvailability;
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use get_customer_info::GetCustomerInfo;
+use integration_tests::tool_harness::{
+    calendar, call, demo_settings, next_tuesday, put_company, service, slots,
+};
+use integration_tests::{call_id, clients, counted_clients, RequestLog};
+use reschedule_appointment::RescheduleAppointment;
+use serde_json::{json, Value};
+use shared::aws::AwsClients;
+use shared::calendar::{appointment_id, Calendar, CALCOM_BOOKINGS_VERSION, CALCOM_SLOTS_VERSION};
+use shared::company::{CalComSettings, CalendarBackend, Company};
+use shared::slots::local_instant;
+
+struct Tenant {
+    stub: CalComStub,
+    company_id: String,
+    agent: String,
+}
+
+/// A fresh company on Cal.com (the demo salon's settings), its own stub and API key.
+async fn calcom_company(aws: &AwsClients, timeout_ms: u64, stored_key: Option<&str>) -> Tenant {
+    let key = call_id("cal_test");
+    let stub = CalComStub::start(
+        StubConfig::salon(&key),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("start the Cal.com stub");
+    let mut settings = demo_settings();
+    let secret = format!("calcom/{}", settings.company_id);
+    aws.secrets
+        .create_secret()
+        .name(&secret)
+        .secret_string(json!({"api_key": stored_key.unwrap_or(&key)}).to_string())
+        .send()
+        .await
+        .expect("create the Cal.com key secret");
+    settings.calendar = CalendarBackend::CalCom(CalComSettings {
+        base_url: stub.url(),
+        api_key_secret: secret,
+        event_types: HashMap::from([
+            ("haircut".into(), 1001),
+            ("coloring".into(), 1002),
+            ("beard".into(), 1003),
+        ]),
+        timeout_ms,
+    });
+    let (company_id, agent) = put_company(aws, &settings).await;
+    Tenant {
+        stub,
+        company_id,
+        agent,
+    }
+}
+
+fn berlin(day: NaiveDate, hh: u32, mm: u32) -> DateTime<Utc> {
+    let t = NaiveTime::from_hms_opt(hh, mm, 0).expect("time");
+    local_instant(&chrono_tz::Europe::Berlin, day, t).expect("exists")
+}
+
+async fn company(aws: &AwsClients, tenant: &Tenant) -> Company {
+    integration_tests::tool_harness::directory(aws)
+        .find(&shared::company::CompanyKey::Id(tenant.company_id.clone()))
+        .await
+        .map(|c| (*c).clone())
+        .expect("company")
+}
+
+const CALLER: &str = "+4917612345678";
+
+fn is_calendar_fallback(reply: &Value) -> bool {
+    reply["success"] == json!(false)
+        && reply["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Kalender"))
+}
+
+#[tokio::test]
+async fn slots_come_from_calcom_where_the_company_schedule_agrees() {
+    let aws = clients().await;
+    let t = calcom_company(&aws, 2000, None).await;
+    let day = next_tuesday();
+    t.stub.add_booking(1001, berlin(day, 10, 0), 30);
+    let svc = service(CheckAvailability, &aws);
+    let reply = call(
+        &svc,
+        &t.agent,
+        CALLER,
+        json!({"date": day.to_string(), "service_id": "Haarschnitt"}),
+    )
+    .await;
+    assert_eq!(reply["available"], json!(true), "{reply}");
+    let free = slots(&reply);
+    assert!(free.contains(&"09:00".into()) && free.contains(&"17:30".into()));
+    assert!(!free.contains(&"10:00".into()), "booked in Cal.com");
+    assert!(
+        !free.contains(&"12:00".into()),
+        "Cal.com offers the lunch break, the company does not"
+    );
+    assert!(
+        !free.contains(&"09:15".into()),
+        "on the company's 15-minute grid but not a Cal.com slot"
+    );
+    let request = t.stub.received().pop().expect("a request");
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("GET", "/v2/slots")
+    );
+    assert_eq!(request.api_version.as_deref(), Some(CALCOM_SLOTS_VERSION));
+    let query = request.query.unwrap_or_default();
+    for part in [
+        "eventTypeId=1001".to_owned(),
+        format!("start={day}"),
+        "timeZone=Europe%2FBerlin".to_owned(),
+    ] {
+        assert!(query.contains(&part), "{query} lacks {part}");
+    }
+}
+
+fn dynamodb_calls(log: &RequestLog) -> usize {
+    log.take()
+        .iter()
+        .filter(|r| r.starts_with("DynamoDB"))
+        .count()
+}
+
+#[tokio::test]
+async fn booking_is_idempotent_and_keeps_ownership_records() {
+    let (aws, log) = counted_clients().await;
+    let t = calcom_company(&aws, 2000, None).await;
+    let day = next_tuesday();
+    let book = service(BookAppointment, &aws);
+    let args = json!({"date": day.to_string(), "time": "14 Uhr", "service_id": "haircut",
+                      "customer_name": "Erika Muster", "notes": "Kurz bitte"});
+    // Warm the company cache and the API key, as a running container has them.
+    call(&book, &t.agent, CALLER, json!({"date": "gestern"})).await;
+    log.take();
+
+    let first = call(&book, &t.agent, CALLER, args.clone()).await;
+    assert_eq!(first["success"], json!(true), "{first}");
+    assert!(
+        dynamodb_calls(&log) <= 2,
+        "a Cal.com booking costs at most two DynamoDB round trips"
+    );
+    let id = first["appointment_id"].as_str().expect("id").to_owned();
+    let bookings = t.stub.bookings();
+    assert_eq!(bookings.len(), 1);
+    let b = &bookings[0];
+    assert_eq!(b["metadata"]["appointment_id"], json!(id));
+    assert_eq!(b["attendees"][0]["phoneNumber"], json!(CALLER));
+    assert_eq!(b["attendees"][0]["name"], json!("Erika Muster"));
+    assert_eq!(b["attendees"][0]["timeZone"], json!("Europe/Berlin"));
+    assert_eq!(b["bookingFieldsResponses"]["notes"], json!("Kurz bitte"));
+    let start: DateTime<Utc> = b["start"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("start");
+    assert_eq!(start, berlin(day, 14, 0));
+    let post = t
+        .stub
+        .received()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path == "/v2/bookings")
+        .expect("POST /v2/bookings");
+    assert_eq!(post.api_version.as_deref(), Some(CALCOM_BOOKINGS_VERSION));
+    assert_eq!(
+        post.body.as_ref().map(|b| b["eventTypeId"].clone()),
+        Some(json!(1001))
+    );
+
+    // Retell retries the same call: the same appointment, no second Cal.com booking.
+    let again = call(&book, &t.agent, CALLER, args).await;
+    assert_eq!(again["success"], json!(true), "{again}");
+    assert_eq!(again["appointment_id"], json!(id));
+    assert_eq!(t.stub.bookings().len(), 1);
+
+    let info = call(&service(GetCustomerInfo, &aws), &t.agent, CALLER, json!({})).await;
+    assert_eq!(info["name"], json!("Erika Muster"));
+    assert_eq!(info["upcoming"][0]["appointment_id"], json!(id), "{info}");
+}
+
+#[tokio::test]
+async fn a_taken_slot_gets_alternatives_and_leaves_no_record() {
+    let aws = clients().await;
+    let t = calcom_company(&aws, 2000, None).await;
+    let day = next_tuesday();
+    t.stub.add_booking(1001, berlin(day, 15, 0), 30);
+    let reply = call(
+        &service(BookAppointment, &aws),
+        &t.agent,
+        CALLER,
+        json!({"date": day.to_string(), "time": "15:00", "service_id": "haircut"}),
+    )
+    .await;
+    assert_eq!(reply["success"], json!(false), "{reply}");
+    assert!(!reply["alternatives"].as_array().is_none_or(Vec::is_empty));
+    assert!(reply["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("vergeben")));
+    let c = company(&aws, &t).await;
+    let id = appointment_id(&t.company_id, CALLER, berlin(day, 15, 0), "haircut");
+    assert_eq!(calendar(&aws).appointment(&c, &id).await, Ok(None));
+}
+
+#[tokio::test]
+async fn a_booking_cut_off_after_calcom_took_it_is_found_on_retry() {
+    let aws = clients().await;
+    let t = calcom_company(&aws, 500, None).await;
+    let day = next_tuesday();
+    let book = service(BookAppointment, &aws);
+    let args = json!({"date": day.to_string(), "time": "11:00", "service_id": "haircut"});
+    t.stub
+        .set_fault(Fault::AnswerLate(Duration::from_millis(1500)));
+    let first = call(&book, &t.agent, CALLER, args.clone()).await;
+    assert!(is_calendar_fallback(&first), "{first}");
+    assert_eq!(t.stub.bookings().len(), 1, "Cal.com booked it nonetheless");
+
+    t.stub.set_fault(Fault::None);
+    let retry = call(&book, &t.agent, CALLER, args).await;
+    assert_eq!(retry["success"], json!(true), "{retry}");
+    let bookings = t.stub.bookings();
+    assert_eq!(bookings.len(), 1, "no second booking: {bookings:?}");
+    assert_eq!(
+        bookings[0]["metadata"]["appointment_id"],
+        retry["appointment_id"]
+    );
+    assert!(t
+        .stub
+        .received()
+        .iter()
+        .any(|r| r.method == "GET" && r.path == "/v2/bookings"));
+}
+
+#[tokio::test]
+async fn an_outage_is_a_spoken_fallback_within_three_seconds_then_the_breaker_opens() {
+    let aws = clients().await;
+    let t = calcom_company(&aws, 500, None).await;
+    let day = next_tuesday().to_string();
+    let svc = service(CheckAvailability, &aws);
+    let args = json!({"date": day, "service_id": "haircut"});
+    t.stub.set_fault(Fault::Hang(Duration::from_secs(10)));
+    for _ in 0..3 {
+        let started = Instant::now();
+        let reply = call(&svc, &t.agent, CALLER, args.clone()).await;
+        assert!(is_calendar_fallback(&reply), "{reply}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+    let sent = t.stub.received().len();
+    let reply = call(&svc, &t.agent, CALLER, args.clone()).await;
+    assert!(is_calendar_fallback(&reply), "{reply}");
+    assert_eq!(
+        t.stub.received().len(),
+        sent,
+        "the open breaker answers without calling Cal.com"
+    );
+
+    // 5xx count as failures too; another company's breaker is its own.
+    let other = calcom_company(&aws, 500, None).await;
+    other.stub.set_fault(Fault::ServerError);
+    let reply = call(&svc, &other.agent, CALLER, args).await;
+    assert!(is_calendar_fallback(&reply), "{reply}");
+    assert_eq!(other.stub.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_slow_calendar_is_cut_off_at_the_reply_deadline() {
+    let aws = clients().await;
+    let t = calcom_company(&aws, 2500, None).await;
+    t.stub.set_fault(Fault::Hang(Duration::from_secs(10)));
+    let started = Instant::now();
+    let reply = call(
+        &service(BookAppointment, &aws),
+        &t.agent,
+        CALLER,
+        json!({"date": next_tuesday().to_string(), "time": "10:00", "service_id": "beard"}),
+    )
+    .await;
+    assert!(is_calendar_fallback(&reply), "{reply}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn a_refused_api_key_is_a_spoken_fallback() {
+    let aws = clients().await;
+    let t = calcom_company(&aws, 2000, Some("cal_live_wrong")).await;
+    let reply = call(
+        &service(CheckAvailability, &aws),
+        &t.agent,
+        CALLER,
+        json!({"date": next_tuesday().to_string(), "service_id": "haircut"}),
+    )
+    .await;
+    assert!(is_calendar_fallback(&reply), "{reply}");
+}
+
+#[tokio::test]
+async fn reschedule_and_cancel_go_through_calcom_for_the_owner_only() {
+    let aws = clients().await;
+    let t = calcom_company(&aws, 2000, None).await;
+    let day = next_tuesday();
+    let booked = call(
+        &service(BookAppointment, &aws),
+        &t.agent,
+        CALLER,
+        json!({"date": day.to_string(), "time": "10:00", "service_id": "haircut"}),
+    )
+    .await;
+    let id = booked["appointment_id"]
+        .as_str()
+        .expect("booked")
+        .to_owned();
+    let first_uid = t.stub.bookings()[0]["uid"].clone();
+
+    t.stub.add_booking(1001, berlin(day, 17, 0), 30);
+    let reschedule = service(RescheduleAppointment, &aws);
+    let refused = call(
+        &reschedule,
+        &t.agent,
+        CALLER,
+        json!({"new_date": day.to_string(), "new_time": "17:00"}),
+    )
+    .await;
+    assert_eq!(refused["success"], json!(false), "{refused}");
+    assert_eq!(
+        t.stub.bookings()[0]["status"],
+        json!("accepted"),
+        "nothing changed"
+    );
+
+    let moved = call(
+        &reschedule,
+        &t.agent,
+        CALLER,
+        json!({"new_date": day.to_string(), "new_time": "16:00"}),
+    )
+    .await;
+    assert_eq!(moved["success"], json!(true), "{moved}");
+    assert_eq!(moved["appointment_id"], json!(id), "the caller's id stays");
+    let bookings = t.stub.bookings();
+    let old = bookings
+        .iter()
+        .find(|b| b["uid"] == first_uid)
+        .expect("old");
+    assert_eq!(old["status"], json!("cancelled"));
+    let new_uid = old["rescheduledToUid"].as_str().expect("moved").to_owned();
+    let c = company(&aws, &t).await;
+    let record = calendar(&aws)
+        .appointment(&c, &id)
+        .await
+        .expect("read")
+        .expect("record");
+    assert_eq!(record.external_uid.as_deref(), Some(new_uid.as_str()));
+    assert_eq!(
+        record.time,
+        NaiveTime::from_hms_opt(16, 0, 0).expect("time")
+    );
+
+    let cancel = service(CancelAppointment, &aws);
+    let stranger = call(
+        &cancel,
+        &t.agent,
+        "+4915199999999",
+        json!({"appointment_id": id}),
+    )
+    .await;
+    assert_eq!(stranger["success"], json!(false), "{stranger}");
+    let cancelled = call(&cancel, &t.agent, CALLER, json!({"appointment_id": id})).await;
+    assert_eq!(cancelled["success"], json!(true), "{cancelled}");
+    let new = t
+        .stub
+        .bookings()
+        .into_iter()
+        .find(|b| b["uid"] == json!(new_uid))
+        .expect("new booking");
+    assert_eq!(new["status"], json!("cancelled"));
+    let record = calendar(&aws).appointment(&c, &id).await.expect("read");
+    assert_eq!(record.map(|a| a.status), Some("cancelled".to_owned()));
+}
