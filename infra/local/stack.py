@@ -7,6 +7,8 @@
   3. `cargo lambda watch` on 127.0.0.1:$LOCAL_API_PORT serving every function, with the
      environment template.yaml gives it, pointed at the emulator
   4. local-pump: delivers SQS batches to the consumers like Lambda's event source mapping
+  5. calcom-stub on 127.0.0.1:$LOCAL_CALCOM_PORT, the Cal.com calendar of the seeded company
+     `salon-calcom` (infra/local/companies/calcom-demo.json)
 
 Logs and state go to $LOCAL_STATE_DIR (default: a folder under the system temp dir), outside the
 source tree that cargo lambda watches.
@@ -30,9 +32,11 @@ ROOT = HERE.parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
 sys.path.insert(0, str(HERE))
 
+import boto3  # noqa: E402
 from bootstrap import bootstrap  # noqa: E402
 
 DEV_API_KEY = "key_local_dev_retell"  # documented in README.md; never a real key
+DEV_CALCOM_KEY = "cal_test_local_stub"  # the local Cal.com stub's API key; never a real key
 REGION = "eu-central-1"
 
 
@@ -57,8 +61,9 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = Non
 class LocalStack:
     def __init__(self, aws_port: int, api_port: int, api_key: str = DEV_API_KEY,
                  state_dir: Path | None = None, prefix: str = "local-", pump_retry_secs: int = 2,
-                 release: bool = False):
+                 release: bool = False, calcom_port: int = 9411):
         self.aws_port, self.api_port, self.api_key = aws_port, api_port, api_key
+        self.calcom_port = calcom_port
         self.state_dir = Path(state_dir or Path(tempfile.gettempdir()) / f"retell-backend-{api_port}")
         self.logs = self.state_dir / "logs"
         self.prefix = prefix
@@ -122,7 +127,10 @@ class LocalStack:
         if build.returncode != 0:
             raise RuntimeError(f"cargo build failed; see {self.logs / 'build.log'}")
 
-        companies = sorted(str(p) for p in (HERE / "companies").glob("*.json"))
+        stub = self._spawn("calcom-stub", [str(ROOT / "target" / "debug" / "calcom-stub"),
+                                           "--port", str(self.calcom_port), "--api-key", DEV_CALCOM_KEY])
+        wait_for_port(self.calcom_port, 30, stub, "calcom-stub")
+        companies = self._local_companies()
         load = subprocess.run([str(ROOT / "target" / "debug" / "load-companies"), "--table",
                                self.description["resources"]["CompaniesTable"]["Ref"], *companies],
                               cwd=ROOT, env={**os.environ, **self.aws_env()}, capture_output=True, text=True)
@@ -139,6 +147,34 @@ class LocalStack:
                              "--lambda", self.api, "--retry-after", str(self.pump_retry_secs)],
                     env={"RUST_LOG": "info"})
         return self
+
+    @property
+    def calcom_url(self) -> str:
+        return f"http://127.0.0.1:{self.calcom_port}"
+
+    def _local_companies(self) -> list[str]:
+        """The company files, with Cal.com companies pointed at the local stub and their API key
+        stored in the emulator's Secrets Manager (as an operator would store the real one)."""
+        secrets = boto3.client("secretsmanager", endpoint_url=self.endpoint, region_name=REGION,
+                               aws_access_key_id="test", aws_secret_access_key="test")
+        out_dir = self.state_dir / "companies"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        files = []
+        for path in sorted((HERE / "companies").glob("*.json")):
+            settings = json.loads(path.read_text())
+            calendar = settings.get("calendar", {})
+            if calendar.get("type") == "calcom":
+                name = f"{self.prefix}calcom/{settings['company_id']}"
+                secret = json.dumps({"api_key": DEV_CALCOM_KEY})
+                try:
+                    secrets.create_secret(Name=name, SecretString=secret)
+                except secrets.exceptions.ResourceExistsException:
+                    secrets.put_secret_value(SecretId=name, SecretString=secret)
+                calendar.update(base_url=self.calcom_url, api_key_secret=name)
+            target = out_dir / path.name
+            target.write_text(json.dumps(settings, ensure_ascii=False, indent=1))
+            files.append(str(target))
+        return files
 
     def exited(self) -> list[str]:
         return [name for name, p in self.procs if p.poll() is not None]
@@ -176,9 +212,10 @@ class LocalStack:
 def main() -> int:
     aws_port = int(os.environ.get("LOCAL_AWS_PORT", "4566"))
     api_port = int(os.environ.get("LOCAL_API_PORT", "9000"))
+    calcom_port = int(os.environ.get("LOCAL_CALCOM_PORT", "9411"))
     api_key = os.environ.get("RETELL_API_KEY") or DEV_API_KEY
     state = os.environ.get("LOCAL_STATE_DIR")
-    stack = LocalStack(aws_port, api_port, api_key, Path(state) if state else None)
+    stack = LocalStack(aws_port, api_port, api_key, Path(state) if state else None, calcom_port=calcom_port)
     stopping = False
 
     def on_signal(*_):
@@ -210,13 +247,14 @@ Local stack is up.
   Companies          {stack.companies.replace(chr(10), chr(10) + " " * 21)}
   Lambda API         {stack.api}/2015-03-31/functions/<function>/invocations
   Functions          {", ".join(sorted(d["functions"]))}
+  Cal.com stub       {stack.calcom_url}   (company salon-calcom books there; API key {DEV_CALCOM_KEY})
   AWS emulator       {stack.endpoint}   (AWS_ENDPOINT_URL; region {REGION}, any credentials)
   Calls table        {res["CallsTable"]["Ref"]}
   Stats table        {res["CallStatsTable"]["Ref"]}
   Events bucket      {res["EventsBucket"]["Ref"]}
   Queues             {", ".join(v["QueueName"] for k, v in res.items() if "QueueName" in v)}
   Retell key         {"$RETELL_API_KEY" if os.environ.get("RETELL_API_KEY") else DEV_API_KEY + " (dev default)"}
-  Logs               {stack.logs}/{{moto,functions,pump,build}}.log
+  Logs               {stack.logs}/{{moto,functions,pump,calcom-stub,build}}.log
 
 Signed example request (signature valid for 5 minutes; `make sign BODY=...` makes new ones):
 

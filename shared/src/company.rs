@@ -557,6 +557,38 @@ mod tests {
     }
 
     #[test]
+    fn calcom_settings_need_an_event_type_per_service() {
+        let json = include_str!("../../infra/local/companies/demo.json").replace(
+            r#""calendar": {"type": "native"}"#,
+            r#""calendar": {"type": "calcom", "api_key_secret": "stack/calcom/demo",
+                            "event_types": {"haircut": 1001, "coloring": 1002, "beard": 1003}}"#,
+        );
+        let settings: CompanySettings = serde_json::from_str(&json).expect("parses");
+        let CalendarBackend::CalCom(cal) = &settings.calendar else {
+            panic!("not Cal.com: {:?}", settings.calendar);
+        };
+        assert_eq!(cal.base_url, "https://api.cal.com");
+        assert_eq!(cal.timeout_ms, 2000);
+        assert!(Company::from_settings(settings.clone()).is_ok());
+        let mut bad = settings.clone();
+        if let CalendarBackend::CalCom(cal) = &mut bad.calendar {
+            cal.event_types.remove("beard");
+        }
+        assert!(
+            Company::from_settings(bad).is_err(),
+            "beard has no event type"
+        );
+        let mut bad = settings;
+        if let CalendarBackend::CalCom(cal) = &mut bad.calendar {
+            cal.timeout_ms = 10_000;
+        }
+        assert!(
+            Company::from_settings(bad).is_err(),
+            "longer than the reply deadline"
+        );
+    }
+
+    #[test]
     fn closure_ranges_expand() {
         let mut s: CompanySettings =
             serde_json::from_str(include_str!("../../infra/local/companies/demo.json"))

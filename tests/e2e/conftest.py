@@ -16,7 +16,7 @@ from stack import LocalStack, free_port  # noqa: E402
 def stack():
     state = Path(tempfile.mkdtemp(prefix="retell-e2e-"))
     s = LocalStack(free_port(), free_port(), api_key="key_e2e_test", state_dir=state, prefix="e2e-",
-                   pump_retry_secs=1)
+                   pump_retry_secs=1, calcom_port=free_port())
     try:
         s.start()
         yield s

@@ -1,5 +1,6 @@
 """End to end over HTTP: SDK-signed webhooks -> cargo lambda watch -> SQS (moto) -> local pump ->
-consumer Lambdas -> DynamoDB, read back with boto3."""
+consumer Lambdas -> DynamoDB, read back with boto3; agent tools against the native calendar and the
+Cal.com stand-in."""
 
 import datetime
 import json
@@ -10,6 +11,7 @@ import uuid
 
 import boto3
 import pytest
+from stack import DEV_CALCOM_KEY  # conftest puts infra/local on the path
 
 
 def aws(stack, service):
@@ -139,20 +141,24 @@ def next_tuesday():
     return day
 
 
+def tool(stack, binary, name, call, args):
+    """A signed tool call through the stack's HTTP route; the reply (always 200)."""
+    status, reply = post_signed(stack, f"/lambda-url/{binary}/api/retell/functions/{name}",
+                                {"name": name, "call": call, "args": args})
+    assert status == 200, reply
+    return reply
+
+
 def test_agent_tools_book_against_the_seeded_demo_company(stack):
     call = {"call_id": f"call_e2e_tool_{uuid.uuid4().hex[:8]}", "agent_id": "agent_demo",
             "from_number": "+4917688887777", "to_number": "+493012345678"}
     day = next_tuesday().isoformat()
-    status, reply = post_signed(stack, "/lambda-url/check-availability/api/retell/functions/check_availability",
-                                {"name": "check_availability", "call": call,
-                                 "args": {"date": day, "service_id": "Haarschnitt"}})
-    assert status == 200 and reply["available"] is True, reply
-    slot = reply["slots"][-1]
-    status, booked = post_signed(stack, "/lambda-url/book-appointment/api/retell/functions/book_appointment",
-                                 {"name": "book_appointment", "call": call,
-                                  "args": {"date": day, "time": slot, "service_id": "haircut",
-                                           "customer_name": "E2E Test"}})
-    assert status == 200 and booked["success"] is True, booked
+    reply = tool(stack, "check-availability", "check_availability", call,
+                 {"date": day, "service_id": "Haarschnitt"})
+    assert reply["available"] is True, reply
+    booked = tool(stack, "book-appointment", "book_appointment", call,
+                  {"date": day, "time": reply["slots"][-1], "service_id": "haircut", "customer_name": "E2E Test"})
+    assert booked["success"] is True, booked
     assert booked["message"].startswith("Ihr Termin für Haarschnitt ist gebucht")
     status, inbound = post_signed(stack, "/lambda-url/call-inbound/api/retell/inbound",
                                   {"event": "call_inbound",
@@ -160,3 +166,23 @@ def test_agent_tools_book_against_the_seeded_demo_company(stack):
     assert status == 200, inbound
     assert inbound["call_inbound"]["override_agent_id"] == "agent_demo"
     assert inbound["call_inbound"]["dynamic_variables"]["customer_name"] == "E2E Test"
+
+
+def test_cal_com_company_books_in_its_cal_com_calendar(stack):
+    call = {"call_id": f"call_e2e_calcom_{uuid.uuid4().hex[:8]}", "agent_id": "agent_calcom_demo",
+            "from_number": "+4917677776666", "to_number": "+493012345679"}
+    day = next_tuesday().isoformat()
+    reply = tool(stack, "check-availability", "check_availability", call,
+                 {"date": day, "service_id": "Bartpflege"})
+    assert reply["available"] is True, reply
+    assert "12:00" not in reply["slots"], "the company's lunch break applies to Cal.com slots too"
+    booked = tool(stack, "book-appointment", "book_appointment", call,
+                  {"date": day, "time": reply["slots"][0], "service_id": "beard"})
+    assert booked["success"] is True, booked
+    req = urllib.request.Request(f"{stack.calcom_url}/v2/bookings?eventTypeId=1003",
+                                 headers={"authorization": f"Bearer {DEV_CALCOM_KEY}",
+                                          "cal-api-version": "2024-08-13"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        bookings = json.loads(resp.read())["data"]
+    mine = [b for b in bookings if b["metadata"].get("appointment_id") == booked["appointment_id"]]
+    assert len(mine) == 1 and mine[0]["attendees"][0]["phoneNumber"] == "+4917677776666", bookings
