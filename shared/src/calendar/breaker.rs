@@ -70,10 +70,6 @@ impl CircuitBreaker {
             state.open_until = Some(now + self.cooldown);
         }
     }
-
-    pub fn is_open(&self, now: Instant) -> bool {
-        self.state().open_until.is_some_and(|until| now < until)
-    }
 }
 
 #[cfg(test)]
@@ -112,7 +108,6 @@ mod tests {
         b.record_success();
         assert_eq!(b.allow(again), Ok(()));
         assert_eq!(b.allow(again), Ok(()));
-        assert!(!b.is_open(again));
     }
 
     #[test]

@@ -88,10 +88,6 @@ impl CalComClient {
         }
     }
 
-    pub fn breaker_open(&self) -> bool {
-        self.breaker.is_open(Instant::now())
-    }
-
     async fn api_key(&self) -> Result<String, CalComError> {
         let mut cached = self.key.lock().await;
         if let Some((key, at)) = cached.as_ref() {
@@ -577,7 +573,8 @@ impl Calendar for CalComCalendar {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.items.external_cancelled(company, appointment).await
+        // Its item has no lock items: the native cancellation is exactly the item update.
+        self.items.cancel(company, appointment).await
     }
 
     async fn reschedule(

@@ -247,10 +247,6 @@ impl Calendars {
         }
     }
 
-    pub fn native(&self) -> &NativeCalendar {
-        &self.native
-    }
-
     pub fn for_company(&self, company: &Company) -> CompanyCalendar {
         match &company.settings.calendar {
             CalendarBackend::Native => CompanyCalendar::Native(self.native.clone()),

@@ -617,15 +617,6 @@ impl NativeCalendar {
         }
     }
 
-    /// The external calendar cancelled it: mark the item cancelled (`false`: it was not booked).
-    pub(super) async fn external_cancelled(
-        &self,
-        company: &Company,
-        appointment: &Appointment,
-    ) -> Result<bool, CalendarError> {
-        self.run(self.cancellation(company, appointment)?).await
-    }
-
     /// The external calendar moved it (to a booking with a new uid).
     pub(super) async fn external_moved(
         &self,
