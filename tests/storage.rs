@@ -1,5 +1,6 @@
 //! Consumers and storage against the emulator: order independence, exactly-once statistics,
-//! conditional-write conflicts, claim-checked payloads, partial batch failures and redrive.
+//! conditional-write conflicts, claim-checked payloads, partial batch failures and redrive, and the
+//! transaction isolation of the emulator itself (infra/local/aws_emulator.py).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -182,6 +183,132 @@ async fn concurrent_deliveries_of_one_call_converge() {
             .await
             .expect("stats"),
         want_stats
+    );
+}
+
+/// The store's exactly-once counting rests on DynamoDB applying each transaction in isolation: a
+/// cancelled transaction leaves no trace and undoes nothing another one committed. Plain moto
+/// breaks this under concurrency (a cancelled transaction restores a snapshot of the table taken
+/// before another one committed), which is why the tests run it through
+/// infra/local/aws_emulator.py. A table of a few thousand items makes each snapshot slow enough
+/// that racing transactions do overlap, so this fails on plain moto.
+#[tokio::test]
+async fn concurrent_transactions_are_isolated_by_the_emulator() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, Put, PutRequest,
+        ScalarAttributeType, TransactWriteItem, Update, WriteRequest,
+    };
+    let aws = clients().await;
+    let db = aws.dynamodb.clone();
+    let table = call_id("isolation");
+    db.create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .send()
+        .await
+        .expect("create table");
+    let item = |pk: String| HashMap::from([("pk".to_owned(), AttributeValue::S(pk))]);
+    for chunk in (0..3000).collect::<Vec<_>>().chunks(25) {
+        let writes = chunk
+            .iter()
+            .map(|i| {
+                let put = PutRequest::builder()
+                    .set_item(Some(item(format!("filler_{i}"))))
+                    .build()
+                    .expect("put request");
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        db.batch_write_item()
+            .request_items(&table, writes)
+            .send()
+            .await
+            .expect("fill");
+    }
+    let write = |key: String| {
+        let (db, table) = (db.clone(), table.clone());
+        async move {
+            let put = Put::builder()
+                .table_name(&table)
+                .set_item(Some(item(key)))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .expect("put");
+            let add = Update::builder()
+                .table_name(&table)
+                .key("pk", AttributeValue::S("counter".into()))
+                .update_expression("ADD n :one")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .build()
+                .expect("update");
+            db.transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(put).build())
+                .transact_items(TransactWriteItem::builder().update(add).build())
+                .send()
+                .await
+                .is_ok()
+        }
+    };
+    // Half the writers hit an existing key and must be cancelled; the others must all count.
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let key = if i % 2 == 0 {
+                "filler_0".to_owned()
+            } else {
+                format!("fresh_{i}")
+            };
+            tokio::spawn(write(key))
+        })
+        .collect();
+    let mut committed = 0;
+    for t in tasks {
+        committed += i64::from(t.await.expect("join"));
+    }
+    let counter = db
+        .get_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S("counter".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("read counter")
+        .item
+        .and_then(|i| i.get("n").and_then(|n| n.as_n().ok()).cloned())
+        .unwrap_or_default();
+    let kept = db
+        .scan()
+        .table_name(&table)
+        .filter_expression("begins_with(pk, :fresh)")
+        .expression_attribute_values(":fresh", AttributeValue::S("fresh_".into()))
+        .select(aws_sdk_dynamodb::types::Select::Count)
+        .send()
+        .await
+        .expect("count fresh items")
+        .count;
+    db.delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("drop table");
+    assert_eq!(committed, 12, "exactly the writers of fresh keys commit");
+    assert_eq!(
+        (counter, kept),
+        (committed.to_string(), 12),
+        "every committed write is kept"
     );
 }
 

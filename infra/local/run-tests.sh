@@ -6,7 +6,7 @@ cd "$(dirname "$0")/../.."
 VENV=.venv
 port=$($VENV/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 state=$(mktemp -d "${TMPDIR:-/tmp}/retell-test.XXXXXX")
-$VENV/bin/moto_server -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
+$VENV/bin/python infra/local/aws_emulator.py -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
 moto_pid=$!
 cleanup() { kill "$moto_pid" 2>/dev/null || true; rm -rf "$state"; }
 trap cleanup EXIT

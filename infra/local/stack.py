@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The whole system on one machine: `make dev` runs this, the end-to-end tests import it.
 
-  1. moto's server on 127.0.0.1:$LOCAL_AWS_PORT (DynamoDB, SQS, S3, Secrets Manager wire protocols)
+  1. moto's server on 127.0.0.1:$LOCAL_AWS_PORT (DynamoDB, SQS, S3, Secrets Manager wire protocols),
+     started by infra/local/aws_emulator.py so DynamoDB requests are isolated as in AWS
   2. the template's tables, queues, DLQs, bucket and secret (infra/local/bootstrap.py), with
      $RETELL_API_KEY stored as the Retell key
   3. `cargo lambda watch` on 127.0.0.1:$LOCAL_API_PORT serving every function, with the
@@ -105,7 +106,8 @@ class LocalStack:
 
     def start(self, build_timeout: float = 1800) -> "LocalStack":
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        moto = self._spawn("moto", [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.aws_port)])
+        moto = self._spawn("moto", [str(VENV_BIN / "python"), str(ROOT / "infra" / "local" / "aws_emulator.py"),
+                                    "-H", "127.0.0.1", "-p", str(self.aws_port)])
         wait_for_port(self.aws_port, 30, moto, "moto_server")
 
         os.environ.update({k: v for k, v in self.aws_env().items() if k.startswith("AWS_") and "ENDPOINT" not in k})
