@@ -14,7 +14,7 @@ use get_customer_info::GetCustomerInfo;
 use integration_tests::tool_harness::{
     calendar, call, demo_settings, next_tuesday, put_company, service, slots,
 };
-use integration_tests::{call_id, clients, counted_clients, RequestLog};
+use integration_tests::{call_id, clients, counted_clients};
 use reschedule_appointment::RescheduleAppointment;
 use serde_json::{json, Value};
 use shared::aws::AwsClients;
@@ -128,13 +128,6 @@ async fn slots_come_from_calcom_where_the_company_schedule_agrees() {
     }
 }
 
-fn dynamodb_calls(log: &RequestLog) -> usize {
-    log.take()
-        .iter()
-        .filter(|r| r.starts_with("DynamoDB"))
-        .count()
-}
-
 #[tokio::test]
 async fn booking_is_idempotent_and_keeps_ownership_records() {
     let (aws, log) = counted_clients().await;
@@ -150,7 +143,7 @@ async fn booking_is_idempotent_and_keeps_ownership_records() {
     let first = call(&book, &t.agent, CALLER, args.clone()).await;
     assert_eq!(first["success"], json!(true), "{first}");
     assert!(
-        dynamodb_calls(&log) <= 2,
+        log.take_dynamodb_count() <= 2,
         "a Cal.com booking costs at most two DynamoDB round trips"
     );
     let id = first["appointment_id"].as_str().expect("id").to_owned();
@@ -302,6 +295,36 @@ async fn a_refused_api_key_is_a_spoken_fallback() {
     )
     .await;
     assert!(is_calendar_fallback(&reply), "{reply}");
+}
+
+#[tokio::test]
+async fn an_unreadable_api_key_counts_as_an_outage() {
+    let (aws, log) = counted_clients().await;
+    let t = calcom_company(&aws, 2000, None).await;
+    aws.secrets
+        .delete_secret()
+        .secret_id(format!("calcom/{}", t.company_id))
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("delete the key");
+    let svc = service(CheckAvailability, &aws);
+    let args = json!({"date": next_tuesday().to_string(), "service_id": "haircut"});
+    let key_reads = |log: &integration_tests::RequestLog| {
+        log.take()
+            .iter()
+            .filter(|r| r.ends_with("GetSecretValue"))
+            .count()
+    };
+    for _ in 0..3 {
+        let reply = call(&svc, &t.agent, CALLER, args.clone()).await;
+        assert!(is_calendar_fallback(&reply), "{reply}");
+    }
+    assert!(key_reads(&log) >= 3, "each call tried to read the key");
+    let reply = call(&svc, &t.agent, CALLER, args).await;
+    assert!(is_calendar_fallback(&reply), "{reply}");
+    assert_eq!(key_reads(&log), 0, "the open breaker does not read the key");
+    assert!(t.stub.received().is_empty(), "nothing reached Cal.com");
 }
 
 #[tokio::test]

@@ -112,6 +112,14 @@ impl RequestLog {
             .map(|mut v| std::mem::take(&mut *v))
             .unwrap_or_default()
     }
+
+    /// How many DynamoDB requests went out since the last take.
+    pub fn take_dynamodb_count(&self) -> usize {
+        self.take()
+            .iter()
+            .filter(|r| r.starts_with("DynamoDB"))
+            .count()
+    }
 }
 
 impl Intercept for RequestLog {

@@ -8,7 +8,7 @@ use integration_tests::tool_harness::{
     calendar, call, company, company_with_numbers, directory, keys, next_tuesday, request, service,
     slots,
 };
-use integration_tests::{clients, counted_clients, now_ms, stack, RequestLog, DEFAULT_KEY};
+use integration_tests::{clients, counted_clients, now_ms, stack, DEFAULT_KEY};
 use lambda_http::Body;
 use serde_json::{json, Value};
 use shared::signature::sign;
@@ -384,13 +384,6 @@ async fn unsigned_or_wrongly_signed_tool_calls_are_rejected() {
     assert_eq!(reply["available"], json!(true), "{reply}");
 }
 
-fn dynamodb_calls(log: &RequestLog) -> usize {
-    log.take()
-        .iter()
-        .filter(|r| r.starts_with("DynamoDB"))
-        .count()
-}
-
 #[tokio::test]
 async fn each_tool_call_is_at_most_two_dynamodb_round_trips() {
     let (aws, log) = counted_clients().await;
@@ -427,7 +420,7 @@ async fn each_tool_call_is_at_most_two_dynamodb_round_trips() {
         json!({"date": day, "service_id": "haircut"}),
     )
     .await;
-    assert_eq!(dynamodb_calls(&log), 1, "check_availability");
+    assert_eq!(log.take_dynamodb_count(), 1, "check_availability");
     call(
         &book,
         &agent,
@@ -435,16 +428,16 @@ async fn each_tool_call_is_at_most_two_dynamodb_round_trips() {
         json!({"date": day, "time": "13:00", "service_id": "haircut"}),
     )
     .await;
-    assert_eq!(dynamodb_calls(&log), 1, "book_appointment");
+    assert_eq!(log.take_dynamodb_count(), 1, "book_appointment");
     call(&info, &agent, me, json!({})).await;
-    assert_eq!(dynamodb_calls(&log), 2, "get_customer_info");
+    assert_eq!(log.take_dynamodb_count(), 2, "get_customer_info");
     let c = call(&cancel, &agent, me, json!({"date": day})).await;
     assert_eq!(
         c["success"],
         json!(false),
         "two appointments that day: asks which"
     );
-    assert_eq!(dynamodb_calls(&log), 1);
+    assert_eq!(log.take_dynamodb_count(), 1);
     let c = call(
         &cancel,
         &agent,
@@ -453,7 +446,7 @@ async fn each_tool_call_is_at_most_two_dynamodb_round_trips() {
     )
     .await;
     assert_eq!(c["success"], json!(true));
-    assert_eq!(dynamodb_calls(&log), 2, "cancel_appointment");
+    assert_eq!(log.take_dynamodb_count(), 2, "cancel_appointment");
 }
 
 #[test]

@@ -66,6 +66,13 @@ impl<'a> KeyHint<'a> {
             company_id: None,
         }
     }
+
+    pub fn company(company_id: &'a str) -> Self {
+        Self {
+            agent_id: None,
+            company_id: Some(company_id),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -342,16 +349,12 @@ mod tests {
             ring.tenant_for(KeyHint::default()),
             &Tenant::new("ops", "k0")
         );
-        let by_company = |c| KeyHint {
-            agent_id: None,
-            company_id: Some(c),
-        };
         assert_eq!(
-            ring.tenant_for(by_company("salon")),
+            ring.tenant_for(KeyHint::company("salon")),
             &Tenant::new("salon", "k2")
         );
         assert_eq!(
-            ring.tenant_for(by_company("nobody")),
+            ring.tenant_for(KeyHint::company("nobody")),
             &Tenant::new("ops", "k0")
         );
         let agent_wins = KeyHint {

@@ -409,10 +409,7 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
             .and_then(|(_, call)| company_key(call, &parts.headers, query));
         let hint = match &key {
             Some(CompanyKey::Agent(agent)) => KeyHint::agent(Some(agent)),
-            Some(CompanyKey::Id(company)) => KeyHint {
-                agent_id: None,
-                company_id: Some(company),
-            },
+            Some(CompanyKey::Id(company)) => KeyHint::company(company),
             _ => KeyHint::default(),
         };
         let now = Utc::now();

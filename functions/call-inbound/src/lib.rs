@@ -16,6 +16,8 @@ use tracing::Instrument;
 pub struct InboundCall<S> {
     pub keys: KeyProvider<S>,
     pub companies: CompanyDirectory,
+    /// Only for the caller's name: customers live in the appointments table whatever the
+    /// company's calendar backend, so no Cal.com client (or its secret) is needed here.
     pub calendar: NativeCalendar,
 }
 

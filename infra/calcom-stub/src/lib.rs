@@ -242,6 +242,14 @@ fn bad_request(message: &str) -> Response {
     error(StatusCode::BAD_REQUEST, "BadRequestException", message)
 }
 
+fn booking_not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "NotFoundException",
+        "Booking not found",
+    )
+}
+
 const NOT_AVAILABLE: &str = "User either already has booking at this time or is not available";
 
 /// Records every request and plays the fault around the handler.
@@ -518,11 +526,7 @@ async fn one(
     let inner = shared.lock();
     match inner.bookings.iter().find(|b| b.uid == uid) {
         Some(b) => Json(json!({"status": "success", "data": b.json()})).into_response(),
-        None => error(
-            StatusCode::NOT_FOUND,
-            "NotFoundException",
-            "Booking not found",
-        ),
+        None => booking_not_found(),
     }
 }
 
@@ -537,11 +541,7 @@ async fn cancel(
     }
     let mut inner = shared.lock();
     let Some(b) = inner.bookings.iter_mut().find(|b| b.uid == uid) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "NotFoundException",
-            "Booking not found",
-        );
+        return booking_not_found();
     };
     if b.status == "cancelled" {
         return bad_request("This booking has already been cancelled");
@@ -565,11 +565,7 @@ async fn reschedule(
         return bad_request("start must be an ISO 8601 date-time in UTC");
     };
     let Some(old) = inner.bookings.iter().find(|b| b.uid == uid).cloned() else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "NotFoundException",
-            "Booking not found",
-        );
+        return booking_not_found();
     };
     if old.status != "accepted" && old.status != "pending" {
         let to = old.rescheduled_to.as_deref().unwrap_or("none");

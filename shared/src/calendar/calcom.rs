@@ -6,8 +6,9 @@
 //! (`cal-api-version: 2024-08-13`), with `Authorization: Bearer <API key>`.
 //!
 //! A live caller is waiting: every request has a timeout (company setting, 2 s by default) and
-//! a circuit breaker per company stops calling after three consecutive failures for 30 s, so an
-//! outage costs the caller at most one timeout and then an immediate spoken fallback.
+//! a circuit breaker per company stops calling after three consecutive failures (no answer, 5xx,
+//! 429, a refused or unreadable API key) for 30 s, so an outage costs the caller at most one
+//! timeout and then an immediate spoken fallback.
 //!
 //! Idempotency and ownership come from the appointment items in DynamoDB: the item is written
 //! `pending` before the booking request (carrying the appointment id in Cal.com's `metadata`)
@@ -22,10 +23,10 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use super::breaker::CircuitBreaker;
-use super::native::{days_from, Placement, Reservation};
+use super::native::{Placement, Reservation};
 use super::{
-    appointment_id, Appointment, BookingOutcome, BookingRequest, Calendar, CalendarError, DaySlots,
-    NativeCalendar,
+    appointment_id, day_slots, Appointment, BookingOutcome, BookingRequest, Calendar,
+    CalendarError, DaySlots, NativeCalendar,
 };
 use crate::company::{CalComSettings, Company, Service};
 use crate::keys::{SecretSource, SecretsManagerSource};
@@ -88,7 +89,8 @@ impl CalComClient {
         }
     }
 
-    async fn api_key(&self) -> Result<String, CalComError> {
+    /// The API key, cached for `KEY_TTL`; the reason it cannot be had otherwise.
+    async fn api_key(&self) -> Result<String, String> {
         let mut cached = self.key.lock().await;
         if let Some((key, at)) = cached.as_ref() {
             if at.elapsed() < KEY_TTL {
@@ -99,9 +101,8 @@ impl CalComClient {
             .secret
             .fetch()
             .await
-            .map_err(|e| CalComError::Unavailable(format!("Cal.com API key: {e}")))?;
-        let key = parse_api_key(&secret)
-            .ok_or_else(|| CalComError::Unavailable("Cal.com API key secret is empty".into()))?;
+            .map_err(|e| format!("API key: {e}"))?;
+        let key = parse_api_key(&secret).ok_or("API key secret is empty")?;
         *cached = Some((key.clone(), Instant::now()));
         Ok(key)
     }
@@ -124,12 +125,18 @@ impl CalComClient {
             .http
             .as_ref()
             .map_err(|e| CalComError::Unavailable(format!("HTTP client: {e}")))?;
-        let key = self.api_key().await?;
+        // The breaker first: while it is open nothing is fetched or sent, not even the key.
         if self.breaker.allow(Instant::now()).is_err() {
             return Err(CalComError::Unavailable(format!(
                 "{op}: circuit open after repeated failures"
             )));
         }
+        let failed = |what: String| {
+            self.breaker.record_failure(Instant::now());
+            CalComError::Unavailable(format!("{op}: {what}"))
+        };
+        // Without its key the calendar is as unreachable as without an answer.
+        let key = self.api_key().await.map_err(failed)?;
         let mut request = http
             .request(method, url)
             .bearer_auth(key)
@@ -139,10 +146,6 @@ impl CalComClient {
                 .header("content-type", "application/json")
                 .body(body.to_string());
         }
-        let failed = |what: String| {
-            self.breaker.record_failure(Instant::now());
-            CalComError::Unavailable(format!("{op}: {what}"))
-        };
         let response = request.send().await.map_err(|e| failed(describe(&e)))?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| failed(describe(&e)))?;
@@ -459,19 +462,15 @@ impl Calendar for CalComCalendar {
                 .insert(local.time());
         }
         let finder = SlotFinder::new(&company.schedule);
-        Ok(days_from(date, days)
-            .map(|day| {
-                let cal = by_day.get(&day);
-                let slots = finder
-                    .free_slots(day, service.timing(), &[], now)
-                    .iter()
-                    .map(|s| s.local)
-                    .filter(|t| cal.is_some_and(|c| c.contains(t)))
-                    .collect::<Vec<_>>();
-                (day, slots)
-            })
-            .filter(|(day, slots)| *day == date || !slots.is_empty())
-            .collect())
+        Ok(day_slots(date, days, |day| {
+            let cal = by_day.get(&day);
+            finder
+                .free_slots(day, service.timing(), &[], now)
+                .iter()
+                .map(|s| s.local)
+                .filter(|t| cal.is_some_and(|c| c.contains(t)))
+                .collect()
+        }))
     }
 
     async fn book(

@@ -77,6 +77,21 @@ pub enum CalendarError {
 /// Free start times per day: the asked day first (even if empty), then later days with room.
 pub type DaySlots = (NaiveDate, Vec<NaiveTime>);
 
+/// `days` days from `first` (at least the first), each with its free times from `free`, in the
+/// `DaySlots` order: the first day always, later days only where there is room.
+fn day_slots(
+    first: NaiveDate,
+    days: u32,
+    mut free: impl FnMut(NaiveDate) -> Vec<NaiveTime>,
+) -> Vec<DaySlots> {
+    first
+        .iter_days()
+        .take(days.max(1) as usize)
+        .map(|day| (day, free(day)))
+        .filter(|(day, slots)| *day == first || !slots.is_empty())
+        .collect()
+}
+
 /// Deterministic id: the same caller booking the same service at the same time gets the same id.
 pub fn appointment_id(
     company_id: &str,
@@ -251,12 +266,14 @@ impl Calendars {
         match &company.settings.calendar {
             CalendarBackend::Native => CompanyCalendar::Native(self.native.clone()),
             CalendarBackend::CalCom(settings) => {
-                // Keyed by the settings too: a changed URL or secret gets a fresh client.
+                // Keyed by the settings the client is built from: a changed URL, secret or
+                // timeout gets a fresh client.
                 let key = format!(
-                    "{}|{}|{}",
+                    "{}|{}|{}|{}",
                     company.id(),
                     settings.base_url,
-                    settings.api_key_secret
+                    settings.api_key_secret,
+                    settings.timeout_ms
                 );
                 let client = {
                     let mut clients = self.calcom.lock().unwrap_or_else(|e| e.into_inner());

@@ -20,7 +20,8 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 
 use super::{
-    appointment_id, Appointment, BookingOutcome, BookingRequest, Calendar, CalendarError, DaySlots,
+    appointment_id, day_slots, Appointment, BookingOutcome, BookingRequest, Calendar,
+    CalendarError, DaySlots,
 };
 use crate::company::{Company, Service};
 use crate::phone::PhoneNumber;
@@ -63,6 +64,31 @@ pub(super) struct Placement {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub locks: BTreeSet<String>,
+}
+
+/// The appointment a booking request makes at `at`, once it is booked.
+fn booked_appointment(
+    company: &Company,
+    req: &BookingRequest<'_>,
+    id: &str,
+    at: &Placement,
+    external_uid: Option<&str>,
+    locks: BTreeSet<String>,
+) -> Appointment {
+    Appointment {
+        appointment_id: id.to_owned(),
+        company_id: company.id().to_owned(),
+        date: req.date,
+        time: req.time,
+        start: at.start,
+        end: at.end,
+        service_id: req.service.id.clone(),
+        customer_phone: req.customer_phone.as_str().to_owned(),
+        customer_name: req.customer_name.map(str::to_owned),
+        status: "booked".into(),
+        external_uid: external_uid.map(str::to_owned),
+        locks,
+    }
 }
 
 impl Placement {
@@ -259,20 +285,14 @@ impl NativeCalendar {
         // Upsert the customer in the same transaction.
         items.push(self.customer_upsert(company, req, now)?);
         match self.transact(items).await? {
-            Ok(()) => Ok(BookingOutcome::Booked(Appointment {
-                appointment_id: id,
-                company_id: company.id().to_owned(),
-                date: req.date,
-                time: req.time,
-                start: at.start,
-                end: at.end,
-                service_id: req.service.id.clone(),
-                customer_phone: phone.to_owned(),
-                customer_name: req.customer_name.map(str::to_owned),
-                status: "booked".into(),
-                external_uid: None,
-                locks: at.locks,
-            })),
+            Ok(()) => Ok(BookingOutcome::Booked(booked_appointment(
+                company,
+                req,
+                &id,
+                &at,
+                None,
+                at.locks.clone(),
+            ))),
             Err(reasons) => {
                 if reasons.first().map(String::as_str) == Some("ConditionalCheckFailed") {
                     // Our own appointment exists and is booked: this is a retry.
@@ -570,20 +590,15 @@ impl NativeCalendar {
                 "booking {uid} was made but its appointment item changed concurrently"
             )));
         }
-        Ok(Appointment {
-            appointment_id: id.to_owned(),
-            company_id: company.id().to_owned(),
-            date: req.date,
-            time: req.time,
-            start: at.start,
-            end: at.end,
-            service_id: req.service.id.clone(),
-            customer_phone: req.customer_phone.as_str().to_owned(),
-            customer_name: req.customer_name.map(str::to_owned),
-            status: "booked".into(),
-            external_uid: Some(uid.to_owned()),
-            locks: BTreeSet::new(),
-        })
+        // An external booking's item holds no lock items: the external calendar keeps the time.
+        Ok(booked_appointment(
+            company,
+            req,
+            id,
+            at,
+            Some(uid),
+            BTreeSet::new(),
+        ))
     }
 
     /// The external calendar refused the booking: the pending item goes.
@@ -660,13 +675,10 @@ impl Calendar for NativeCalendar {
         let to = local_instant(tz, last, NaiveTime::MIN).unwrap_or(from);
         let busy = self.busy(company, from, to).await?;
         let finder = SlotFinder::new(&company.schedule);
-        Ok(days_from(date, days)
-            .map(|day| {
-                let slots = finder.free_slots(day, service.timing(), &busy, now);
-                (day, slots.iter().map(|s| s.local).collect::<Vec<_>>())
-            })
-            .filter(|(day, slots)| *day == date || !slots.is_empty())
-            .collect())
+        Ok(day_slots(date, days, |day| {
+            let slots = finder.free_slots(day, service.timing(), &busy, now);
+            slots.iter().map(|s| s.local).collect()
+        }))
     }
 
     async fn book(
@@ -746,11 +758,6 @@ impl Calendar for NativeCalendar {
         self.reschedule_native(company, appointment, service, date, time)
             .await
     }
-}
-
-/// `days` consecutive days from `first`.
-pub(super) fn days_from(first: NaiveDate, days: u32) -> impl Iterator<Item = NaiveDate> {
-    first.iter_days().take(days as usize)
 }
 
 fn cancellation_codes<R>(
