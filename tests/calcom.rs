@@ -12,7 +12,8 @@ use check_availability::CheckAvailability;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use get_customer_info::GetCustomerInfo;
 use integration_tests::tool_harness::{
-    calendar, call, demo_settings, next_tuesday, put_company, service, slots,
+    assert_arguments_are_read_never_guessed, calendar, call, demo_settings, next_tuesday,
+    put_company, service, settings_with_horizon, slots, Tools,
 };
 use integration_tests::{call_id, clients, counted_clients};
 use reschedule_appointment::RescheduleAppointment;
@@ -30,6 +31,16 @@ struct Tenant {
 
 /// A fresh company on Cal.com (the demo salon's settings), its own stub and API key.
 async fn calcom_company(aws: &AwsClients, timeout_ms: u64, stored_key: Option<&str>) -> Tenant {
+    calcom_company_with(aws, demo_settings(), timeout_ms, stored_key).await
+}
+
+/// A fresh company on Cal.com with these settings (calendar replaced), its own stub and key.
+async fn calcom_company_with(
+    aws: &AwsClients,
+    mut settings: shared::company::CompanySettings,
+    timeout_ms: u64,
+    stored_key: Option<&str>,
+) -> Tenant {
     let key = call_id("cal_test");
     let stub = CalComStub::start(
         StubConfig::salon(&key),
@@ -37,7 +48,6 @@ async fn calcom_company(aws: &AwsClients, timeout_ms: u64, stored_key: Option<&s
     )
     .await
     .expect("start the Cal.com stub");
-    let mut settings = demo_settings();
     let secret = format!("calcom/{}", settings.company_id);
     aws.secrets
         .create_secret()
@@ -409,4 +419,49 @@ async fn reschedule_and_cancel_go_through_calcom_for_the_owner_only() {
     assert_eq!(new["status"], json!("cancelled"));
     let record = calendar(&aws).appointment(&c, &id).await.expect("read");
     assert_eq!(record.map(|a| a.status), Some("cancelled".to_owned()));
+}
+
+/// docs/custom-functions.md, "Arguments", on Cal.com: the same table as on the native calendar.
+/// No refused call reaches Cal.com's booking endpoints; the stored text arrives as given.
+#[tokio::test]
+async fn arguments_are_read_never_guessed_on_calcom() {
+    let aws = clients().await;
+    let last = next_tuesday();
+    let t = calcom_company_with(
+        &aws,
+        settings_with_horizon(demo_settings(), last),
+        2000,
+        None,
+    )
+    .await;
+    let tools = Tools::new(&aws);
+    let (first, second) =
+        assert_arguments_are_read_never_guessed(&tools, &t.agent, CALLER, last).await;
+    let bookings = t.stub.bookings();
+    let ours = |b: &Value| b["metadata"]["appointment_id"].as_str().map(str::to_owned);
+    assert!(
+        bookings
+            .iter()
+            .all(|b| ours(b) == Some(first.clone()) || ours(b) == Some(second.clone())),
+        "only the two readable bookings reached Cal.com: {bookings:?}"
+    );
+    let accepted: Vec<&Value> = bookings
+        .iter()
+        .filter(|b| b["status"] == json!("accepted"))
+        .collect();
+    assert_eq!(accepted.len(), 2, "{bookings:?}");
+    let moved = accepted
+        .iter()
+        .find(|b| ours(b) == Some(second.clone()))
+        .expect("the second booking, moved");
+    assert_eq!(moved["attendees"][0]["name"], json!("ä".repeat(100)));
+    assert_eq!(
+        moved["bookingFieldsResponses"]["notes"],
+        json!("Bitte klingeln\nHintereingang")
+    );
+    let start: DateTime<Utc> = moved["start"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("start");
+    assert_eq!(start, berlin(last, 16, 0));
 }

@@ -244,3 +244,87 @@ pub fn call_id(tag: &str) -> String {
         N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     )
 }
+
+/// A private AWS emulator for one test, which the test may freeze (SIGSTOP) to play a stalled
+/// network or an AWS brown-out, as a Lambda sees it: connections open, no answers.
+pub struct FreezableEmulator {
+    child: std::process::Child,
+    pub endpoint: String,
+    pub stack: Stack,
+}
+
+impl FreezableEmulator {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let child = Command::new(python())
+            .arg(repo_root().join("infra/local/aws_emulator.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start infra/local/aws_emulator.py (make test creates .venv)");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the emulator did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let out = Command::new(python())
+            .arg(repo_root().join("infra/local/bootstrap.py"))
+            .args(["--endpoint", &endpoint, "--prefix", "frozen-"])
+            .arg(format!("--param=RetellApiKey={DEFAULT_KEY}"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run infra/local/bootstrap.py");
+        assert!(out.status.success(), "bootstrap failed");
+        Self {
+            child,
+            endpoint,
+            stack: Stack {
+                description: serde_json::from_slice(&out.stdout).expect("bootstrap prints JSON"),
+            },
+        }
+    }
+
+    /// Clients with the budget the Lambdas Retell waits on use.
+    pub async fn clients(&self) -> AwsClients {
+        let config = shared::aws::budgeted_config_loader(shared::aws::AwsBudget::CALLER_WAITING)
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new(self.stack.region()))
+            .load()
+            .await;
+        AwsClients::from_sdk_config(&config)
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal}");
+    }
+
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+}
+
+impl Drop for FreezableEmulator {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -5,6 +5,7 @@ use std::time::Duration;
 use chrono::{Datelike, Duration as Days, NaiveDate, Utc, Weekday};
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
+use shared::auth::RequestAuth;
 use shared::aws::AwsClients;
 use shared::calendar::{Calendars, NativeCalendar};
 use shared::company::{CompanyDirectory, CompanySettings};
@@ -68,8 +69,7 @@ pub fn calendar(aws: &AwsClients) -> NativeCalendar {
 pub fn service<T: Tool>(tool: T, aws: &AwsClients) -> ToolService<T, SecretsManagerSource> {
     ToolService {
         tool,
-        keys: keys(aws),
-        companies: directory(aws),
+        auth: RequestAuth::new(keys(aws), directory(aws)),
         calendars: Calendars::new(calendar(aws), aws.secrets.clone()),
     }
 }
@@ -120,4 +120,353 @@ pub fn slots(reply: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The company's local today (the demo salons are in Berlin).
+pub fn berlin_today() -> NaiveDate {
+    Utc::now()
+        .with_timezone(&chrono_tz::Europe::Berlin)
+        .date_naive()
+}
+
+/// Demo settings whose booking horizon ends on `last` (`max_advance_days` from today).
+pub fn settings_with_horizon(mut settings: CompanySettings, last: NaiveDate) -> CompanySettings {
+    settings.max_advance_days = u32::try_from((last - berlin_today()).num_days()).expect("ahead");
+    settings
+}
+
+/// The agent's five tools behind the real service, called by name.
+pub struct Tools {
+    check: ToolService<check_availability::CheckAvailability, SecretsManagerSource>,
+    book: ToolService<book_appointment::BookAppointment, SecretsManagerSource>,
+    info: ToolService<get_customer_info::GetCustomerInfo, SecretsManagerSource>,
+    cancel: ToolService<cancel_appointment::CancelAppointment, SecretsManagerSource>,
+    reschedule: ToolService<reschedule_appointment::RescheduleAppointment, SecretsManagerSource>,
+}
+
+impl Tools {
+    pub fn new(aws: &AwsClients) -> Self {
+        Self {
+            check: service(check_availability::CheckAvailability, aws),
+            book: service(book_appointment::BookAppointment, aws),
+            info: service(get_customer_info::GetCustomerInfo, aws),
+            cancel: service(cancel_appointment::CancelAppointment, aws),
+            reschedule: service(reschedule_appointment::RescheduleAppointment, aws),
+        }
+    }
+
+    /// A signed call of the tool named `tool` (its Retell name); the reply.
+    pub async fn call(&self, tool: &str, agent: &str, caller: &str, args: Value) -> Value {
+        match tool {
+            "check_availability" => call(&self.check, agent, caller, args).await,
+            "book_appointment" => call(&self.book, agent, caller, args).await,
+            "get_customer_info" => call(&self.info, agent, caller, args).await,
+            "cancel_appointment" => call(&self.cancel, agent, caller, args).await,
+            "reschedule_appointment" => call(&self.reschedule, agent, caller, args).await,
+            other => panic!("no tool {other}"),
+        }
+    }
+}
+
+/// One argument rule: a call that must be refused, naming `argument` (what to ask again).
+pub struct Refusal {
+    pub tool: &'static str,
+    pub args: Value,
+    pub argument: &'static str,
+}
+
+/// Every argument rule of docs/custom-functions.md ("Arguments") that ends in a refusal, for a
+/// caller who has one appointment `appointment_id`, with `last` the last bookable day (open).
+pub fn refusal_cases(last: NaiveDate, appointment_id: &str) -> Vec<Refusal> {
+    let day = last.to_string();
+    let after = (last + Days::days(1)).to_string();
+    let megabyte = "x".repeat(1 << 20);
+    let r = |tool, args, argument| Refusal {
+        tool,
+        args,
+        argument,
+    };
+    let check = "check_availability";
+    let book = "book_appointment";
+    let cancel = "cancel_appointment";
+    let reschedule = "reschedule_appointment";
+    let booking = |extra: Value| {
+        let mut args = json!({"date": day, "time": "15:00", "service_id": "beard"});
+        if let (Some(a), Value::Object(extra)) = (args.as_object_mut(), extra) {
+            a.extend(extra);
+        }
+        args
+    };
+    vec![
+        // Days: wrong types, absurd and impossible dates, the horizon, megabytes, null.
+        r(check, json!({"date": 15, "service_id": "haircut"}), "date"),
+        r(
+            check,
+            json!({"date": {"day": 15}, "service_id": "haircut"}),
+            "date",
+        ),
+        r(
+            check,
+            json!({"date": [day], "service_id": "haircut"}),
+            "date",
+        ),
+        r(
+            check,
+            json!({"date": null, "service_id": "haircut"}),
+            "date",
+        ),
+        r(
+            check,
+            json!({"date": after, "service_id": "haircut"}),
+            "date",
+        ),
+        r(
+            check,
+            json!({"date": "9999-12-31", "service_id": "haircut"}),
+            "date",
+        ),
+        r(
+            check,
+            json!({"date": "0000-01-01", "service_id": "haircut"}),
+            "date",
+        ),
+        r(
+            check,
+            json!({"date": "2025-02-30", "service_id": "haircut"}),
+            "date",
+        ),
+        r(
+            check,
+            json!({"date": megabyte, "service_id": "haircut"}),
+            "date",
+        ),
+        r(
+            check,
+            json!({"date": "morgen\u{0}", "service_id": "haircut"}),
+            "date",
+        ),
+        // Services, times and durations.
+        r(check, json!({"date": day, "service_id": 7}), "service_id"),
+        r(
+            check,
+            json!({"date": day, "service_id": "haircut", "time": true}),
+            "time",
+        ),
+        r(
+            check,
+            json!({"date": day, "service_id": "haircut", "time": 14.5}),
+            "time",
+        ),
+        r(
+            check,
+            json!({"date": day, "service_id": "haircut", "time": {"h": 14}}),
+            "time",
+        ),
+        r(
+            check,
+            json!({"date": day, "service_id": "haircut", "time": 1430}),
+            "time",
+        ),
+        r(
+            check,
+            json!({"date": day, "service_id": "haircut", "duration": "lang"}),
+            "duration",
+        ),
+        r(
+            check,
+            json!({"date": day, "service_id": "haircut", "duration": [30]}),
+            "duration",
+        ),
+        // Booking: the horizon, wrong types, and bounded stored text.
+        r(book, booking(json!({"date": after})), "date"),
+        r(book, booking(json!({"date": "9999-01-01"})), "date"),
+        r(book, booking(json!({"time": ["15:00"]})), "time"),
+        r(
+            book,
+            booking(json!({"service_id": ["beard"]})),
+            "service_id",
+        ),
+        r(
+            book,
+            booking(json!({"customer_phone": 4917611112222_u64})),
+            "customer_phone",
+        ),
+        r(
+            book,
+            booking(json!({"customer_name": "N".repeat(20_000)})),
+            "customer_name",
+        ),
+        r(
+            book,
+            booking(json!({"customer_name": "N".repeat(101)})),
+            "customer_name",
+        ),
+        r(book, booking(json!({"customer_name": 42})), "customer_name"),
+        r(
+            book,
+            booking(json!({"customer_name": "Anna\u{7}"})),
+            "customer_name",
+        ),
+        r(
+            book,
+            booking(json!({"customer_name": "Anna\nSchmidt"})),
+            "customer_name",
+        ),
+        r(
+            book,
+            booking(json!({"customer_email": "anna at example dot com"})),
+            "customer_email",
+        ),
+        r(
+            book,
+            booking(json!({"customer_email": {"address": "a@b.de"}})),
+            "customer_email",
+        ),
+        r(book, booking(json!({"notes": "n".repeat(501)})), "notes"),
+        r(book, booking(json!({"notes": "bitte \u{1b}[31m"})), "notes"),
+        // Finding the caller's appointment: an unreadable id or day never means "the only one".
+        r(cancel, json!({"appointment_id": 12345}), "appointment_id"),
+        r(
+            cancel,
+            json!({"appointment_id": {"id": appointment_id}}),
+            "appointment_id",
+        ),
+        r(
+            cancel,
+            json!({"appointment_id": [appointment_id]}),
+            "appointment_id",
+        ),
+        r(cancel, json!({"appointment_id": false}), "appointment_id"),
+        r(cancel, json!({"date": 15}), "date"),
+        r(cancel, json!({"date": {"day": 15}}), "date"),
+        r(cancel, json!({"date": "2025-02-30"}), "date"),
+        r(cancel, json!({"phone": 4917611112222_u64}), "phone"),
+        r(
+            cancel,
+            json!({"appointment_id": appointment_id, "date": [day]}),
+            "date",
+        ),
+        r(
+            reschedule,
+            json!({"appointment_id": 12345, "new_date": day, "new_time": "16:00"}),
+            "appointment_id",
+        ),
+        r(
+            reschedule,
+            json!({"date": [day], "new_date": day, "new_time": "16:00"}),
+            "date",
+        ),
+        r(
+            reschedule,
+            json!({"new_date": after, "new_time": "16:00"}),
+            "new_date",
+        ),
+        r(
+            reschedule,
+            json!({"new_date": "9999-01-01", "new_time": "16:00"}),
+            "new_date",
+        ),
+        r(
+            reschedule,
+            json!({"new_date": day, "new_time": 16.5}),
+            "new_time",
+        ),
+        r("get_customer_info", json!({"phone": {}}), "phone"),
+    ]
+}
+
+/// The argument rules against one company (either calendar): its horizon must end on `last`
+/// (an open day). The caller books one appointment; every case of [`refusal_cases`] is
+/// refused, names its argument and leaves that appointment alone; then the readable edge
+/// cases (numbers as times, the longest name, notes with a line break, `null` as absent) work.
+/// The booked appointment ids, for the backend's own checks.
+pub async fn assert_arguments_are_read_never_guessed(
+    tools: &Tools,
+    agent: &str,
+    caller: &str,
+    last: NaiveDate,
+) -> (String, String) {
+    let day = last.to_string();
+    let booked = tools
+        .call(
+            "book_appointment",
+            agent,
+            caller,
+            json!({"date": day, "time": "10:00", "service_id": "haircut", "customer_name": "Jonas"}),
+        )
+        .await;
+    assert_eq!(booked["success"], json!(true), "{booked}");
+    let first = booked["appointment_id"].as_str().expect("id").to_owned();
+
+    for case in refusal_cases(last, &first) {
+        let reply = tools
+            .call(case.tool, agent, caller, case.args.clone())
+            .await;
+        let shown: String = case.args.to_string().chars().take(120).collect();
+        assert_eq!(
+            reply["success"],
+            json!(false),
+            "{} {shown}: {reply}",
+            case.tool
+        );
+        assert_eq!(
+            reply["argument"],
+            json!(case.argument),
+            "{} {shown}: {reply}",
+            case.tool
+        );
+        let message = reply["message"].as_str().unwrap_or_default();
+        assert!(
+            !message.is_empty()
+                && message.chars().count() < 400
+                && !message.contains("nicht auf den Kalender zugreifen"),
+            "a short spoken answer, not the outage fallback: {message}"
+        );
+    }
+    let info = tools
+        .call("get_customer_info", agent, caller, json!({}))
+        .await;
+    assert_eq!(
+        info["upcoming"],
+        json!([{"appointment_id": first, "date": day, "time": "10:00", "service_id": "haircut"}]),
+        "no refused call booked, moved or cancelled anything: {info}"
+    );
+
+    // Readable edge cases. A whole number is a time; the horizon's last day is bookable and
+    // nothing past it is offered.
+    let checked = tools
+        .call(
+            "check_availability",
+            agent,
+            caller,
+            json!({"date": day, "service_id": "haircut", "time": 14, "duration": "30", "notes": null}),
+        )
+        .await;
+    assert_eq!(checked["time"], json!("14:00"), "{checked}");
+    assert_eq!(checked["available"], json!(true), "{checked}");
+    assert_eq!(checked["next_days"], json!([]), "nothing past the horizon");
+    let longest = "ä".repeat(100);
+    let second = tools
+        .call(
+            "book_appointment",
+            agent,
+            caller,
+            json!({"date": day, "time": 15, "service_id": "beard", "customer_name": longest,
+                   "customer_email": null, "notes": "Bitte klingeln\nHintereingang", "appointment_id": ""}),
+        )
+        .await;
+    assert_eq!(second["success"], json!(true), "{second}");
+    assert_eq!(second["time"], json!("15:00"));
+    let second = second["appointment_id"].as_str().expect("id").to_owned();
+    let moved = tools
+        .call(
+            "reschedule_appointment",
+            agent,
+            caller,
+            json!({"appointment_id": second, "date": "", "new_date": day, "new_time": 16}),
+        )
+        .await;
+    assert_eq!(moved["success"], json!(true), "{moved}");
+    assert_eq!(moved["time"], json!("16:00"));
+    (first, second)
 }

@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use chrono::{Duration as Days, Utc};
 use integration_tests::tool_harness::{
-    calendar, call, company, company_with_numbers, directory, keys, next_tuesday, request, service,
-    slots,
+    assert_arguments_are_read_never_guessed, berlin_today, calendar, call, company,
+    company_with_numbers, demo_settings, directory, keys, next_tuesday, put_company, request,
+    service, settings_with_horizon, slots, Tools,
 };
 use integration_tests::{clients, counted_clients, now_ms, stack, DEFAULT_KEY};
 use lambda_http::Body;
 use serde_json::{json, Value};
+use shared::calendar::Calendar;
 use shared::signature::sign;
 use shared::tool::Tool;
 
@@ -449,6 +451,86 @@ async fn each_tool_call_is_at_most_two_dynamodb_round_trips() {
     assert_eq!(log.take_dynamodb_count(), 2, "cancel_appointment");
 }
 
+/// docs/custom-functions.md, "Arguments", on the native calendar: every refusal of the table in
+/// `tool_harness::refusal_cases`, then the readable edge cases, with a horizon ending next
+/// Tuesday.
+#[tokio::test]
+async fn arguments_are_read_never_guessed_on_the_native_calendar() {
+    let aws = clients().await;
+    let last = next_tuesday();
+    let settings = settings_with_horizon(demo_settings(), last);
+    let (company_id, agent) = put_company(&aws, &settings).await;
+    let tools = Tools::new(&aws);
+    let (_, second) =
+        assert_arguments_are_read_never_guessed(&tools, &agent, "+4917687654321", last).await;
+    let company = directory(&aws)
+        .find(&shared::company::CompanyKey::Id(company_id))
+        .await
+        .expect("company");
+    let stored = calendar(&aws)
+        .appointment(&company, &second)
+        .await
+        .expect("read")
+        .expect("booked");
+    assert_eq!(
+        stored.customer_name.as_deref(),
+        Some("ä".repeat(100).as_str()),
+        "the longest name is kept whole"
+    );
+}
+
+#[tokio::test]
+async fn the_booking_horizon_bounds_check_book_and_reschedule() {
+    let aws = clients().await;
+    let tools = Tools::new(&aws);
+    let (_, agent) = company(&aws).await;
+    let me = "+4917687650000";
+    let last = berlin_today() + Days::days(i64::from(shared::company::DEFAULT_MAX_ADVANCE_DAYS));
+    for (tool, args) in [
+        (
+            "check_availability",
+            json!({"date": (last + Days::days(1)).to_string(), "service_id": "haircut"}),
+        ),
+        (
+            "book_appointment",
+            json!({"date": "31.12.9999", "time": "10:00", "service_id": "haircut"}),
+        ),
+        (
+            "reschedule_appointment",
+            json!({"new_date": "9999-06-01", "new_time": "10:00"}),
+        ),
+    ] {
+        let reply = tools.call(tool, &agent, me, args).await;
+        assert_eq!(reply["success"], json!(false), "{tool}: {reply}");
+        assert_eq!(
+            reply["last_bookable_date"],
+            json!(last.to_string()),
+            "{tool}: {reply}"
+        );
+        assert!(
+            reply["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("So weit im Voraus")),
+            "{tool}: {reply}"
+        );
+    }
+    // Alternatives are searched up to the horizon, not past it.
+    let reply = tools
+        .call(
+            "check_availability",
+            &agent,
+            me,
+            json!({"date": last.to_string(), "service_id": "haircut", "time": "23:00"}),
+        )
+        .await;
+    assert!(
+        reply["next_days"]
+            .as_array()
+            .is_some_and(|days| days.is_empty()),
+        "{reply}"
+    );
+}
+
 #[test]
 fn every_tool_has_its_route_in_the_template() {
     let tools: Vec<(&str, shared::tool::ToolDefinition)> = vec![
@@ -487,8 +569,7 @@ async fn inbound_calls_get_the_agent_and_todays_date() {
     assert_eq!(booked["success"], json!(true));
 
     let inbound = call_inbound::InboundCall {
-        keys: keys(&aws),
-        companies: directory(&aws),
+        auth: shared::auth::RequestAuth::new(keys(&aws), directory(&aws)),
         calendar: calendar(&aws),
     };
     let body = json!({"event": "call_inbound", "call_inbound": {"from_number": caller, "to_number": number}});
@@ -560,12 +641,14 @@ async fn args_only_calls_naming_a_company_need_that_companys_key() {
                                    {"company_id": "someone-else", "api_key": "key_someone_else"}]});
     let svc = shared::tool::ToolService {
         tool: CheckAvailability,
-        keys: shared::keys::KeyProvider::new(
-            KeyDocument(doc.to_string()),
-            "ops",
-            Duration::from_secs(60),
+        auth: shared::auth::RequestAuth::new(
+            shared::keys::KeyProvider::new(
+                KeyDocument(doc.to_string()),
+                "ops",
+                Duration::from_secs(60),
+            ),
+            directory(&aws),
         ),
-        companies: directory(&aws),
         calendars: shared::calendar::Calendars::new(calendar(&aws), aws.secrets.clone()),
     };
     let text = json!({"date": next_tuesday().to_string(), "service_id": "haircut"}).to_string();

@@ -8,7 +8,9 @@ use integration_tests::{
 };
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
+use shared::auth::RequestAuth;
 use shared::aws::AwsClients;
+use shared::company::{CompanyDirectory, CompanySettings, COMPANY_CACHE_TTL};
 use shared::config::WebhookConfig;
 use shared::keys::{KeyProvider, SecretsManagerSource};
 use shared::queue::{Envelope, SqsEventQueue};
@@ -62,10 +64,13 @@ async fn fixture(aws: AwsClients, secret: &str) -> Fixture {
 impl Fixture {
     fn webhook(&self, refresh: Duration) -> TestWebhook {
         Webhook {
-            keys: KeyProvider::new(
-                SecretsManagerSource::new(self.aws.secrets.clone(), self.secret_id.clone()),
-                self.config.default_company_id.clone(),
-                refresh,
+            auth: RequestAuth::new(
+                KeyProvider::new(
+                    SecretsManagerSource::new(self.aws.secrets.clone(), self.secret_id.clone()),
+                    self.config.default_company_id.clone(),
+                    refresh,
+                ),
+                self.directory(),
             ),
             queue: SqsEventQueue::new(
                 self.aws.sqs.clone(),
@@ -75,7 +80,16 @@ impl Fixture {
                 self.config.inline_limit_bytes,
             ),
             max_body_bytes: self.config.max_body_bytes,
+            deadline: webhook::WEBHOOK_DEADLINE,
         }
+    }
+
+    fn directory(&self) -> CompanyDirectory {
+        CompanyDirectory::new(
+            self.aws.dynamodb.clone(),
+            self.config.companies_table.clone(),
+            COMPANY_CACHE_TTL,
+        )
     }
 
     async fn drain(&self, kind: EventKind) -> Vec<String> {
@@ -177,9 +191,14 @@ async fn sdk_signed_event_is_queued_with_one_send_message() {
     );
     assert_eq!(
         log.take(),
-        ["Secrets Manager.GetSecretValue", "SQS.SendMessage"]
+        [
+            "DynamoDB.GetItem",
+            "Secrets Manager.GetSecretValue",
+            "SQS.SendMessage"
+        ]
     );
-    // Warm container: the key is cached; one SendMessage per webhook and nothing else.
+    // Warm container: the agent's company (here: nobody's) and the key are cached; one
+    // SendMessage per webhook and nothing else.
     assert_eq!(post(&webhook, &body, Some(sig)).await.0, 200);
     assert_eq!(log.take(), ["SQS.SendMessage"]);
 
@@ -398,13 +417,22 @@ async fn rotated_key_is_used_after_a_failure_without_redeploy() {
 
 #[tokio::test]
 async fn each_company_is_verified_with_its_own_key() {
+    // The directory says whose agent it is; the secret holds only the keys.
+    let tag = call_id("salon").replace('_', "-");
+    let agent = format!("agent_{tag}");
     let doc = json!({"default": {"company_id": "ops", "api_key": "key_ops"},
-        "companies": [{"company_id": "salon-mitte", "api_key": "key_salon", "agent_ids": ["agent_salon"]}]})
+        "companies": [{"company_id": tag, "api_key": "key_salon"}]})
     .to_string();
     let f = fixture(clients().await, &doc).await;
+    let mut settings: CompanySettings =
+        serde_json::from_str(include_str!("../infra/local/companies/demo.json")).expect("demo");
+    settings.company_id = tag.clone();
+    settings.agent_ids = vec![agent.clone()];
+    settings.phone_numbers = vec![];
+    f.directory().put(&settings).await.expect("put company");
     let webhook = f.webhook(Duration::from_secs(60));
     let id = call_id("mt");
-    let body = event_body("call_started", &id, "agent_salon");
+    let body = event_body("call_started", &id, &agent);
     assert_eq!(post_signed(&webhook, &body, "key_ops").await.0, 401);
     assert_eq!(post_signed(&webhook, &body, "key_salon").await.0, 200);
     let other = event_body("call_started", &call_id("mt"), "agent_unknown");
@@ -419,7 +447,7 @@ async fn each_company_is_verified_with_its_own_key() {
             (e.call_id, e.company_id)
         })
         .collect();
-    assert_eq!(companies.get(&id).map(String::as_str), Some("salon-mitte"));
+    assert_eq!(companies.get(&id).map(String::as_str), Some(tag.as_str()));
     assert_eq!(companies.len(), 2);
     assert!(companies.values().any(|c| c == "ops"));
 }
@@ -456,4 +484,148 @@ async fn multi_megabyte_call_ended_is_claim_checked_to_s3() {
     assert!(queued[0].len() < 1024);
     let envelope: Envelope<'_> = serde_json::from_str(&queued[0]).expect("envelope");
     assert_eq!(envelope.payload_ref.as_deref(), Some(key.as_str()));
+}
+
+/// A body nested `depth` levels deep (the root and `call` are two of them).
+fn nested_body(id: &str, depth: usize, with_status: bool) -> String {
+    let inner = depth - 2;
+    let status = if with_status {
+        r#""call_status":"ended","#
+    } else {
+        ""
+    };
+    format!(
+        r#"{{"event":"call_ended","call":{{"call_id":"{id}",{status}"agent_id":"agent_x","start_timestamp":{},"custom":{}1{}}}}}"#,
+        now_ms(),
+        "[".repeat(inner),
+        "]".repeat(inner)
+    )
+}
+
+#[tokio::test]
+async fn whatever_the_webhook_accepts_a_consumer_stores() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    use shared::consumer::Consumer;
+    use shared::retell::{CallId, MAX_JSON_DEPTH};
+    use shared::store::{CallStore, DynamoCallStore};
+
+    let f = fixture(clients().await, DEFAULT_KEY).await;
+    let webhook = f.webhook(Duration::from_secs(60));
+    // Deeper than DynamoDB or serde_json take: refused, nothing queued.
+    for depth in [MAX_JSON_DEPTH + 1, 129, 5_000] {
+        let body = nested_body(&call_id("deep"), depth, true);
+        assert_eq!(
+            post_signed(&webhook, &body, DEFAULT_KEY).await,
+            (400, json!({"error": "too_deeply_nested"})),
+            "depth {depth}"
+        );
+    }
+    // Not UTF-8 inside a field the syntax check skips: refused.
+    let mut bytes = nested_body(&call_id("utf"), 3, true).into_bytes();
+    let at = bytes.len() - 2;
+    bytes.splice(
+        at..at,
+        [b',', b'"', b'x', b'"', b':', b'"', 0xff, 0xfe, b'"'],
+    );
+    let sig = sign(&bytes, DEFAULT_KEY, now_ms());
+    let response = webhook
+        .handle(request("POST", bytes.clone(), Some(&sig)))
+        .await;
+    assert_eq!(response.status().as_u16(), 400, "{:?}", response.body());
+    assert_eq!(f.total_queued().await, 0);
+
+    // At the limit, and without a call_status: accepted, and the consumer stores it.
+    let id = call_id("limit");
+    let body = nested_body(&id, MAX_JSON_DEPTH, false);
+    assert_eq!(post_signed(&webhook, &body, DEFAULT_KEY).await.0, 200);
+    let queued = f.drain(EventKind::CallEnded).await;
+    assert_eq!(queued.len(), 1);
+    let consumer_env = stack().env("call-ended");
+    let c = shared::config::ConsumerConfig::from_env(&consumer_env).expect("env");
+    let store = DynamoCallStore::new(f.aws.dynamodb.clone(), c.calls_table, c.stats_table);
+    let consumer = Consumer::new(
+        EventKind::CallEnded,
+        store.clone(),
+        f.aws.s3.clone(),
+        c.bucket,
+        c.time_zone,
+    );
+    let mut event = SqsEvent::default();
+    let mut message = SqsMessage::default();
+    message.message_id = Some("m1".into());
+    message.body = Some(queued[0].clone());
+    event.records.push(message);
+    let failures = consumer.handle_batch(event).await.batch_item_failures;
+    assert!(failures.is_empty(), "the consumer stores what was accepted");
+    let record = store
+        .load(&CallId::parse(&id).expect("id"))
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(
+        record.call_status(),
+        Some("ended"),
+        "call_ended says the call ended"
+    );
+    assert!(record.fields.contains_key("custom"));
+}
+
+/// API Gateway's HTTP API hands a body that is not UTF-8 to the function base64-encoded
+/// (`isBase64Encoded`): a JSON event cannot carry it as text. That event, through lambda_http's
+/// own conversion, is refused with 400.
+#[tokio::test]
+async fn a_base64_encoded_body_that_is_not_utf8_is_refused() {
+    use lambda_http::request::LambdaRequest;
+
+    let f = fixture(clients().await, DEFAULT_KEY).await;
+    let webhook = f.webhook(Duration::from_secs(60));
+    let mut bytes = format!(
+        r#"{{"event":"call_started","call":{{"call_id":"{}","transcript":"Gr"#,
+        call_id("b64")
+    )
+    .into_bytes();
+    bytes.extend_from_slice(&[0xfc, 0xdf, 0x65]);
+    bytes.extend_from_slice(br#""}}"#);
+    let signature = sign(&bytes, DEFAULT_KEY, now_ms());
+    let event = json!({
+        "version": "2.0", "routeKey": "POST /api/retell/webhook", "rawPath": "/api/retell/webhook",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "x-retell-signature": signature},
+        "requestContext": {"accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
+            "domainPrefix": "api", "requestId": "r1", "routeKey": "POST /api/retell/webhook",
+            "stage": "$default", "time": "25/Nov/2026:10:00:00 +0000", "timeEpoch": 1_795_000_000_000i64,
+            "http": {"method": "POST", "path": "/api/retell/webhook", "protocol": "HTTP/1.1",
+                     "sourceIp": "203.0.113.1", "userAgent": "Retell"}},
+        "body": base64_encode(&bytes),
+        "isBase64Encoded": true
+    });
+    let lambda_request: LambdaRequest = serde_json::from_value(event).expect("HTTP API event");
+    let request = Request::from(lambda_request);
+    assert_eq!(request.body().as_ref(), bytes.as_slice(), "decoded as sent");
+    let response = webhook.handle(request).await;
+    assert_eq!(response.status().as_u16(), 400);
+    let reply: Value = serde_json::from_slice(response.body().as_ref()).expect("json");
+    assert_eq!(reply, json!({"error": "invalid_utf8"}));
+    assert_eq!(f.total_queued().await, 0);
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

@@ -5,14 +5,20 @@
      started by infra/local/aws_emulator.py so DynamoDB requests are isolated as in AWS
   2. the template's tables, queues, DLQs, bucket and secret (infra/local/bootstrap.py), with
      $RETELL_API_KEY stored as the Retell key
-  3. `cargo lambda watch` on 127.0.0.1:$LOCAL_API_PORT serving every function, with the
-     environment template.yaml gives it, pointed at the emulator
-  4. local-pump: delivers SQS batches to the consumers like Lambda's event source mapping
-  5. calcom-stub on 127.0.0.1:$LOCAL_CALCOM_PORT, the Cal.com calendar of the seeded company
+  3. `cargo lambda watch` on 127.0.0.1:$LOCAL_LAMBDA_PORT serving every function, with the
+     environment template.yaml gives it, pointed at the emulator; a function process that exits
+     is reported loudly and cargo lambda restarted (cargo lambda itself never restarts it)
+  4. infra/local/function_gate.py on 127.0.0.1:$LOCAL_API_PORT, the front door: forwards to
+     cargo lambda and gives each invocation $LOCAL_FUNCTION_TIMEOUT seconds (not cargo lambda's
+     --timeout, which also cuts the connection an idle function waits on and kills it)
+  5. local-pump: delivers SQS batches to the consumers like Lambda's event source mapping
+  6. calcom-stub on 127.0.0.1:$LOCAL_CALCOM_PORT, the Cal.com calendar of the seeded company
      `salon-calcom` (infra/local/companies/calcom-demo.json)
 
-Logs and state go to $LOCAL_STATE_DIR (default: a folder under the system temp dir), outside the
-source tree that cargo lambda watches.
+Only $LOCAL_API_PORT has a fixed default (9000); every other port defaults to a free one, picked
+when its server starts, so two stacks on different API ports (or `make dev` and `make test`)
+never collide. Logs and state go to $LOCAL_STATE_DIR (default: a folder under the system temp
+dir named after the API port), outside the source tree that cargo lambda watches.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -47,6 +54,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def claim_port(port: int | None, setting: str) -> int:
+    """`port` if it is free (else an error naming its setting), or a free port when None. Called
+    just before the server binds it: a port picked long before could meanwhile become the local
+    port of some outgoing connection."""
+    if port is None:
+        return free_port()
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as err:
+            raise RuntimeError(f"port {port} ({setting}) is in use ({err.strerror}); "
+                               f"set {setting} to another port or leave it unset for a free one") from None
+    return port
+
+
 def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None, what: str = "") -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -59,20 +81,46 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = Non
     raise TimeoutError(f"{what} did not listen on port {port} within {timeout}s")
 
 
+def process_table() -> dict[int, tuple[int, list[str]]]:
+    """pid -> (parent pid, argv) of every process (`ps`, so Linux and macOS alike)."""
+    out = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+    table = {}
+    for line in out.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+            table[int(parts[0])] = (int(parts[1]), parts[2].split() if len(parts) > 2 else [])
+    return table
+
+
 class LocalStack:
-    def __init__(self, aws_port: int, api_port: int, api_key: str = DEV_API_KEY,
+    """The local stack. Ports left None are free ones, picked as each server starts.
+
+    function_timeout: seconds an invocation may take (Lambda's function timeout; 0 or None: no
+    limit), applied by the function gate in front of cargo lambda, never to the long poll on which
+    an idle function waits for its next event."""
+
+    def __init__(self, aws_port: int | None = None, api_port: int | None = None, api_key: str = DEV_API_KEY,
                  state_dir: Path | None = None, prefix: str = "local-", pump_retry_secs: int = 2,
-                 release: bool = False, calcom_port: int = 9411):
+                 release: bool = False, calcom_port: int | None = None, lambda_port: int | None = None,
+                 function_timeout: float | None = 60):
         self.aws_port, self.api_port, self.api_key = aws_port, api_port, api_key
-        self.calcom_port = calcom_port
-        self.state_dir = Path(state_dir or Path(tempfile.gettempdir()) / f"retell-backend-{api_port}")
+        self.calcom_port, self.lambda_port = calcom_port, lambda_port
+        self.function_timeout = function_timeout or None
+        self.state_dir = Path(state_dir or Path(tempfile.gettempdir()) / f"retell-backend-{api_port or os.getpid()}")
         self.logs = self.state_dir / "logs"
         self.prefix = prefix
         self.pump_retry_secs = pump_retry_secs
         self.release = release
+        self.bin_dir = ROOT / "target" / ("release" if release else "debug")
         self.procs: list[tuple[str, subprocess.Popen]] = []
         self.description: dict = {}
         self.companies = ""
+        self.env_file = self.state_dir / "lambda.env"
+        # (time, function, what happened) for every function process found dead; see _supervise.
+        self.function_deaths: list[tuple[float, str, str]] = []
+        self._procs_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
@@ -81,6 +129,10 @@ class LocalStack:
     @property
     def api(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def calcom_url(self) -> str:
+        return f"http://127.0.0.1:{self.calcom_port}"
 
     def webhook_url(self) -> str:
         return f"{self.api}/lambda-url/webhook/api/retell/webhook"
@@ -101,11 +153,13 @@ class LocalStack:
                     **(env or {})}
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=full_env,
                                 start_new_session=True)
-        self.procs.append((name, proc))
+        with self._procs_lock:
+            self.procs = [(n, p) for n, p in self.procs if n != name] + [(name, proc)]
         return proc
 
     def start(self, build_timeout: float = 1800) -> "LocalStack":
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.aws_port = claim_port(self.aws_port, "LOCAL_AWS_PORT")
         moto = self._spawn("moto", [str(VENV_BIN / "python"), str(ROOT / "infra" / "local" / "aws_emulator.py"),
                                     "-H", "127.0.0.1", "-p", str(self.aws_port)])
         wait_for_port(self.aws_port, 30, moto, "moto_server")
@@ -118,8 +172,7 @@ class LocalStack:
         for fn in self.description["functions"].values():
             merged.update(fn["env"])
         env_lines += [f"{k}={v}" for k, v in sorted(merged.items())]
-        env_file = self.state_dir / "lambda.env"
-        env_file.write_text("\n".join(env_lines) + "\n")
+        self.env_file.write_text("\n".join(env_lines) + "\n")
 
         # Build once up front so the first webhook is not a compile; watch then rebuilds on edits.
         profile = ["--release"] if self.release else []
@@ -129,30 +182,147 @@ class LocalStack:
         if build.returncode != 0:
             raise RuntimeError(f"cargo build failed; see {self.logs / 'build.log'}")
 
-        stub = self._spawn("calcom-stub", [str(ROOT / "target" / "debug" / "calcom-stub"),
+        self.calcom_port = claim_port(self.calcom_port, "LOCAL_CALCOM_PORT")
+        stub = self._spawn("calcom-stub", [str(self.bin_dir / "calcom-stub"),
                                            "--port", str(self.calcom_port), "--api-key", DEV_CALCOM_KEY])
         wait_for_port(self.calcom_port, 30, stub, "calcom-stub")
         companies = self._local_companies()
-        load = subprocess.run([str(ROOT / "target" / "debug" / "load-companies"), "--table",
+        load = subprocess.run([str(self.bin_dir / "load-companies"), "--table",
                                self.description["resources"]["CompaniesTable"]["Ref"], *companies],
                               cwd=ROOT, env={**os.environ, **self.aws_env()}, capture_output=True, text=True)
         if load.returncode != 0:
             raise RuntimeError(f"loading companies failed: {load.stderr}")
         self.companies = load.stdout.strip()
 
-        watch = self._spawn("functions", ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1",
-                                          "--invoke-port", str(self.api_port), "--env-file", str(env_file),
-                                          "--timeout", "60", *profile])
-        wait_for_port(self.api_port, 120, watch, "cargo lambda watch")
-        self._spawn("pump", [str(ROOT / "target" / "debug" / "local-pump"),
+        self.lambda_port = claim_port(self.lambda_port, "LOCAL_LAMBDA_PORT")
+        self._start_functions()
+        self.api_port = claim_port(self.api_port, "LOCAL_API_PORT")
+        gate = self._spawn("gate", [str(VENV_BIN / "python"), str(HERE / "function_gate.py"),
+                                    "--listen", str(self.api_port), "--upstream", str(self.lambda_port),
+                                    "--timeout", str(self.function_timeout or 0)])
+        wait_for_port(self.api_port, 30, gate, "function gate")
+        self._spawn("pump", [str(self.bin_dir / "local-pump"),
                              "--stack", str(self.state_dir / "stack.json"),
                              "--lambda", self.api, "--retry-after", str(self.pump_retry_secs)],
                     env={"RUST_LOG": "info"})
+        self._supervisor = threading.Thread(target=self._supervise, name="function-supervisor", daemon=True)
+        self._supervisor.start()
         return self
 
-    @property
-    def calcom_url(self) -> str:
-        return f"http://127.0.0.1:{self.calcom_port}"
+    def _start_functions(self) -> None:
+        """`cargo lambda watch` on the internal port. No --timeout: cargo lambda would apply it to
+        the runtime API's long poll too (see function_gate.py); the gate times invocations."""
+        profile = ["--release"] if self.release else []
+        watch = self._spawn("functions", ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1",
+                                          "--invoke-port", str(self.lambda_port),
+                                          "--env-file", str(self.env_file), *profile])
+        wait_for_port(self.lambda_port, 120, watch, "cargo lambda watch")
+
+    def _function_processes(self) -> dict[str, str]:
+        """function -> "running" (its binary) or "building" (`cargo run --bin`, before it execs the
+        binary), for every function process cargo lambda watch has started."""
+        with self._procs_lock:
+            watch = next((p for n, p in self.procs if n == "functions"), None)
+        if watch is None or watch.poll() is not None:
+            return {}
+        table = process_table()
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _) in table.items():
+            children.setdefault(ppid, []).append(pid)
+        names = set(self.description.get("functions", {}))
+        found: dict[str, str] = {}
+        todo = list(children.get(watch.pid, []))
+        while todo:
+            pid = todo.pop()
+            todo += children.get(pid, [])
+            argv = table[pid][1]
+            if not argv:
+                continue
+            if Path(argv[0]).name in names and "target" in Path(argv[0]).parts:
+                found[Path(argv[0]).name] = "running"
+            elif "run" in argv and "--bin" in argv[:-1] and argv[argv.index("--bin") + 1] in names:
+                found.setdefault(argv[argv.index("--bin") + 1], "building")
+        return found
+
+    def _supervise(self, interval: float = 1.0, grace: float = 2.0, min_restart_gap: float = 10.0) -> None:
+        """Watches the function processes. cargo lambda starts a function on its first invocation
+        and, should the process exit, leaves it dead (its requests then wait forever) until a source
+        file changes. A function that exits is reported loudly and cargo lambda restarted, so the
+        next invocation starts it afresh; one that did not build is reported only (cargo lambda
+        builds it again when a source file is saved)."""
+        seen: dict[str, str] = {}
+        missing_since: dict[str, float] = {}
+        last_restart = 0.0
+        while not self._stopping.wait(interval):
+            try:
+                now_running = self._function_processes()
+            except Exception as err:  # noqa: BLE001 - a failed `ps` must not end supervision
+                self._report(f"cannot list the function processes: {err}")
+                continue
+            crashed, unbuilt = [], []
+            for name in list(seen):
+                if name in now_running:
+                    missing_since.pop(name, None)
+                    continue
+                since = missing_since.setdefault(name, time.monotonic())
+                if time.monotonic() - since >= grace:
+                    (crashed if seen[name] == "running" else unbuilt).append(name)
+                    del seen[name], missing_since[name]
+            seen.update(now_running)
+            if self._stopping.is_set():
+                return
+            for name in unbuilt:
+                self.function_deaths.append((time.time(), name, "did not build"))
+            if unbuilt:
+                self._report(f"function(s) {', '.join(sorted(unbuilt))} did not build: cargo lambda builds them "
+                             f"again when you save a source file", self._last_words())
+            if crashed:
+                for name in crashed:
+                    self.function_deaths.append((time.time(), name, "exited"))
+                self._report(f"function(s) {', '.join(sorted(crashed))} exited; restarting cargo lambda watch "
+                             "so the next invocation starts them again", self._last_words())
+                self._stopping.wait(max(0.0, last_restart + min_restart_gap - time.monotonic()))
+                if self._stopping.is_set():
+                    return
+                last_restart = time.monotonic()
+                try:
+                    self._restart_functions()
+                    seen.clear()
+                    missing_since.clear()
+                except Exception as err:  # noqa: BLE001 - say so; the console loop sees the dead process
+                    self._report(f"restarting cargo lambda watch failed: {err}")
+
+    def _restart_functions(self) -> None:
+        with self._procs_lock:
+            old = next((p for n, p in self.procs if n == "functions"), None)
+            if old is not None:
+                self._terminate(old)
+                self.procs = [(n, p) for n, p in self.procs if p is not old]
+        self._start_functions()
+
+    def _last_words(self, lines: int = 8) -> str:
+        """The last lines of the functions' log, without backtrace frames."""
+        try:
+            with open(self.logs / "functions.log", "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 16384))
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return ""
+        keep = [ln for ln in text.splitlines()[1:]
+                if ln.strip() and not ln.lstrip()[:1].isdigit() and not ln.lstrip().startswith("at ")]
+        return "\n".join(keep[-lines:])
+
+    def _report(self, message: str, details: str = "") -> None:
+        stamp = time.strftime("%H:%M:%S")
+        text = f"\n!!! {stamp} {message}\n"
+        if details:
+            text += "".join(f"!!!   {ln}\n" for ln in details.splitlines())
+        text += f"!!!   (logs: {self.logs / 'functions.log'})\n"
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        with open(self.logs / "supervisor.log", "a") as log:
+            log.write(text)
 
     def _local_companies(self) -> list[str]:
         """The company files, with Cal.com companies pointed at the local stub and their API key
@@ -179,21 +349,39 @@ class LocalStack:
         return files
 
     def exited(self) -> list[str]:
-        return [name for name, p in self.procs if p.poll() is not None]
+        with self._procs_lock:
+            return [name for name, p in self.procs if p.poll() is not None]
+
+    @staticmethod
+    def _terminate(proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
     def stop(self) -> None:
-        for _, proc in reversed(self.procs):
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=30)
+        with self._procs_lock:
+            procs, self.procs = list(reversed(self.procs)), []
+        for _, proc in procs:
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
-        for _, proc in self.procs:
+        for _, proc in procs:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-        self.procs.clear()
 
     def sign(self, body: str) -> str:
         from retell.lib.webhook_auth import symmetric
@@ -211,13 +399,19 @@ class LocalStack:
             return err.code, err.read().decode()
 
 
+def port_setting(name: str, default: int | None = None) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
 def main() -> int:
-    aws_port = int(os.environ.get("LOCAL_AWS_PORT", "4566"))
-    api_port = int(os.environ.get("LOCAL_API_PORT", "9000"))
-    calcom_port = int(os.environ.get("LOCAL_CALCOM_PORT", "9411"))
+    api_port = port_setting("LOCAL_API_PORT", 9000)
+    timeout = os.environ.get("LOCAL_FUNCTION_TIMEOUT", "").strip()
     api_key = os.environ.get("RETELL_API_KEY") or DEV_API_KEY
     state = os.environ.get("LOCAL_STATE_DIR")
-    stack = LocalStack(aws_port, api_port, api_key, Path(state) if state else None, calcom_port=calcom_port)
+    stack = LocalStack(port_setting("LOCAL_AWS_PORT"), api_port, api_key, Path(state) if state else None,
+                       calcom_port=port_setting("LOCAL_CALCOM_PORT"), lambda_port=port_setting("LOCAL_LAMBDA_PORT"),
+                       function_timeout=float(timeout) if timeout else 60)
     stopping = False
 
     def on_signal(*_):
@@ -240,6 +434,8 @@ def main() -> int:
         "call_id": "call_local_demo", "agent_id": "agent_demo", "call_status": "ongoing",
         "direction": "inbound", "from_number": "+4917611112222", "to_number": "+493012345678",
         "start_timestamp": int(time.time() * 1000)}}, separators=(",", ":"))
+    limit = (f"an invocation may take {stack.function_timeout:g} s" if stack.function_timeout
+             else "no invocation time limit") + " (LOCAL_FUNCTION_TIMEOUT)"
     print(f"""
 Local stack is up.
 
@@ -249,6 +445,7 @@ Local stack is up.
   Companies          {stack.companies.replace(chr(10), chr(10) + " " * 21)}
   Lambda API         {stack.api}/2015-03-31/functions/<function>/invocations
   Functions          {", ".join(sorted(d["functions"]))}
+                     (cargo lambda watch on port {stack.lambda_port} behind the gate; {limit})
   Cal.com stub       {stack.calcom_url}   (company salon-calcom books there; API key {DEV_CALCOM_KEY})
   AWS emulator       {stack.endpoint}   (AWS_ENDPOINT_URL; region {REGION}, any credentials)
   Calls table        {res["CallsTable"]["Ref"]}
@@ -256,7 +453,7 @@ Local stack is up.
   Events bucket      {res["EventsBucket"]["Ref"]}
   Queues             {", ".join(v["QueueName"] for k, v in res.items() if "QueueName" in v)}
   Retell key         {"$RETELL_API_KEY" if os.environ.get("RETELL_API_KEY") else DEV_API_KEY + " (dev default)"}
-  Logs               {stack.logs}/{{moto,functions,pump,calcom-stub,build}}.log
+  Logs               {stack.logs}/{{moto,functions,gate,pump,calcom-stub,build,supervisor}}.log
 
 Signed example request (signature valid for 5 minutes; `make sign BODY=...` makes new ones):
 

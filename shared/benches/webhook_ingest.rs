@@ -40,8 +40,13 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(label), &body, |b, body| {
             b.iter(|| {
-                let verified =
-                    authenticate(&ring, black_box(body.as_bytes()), Some(&signature), now);
+                let verified = authenticate(
+                    &ring,
+                    None,
+                    black_box(body.as_bytes()),
+                    Some(&signature),
+                    now,
+                );
                 black_box(verified.is_ok())
             })
         });

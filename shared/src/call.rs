@@ -32,6 +32,10 @@ pub const RESERVED_ATTRIBUTES: &[&str] = &[
     "updated_at_ms",
 ];
 
+/// Call fields this service derives (`crate::unresolved`): stored with the call's fields, but a
+/// payload field of the same name is dropped, so a caller cannot fake them.
+pub const DERIVED_FIELDS: &[&str] = &["unresolved_writes", "needs_follow_up"];
+
 /// Word-level transcripts: kept in the item while it fits, always kept in the raw payload.
 pub const HEAVY_FIELDS: &[&str] = &[
     "transcript_object",
@@ -121,7 +125,10 @@ fn normalise_call(call: Map<String, Value>) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     let mut analysis = None;
     for (key, value) in call {
-        if value.is_null() || RESERVED_ATTRIBUTES.contains(&key.as_str()) {
+        if value.is_null()
+            || RESERVED_ATTRIBUTES.contains(&key.as_str())
+            || DERIVED_FIELDS.contains(&key.as_str())
+        {
             continue;
         }
         match key.as_str() {
@@ -134,7 +141,10 @@ fn normalise_call(call: Map<String, Value>) -> BTreeMap<String, Value> {
     // Retell nests the analysis; the record keeps its fields at the top level by their names.
     if let Some(Value::Object(analysis)) = analysis {
         for (key, value) in analysis {
-            if !value.is_null() && !RESERVED_ATTRIBUTES.contains(&key.as_str()) {
+            if !value.is_null()
+                && !RESERVED_ATTRIBUTES.contains(&key.as_str())
+                && !DERIVED_FIELDS.contains(&key.as_str())
+            {
                 out.entry(key).or_insert(value);
             }
         }
@@ -431,6 +441,24 @@ impl CallRecord {
                 if key == "transcript" {
                     record.transcript_truncated = false;
                 }
+            }
+        }
+        // An event without `call_status` (the seed's own call_ended example has none) still
+        // says how far the call got. The derived status ranks below any status Retell sent
+        // (rank 0), and like every status never moves backwards.
+        if !event.fields.contains_key("call_status") {
+            let derived = match event.kind {
+                EventKind::CallStarted => "ongoing",
+                EventKind::CallEnded | EventKind::CallAnalyzed => "ended",
+            };
+            if record
+                .call_status()
+                .is_none_or(|s| status_order(s) < status_order(derived))
+            {
+                record
+                    .fields
+                    .insert("call_status".to_owned(), Value::from(derived));
+                record.field_rank.insert("call_status".to_owned(), 0);
             }
         }
         record.events_applied.insert(event.kind);
@@ -731,6 +759,44 @@ mod tests {
         assert_eq!(record.active_company(), None);
         // call_started's fields that analyzed lacked are still filled in.
         assert_eq!(record.str("call_type"), Some("phone_call"));
+    }
+
+    #[test]
+    fn events_without_a_status_say_how_far_the_call_got() {
+        let tz = chrono_tz::Europe::Berlin;
+        let bare = |kind, extra: Value| {
+            let mut call = json!({"call_id": "c_bare", "agent_id": "a", "start_timestamp": 1_704_974_400_000i64});
+            if let (Some(c), Some(e)) = (call.as_object_mut(), extra.as_object()) {
+                c.extend(e.clone());
+            }
+            event(kind, call)
+        };
+        let ended = bare(EventKind::CallEnded, json!({}));
+        let applied = CallRecord::apply(None, &ended, &tz).expect("applied");
+        assert_eq!(applied.record.call_status(), Some("ended"));
+        assert_eq!(applied.record.active_company(), None);
+        // A later started never moves it back.
+        let started = bare(EventKind::CallStarted, json!({"call_status": "ongoing"}));
+        let after = CallRecord::apply(Some(&applied.record), &started, &tz).expect("applied");
+        assert_eq!(after.record.call_status(), Some("ended"));
+        // A status Retell sent wins over a derived one, in either order.
+        let errored = bare(EventKind::CallEnded, json!({"call_status": "error"}));
+        let analyzed = bare(EventKind::CallAnalyzed, json!({}));
+        for order in [[&errored, &analyzed], [&analyzed, &errored]] {
+            let mut record = None;
+            for e in order {
+                record = CallRecord::apply(record.as_ref(), e, &tz).map(|a| a.record);
+            }
+            assert_eq!(
+                record
+                    .and_then(|r| r.call_status().map(str::to_owned))
+                    .as_deref(),
+                Some("error")
+            );
+        }
+        let started_bare = bare(EventKind::CallStarted, json!({}));
+        let applied = CallRecord::apply(None, &started_bare, &tz).expect("applied");
+        assert_eq!(applied.record.call_status(), Some("ongoing"));
     }
 
     #[test]

@@ -111,6 +111,14 @@ fn default_notice() -> u32 {
 fn default_calendar() -> CalendarBackend {
     CalendarBackend::Native
 }
+fn default_max_advance_days() -> u32 {
+    DEFAULT_MAX_ADVANCE_DAYS
+}
+
+/// How far ahead callers may book when a company does not say (`max_advance_days`): half a year.
+pub const DEFAULT_MAX_ADVANCE_DAYS: u32 = 180;
+/// The longest booking horizon a company may set: two years.
+pub const MAX_ADVANCE_DAYS_LIMIT: u32 = 730;
 
 /// Settings as written in the company file and stored in DynamoDB.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,6 +144,10 @@ pub struct CompanySettings {
     pub slot_step_minutes: u32,
     #[serde(default = "default_notice")]
     pub min_notice_minutes: u32,
+    /// Booking horizon: new appointments (check, book, reschedule) may be at most this many
+    /// days after the company's local today. 1..=730, default 180.
+    #[serde(default = "default_max_advance_days")]
+    pub max_advance_days: u32,
     #[serde(default = "default_calendar")]
     pub calendar: CalendarBackend,
     /// Agent to answer inbound calls with (call_inbound); defaults to the first of `agent_ids`.
@@ -185,6 +197,11 @@ impl Company {
         }
         if settings.slot_step_minutes == 0 || 1440 % settings.slot_step_minutes != 0 {
             return Err(invalid("slot_step_minutes must divide a day".into()));
+        }
+        if !(1..=MAX_ADVANCE_DAYS_LIMIT).contains(&settings.max_advance_days) {
+            return Err(invalid(format!(
+                "max_advance_days must be 1..={MAX_ADVANCE_DAYS_LIMIT}"
+            )));
         }
         for s in &settings.services {
             if s.duration_minutes == 0 {
@@ -317,6 +334,13 @@ impl Company {
         self.settings.language.starts_with("de")
     }
 
+    /// The last day a new appointment may be on, `today` being the company's local date.
+    pub fn last_bookable_day(&self, today: NaiveDate) -> NaiveDate {
+        today
+            .checked_add_days(chrono::Days::new(u64::from(self.settings.max_advance_days)))
+            .unwrap_or(NaiveDate::MAX)
+    }
+
     /// A service by id, name or alias, case- and umlaut-insensitive; a name inside a phrase
     /// ("einen Herrenhaarschnitt bitte") counts when exactly one service matches.
     pub fn service(&self, spoken: &str) -> Option<&Service> {
@@ -383,15 +407,22 @@ impl CompanyKey {
 }
 
 /// Companies in DynamoDB: one item per agent id and per phone number, each holding the whole
-/// settings document, so finding a company is one GetItem. Cached per container with a TTL.
+/// settings document, so finding a company is one GetItem. The one owner of "whose call is this":
+/// the webhook, the consumers (through the webhook's envelope), the tools and the inbound webhook
+/// all ask it. Cached per container with a TTL, misses included, so a warm container asks
+/// DynamoDB at most once a TTL per key.
 pub struct CompanyDirectory {
     client: aws_sdk_dynamodb::Client,
     table: String,
     ttl: Duration,
-    cache: Mutex<HashMap<CompanyKey, (Instant, Arc<Company>)>>,
+    cache: Mutex<HashMap<CompanyKey, CachedLookup>>,
 }
 
+/// When a key was looked up, and the company it names (`None`: nobody listed it).
+type CachedLookup = (Instant, Option<Arc<Company>>);
+
 pub const COMPANY_CACHE_TTL: Duration = Duration::from_secs(60);
+const MAX_CACHED_KEYS: usize = 10_000;
 
 impl CompanyDirectory {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>, ttl: Duration) -> Self {
@@ -404,6 +435,13 @@ impl CompanyDirectory {
     }
 
     pub async fn find(&self, key: &CompanyKey) -> Result<Arc<Company>, CompanyError> {
+        self.lookup(key)
+            .await?
+            .ok_or_else(|| CompanyError::NotFound(key.pk()))
+    }
+
+    /// The company `key` names, `None` if nobody listed it.
+    pub async fn lookup(&self, key: &CompanyKey) -> Result<Option<Arc<Company>>, CompanyError> {
         if let Some((at, company)) = self.cache.lock().await.get(key) {
             if at.elapsed() < self.ttl {
                 return Ok(company.clone());
@@ -417,16 +455,20 @@ impl CompanyDirectory {
             .send()
             .await
             .map_err(|e| CompanyError::Backend(DisplayErrorContext(e).to_string()))?;
-        let settings = match out.item.as_ref().and_then(|i| i.get("settings")) {
-            Some(AttributeValue::S(json)) => serde_json::from_str::<CompanySettings>(json)
-                .map_err(|e| CompanyError::Invalid(e.to_string()))?,
-            _ => return Err(CompanyError::NotFound(key.pk())),
+        let company = match out.item.as_ref().and_then(|i| i.get("settings")) {
+            Some(AttributeValue::S(json)) => {
+                let settings = serde_json::from_str::<CompanySettings>(json)
+                    .map_err(|e| CompanyError::Invalid(e.to_string()))?;
+                Some(Arc::new(Company::from_settings(settings)?))
+            }
+            _ => None,
         };
-        let company = Arc::new(Company::from_settings(settings)?);
-        self.cache
-            .lock()
-            .await
-            .insert(key.clone(), (Instant::now(), company.clone()));
+        let mut cache = self.cache.lock().await;
+        // Signed-looking requests with made-up agent ids must not grow the cache without end.
+        if cache.len() >= MAX_CACHED_KEYS {
+            cache.clear();
+        }
+        cache.insert(key.clone(), (Instant::now(), company.clone()));
         Ok(company)
     }
 
@@ -547,9 +589,17 @@ mod tests {
         let mut bad = base.clone();
         bad.services.clear();
         assert!(Company::from_settings(bad).is_err());
-        let mut bad = base;
+        let mut bad = base.clone();
         bad.slot_step_minutes = 7;
         assert!(Company::from_settings(bad).is_err());
+        for days in [0, MAX_ADVANCE_DAYS_LIMIT + 1] {
+            let mut bad = base.clone();
+            bad.max_advance_days = days;
+            assert!(
+                Company::from_settings(bad).is_err(),
+                "max_advance_days {days}"
+            );
+        }
         assert!(
             serde_json::from_str::<CompanySettings>(r#"{"company_id": "x", "unknown": 1}"#)
                 .is_err()
@@ -585,6 +635,21 @@ mod tests {
         assert!(
             Company::from_settings(bad).is_err(),
             "longer than the reply deadline"
+        );
+    }
+
+    #[test]
+    fn the_booking_horizon_defaults_to_half_a_year() {
+        let json = include_str!("../../infra/local/companies/demo.json")
+            .replace(r#""max_advance_days": 180,"#, "");
+        assert!(!json.contains("max_advance_days"));
+        let settings: CompanySettings = serde_json::from_str(&json).expect("parses");
+        assert_eq!(settings.max_advance_days, DEFAULT_MAX_ADVANCE_DAYS);
+        let c = Company::from_settings(settings).expect("valid");
+        let today = NaiveDate::from_ymd_opt(2025, 1, 15).unwrap_or_default();
+        assert_eq!(
+            c.last_bookable_day(today),
+            NaiveDate::from_ymd_opt(2025, 7, 14).unwrap_or_default()
         );
     }
 

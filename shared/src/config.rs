@@ -81,6 +81,7 @@ pub const DEFAULT_INLINE_LIMIT_BYTES: usize = 200 * 1024;
 pub struct WebhookConfig {
     pub secret_id: String,
     pub default_company_id: String,
+    pub companies_table: String,
     pub bucket: String,
     pub queue_urls: HashMap<EventKind, String>,
     pub max_body_bytes: usize,
@@ -98,6 +99,7 @@ impl WebhookConfig {
             default_company_id: env
                 .optional("DEFAULT_COMPANY_ID")
                 .unwrap_or_else(|| "default".to_owned()),
+            companies_table: env.required("COMPANIES_TABLE")?,
             bucket: env.required("EVENTS_BUCKET")?,
             queue_urls,
             max_body_bytes: env.parsed("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
@@ -112,6 +114,9 @@ pub struct ConsumerConfig {
     pub stats_table: String,
     pub bucket: String,
     pub time_zone: Tz,
+    /// Where the tools keep appointments: lets the consumer find out what became of a write
+    /// whose outcome the caller never heard (`crate::unresolved`).
+    pub appointments_table: Option<String>,
 }
 
 impl ConsumerConfig {
@@ -121,6 +126,7 @@ impl ConsumerConfig {
             stats_table: env.required("CALL_STATS_TABLE")?,
             bucket: env.required("EVENTS_BUCKET")?,
             time_zone: env.time_zone()?,
+            appointments_table: env.optional("APPOINTMENTS_TABLE"),
         })
     }
 }
@@ -142,6 +148,7 @@ mod tests {
     fn webhook_config_needs_every_queue() {
         let e = env(&[
             ("RETELL_SECRET_ID", "s"),
+            ("COMPANIES_TABLE", "c"),
             ("EVENTS_BUCKET", "b"),
             ("CALL_STARTED_QUEUE_URL", "q1"),
             ("CALL_ENDED_QUEUE_URL", "q2"),

@@ -14,10 +14,12 @@ use futures::FutureExt;
 use tracing::Instrument;
 
 use crate::archive::{ArchiveError, PayloadArchive};
+use crate::calendar::{CalendarError, NativeCalendar};
 use crate::call::{payload_key, CallEvent, CallEventError};
 use crate::queue::Envelope;
 use crate::retell::{CallId, EventKind};
 use crate::store::{apply_event, ApplyOutcome, CallStore, StoreError};
+use crate::unresolved::{resolution, unresolved_writes};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
@@ -33,6 +35,8 @@ pub enum ConsumeError {
     Event(#[from] CallEventError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("appointments: {0}")]
+    Appointments(CalendarError),
 }
 
 pub struct Consumer<S> {
@@ -40,6 +44,7 @@ pub struct Consumer<S> {
     store: S,
     archive: PayloadArchive,
     tz: Tz,
+    appointments: Option<NativeCalendar>,
 }
 
 impl<S: CallStore + Sync> Consumer<S> {
@@ -55,7 +60,14 @@ impl<S: CallStore + Sync> Consumer<S> {
             store,
             archive: PayloadArchive::new(s3, bucket),
             tz,
+            appointments: None,
         }
+    }
+
+    /// Also resolve the writes whose outcome the caller never heard (`crate::unresolved`).
+    pub fn with_appointments(mut self, appointments: NativeCalendar) -> Self {
+        self.appointments = Some(appointments);
+        self
     }
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
@@ -118,7 +130,7 @@ impl<S: CallStore + Sync> Consumer<S> {
                 ))
             }
         };
-        let event = CallEvent::from_payload(
+        let mut event = CallEvent::from_payload(
             self.kind,
             &envelope.company_id,
             envelope.received_at_ms,
@@ -129,7 +141,53 @@ impl<S: CallStore + Sync> Consumer<S> {
                 "payload call_id differs from envelope".into(),
             ));
         }
+        self.record_unresolved_writes(&mut event).await?;
         Ok(apply_event(&self.store, &event, &self.tz).await?)
+    }
+
+    /// Writes the caller never heard the outcome of, each with what actually happened, go on
+    /// the call for staff (`unresolved_writes`, `needs_follow_up`).
+    async fn record_unresolved_writes(&self, event: &mut CallEvent) -> Result<(), ConsumeError> {
+        let (Some(appointments), Some(transcript)) = (
+            &self.appointments,
+            event.fields.get("transcript_with_tool_calls"),
+        ) else {
+            return Ok(());
+        };
+        let open = unresolved_writes(transcript);
+        if open.is_empty() {
+            return Ok(());
+        }
+        let mut recorded = Vec::with_capacity(open.len());
+        for unresolved in open {
+            let stored = appointments
+                .appointment_of(&event.company_id, &unresolved.write.appointment_id)
+                .await
+                .map_err(ConsumeError::Appointments)?;
+            let outcome = resolution(&unresolved.write, stored.as_ref());
+            tracing::warn!(
+                appointment_id = %unresolved.write.appointment_id,
+                tool = %unresolved.tool,
+                outcome,
+                "the caller never heard this write's outcome: recorded for follow-up"
+            );
+            recorded.push(serde_json::json!({
+                "tool": unresolved.tool,
+                "action": unresolved.write.action,
+                "appointment_id": unresolved.write.appointment_id,
+                "date": unresolved.write.date.to_string(),
+                "time": unresolved.write.time,
+                "outcome": outcome,
+            }));
+        }
+        event.fields.insert(
+            "unresolved_writes".to_owned(),
+            serde_json::Value::Array(recorded),
+        );
+        event
+            .fields
+            .insert("needs_follow_up".to_owned(), serde_json::Value::Bool(true));
+        Ok(())
     }
 }
 
@@ -141,14 +199,18 @@ pub async fn run_lambda(kind: EventKind) -> Result<(), lambda_runtime::Error> {
 
     crate::telemetry::init();
     let config = ConsumerConfig::from_env(&Env::from_process())?;
-    let aws = crate::aws::AwsClients::from_env().await;
-    let consumer = Arc::new(Consumer::new(
+    let aws = crate::aws::AwsClients::from_env(crate::aws::AwsBudget::BACKGROUND).await;
+    let mut consumer = Consumer::new(
         kind,
         DynamoCallStore::new(aws.dynamodb.clone(), config.calls_table, config.stats_table),
         aws.s3.clone(),
         config.bucket,
         config.time_zone,
-    ));
+    );
+    if let Some(table) = config.appointments_table {
+        consumer = consumer.with_appointments(NativeCalendar::new(aws.dynamodb.clone(), table));
+    }
+    let consumer = Arc::new(consumer);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
             let consumer = consumer.clone();

@@ -3,9 +3,13 @@
 
 use bytes::Bytes;
 
-use crate::keys::{KeyError, KeyHint, KeyProvider, KeyRing, SecretSource, VerifyError};
+use crate::auth::{AuthError, RequestAuth};
+use crate::company::CompanyKey;
+use crate::keys::{KeyRing, SecretSource};
 use crate::queue::{AcceptedEvent, Delivery, EventQueue, QueueError};
-use crate::retell::{CallId, CallIdError, EventKind, WebhookPeek};
+use crate::retell::{
+    exceeds_json_depth, CallId, CallIdError, EventKind, WebhookPeek, MAX_JSON_DEPTH,
+};
 use crate::signature::{verify_signature, SignatureError, SignatureHeader};
 
 #[derive(Debug, thiserror::Error)]
@@ -13,27 +17,28 @@ pub enum IngestError {
     #[error("body of {size} bytes exceeds the {limit}-byte limit")]
     TooLarge { size: usize, limit: usize },
     #[error("{0}")]
-    Signature(#[from] SignatureError),
+    Auth(#[from] AuthError),
     #[error("body is not valid JSON: {0}")]
     MalformedJson(String),
+    #[error("body is not valid UTF-8")]
+    InvalidUtf8,
+    #[error("body nests JSON deeper than {MAX_JSON_DEPTH} levels")]
+    TooDeep,
     #[error("body has no event name")]
     MissingEvent,
     #[error("call.call_id is missing")]
     MissingCallId,
     #[error("call.call_id is invalid: {0}")]
     InvalidCallId(#[from] CallIdError),
-    #[error("webhook keys unavailable: {0}")]
-    Keys(#[from] KeyError),
     #[error("queueing failed: {0}")]
     Queue(#[from] QueueError),
+    #[error("no answer from AWS within the webhook's deadline")]
+    Deadline,
 }
 
-impl From<VerifyError> for IngestError {
-    fn from(e: VerifyError) -> Self {
-        match e {
-            VerifyError::Signature(s) => IngestError::Signature(s),
-            VerifyError::Keys(k) => IngestError::Keys(k),
-        }
+impl From<SignatureError> for IngestError {
+    fn from(e: SignatureError) -> Self {
+        IngestError::Auth(AuthError::Signature(e))
     }
 }
 
@@ -41,26 +46,30 @@ impl IngestError {
     pub fn status(&self) -> u16 {
         match self {
             IngestError::TooLarge { .. } => 413,
-            IngestError::Signature(_) => 401,
+            IngestError::Auth(e) => e.status(),
             IngestError::MalformedJson(_)
+            | IngestError::InvalidUtf8
+            | IngestError::TooDeep
             | IngestError::MissingEvent
             | IngestError::MissingCallId
             | IngestError::InvalidCallId(_) => 400,
             // Retell retries 5xx, which is what we want while a dependency is down.
-            IngestError::Keys(_) | IngestError::Queue(_) => 503,
+            IngestError::Queue(_) | IngestError::Deadline => 503,
         }
     }
 
     pub fn reason(&self) -> &'static str {
         match self {
             IngestError::TooLarge { .. } => "body_too_large",
-            IngestError::Signature(e) => e.reason(),
+            IngestError::Auth(e) => e.reason(),
             IngestError::MalformedJson(_) => "malformed_json",
+            IngestError::InvalidUtf8 => "invalid_utf8",
+            IngestError::TooDeep => "too_deeply_nested",
             IngestError::MissingEvent => "missing_event",
             IngestError::MissingCallId => "missing_call_id",
             IngestError::InvalidCallId(_) => "invalid_call_id",
-            IngestError::Keys(_) => "keys_unavailable",
             IngestError::Queue(_) => "queue_unavailable",
+            IngestError::Deadline => "deadline_exceeded",
         }
     }
 }
@@ -84,36 +93,47 @@ pub struct Verified {
     pub route: Route,
 }
 
-/// Verify + parse + route with a given key ring; no I/O. The body is parsed before the
-/// signature is checked only to find which company's key to check it with: nothing from an
-/// unverified body is acted on or stored.
+/// Verify + parse + route with a given key ring and the company the directory named (`None`:
+/// the default company); no I/O. This is the webhook's CPU work per request.
 pub fn authenticate(
     ring: &KeyRing,
+    company_id: Option<&str>,
     body: &[u8],
     signature: Option<&str>,
     now_ms: i64,
 ) -> Result<Verified, IngestError> {
     let header = SignatureHeader::parse(signature.ok_or(SignatureError::Missing)?)?;
     let peek = WebhookPeek::parse(body);
-    let tenant = ring.tenant_for(KeyHint::agent(
-        peek.as_ref().ok().and_then(|p| p.agent_id()),
-    ));
-    verify_signature(body, tenant.api_key(), &header, now_ms)?;
-    route(peek, &tenant.company_id)
+    verify_signature(body, ring.key_for(company_id), &header, now_ms)?;
+    route(
+        peek,
+        body,
+        company_id.unwrap_or_else(|| ring.default_company_id()),
+    )
 }
 
-/// Where a verified body goes.
+/// Where a verified body goes. A body that is queued is one a consumer can parse and DynamoDB
+/// can store: valid UTF-8 throughout (the syntax check skips the contents of fields it does not
+/// read) and nested no deeper than [`MAX_JSON_DEPTH`]. Anything else is refused here with a 400
+/// rather than accepted and then failed into the dead-letter queue.
 fn route(
     peek: Result<WebhookPeek<'_>, serde_json::Error>,
+    body: &[u8],
     company_id: &str,
 ) -> Result<Verified, IngestError> {
     let peek = peek.map_err(|e| IngestError::MalformedJson(e.to_string()))?;
     let event = peek.event.as_deref().ok_or(IngestError::MissingEvent)?;
     let route = match EventKind::parse(event) {
-        Some(kind) => Route::Queue {
-            kind,
-            call_id: CallId::parse(peek.call_id().ok_or(IngestError::MissingCallId)?)?,
-        },
+        Some(kind) => {
+            let call_id = CallId::parse(peek.call_id().ok_or(IngestError::MissingCallId)?)?;
+            if std::str::from_utf8(body).is_err() {
+                return Err(IngestError::InvalidUtf8);
+            }
+            if exceeds_json_depth(body, MAX_JSON_DEPTH) {
+                return Err(IngestError::TooDeep);
+            }
+            Route::Queue { kind, call_id }
+        }
         None => Route::Ignore {
             event: event.to_owned(),
         },
@@ -138,10 +158,11 @@ pub enum IngestOutcome {
     },
 }
 
-/// The whole webhook: size limit, signature (re-reading a rotated key at most once a refresh
-/// interval), routing, durable queueing.
+/// The whole webhook: size limit, signature with the key of the company the directory names
+/// for the agent (re-reading a rotated key at most once a refresh interval), routing, durable
+/// queueing.
 pub async fn ingest<S: SecretSource, Q: EventQueue>(
-    keys: &KeyProvider<S>,
+    auth: &RequestAuth<S>,
     queue: &Q,
     body: Bytes,
     signature: Option<&str>,
@@ -154,13 +175,16 @@ pub async fn ingest<S: SecretSource, Q: EventQueue>(
             limit: max_body_bytes,
         });
     }
-    let header = SignatureHeader::parse(signature.ok_or(SignatureError::Missing)?)?;
     let peek = WebhookPeek::parse(&body);
-    let agent_id = peek.as_ref().ok().and_then(|p| p.agent_id());
-    let tenant = keys
-        .verify(&body, &header, KeyHint::agent(agent_id), now_ms)
+    let claim = peek
+        .as_ref()
+        .ok()
+        .and_then(|p| p.agent_id())
+        .map(|agent| CompanyKey::Agent(agent.to_owned()));
+    let sender = auth
+        .authenticate(&body, signature, claim.as_ref(), now_ms)
         .await?;
-    let verified = route(peek, &tenant.company_id)?;
+    let verified = route(peek, &body, &sender.company_id)?;
     match verified.route {
         Route::Ignore { event } => Ok(IngestOutcome::Ignored {
             event,
@@ -195,15 +219,17 @@ mod tests {
     fn ring() -> KeyRing {
         KeyRing::parse(
             r#"{"default": {"company_id": "default", "api_key": "key_default"},
-                "companies": [{"company_id": "acme", "api_key": "key_acme", "agent_ids": ["agent_acme"]}]}"#,
+                "companies": [{"company_id": "acme", "api_key": "key_acme"}]}"#,
             "default",
         )
         .expect("valid")
     }
 
+    /// As the webhook sees it when the directory says `agent_acme` is company `acme`.
     fn check(body: &str, key: &str) -> Result<Verified, IngestError> {
         let sig = sign(body.as_bytes(), key, NOW);
-        authenticate(&ring(), body.as_bytes(), Some(&sig), NOW)
+        let company = body.contains("agent_acme").then_some("acme");
+        authenticate(&ring(), company, body.as_bytes(), Some(&sig), NOW)
     }
 
     #[test]
@@ -282,22 +308,55 @@ mod tests {
         assert_eq!(err.status(), 401);
         let body = br#"{"event":"call_ended","call":{"call_id":"c"}}"#;
         for sig in [None, Some("garbage"), Some("v=1,d=zz")] {
-            let err = authenticate(&ring(), body, sig, NOW).expect_err("unauthenticated");
+            let err = authenticate(&ring(), None, body, sig, NOW).expect_err("unauthenticated");
             assert_eq!(err.status(), 401);
         }
         let stale = sign(body, "key_default", NOW - 400_000);
         assert_eq!(
-            authenticate(&ring(), body, Some(&stale), NOW)
+            authenticate(&ring(), None, body, Some(&stale), NOW)
                 .map_err(|e| e.reason())
                 .err(),
             Some("signature_stale")
         );
         let future = sign(body, "key_default", NOW + 400_000);
         assert_eq!(
-            authenticate(&ring(), body, Some(&future), NOW)
+            authenticate(&ring(), None, body, Some(&future), NOW)
                 .map_err(|e| e.reason())
                 .err(),
             Some("signature_stale")
         );
+    }
+
+    #[test]
+    fn queued_bodies_are_ones_a_consumer_can_store() {
+        let nested = |depth: usize| {
+            // The root and `call` are two levels; `custom` adds the rest.
+            let inner = depth - 3;
+            format!(
+                r#"{{"event":"call_ended","call":{{"call_id":"c1","custom":{}1{}}}}}"#,
+                "[".repeat(inner + 1),
+                "]".repeat(inner + 1)
+            )
+        };
+        assert!(check(&nested(MAX_JSON_DEPTH), "key_default").is_ok());
+        for depth in [MAX_JSON_DEPTH + 1, 129, 10_000] {
+            let err = check(&nested(depth), "key_default").expect_err("too deep");
+            assert_eq!((err.status(), err.reason()), (400, "too_deeply_nested"));
+        }
+        // Brackets inside strings are text, not nesting.
+        let text = format!(
+            r#"{{"event":"call_ended","call":{{"call_id":"c1","transcript":"{}\"{}"}}}}"#,
+            "[".repeat(500),
+            "{".repeat(500)
+        );
+        assert!(check(&text, "key_default").is_ok());
+
+        let mut bytes =
+            br#"{"event":"call_ended","call":{"call_id":"c1","transcript":"Gr"#.to_vec();
+        bytes.extend_from_slice(&[0xfc, 0xdf, 0xff]);
+        bytes.extend_from_slice(br#"e"}}"#);
+        let sig = sign(&bytes, "key_default", NOW);
+        let err = authenticate(&ring(), None, &bytes, Some(&sig), NOW).expect_err("not UTF-8");
+        assert_eq!((err.status(), err.reason()), (400, "invalid_utf8"));
     }
 }

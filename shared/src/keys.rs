@@ -1,11 +1,12 @@
 //! Retell API keys, per company, from one Secrets Manager secret.
 //!
-//! The secret is either a bare API key (one company: the default) or JSON:
+//! The secret is either a bare API key (every company signs with it) or JSON:
 //! `{"default": {"company_id": "...", "api_key": "..."},
-//!   "companies": [{"company_id": "...", "api_key": "...", "agent_ids": ["agent_..."]}]}`.
-//! A webhook is verified with the key of the company that owns its `agent_id`, or the default.
-//! A tool call without a call envelope names its company instead (`x-company-id` or
-//! `?company_id=`) and is verified with that company's key.
+//!   "companies": [{"company_id": "...", "api_key": "..."}]}`.
+//! The secret holds keys only: which company an agent or a number belongs to is the companies
+//! directory's answer ([`crate::company::CompanyDirectory`]), and a request is verified with the
+//! key of that company, or the default key when the company has none of its own. (Older secrets
+//! also listed `agent_ids` per company; they are read and ignored, with a warning.)
 //! The key ring is cached for the life of the container and re-read at most once per
 //! `refresh_interval` after a failed verification, so a rotated key works without a redeploy.
 
@@ -48,31 +49,9 @@ impl std::fmt::Debug for Tenant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRing {
     default: Tenant,
-    by_agent: HashMap<String, Tenant>,
     by_company: HashMap<String, Tenant>,
-}
-
-/// What a request says about whose it is; it picks the key, the signature proves it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KeyHint<'a> {
-    pub agent_id: Option<&'a str>,
-    pub company_id: Option<&'a str>,
-}
-
-impl<'a> KeyHint<'a> {
-    pub fn agent(agent_id: Option<&'a str>) -> Self {
-        Self {
-            agent_id,
-            company_id: None,
-        }
-    }
-
-    pub fn company(company_id: &'a str) -> Self {
-        Self {
-            agent_id: None,
-            company_id: Some(company_id),
-        }
-    }
+    /// The secret still lists agents per company (ignored: the directory owns agents).
+    pub lists_agents: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,8 +87,8 @@ impl KeyRing {
     pub fn single(company_id: &str, api_key: &str) -> Self {
         Self {
             default: Tenant::new(company_id, api_key),
-            by_agent: HashMap::new(),
             by_company: HashMap::new(),
+            lists_agents: false,
         }
     }
 
@@ -129,8 +108,8 @@ impl KeyRing {
                 "default needs company_id and api_key".into(),
             ));
         }
-        let mut by_agent = HashMap::new();
         let mut by_company = HashMap::new();
+        let lists_agents = doc.companies.iter().any(|c| !c.agent_ids.is_empty());
         for company in doc.companies {
             if company.api_key.is_empty() || company.company_id.is_empty() {
                 return Err(KeyError::Invalid(
@@ -147,29 +126,25 @@ impl KeyRing {
                     company.company_id
                 )));
             }
-            for agent in company.agent_ids {
-                let tenant = Tenant::new(company.company_id.clone(), company.api_key.clone());
-                if by_agent.insert(agent.clone(), tenant).is_some() {
-                    return Err(KeyError::Invalid(format!(
-                        "agent {agent} is listed for more than one company"
-                    )));
-                }
-            }
         }
         Ok(Self {
             default: Tenant::new(doc.default.company_id, doc.default.api_key),
-            by_agent,
             by_company,
+            lists_agents,
         })
     }
 
-    /// The company (and so the key) a request belongs to: by agent, else by company id,
-    /// else the default.
-    pub fn tenant_for(&self, hint: KeyHint<'_>) -> &Tenant {
-        hint.agent_id
-            .and_then(|a| self.by_agent.get(a))
-            .or_else(|| hint.company_id.and_then(|c| self.by_company.get(c)))
+    /// The company without a directory entry (agents and numbers nobody listed).
+    pub fn default_company_id(&self) -> &str {
+        &self.default.company_id
+    }
+
+    /// The key `company_id` signs with: its own, else the default key.
+    pub fn key_for(&self, company_id: Option<&str>) -> &str {
+        company_id
+            .and_then(|c| self.by_company.get(c))
             .unwrap_or(&self.default)
+            .api_key()
     }
 }
 
@@ -248,6 +223,11 @@ impl<S: SecretSource> KeyProvider<S> {
         cache.fetched_at = Some(Instant::now());
         let secret = self.source.fetch().await?;
         let ring = Arc::new(KeyRing::parse(&secret, &self.default_company_id)?);
+        if ring.lists_agents {
+            tracing::warn!(
+                "the Retell key secret lists agent_ids: ignored, the companies table says which company an agent belongs to"
+            );
+        }
         cache.ring = Some(ring.clone());
         Ok(ring)
     }
@@ -285,26 +265,30 @@ pub enum VerifyError {
 }
 
 impl<S: SecretSource> KeyProvider<S> {
-    /// Verifies `body` with the key of the hinted company (or the default), re-reading the
-    /// keys once after a mismatch if the refresh interval allows. Returns the tenant.
+    /// The company of requests the directory does not know (a bare key's company, or the key
+    /// document's default).
+    pub async fn default_company_id(&self) -> Result<String, KeyError> {
+        Ok(self.current().await?.default_company_id().to_owned())
+    }
+
+    /// Verifies `body` with the key of `company_id` (or the default key), re-reading the keys
+    /// once after a mismatch if the refresh interval allows.
     pub async fn verify(
         &self,
         body: &[u8],
         header: &crate::signature::SignatureHeader<'_>,
-        hint: KeyHint<'_>,
+        company_id: Option<&str>,
         now_ms: i64,
-    ) -> Result<Tenant, VerifyError> {
+    ) -> Result<(), VerifyError> {
         use crate::signature::{verify_signature, SignatureError};
         let ring = self.current().await?;
-        let tenant = ring.tenant_for(hint);
-        match verify_signature(body, tenant.api_key(), header, now_ms) {
-            Ok(()) => Ok(tenant.clone()),
+        match verify_signature(body, ring.key_for(company_id), header, now_ms) {
+            Ok(()) => Ok(()),
             Err(SignatureError::Mismatch) => match self.refresh_after_failure().await? {
                 Some(fresh) => {
                     tracing::info!("signature mismatch: re-read the Retell keys");
-                    let tenant = fresh.tenant_for(hint);
-                    verify_signature(body, tenant.api_key(), header, now_ms)?;
-                    Ok(tenant.clone())
+                    verify_signature(body, fresh.key_for(company_id), header, now_ms)?;
+                    Ok(())
                 }
                 None => Err(SignatureError::Mismatch.into()),
             },
@@ -320,48 +304,24 @@ mod tests {
     #[test]
     fn bare_key_is_the_default_company() {
         let ring = KeyRing::parse("  key_abc\n", "default").expect("valid");
-        assert_eq!(
-            ring.tenant_for(KeyHint::agent(Some("agent_x"))).company_id,
-            "default"
-        );
-        assert_eq!(ring.tenant_for(KeyHint::default()).api_key(), "key_abc");
+        assert_eq!(ring.default_company_id(), "default");
+        assert_eq!(ring.key_for(Some("anyone")), "key_abc");
+        assert_eq!(ring.key_for(None), "key_abc");
     }
 
     #[test]
-    fn agents_map_to_their_company_key() {
+    fn companies_sign_with_their_own_key_or_the_default() {
         let doc = r#"{"default": {"company_id": "ops", "api_key": "k0"},
-                      "companies": [{"company_id": "acme", "api_key": "k1", "agent_ids": ["agent_a", "agent_b"]},
+                      "companies": [{"company_id": "acme", "api_key": "k1"},
                                     {"company_id": "salon", "api_key": "k2", "agent_ids": ["agent_s"]}]}"#;
         let ring = KeyRing::parse(doc, "ignored").expect("valid");
-        assert_eq!(
-            ring.tenant_for(KeyHint::agent(Some("agent_b"))),
-            &Tenant::new("acme", "k1")
-        );
-        assert_eq!(
-            ring.tenant_for(KeyHint::agent(Some("agent_s"))),
-            &Tenant::new("salon", "k2")
-        );
-        assert_eq!(
-            ring.tenant_for(KeyHint::agent(Some("agent_unknown"))),
-            &Tenant::new("ops", "k0")
-        );
-        assert_eq!(
-            ring.tenant_for(KeyHint::default()),
-            &Tenant::new("ops", "k0")
-        );
-        assert_eq!(
-            ring.tenant_for(KeyHint::company("salon")),
-            &Tenant::new("salon", "k2")
-        );
-        assert_eq!(
-            ring.tenant_for(KeyHint::company("nobody")),
-            &Tenant::new("ops", "k0")
-        );
-        let agent_wins = KeyHint {
-            agent_id: Some("agent_a"),
-            company_id: Some("salon"),
-        };
-        assert_eq!(ring.tenant_for(agent_wins), &Tenant::new("acme", "k1"));
+        assert_eq!(ring.default_company_id(), "ops");
+        assert_eq!(ring.key_for(Some("acme")), "k1");
+        assert_eq!(ring.key_for(Some("salon")), "k2");
+        assert_eq!(ring.key_for(Some("nobody")), "k0");
+        assert_eq!(ring.key_for(None), "k0");
+        // Agents listed in an older secret do not decide anything any more.
+        assert!(ring.lists_agents);
     }
 
     #[test]
@@ -371,7 +331,7 @@ mod tests {
             "{",
             r#"{"companies": []}"#,
             r#"{"default": {"company_id": "", "api_key": "k"}}"#,
-            r#"{"default": {"company_id": "a", "api_key": "k"}, "companies": [{"company_id": "b", "api_key": "k", "agent_ids": ["x"]}, {"company_id": "c", "api_key": "k", "agent_ids": ["x"]}]}"#,
+            r#"{"default": {"company_id": "a", "api_key": "k"}, "companies": [{"company_id": "b", "api_key": "k"}, {"company_id": "b", "api_key": "k2"}]}"#,
         ] {
             assert!(
                 matches!(KeyRing::parse(bad, "d"), Err(KeyError::Invalid(_))),

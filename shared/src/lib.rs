@@ -2,6 +2,7 @@
 //! logic, storage and queue access, configuration and telemetry.
 
 pub mod archive;
+pub mod auth;
 pub mod aws;
 pub mod calendar;
 pub mod call;
@@ -21,3 +22,4 @@ pub mod spoken;
 pub mod store;
 pub mod telemetry;
 pub mod tool;
+pub mod unresolved;

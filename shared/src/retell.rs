@@ -138,6 +138,46 @@ impl<'a> WebhookPeek<'a> {
     }
 }
 
+/// How deep a stored webhook body may nest JSON. DynamoDB stores documents up to 32 levels deep
+/// and a call field sits two levels down in the body, so every accepted body fits; serde_json's
+/// own limit (128) is far above it.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// Whether a syntactically valid JSON text nests arrays and objects deeper than `limit`. Strings
+/// are skipped with memchr, so a transcript costs little more than a memory scan.
+pub fn exceeds_json_depth(json: &[u8], limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&byte) = json.get(i) {
+        match byte {
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'"' => loop {
+                i += 1;
+                let Some(rest) = json.get(i..) else {
+                    return false;
+                };
+                match memchr::memchr2(b'"', b'\\', rest) {
+                    Some(offset) if rest[offset] == b'\\' => i += offset + 1,
+                    Some(offset) => {
+                        i += offset;
+                        break;
+                    }
+                    None => return false,
+                }
+            },
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +199,17 @@ mod tests {
         ] {
             assert_eq!(EventKind::parse(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn depth_counts_structure_not_text() {
+        assert!(!exceeds_json_depth(br#"{"a":[1,{"b":2}]}"#, 3));
+        assert!(exceeds_json_depth(br#"{"a":[1,{"b":2}]}"#, 2));
+        assert!(!exceeds_json_depth(br#"{"t":"[[[[{{{{\"[[["}"#, 1));
+        assert!(!exceeds_json_depth(br#"{"t":"a\\"}"#, 1));
+        assert!(exceeds_json_depth(br#"{"t":"a\\","u":[[1]]}"#, 2));
+        assert!(!exceeds_json_depth(b"", 0));
+        assert!(!exceeds_json_depth(br#"{"unterminated"#, 1));
     }
 
     #[test]

@@ -373,6 +373,29 @@ mod tests {
             parse_date("30. Februar", today),
             Err(SpokenError::ImpossibleDate(_))
         ));
+        for impossible in [
+            "2025-02-30",
+            "29.02.2025",
+            "31.04.2025",
+            "2025-13-01",
+            "2025-00-10",
+        ] {
+            assert!(
+                matches!(
+                    parse_date(impossible, today),
+                    Err(SpokenError::ImpossibleDate(_))
+                ),
+                "{impossible}"
+            );
+        }
+        // Absurd but real days are dates; the tools refuse them (past, or past the horizon).
+        assert_eq!(parse_date("9999-12-31", today), Ok(d(9999, 12, 31)));
+        assert_eq!(parse_date("0000-01-01", today), Ok(d(0, 1, 1)));
+        assert_eq!(parse_date("29.02.2028", today), Ok(d(2028, 2, 29)));
+        assert!(
+            parse_date("15.01.99999999999", today).is_err(),
+            "no overflow"
+        );
         for bad in [
             "",
             "irgendwann",

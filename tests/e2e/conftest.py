@@ -1,4 +1,5 @@
-"""Starts the same local stack as `make dev` (on free ports, private names) for the e2e tests."""
+"""Starts the same local stack as `make dev` (on free ports, private names) for the e2e tests, with
+a short function timeout (LOCAL_FUNCTION_TIMEOUT) so a test can idle past it quickly."""
 
 import sys
 import tempfile
@@ -9,14 +10,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra" / "local"))
 
-from stack import LocalStack, free_port  # noqa: E402
+from stack import LocalStack  # noqa: E402
+
+# Long enough for any invocation of these tests (a cold start included), short enough to idle past.
+FUNCTION_TIMEOUT_SECS = 8
 
 
 @pytest.fixture(scope="session")
 def stack():
     state = Path(tempfile.mkdtemp(prefix="retell-e2e-"))
-    s = LocalStack(free_port(), free_port(), api_key="key_e2e_test", state_dir=state, prefix="e2e-",
-                   pump_retry_secs=1, calcom_port=free_port())
+    s = LocalStack(api_key="key_e2e_test", state_dir=state, prefix="e2e-", pump_retry_secs=1,
+                   function_timeout=FUNCTION_TIMEOUT_SECS)
     try:
         s.start()
         yield s

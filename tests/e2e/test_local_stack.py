@@ -186,3 +186,34 @@ def test_cal_com_company_books_in_its_cal_com_calendar(stack):
         bookings = json.loads(resp.read())["data"]
     mine = [b for b in bookings if b["metadata"].get("appointment_id") == booked["appointment_id"]]
     assert len(mine) == 1 and mine[0]["attendees"][0]["phoneNumber"] == "+4917677776666", bookings
+
+
+def test_functions_serve_after_idling_longer_than_the_function_timeout(stack):
+    """`make dev` used to pass its invocation timeout to `cargo lambda watch --timeout`, which also
+    cuts the long poll an idle function waits on: a minute without requests and every function
+    had exited, answering 408 until a source file changed. The e2e stack's timeout is short, so
+    idling past it is quick."""
+    assert stack.function_timeout, "the e2e stack sets a short function timeout"
+    call = {"call_id": f"call_e2e_idle_{uuid.uuid4().hex[:8]}", "agent_id": "agent_demo",
+            "from_number": "+4917655554444", "to_number": "+493012345678"}
+    day = next_tuesday().isoformat()
+
+    def deliver(call_id):
+        body = json.dumps(call_events(call_id, int(time.time() * 1000) - 60_000)[0])
+        started = time.monotonic()
+        status, text = stack.post_webhook(body, stack.sign(body), timeout=stack.function_timeout + 30)
+        assert (status, text) == (200, '{"status":"accepted"}'), \
+            f"{status} {text!r} after {time.monotonic() - started:.1f}s"
+        wait_for(lambda: get_call(stack, call_id), timeout=60)
+
+    def check_availability():
+        reply = tool(stack, "check-availability", "check_availability", call, {"date": day, "service_id": "Haarschnitt"})
+        assert reply["available"] is True, reply
+
+    deliver(f"{call['call_id']}_before")  # webhook and call-started consumer running
+    check_availability()
+    deaths_before = list(stack.function_deaths)
+    time.sleep(stack.function_timeout + 4)  # no request reaches any of them meanwhile
+    deliver(f"{call['call_id']}_after")
+    check_availability()
+    assert stack.function_deaths == deaths_before, "a function process died while idle"

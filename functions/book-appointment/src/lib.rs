@@ -4,19 +4,25 @@
 
 use chrono::{NaiveDate, NaiveTime};
 use serde_json::{json, Value};
-use shared::calendar::{BookingOutcome, BookingRequest, Calendar, CalendarError};
+use shared::calendar::{BookingOutcome, BookingRequest, CalendarError};
 use shared::company::Service;
 use shared::slots::SlotFinder;
-use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
+use shared::tool::{
+    german_date, hhmm, Args, Tool, ToolContext, ToolDefinition, MAX_EMAIL_CHARS, MAX_NAME_CHARS,
+    MAX_NOTES_CHARS,
+};
 
 pub struct BookAppointment;
+
+/// How far ahead alternatives are looked for.
+const SEARCH_DAYS: u32 = 14;
 
 async fn alternatives(
     ctx: &ToolContext<'_>,
     service: &Service,
     date: NaiveDate,
 ) -> Result<Vec<Value>, CalendarError> {
-    let days = ctx.free_slots(service, date, 14).await?;
+    let days = ctx.free_slots(service, date, SEARCH_DAYS).await?;
     Ok(days
         .iter()
         .filter(|(_, slots)| !slots.is_empty())
@@ -30,7 +36,7 @@ async fn alternatives(
         .collect())
 }
 
-fn spoken_alternatives(ctx: &ToolContext<'_>, alts: &[Value]) -> String {
+fn spoken_alternatives(ctx: &ToolContext<'_>, date: NaiveDate, alts: &[Value]) -> String {
     let list: Vec<String> = alts
         .iter()
         .map(|a| {
@@ -46,10 +52,7 @@ fn spoken_alternatives(ctx: &ToolContext<'_>, alts: &[Value]) -> String {
         })
         .collect();
     if list.is_empty() {
-        ctx.say(
-            "In den nächsten zwei Wochen ist leider nichts frei.",
-            "Nothing is free in the next two weeks.",
-        )
+        ctx.nothing_free(date, SEARCH_DAYS)
     } else {
         ctx.say(
             format!("Möglich wäre {}.", list.join(" oder ")),
@@ -85,9 +88,9 @@ impl Tool for BookAppointment {
                     "date": {"type": "string", "description": "Day, e.g. 2025-01-15, '15. Januar', 'morgen'"},
                     "time": {"type": "string", "description": "Start time, e.g. '14:00', '14 Uhr', 'halb drei'"},
                     "service_id": {"type": "string", "description": "Service id or name, e.g. 'haircut' or 'Haarschnitt'"},
-                    "customer_name": {"type": "string"},
-                    "customer_email": {"type": "string"},
-                    "notes": {"type": "string"}
+                    "customer_name": {"type": "string", "maxLength": MAX_NAME_CHARS},
+                    "customer_email": {"type": "string", "maxLength": MAX_EMAIL_CHARS},
+                    "notes": {"type": "string", "maxLength": MAX_NOTES_CHARS}
                 },
                 "required": ["date", "time", "service_id"]
             }),
@@ -111,6 +114,19 @@ impl Tool for BookAppointment {
             Ok(p) => p,
             Err(reply) => return reply,
         };
+        // Stored free text, bounded (docs/custom-functions.md, "Arguments").
+        let customer_name = match ctx.stored_text(args, "customer_name", MAX_NAME_CHARS, false) {
+            Ok(n) => n,
+            Err(reply) => return reply,
+        };
+        let customer_email = match ctx.email(args, "customer_email") {
+            Ok(e) => e,
+            Err(reply) => return reply,
+        };
+        let notes = match ctx.stored_text(args, "notes", MAX_NOTES_CHARS, true) {
+            Ok(n) => n,
+            Err(reply) => return reply,
+        };
         if !within_hours(ctx, service, date, time) {
             let alts = match alternatives(ctx, service, date).await {
                 Ok(a) => a,
@@ -122,13 +138,13 @@ impl Tool for BookAppointment {
                     german_date(date),
                     hhmm(time),
                     service.display_name(),
-                    spoken_alternatives(ctx, &alts)
+                    spoken_alternatives(ctx, date, &alts)
                 ),
                 format!(
                     "We cannot offer {} on {date} at {}. {}",
                     service.display_name(),
                     hhmm(time),
-                    spoken_alternatives(ctx, &alts)
+                    spoken_alternatives(ctx, date, &alts)
                 ),
             );
             return json!({"success": false, "alternatives": alts, "message": message});
@@ -138,9 +154,9 @@ impl Tool for BookAppointment {
             time,
             service,
             customer_phone: &phone,
-            customer_name: args.text("customer_name"),
-            customer_email: args.text("customer_email"),
-            notes: args.text("notes"),
+            customer_name,
+            customer_email,
+            notes,
             call_id: ctx.call.call_id.as_deref(),
         };
         match ctx.calendar.book(ctx.company, &request).await {
@@ -159,8 +175,8 @@ impl Tool for BookAppointment {
                     Err(e) => return ctx.unavailable(&e),
                 };
                 let message = ctx.say(
-                    format!("{} um {} Uhr ist leider gerade vergeben worden. {}", german_date(date), hhmm(time), spoken_alternatives(ctx, &alts)),
-                    format!("{date} at {} has just been taken. {}", hhmm(time), spoken_alternatives(ctx, &alts)),
+                    format!("{} um {} Uhr ist leider gerade vergeben worden. {}", german_date(date), hhmm(time), spoken_alternatives(ctx, date, &alts)),
+                    format!("{date} at {} has just been taken. {}", hhmm(time), spoken_alternatives(ctx, date, &alts)),
                 );
                 json!({"success": false, "alternatives": alts, "message": message})
             }

@@ -6,16 +6,16 @@
 use chrono::{DateTime, Datelike, Duration, Utc};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
+use shared::auth::{AuthError, RequestAuth, SIGNATURE_HEADER};
 use shared::calendar::{Calendar, NativeCalendar};
-use shared::company::{Company, CompanyDirectory, CompanyKey};
-use shared::keys::{KeyHint, KeyProvider, SecretSource};
+use shared::company::{Company, CompanyKey};
+use shared::keys::SecretSource;
 use shared::phone::PhoneNumber;
-use shared::tool::{german_date, json_response, verify_request};
+use shared::tool::{german_date, json_response};
 use tracing::Instrument;
 
 pub struct InboundCall<S> {
-    pub keys: KeyProvider<S>,
-    pub companies: CompanyDirectory,
+    pub auth: RequestAuth<S>,
     /// Only for the caller's name: customers live in the appointments table whatever the
     /// company's calendar backend, so no Cal.com client (or its secret) is needed here.
     pub calendar: NativeCalendar,
@@ -88,18 +88,31 @@ impl<S: SecretSource + Send + Sync> InboundCall<S> {
         let inbound = payload.as_ref().and_then(|p| p.get("call_inbound"));
         let text = |k: &str| inbound.and_then(|i| i.get(k)).and_then(Value::as_str);
         let now = Utc::now();
-        if let Err(rejection) = verify_request(
-            &self.keys,
-            &parts.headers,
-            body,
-            KeyHint::agent(text("agent_id")),
-            now,
-        )
-        .await
+        let to = text("to_number").and_then(|n| PhoneNumber::parse(n).ok());
+        let claim = to
+            .as_ref()
+            .map(|n| CompanyKey::Number(n.as_str().to_owned()));
+        let signature = parts
+            .headers
+            .get(SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok());
+        let sender = match self
+            .auth
+            .authenticate(body, signature, claim.as_ref(), now.timestamp_millis())
+            .await
         {
-            return rejection;
-        }
-        let Some(to) = text("to_number").and_then(|n| PhoneNumber::parse(n).ok()) else {
+            Ok(sender) => sender,
+            Err(AuthError::Signature(e)) => {
+                tracing::warn!(status = 401, reason = e.reason(), "inbound call rejected");
+                return json_response(401, &json!({"error": e.reason()}));
+            }
+            Err(error) => {
+                // Fail open: Retell connects the number's own inbound agent.
+                tracing::error!(reason = error.reason(), %error, "inbound call answered without settings");
+                return json_response(200, &json!({"call_inbound": {}}));
+            }
+        };
+        let Some(to) = to else {
             tracing::warn!(
                 status = 400,
                 reason = "missing_to_number",
@@ -107,17 +120,10 @@ impl<S: SecretSource + Send + Sync> InboundCall<S> {
             );
             return json_response(400, &json!({"error": "missing_to_number"}));
         };
-        let company = match self
-            .companies
-            .find(&CompanyKey::Number(to.as_str().to_owned()))
-            .await
-        {
-            Ok(c) => c,
-            Err(error) => {
-                // Fail open: Retell connects the number's own inbound agent.
-                tracing::error!(%error, to = %to.masked(), "no company for the called number");
-                return json_response(200, &json!({"call_inbound": {}}));
-            }
+        let Some(company) = sender.company else {
+            // Fail open: Retell connects the number's own inbound agent.
+            tracing::error!(to = %to.masked(), "no company for the called number");
+            return json_response(200, &json!({"call_inbound": {}}));
         };
         tracing::Span::current().record("company", company.id());
         let caller = text("from_number").and_then(|n| PhoneNumber::parse(n).ok());

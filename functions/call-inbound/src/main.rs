@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use call_inbound::InboundCall;
 use lambda_http::{run, service_fn, Error, Request};
+use shared::auth::RequestAuth;
 use shared::aws::AwsClients;
 use shared::calendar::NativeCalendar;
 use shared::company::{CompanyDirectory, COMPANY_CACHE_TTL};
@@ -12,18 +13,20 @@ use shared::keys::{KeyProvider, SecretsManagerSource, DEFAULT_REFRESH_INTERVAL};
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let env = Env::from_process();
-    let aws = AwsClients::from_env().await;
+    let aws = AwsClients::from_env(shared::aws::AwsBudget::CALLER_WAITING).await;
     let inbound = Arc::new(InboundCall {
-        keys: KeyProvider::new(
-            SecretsManagerSource::new(aws.secrets.clone(), env.required("RETELL_SECRET_ID")?),
-            env.optional("DEFAULT_COMPANY_ID")
-                .unwrap_or_else(|| "default".into()),
-            DEFAULT_REFRESH_INTERVAL,
-        ),
-        companies: CompanyDirectory::new(
-            aws.dynamodb.clone(),
-            env.required("COMPANIES_TABLE")?,
-            COMPANY_CACHE_TTL,
+        auth: RequestAuth::new(
+            KeyProvider::new(
+                SecretsManagerSource::new(aws.secrets.clone(), env.required("RETELL_SECRET_ID")?),
+                env.optional("DEFAULT_COMPANY_ID")
+                    .unwrap_or_else(|| "default".into()),
+                DEFAULT_REFRESH_INTERVAL,
+            ),
+            CompanyDirectory::new(
+                aws.dynamodb.clone(),
+                env.required("COMPANIES_TABLE")?,
+                COMPANY_CACHE_TTL,
+            ),
         ),
         calendar: NativeCalendar::new(aws.dynamodb.clone(), env.required("APPOINTMENTS_TABLE")?),
     });

@@ -2,7 +2,6 @@
 //! appointments and frees its time.
 
 use serde_json::{json, Value};
-use shared::calendar::Calendar;
 use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
 
 pub struct CancelAppointment;

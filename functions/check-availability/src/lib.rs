@@ -25,7 +25,7 @@ impl Tool for CheckAvailability {
                     "date": {"type": "string", "description": "Day as the caller said it: 2025-01-15, 15.01.2025, '15. Januar', 'morgen', 'nächsten Dienstag'"},
                     "service_id": {"type": "string", "description": "Service id or name, e.g. 'haircut' or 'Haarschnitt'"},
                     "duration": {"type": "integer", "description": "Minutes, if the caller needs longer than the service's usual duration"},
-                    "time": {"type": "string", "description": "A specific time to check, e.g. '14:00' or 'halb drei'"}
+                    "time": {"type": "string", "description": "A specific time to check, e.g. '14:00' or 'halb drei'; omit to list the day's free times"}
                 },
                 "required": ["date", "service_id"]
             }),
@@ -41,21 +41,16 @@ impl Tool for CheckAvailability {
             Ok(s) => s.clone(),
             Err(reply) => return reply,
         };
-        if let Some(minutes) = args.number("duration") {
-            if !(5.0..=600.0).contains(&minutes) {
-                return ctx.refuse(
-                    "Die gewünschte Dauer ist ungewöhnlich. Wie lange soll der Termin dauern?",
-                    "That duration looks wrong. How long should the appointment take?",
-                );
+        match ctx.duration(args, "duration") {
+            Ok(Some(minutes)) => {
+                service.duration_minutes = service.duration_minutes.max(minutes);
             }
-            service.duration_minutes = service.duration_minutes.max(minutes.round() as u32);
+            Ok(None) => {}
+            Err(reply) => return reply,
         }
-        let wanted = match args.text("time") {
-            Some(_) => match ctx.time(args, "time", date) {
-                Ok(t) => Some(t),
-                Err(reply) => return reply,
-            },
-            None => None,
+        let wanted = match ctx.optional_time(args, "time", date) {
+            Ok(t) => t,
+            Err(reply) => return reply,
         };
         let days = match ctx.free_slots(&service, date, SEARCH_DAYS).await {
             Ok(d) => d,
@@ -131,10 +126,7 @@ impl Tool for CheckAvailability {
                     format!("Nothing is free on {date}. The next open day is {d}, for example at {}.", spoken_list(&slots, " or ")),
                 )
             }
-            None => ctx.say(
-                "In den nächsten zwei Wochen ist leider nichts mehr frei.",
-                "Nothing is free in the next two weeks.",
-            ),
+            None => ctx.nothing_free(date, SEARCH_DAYS),
         };
         json!({"available": false, "date": date.to_string(), "slots": [], "next_days": next, "message": message})
     }

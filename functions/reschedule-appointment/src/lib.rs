@@ -3,7 +3,7 @@
 //! changes.
 
 use serde_json::{json, Value};
-use shared::calendar::{Calendar, CalendarError};
+use shared::calendar::CalendarError;
 use shared::slots::SlotFinder;
 use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
 

@@ -1,20 +1,28 @@
 //! `webhook` Lambda: POST /api/retell/webhook. Verifies Retell's signature, queues the event,
 //! answers. The decision logic is [`shared::ingest`]; this crate maps it onto HTTP.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use lambda_http::{Body, Request, Response};
+use shared::auth::{RequestAuth, SIGNATURE_HEADER};
 use shared::http::json_response;
 use shared::ingest::{ingest, IngestError, IngestOutcome};
-use shared::keys::{KeyProvider, SecretSource};
+use shared::keys::SecretSource;
 use shared::queue::{Delivery, EventQueue};
 use tracing::Instrument;
 
-pub const SIGNATURE_HEADER: &str = "x-retell-signature";
+/// The webhook answers within this, whatever AWS does: Retell waits 10 s and retries a 5xx, so
+/// a stalled dependency gives a 503 in time rather than a timeout Retell cannot tell apart.
+/// Each AWS call has its own, shorter budget (`AwsBudget::CALLER_WAITING`); this bounds them
+/// all together (a cold container reads a company, the keys, S3 and SQS).
+pub const WEBHOOK_DEADLINE: Duration = Duration::from_secs(6);
 
 pub struct Webhook<S, Q> {
-    pub keys: KeyProvider<S>,
+    pub auth: RequestAuth<S>,
     pub queue: Q,
     pub max_body_bytes: usize,
+    pub deadline: Duration,
 }
 
 impl<S: SecretSource, Q: EventQueue> Webhook<S, Q> {
@@ -37,16 +45,20 @@ impl<S: SecretSource, Q: EventQueue> Webhook<S, Q> {
         let size = body.len();
         let now_ms = chrono::Utc::now().timestamp_millis();
         let span = tracing::Span::current();
-        match ingest(
-            &self.keys,
-            &self.queue,
-            body,
-            signature,
-            now_ms,
-            self.max_body_bytes,
+        let outcome = tokio::time::timeout(
+            self.deadline,
+            ingest(
+                &self.auth,
+                &self.queue,
+                body,
+                signature,
+                now_ms,
+                self.max_body_bytes,
+            ),
         )
         .await
-        {
+        .unwrap_or(Err(IngestError::Deadline));
+        match outcome {
             Ok(IngestOutcome::Queued {
                 kind,
                 call_id,

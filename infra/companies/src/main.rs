@@ -46,7 +46,7 @@ async fn main() -> ExitCode {
             }
         }
     }
-    let aws = shared::aws::AwsClients::from_env().await;
+    let aws = shared::aws::AwsClients::from_env(shared::aws::AwsBudget::BACKGROUND).await;
     let directory = CompanyDirectory::new(aws.dynamodb, table, COMPANY_CACHE_TTL);
     for s in &settings {
         if let Err(e) = directory.put(s).await {

@@ -31,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .transpose()?
         .unwrap_or(2);
     let stack: StackDescription = serde_json::from_slice(&std::fs::read(&stack_path)?)?;
-    let aws = shared::aws::AwsClients::from_env().await;
+    let aws = shared::aws::AwsClients::from_env(shared::aws::AwsBudget::BACKGROUND).await;
     let pump = Arc::new(Pump::new(
         aws.sqs,
         HttpInvoker::new(lambda_url),

@@ -309,6 +309,26 @@ impl NativeCalendar {
         }
     }
 
+    /// The appointment `id` of company `company_id`, as stored now (for the consumers, which
+    /// know a call's company by id only).
+    pub async fn appointment_of(
+        &self,
+        company_id: &str,
+        id: &str,
+    ) -> Result<Option<Appointment>, CalendarError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(company_pk(company_id)))
+            .key("sk", s(format!("A#{id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        out.item.as_ref().map(parse_appointment).transpose()
+    }
+
     /// One item of the company's partition.
     async fn item(
         &self,

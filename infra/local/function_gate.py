@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""The local stack's front door for functions: forwards every request on 127.0.0.1:LISTEN to
+`cargo lambda watch` on 127.0.0.1:UPSTREAM and gives each invocation TIMEOUT seconds, like
+Lambda's function timeout, answering 504 after that.
+
+Why not `cargo lambda watch --timeout`: cargo-lambda (1.9.2) applies that timeout to every
+request its server handles, including the runtime API's `GET .../invocation/next` on which each
+function process waits for its next event. After TIMEOUT seconds without traffic that long poll
+is cut with a 408, the function's runtime panics ("missing lambda-runtime-aws-request-id
+header") and exits, and cargo lambda does not start it again until a source file changes: the
+stack stopped serving after one idle minute. Functions reach the runtime API on UPSTREAM
+directly, so this timeout applies to invocations only and functions may idle forever.
+
+    function_gate.py --listen 9000 --upstream 9100 --timeout 60   (0: no timeout)
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
+              "upgrade", "content-length"}
+
+
+class Gate(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, listen: int, upstream: int, timeout: float | None):
+        super().__init__(("127.0.0.1", listen), Handler)
+        self.upstream = upstream
+        self.timeout = timeout
+        self.local = threading.local()
+
+    def connection(self, fresh: bool = False) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's keep-alive connection to cargo lambda (and whether it is reused)."""
+        conn = getattr(self.local, "conn", None)
+        if conn is not None and not fresh:
+            return conn, True
+        if conn is not None:
+            conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", self.upstream, timeout=self.timeout)
+        self.local.conn = conn
+        return conn, False
+
+    def drop_connection(self) -> None:
+        conn = getattr(self.local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self.local.conn = None
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Gate
+
+    def _body(self) -> bytes:
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("content-length") or 0))
+
+    def _forward(self) -> None:
+        body = self._body()
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        headers["Content-Length"] = str(len(body))
+        started = time.monotonic()
+        fresh = False
+        while True:
+            conn, reused = self.server.connection(fresh)
+            try:
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                payload = resp.read()
+                break
+            except (TimeoutError, socket.timeout):
+                self.server.drop_connection()  # its answer, if any, would arrive on it later
+                return self._reply(504, {"message": f"Task timed out after {self.server.timeout:g} seconds "
+                                                    "(LOCAL_FUNCTION_TIMEOUT)"}, started)
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as err:
+                self.server.drop_connection()
+                if reused and not fresh:  # a kept-alive connection cargo lambda had closed: once more
+                    fresh = True
+                    continue
+                return self._reply(502, {"message": f"the function's connection broke: {err!r}"}, started)
+            except OSError as err:  # refused: cargo lambda watch is (re)starting
+                self.server.drop_connection()
+                return self._reply(502, {"message": f"functions are not reachable: {err!r}"}, started)
+        self.send_response(resp.status, resp.reason)
+        for name, value in resp.getheaders():
+            if name.lower() not in HOP_BY_HOP:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _reply(self, status: int, body: dict, started: float) -> None:
+        payload = json.dumps(body).encode()
+        self.log_message("%s %s -> %d after %.1fs: %s", self.command, self.path, status,
+                         time.monotonic() - started, body["message"])
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _forward
+
+    def log_request(self, code="-", size="-"):  # type: ignore[no-untyped-def]
+        pass  # only failures are logged (by _reply)
+
+    def log_message(self, format, *args):  # type: ignore[no-untyped-def]  # noqa: A002
+        sys.stderr.write(f"{time.strftime('%H:%M:%S')} {format % args}\n")
+        sys.stderr.flush()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--listen", type=int, required=True)
+    parser.add_argument("--upstream", type=int, required=True)
+    parser.add_argument("--timeout", type=float, default=60, help="seconds per invocation; 0: none")
+    args = parser.parse_args()
+    gate = Gate(args.listen, args.upstream, args.timeout or None)
+    gate.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+//! The one authentication path of every request Retell sends us (webhook, tools, inbound call
+//! webhook). A request claims whose it is (its agent, the number called, or, for tool calls
+//! without a call envelope, a company id); the companies directory says which company that is;
+//! that company's Retell key, or the default key, must have signed the raw body. Nothing from an
+//! unverified body is acted on or stored.
+
+use std::sync::Arc;
+
+use crate::company::{Company, CompanyDirectory, CompanyError, CompanyKey};
+use crate::keys::{KeyError, KeyProvider, SecretSource, VerifyError};
+use crate::signature::{SignatureError, SignatureHeader};
+
+/// The header Retell signs every request with.
+pub const SIGNATURE_HEADER: &str = "x-retell-signature";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    Signature(#[from] SignatureError),
+    #[error("webhook keys unavailable: {0}")]
+    Keys(#[from] KeyError),
+    #[error("companies directory unavailable: {0}")]
+    Directory(CompanyError),
+}
+
+impl From<VerifyError> for AuthError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Signature(s) => AuthError::Signature(s),
+            VerifyError::Keys(k) => AuthError::Keys(k),
+        }
+    }
+}
+
+impl AuthError {
+    /// 401 for the caller's fault; 503 (Retell retries) when we cannot tell.
+    pub fn status(&self) -> u16 {
+        match self {
+            AuthError::Signature(_) => 401,
+            AuthError::Keys(_) | AuthError::Directory(_) => 503,
+        }
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Signature(e) => e.reason(),
+            AuthError::Keys(_) => "keys_unavailable",
+            AuthError::Directory(_) => "companies_unavailable",
+        }
+    }
+}
+
+/// The verified sender of a request.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    /// The directory's company, or the key ring's default company when nobody listed the claim.
+    pub company_id: String,
+    /// The company's settings, when the directory knows it.
+    pub company: Option<Arc<Company>>,
+}
+
+/// Keys and companies: everything authentication reads, cached per container, so a warm
+/// container authenticates without an AWS round trip.
+pub struct RequestAuth<S> {
+    pub keys: KeyProvider<S>,
+    pub companies: CompanyDirectory,
+}
+
+impl<S: SecretSource> RequestAuth<S> {
+    pub fn new(keys: KeyProvider<S>, companies: CompanyDirectory) -> Self {
+        Self { keys, companies }
+    }
+
+    /// Proves `body` was signed by the company `claim` names (or with the default key, for a
+    /// claim nobody listed).
+    pub async fn authenticate(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+        claim: Option<&CompanyKey>,
+        now_ms: i64,
+    ) -> Result<Sender, AuthError> {
+        // The header first: an unsigned request costs no lookup.
+        let header = SignatureHeader::parse(signature.ok_or(SignatureError::Missing)?)?;
+        let company = match claim {
+            Some(key) => self
+                .companies
+                .lookup(key)
+                .await
+                .map_err(AuthError::Directory)?,
+            None => None,
+        };
+        let company_id = company.as_ref().map(|c| c.id());
+        self.keys.verify(body, &header, company_id, now_ms).await?;
+        let company_id = match company_id {
+            Some(id) => id.to_owned(),
+            None => self.keys.default_company_id().await?,
+        };
+        Ok(Sender {
+            company_id,
+            company,
+        })
+    }
+}

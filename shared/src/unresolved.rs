@@ -1,0 +1,315 @@
+//! Writes whose outcome the caller does not know.
+//!
+//! A tool answers within [`crate::tool::REPLY_DEADLINE`]. When a booking, cancellation or
+//! reschedule is still on its way to the calendar at the deadline (AWS or Cal.com stalled), it
+//! may yet commit: saying "that failed" would leave the caller believing something false. So:
+//!
+//! 1. The calendar's writes go through [`JournaledCalendar`], which notes each write before it
+//!    is sent and whether it settled (an answer, or a definite refusal). A reply cut off with a
+//!    write under way, or a write that failed with a backend error (a timeout: it may have
+//!    committed), says the outcome is being checked and asks the agent to call the same tool
+//!    again ([`PendingWrite::unknown_outcome_reply`]). The retry is idempotent (same appointment
+//!    id) and answers the truth.
+//! 2. Retell keeps every tool result in the call's `transcript_with_tool_calls`. When the call
+//!    ends, the consumer reads it ([`unresolved_writes`]): a write that answered "unknown" and
+//!    was never answered again by a later call of the same tool is unresolved. The consumer
+//!    looks up what actually happened and records it on the call (`unresolved_writes`,
+//!    `needs_follow_up`) for staff to confirm with the customer (docs/data-model.md).
+
+use std::sync::Mutex;
+
+use chrono::{NaiveDate, NaiveTime};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::calendar::{
+    appointment_id, Appointment, BookingOutcome, BookingRequest, Calendar, CalendarError,
+    CompanyCalendar,
+};
+use crate::company::{Company, Service};
+use crate::slots::local_instant;
+use crate::tool::ToolContext;
+
+/// Marks a reply whose write may or may not have happened.
+pub const UNKNOWN_OUTCOME: &str = "unknown";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteAction {
+    Book,
+    Cancel,
+    Reschedule,
+}
+
+/// A write sent to the calendar: enough to find out later what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingWrite {
+    pub action: WriteAction,
+    pub appointment_id: String,
+    /// The appointment's time after the write (booked at, moved to, or cancelled at).
+    pub date: NaiveDate,
+    pub time: String,
+}
+
+impl PendingWrite {
+    /// The reply when the deadline passed with this write under way.
+    pub fn unknown_outcome_reply(&self, ctx: &ToolContext<'_>, tool: &str) -> Value {
+        tracing::error!(
+            appointment_id = %self.appointment_id,
+            action = ?self.action,
+            reason = "deadline",
+            "write outcome unknown at the reply deadline"
+        );
+        let (de, en) = match self.action {
+            WriteAction::Book => ("die Buchung", "the booking"),
+            WriteAction::Cancel => ("die Absage", "the cancellation"),
+            WriteAction::Reschedule => ("die Verschiebung", "the change"),
+        };
+        json!({
+            "success": false,
+            "outcome": UNKNOWN_OUTCOME,
+            "pending_write": self,
+            "next_step": format!("Call {tool} again with the same arguments to learn the outcome. Do not tell the caller it failed or succeeded before that."),
+            "message": ctx.say(
+                format!("Einen Moment bitte, ich prüfe noch, ob {de} durchgegangen ist."),
+                format!("One moment please, I am still checking whether {en} went through."),
+            ),
+        })
+    }
+}
+
+/// The last write a tool call sent (a tool sends at most one), and whether it settled.
+#[derive(Debug, Default)]
+pub struct WriteJournal(Mutex<Option<(PendingWrite, bool)>>);
+
+impl WriteJournal {
+    fn note(&self, write: PendingWrite) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some((write, false));
+        }
+    }
+
+    /// Records how the write ended: only a backend error (timeout, 5xx, broken connection)
+    /// leaves its outcome unknown.
+    fn settle<T>(&self, result: &Result<T, CalendarError>) {
+        if matches!(result, Err(CalendarError::Backend(_))) {
+            return;
+        }
+        if let Ok(mut last) = self.0.lock() {
+            if let Some((_, settled)) = last.as_mut() {
+                *settled = true;
+            }
+        }
+    }
+
+    /// The write whose outcome nobody knows: sent, and not answered for sure.
+    pub fn unsettled(&self) -> Option<PendingWrite> {
+        match self.0.lock().ok()?.as_ref()? {
+            (write, false) => Some(write.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// A company's calendar whose writes are noted in a journal before they are sent; reads go
+/// straight through (`Deref`).
+pub struct JournaledCalendar<'a> {
+    inner: &'a CompanyCalendar,
+    journal: &'a WriteJournal,
+}
+
+impl<'a> JournaledCalendar<'a> {
+    pub fn new(inner: &'a CompanyCalendar, journal: &'a WriteJournal) -> Self {
+        Self { inner, journal }
+    }
+
+    pub async fn book(
+        &self,
+        company: &Company,
+        req: &BookingRequest<'_>,
+    ) -> Result<BookingOutcome, CalendarError> {
+        if let Some(start) = local_instant(&company.time_zone, req.date, req.time) {
+            self.journal.note(PendingWrite {
+                action: WriteAction::Book,
+                appointment_id: appointment_id(
+                    company.id(),
+                    req.customer_phone.as_str(),
+                    start,
+                    &req.service.id,
+                ),
+                date: req.date,
+                time: req.time.format("%H:%M").to_string(),
+            });
+        }
+        let result = self.inner.book(company, req).await;
+        self.journal.settle(&result);
+        result
+    }
+
+    pub async fn cancel(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+    ) -> Result<bool, CalendarError> {
+        self.journal.note(PendingWrite {
+            action: WriteAction::Cancel,
+            appointment_id: appointment.appointment_id.clone(),
+            date: appointment.date,
+            time: appointment.time.format("%H:%M").to_string(),
+        });
+        let result = self.inner.cancel(company, appointment).await;
+        self.journal.settle(&result);
+        result
+    }
+
+    pub async fn reschedule(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+        service: &Service,
+        date: NaiveDate,
+        time: NaiveTime,
+    ) -> Result<Option<Appointment>, CalendarError> {
+        self.journal.note(PendingWrite {
+            action: WriteAction::Reschedule,
+            appointment_id: appointment.appointment_id.clone(),
+            date,
+            time: time.format("%H:%M").to_string(),
+        });
+        let result = self
+            .inner
+            .reschedule(company, appointment, service, date, time)
+            .await;
+        self.journal.settle(&result);
+        result
+    }
+}
+
+impl std::ops::Deref for JournaledCalendar<'_> {
+    type Target = CompanyCalendar;
+
+    fn deref(&self) -> &CompanyCalendar {
+        self.inner
+    }
+}
+
+/// A write the caller never heard the outcome of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnresolvedWrite {
+    pub tool: String,
+    pub write: PendingWrite,
+}
+
+/// The writes in a call's `transcript_with_tool_calls` (Retell's call object) that answered
+/// "unknown" and were not answered again by a later call of the same tool.
+pub fn unresolved_writes(transcript_with_tool_calls: &Value) -> Vec<UnresolvedWrite> {
+    let Some(entries) = transcript_with_tool_calls.as_array() else {
+        return Vec::new();
+    };
+    let mut names = std::collections::HashMap::new();
+    let mut open: Vec<UnresolvedWrite> = Vec::new();
+    for entry in entries {
+        let field = |k: &str| entry.get(k).and_then(Value::as_str);
+        match field("role") {
+            Some("tool_call_invocation") => {
+                if let (Some(id), Some(name)) = (field("tool_call_id"), field("name")) {
+                    names.insert(id.to_owned(), name.to_owned());
+                }
+            }
+            Some("tool_call_result") => {
+                let Some(tool) = field("tool_call_id").and_then(|id| names.get(id)) else {
+                    continue;
+                };
+                let content: Value = field("content")
+                    .and_then(|c| serde_json::from_str(c).ok())
+                    .unwrap_or(Value::Null);
+                // Any later answer of the same tool told the caller where things stand.
+                open.retain(|w| &w.tool != tool);
+                if content.get("outcome").and_then(Value::as_str) == Some(UNKNOWN_OUTCOME) {
+                    if let Some(write) = content
+                        .get("pending_write")
+                        .and_then(|w| serde_json::from_value::<PendingWrite>(w.clone()).ok())
+                    {
+                        open.push(UnresolvedWrite {
+                            tool: tool.clone(),
+                            write,
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    open
+}
+
+/// What became of an unresolved write, from the appointment as stored now.
+pub fn resolution(write: &PendingWrite, stored: Option<&Appointment>) -> &'static str {
+    let at_write_time =
+        |a: &Appointment| a.date == write.date && a.time.format("%H:%M").to_string() == write.time;
+    match (write.action, stored) {
+        (WriteAction::Book, Some(a)) if a.status == "booked" => "booked_caller_not_told",
+        (WriteAction::Book, _) => "not_booked",
+        (WriteAction::Cancel, Some(a)) if a.status == "booked" => "still_booked",
+        (WriteAction::Cancel, _) => "cancelled_caller_not_told",
+        (WriteAction::Reschedule, Some(a)) if a.status == "booked" && at_write_time(a) => {
+            "moved_caller_not_told"
+        }
+        (WriteAction::Reschedule, Some(a)) if a.status == "booked" => "not_moved",
+        (WriteAction::Reschedule, _) => "no_longer_booked",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(results: &[(&str, &str, Value)]) -> Value {
+        let mut out = Vec::new();
+        for (i, (name, _, content)) in results.iter().enumerate() {
+            out.push(json!({"role": "tool_call_invocation", "tool_call_id": format!("t{i}"), "name": name, "arguments": "{}"}));
+            out.push(json!({"role": "tool_call_result", "tool_call_id": format!("t{i}"), "content": content.to_string()}));
+        }
+        Value::Array(out)
+    }
+
+    fn pending(id: &str) -> Value {
+        json!({"success": false, "outcome": "unknown", "message": "…",
+               "pending_write": {"action": "book", "appointment_id": id, "date": "2030-01-15", "time": "10:00"}})
+    }
+
+    #[test]
+    fn an_unknown_outcome_is_open_until_the_same_tool_answers_again() {
+        let open = unresolved_writes(&entries(&[("book_appointment", "", pending("apt_1"))]));
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].write.appointment_id, "apt_1");
+        assert_eq!(open[0].write.action, WriteAction::Book);
+
+        let answered = entries(&[
+            ("book_appointment", "", pending("apt_1")),
+            (
+                "check_availability",
+                "",
+                json!({"available": true, "message": "…"}),
+            ),
+            (
+                "book_appointment",
+                "",
+                json!({"success": true, "appointment_id": "apt_1", "message": "…"}),
+            ),
+        ]);
+        assert!(unresolved_writes(&answered).is_empty());
+
+        // Another tool's answer does not resolve it; garbage is skipped.
+        let other = entries(&[
+            ("book_appointment", "", pending("apt_2")),
+            ("check_availability", "", json!({"available": false})),
+        ]);
+        assert_eq!(unresolved_writes(&other).len(), 1);
+        assert!(unresolved_writes(&json!("not a list")).is_empty());
+        assert!(unresolved_writes(
+            &json!([{"role": "tool_call_result", "tool_call_id": "x", "content": "{"}])
+        )
+        .is_empty());
+    }
+}

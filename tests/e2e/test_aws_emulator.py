@@ -1,0 +1,147 @@
+"""infra/local/aws_emulator.py's TransactWriteItems (a journal of the touched items) against moto's
+own (a deep copy of every table it names): same answers, same cancellation reasons, same table
+and index contents afterwards, in every kind of transaction the backend and the tools send and
+the ways they can fail. Runs in-process (moto's mock_aws); the isolation under concurrency is
+pinned by tests/storage.rs (concurrent_transactions_are_isolated_by_the_emulator)."""
+
+import boto3
+import botocore.exceptions
+import pytest
+from moto import mock_aws
+from moto.dynamodb.models import DynamoDBBackend
+
+import aws_emulator  # conftest puts infra/local on the path; importing it installs the journal
+
+S = lambda v: {"S": v}  # noqa: E731
+N = lambda v: {"N": str(v)}  # noqa: E731
+
+
+def seed(db):
+    db.create_table(TableName="calls", BillingMode="PAY_PER_REQUEST",
+                    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    db.create_table(
+        TableName="appts", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "phone", "day")],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{"IndexName": "by_phone", "Projection": {"ProjectionType": "ALL"},
+                                 "KeySchema": [{"AttributeName": "phone", "KeyType": "HASH"},
+                                               {"AttributeName": "day", "KeyType": "RANGE"}]}])
+    for i in range(30):
+        db.put_item(TableName="calls", Item={"pk": S(f"call_{i}"), "n": N(i), "tag": S("x")})
+    db.put_item(TableName="calls", Item={"pk": S("counter"), "n": N(5)})
+    for i in range(10):
+        db.put_item(TableName="appts", Item={"pk": S(f"co#{i % 3}"), "sk": S(f"appt#{i}"),
+                                             "phone": S(f"+49{i % 4}"), "day": S(f"2025-01-{10 + i:02d}")})
+    db.put_item(TableName="appts", Item={"pk": S("lonely"), "sk": S("only"), "phone": S("+49x"), "day": S("d")})
+
+
+def put(table, item, cond=None, **kw):
+    op = {"TableName": table, "Item": item, **kw}
+    if cond:
+        op["ConditionExpression"] = cond
+    return {"Put": op}
+
+
+def add(table, key, n=1, cond=None):
+    op = {"TableName": table, "Key": key, "UpdateExpression": "ADD n :one",
+          "ExpressionAttributeValues": {":one": N(n)}}
+    if cond:
+        op["ConditionExpression"] = cond
+    return {"Update": op}
+
+
+TRANSACTIONS = {
+    "commit: put new, add to existing, delete, update a GSI key": [
+        put("calls", {"pk": S("new_1"), "n": N(1)}, "attribute_not_exists(pk)"),
+        add("calls", {"pk": S("counter")}),
+        {"Delete": {"TableName": "appts", "Key": {"pk": S("co#0"), "sk": S("appt#0")}}},
+        {"Update": {"TableName": "appts", "Key": {"pk": S("co#1"), "sk": S("appt#1")},
+                    "UpdateExpression": "SET phone = :p", "ExpressionAttributeValues": {":p": S("+49new")}}},
+    ],
+    "cancel: duplicate delivery (put exists) rolls back the counter": [
+        put("calls", {"pk": S("call_3"), "n": N(99)}, "attribute_not_exists(pk)"),
+        add("calls", {"pk": S("counter")}),
+    ],
+    "cancel: the failing check comes last, after every kind of write": [
+        put("calls", {"pk": S("new_2"), "n": N(1)}),
+        put("calls", {"pk": S("call_4"), "n": N(44), "extra": S("overwritten")}),
+        add("calls", {"pk": S("counter")}),
+        add("calls", {"pk": S("created_by_update")}),
+        {"Delete": {"TableName": "calls", "Key": {"pk": S("call_5")}}},
+        {"Delete": {"TableName": "appts", "Key": {"pk": S("lonely"), "sk": S("only")}}},
+        {"Delete": {"TableName": "appts", "Key": {"pk": S("co#2"), "sk": S("appt#2")}}},
+        put("appts", {"pk": S("co#new"), "sk": S("appt#new"), "phone": S("+490"), "day": S("2025-02-01")}),
+        {"Update": {"TableName": "appts", "Key": {"pk": S("co#1"), "sk": S("appt#4")},
+                    "UpdateExpression": "SET phone = :p, #d = :d", "ExpressionAttributeNames": {"#d": "day"},
+                    "ExpressionAttributeValues": {":p": S("+491"), ":d": S("2030-01-01")}}},
+        {"ConditionCheck": {"TableName": "calls", "Key": {"pk": S("counter")},
+                            "ConditionExpression": "n > :big", "ExpressionAttributeValues": {":big": N(1000)}}},
+    ],
+    "cancel: failure first, later writes still evaluated; ALL_OLD returned": [
+        put("calls", {"pk": S("call_6"), "n": N(0)}, "attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD"),
+        put("calls", {"pk": S("new_3"), "n": N(1)}),
+        add("calls", {"pk": S("call_7")}, cond="attribute_exists(nope)"),
+        add("calls", {"pk": S("counter")}),
+    ],
+    "cancel: ADD to a string is a reason, not an error": [
+        put("calls", {"pk": S("new_4"), "n": N(1)}),
+        {"Update": {"TableName": "calls", "Key": {"pk": S("call_8")}, "UpdateExpression": "ADD tag :one",
+                    "ExpressionAttributeValues": {":one": N(1)}}},
+    ],
+    "cancel: a missing table is a reason": [
+        add("calls", {"pk": S("counter")}),
+        put("no_such_table", {"pk": S("x")}),
+    ],
+    "validation: the same item twice undoes the first write": [
+        put("calls", {"pk": S("new_5"), "n": N(1)}),
+        add("calls", {"pk": S("counter")}),
+        add("calls", {"pk": S("new_5")}),
+    ],
+    "validation: a key of the wrong shape undoes the first write": [
+        add("calls", {"pk": S("counter")}),
+        {"Update": {"TableName": "appts", "Key": {"pk": S("co#1")}, "UpdateExpression": "SET a = :a",
+                    "ExpressionAttributeValues": {":a": S("a")}}},
+    ],
+}
+
+
+def run(transaction, implementation):
+    """(outcome, contents of both tables, GSI answers) with the given transact_write_items."""
+    original = DynamoDBBackend.transact_write_items
+    DynamoDBBackend.transact_write_items = implementation
+    try:
+        with mock_aws():
+            db = boto3.client("dynamodb", region_name="eu-central-1", aws_access_key_id="t",
+                              aws_secret_access_key="t")
+            seed(db)
+            try:
+                db.transact_write_items(TransactItems=transaction)
+                outcome = "committed"
+            except botocore.exceptions.ClientError as err:
+                outcome = (err.response["Error"]["Code"], err.response["Error"].get("Message"),
+                           err.response.get("CancellationReasons"))
+            tables = {t: sorted(db.scan(TableName=t)["Items"], key=repr) for t in ("calls", "appts")}
+            gsi = {p: db.query(TableName="appts", IndexName="by_phone", KeyConditionExpression="phone = :p",
+                               ExpressionAttributeValues={":p": S(p)})["Items"]
+                   for p in ("+490", "+491", "+492", "+493", "+49x", "+49new")}
+            described = db.describe_table(TableName="appts")["Table"]["ItemCount"]
+            return outcome, tables, gsi, described
+    finally:
+        DynamoDBBackend.transact_write_items = original
+
+
+@pytest.mark.parametrize("name", TRANSACTIONS)
+def test_journal_transaction_matches_moto(name):
+    assert DynamoDBBackend.transact_write_items is aws_emulator._transact_write_items
+    transaction = TRANSACTIONS[name]
+    mine = run(transaction, aws_emulator._transact_write_items)
+    moto = run(transaction, aws_emulator.moto_transact_write_items)
+    assert mine == moto
+    if name.startswith("commit"):
+        assert mine[0] == "committed"
+    else:
+        assert mine[0] != "committed"
+        pristine = run([add("calls", {"pk": S("counter")}, n=0)], aws_emulator._transact_write_items)
+        assert mine[1:] == pristine[1:], "nothing of a cancelled transaction remains"
