@@ -727,9 +727,12 @@ mod tests {
     fn payload_cannot_overwrite_bookkeeping() {
         let e = event(
             EventKind::CallStarted,
-            json!({"call_id": "c", "company_id": "evil", "version": 99, "events_applied": []}),
+            json!({"call_id": "c", "company_id": "evil", "version": 99, "events_applied": [],
+                   "needs_follow_up": false, "call_analysis": {"unresolved_writes": []}}),
         );
         assert!(!e.fields.contains_key("company_id"));
+        assert!(!e.fields.contains_key("needs_follow_up"));
+        assert!(!e.fields.contains_key("unresolved_writes"));
         assert!(!e.fields.contains_key("version"));
         let applied = CallRecord::apply(None, &e, &BERLIN).expect("new");
         assert_eq!(applied.record.company_id, "acme");

@@ -164,7 +164,10 @@ impl<S: CallStore + Sync> Consumer<S> {
                 .appointment_of(&event.company_id, &unresolved.write.appointment_id)
                 .await
                 .map_err(ConsumeError::Appointments)?;
-            let outcome = resolution(&unresolved.write, stored.as_ref());
+            let outcome = resolution(
+                &unresolved.write,
+                stored.as_ref().map(|a| (a.status.as_str(), a.date, a.time)),
+            );
             tracing::warn!(
                 appointment_id = %unresolved.write.appointment_id,
                 tool = %unresolved.tool,

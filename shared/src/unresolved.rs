@@ -243,20 +243,25 @@ pub fn unresolved_writes(transcript_with_tool_calls: &Value) -> Vec<UnresolvedWr
     open
 }
 
-/// What became of an unresolved write, from the appointment as stored now.
-pub fn resolution(write: &PendingWrite, stored: Option<&Appointment>) -> &'static str {
-    let at_write_time =
-        |a: &Appointment| a.date == write.date && a.time.format("%H:%M").to_string() == write.time;
-    match (write.action, stored) {
-        (WriteAction::Book, Some(a)) if a.status == "booked" => "booked_caller_not_told",
-        (WriteAction::Book, _) => "not_booked",
-        (WriteAction::Cancel, Some(a)) if a.status == "booked" => "still_booked",
-        (WriteAction::Cancel, _) => "cancelled_caller_not_told",
-        (WriteAction::Reschedule, Some(a)) if a.status == "booked" && at_write_time(a) => {
-            "moved_caller_not_told"
-        }
-        (WriteAction::Reschedule, Some(a)) if a.status == "booked" => "not_moved",
-        (WriteAction::Reschedule, _) => "no_longer_booked",
+/// What became of an unresolved write, from the appointment as stored now (its status, date
+/// and time; `None` if there is no such appointment).
+pub fn resolution(
+    write: &PendingWrite,
+    stored: Option<(&str, NaiveDate, NaiveTime)>,
+) -> &'static str {
+    let booked =
+        |s: &Option<(&str, NaiveDate, NaiveTime)>| s.is_some_and(|(st, _, _)| st == "booked");
+    let at_write_time = stored.is_some_and(|(_, date, time)| {
+        date == write.date && time.format("%H:%M").to_string() == write.time
+    });
+    match write.action {
+        WriteAction::Book if booked(&stored) => "booked_caller_not_told",
+        WriteAction::Book => "not_booked",
+        WriteAction::Cancel if booked(&stored) => "still_booked",
+        WriteAction::Cancel => "cancelled_caller_not_told",
+        WriteAction::Reschedule if booked(&stored) && at_write_time => "moved_caller_not_told",
+        WriteAction::Reschedule if booked(&stored) => "not_moved",
+        WriteAction::Reschedule => "no_longer_booked",
     }
 }
 
@@ -276,6 +281,60 @@ mod tests {
     fn pending(id: &str) -> Value {
         json!({"success": false, "outcome": "unknown", "message": "…",
                "pending_write": {"action": "book", "appointment_id": id, "date": "2030-01-15", "time": "10:00"}})
+    }
+
+    #[test]
+    fn every_write_is_resolved_from_what_is_stored() {
+        let day = NaiveDate::from_ymd_opt(2030, 1, 15).unwrap_or_default();
+        let ten = NaiveTime::from_hms_opt(10, 0, 0).unwrap_or_default();
+        let nine = NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default();
+        let write = |action| PendingWrite {
+            action,
+            appointment_id: "apt_1".into(),
+            date: day,
+            time: "10:00".into(),
+        };
+        let cases = [
+            (
+                WriteAction::Book,
+                Some(("booked", day, ten)),
+                "booked_caller_not_told",
+            ),
+            (WriteAction::Book, None, "not_booked"),
+            (WriteAction::Book, Some(("pending", day, ten)), "not_booked"),
+            (
+                WriteAction::Cancel,
+                Some(("cancelled", day, ten)),
+                "cancelled_caller_not_told",
+            ),
+            (
+                WriteAction::Cancel,
+                Some(("booked", day, ten)),
+                "still_booked",
+            ),
+            (
+                WriteAction::Reschedule,
+                Some(("booked", day, ten)),
+                "moved_caller_not_told",
+            ),
+            (
+                WriteAction::Reschedule,
+                Some(("booked", day, nine)),
+                "not_moved",
+            ),
+            (
+                WriteAction::Reschedule,
+                Some(("cancelled", day, ten)),
+                "no_longer_booked",
+            ),
+        ];
+        for (action, stored, expected) in cases {
+            assert_eq!(
+                resolution(&write(action), stored),
+                expected,
+                "{action:?} {stored:?}"
+            );
+        }
     }
 
     #[test]

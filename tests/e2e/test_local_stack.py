@@ -75,11 +75,12 @@ def test_sdk_signed_events_in_any_order_end_as_one_record(stack):
     assert item["duration_ms"] == {"N": "95000"}
     assert "active_company" not in item
     assert item["version"] == {"N": "3"}
+    assert item["company_id"] == {"S": "demo"}, "the companies directory owns agent_demo"
 
     stats_table = stack.description["resources"]["CallStatsTable"]["Ref"]
     day = item["stats_day"]["S"]
     stats = aws(stack, "dynamodb").get_item(TableName=stats_table, Key={
-        "company_id": {"S": "default"}, "day": {"S": day}}, ConsistentRead=True)["Item"]
+        "company_id": {"S": "demo"}, "day": {"S": day}}, ConsistentRead=True)["Item"]
     assert int(stats["calls"]["N"]) >= 1
     archive = aws(stack, "s3").get_object(Bucket=stack.description["resources"]["EventsBucket"]["Ref"],
                                           Key=f"calls/{call_id}/call_ended.json")["Body"].read()
@@ -217,3 +218,35 @@ def test_functions_serve_after_idling_longer_than_the_function_timeout(stack):
     deliver(f"{call['call_id']}_after")
     check_availability()
     assert stack.function_deaths == deaths_before, "a function process died while idle"
+
+
+def test_a_companys_calls_statistics_and_appointments_share_one_company_id(stack):
+    """One answer to "whose call is this": the companies directory's, for the webhook, the
+    consumers, the daily statistics and the tools alike."""
+    call_id = f"call_e2e_owner_{uuid.uuid4().hex[:8]}"
+    start_ms = int(time.time() * 1000) - 60_000
+    call = {"call_id": call_id, "agent_id": "agent_demo", "from_number": "+4917655554444",
+            "to_number": "+493012345678"}
+    day = next_tuesday().isoformat()
+    free = tool(stack, "check-availability", "check_availability", call, {"date": day, "service_id": "haircut"})
+    booked = tool(stack, "book-appointment", "book_appointment", call,
+                  {"date": day, "time": free["slots"][0], "service_id": "haircut"})
+    assert booked["success"] is True, booked
+    for event in call_events(call_id, start_ms)[:2]:
+        event["call"].update(from_number="+4917655554444")
+        body = json.dumps(event)
+        assert stack.post_webhook(body, stack.sign(body))[0] == 200
+
+    item = wait_for(lambda: (lambda i: i if i and len(i.get("events_applied", {}).get("SS", [])) == 2 else None)(
+        get_call(stack, call_id)))
+    company = item["company_id"]["S"]
+    assert company == "demo"
+    res = stack.description["resources"]
+    ddb = aws(stack, "dynamodb")
+    stats = ddb.get_item(TableName=res["CallStatsTable"]["Ref"], Key={
+        "company_id": {"S": company}, "day": {"S": item["stats_day"]["S"]}}, ConsistentRead=True).get("Item")
+    assert stats and int(stats["calls"]["N"]) >= 1, stats
+    appointment = ddb.get_item(TableName=res["AppointmentsTable"]["Ref"], Key={
+        "pk": {"S": f"C#{company}"}, "sk": {"S": f"A#{booked['appointment_id']}"}}, ConsistentRead=True).get("Item")
+    assert appointment and appointment["company_id"] == {"S": company}, appointment
+    assert appointment["call_id"] == {"S": call_id}
