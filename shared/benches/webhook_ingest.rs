@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use shared::ingest::authenticate;
 use shared::keys::KeyRing;
-use shared::retell::WebhookPeek;
+use shared::retell::{exceeds_json_depth, WebhookPeek, MAX_JSON_DEPTH};
 use shared::signature::{sign, verify_signature, SignatureHeader};
 use std::hint::black_box;
 
@@ -65,6 +65,12 @@ fn bench(c: &mut Criterion) {
         });
         parts.bench_with_input(BenchmarkId::new("json_peek", label), &body, |b, body| {
             b.iter(|| WebhookPeek::parse(black_box(body.as_bytes())).is_ok())
+        });
+        parts.bench_with_input(BenchmarkId::new("utf8_check", label), &body, |b, body| {
+            b.iter(|| simdutf8::basic::from_utf8(black_box(body.as_bytes())).is_ok())
+        });
+        parts.bench_with_input(BenchmarkId::new("depth_check", label), &body, |b, body| {
+            b.iter(|| exceeds_json_depth(black_box(body.as_bytes()), MAX_JSON_DEPTH))
         });
     }
     parts.finish();
