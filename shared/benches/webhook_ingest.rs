@@ -73,6 +73,23 @@ fn bench(c: &mut Criterion) {
             b.iter(|| exceeds_json_depth(black_box(body.as_bytes()), MAX_JSON_DEPTH))
         });
     }
+    // Retell's word-level transcript: many small objects and strings, the depth check's worst
+    // realistic case.
+    let words: Vec<serde_json::Value> = (0..25_000)
+        .map(|i| serde_json::json!({"word": "Haarschnitt", "start": i as f64 * 0.3, "end": i as f64 * 0.3 + 0.25}))
+        .collect();
+    let words = serde_json::json!({"event": "call_ended", "call": {"call_id": "call_bench_0001",
+        "transcript_object": [{"role": "user", "content": "…", "words": words}]}})
+    .to_string();
+    parts.throughput(Throughput::Bytes(words.len() as u64));
+    parts.bench_with_input(
+        BenchmarkId::new("depth_check", "words"),
+        &words,
+        |b, body| b.iter(|| exceeds_json_depth(black_box(body.as_bytes()), MAX_JSON_DEPTH)),
+    );
+    parts.bench_with_input(BenchmarkId::new("json_peek", "words"), &words, |b, body| {
+        b.iter(|| WebhookPeek::parse(black_box(body.as_bytes())).is_ok())
+    });
     parts.finish();
 }
 
