@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev test build bench sign venv clean
+.PHONY: dev test build bench bench-local sign venv clean
 
 $(STAMP): infra/local/requirements.txt
 	@command -v cargo >/dev/null || { echo "cargo (Rust toolchain) is required: https://rustup.rs"; exit 1; }
@@ -33,6 +33,10 @@ build: $(STAMP)
 bench: $(STAMP)
 	cargo bench -p retell-shared --bench webhook_ingest
 	$(PY) benches/python_sdk_verify.py
+
+## Sustained load on the local stack: 10,200 signed webhooks, then a check that each call is stored once.
+bench-local: $(STAMP)
+	$(PY) benches/local_stack_load.py
 
 ## A signature for BODY with $$RETELL_API_KEY (or the local dev key), by the official SDK.
 sign: $(STAMP)

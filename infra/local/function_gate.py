@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The local stack's front door for functions: forwards every request on 127.0.0.1:LISTEN to
 `cargo lambda watch` on 127.0.0.1:UPSTREAM and gives each invocation TIMEOUT seconds, like
-Lambda's function timeout, answering 504 after that.
+Lambda's function timeout, answering 504 after that. Like Lambda's, the limit leaves out the
+cold start: while cargo lambda is still building the function (`cargo run --bin <function>`, after
+an edit or waiting for another cargo's lock), its invocations wait for it.
 
 Why not `cargo lambda watch --timeout`: cargo-lambda (1.9.2) applies that timeout to every
 request its server handles, including the runtime API's `GET .../invocation/next` on which each
@@ -19,14 +21,17 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import socket
+import re
+import select
+import subprocess
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+FUNCTION_IN_PATH = re.compile(r"^/(?:lambda-url|2015-03-31/functions)/([^/?]+)")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
-              "upgrade", "content-length"}
+              "upgrade", "content-length", "expect"}
 
 
 class Gate(ThreadingHTTPServer):
@@ -36,7 +41,7 @@ class Gate(ThreadingHTTPServer):
     def __init__(self, listen: int, upstream: int, timeout: float | None):
         super().__init__(("127.0.0.1", listen), Handler)
         self.upstream = upstream
-        self.timeout = timeout
+        self.invocation_timeout = timeout
         self.local = threading.local()
 
     def connection(self, fresh: bool = False) -> tuple[http.client.HTTPConnection, bool]:
@@ -46,7 +51,7 @@ class Gate(ThreadingHTTPServer):
             return conn, True
         if conn is not None:
             conn.close()
-        conn = http.client.HTTPConnection("127.0.0.1", self.upstream, timeout=self.timeout)
+        conn = http.client.HTTPConnection("127.0.0.1", self.upstream)
         self.local.conn = conn
         return conn, False
 
@@ -55,6 +60,17 @@ class Gate(ThreadingHTTPServer):
         if conn is not None:
             conn.close()
             self.local.conn = None
+
+
+def being_built(function: str) -> bool:
+    """Whether cargo lambda's `cargo run --bin <function>` has not yet become the function."""
+    out = subprocess.run(["ps", "-A", "-o", "args="], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        argv = line.split()
+        if (argv and argv[0].rsplit("/", 1)[-1] == "cargo" and "run" in argv
+                and "--bin" in argv[:-1] and argv[argv.index("--bin") + 1] == function):
+            return True
+    return False
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -84,13 +100,14 @@ class Handler(BaseHTTPRequestHandler):
             conn, reused = self.server.connection(fresh)
             try:
                 conn.request(self.command, self.path, body=body, headers=headers)
+                if not self._answered_in_time(conn, started):
+                    self.server.drop_connection()  # its answer, if any, would arrive on it later
+                    limit = self.server.invocation_timeout
+                    return self._reply(504, {"message": f"Task timed out after {limit:g} seconds "
+                                                        "(LOCAL_FUNCTION_TIMEOUT)"}, started)
                 resp = conn.getresponse()
                 payload = resp.read()
                 break
-            except (TimeoutError, socket.timeout):
-                self.server.drop_connection()  # its answer, if any, would arrive on it later
-                return self._reply(504, {"message": f"Task timed out after {self.server.timeout:g} seconds "
-                                                    "(LOCAL_FUNCTION_TIMEOUT)"}, started)
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as err:
                 self.server.drop_connection()
                 if reused and not fresh:  # a kept-alive connection cargo lambda had closed: once more
@@ -100,7 +117,7 @@ class Handler(BaseHTTPRequestHandler):
             except OSError as err:  # refused: cargo lambda watch is (re)starting
                 self.server.drop_connection()
                 return self._reply(502, {"message": f"functions are not reachable: {err!r}"}, started)
-        self.send_response(resp.status, resp.reason)
+        self.send_response_only(resp.status, resp.reason)  # the function's own Date, no Server
         for name, value in resp.getheaders():
             if name.lower() not in HOP_BY_HOP:
                 self.send_header(name, value)
@@ -108,6 +125,28 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
+
+    def _answered_in_time(self, conn: http.client.HTTPConnection, started: float) -> bool:
+        """Waits for the answer to start: True once it does, False when the invocation ran out of
+        time (the time the function spends being built does not count)."""
+        if self.server.invocation_timeout is None:
+            return True
+        deadline = started + self.server.invocation_timeout
+        match = FUNCTION_IN_PATH.match(self.path)
+        building_noted = False
+        while True:
+            if select.select([conn.sock], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                return True
+            if not (match and being_built(match.group(1))):
+                return False
+            if not building_noted:
+                self.log_message("%s %s: %s is being built; its invocation waits", self.command, self.path,
+                                 match.group(1))
+                building_noted = True
+            while being_built(match.group(1)):  # then the full time from when it is built
+                if select.select([conn.sock], [], [], 2.0)[0]:
+                    return True
+            deadline = time.monotonic() + self.server.invocation_timeout
 
     def _reply(self, status: int, body: dict, started: float) -> None:
         payload = json.dumps(body).encode()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -46,6 +47,7 @@ from bootstrap import bootstrap  # noqa: E402
 DEV_API_KEY = "key_local_dev_retell"  # documented in README.md; never a real key
 DEV_CALCOM_KEY = "cal_test_local_stub"  # the local Cal.com stub's API key; never a real key
 REGION = "eu-central-1"
+SPAWNED = re.compile(r'spawning function instance function="([^"]+)"')  # cargo lambda's log line
 
 
 def free_port() -> int:
@@ -97,15 +99,18 @@ class LocalStack:
 
     function_timeout: seconds an invocation may take (Lambda's function timeout; 0 or None: no
     limit), applied by the function gate in front of cargo lambda, never to the long poll on which
-    an idle function waits for its next event."""
+    an idle function waits for its next event.
+    reload: whether cargo lambda rebuilds and restarts the functions when a source file changes
+    (benchmarks turn it off to measure the build they started with)."""
 
     def __init__(self, aws_port: int | None = None, api_port: int | None = None, api_key: str = DEV_API_KEY,
                  state_dir: Path | None = None, prefix: str = "local-", pump_retry_secs: int = 2,
                  release: bool = False, calcom_port: int | None = None, lambda_port: int | None = None,
-                 function_timeout: float | None = 60):
+                 function_timeout: float | None = 60, reload: bool = True):
         self.aws_port, self.api_port, self.api_key = aws_port, api_port, api_key
         self.calcom_port, self.lambda_port = calcom_port, lambda_port
         self.function_timeout = function_timeout or None
+        self.reload = reload  # False: cargo lambda does not restart functions when a source file changes
         self.state_dir = Path(state_dir or Path(tempfile.gettempdir()) / f"retell-backend-{api_port or os.getpid()}")
         self.logs = self.state_dir / "logs"
         self.prefix = prefix
@@ -121,6 +126,7 @@ class LocalStack:
         self._procs_lock = threading.Lock()
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self._functions_log_offset: int | None = None
 
     @property
     def endpoint(self) -> str:
@@ -212,10 +218,13 @@ class LocalStack:
     def _start_functions(self) -> None:
         """`cargo lambda watch` on the internal port. No --timeout: cargo lambda would apply it to
         the runtime API's long poll too (see function_gate.py); the gate times invocations."""
-        profile = ["--release"] if self.release else []
+        options = (["--release"] if self.release else []) + ([] if self.reload else ["--ignore-changes"])
+        log = self.logs / "functions.log"
+        if self._functions_log_offset is None:  # the supervisor reads on from here (the file may be older)
+            self._functions_log_offset = log.stat().st_size if log.exists() else 0
         watch = self._spawn("functions", ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1",
                                           "--invoke-port", str(self.lambda_port),
-                                          "--env-file", str(self.env_file), *profile])
+                                          "--env-file", str(self.env_file), *options])
         wait_for_port(self.lambda_port, 120, watch, "cargo lambda watch")
 
     def _function_processes(self) -> dict[str, str]:
@@ -249,37 +258,48 @@ class LocalStack:
         and, should the process exit, leaves it dead (its requests then wait forever) until a source
         file changes. A function that exits is reported loudly and cargo lambda restarted, so the
         next invocation starts it afresh; one that did not build is reported only (cargo lambda
-        builds it again when a source file is saved)."""
-        seen: dict[str, str] = {}
+        builds it again when a source file is saved). Which functions cargo lambda started comes
+        from its log ("spawning function instance"), so a process that dies before a look at the
+        process table saw it is caught too."""
+        started: set[str] = set()  # functions cargo lambda runs an instance of
+        state: dict[str, str] = {}  # their process as last seen: "running" or "building"
         missing_since: dict[str, float] = {}
+        recent_log = ""
         last_restart = 0.0
         while not self._stopping.wait(interval):
             try:
+                new_log = self._read_functions_log()
                 now_running = self._function_processes()
             except Exception as err:  # noqa: BLE001 - a failed `ps` must not end supervision
                 self._report(f"cannot list the function processes: {err}")
                 continue
+            recent_log = (recent_log + new_log)[-65536:]
+            started.update(SPAWNED.findall(new_log), now_running)
+            state.update(now_running)
             crashed, unbuilt = [], []
-            for name in list(seen):
+            for name in sorted(started):
                 if name in now_running:
                     missing_since.pop(name, None)
                     continue
                 since = missing_since.setdefault(name, time.monotonic())
-                if time.monotonic() - since >= grace:
-                    (crashed if seen[name] == "running" else unbuilt).append(name)
-                    del seen[name], missing_since[name]
-            seen.update(now_running)
+                if time.monotonic() - since < grace:
+                    continue
+                last = state.get(name) or ("building" if "could not compile" in recent_log else "running")
+                (crashed if last == "running" else unbuilt).append(name)
+                started.discard(name)
+                state.pop(name, None)
+                missing_since.pop(name, None)
             if self._stopping.is_set():
                 return
             for name in unbuilt:
                 self.function_deaths.append((time.time(), name, "did not build"))
             if unbuilt:
-                self._report(f"function(s) {', '.join(sorted(unbuilt))} did not build: cargo lambda builds them "
+                self._report(f"function(s) {', '.join(unbuilt)} did not build: cargo lambda builds them "
                              f"again when you save a source file", self._last_words())
             if crashed:
                 for name in crashed:
                     self.function_deaths.append((time.time(), name, "exited"))
-                self._report(f"function(s) {', '.join(sorted(crashed))} exited; restarting cargo lambda watch "
+                self._report(f"function(s) {', '.join(crashed)} exited; restarting cargo lambda watch "
                              "so the next invocation starts them again", self._last_words())
                 self._stopping.wait(max(0.0, last_restart + min_restart_gap - time.monotonic()))
                 if self._stopping.is_set():
@@ -287,10 +307,20 @@ class LocalStack:
                 last_restart = time.monotonic()
                 try:
                     self._restart_functions()
-                    seen.clear()
+                    started.clear()
+                    state.clear()
                     missing_since.clear()
                 except Exception as err:  # noqa: BLE001 - say so; the console loop sees the dead process
                     self._report(f"restarting cargo lambda watch failed: {err}")
+
+    def _read_functions_log(self) -> str:
+        """What cargo lambda and the functions wrote since the last call (from its start on)."""
+        path = self.logs / "functions.log"
+        with open(path, "rb") as f:
+            f.seek(self._functions_log_offset)
+            data = f.read()
+        self._functions_log_offset += len(data)
+        return data.decode(errors="replace")
 
     def _restart_functions(self) -> None:
         with self._procs_lock:
@@ -300,18 +330,24 @@ class LocalStack:
                 self.procs = [(n, p) for n, p in self.procs if p is not old]
         self._start_functions()
 
-    def _last_words(self, lines: int = 8) -> str:
-        """The last lines of the functions' log, without backtrace frames."""
+    def _last_words(self, lines: int = 6) -> str:
+        """The last error lines of the functions' log (panics, errors, exits), without backtraces."""
         try:
             with open(self.logs / "functions.log", "rb") as f:
                 f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 16384))
+                f.seek(max(0, f.tell() - 32768))
                 text = f.read().decode(errors="replace")
         except OSError:
             return ""
-        keep = [ln for ln in text.splitlines()[1:]
+        kept = [ln for ln in text.splitlines()[1:]
                 if ln.strip() and not ln.lstrip()[:1].isdigit() and not ln.lstrip().startswith("at ")]
-        return "\n".join(keep[-lines:])
+        picked = []
+        for i, ln in enumerate(kept):
+            if re.search(r"panicked|error|exited|killed", ln, re.IGNORECASE):
+                picked.append(ln)
+                if "panicked at" in ln and i + 1 < len(kept):
+                    picked.append(kept[i + 1])  # the panic message
+        return "\n".join(picked[-lines:]) or "(its log says nothing about it: killed from outside?)"
 
     def _report(self, message: str, details: str = "") -> None:
         stamp = time.strftime("%H:%M:%S")

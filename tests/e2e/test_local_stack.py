@@ -208,7 +208,8 @@ def test_functions_serve_after_idling_longer_than_the_function_timeout(stack):
         wait_for(lambda: get_call(stack, call_id), timeout=60)
 
     def check_availability():
-        reply = tool(stack, "check-availability", "check_availability", call, {"date": day, "service_id": "Haarschnitt"})
+        reply = tool(stack, "check-availability", "check_availability", call,
+                     {"date": day, "service_id": "Haarschnitt"})
         assert reply["available"] is True, reply
 
     deliver(f"{call['call_id']}_before")  # webhook and call-started consumer running
