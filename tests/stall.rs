@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use chrono::{Datelike, Duration as Days, Utc, Weekday};
+use integration_tests::tool_harness::next_tuesday;
 use integration_tests::{call_id, now_ms, FreezableEmulator, DEFAULT_KEY};
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
@@ -16,12 +16,11 @@ use shared::company::{CompanyDirectory, CompanySettings, COMPANY_CACHE_TTL};
 use shared::config::{ConsumerConfig, Env, WebhookConfig};
 use shared::consumer::Consumer;
 use shared::keys::{KeyProvider, SecretsManagerSource, DEFAULT_REFRESH_INTERVAL};
-use shared::queue::SqsEventQueue;
 use shared::retell::{CallId, EventKind};
 use shared::signature::sign;
 use shared::store::{CallStore, DynamoCallStore};
 use shared::tool::{Tool, ToolService};
-use webhook::{Webhook, WEBHOOK_DEADLINE};
+use webhook::Webhook;
 
 fn signed(body: &str) -> Request {
     lambda_http::http::Request::builder()
@@ -59,18 +58,7 @@ async fn the_webhook_answers_503_in_time_while_aws_is_frozen() {
     let aws = emulator.clients().await;
     let env = emulator.stack.env("webhook");
     let config = WebhookConfig::from_env(&env).expect("env");
-    let webhook = Webhook {
-        auth: auth(&env, &aws),
-        queue: SqsEventQueue::new(
-            aws.sqs.clone(),
-            aws.s3.clone(),
-            config.bucket.clone(),
-            config.queue_urls.clone(),
-            config.inline_limit_bytes,
-        ),
-        max_body_bytes: config.max_body_bytes,
-        deadline: WEBHOOK_DEADLINE,
-    };
+    let webhook = Webhook::build(&config, &aws);
     let body = |id: &str| {
         json!({"event": "call_started", "call": {"call_id": id, "agent_id": "agent_x",
             "call_status": "ongoing", "start_timestamp": now_ms()}})
@@ -95,18 +83,7 @@ async fn the_webhook_answers_503_in_time_while_aws_is_frozen() {
         "answered in {took:?}: Retell gives up at 10 s"
     );
     // Cold container, frozen AWS: still in time.
-    let cold = Webhook {
-        auth: auth(&env, &aws),
-        queue: SqsEventQueue::new(
-            aws.sqs.clone(),
-            aws.s3.clone(),
-            config.bucket.clone(),
-            config.queue_urls.clone(),
-            config.inline_limit_bytes,
-        ),
-        max_body_bytes: config.max_body_bytes,
-        deadline: WEBHOOK_DEADLINE,
-    };
+    let cold = Webhook::build(&config, &aws);
     emulator.freeze();
     let started = Instant::now();
     let response = cold.handle(signed(&body(&call_id("cold")))).await;
@@ -114,17 +91,6 @@ async fn the_webhook_answers_503_in_time_while_aws_is_frozen() {
     emulator.thaw();
     assert_eq!(response.status().as_u16(), 503);
     assert!(took < Duration::from_secs(7), "answered in {took:?}");
-}
-
-fn next_tuesday() -> chrono::NaiveDate {
-    let mut d = Utc::now()
-        .with_timezone(&chrono_tz::Europe::Berlin)
-        .date_naive()
-        + Days::days(2);
-    while d.weekday() != Weekday::Tue {
-        d += Days::days(1);
-    }
-    d
 }
 
 async fn tool_call<T: Tool>(

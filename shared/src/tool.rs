@@ -1189,19 +1189,25 @@ mod tests {
         );
     }
 
-    /// A tool context for the demo salon on 2025-01-15 (a Wednesday), 08:00 in Berlin. Its
-    /// calendar points nowhere: these tests pass only if nothing asks it.
-    fn with_demo_context<R>(from_number: Option<&str>, f: impl FnOnce(&ToolContext<'_>) -> R) -> R {
-        let company = crate::company::demo_company();
+    /// A calendar whose DynamoDB points nowhere: a test using it passes only if nothing asks it.
+    fn unreachable_calendar() -> crate::calendar::CompanyCalendar {
         let client = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::Config::builder()
                 .region(aws_sdk_dynamodb::config::Region::new("eu-central-1"))
                 .endpoint_url("http://127.0.0.1:9")
                 .build(),
         );
-        let calendar = crate::calendar::CompanyCalendar::Native(
-            crate::calendar::NativeCalendar::new(client, "unreachable"),
-        );
+        crate::calendar::CompanyCalendar::Native(crate::calendar::NativeCalendar::new(
+            client,
+            "unreachable",
+        ))
+    }
+
+    /// A tool context for the demo salon on 2025-01-15 (a Wednesday), 08:00 in Berlin. Its
+    /// calendar points nowhere: these tests pass only if nothing asks it.
+    fn with_demo_context<R>(from_number: Option<&str>, f: impl FnOnce(&ToolContext<'_>) -> R) -> R {
+        let company = crate::company::demo_company();
+        let calendar = unreachable_calendar();
         let journal = WriteJournal::default();
         let calendar = JournaledCalendar::new(&calendar, &journal);
         let call = CallInfo {
@@ -1419,15 +1425,7 @@ mod tests {
     #[tokio::test]
     async fn an_unreadable_appointment_argument_never_picks_the_only_appointment() {
         let company = crate::company::demo_company();
-        let client = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::Config::builder()
-                .region(aws_sdk_dynamodb::config::Region::new("eu-central-1"))
-                .endpoint_url("http://127.0.0.1:9")
-                .build(),
-        );
-        let calendar = crate::calendar::CompanyCalendar::Native(
-            crate::calendar::NativeCalendar::new(client, "unreachable"),
-        );
+        let calendar = unreachable_calendar();
         let journal = WriteJournal::default();
         let calendar = JournaledCalendar::new(&calendar, &journal);
         let call = CallInfo {

@@ -6,10 +6,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use lambda_http::{Body, Request, Response};
 use shared::auth::{RequestAuth, SIGNATURE_HEADER};
+use shared::aws::AwsClients;
+use shared::company::{CompanyDirectory, COMPANY_CACHE_TTL};
+use shared::config::WebhookConfig;
 use shared::http::json_response;
 use shared::ingest::{ingest, IngestError, IngestOutcome};
-use shared::keys::SecretSource;
-use shared::queue::{Delivery, EventQueue};
+use shared::keys::{KeyProvider, SecretSource, SecretsManagerSource, DEFAULT_REFRESH_INTERVAL};
+use shared::queue::{Delivery, EventQueue, SqsEventQueue};
 use tracing::Instrument;
 
 /// The webhook answers within this, whatever AWS does: Retell waits 10 s and retries a 5xx, so
@@ -23,6 +26,36 @@ pub struct Webhook<S, Q> {
     pub queue: Q,
     pub max_body_bytes: usize,
     pub deadline: Duration,
+}
+
+impl Webhook<SecretsManagerSource, SqsEventQueue> {
+    /// The webhook as its Lambda runs it, from its configuration and the container's clients:
+    /// `main` and the tests build it here.
+    pub fn build(config: &WebhookConfig, aws: &AwsClients) -> Self {
+        Webhook {
+            auth: RequestAuth::new(
+                KeyProvider::new(
+                    SecretsManagerSource::new(aws.secrets.clone(), config.secret_id.clone()),
+                    config.default_company_id.clone(),
+                    DEFAULT_REFRESH_INTERVAL,
+                ),
+                CompanyDirectory::new(
+                    aws.dynamodb.clone(),
+                    config.companies_table.clone(),
+                    COMPANY_CACHE_TTL,
+                ),
+            ),
+            queue: SqsEventQueue::new(
+                aws.sqs.clone(),
+                aws.s3.clone(),
+                config.bucket.clone(),
+                config.queue_urls.clone(),
+                config.inline_limit_bytes,
+            ),
+            max_body_bytes: config.max_body_bytes,
+            deadline: WEBHOOK_DEADLINE,
+        }
+    }
 }
 
 impl<S: SecretSource, Q: EventQueue> Webhook<S, Q> {

@@ -316,30 +316,24 @@ impl NativeCalendar {
         company_id: &str,
         id: &str,
     ) -> Result<Option<Appointment>, CalendarError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(company_pk(company_id)))
-            .key("sk", s(format!("A#{id}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| backend(DisplayErrorContext(e)))?;
-        out.item.as_ref().map(parse_appointment).transpose()
+        self.item(company_id, format!("A#{id}"))
+            .await?
+            .as_ref()
+            .map(parse_appointment)
+            .transpose()
     }
 
     /// One item of the company's partition.
     async fn item(
         &self,
-        company: &Company,
+        company_id: &str,
         sk: String,
     ) -> Result<Option<HashMap<String, AttributeValue>>, CalendarError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(company_pk(company.id())))
+            .key("pk", s(company_pk(company_id)))
             .key("sk", s(sk))
             .consistent_read(true)
             .send()
@@ -714,11 +708,7 @@ impl Calendar for NativeCalendar {
         company: &Company,
         id: &str,
     ) -> Result<Option<Appointment>, CalendarError> {
-        self.item(company, format!("A#{id}"))
-            .await?
-            .as_ref()
-            .map(parse_appointment)
-            .transpose()
+        self.appointment_of(company.id(), id).await
     }
 
     /// One Query of the customer index.
@@ -752,7 +742,9 @@ impl Calendar for NativeCalendar {
         company: &Company,
         phone: &PhoneNumber,
     ) -> Result<Option<String>, CalendarError> {
-        let item = self.item(company, format!("U#{}", phone.as_str())).await?;
+        let item = self
+            .item(company.id(), format!("U#{}", phone.as_str()))
+            .await?;
         Ok(match item.as_ref().and_then(|i| i.get("name")) {
             Some(AttributeValue::S(name)) => Some(name.clone()),
             _ => None,
