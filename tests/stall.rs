@@ -12,10 +12,10 @@ use lambda_http::{Body, Request};
 use serde_json::{json, Value};
 use shared::auth::RequestAuth;
 use shared::calendar::{Calendars, NativeCalendar};
-use shared::company::{CompanyDirectory, CompanySettings, COMPANY_CACHE_TTL};
+use shared::company::CompanySettings;
 use shared::config::{ConsumerConfig, Env, WebhookConfig};
 use shared::consumer::Consumer;
-use shared::keys::{KeyProvider, SecretsManagerSource, DEFAULT_REFRESH_INTERVAL};
+use shared::keys::SecretsManagerSource;
 use shared::retell::{CallId, EventKind};
 use shared::signature::sign;
 use shared::store::{CallStore, DynamoCallStore};
@@ -35,21 +35,7 @@ fn signed(body: &str) -> Request {
 }
 
 fn auth(env: &Env, aws: &shared::aws::AwsClients) -> RequestAuth<SecretsManagerSource> {
-    RequestAuth::new(
-        KeyProvider::new(
-            SecretsManagerSource::new(
-                aws.secrets.clone(),
-                env.required("RETELL_SECRET_ID").expect("env"),
-            ),
-            "default",
-            DEFAULT_REFRESH_INTERVAL,
-        ),
-        CompanyDirectory::new(
-            aws.dynamodb.clone(),
-            env.required("COMPANIES_TABLE").expect("env"),
-            COMPANY_CACHE_TTL,
-        ),
-    )
+    RequestAuth::from_env(env, aws).expect("env")
 }
 
 #[tokio::test]

@@ -629,3 +629,34 @@ fn base64_encode(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// A claim that could name nobody (a megabyte agent id, an object where the id goes) costs no
+/// directory lookup: it is verified with the default key, so a forged one is a 401, never a 503.
+#[tokio::test]
+async fn implausible_agent_ids_are_not_looked_up() {
+    let (aws, log) = counted_clients().await;
+    let f = fixture(aws, DEFAULT_KEY).await;
+    let webhook = f.webhook(Duration::from_secs(60));
+    let huge = "a".repeat(1_000_000);
+    log.take();
+    let forged = event_body("call_started", &call_id("huge"), &huge);
+    assert_eq!(post_signed(&webhook, &forged, "key_wrong").await.0, 401);
+    assert!(
+        !log.take().iter().any(|r| r.starts_with("DynamoDB")),
+        "no lookup for an id nobody could have"
+    );
+    let wrong_type = json!({"event": "call_started", "call": {"call_id": call_id("obj"),
+        "agent_id": {"id": "agent_x"}}})
+    .to_string();
+    assert_eq!(
+        post_signed(&webhook, &wrong_type, DEFAULT_KEY).await,
+        (400, json!({"error": "malformed_json"}))
+    );
+    // Signed with the default key, an implausible agent is the default company's.
+    let signed = event_body("call_started", &call_id("huge"), &huge);
+    assert_eq!(post_signed(&webhook, &signed, DEFAULT_KEY).await.0, 200);
+    let queued = f.drain(EventKind::CallStarted).await;
+    assert_eq!(queued.len(), 1);
+    let envelope: Envelope<'_> = serde_json::from_str(&queued[0]).expect("envelope");
+    assert_eq!(envelope.company_id, "default");
+}

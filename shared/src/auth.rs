@@ -6,8 +6,13 @@
 
 use std::sync::Arc;
 
-use crate::company::{Company, CompanyDirectory, CompanyError, CompanyKey};
-use crate::keys::{KeyError, KeyProvider, SecretSource, VerifyError};
+use crate::aws::AwsClients;
+use crate::company::{Company, CompanyDirectory, CompanyError, CompanyKey, COMPANY_CACHE_TTL};
+use crate::config::{ConfigError, Env};
+use crate::keys::{
+    KeyError, KeyProvider, SecretSource, SecretsManagerSource, VerifyError,
+    DEFAULT_REFRESH_INTERVAL,
+};
 use crate::signature::{SignatureError, SignatureHeader};
 
 /// The header Retell signs every request with.
@@ -66,6 +71,37 @@ pub struct RequestAuth<S> {
     pub companies: CompanyDirectory,
 }
 
+impl RequestAuth<SecretsManagerSource> {
+    /// As the Lambdas build it: the key secret and the companies table, cached per container.
+    pub fn build(
+        aws: &AwsClients,
+        secret_id: &str,
+        default_company_id: &str,
+        companies_table: &str,
+    ) -> Self {
+        Self::new(
+            KeyProvider::new(
+                SecretsManagerSource::new(aws.secrets.clone(), secret_id),
+                default_company_id,
+                DEFAULT_REFRESH_INTERVAL,
+            ),
+            CompanyDirectory::new(aws.dynamodb.clone(), companies_table, COMPANY_CACHE_TTL),
+        )
+    }
+
+    /// From the environment template.yaml gives every function Retell calls:
+    /// `RETELL_SECRET_ID`, `DEFAULT_COMPANY_ID` (default `default`), `COMPANIES_TABLE`.
+    pub fn from_env(env: &Env, aws: &AwsClients) -> Result<Self, ConfigError> {
+        Ok(Self::build(
+            aws,
+            &env.required("RETELL_SECRET_ID")?,
+            &env.optional("DEFAULT_COMPANY_ID")
+                .unwrap_or_else(|| "default".to_owned()),
+            &env.required("COMPANIES_TABLE")?,
+        ))
+    }
+}
+
 impl<S: SecretSource> RequestAuth<S> {
     pub fn new(keys: KeyProvider<S>, companies: CompanyDirectory) -> Self {
         Self { keys, companies }
@@ -82,7 +118,7 @@ impl<S: SecretSource> RequestAuth<S> {
     ) -> Result<Sender, AuthError> {
         // The header first: an unsigned request costs no lookup.
         let header = SignatureHeader::parse(signature.ok_or(SignatureError::Missing)?)?;
-        let company = match claim {
+        let company = match claim.filter(|key| key.is_well_formed()) {
             Some(key) => self
                 .companies
                 .lookup(key)

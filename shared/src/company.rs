@@ -397,6 +397,21 @@ pub enum CompanyKey {
 }
 
 impl CompanyKey {
+    /// Whether the key could name anything: agent and company ids are short and plain (Retell's
+    /// `agent_…`, our slugs), numbers are E.164. A request that claims anything else is treated
+    /// as claiming nothing, so it costs no lookup (and a megabyte id never reaches DynamoDB).
+    pub fn is_well_formed(&self) -> bool {
+        match self {
+            CompanyKey::Id(id) | CompanyKey::Agent(id) => {
+                (1..=128).contains(&id.len())
+                    && id.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':')
+                    })
+            }
+            CompanyKey::Number(n) => PhoneNumber::parse(n).is_ok_and(|p| p.as_str() == n),
+        }
+    }
+
     fn pk(&self) -> String {
         match self {
             CompanyKey::Id(id) => format!("company#{id}"),
@@ -651,6 +666,27 @@ mod tests {
             c.last_bookable_day(today),
             NaiveDate::from_ymd_opt(2025, 7, 14).unwrap_or_default()
         );
+    }
+
+    #[test]
+    fn only_plausible_keys_are_looked_up() {
+        for ok in [
+            CompanyKey::Agent("agent_0123abcd".into()),
+            CompanyKey::Id("salon-mitte".into()),
+            CompanyKey::Number("+493012345678".into()),
+        ] {
+            assert!(ok.is_well_formed(), "{ok:?}");
+        }
+        for bad in [
+            CompanyKey::Agent(String::new()),
+            CompanyKey::Agent("x".repeat(1_000_000)),
+            CompanyKey::Agent("agent#evil".into()),
+            CompanyKey::Id("a b".into()),
+            CompanyKey::Id("Zürich".into()),
+            CompanyKey::Number("030 12345678".into()),
+        ] {
+            assert!(!bad.is_well_formed(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -176,6 +176,8 @@ pub async fn ingest<S: SecretSource, Q: EventQueue>(
             limit: max_body_bytes,
         });
     }
+    // An unsigned request costs no parse.
+    SignatureHeader::parse(signature.ok_or(SignatureError::Missing)?)?;
     let peek = WebhookPeek::parse(&body);
     let claim = peek
         .as_ref()

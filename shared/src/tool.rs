@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 use tracing::Instrument;
 
 use crate::auth::{AuthError, RequestAuth, SIGNATURE_HEADER};
-use crate::calendar::{Calendar, Calendars};
+use crate::calendar::{is_appointment_id, Calendar, Calendars};
 use crate::company::{Company, CompanyKey, Service};
 pub use crate::http::json_response;
 use crate::keys::SecretSource;
@@ -656,14 +656,6 @@ fn checked_text(s: &str, max_chars: usize, multiline: bool) -> Result<Option<&st
     Ok(Some(s))
 }
 
-/// Ids this service hands out (`shared::calendar::appointment_id`): `apt_` and 16 hex digits.
-/// Anything else cannot be an appointment and is "not found" without asking the calendar.
-fn is_appointment_id(id: &str) -> bool {
-    id.strip_prefix("apt_").is_some_and(|hex| {
-        hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    })
-}
-
 /// `local@domain.tld`: one `@`, no spaces, brackets, quotes or separators, a dot inside the
 /// domain. Not a full RFC 5322 check; enough to keep a misheard address out of the calendar.
 fn looks_like_email(email: &str) -> bool {
@@ -950,22 +942,7 @@ pub async fn run_lambda<T: Tool>(tool: T) -> Result<(), lambda_http::Error> {
     let aws = crate::aws::AwsClients::from_env(crate::aws::AwsBudget::CALLER_WAITING).await;
     let service = Arc::new(ToolService {
         tool,
-        auth: RequestAuth::new(
-            crate::keys::KeyProvider::new(
-                crate::keys::SecretsManagerSource::new(
-                    aws.secrets.clone(),
-                    env.required("RETELL_SECRET_ID")?,
-                ),
-                env.optional("DEFAULT_COMPANY_ID")
-                    .unwrap_or_else(|| "default".into()),
-                crate::keys::DEFAULT_REFRESH_INTERVAL,
-            ),
-            crate::company::CompanyDirectory::new(
-                aws.dynamodb.clone(),
-                env.required("COMPANIES_TABLE")?,
-                crate::company::COMPANY_CACHE_TTL,
-            ),
-        ),
+        auth: RequestAuth::from_env(&env, &aws)?,
         calendars: Calendars::new(
             crate::calendar::NativeCalendar::new(
                 aws.dynamodb.clone(),

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::calendar::{
-    appointment_id, Appointment, BookingOutcome, BookingRequest, Calendar, CalendarError,
-    CompanyCalendar,
+    appointment_id, is_appointment_id, Appointment, BookingOutcome, BookingRequest, Calendar,
+    CalendarError, CompanyCalendar,
 };
 use crate::company::{Company, Service};
 use crate::slots::local_instant;
@@ -226,9 +226,11 @@ pub fn unresolved_writes(transcript_with_tool_calls: &Value) -> Vec<UnresolvedWr
                 // Any later answer of the same tool told the caller where things stand.
                 open.retain(|w| &w.tool != tool);
                 if content.get("outcome").and_then(Value::as_str) == Some(UNKNOWN_OUTCOME) {
+                    // Only what this service wrote there: a well-formed write of one of its ids.
                     if let Some(write) = content
                         .get("pending_write")
                         .and_then(|w| serde_json::from_value::<PendingWrite>(w.clone()).ok())
+                        .filter(|w| is_appointment_id(&w.appointment_id))
                     {
                         open.push(UnresolvedWrite {
                             tool: tool.clone(),
@@ -256,6 +258,10 @@ pub fn resolution(
     });
     match write.action {
         WriteAction::Book if booked(&stored) => "booked_caller_not_told",
+        // A Cal.com booking whose answer never came back: Cal.com may hold it.
+        WriteAction::Book if stored.is_some_and(|(st, _, _)| st == "pending") => {
+            "unconfirmed_check_external_calendar"
+        }
         WriteAction::Book => "not_booked",
         WriteAction::Cancel if booked(&stored) => "still_booked",
         WriteAction::Cancel => "cancelled_caller_not_told",
@@ -277,6 +283,9 @@ mod tests {
         }
         Value::Array(out)
     }
+
+    const APT_1: &str = "apt_0123456789abcdef";
+    const APT_2: &str = "apt_fedcba9876543210";
 
     fn pending(id: &str) -> Value {
         json!({"success": false, "outcome": "unknown", "message": "…",
@@ -301,7 +310,16 @@ mod tests {
                 "booked_caller_not_told",
             ),
             (WriteAction::Book, None, "not_booked"),
-            (WriteAction::Book, Some(("pending", day, ten)), "not_booked"),
+            (
+                WriteAction::Book,
+                Some(("pending", day, ten)),
+                "unconfirmed_check_external_calendar",
+            ),
+            (
+                WriteAction::Book,
+                Some(("cancelled", day, ten)),
+                "not_booked",
+            ),
             (
                 WriteAction::Cancel,
                 Some(("cancelled", day, ten)),
@@ -339,13 +357,13 @@ mod tests {
 
     #[test]
     fn an_unknown_outcome_is_open_until_the_same_tool_answers_again() {
-        let open = unresolved_writes(&entries(&[("book_appointment", "", pending("apt_1"))]));
+        let open = unresolved_writes(&entries(&[("book_appointment", "", pending(APT_1))]));
         assert_eq!(open.len(), 1);
-        assert_eq!(open[0].write.appointment_id, "apt_1");
+        assert_eq!(open[0].write.appointment_id, APT_1);
         assert_eq!(open[0].write.action, WriteAction::Book);
 
         let answered = entries(&[
-            ("book_appointment", "", pending("apt_1")),
+            ("book_appointment", "", pending(APT_1)),
             (
                 "check_availability",
                 "",
@@ -354,18 +372,22 @@ mod tests {
             (
                 "book_appointment",
                 "",
-                json!({"success": true, "appointment_id": "apt_1", "message": "…"}),
+                json!({"success": true, "appointment_id": APT_1, "message": "…"}),
             ),
         ]);
         assert!(unresolved_writes(&answered).is_empty());
 
         // Another tool's answer does not resolve it; garbage is skipped.
         let other = entries(&[
-            ("book_appointment", "", pending("apt_2")),
+            ("book_appointment", "", pending(APT_2)),
             ("check_availability", "", json!({"available": false})),
         ]);
         assert_eq!(unresolved_writes(&other).len(), 1);
         assert!(unresolved_writes(&json!("not a list")).is_empty());
+        // An id this service never hands out is not looked up (a megabyte one would not even be
+        // a valid DynamoDB key).
+        let forged = entries(&[("book_appointment", "", pending(&"x".repeat(1_000_000)))]);
+        assert!(unresolved_writes(&forged).is_empty());
         assert!(unresolved_writes(
             &json!([{"role": "tool_call_result", "tool_call_id": "x", "content": "{"}])
         )

@@ -7,11 +7,10 @@ use bytes::Bytes;
 use lambda_http::{Body, Request, Response};
 use shared::auth::{RequestAuth, SIGNATURE_HEADER};
 use shared::aws::AwsClients;
-use shared::company::{CompanyDirectory, COMPANY_CACHE_TTL};
 use shared::config::WebhookConfig;
 use shared::http::json_response;
 use shared::ingest::{ingest, IngestError, IngestOutcome};
-use shared::keys::{KeyProvider, SecretSource, SecretsManagerSource, DEFAULT_REFRESH_INTERVAL};
+use shared::keys::{SecretSource, SecretsManagerSource};
 use shared::queue::{Delivery, EventQueue, SqsEventQueue};
 use tracing::Instrument;
 
@@ -33,17 +32,11 @@ impl Webhook<SecretsManagerSource, SqsEventQueue> {
     /// `main` and the tests build it here.
     pub fn build(config: &WebhookConfig, aws: &AwsClients) -> Self {
         Webhook {
-            auth: RequestAuth::new(
-                KeyProvider::new(
-                    SecretsManagerSource::new(aws.secrets.clone(), config.secret_id.clone()),
-                    config.default_company_id.clone(),
-                    DEFAULT_REFRESH_INTERVAL,
-                ),
-                CompanyDirectory::new(
-                    aws.dynamodb.clone(),
-                    config.companies_table.clone(),
-                    COMPANY_CACHE_TTL,
-                ),
+            auth: RequestAuth::build(
+                aws,
+                &config.secret_id,
+                &config.default_company_id,
+                &config.companies_table,
             ),
             queue: SqsEventQueue::new(
                 aws.sqs.clone(),

@@ -92,6 +92,14 @@ fn day_slots(
         .collect()
 }
 
+/// Whether `id` is one [`appointment_id`] hands out: `apt_` and 16 lowercase hex digits. Anything
+/// else (from a tool argument or a transcript) names no appointment, without asking the calendar.
+pub fn is_appointment_id(id: &str) -> bool {
+    id.strip_prefix("apt_").is_some_and(|hex| {
+        hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
 /// Deterministic id: the same caller booking the same service at the same time gets the same id.
 pub fn appointment_id(
     company_id: &str,
