@@ -18,10 +18,10 @@ use integration_tests::tool_harness::{
 use integration_tests::{call_id, clients, counted_clients};
 use reschedule_appointment::RescheduleAppointment;
 use serde_json::{json, Value};
-use shared::aws::AwsClients;
+use shared::booking::company::{CalComSettings, CalendarBackend, Company};
+use shared::booking::slots::local_instant;
 use shared::calendar::{appointment_id, Calendar, CALCOM_BOOKINGS_VERSION, CALCOM_SLOTS_VERSION};
-use shared::company::{CalComSettings, CalendarBackend, Company};
-use shared::slots::local_instant;
+use shared::platform::aws::AwsClients;
 
 struct Tenant {
     stub: CalComStub,
@@ -37,7 +37,7 @@ async fn calcom_company(aws: &AwsClients, timeout_ms: u64, stored_key: Option<&s
 /// A fresh company on Cal.com with these settings (calendar replaced), its own stub and key.
 async fn calcom_company_with(
     aws: &AwsClients,
-    mut settings: shared::company::CompanySettings,
+    mut settings: shared::booking::company::CompanySettings,
     timeout_ms: u64,
     stored_key: Option<&str>,
 ) -> Tenant {
@@ -81,7 +81,9 @@ fn berlin(day: NaiveDate, hh: u32, mm: u32) -> DateTime<Utc> {
 
 async fn company(aws: &AwsClients, tenant: &Tenant) -> Company {
     integration_tests::tool_harness::directory(aws)
-        .find(&shared::company::CompanyKey::Id(tenant.company_id.clone()))
+        .find(&shared::booking::company::CompanyKey::Id(
+            tenant.company_id.clone(),
+        ))
         .await
         .map(|c| (*c).clone())
         .expect("company")

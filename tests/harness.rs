@@ -13,8 +13,8 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use serde_json::Value;
-use shared::aws::AwsClients;
-use shared::config::Env;
+use shared::platform::aws::AwsClients;
+use shared::platform::config::Env;
 
 pub mod tool_harness;
 
@@ -141,7 +141,7 @@ impl Intercept for RequestLog {
 }
 
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    shared::aws::config_loader()
+    shared::platform::aws::config_loader()
         .endpoint_url(endpoint())
         .region(aws_config::Region::new(stack().region()))
         .load()
@@ -294,11 +294,13 @@ impl FreezableEmulator {
 
     /// Clients with the budget the Lambdas Retell waits on use.
     pub async fn clients(&self) -> AwsClients {
-        let config = shared::aws::budgeted_config_loader(shared::aws::AwsBudget::CALLER_WAITING)
-            .endpoint_url(&self.endpoint)
-            .region(aws_config::Region::new(self.stack.region()))
-            .load()
-            .await;
+        let config = shared::platform::aws::budgeted_config_loader(
+            shared::platform::aws::AwsBudget::CALLER_WAITING,
+        )
+        .endpoint_url(&self.endpoint)
+        .region(aws_config::Region::new(self.stack.region()))
+        .load()
+        .await;
         AwsClients::from_sdk_config(&config)
     }
 

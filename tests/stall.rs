@@ -10,16 +10,16 @@ use integration_tests::tool_harness::next_tuesday;
 use integration_tests::{call_id, now_ms, FreezableEmulator, DEFAULT_KEY};
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
-use shared::auth::RequestAuth;
+use shared::booking::company::CompanySettings;
 use shared::calendar::{Calendars, NativeCalendar};
-use shared::company::CompanySettings;
-use shared::config::{ConsumerConfig, Env, WebhookConfig};
-use shared::consumer::Consumer;
-use shared::keys::SecretsManagerSource;
+use shared::calls::consumer::Consumer;
+use shared::calls::store::{CallStore, DynamoCallStore};
+use shared::platform::config::{ConsumerConfig, Env, WebhookConfig};
+use shared::retell::auth::RequestAuth;
+use shared::retell::keys::SecretsManagerSource;
+use shared::retell::signature::sign;
 use shared::retell::{CallId, EventKind};
-use shared::signature::sign;
-use shared::store::{CallStore, DynamoCallStore};
-use shared::tool::{Tool, ToolService};
+use shared::tools::{Tool, ToolService};
 use webhook::Webhook;
 
 fn signed(body: &str) -> Request {
@@ -34,7 +34,7 @@ fn signed(body: &str) -> Request {
         .expect("request")
 }
 
-fn auth(env: &Env, aws: &shared::aws::AwsClients) -> RequestAuth<SecretsManagerSource> {
+fn auth(env: &Env, aws: &shared::platform::aws::AwsClients) -> RequestAuth<SecretsManagerSource> {
     RequestAuth::from_env(env, aws).expect("env")
 }
 
@@ -137,7 +137,7 @@ async fn a_booking_cut_off_by_a_stall_is_never_reported_as_failed() {
         .await
         .expect("put company");
     let agent = settings.agent_ids[0].clone();
-    let service = |aws: &shared::aws::AwsClients| {
+    let service = |aws: &shared::platform::aws::AwsClients| {
         Calendars::new(
             NativeCalendar::new(aws.dynamodb.clone(), appointments.clone()),
             aws.secrets.clone(),

@@ -11,13 +11,13 @@ use integration_tests::{call_id, clients, stack};
 use local_pump::{Invoker, Pump};
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use shared::aws::AwsClients;
-use shared::call::{Applied, CallEvent, CallRecord, CallStats};
-use shared::config::ConsumerConfig;
-use shared::consumer::Consumer;
-use shared::queue::{AcceptedEvent, EventQueue, SqsEventQueue};
+use shared::calls::consumer::Consumer;
+use shared::calls::queue::{AcceptedEvent, EventQueue, SqsEventQueue};
+use shared::calls::record::{Applied, CallEvent, CallRecord, CallStats};
+use shared::calls::store::{apply_event, ApplyOutcome, CallStore, DynamoCallStore, StoreError};
+use shared::platform::aws::AwsClients;
+use shared::platform::config::ConsumerConfig;
 use shared::retell::{CallId, EventKind};
-use shared::store::{apply_event, ApplyOutcome, CallStore, DynamoCallStore, StoreError};
 
 const BERLIN: Tz = chrono_tz::Europe::Berlin;
 const START: i64 = 1_736_330_400_000; // 2025-01-08 10:00 UTC
@@ -439,7 +439,7 @@ async fn queued_events_reach_the_table_and_poison_goes_to_the_dead_letter_queue(
     let aws = clients().await;
     let s = stack();
     let env = s.env("webhook");
-    let webhook_cfg = shared::config::WebhookConfig::from_env(&env).expect("env");
+    let webhook_cfg = shared::platform::config::WebhookConfig::from_env(&env).expect("env");
     let queue = SqsEventQueue::new(
         aws.sqs.clone(),
         aws.s3.clone(),

@@ -5,14 +5,14 @@ use std::time::Duration;
 use chrono::{Datelike, Duration as Days, NaiveDate, Utc, Weekday};
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
-use shared::auth::RequestAuth;
-use shared::aws::AwsClients;
+use shared::booking::company::{CompanyDirectory, CompanySettings};
 use shared::calendar::{Calendars, NativeCalendar};
-use shared::company::{CompanyDirectory, CompanySettings};
-use shared::config::Env;
-use shared::keys::{KeyProvider, SecretsManagerSource};
-use shared::signature::sign;
-use shared::tool::{Tool, ToolService};
+use shared::platform::aws::AwsClients;
+use shared::platform::config::Env;
+use shared::retell::auth::RequestAuth;
+use shared::retell::keys::{KeyProvider, SecretsManagerSource};
+use shared::retell::signature::sign;
+use shared::tools::{Tool, ToolService};
 
 use crate::{call_id, now_ms, stack, DEFAULT_KEY};
 

@@ -13,8 +13,8 @@ use integration_tests::{clients, counted_clients, now_ms, stack, DEFAULT_KEY};
 use lambda_http::Body;
 use serde_json::{json, Value};
 use shared::calendar::Calendar;
-use shared::signature::sign;
-use shared::tool::Tool;
+use shared::retell::signature::sign;
+use shared::tools::Tool;
 
 use book_appointment::BookAppointment;
 use cancel_appointment::CancelAppointment;
@@ -464,7 +464,7 @@ async fn arguments_are_read_never_guessed_on_the_native_calendar() {
     let (_, second) =
         assert_arguments_are_read_never_guessed(&tools, &agent, "+4917687654321", last).await;
     let company = directory(&aws)
-        .find(&shared::company::CompanyKey::Id(company_id))
+        .find(&shared::booking::company::CompanyKey::Id(company_id))
         .await
         .expect("company");
     let stored = calendar(&aws)
@@ -485,7 +485,10 @@ async fn the_booking_horizon_bounds_check_book_and_reschedule() {
     let tools = Tools::new(&aws);
     let (_, agent) = company(&aws).await;
     let me = "+4917687650000";
-    let last = berlin_today() + Days::days(i64::from(shared::company::DEFAULT_MAX_ADVANCE_DAYS));
+    let last = berlin_today()
+        + Days::days(i64::from(
+            shared::booking::company::DEFAULT_MAX_ADVANCE_DAYS,
+        ));
     for (tool, args) in [
         (
             "check_availability",
@@ -533,7 +536,7 @@ async fn the_booking_horizon_bounds_check_book_and_reschedule() {
 
 #[test]
 fn every_tool_has_its_route_in_the_template() {
-    let tools: Vec<(&str, shared::tool::ToolDefinition)> = vec![
+    let tools: Vec<(&str, shared::tools::ToolDefinition)> = vec![
         ("check-availability", CheckAvailability.definition()),
         ("book-appointment", BookAppointment.definition()),
         ("get-customer-info", GetCustomerInfo.definition()),
@@ -569,7 +572,7 @@ async fn inbound_calls_get_the_agent_and_todays_date() {
     assert_eq!(booked["success"], json!(true));
 
     let inbound = call_inbound::InboundCall {
-        auth: shared::auth::RequestAuth::new(keys(&aws), directory(&aws)),
+        auth: shared::retell::auth::RequestAuth::new(keys(&aws), directory(&aws)),
         calendar: calendar(&aws),
     };
     let body = json!({"event": "call_inbound", "call_inbound": {"from_number": caller, "to_number": number}});
@@ -626,8 +629,8 @@ async fn inbound_calls_get_the_agent_and_todays_date() {
 /// A key document as the Retell secret holds it, without Secrets Manager.
 struct KeyDocument(String);
 
-impl shared::keys::SecretSource for KeyDocument {
-    async fn fetch(&self) -> Result<String, shared::keys::KeyError> {
+impl shared::retell::keys::SecretSource for KeyDocument {
+    async fn fetch(&self) -> Result<String, shared::platform::secrets::SecretError> {
         Ok(self.0.clone())
     }
 }
@@ -639,10 +642,10 @@ async fn args_only_calls_naming_a_company_need_that_companys_key() {
     let doc = json!({"default": {"company_id": "ops", "api_key": DEFAULT_KEY},
                      "companies": [{"company_id": company_id, "api_key": "key_company_own"},
                                    {"company_id": "someone-else", "api_key": "key_someone_else"}]});
-    let svc = shared::tool::ToolService {
+    let svc = shared::tools::ToolService {
         tool: CheckAvailability,
-        auth: shared::auth::RequestAuth::new(
-            shared::keys::KeyProvider::new(
+        auth: shared::retell::auth::RequestAuth::new(
+            shared::retell::keys::KeyProvider::new(
                 KeyDocument(doc.to_string()),
                 "ops",
                 Duration::from_secs(60),

@@ -8,14 +8,14 @@ use integration_tests::{
 };
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
-use shared::auth::RequestAuth;
-use shared::aws::AwsClients;
-use shared::company::{CompanyDirectory, CompanySettings, COMPANY_CACHE_TTL};
-use shared::config::WebhookConfig;
-use shared::keys::{KeyProvider, SecretsManagerSource};
-use shared::queue::{Envelope, SqsEventQueue};
+use shared::booking::company::{CompanyDirectory, CompanySettings, COMPANY_CACHE_TTL};
+use shared::calls::queue::{Envelope, SqsEventQueue};
+use shared::platform::aws::AwsClients;
+use shared::platform::config::WebhookConfig;
+use shared::retell::auth::RequestAuth;
+use shared::retell::keys::{KeyProvider, SecretsManagerSource};
+use shared::retell::signature::sign;
 use shared::retell::EventKind;
-use shared::signature::sign;
 use webhook::Webhook;
 
 type TestWebhook = Webhook<SecretsManagerSource, SqsEventQueue>;
@@ -505,9 +505,9 @@ fn nested_body(id: &str, depth: usize, with_status: bool) -> String {
 #[tokio::test]
 async fn whatever_the_webhook_accepts_a_consumer_stores() {
     use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-    use shared::consumer::Consumer;
+    use shared::calls::consumer::Consumer;
+    use shared::calls::store::{CallStore, DynamoCallStore};
     use shared::retell::{CallId, MAX_JSON_DEPTH};
-    use shared::store::{CallStore, DynamoCallStore};
 
     let f = fixture(clients().await, DEFAULT_KEY).await;
     let webhook = f.webhook(Duration::from_secs(60));
@@ -541,7 +541,7 @@ async fn whatever_the_webhook_accepts_a_consumer_stores() {
     let queued = f.drain(EventKind::CallEnded).await;
     assert_eq!(queued.len(), 1);
     let consumer_env = stack().env("call-ended");
-    let c = shared::config::ConsumerConfig::from_env(&consumer_env).expect("env");
+    let c = shared::platform::config::ConsumerConfig::from_env(&consumer_env).expect("env");
     let store = DynamoCallStore::new(f.aws.dynamodb.clone(), c.calls_table, c.stats_table);
     let consumer = Consumer::new(
         EventKind::CallEnded,

@@ -2,8 +2,8 @@
 
 use chrono::{Duration, NaiveDate, NaiveTime};
 use criterion::{criterion_group, criterion_main, Criterion};
-use shared::company::{Company, CompanySettings};
-use shared::slots::{local_instant, Busy, ServiceTiming, SlotFinder};
+use shared::booking::company::{Company, CompanySettings};
+use shared::booking::slots::{local_instant, Busy, ServiceTiming, SlotFinder};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {

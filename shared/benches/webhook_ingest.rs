@@ -3,10 +3,10 @@
 //! Python retell-sdk for comparison (see docs/performance.md).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use shared::ingest::authenticate;
-use shared::keys::KeyRing;
+use shared::calls::ingest::authenticate;
+use shared::retell::keys::KeyRing;
+use shared::retell::signature::{sign, verify_signature, SignatureHeader};
 use shared::retell::{exceeds_json_depth, WebhookPeek, MAX_JSON_DEPTH};
-use shared::signature::{sign, verify_signature, SignatureHeader};
 use std::hint::black_box;
 
 const KEY: &str = "key_bench_0123456789abcdef";
@@ -67,7 +67,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| WebhookPeek::parse(black_box(body.as_bytes())).is_ok())
         });
         parts.bench_with_input(BenchmarkId::new("utf8_check", label), &body, |b, body| {
-            b.iter(|| simdutf8::basic::from_utf8(black_box(body.as_bytes())).is_ok())
+            b.iter(|| shared::retell::is_utf8(black_box(body.as_bytes())))
         });
         parts.bench_with_input(BenchmarkId::new("depth_check", label), &body, |b, body| {
             b.iter(|| exceeds_json_depth(black_box(body.as_bytes()), MAX_JSON_DEPTH))

@@ -1,25 +1,22 @@
-//! Everything the Lambdas share: Retell's wire format and signature, the call-record domain
-//! logic, storage and queue access, configuration and telemetry.
+//! Everything the Lambdas share, by subsystem (docs/architecture.md walks the folders and the
+//! path of each request through them):
+//!
+//! - [`platform`]: AWS clients and their time budgets, configuration, secrets, telemetry, HTTP
+//!   replies, DynamoDB value conversion.
+//! - [`retell`]: Retell's wire format and signature (the `retell-wire` crate, built for speed),
+//!   API keys, and the one request-authentication path every Retell request takes.
+//! - [`calls`]: the call pipeline: webhook ingest, the queue between webhook and consumers, the
+//!   raw-payload archive, the call record and its merge, storage with statistics, the consumer.
+//! - [`booking`]: companies and their settings, phone numbers, free slots, dates and times as
+//!   callers say them and as the agent speaks them.
+//! - [`calendar`]: the calendar trait, the appointment ledger every backend keeps, the native
+//!   calendar, Cal.com, and writes whose outcome the caller never heard.
+//! - [`tools`]: the custom functions the agent calls: the trait, argument reading, replies, the
+//!   HTTP service and its Lambda.
 
-pub mod archive;
-pub mod auth;
-pub mod aws;
+pub mod booking;
 pub mod calendar;
-pub mod call;
-pub mod company;
-pub mod config;
-pub mod consumer;
-pub mod dynamo;
-pub mod http;
-pub mod ingest;
-pub mod keys;
-pub mod phone;
-pub mod queue;
+pub mod calls;
+pub mod platform;
 pub mod retell;
-pub mod signature;
-pub mod slots;
-pub mod spoken;
-pub mod store;
-pub mod telemetry;
-pub mod tool;
-pub mod unresolved;
+pub mod tools;

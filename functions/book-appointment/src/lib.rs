@@ -4,10 +4,10 @@
 
 use chrono::{NaiveDate, NaiveTime};
 use serde_json::{json, Value};
+use shared::booking::company::Service;
+use shared::booking::slots::SlotFinder;
 use shared::calendar::{BookingOutcome, BookingRequest, CalendarError};
-use shared::company::Service;
-use shared::slots::SlotFinder;
-use shared::tool::{
+use shared::tools::{
     german_date, hhmm, Args, Tool, ToolContext, ToolDefinition, MAX_EMAIL_CHARS, MAX_NAME_CHARS,
     MAX_NOTES_CHARS,
 };

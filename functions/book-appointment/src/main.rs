@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::tool::run_lambda(book_appointment::BookAppointment).await
+    shared::tools::run_lambda(book_appointment::BookAppointment).await
 }

@@ -1,6 +1,6 @@
-//! `call-analyzed` Lambda: consumes the call_analyzed queue into the calls table (see shared::consumer).
+//! `call-analyzed` Lambda: consumes the call_analyzed queue into the calls table (see shared::calls::consumer).
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::consumer::run_lambda(shared::retell::EventKind::CallAnalyzed).await
+    shared::calls::consumer::run_lambda(shared::retell::EventKind::CallAnalyzed).await
 }

@@ -6,12 +6,12 @@
 use chrono::{DateTime, Datelike, Duration, Utc};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
-use shared::auth::{AuthError, RequestAuth, SIGNATURE_HEADER};
+use shared::booking::company::{Company, CompanyKey};
+use shared::booking::phone::PhoneNumber;
 use shared::calendar::{Calendar, NativeCalendar};
-use shared::company::{Company, CompanyKey};
-use shared::keys::SecretSource;
-use shared::phone::PhoneNumber;
-use shared::tool::{german_date, json_response};
+use shared::retell::auth::{AuthError, RequestAuth, SIGNATURE_HEADER};
+use shared::retell::keys::SecretSource;
+use shared::tools::{german_date, json_response};
 use tracing::Instrument;
 
 pub struct InboundCall<S> {
@@ -161,7 +161,7 @@ impl<S: SecretSource + Send + Sync> InboundCall<S> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use shared::company::CompanySettings;
+    use shared::booking::company::CompanySettings;
 
     #[test]
     fn variables_are_in_the_companys_local_time() {

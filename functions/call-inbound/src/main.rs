@@ -2,14 +2,14 @@ use std::sync::Arc;
 
 use call_inbound::InboundCall;
 use lambda_http::{run, service_fn, Error, Request};
-use shared::auth::RequestAuth;
-use shared::aws::{AwsBudget, AwsClients};
 use shared::calendar::NativeCalendar;
-use shared::config::Env;
+use shared::platform::aws::{AwsBudget, AwsClients};
+use shared::platform::config::Env;
+use shared::retell::auth::RequestAuth;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+    shared::platform::telemetry::init();
     let env = Env::from_process();
     let aws = AwsClients::from_env(AwsBudget::CALLER_WAITING).await;
     let inbound = Arc::new(InboundCall {

@@ -1,6 +1,6 @@
-//! `call-started` Lambda: consumes the call_started queue into the calls table (see shared::consumer).
+//! `call-started` Lambda: consumes the call_started queue into the calls table (see shared::calls::consumer).
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::consumer::run_lambda(shared::retell::EventKind::CallStarted).await
+    shared::calls::consumer::run_lambda(shared::retell::EventKind::CallStarted).await
 }

@@ -2,7 +2,7 @@
 //! appointments and frees its time.
 
 use serde_json::{json, Value};
-use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
+use shared::tools::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
 
 pub struct CancelAppointment;
 

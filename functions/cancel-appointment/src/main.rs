@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::tool::run_lambda(cancel_appointment::CancelAppointment).await
+    shared::tools::run_lambda(cancel_appointment::CancelAppointment).await
 }

@@ -2,8 +2,8 @@
 //! open days with room.
 
 use serde_json::{json, Value};
-use shared::company::Service;
-use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
+use shared::booking::company::Service;
+use shared::tools::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
 
 /// How far ahead alternatives are looked for.
 const SEARCH_DAYS: u32 = 14;

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::tool::run_lambda(get_customer_info::GetCustomerInfo).await
+    shared::tools::run_lambda(get_customer_info::GetCustomerInfo).await
 }

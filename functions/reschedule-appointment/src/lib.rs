@@ -3,9 +3,9 @@
 //! changes.
 
 use serde_json::{json, Value};
+use shared::booking::slots::SlotFinder;
 use shared::calendar::CalendarError;
-use shared::slots::SlotFinder;
-use shared::tool::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
+use shared::tools::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
 
 pub struct RescheduleAppointment;
 

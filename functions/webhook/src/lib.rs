@@ -1,17 +1,17 @@
 //! `webhook` Lambda: POST /api/retell/webhook. Verifies Retell's signature, queues the event,
-//! answers. The decision logic is [`shared::ingest`]; this crate maps it onto HTTP.
+//! answers. The decision logic is [`shared::calls::ingest`]; this crate maps it onto HTTP.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use lambda_http::{Body, Request, Response};
-use shared::auth::{RequestAuth, SIGNATURE_HEADER};
-use shared::aws::AwsClients;
-use shared::config::WebhookConfig;
-use shared::http::json_response;
-use shared::ingest::{ingest, IngestError, IngestOutcome};
-use shared::keys::{SecretSource, SecretsManagerSource};
-use shared::queue::{Delivery, EventQueue, SqsEventQueue};
+use shared::calls::ingest::{ingest, IngestError, IngestOutcome};
+use shared::calls::queue::{Delivery, EventQueue, SqsEventQueue};
+use shared::platform::aws::AwsClients;
+use shared::platform::config::WebhookConfig;
+use shared::platform::http::json_response;
+use shared::retell::auth::{RequestAuth, SIGNATURE_HEADER};
+use shared::retell::keys::{SecretSource, SecretsManagerSource};
 use tracing::Instrument;
 
 /// The webhook answers within this, whatever AWS does: Retell waits 10 s and retries a 5xx, so

@@ -1,13 +1,13 @@
 use std::sync::Arc;
 
 use lambda_http::{run, service_fn, Error, Request};
-use shared::aws::{AwsBudget, AwsClients};
-use shared::config::{Env, WebhookConfig};
+use shared::platform::aws::{AwsBudget, AwsClients};
+use shared::platform::config::{Env, WebhookConfig};
 use webhook::Webhook;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+    shared::platform::telemetry::init();
     let config = WebhookConfig::from_env(&Env::from_process())?;
     let aws = AwsClients::from_env(AwsBudget::CALLER_WAITING).await;
     let webhook = Arc::new(Webhook::build(&config, &aws));

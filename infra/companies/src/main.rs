@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use shared::company::{Company, CompanyDirectory, CompanySettings, COMPANY_CACHE_TTL};
+use shared::booking::company::{Company, CompanyDirectory, CompanySettings, COMPANY_CACHE_TTL};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -46,7 +46,9 @@ async fn main() -> ExitCode {
             }
         }
     }
-    let aws = shared::aws::AwsClients::from_env(shared::aws::AwsBudget::BACKGROUND).await;
+    let aws =
+        shared::platform::aws::AwsClients::from_env(shared::platform::aws::AwsBudget::BACKGROUND)
+            .await;
     let directory = CompanyDirectory::new(aws.dynamodb, table, COMPANY_CACHE_TTL);
     for s in &settings {
         if let Err(e) = directory.put(s).await {

@@ -40,7 +40,9 @@ pub struct HttpInvoker {
 impl HttpInvoker {
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
-            client: shared::http::client_builder().build().unwrap_or_default(),
+            client: shared::platform::http::client_builder()
+                .build()
+                .unwrap_or_default(),
             base_url: base_url.into(),
         }
     }

@@ -21,7 +21,7 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    shared::telemetry::init();
+    shared::platform::telemetry::init();
     let args: Vec<String> = std::env::args().collect();
     let stack_path = arg(&args, "--stack")
         .ok_or("usage: local-pump --stack FILE --lambda URL [--retry-after SECS]")?;
@@ -31,7 +31,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .transpose()?
         .unwrap_or(2);
     let stack: StackDescription = serde_json::from_slice(&std::fs::read(&stack_path)?)?;
-    let aws = shared::aws::AwsClients::from_env(shared::aws::AwsBudget::BACKGROUND).await;
+    let aws =
+        shared::platform::aws::AwsClients::from_env(shared::platform::aws::AwsBudget::BACKGROUND)
+            .await;
     let pump = Arc::new(Pump::new(
         aws.sqs,
         HttpInvoker::new(lambda_url),

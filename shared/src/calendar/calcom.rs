@@ -28,10 +28,10 @@ use super::{
     appointment_id, day_slots, Appointment, BookingOutcome, BookingRequest, Calendar,
     CalendarError, DaySlots, NativeCalendar,
 };
-use crate::company::{CalComSettings, Company, Service};
-use crate::keys::{SecretSource, SecretsManagerSource};
-use crate::phone::PhoneNumber;
-use crate::slots::SlotFinder;
+use crate::booking::company::{CalComSettings, Company, Service};
+use crate::booking::phone::PhoneNumber;
+use crate::booking::slots::SlotFinder;
+use crate::retell::keys::{SecretSource, SecretsManagerSource};
 
 pub const CALCOM_SLOTS_VERSION: &str = "2024-09-04";
 pub const CALCOM_BOOKINGS_VERSION: &str = "2024-08-13";
@@ -73,7 +73,7 @@ pub struct CalComClient {
 impl CalComClient {
     pub fn new(settings: &CalComSettings, secrets: aws_sdk_secretsmanager::Client) -> Self {
         let timeout = Duration::from_millis(settings.timeout_ms);
-        let http = crate::http::client_builder()
+        let http = crate::platform::http::client_builder()
             .connect_timeout(timeout.min(Duration::from_secs(1)))
             .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(60))

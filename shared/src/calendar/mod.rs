@@ -23,8 +23,10 @@ pub use calcom::{
 };
 pub use native::NativeCalendar;
 
-use crate::company::{CalendarBackend, Company, Service};
-use crate::phone::PhoneNumber;
+pub mod unresolved;
+
+use crate::booking::company::{CalendarBackend, Company, Service};
+use crate::booking::phone::PhoneNumber;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appointment {

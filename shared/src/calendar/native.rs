@@ -23,9 +23,9 @@ use super::{
     appointment_id, day_slots, Appointment, BookingOutcome, BookingRequest, Calendar,
     CalendarError, DaySlots,
 };
-use crate::company::{Company, Service};
-use crate::phone::PhoneNumber;
-use crate::slots::{local_instant, Busy, SlotFinder};
+use crate::booking::company::{Company, Service};
+use crate::booking::phone::PhoneNumber;
+use crate::booking::slots::{local_instant, Busy, SlotFinder};
 
 pub(super) fn backend<E: std::fmt::Display>(e: E) -> CalendarError {
     CalendarError::Backend(e.to_string())

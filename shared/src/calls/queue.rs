@@ -10,8 +10,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::archive::PayloadArchive;
-use crate::call::payload_key;
+use crate::calls::archive::PayloadArchive;
+use crate::calls::record::payload_key;
 use crate::retell::{CallId, EventKind};
 
 pub const ENVELOPE_VERSION: u8 = 1;

@@ -12,7 +12,7 @@ use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
-use crate::phone::PhoneNumber;
+use crate::booking::phone::PhoneNumber;
 use crate::retell::{CallId, CallIdError, EventKind};
 
 /// Attributes this service owns on a call item. A payload field with one of these names is
@@ -32,7 +32,7 @@ pub const RESERVED_ATTRIBUTES: &[&str] = &[
     "updated_at_ms",
 ];
 
-/// Call fields this service derives (`crate::unresolved`): stored with the call's fields, but a
+/// Call fields this service derives (`crate::calendar::unresolved`): stored with the call's fields, but a
 /// payload field of the same name is dropped, so a caller cannot fake them.
 pub const DERIVED_FIELDS: &[&str] = &["unresolved_writes", "needs_follow_up"];
 

@@ -6,14 +6,16 @@
 
 use std::sync::Arc;
 
-use crate::aws::AwsClients;
-use crate::company::{Company, CompanyDirectory, CompanyError, CompanyKey, COMPANY_CACHE_TTL};
-use crate::config::{ConfigError, Env};
-use crate::keys::{
+use crate::booking::company::{
+    Company, CompanyDirectory, CompanyError, CompanyKey, COMPANY_CACHE_TTL,
+};
+use crate::platform::aws::AwsClients;
+use crate::platform::config::{ConfigError, Env};
+use crate::retell::keys::{
     KeyError, KeyProvider, SecretSource, SecretsManagerSource, VerifyError,
     DEFAULT_REFRESH_INTERVAL,
 };
-use crate::signature::{SignatureError, SignatureHeader};
+use crate::retell::signature::{SignatureError, SignatureHeader};
 
 /// The header Retell signs every request with.
 pub const SIGNATURE_HEADER: &str = "x-retell-signature";

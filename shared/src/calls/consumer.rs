@@ -13,13 +13,13 @@ use chrono_tz::Tz;
 use futures::FutureExt;
 use tracing::Instrument;
 
-use crate::archive::{ArchiveError, PayloadArchive};
+use crate::calendar::unresolved::{resolution, unresolved_writes};
 use crate::calendar::{CalendarError, NativeCalendar};
-use crate::call::{payload_key, CallEvent, CallEventError};
-use crate::queue::Envelope;
+use crate::calls::archive::{ArchiveError, PayloadArchive};
+use crate::calls::queue::Envelope;
+use crate::calls::record::{payload_key, CallEvent, CallEventError};
+use crate::calls::store::{apply_event, ApplyOutcome, CallStore, StoreError};
 use crate::retell::{CallId, EventKind};
-use crate::store::{apply_event, ApplyOutcome, CallStore, StoreError};
-use crate::unresolved::{resolution, unresolved_writes};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
@@ -64,7 +64,7 @@ impl<S: CallStore + Sync> Consumer<S> {
         }
     }
 
-    /// Also resolve the writes whose outcome the caller never heard (`crate::unresolved`).
+    /// Also resolve the writes whose outcome the caller never heard (`crate::calendar::unresolved`).
     pub fn with_appointments(mut self, appointments: NativeCalendar) -> Self {
         self.appointments = Some(appointments);
         self
@@ -196,13 +196,15 @@ impl<S: CallStore + Sync> Consumer<S> {
 
 /// The whole consumer Lambda for one event type: clients built once, then the runtime loop.
 pub async fn run_lambda(kind: EventKind) -> Result<(), lambda_runtime::Error> {
-    use crate::config::{ConsumerConfig, Env};
-    use crate::store::DynamoCallStore;
+    use crate::calls::store::DynamoCallStore;
+    use crate::platform::config::{ConsumerConfig, Env};
     use std::sync::Arc;
 
-    crate::telemetry::init();
+    crate::platform::telemetry::init();
     let config = ConsumerConfig::from_env(&Env::from_process())?;
-    let aws = crate::aws::AwsClients::from_env(crate::aws::AwsBudget::BACKGROUND).await;
+    let aws =
+        crate::platform::aws::AwsClients::from_env(crate::platform::aws::AwsBudget::BACKGROUND)
+            .await;
     let mut consumer = Consumer::new(
         kind,
         DynamoCallStore::new(aws.dynamodb.clone(), config.calls_table, config.stats_table),

@@ -182,7 +182,7 @@ pub(crate) mod tests {
     /// The demo salon (`infra/local/companies/demo.json`): Mon–Fri 09–18 with a 12–13 break,
     /// Sat 10–14, Sun closed, 15-minute steps, 60 minutes notice, closed 2025-12-25.
     fn demo_schedule() -> Schedule {
-        crate::company::demo_company().schedule
+        crate::booking::company::demo_company().schedule
     }
 
     const HAIRCUT: ServiceTiming = ServiceTiming {

@@ -11,8 +11,10 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono_tz::Tz;
 
-use crate::call::{Applied, CallEvent, CallRecord, CallStats, StatsDelta, RESERVED_ATTRIBUTES};
-use crate::dynamo::{from_attribute, to_attribute};
+use crate::calls::record::{
+    Applied, CallEvent, CallRecord, CallStats, StatsDelta, RESERVED_ATTRIBUTES,
+};
+use crate::platform::dynamo::{from_attribute, to_attribute};
 use crate::retell::{CallId, EventKind};
 
 #[derive(Debug, thiserror::Error)]

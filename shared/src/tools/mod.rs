@@ -16,14 +16,14 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 use tracing::Instrument;
 
-use crate::auth::{AuthError, RequestAuth, SIGNATURE_HEADER};
+use crate::booking::company::{Company, CompanyKey, Service};
+use crate::booking::phone::{mask_phone, PhoneNumber};
+use crate::booking::spoken::{parse_date, parse_time, SpokenError};
+use crate::calendar::unresolved::{JournaledCalendar, WriteJournal};
 use crate::calendar::{is_appointment_id, Calendar, Calendars};
-use crate::company::{Company, CompanyKey, Service};
-pub use crate::http::json_response;
-use crate::keys::SecretSource;
-use crate::phone::{mask_phone, PhoneNumber};
-use crate::spoken::{parse_date, parse_time, SpokenError};
-use crate::unresolved::{JournaledCalendar, WriteJournal};
+pub use crate::platform::http::json_response;
+use crate::retell::auth::{AuthError, RequestAuth, SIGNATURE_HEADER};
+use crate::retell::keys::SecretSource;
 
 /// Retell's cap on a function result.
 pub const MAX_REPLY_CHARS: usize = 15_000;
@@ -864,7 +864,7 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
         };
         let reply = tokio::time::timeout_at(deadline, self.tool.run(&ctx, &args)).await;
         // A write that may have committed: say that its outcome is being checked, never that
-        // it failed or succeeded (`crate::unresolved`).
+        // it failed or succeeded (`crate::calendar::unresolved`).
         let reply = match (journal.unsettled(), reply) {
             (Some(write), _) => write.unknown_outcome_reply(&ctx, T::NAME),
             (None, Ok(reply)) => cap_reply(reply),
@@ -928,7 +928,7 @@ pub fn company_key(
 /// A tool Lambda: clients built once, then the runtime loop. `--tool-definition` prints the
 /// Retell definition instead (`make tools`).
 pub async fn run_lambda<T: Tool>(tool: T) -> Result<(), lambda_http::Error> {
-    use crate::config::Env;
+    use crate::platform::config::Env;
     if std::env::args().any(|a| a == "--tool-definition") {
         let base = std::env::var("API_BASE_URL").unwrap_or_else(|_| "https://YOUR-API".into());
         println!(
@@ -937,9 +937,11 @@ pub async fn run_lambda<T: Tool>(tool: T) -> Result<(), lambda_http::Error> {
         );
         return Ok(());
     }
-    crate::telemetry::init();
+    crate::platform::telemetry::init();
     let env = Env::from_process();
-    let aws = crate::aws::AwsClients::from_env(crate::aws::AwsBudget::CALLER_WAITING).await;
+    let aws =
+        crate::platform::aws::AwsClients::from_env(crate::platform::aws::AwsBudget::CALLER_WAITING)
+            .await;
     let service = Arc::new(ToolService {
         tool,
         auth: RequestAuth::from_env(&env, &aws)?,
@@ -1183,7 +1185,7 @@ mod tests {
     /// A tool context for the demo salon on 2025-01-15 (a Wednesday), 08:00 in Berlin. Its
     /// calendar points nowhere: these tests pass only if nothing asks it.
     fn with_demo_context<R>(from_number: Option<&str>, f: impl FnOnce(&ToolContext<'_>) -> R) -> R {
-        let company = crate::company::demo_company();
+        let company = crate::booking::company::demo_company();
         let calendar = unreachable_calendar();
         let journal = WriteJournal::default();
         let calendar = JournaledCalendar::new(&calendar, &journal);
@@ -1401,7 +1403,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreadable_appointment_argument_never_picks_the_only_appointment() {
-        let company = crate::company::demo_company();
+        let company = crate::booking::company::demo_company();
         let calendar = unreachable_calendar();
         let journal = WriteJournal::default();
         let calendar = JournaledCalendar::new(&calendar, &journal);

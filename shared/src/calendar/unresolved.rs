@@ -1,6 +1,6 @@
 //! Writes whose outcome the caller does not know.
 //!
-//! A tool answers within [`crate::tool::REPLY_DEADLINE`]. When a booking, cancellation or
+//! A tool answers within [`crate::tools::REPLY_DEADLINE`]. When a booking, cancellation or
 //! reschedule is still on its way to the calendar at the deadline (AWS or Cal.com stalled), it
 //! may yet commit: saying "that failed" would leave the caller believing something false. So:
 //!
@@ -22,13 +22,13 @@ use chrono::{NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::booking::company::{Company, Service};
+use crate::booking::slots::local_instant;
 use crate::calendar::{
     appointment_id, is_appointment_id, Appointment, BookingOutcome, BookingRequest, Calendar,
     CalendarError, CompanyCalendar,
 };
-use crate::company::{Company, Service};
-use crate::slots::local_instant;
-use crate::tool::ToolContext;
+use crate::tools::ToolContext;
 
 /// Marks a reply whose write may or may not have happened.
 pub const UNKNOWN_OUTCOME: &str = "unknown";

@@ -25,8 +25,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use crate::phone::PhoneNumber;
-use crate::slots::{OpenInterval, Schedule, ServiceTiming};
+use crate::booking::phone::PhoneNumber;
+use crate::booking::slots::{OpenInterval, Schedule, ServiceTiming};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Service {
@@ -530,7 +530,7 @@ impl CompanyDirectory {
 /// The demo salon `make dev` seeds and the docs, tests and benches use.
 #[cfg(test)]
 pub(crate) fn demo_company() -> Company {
-    let json = include_str!("../../infra/local/companies/demo.json");
+    let json = include_str!("../../../infra/local/companies/demo.json");
     let settings: CompanySettings = serde_json::from_str(json).expect("demo.json parses");
     Company::from_settings(settings).expect("demo.json is valid")
 }
@@ -589,7 +589,7 @@ mod tests {
     #[test]
     fn invalid_settings_are_rejected() {
         let base: CompanySettings =
-            serde_json::from_str(include_str!("../../infra/local/companies/demo.json"))
+            serde_json::from_str(include_str!("../../../infra/local/companies/demo.json"))
                 .expect("parses");
         let mut bad = base.clone();
         bad.time_zone = "Mars/Base".into();
@@ -623,7 +623,7 @@ mod tests {
 
     #[test]
     fn calcom_settings_need_an_event_type_per_service() {
-        let json = include_str!("../../infra/local/companies/demo.json").replace(
+        let json = include_str!("../../../infra/local/companies/demo.json").replace(
             r#""calendar": {"type": "native"}"#,
             r#""calendar": {"type": "calcom", "api_key_secret": "stack/calcom/demo",
                             "event_types": {"haircut": 1001, "coloring": 1002, "beard": 1003}}"#,
@@ -655,7 +655,7 @@ mod tests {
 
     #[test]
     fn the_booking_horizon_defaults_to_half_a_year() {
-        let json = include_str!("../../infra/local/companies/demo.json")
+        let json = include_str!("../../../infra/local/companies/demo.json")
             .replace(r#""max_advance_days": 180,"#, "");
         assert!(!json.contains("max_advance_days"));
         let settings: CompanySettings = serde_json::from_str(&json).expect("parses");
@@ -692,7 +692,7 @@ mod tests {
     #[test]
     fn closure_ranges_expand() {
         let mut s: CompanySettings =
-            serde_json::from_str(include_str!("../../infra/local/companies/demo.json"))
+            serde_json::from_str(include_str!("../../../infra/local/companies/demo.json"))
                 .expect("parses");
         s.closures = vec![Closure::Range {
             from: NaiveDate::from_ymd_opt(2025, 8, 1).unwrap_or_default(),

@@ -3,14 +3,14 @@
 
 use bytes::Bytes;
 
-use crate::auth::{AuthError, RequestAuth};
-use crate::company::CompanyKey;
-use crate::keys::{KeyRing, SecretSource};
-use crate::queue::{AcceptedEvent, Delivery, EventQueue, QueueError};
+use crate::booking::company::CompanyKey;
+use crate::calls::queue::{AcceptedEvent, Delivery, EventQueue, QueueError};
+use crate::retell::auth::{AuthError, RequestAuth};
+use crate::retell::keys::{KeyRing, SecretSource};
+use crate::retell::signature::{verify_signature, SignatureError, SignatureHeader};
 use crate::retell::{
-    exceeds_json_depth, CallId, CallIdError, EventKind, WebhookPeek, MAX_JSON_DEPTH,
+    exceeds_json_depth, is_utf8, CallId, CallIdError, EventKind, WebhookPeek, MAX_JSON_DEPTH,
 };
-use crate::signature::{verify_signature, SignatureError, SignatureHeader};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -126,8 +126,7 @@ fn route(
     let route = match EventKind::parse(event) {
         Some(kind) => {
             let call_id = CallId::parse(peek.call_id().ok_or(IngestError::MissingCallId)?)?;
-            // SIMD validation: std's would add a third to the webhook's CPU time on a transcript.
-            if simdutf8::basic::from_utf8(body).is_err() {
+            if !is_utf8(body) {
                 return Err(IngestError::InvalidUtf8);
             }
             if exceeds_json_depth(body, MAX_JSON_DEPTH) {
@@ -215,7 +214,7 @@ pub async fn ingest<S: SecretSource, Q: EventQueue>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::sign;
+    use crate::retell::signature::sign;
 
     const NOW: i64 = 1_700_000_000_000;
 

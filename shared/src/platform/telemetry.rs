@@ -2,7 +2,7 @@
 //!
 //! Every handler opens a span with `call_id`, `event` and `company`; the JSON formatter copies
 //! the current span's fields onto each line, so every line carries them. Phone numbers are
-//! logged masked ([`crate::phone::mask_phone`]); secrets and transcript text are never logged.
+//! logged masked ([`crate::booking::phone::mask_phone`]); secrets and transcript text are never logged.
 
 use std::str::FromStr;
 
@@ -44,9 +44,9 @@ macro_rules! event_span {
     ($name:expr) => {
         tracing::info_span!(
             $name,
-            call_id = $crate::telemetry::UNKNOWN,
-            event = $crate::telemetry::UNKNOWN,
-            company = $crate::telemetry::UNKNOWN
+            call_id = $crate::platform::telemetry::UNKNOWN,
+            event = $crate::platform::telemetry::UNKNOWN,
+            company = $crate::platform::telemetry::UNKNOWN
         )
     };
 }

@@ -4,7 +4,7 @@
 //! `{"default": {"company_id": "...", "api_key": "..."},
 //!   "companies": [{"company_id": "...", "api_key": "..."}]}`.
 //! The secret holds keys only: which company an agent or a number belongs to is the companies
-//! directory's answer ([`crate::company::CompanyDirectory`]), and a request is verified with the
+//! directory's answer ([`crate::booking::company::CompanyDirectory`]), and a request is verified with the
 //! key of that company, or the default key when the company has none of its own. (Older secrets
 //! also listed `agent_ids` per company; they are read and ignored, with a warning.)
 //! The key ring is cached for the life of the container and re-read at most once per
@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use tokio::sync::Mutex;
+
+pub use crate::platform::secrets::{SecretError, SecretSource, SecretsManagerSource};
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Tenant {
@@ -60,6 +62,15 @@ pub enum KeyError {
     Unavailable(String),
     #[error("secret is not a key or a valid key document: {0}")]
     Invalid(String),
+}
+
+impl From<SecretError> for KeyError {
+    fn from(e: SecretError) -> Self {
+        match e {
+            SecretError::Unavailable(reason) => Self::Unavailable(reason),
+            SecretError::Empty => Self::Invalid("secret has no string value".into()),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -148,45 +159,6 @@ impl KeyRing {
     }
 }
 
-/// Where the secret string comes from.
-pub trait SecretSource {
-    fn fetch(&self) -> impl std::future::Future<Output = Result<String, KeyError>> + Send;
-}
-
-/// AWS Secrets Manager (the emulator locally).
-#[derive(Clone, Debug)]
-pub struct SecretsManagerSource {
-    client: aws_sdk_secretsmanager::Client,
-    secret_id: String,
-}
-
-impl SecretsManagerSource {
-    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
-        Self {
-            client,
-            secret_id: secret_id.into(),
-        }
-    }
-}
-
-impl SecretSource for SecretsManagerSource {
-    async fn fetch(&self) -> Result<String, KeyError> {
-        let out = self
-            .client
-            .get_secret_value()
-            .secret_id(&self.secret_id)
-            .send()
-            .await
-            .map_err(|e| {
-                KeyError::Unavailable(
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
-                )
-            })?;
-        out.secret_string
-            .ok_or_else(|| KeyError::Invalid("secret has no string value".into()))
-    }
-}
-
 struct Cached {
     ring: Option<Arc<KeyRing>>,
     fetched_at: Option<Instant>,
@@ -259,7 +231,7 @@ impl<S: SecretSource> KeyProvider<S> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
     #[error("{0}")]
-    Signature(#[from] crate::signature::SignatureError),
+    Signature(#[from] crate::retell::signature::SignatureError),
     #[error("{0}")]
     Keys(#[from] KeyError),
 }
@@ -276,11 +248,11 @@ impl<S: SecretSource> KeyProvider<S> {
     pub async fn verify(
         &self,
         body: &[u8],
-        header: &crate::signature::SignatureHeader<'_>,
+        header: &crate::retell::signature::SignatureHeader<'_>,
         company_id: Option<&str>,
         now_ms: i64,
     ) -> Result<(), VerifyError> {
-        use crate::signature::{verify_signature, SignatureError};
+        use crate::retell::signature::{verify_signature, SignatureError};
         let ring = self.current().await?;
         match verify_signature(body, ring.key_for(company_id), header, now_ms) {
             Ok(()) => Ok(()),

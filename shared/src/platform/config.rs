@@ -115,7 +115,7 @@ pub struct ConsumerConfig {
     pub bucket: String,
     pub time_zone: Tz,
     /// Where the tools keep appointments: lets the consumer find out what became of a write
-    /// whose outcome the caller never heard (`crate::unresolved`).
+    /// whose outcome the caller never heard (`crate::calendar::unresolved`).
     pub appointments_table: Option<String>,
 }
 

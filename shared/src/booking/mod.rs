@@ -1,0 +1,7 @@
+//! The business side of a call: companies and their settings, phone numbers, free slots, and
+//! dates and times as callers say them and as the agent speaks them back.
+
+pub mod company;
+pub mod phone;
+pub mod slots;
+pub mod spoken;

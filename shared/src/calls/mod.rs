@@ -1,0 +1,9 @@
+//! The call pipeline: a signed webhook is ingested (authenticated, routed, queued), a consumer
+//! merges it into the call record and the daily statistics, and the raw payload is archived.
+
+pub mod archive;
+pub mod consumer;
+pub mod ingest;
+pub mod queue;
+pub mod record;
+pub mod store;

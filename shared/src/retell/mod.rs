@@ -1,0 +1,12 @@
+//! Retell: its wire format and signature (the `retell-wire` crate, compiled for speed because
+//! the webhook runs it on every body), the API keys that sign requests, and the one
+//! authentication path of every request Retell sends us ([`auth::RequestAuth`]).
+
+pub mod auth;
+pub mod keys;
+
+pub use wire::signature;
+pub use wire::{
+    exceeds_json_depth, is_utf8, CallId, CallIdError, CallPeek, EventKind, WebhookPeek,
+    MAX_JSON_DEPTH,
+};
