@@ -432,7 +432,10 @@ async fn reschedule_and_cancel_go_through_calcom_for_the_owner_only() {
         .expect("new booking");
     assert_eq!(new["status"], json!("cancelled"));
     let record = calendar(&aws).appointment(&c, &id).await.expect("read");
-    assert_eq!(record.map(|a| a.status), Some("cancelled".to_owned()));
+    assert_eq!(
+        record.map(|a| a.status),
+        Some(shared::calendar::AppointmentStatus::Cancelled)
+    );
 }
 
 /// docs/custom-functions.md, "Arguments", on Cal.com: the same table as on the native calendar.

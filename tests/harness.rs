@@ -1,6 +1,10 @@
-//! Test harness: a private set of the template's resources in the emulator that `make test`
-//! starts (`AWS_ENDPOINT_URL`), created by the same bootstrap as `make dev`, plus AWS clients
-//! that count their requests and the Python retell-sdk as a signing peer.
+//! Test harness: a private set of the template's resources in the AWS emulator, created by the
+//! same bootstrap as `make dev`, plus AWS clients that count their requests and the Python
+//! retell-sdk as a signing peer.
+//!
+//! The emulator is the one `make test` starts (`AWS_ENDPOINT_URL`); under a bare `cargo test`
+//! each test binary starts its own from `.venv`, and without `.venv` the binary stops with one
+//! line saying to run `make test`.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -27,14 +31,77 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// The project's Python (`make venv`): the emulator, the bootstrap and the retell-sdk peer.
+/// Without it the test binary stops here with one line, not a panic per test.
 pub fn python() -> PathBuf {
-    repo_root().join(".venv/bin/python")
+    let python = repo_root().join(".venv/bin/python");
+    if !python.exists() {
+        // Straight to stderr: the test harness captures `eprintln!`, and exit would lose it.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "integration tests need the AWS emulator and retell-sdk from .venv: run `make test` (it installs them)"
+        );
+        std::process::exit(2);
+    }
+    python
 }
 
+/// The emulator's URL: `AWS_ENDPOINT_URL` when `make test` started one, else a private one
+/// started once for this test binary.
 pub fn endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
-        panic!("AWS_ENDPOINT_URL is not set: run the tests with `make test`, which starts the AWS emulator")
-    })
+    static OWN: OnceLock<String> = OnceLock::new();
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => OWN.get_or_init(|| start_emulator(true).1).clone(),
+    }
+}
+
+/// Starts `infra/local/aws_emulator.py` on a free port and waits until it listens. With
+/// `follow_parent`, the emulator exits when this test process does (a static is never dropped).
+fn start_emulator(follow_parent: bool) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let emulator = repo_root().join("infra/local/aws_emulator.py");
+    let mut command = if follow_parent {
+        let mut c = Command::new("sh");
+        c.args([
+            "-c",
+            r#""$1" "$2" -H 127.0.0.1 -p "$3" & child=$!; while kill -0 "$4" 2>/dev/null; do sleep 1; done; kill "$child""#,
+            "emulator",
+        ])
+        .arg(python())
+        .arg(&emulator)
+        .arg(port.to_string())
+        .arg(std::process::id().to_string());
+        c
+    } else {
+        let mut c = Command::new(python());
+        c.arg(&emulator)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        c
+    };
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start infra/local/aws_emulator.py");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the emulator did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// Tests only ever talk to the emulator, which takes any credentials.
+fn emulator_credentials() -> aws_sdk_dynamodb::config::Credentials {
+    aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "emulator")
 }
 
 /// The resources of template.yaml, created once per test binary under a unique prefix.
@@ -143,6 +210,7 @@ impl Intercept for RequestLog {
 pub async fn sdk_config() -> aws_config::SdkConfig {
     shared::platform::aws::config_loader()
         .endpoint_url(endpoint())
+        .credentials_provider(emulator_credentials())
         .region(aws_config::Region::new(stack().region()))
         .load()
         .await
@@ -255,26 +323,8 @@ pub struct FreezableEmulator {
 
 impl FreezableEmulator {
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let child = Command::new(python())
-            .arg(repo_root().join("infra/local/aws_emulator.py"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start infra/local/aws_emulator.py (make test creates .venv)");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the emulator did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        // Its own process (not following the parent): SIGSTOP must reach the emulator itself.
+        let (child, endpoint) = start_emulator(false);
         let out = Command::new(python())
             .arg(repo_root().join("infra/local/bootstrap.py"))
             .args(["--endpoint", &endpoint, "--prefix", "frozen-"])
@@ -298,6 +348,7 @@ impl FreezableEmulator {
             shared::platform::aws::AwsBudget::CALLER_WAITING,
         )
         .endpoint_url(&self.endpoint)
+        .credentials_provider(emulator_credentials())
         .region(aws_config::Region::new(self.stack.region()))
         .load()
         .await;

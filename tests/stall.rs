@@ -14,7 +14,7 @@ use shared::booking::company::CompanySettings;
 use shared::calendar::{Calendars, NativeCalendar};
 use shared::calls::consumer::Consumer;
 use shared::calls::store::{CallStore, DynamoCallStore};
-use shared::platform::config::{ConsumerConfig, Env, WebhookConfig};
+use shared::platform::config::{ConsumerConfig, Env, RetellAuthConfig, WebhookConfig};
 use shared::retell::auth::RequestAuth;
 use shared::retell::keys::SecretsManagerSource;
 use shared::retell::signature::sign;
@@ -35,7 +35,7 @@ fn signed(body: &str) -> Request {
 }
 
 fn auth(env: &Env, aws: &shared::platform::aws::AwsClients) -> RequestAuth<SecretsManagerSource> {
-    RequestAuth::from_env(env, aws).expect("env")
+    RequestAuth::build(&RetellAuthConfig::from_env(env).expect("env"), aws)
 }
 
 #[tokio::test]
@@ -196,17 +196,7 @@ async fn a_booking_cut_off_by_a_stall_is_never_reported_as_failed() {
         c.calls_table.clone(),
         c.stats_table.clone(),
     );
-    let consumer = Consumer::new(
-        EventKind::CallEnded,
-        store.clone(),
-        aws.s3.clone(),
-        c.bucket.clone(),
-        c.time_zone,
-    )
-    .with_appointments(NativeCalendar::new(
-        aws.dynamodb.clone(),
-        appointments.clone(),
-    ));
+    let consumer = Consumer::build(EventKind::CallEnded, &c, &aws);
     let consume = |call: &str, payload: Value| {
         let envelope = json!({"v": 1, "event": "call_ended", "call_id": call, "company_id": tag,
             "received_at_ms": now_ms(), "payload": payload});

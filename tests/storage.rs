@@ -405,10 +405,7 @@ fn consumers(aws: &AwsClients) -> InProcess<DynamoCallStore> {
     for kind in EventKind::ALL {
         let name = kind.as_str().replace('_', "-");
         let c = config(&name);
-        map.insert(
-            name,
-            Consumer::new(kind, store(aws), aws.s3.clone(), c.bucket, c.time_zone),
-        );
+        map.insert(name, Consumer::build(kind, &c, aws));
     }
     InProcess(map)
 }

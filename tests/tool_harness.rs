@@ -6,11 +6,10 @@ use chrono::{Datelike, Duration as Days, NaiveDate, Utc, Weekday};
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
 use shared::booking::company::{CompanyDirectory, CompanySettings};
-use shared::calendar::{Calendars, NativeCalendar};
+use shared::calendar::NativeCalendar;
 use shared::platform::aws::AwsClients;
-use shared::platform::config::Env;
-use shared::retell::auth::RequestAuth;
-use shared::retell::keys::{KeyProvider, SecretsManagerSource};
+use shared::platform::config::{Env, ToolConfig};
+use shared::retell::keys::SecretsManagerSource;
 use shared::retell::signature::sign;
 use shared::tools::{Tool, ToolService};
 
@@ -54,24 +53,19 @@ pub fn directory(aws: &AwsClients) -> CompanyDirectory {
     CompanyDirectory::new(aws.dynamodb.clone(), table, Duration::from_secs(60))
 }
 
-pub fn keys(aws: &AwsClients) -> KeyProvider<SecretsManagerSource> {
-    let secret = env().required("RETELL_SECRET_ID").expect("env");
-    let source = SecretsManagerSource::new(aws.secrets.clone(), secret);
-    KeyProvider::new(source, "default", Duration::from_secs(60))
-}
-
 pub fn calendar(aws: &AwsClients) -> NativeCalendar {
     let table = env().required("APPOINTMENTS_TABLE").expect("env");
     NativeCalendar::new(aws.dynamodb.clone(), table)
 }
 
+/// The tools' configuration, from template.yaml's environment for them.
+pub fn tool_config() -> ToolConfig {
+    ToolConfig::from_env(&env()).expect("env")
+}
+
 /// A tool behind the real service, as its Lambda builds it.
 pub fn service<T: Tool>(tool: T, aws: &AwsClients) -> ToolService<T, SecretsManagerSource> {
-    ToolService {
-        tool,
-        auth: RequestAuth::new(keys(aws), directory(aws)),
-        calendars: Calendars::new(calendar(aws), aws.secrets.clone()),
-    }
+    ToolService::build(tool, &tool_config(), aws)
 }
 
 pub fn request(body: &Value, key: Option<&str>) -> Request {

@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{Duration as Days, Utc};
 use integration_tests::tool_harness::{
     assert_arguments_are_read_never_guessed, berlin_today, calendar, call, company,
-    company_with_numbers, demo_settings, directory, keys, next_tuesday, put_company, request,
-    service, settings_with_horizon, slots, Tools,
+    company_with_numbers, demo_settings, directory, next_tuesday, put_company, request, service,
+    settings_with_horizon, slots, Tools,
 };
 use integration_tests::{clients, counted_clients, now_ms, stack, DEFAULT_KEY};
 use lambda_http::Body;
@@ -571,10 +571,8 @@ async fn inbound_calls_get_the_agent_and_todays_date() {
     let booked = call(&book, &agent, caller, json!({"date": next_tuesday().to_string(), "time": "10:00", "service_id": "haircut", "customer_name": "Frau Weber"})).await;
     assert_eq!(booked["success"], json!(true));
 
-    let inbound = call_inbound::InboundCall {
-        auth: shared::retell::auth::RequestAuth::new(keys(&aws), directory(&aws)),
-        calendar: calendar(&aws),
-    };
+    let inbound =
+        call_inbound::InboundCall::build(&integration_tests::tool_harness::tool_config(), &aws);
     let body = json!({"event": "call_inbound", "call_inbound": {"from_number": caller, "to_number": number}});
     let reply: Value = serde_json::from_slice(
         inbound

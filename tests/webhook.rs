@@ -67,7 +67,7 @@ impl Fixture {
             auth: RequestAuth::new(
                 KeyProvider::new(
                     SecretsManagerSource::new(self.aws.secrets.clone(), self.secret_id.clone()),
-                    self.config.default_company_id.clone(),
+                    self.config.auth.default_company_id.clone(),
                     refresh,
                 ),
                 self.directory(),
@@ -87,7 +87,7 @@ impl Fixture {
     fn directory(&self) -> CompanyDirectory {
         CompanyDirectory::new(
             self.aws.dynamodb.clone(),
-            self.config.companies_table.clone(),
+            self.config.auth.companies_table.clone(),
             COMPANY_CACHE_TTL,
         )
     }
@@ -542,14 +542,12 @@ async fn whatever_the_webhook_accepts_a_consumer_stores() {
     assert_eq!(queued.len(), 1);
     let consumer_env = stack().env("call-ended");
     let c = shared::platform::config::ConsumerConfig::from_env(&consumer_env).expect("env");
-    let store = DynamoCallStore::new(f.aws.dynamodb.clone(), c.calls_table, c.stats_table);
-    let consumer = Consumer::new(
-        EventKind::CallEnded,
-        store.clone(),
-        f.aws.s3.clone(),
-        c.bucket,
-        c.time_zone,
+    let store = DynamoCallStore::new(
+        f.aws.dynamodb.clone(),
+        c.calls_table.clone(),
+        c.stats_table.clone(),
     );
+    let consumer = Consumer::build(EventKind::CallEnded, &c, &f.aws);
     let mut event = SqsEvent::default();
     let mut message = SqsMessage::default();
     message.message_id = Some("m1".into());

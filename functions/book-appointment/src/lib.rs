@@ -5,11 +5,11 @@
 use chrono::{NaiveDate, NaiveTime};
 use serde_json::{json, Value};
 use shared::booking::company::Service;
-use shared::booking::slots::SlotFinder;
+use shared::booking::spoken::{german_date, hhmm};
 use shared::calendar::{BookingOutcome, BookingRequest, CalendarError};
 use shared::tools::{
-    german_date, hhmm, Args, Tool, ToolContext, ToolDefinition, MAX_EMAIL_CHARS, MAX_NAME_CHARS,
-    MAX_NOTES_CHARS,
+    args::{MAX_EMAIL_CHARS, MAX_NAME_CHARS, MAX_NOTES_CHARS},
+    Args, Reply, Tool, ToolContext, ToolDefinition,
 };
 
 pub struct BookAppointment;
@@ -21,34 +21,34 @@ async fn alternatives(
     ctx: &ToolContext<'_>,
     service: &Service,
     date: NaiveDate,
-) -> Result<Vec<Value>, CalendarError> {
+) -> Result<Vec<(NaiveDate, NaiveTime)>, CalendarError> {
     let days = ctx.free_slots(service, date, SEARCH_DAYS).await?;
     Ok(days
         .iter()
-        .filter(|(_, slots)| !slots.is_empty())
-        .flat_map(|(d, slots)| {
-            slots
-                .iter()
-                .take(3)
-                .map(move |t| json!({"date": d.to_string(), "time": hhmm(*t)}))
-        })
+        .flat_map(|(d, slots)| slots.iter().take(3).map(move |t| (*d, *t)))
         .take(3)
         .collect())
 }
 
-fn spoken_alternatives(ctx: &ToolContext<'_>, date: NaiveDate, alts: &[Value]) -> String {
+/// The alternatives as the reply lists them.
+fn alternatives_json(alts: &[(NaiveDate, NaiveTime)]) -> Value {
+    alts.iter()
+        .map(|(d, t)| json!({"date": d.to_string(), "time": hhmm(*t)}))
+        .collect()
+}
+
+fn spoken_alternatives(
+    ctx: &ToolContext<'_>,
+    date: NaiveDate,
+    alts: &[(NaiveDate, NaiveTime)],
+) -> String {
     let list: Vec<String> = alts
         .iter()
-        .map(|a| {
-            let d: Option<NaiveDate> = a["date"].as_str().and_then(|d| d.parse().ok());
-            let t = a["time"].as_str().unwrap_or_default();
-            match d {
-                Some(d) => ctx.say(
-                    format!("{} um {t} Uhr", german_date(d)),
-                    format!("{d} at {t}"),
-                ),
-                None => t.to_owned(),
-            }
+        .map(|(d, t)| {
+            ctx.say(
+                format!("{} um {} Uhr", german_date(*d), hhmm(*t)),
+                format!("{d} at {}", hhmm(*t)),
+            )
         })
         .collect();
     if list.is_empty() {
@@ -59,19 +59,6 @@ fn spoken_alternatives(ctx: &ToolContext<'_>, date: NaiveDate, alts: &[Value]) -
             format!("Possible would be {}.", list.join(" or ")),
         )
     }
-}
-
-/// Whether `time` on `date` is a bookable start for the service, bookings aside.
-fn within_hours(
-    ctx: &ToolContext<'_>,
-    service: &Service,
-    date: NaiveDate,
-    time: NaiveTime,
-) -> bool {
-    SlotFinder::new(&ctx.company.schedule)
-        .free_slots(date, service.timing(), &[], ctx.now)
-        .iter()
-        .any(|s| s.local == time)
 }
 
 impl Tool for BookAppointment {
@@ -97,41 +84,19 @@ impl Tool for BookAppointment {
         }
     }
 
-    async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Value {
-        let date = match ctx.date(args, "date") {
-            Ok(d) => d,
-            Err(reply) => return reply,
-        };
-        let time = match ctx.time(args, "time", date) {
-            Ok(t) => t,
-            Err(reply) => return reply,
-        };
-        let service = match ctx.service(args, "service_id") {
-            Ok(s) => s,
-            Err(reply) => return reply,
-        };
-        let phone = match ctx.phone(args, "customer_phone") {
-            Ok(p) => p,
-            Err(reply) => return reply,
-        };
+    async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Result<Reply, Reply> {
+        let date = ctx.date(args, "date")?;
+        let time = ctx.time(args, "time", date)?;
+        let service = ctx.service(args, "service_id")?;
+        let phone = ctx.phone(args, "customer_phone")?;
         // Stored free text, bounded (docs/custom-functions.md, "Arguments").
-        let customer_name = match ctx.stored_text(args, "customer_name", MAX_NAME_CHARS, false) {
-            Ok(n) => n,
-            Err(reply) => return reply,
-        };
-        let customer_email = match ctx.email(args, "customer_email") {
-            Ok(e) => e,
-            Err(reply) => return reply,
-        };
-        let notes = match ctx.stored_text(args, "notes", MAX_NOTES_CHARS, true) {
-            Ok(n) => n,
-            Err(reply) => return reply,
-        };
-        if !within_hours(ctx, service, date, time) {
-            let alts = match alternatives(ctx, service, date).await {
-                Ok(a) => a,
-                Err(e) => return ctx.unavailable(&e),
-            };
+        let customer_name = ctx.stored_text(args, "customer_name", MAX_NAME_CHARS, false)?;
+        let customer_email = ctx.email(args, "customer_email")?;
+        let notes = ctx.stored_text(args, "notes", MAX_NOTES_CHARS, true)?;
+        if !ctx.is_bookable_start(service, date, time) {
+            let alts = alternatives(ctx, service, date)
+                .await
+                .map_err(|e| ctx.unavailable(&e))?;
             let message = ctx.say(
                 format!(
                     "{} um {} Uhr können wir {} leider nicht anbieten. {}",
@@ -147,7 +112,9 @@ impl Tool for BookAppointment {
                     spoken_alternatives(ctx, date, &alts)
                 ),
             );
-            return json!({"success": false, "alternatives": alts, "message": message});
+            return Ok(
+                json!({"success": false, "alternatives": alternatives_json(&alts), "message": message}),
+            );
         }
         let request = BookingRequest {
             date,
@@ -159,7 +126,7 @@ impl Tool for BookAppointment {
             notes,
             call_id: ctx.call.call_id.as_deref(),
         };
-        match ctx.calendar.book(ctx.company, &request).await {
+        Ok(match ctx.calendar.book(ctx.company, &request).await {
             Ok(BookingOutcome::Booked(a)) | Ok(BookingOutcome::AlreadyBooked(a)) => {
                 tracing::info!(appointment_id = %a.appointment_id, "appointment booked");
                 let message = ctx.say(
@@ -170,21 +137,18 @@ impl Tool for BookAppointment {
                        "time": hhmm(time), "service_id": service.id, "message": message})
             }
             Ok(BookingOutcome::SlotTaken) => {
-                let alts = match alternatives(ctx, service, date).await {
-                    Ok(a) => a,
-                    Err(e) => return ctx.unavailable(&e),
-                };
+                let alts = alternatives(ctx, service, date).await.map_err(|e| ctx.unavailable(&e))?;
                 let message = ctx.say(
                     format!("{} um {} Uhr ist leider gerade vergeben worden. {}", german_date(date), hhmm(time), spoken_alternatives(ctx, date, &alts)),
                     format!("{date} at {} has just been taken. {}", hhmm(time), spoken_alternatives(ctx, date, &alts)),
                 );
-                json!({"success": false, "alternatives": alts, "message": message})
+                json!({"success": false, "alternatives": alternatives_json(&alts), "message": message})
             }
             Err(CalendarError::NonexistentTime) => ctx.refuse(
                 "Diese Uhrzeit gibt es an dem Tag wegen der Zeitumstellung nicht. Welche Zeit passt stattdessen?",
                 "That time does not exist that day because of the clock change. Which other time suits you?",
             ),
             Err(e) => ctx.unavailable(&e),
-        }
+        })
     }
 }

@@ -8,10 +8,14 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 use shared::booking::company::{Company, CompanyKey};
 use shared::booking::phone::PhoneNumber;
+use shared::booking::spoken::german_date;
 use shared::calendar::{Calendar, NativeCalendar};
+use shared::platform::aws::AwsClients;
+use shared::platform::config::ToolConfig;
+use shared::platform::http::json_response;
 use shared::retell::auth::{AuthError, RequestAuth, SIGNATURE_HEADER};
 use shared::retell::keys::SecretSource;
-use shared::tools::{german_date, json_response};
+use shared::retell::keys::SecretsManagerSource;
 use tracing::Instrument;
 
 pub struct InboundCall<S> {
@@ -19,6 +23,16 @@ pub struct InboundCall<S> {
     /// Only for the caller's name: customers live in the appointments table whatever the
     /// company's calendar backend, so no Cal.com client (or its secret) is needed here.
     pub calendar: NativeCalendar,
+}
+
+impl InboundCall<SecretsManagerSource> {
+    /// The inbound webhook as its Lambda runs it (`main` and the tests build it here).
+    pub fn build(config: &ToolConfig, aws: &AwsClients) -> Self {
+        InboundCall {
+            auth: RequestAuth::build(&config.auth, aws),
+            calendar: NativeCalendar::new(aws.dynamodb.clone(), config.appointments_table.clone()),
+        }
+    }
 }
 
 const WEEKDAYS_EN: [&str; 7] = [

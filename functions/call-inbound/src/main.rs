@@ -2,20 +2,15 @@ use std::sync::Arc;
 
 use call_inbound::InboundCall;
 use lambda_http::{run, service_fn, Error, Request};
-use shared::calendar::NativeCalendar;
 use shared::platform::aws::{AwsBudget, AwsClients};
-use shared::platform::config::Env;
-use shared::retell::auth::RequestAuth;
+use shared::platform::config::{Env, ToolConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::platform::telemetry::init();
-    let env = Env::from_process();
+    let config = ToolConfig::from_env(&Env::from_process())?;
     let aws = AwsClients::from_env(AwsBudget::CALLER_WAITING).await;
-    let inbound = Arc::new(InboundCall {
-        auth: RequestAuth::from_env(&env, &aws)?,
-        calendar: NativeCalendar::new(aws.dynamodb.clone(), env.required("APPOINTMENTS_TABLE")?),
-    });
+    let inbound = Arc::new(InboundCall::build(&config, &aws));
     run(service_fn(move |request: Request| {
         let inbound = inbound.clone();
         async move { Ok::<_, Error>(inbound.handle(request).await) }

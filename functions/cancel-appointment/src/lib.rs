@@ -1,8 +1,9 @@
 //! `cancel_appointment([phone], [date], [appointment_id])`: cancels one of the caller's own
 //! appointments and frees its time.
 
-use serde_json::{json, Value};
-use shared::tools::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
+use serde_json::json;
+use shared::booking::spoken::{german_date, hhmm};
+use shared::tools::{Args, Reply, Tool, ToolContext, ToolDefinition};
 
 pub struct CancelAppointment;
 
@@ -24,12 +25,9 @@ impl Tool for CancelAppointment {
         }
     }
 
-    async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Value {
-        let appointment = match ctx.own_appointment(args).await {
-            Ok(a) => a,
-            Err(reply) => return reply,
-        };
-        match ctx.calendar.cancel(ctx.company, &appointment).await {
+    async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Result<Reply, Reply> {
+        let appointment = ctx.own_appointment(args).await?;
+        Ok(match ctx.calendar.cancel(ctx.company, &appointment).await {
             Ok(true) => {
                 tracing::info!(appointment_id = %appointment.appointment_id, "appointment cancelled");
                 json!({"success": true, "appointment_id": appointment.appointment_id,
@@ -43,6 +41,6 @@ impl Tool for CancelAppointment {
                 "That appointment is already cancelled.",
             ),
             Err(e) => ctx.unavailable(&e),
-        }
+        })
     }
 }

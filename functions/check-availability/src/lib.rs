@@ -3,7 +3,8 @@
 
 use serde_json::{json, Value};
 use shared::booking::company::Service;
-use shared::tools::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
+use shared::booking::spoken::{german_date, hhmm};
+use shared::tools::{Args, Reply, Tool, ToolContext, ToolDefinition};
 
 /// How far ahead alternatives are looked for.
 const SEARCH_DAYS: u32 = 14;
@@ -32,39 +33,23 @@ impl Tool for CheckAvailability {
         }
     }
 
-    async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Value {
-        let date = match ctx.date(args, "date") {
-            Ok(d) => d,
-            Err(reply) => return reply,
-        };
-        let mut service: Service = match ctx.service(args, "service_id") {
-            Ok(s) => s.clone(),
-            Err(reply) => return reply,
-        };
-        match ctx.duration(args, "duration") {
-            Ok(Some(minutes)) => {
-                service.duration_minutes = service.duration_minutes.max(minutes);
-            }
-            Ok(None) => {}
-            Err(reply) => return reply,
+    async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Result<Reply, Reply> {
+        let date = ctx.date(args, "date")?;
+        let mut service: Service = ctx.service(args, "service_id")?.clone();
+        if let Some(minutes) = ctx.duration(args, "duration")? {
+            service.duration_minutes = service.duration_minutes.max(minutes);
         }
-        let wanted = match ctx.optional_time(args, "time", date) {
-            Ok(t) => t,
-            Err(reply) => return reply,
-        };
-        let days = match ctx.free_slots(&service, date, SEARCH_DAYS).await {
-            Ok(d) => d,
-            Err(e) => return ctx.unavailable(&e),
-        };
-        let today: Vec<String> = days
-            .first()
-            .map(|(_, s)| s.iter().copied().map(hhmm).collect())
-            .unwrap_or_default();
-        let next: Vec<Value> = days
-            .iter()
-            .skip(1)
-            .take(NEXT_DAYS)
-            .map(|(d, s)| json!({"date": d.to_string(), "slots": s.iter().copied().map(hhmm).collect::<Vec<_>>()}))
+        let wanted = ctx.optional_time(args, "time", date)?;
+        let days = ctx
+            .free_slots(&service, date, SEARCH_DAYS)
+            .await
+            .map_err(|e| ctx.unavailable(&e))?;
+        let spoken =
+            |times: &[chrono::NaiveTime]| times.iter().copied().map(hhmm).collect::<Vec<_>>();
+        let today: Vec<String> = days.first().map(|(_, s)| spoken(s)).unwrap_or_default();
+        let next_days = || days.iter().skip(1).take(NEXT_DAYS);
+        let next: Vec<Value> = next_days()
+            .map(|(d, s)| json!({"date": d.to_string(), "slots": spoken(s)}))
             .collect();
         let name = service.display_name();
         if let Some(t) = wanted {
@@ -93,7 +78,9 @@ impl Tool for CheckAvailability {
                     ),
                 )
             };
-            return json!({"available": free, "date": date.to_string(), "time": hhmm(t), "slots": today, "next_days": next, "message": message});
+            return Ok(
+                json!({"available": free, "date": date.to_string(), "time": hhmm(t), "slots": today, "next_days": next, "message": message}),
+            );
         }
         if !today.is_empty() {
             let message = ctx.say(
@@ -107,28 +94,23 @@ impl Tool for CheckAvailability {
                     spoken_list(&today, " or ")
                 ),
             );
-            return json!({"available": true, "date": date.to_string(), "slots": today, "message": message});
+            return Ok(
+                json!({"available": true, "date": date.to_string(), "slots": today, "message": message}),
+            );
         }
-        let message = match next.first() {
-            Some(first) => {
-                let d = first["date"].as_str().unwrap_or_default();
-                let day = d.parse().map(german_date).unwrap_or_else(|_| d.to_owned());
-                let slots: Vec<String> = first["slots"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+        let message = match next_days().next() {
+            Some((day, times)) => {
+                let slots = spoken(times);
                 ctx.say(
-                    format!("Am {} ist leider nichts mehr frei. Der nächste freie Tag ist {day}, zum Beispiel um {}.", german_date(date), spoken_list(&slots, " oder ")),
-                    format!("Nothing is free on {date}. The next open day is {d}, for example at {}.", spoken_list(&slots, " or ")),
+                    format!("Am {} ist leider nichts mehr frei. Der nächste freie Tag ist {}, zum Beispiel um {}.", german_date(date), german_date(*day), spoken_list(&slots, " oder ")),
+                    format!("Nothing is free on {date}. The next open day is {day}, for example at {}.", spoken_list(&slots, " or ")),
                 )
             }
             None => ctx.nothing_free(date, SEARCH_DAYS),
         };
-        json!({"available": false, "date": date.to_string(), "slots": [], "next_days": next, "message": message})
+        Ok(
+            json!({"available": false, "date": date.to_string(), "slots": [], "next_days": next, "message": message}),
+        )
     }
 }
 

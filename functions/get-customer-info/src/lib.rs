@@ -1,8 +1,10 @@
 //! `get_customer_info([phone])`: who is calling, how often they came, what is booked.
 
 use serde_json::{json, Value};
+use shared::booking::spoken::{german_date, hhmm};
+use shared::calendar::AppointmentStatus;
 use shared::calendar::Calendar;
-use shared::tools::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
+use shared::tools::{Args, Reply, Tool, ToolContext, ToolDefinition};
 
 pub struct GetCustomerInfo;
 
@@ -22,24 +24,20 @@ impl Tool for GetCustomerInfo {
         }
     }
 
-    async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Value {
-        let phone = match ctx.phone(args, "phone") {
-            Ok(p) => p,
-            Err(reply) => return reply,
-        };
+    async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Result<Reply, Reply> {
+        let phone = ctx.phone(args, "phone")?;
         let (name, appointments) = match tokio::join!(
             ctx.calendar.customer_name(ctx.company, &phone),
             ctx.calendar.customer_appointments(ctx.company, &phone)
         ) {
             (Ok(n), Ok(a)) => (n, a),
-            (Err(e), _) | (_, Err(e)) => return ctx.unavailable(&e),
+            (Err(e), _) | (_, Err(e)) => return Err(ctx.unavailable(&e)),
         };
-        let booked = appointments.iter().filter(|a| a.status == "booked");
+        let booked = appointments
+            .iter()
+            .filter(|a| a.status == AppointmentStatus::Booked);
         let past: Vec<_> = booked.clone().filter(|a| a.start < ctx.now).collect();
-        let upcoming: Vec<Value> = booked
-            .filter(|a| a.start >= ctx.now)
-            .map(|a| json!({"appointment_id": a.appointment_id, "date": a.date.to_string(), "time": hhmm(a.time), "service_id": a.service_id}))
-            .collect();
+        let upcoming: Vec<_> = booked.filter(|a| a.start >= ctx.now).collect();
         let known = name.is_some() || !appointments.is_empty();
         let last_visit = past.last().map(|a| a.date.to_string());
         let message = if !known {
@@ -51,11 +49,7 @@ impl Tool for GetCustomerInfo {
             let who = name
                 .clone()
                 .unwrap_or_else(|| ctx.say("Der Kunde", "The customer"));
-            let next = upcoming.first().and_then(|u| {
-                let d: chrono::NaiveDate = u["date"].as_str()?.parse().ok()?;
-                Some((d, u["time"].as_str()?.to_owned()))
-            });
-            match next {
+            match upcoming.first().map(|a| (a.date, hhmm(a.time))) {
                 Some((d, t)) => ctx.say(
                     format!(
                         "{who} war {} Mal hier. Nächster Termin: {} um {t} Uhr.",
@@ -79,7 +73,13 @@ impl Tool for GetCustomerInfo {
                 ),
             }
         };
-        json!({"known": known, "name": name, "phone": phone.as_str(), "visits": past.len(),
-               "last_visit": last_visit, "upcoming": upcoming, "message": message})
+        let upcoming: Vec<Value> = upcoming
+            .iter()
+            .map(|a| json!({"appointment_id": a.appointment_id, "date": a.date.to_string(), "time": hhmm(a.time), "service_id": a.service_id}))
+            .collect();
+        Ok(
+            json!({"known": known, "name": name, "phone": phone.as_str(), "visits": past.len(),
+                   "last_visit": last_visit, "upcoming": upcoming, "message": message}),
+        )
     }
 }

@@ -2,10 +2,10 @@
 //! the caller's own appointments; the new time is taken and the old freed together, or nothing
 //! changes.
 
-use serde_json::{json, Value};
-use shared::booking::slots::SlotFinder;
+use serde_json::json;
+use shared::booking::spoken::{german_date, hhmm};
 use shared::calendar::CalendarError;
-use shared::tools::{german_date, hhmm, Args, Tool, ToolContext, ToolDefinition};
+use shared::tools::{Args, Reply, Tool, ToolContext, ToolDefinition};
 
 pub struct RescheduleAppointment;
 
@@ -30,19 +30,10 @@ impl Tool for RescheduleAppointment {
         }
     }
 
-    async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Value {
-        let new_date = match ctx.date(args, "new_date") {
-            Ok(d) => d,
-            Err(reply) => return reply,
-        };
-        let new_time = match ctx.time(args, "new_time", new_date) {
-            Ok(t) => t,
-            Err(reply) => return reply,
-        };
-        let appointment = match ctx.own_appointment(args).await {
-            Ok(a) => a,
-            Err(reply) => return reply,
-        };
+    async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Result<Reply, Reply> {
+        let new_date = ctx.date(args, "new_date")?;
+        let new_time = ctx.time(args, "new_time", new_date)?;
+        let appointment = ctx.own_appointment(args).await?;
         let Some(service) = ctx
             .company
             .settings
@@ -50,40 +41,38 @@ impl Tool for RescheduleAppointment {
             .iter()
             .find(|s| s.id == appointment.service_id)
         else {
-            return ctx.refuse(
+            return Err(ctx.refuse(
                 "Diese Leistung bieten wir nicht mehr an; bitte sagen Sie den Termin ab und buchen Sie neu.",
                 "That service is no longer offered; please cancel and book again.",
-            );
+            ));
         };
-        let in_hours = SlotFinder::new(&ctx.company.schedule)
-            .free_slots(new_date, service.timing(), &[], ctx.now)
-            .iter()
-            .any(|s| s.local == new_time);
         let taken = || {
             ctx.refuse(
                 format!("{} um {} Uhr ist leider nicht frei. Soll ich nach freien Zeiten an dem Tag schauen?", german_date(new_date), hhmm(new_time)),
                 format!("{new_date} at {} is not available. Shall I check free times that day?", hhmm(new_time)),
             )
         };
-        if !in_hours {
-            return taken();
+        if !ctx.is_bookable_start(service, new_date, new_time) {
+            return Err(taken());
         }
-        match ctx
-            .calendar
-            .reschedule(ctx.company, &appointment, service, new_date, new_time)
-            .await
-        {
-            Ok(Some(moved)) => {
-                tracing::info!(appointment_id = %moved.appointment_id, "appointment rescheduled");
-                json!({"success": true, "appointment_id": moved.appointment_id, "date": new_date.to_string(),
+        Ok(
+            match ctx
+                .calendar
+                .reschedule(ctx.company, &appointment, service, new_date, new_time)
+                .await
+            {
+                Ok(Some(moved)) => {
+                    tracing::info!(appointment_id = %moved.appointment_id, "appointment rescheduled");
+                    json!({"success": true, "appointment_id": moved.appointment_id, "date": new_date.to_string(),
                        "time": hhmm(new_time), "service_id": service.id,
                        "message": ctx.say(
                            format!("Ihr Termin ist verschoben auf {} um {} Uhr.", german_date(new_date), hhmm(new_time)),
                            format!("Your appointment is moved to {new_date} at {}.", hhmm(new_time)))})
-            }
-            Ok(None) => taken(),
-            Err(CalendarError::NonexistentTime) => taken(),
-            Err(e) => ctx.unavailable(&e),
-        }
+                }
+                Ok(None) => taken(),
+                Err(CalendarError::NonexistentTime) => taken(),
+                Err(e) => ctx.unavailable(&e),
+            },
+        )
     }
 }

@@ -32,12 +32,7 @@ impl Webhook<SecretsManagerSource, SqsEventQueue> {
     /// `main` and the tests build it here.
     pub fn build(config: &WebhookConfig, aws: &AwsClients) -> Self {
         Webhook {
-            auth: RequestAuth::build(
-                aws,
-                &config.secret_id,
-                &config.default_company_id,
-                &config.companies_table,
-            ),
+            auth: RequestAuth::build(&config.auth, aws),
             queue: SqsEventQueue::new(
                 aws.sqs.clone(),
                 aws.s3.clone(),

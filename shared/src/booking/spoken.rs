@@ -314,6 +314,51 @@ pub fn parse_time(
     })
 }
 
+/// "HH:MM" for replies.
+pub fn hhmm(t: NaiveTime) -> String {
+    t.format("%H:%M").to_string()
+}
+
+/// "Dienstag, 14. Juli 2026": a date far enough ahead to need its year.
+pub fn german_date_with_year(date: NaiveDate) -> String {
+    use chrono::Datelike;
+    format!("{} {}", german_date(date), date.year())
+}
+
+/// "15. Januar" style date for German messages.
+pub fn german_date(date: NaiveDate) -> String {
+    const MONTHS: [&str; 12] = [
+        "Januar",
+        "Februar",
+        "März",
+        "April",
+        "Mai",
+        "Juni",
+        "Juli",
+        "August",
+        "September",
+        "Oktober",
+        "November",
+        "Dezember",
+    ];
+    const DAYS: [&str; 7] = [
+        "Montag",
+        "Dienstag",
+        "Mittwoch",
+        "Donnerstag",
+        "Freitag",
+        "Samstag",
+        "Sonntag",
+    ];
+    use chrono::Datelike;
+    format!(
+        "{}, {}. {}",
+        DAYS[date.weekday().num_days_from_monday() as usize],
+        date.day(),
+        MONTHS[date.month0() as usize]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,5 +504,11 @@ mod tests {
         for bad in ["", "später", "25:00", "14:75", "nachmittags irgendwann"] {
             assert!(parse_time(bad, salon).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn german_dates_read_naturally() {
+        let d = NaiveDate::from_ymd_opt(2025, 1, 14).unwrap_or_default();
+        assert_eq!(german_date(d), "Dienstag, 14. Januar");
     }
 }

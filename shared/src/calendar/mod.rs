@@ -39,10 +39,38 @@ pub struct Appointment {
     pub service_id: String,
     pub customer_phone: String,
     pub customer_name: Option<String>,
-    pub status: String,
+    pub status: AppointmentStatus,
     /// The booking's id in the external calendar (Cal.com's booking uid).
     pub external_uid: Option<String>,
     locks: BTreeSet<String>,
+}
+
+/// Where an appointment item stands (its `status` attribute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppointmentStatus {
+    /// Written before an external calendar (Cal.com) was asked; not yet a booking.
+    Pending,
+    Booked,
+    Cancelled,
+}
+
+impl AppointmentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Booked => "booked",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(Self::Pending),
+            "booked" => Some(Self::Booked),
+            "cancelled" => Some(Self::Cancelled),
+            _ => None,
+        }
+    }
 }
 
 /// What the caller wants booked.

@@ -20,8 +20,8 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 
 use super::{
-    appointment_id, day_slots, Appointment, BookingOutcome, BookingRequest, Calendar,
-    CalendarError, DaySlots,
+    appointment_id, day_slots, Appointment, AppointmentStatus, BookingOutcome, BookingRequest,
+    Calendar, CalendarError, DaySlots,
 };
 use crate::booking::company::{Company, Service};
 use crate::booking::phone::PhoneNumber;
@@ -85,7 +85,7 @@ fn booked_appointment(
         service_id: req.service.id.clone(),
         customer_phone: req.customer_phone.as_str().to_owned(),
         customer_name: req.customer_name.map(str::to_owned),
-        status: "booked".into(),
+        status: AppointmentStatus::Booked,
         external_uid: external_uid.map(str::to_owned),
         locks,
     }
@@ -182,7 +182,7 @@ impl NativeCalendar {
         req: &BookingRequest<'_>,
         id: &str,
         at: &Placement,
-        status: &str,
+        status: AppointmentStatus,
         now_ms: i64,
     ) -> HashMap<String, AttributeValue> {
         let phone = req.customer_phone.as_str();
@@ -201,7 +201,7 @@ impl NativeCalendar {
                 "customer_key".to_owned(),
                 s(format!("{}#{phone}", company.id())),
             ),
-            ("status".to_owned(), s(status)),
+            ("status".to_owned(), s(status.as_str())),
             ("created_at_ms".to_owned(), n(now_ms)),
         ]);
         for (k, v) in [
@@ -262,7 +262,8 @@ impl NativeCalendar {
         let id = appointment_id(company.id(), phone, at.start, &req.service.id);
         let pk = company_pk(company.id());
         let now = Utc::now().timestamp_millis();
-        let mut appointment = self.appointment_item(company, req, &id, &at, "booked", now);
+        let mut appointment =
+            self.appointment_item(company, req, &id, &at, AppointmentStatus::Booked, now);
         appointment.insert(
             "locks".to_owned(),
             AttributeValue::Ss(at.locks.iter().cloned().collect()),
@@ -274,7 +275,10 @@ impl NativeCalendar {
                     .set_item(Some(appointment))
                     .condition_expression("attribute_not_exists(sk) OR #status = :cancelled")
                     .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":cancelled", s("cancelled"))
+                    .expression_attribute_values(
+                        ":cancelled",
+                        s(AppointmentStatus::Cancelled.as_str()),
+                    )
                     .build()
                     .map_err(backend)?,
             )
@@ -297,7 +301,7 @@ impl NativeCalendar {
                 if reasons.first().map(String::as_str) == Some("ConditionalCheckFailed") {
                     // Our own appointment exists and is booked: this is a retry.
                     if let Some(existing) = self.appointment(company, &id).await? {
-                        if existing.status == "booked" {
+                        if existing.status == AppointmentStatus::Booked {
                             return Ok(BookingOutcome::AlreadyBooked(existing));
                         }
                     }
@@ -358,8 +362,11 @@ impl NativeCalendar {
                     .update_expression("SET #status = :cancelled, cancelled_at_ms = :now")
                     .condition_expression("#status = :booked")
                     .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":cancelled", s("cancelled"))
-                    .expression_attribute_values(":booked", s("booked"))
+                    .expression_attribute_values(
+                        ":cancelled",
+                        s(AppointmentStatus::Cancelled.as_str()),
+                    )
+                    .expression_attribute_values(":booked", s(AppointmentStatus::Booked.as_str()))
                     .expression_attribute_values(":now", n(Utc::now().timestamp_millis()))
                     .build()
                     .map_err(backend)?,
@@ -391,7 +398,7 @@ impl NativeCalendar {
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#date", "date")
             .expression_attribute_names("#time", "time")
-            .expression_attribute_values(":booked", s("booked"))
+            .expression_attribute_values(":booked", s(AppointmentStatus::Booked.as_str()))
             .expression_attribute_values(":old_start", n(appointment.start.timestamp_millis()))
             .expression_attribute_values(":date", s(date.to_string()))
             .expression_attribute_values(":time", s(time.format("%H:%M").to_string()))
@@ -525,7 +532,7 @@ impl NativeCalendar {
         backend_name: &str,
     ) -> Result<Reservation, CalendarError> {
         let now = Utc::now().timestamp_millis();
-        let mut item = self.appointment_item(company, req, id, at, "pending", now);
+        let mut item = self.appointment_item(company, req, id, at, AppointmentStatus::Pending, now);
         item.insert("backend".to_owned(), s(backend_name));
         let result = self
             .client
@@ -534,8 +541,8 @@ impl NativeCalendar {
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(sk) OR #status IN (:cancelled, :pending)")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":cancelled", s("cancelled"))
-            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":cancelled", s(AppointmentStatus::Cancelled.as_str()))
+            .expression_attribute_values(":pending", s(AppointmentStatus::Pending.as_str()))
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
@@ -543,7 +550,7 @@ impl NativeCalendar {
             Ok(out) => {
                 let retry = matches!(
                     out.attributes.as_ref().and_then(|old| old.get("status")),
-                    Some(AttributeValue::S(status)) if status == "pending"
+                    Some(AttributeValue::S(status)) if status == AppointmentStatus::Pending.as_str()
                 );
                 Ok(Reservation::Pending { retry })
             }
@@ -554,7 +561,7 @@ impl NativeCalendar {
                 ) =>
             {
                 match self.appointment(company, id).await? {
-                    Some(existing) if existing.status == "booked" => {
+                    Some(existing) if existing.status == AppointmentStatus::Booked => {
                         Ok(Reservation::Booked(Box::new(existing)))
                     }
                     _ => Err(CalendarError::Backend(
@@ -589,8 +596,14 @@ impl NativeCalendar {
                         )
                         .condition_expression("attribute_exists(sk) AND #status <> :cancelled")
                         .expression_attribute_names("#status", "status")
-                        .expression_attribute_values(":booked", s("booked"))
-                        .expression_attribute_values(":cancelled", s("cancelled"))
+                        .expression_attribute_values(
+                            ":booked",
+                            s(AppointmentStatus::Booked.as_str()),
+                        )
+                        .expression_attribute_values(
+                            ":cancelled",
+                            s(AppointmentStatus::Cancelled.as_str()),
+                        )
                         .expression_attribute_values(":uid", s(uid))
                         .expression_attribute_values(":now", n(now))
                         .build()
@@ -629,7 +642,7 @@ impl NativeCalendar {
             .key("sk", s(format!("A#{id}")))
             .condition_expression("#status = :pending")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":pending", s(AppointmentStatus::Pending.as_str()))
             .send()
             .await;
         match result {
@@ -809,7 +822,7 @@ fn parse_appointment(item: &HashMap<String, AttributeValue>) -> Result<Appointme
         service_id: text("service_id")?,
         customer_phone: text("customer_phone")?,
         customer_name: text("customer_name").ok(),
-        status: text("status")?,
+        status: AppointmentStatus::parse(&text("status")?).ok_or_else(|| corrupt("status"))?,
         external_uid: text("external_uid").ok(),
         locks: match item.get("locks") {
             Some(AttributeValue::Ss(l)) => l.iter().cloned().collect(),

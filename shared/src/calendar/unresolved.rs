@@ -25,8 +25,8 @@ use serde_json::{json, Value};
 use crate::booking::company::{Company, Service};
 use crate::booking::slots::local_instant;
 use crate::calendar::{
-    appointment_id, is_appointment_id, Appointment, BookingOutcome, BookingRequest, Calendar,
-    CalendarError, CompanyCalendar,
+    appointment_id, is_appointment_id, Appointment, AppointmentStatus, BookingOutcome,
+    BookingRequest, Calendar, CalendarError, CompanyCalendar,
 };
 use crate::tools::ToolContext;
 
@@ -249,17 +249,18 @@ pub fn unresolved_writes(transcript_with_tool_calls: &Value) -> Vec<UnresolvedWr
 /// and time; `None` if there is no such appointment).
 pub fn resolution(
     write: &PendingWrite,
-    stored: Option<(&str, NaiveDate, NaiveTime)>,
+    stored: Option<(AppointmentStatus, NaiveDate, NaiveTime)>,
 ) -> &'static str {
-    let booked =
-        |s: &Option<(&str, NaiveDate, NaiveTime)>| s.is_some_and(|(st, _, _)| st == "booked");
+    let booked = |s: &Option<(AppointmentStatus, NaiveDate, NaiveTime)>| {
+        s.is_some_and(|(st, _, _)| st == AppointmentStatus::Booked)
+    };
     let at_write_time = stored.is_some_and(|(_, date, time)| {
         date == write.date && time.format("%H:%M").to_string() == write.time
     });
     match write.action {
         WriteAction::Book if booked(&stored) => "booked_caller_not_told",
         // A Cal.com booking whose answer never came back: Cal.com may hold it.
-        WriteAction::Book if stored.is_some_and(|(st, _, _)| st == "pending") => {
+        WriteAction::Book if stored.is_some_and(|(st, _, _)| st == AppointmentStatus::Pending) => {
             "unconfirmed_check_external_calendar"
         }
         WriteAction::Book => "not_booked",
@@ -306,43 +307,43 @@ mod tests {
         let cases = [
             (
                 WriteAction::Book,
-                Some(("booked", day, ten)),
+                Some((AppointmentStatus::Booked, day, ten)),
                 "booked_caller_not_told",
             ),
             (WriteAction::Book, None, "not_booked"),
             (
                 WriteAction::Book,
-                Some(("pending", day, ten)),
+                Some((AppointmentStatus::Pending, day, ten)),
                 "unconfirmed_check_external_calendar",
             ),
             (
                 WriteAction::Book,
-                Some(("cancelled", day, ten)),
+                Some((AppointmentStatus::Cancelled, day, ten)),
                 "not_booked",
             ),
             (
                 WriteAction::Cancel,
-                Some(("cancelled", day, ten)),
+                Some((AppointmentStatus::Cancelled, day, ten)),
                 "cancelled_caller_not_told",
             ),
             (
                 WriteAction::Cancel,
-                Some(("booked", day, ten)),
+                Some((AppointmentStatus::Booked, day, ten)),
                 "still_booked",
             ),
             (
                 WriteAction::Reschedule,
-                Some(("booked", day, ten)),
+                Some((AppointmentStatus::Booked, day, ten)),
                 "moved_caller_not_told",
             ),
             (
                 WriteAction::Reschedule,
-                Some(("booked", day, nine)),
+                Some((AppointmentStatus::Booked, day, nine)),
                 "not_moved",
             ),
             (
                 WriteAction::Reschedule,
-                Some(("cancelled", day, ten)),
+                Some((AppointmentStatus::Cancelled, day, ten)),
                 "no_longer_booked",
             ),
         ];

@@ -6,6 +6,7 @@
 //! to the dead-letter queue. Nothing is dropped silently.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use bytes::Bytes;
@@ -18,7 +19,9 @@ use crate::calendar::{CalendarError, NativeCalendar};
 use crate::calls::archive::{ArchiveError, PayloadArchive};
 use crate::calls::queue::Envelope;
 use crate::calls::record::{payload_key, CallEvent, CallEventError};
-use crate::calls::store::{apply_event, ApplyOutcome, CallStore, StoreError};
+use crate::calls::store::{apply_event, ApplyOutcome, CallStore, DynamoCallStore, StoreError};
+use crate::platform::aws::{AwsBudget, AwsClients};
+use crate::platform::config::{ConsumerConfig, Env};
 use crate::retell::{CallId, EventKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -166,7 +169,7 @@ impl<S: CallStore + Sync> Consumer<S> {
                 .map_err(ConsumeError::Appointments)?;
             let outcome = resolution(
                 &unresolved.write,
-                stored.as_ref().map(|a| (a.status.as_str(), a.date, a.time)),
+                stored.as_ref().map(|a| (a.status, a.date, a.time)),
             );
             tracing::warn!(
                 appointment_id = %unresolved.write.appointment_id,
@@ -194,28 +197,36 @@ impl<S: CallStore + Sync> Consumer<S> {
     }
 }
 
+impl Consumer<DynamoCallStore> {
+    /// The consumer as its Lambda runs it, from its configuration and the container's clients:
+    /// the Lambda and the tests build it here.
+    pub fn build(kind: EventKind, config: &ConsumerConfig, aws: &AwsClients) -> Self {
+        let consumer = Consumer::new(
+            kind,
+            DynamoCallStore::new(
+                aws.dynamodb.clone(),
+                config.calls_table.clone(),
+                config.stats_table.clone(),
+            ),
+            aws.s3.clone(),
+            config.bucket.clone(),
+            config.time_zone,
+        );
+        match &config.appointments_table {
+            Some(table) => {
+                consumer.with_appointments(NativeCalendar::new(aws.dynamodb.clone(), table.clone()))
+            }
+            None => consumer,
+        }
+    }
+}
+
 /// The whole consumer Lambda for one event type: clients built once, then the runtime loop.
 pub async fn run_lambda(kind: EventKind) -> Result<(), lambda_runtime::Error> {
-    use crate::calls::store::DynamoCallStore;
-    use crate::platform::config::{ConsumerConfig, Env};
-    use std::sync::Arc;
-
     crate::platform::telemetry::init();
     let config = ConsumerConfig::from_env(&Env::from_process())?;
-    let aws =
-        crate::platform::aws::AwsClients::from_env(crate::platform::aws::AwsBudget::BACKGROUND)
-            .await;
-    let mut consumer = Consumer::new(
-        kind,
-        DynamoCallStore::new(aws.dynamodb.clone(), config.calls_table, config.stats_table),
-        aws.s3.clone(),
-        config.bucket,
-        config.time_zone,
-    );
-    if let Some(table) = config.appointments_table {
-        consumer = consumer.with_appointments(NativeCalendar::new(aws.dynamodb.clone(), table));
-    }
-    let consumer = Arc::new(consumer);
+    let aws = AwsClients::from_env(AwsBudget::BACKGROUND).await;
+    let consumer = Arc::new(Consumer::build(kind, &config, &aws));
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
             let consumer = consumer.clone();

@@ -77,11 +77,47 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 /// Envelopes above this go to S3 and the queue carries a reference (SQS's limit is 256 KiB).
 pub const DEFAULT_INLINE_LIMIT_BYTES: usize = 200 * 1024;
 
+/// What authenticating a Retell request needs (webhook, tools, inbound call webhook):
+/// `RETELL_SECRET_ID`, `DEFAULT_COMPANY_ID` (default `default`), `COMPANIES_TABLE`.
 #[derive(Debug, Clone)]
-pub struct WebhookConfig {
+pub struct RetellAuthConfig {
     pub secret_id: String,
     pub default_company_id: String,
     pub companies_table: String,
+}
+
+impl RetellAuthConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            secret_id: env.required("RETELL_SECRET_ID")?,
+            default_company_id: env
+                .optional("DEFAULT_COMPANY_ID")
+                .unwrap_or_else(|| "default".to_owned()),
+            companies_table: env.required("COMPANIES_TABLE")?,
+        })
+    }
+}
+
+/// The settings of a function Retell calls mid-call with the call's company: every tool, and
+/// the inbound call webhook (which reads the caller's name from the same appointments table).
+#[derive(Debug, Clone)]
+pub struct ToolConfig {
+    pub auth: RetellAuthConfig,
+    pub appointments_table: String,
+}
+
+impl ToolConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            auth: RetellAuthConfig::from_env(env)?,
+            appointments_table: env.required("APPOINTMENTS_TABLE")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub auth: RetellAuthConfig,
     pub bucket: String,
     pub queue_urls: HashMap<EventKind, String>,
     pub max_body_bytes: usize,
@@ -95,11 +131,7 @@ impl WebhookConfig {
             queue_urls.insert(kind, env.required(queue_url_var(kind))?);
         }
         Ok(Self {
-            secret_id: env.required("RETELL_SECRET_ID")?,
-            default_company_id: env
-                .optional("DEFAULT_COMPANY_ID")
-                .unwrap_or_else(|| "default".to_owned()),
-            companies_table: env.required("COMPANIES_TABLE")?,
+            auth: RetellAuthConfig::from_env(env)?,
             bucket: env.required("EVENTS_BUCKET")?,
             queue_urls,
             max_body_bytes: env.parsed("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,

@@ -10,7 +10,7 @@ use crate::booking::company::{
     Company, CompanyDirectory, CompanyError, CompanyKey, COMPANY_CACHE_TTL,
 };
 use crate::platform::aws::AwsClients;
-use crate::platform::config::{ConfigError, Env};
+use crate::platform::config::RetellAuthConfig;
 use crate::retell::keys::{
     KeyError, KeyProvider, SecretSource, SecretsManagerSource, VerifyError,
     DEFAULT_REFRESH_INTERVAL,
@@ -75,32 +75,19 @@ pub struct RequestAuth<S> {
 
 impl RequestAuth<SecretsManagerSource> {
     /// As the Lambdas build it: the key secret and the companies table, cached per container.
-    pub fn build(
-        aws: &AwsClients,
-        secret_id: &str,
-        default_company_id: &str,
-        companies_table: &str,
-    ) -> Self {
+    pub fn build(config: &RetellAuthConfig, aws: &AwsClients) -> Self {
         Self::new(
             KeyProvider::new(
-                SecretsManagerSource::new(aws.secrets.clone(), secret_id),
-                default_company_id,
+                SecretsManagerSource::new(aws.secrets.clone(), &config.secret_id),
+                &config.default_company_id,
                 DEFAULT_REFRESH_INTERVAL,
             ),
-            CompanyDirectory::new(aws.dynamodb.clone(), companies_table, COMPANY_CACHE_TTL),
+            CompanyDirectory::new(
+                aws.dynamodb.clone(),
+                &config.companies_table,
+                COMPANY_CACHE_TTL,
+            ),
         )
-    }
-
-    /// From the environment template.yaml gives every function Retell calls:
-    /// `RETELL_SECRET_ID`, `DEFAULT_COMPANY_ID` (default `default`), `COMPANIES_TABLE`.
-    pub fn from_env(env: &Env, aws: &AwsClients) -> Result<Self, ConfigError> {
-        Ok(Self::build(
-            aws,
-            &env.required("RETELL_SECRET_ID")?,
-            &env.optional("DEFAULT_COMPANY_ID")
-                .unwrap_or_else(|| "default".to_owned()),
-            &env.required("COMPANIES_TABLE")?,
-        ))
     }
 }
 
