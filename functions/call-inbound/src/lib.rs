@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use shared::booking::company::{Company, CompanyKey};
 use shared::booking::phone::PhoneNumber;
 use shared::booking::spoken::german_date;
-use shared::calendar::{Calendar, NativeCalendar};
+use shared::calendar::AppointmentLedger;
 use shared::platform::aws::AwsClients;
 use shared::platform::config::ToolConfig;
 use shared::platform::http::json_response;
@@ -22,7 +22,7 @@ pub struct InboundCall<S> {
     pub auth: RequestAuth<S>,
     /// Only for the caller's name: customers live in the appointments table whatever the
     /// company's calendar backend, so no Cal.com client (or its secret) is needed here.
-    pub calendar: NativeCalendar,
+    pub ledger: AppointmentLedger,
 }
 
 impl InboundCall<SecretsManagerSource> {
@@ -30,7 +30,7 @@ impl InboundCall<SecretsManagerSource> {
     pub fn build(config: &ToolConfig, aws: &AwsClients) -> Self {
         InboundCall {
             auth: RequestAuth::build(&config.auth, aws),
-            calendar: NativeCalendar::new(aws.dynamodb.clone(), config.appointments_table.clone()),
+            ledger: AppointmentLedger::new(aws.dynamodb.clone(), config.appointments_table.clone()),
         }
     }
 }
@@ -143,7 +143,7 @@ impl<S: SecretSource + Send + Sync> InboundCall<S> {
         let caller = text("from_number").and_then(|n| PhoneNumber::parse(n).ok());
         let name = match &caller {
             Some(phone) => self
-                .calendar
+                .ledger
                 .customer_name(&company, phone)
                 .await
                 .unwrap_or_else(|e| {

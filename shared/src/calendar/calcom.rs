@@ -23,10 +23,11 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use super::breaker::CircuitBreaker;
-use super::native::{Placement, Reservation};
+use super::ledger::{AppointmentLedger, Reservation};
+use super::native::Placement;
 use super::{
     appointment_id, day_slots, Appointment, BookingOutcome, BookingRequest, Calendar,
-    CalendarError, DaySlots, NativeCalendar,
+    CalendarError, DaySlots,
 };
 use crate::booking::company::{CalComSettings, Company, Service};
 use crate::booking::phone::PhoneNumber;
@@ -348,11 +349,15 @@ fn describe(e: &reqwest::Error) -> String {
 pub struct CalComCalendar {
     client: Arc<CalComClient>,
     settings: CalComSettings,
-    items: NativeCalendar,
+    items: AppointmentLedger,
 }
 
 impl CalComCalendar {
-    pub fn new(client: Arc<CalComClient>, settings: CalComSettings, items: NativeCalendar) -> Self {
+    pub fn new(
+        client: Arc<CalComClient>,
+        settings: CalComSettings,
+        items: AppointmentLedger,
+    ) -> Self {
         Self {
             client,
             settings,

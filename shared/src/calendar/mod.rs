@@ -21,8 +21,10 @@ pub use breaker::CircuitBreaker;
 pub use calcom::{
     CalComCalendar, CalComClient, CalComError, CALCOM_BOOKINGS_VERSION, CALCOM_SLOTS_VERSION,
 };
+pub use ledger::AppointmentLedger;
 pub use native::NativeCalendar;
 
+pub mod ledger;
 pub mod unresolved;
 
 use crate::booking::company::{CalendarBackend, Company, Service};
@@ -325,7 +327,7 @@ impl Calendars {
                 CompanyCalendar::CalCom(CalComCalendar::new(
                     client,
                     settings.clone(),
-                    self.native.clone(),
+                    self.native.ledger().clone(),
                 ))
             }
         }

@@ -6,19 +6,16 @@
 //! from company, caller, start and service, so Retell's retry of the same booking finds its own
 //! appointment instead of a taken slot.
 //!
-//! The same table keeps the appointment and customer items of companies on an external
-//! calendar (Cal.com): the `external_*` methods below write those, without lock items.
+//! The appointment and customer items themselves are the [`AppointmentLedger`]'s; this adds the
+//! lock items and the free-slot search over them.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 
+use super::ledger::{backend, booked_appointment, company_pk, s, AppointmentLedger};
 use super::{
     appointment_id, day_slots, Appointment, AppointmentStatus, BookingOutcome, BookingRequest,
     Calendar, CalendarError, DaySlots,
@@ -26,22 +23,6 @@ use super::{
 use crate::booking::company::{Company, Service};
 use crate::booking::phone::PhoneNumber;
 use crate::booking::slots::{local_instant, Busy, SlotFinder};
-
-pub(super) fn backend<E: std::fmt::Display>(e: E) -> CalendarError {
-    CalendarError::Backend(e.to_string())
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn company_pk(company_id: &str) -> String {
-    format!("C#{company_id}")
-}
 
 fn lock_sk(ms: i64) -> String {
     format!("L#{ms:013}")
@@ -66,31 +47,6 @@ pub(super) struct Placement {
     pub locks: BTreeSet<String>,
 }
 
-/// The appointment a booking request makes at `at`, once it is booked.
-fn booked_appointment(
-    company: &Company,
-    req: &BookingRequest<'_>,
-    id: &str,
-    at: &Placement,
-    external_uid: Option<&str>,
-    locks: BTreeSet<String>,
-) -> Appointment {
-    Appointment {
-        appointment_id: id.to_owned(),
-        company_id: company.id().to_owned(),
-        date: req.date,
-        time: req.time,
-        start: at.start,
-        end: at.end,
-        service_id: req.service.id.clone(),
-        customer_phone: req.customer_phone.as_str().to_owned(),
-        customer_name: req.customer_name.map(str::to_owned),
-        status: AppointmentStatus::Booked,
-        external_uid: external_uid.map(str::to_owned),
-        locks,
-    }
-}
-
 impl Placement {
     pub fn new(
         company: &Company,
@@ -107,27 +63,21 @@ impl Placement {
     }
 }
 
-/// An external booking's item before the external calendar answered.
-pub(super) enum Reservation {
-    /// The item is written as `pending`; `retry` if an earlier attempt left it pending (that
-    /// attempt may have booked externally before it was cut off).
-    Pending { retry: bool },
-    /// This booking exists already (a retry after success).
-    Booked(Box<Appointment>),
-}
-
 #[derive(Clone, Debug)]
 pub struct NativeCalendar {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+    ledger: AppointmentLedger,
 }
 
 impl NativeCalendar {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
-            client,
-            table: table.into(),
+            ledger: AppointmentLedger::new(client, table),
         }
+    }
+
+    /// The appointment and customer items this calendar keeps (shared with external calendars).
+    pub fn ledger(&self) -> &AppointmentLedger {
+        &self.ledger
     }
 
     /// Busy intervals between two instants (one strongly consistent Query of the lock items).
@@ -142,9 +92,10 @@ impl NativeCalendar {
         let mut start_key = None;
         loop {
             let out = self
+                .ledger
                 .client
                 .query()
-                .table_name(&self.table)
+                .table_name(&self.ledger.table)
                 .consistent_read(true)
                 .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
                 .expression_attribute_values(":pk", s(company_pk(company.id())))
@@ -175,83 +126,6 @@ impl NativeCalendar {
         }
     }
 
-    /// The appointment item of a booking, with `status`.
-    fn appointment_item(
-        &self,
-        company: &Company,
-        req: &BookingRequest<'_>,
-        id: &str,
-        at: &Placement,
-        status: AppointmentStatus,
-        now_ms: i64,
-    ) -> HashMap<String, AttributeValue> {
-        let phone = req.customer_phone.as_str();
-        let mut item = HashMap::from([
-            ("pk".to_owned(), s(company_pk(company.id()))),
-            ("sk".to_owned(), s(format!("A#{id}"))),
-            ("appointment_id".to_owned(), s(id)),
-            ("company_id".to_owned(), s(company.id())),
-            ("date".to_owned(), s(req.date.to_string())),
-            ("time".to_owned(), s(req.time.format("%H:%M").to_string())),
-            ("start_ms".to_owned(), n(at.start.timestamp_millis())),
-            ("end_ms".to_owned(), n(at.end.timestamp_millis())),
-            ("service_id".to_owned(), s(&req.service.id)),
-            ("customer_phone".to_owned(), s(phone)),
-            (
-                "customer_key".to_owned(),
-                s(format!("{}#{phone}", company.id())),
-            ),
-            ("status".to_owned(), s(status.as_str())),
-            ("created_at_ms".to_owned(), n(now_ms)),
-        ]);
-        for (k, v) in [
-            ("customer_name", req.customer_name),
-            ("customer_email", req.customer_email),
-            ("notes", req.notes),
-            ("call_id", req.call_id),
-        ] {
-            if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
-                item.insert(k.to_owned(), s(v.trim()));
-            }
-        }
-        item
-    }
-
-    /// Upserts the customer (phone, and name/email when given) as part of a booking.
-    fn customer_upsert(
-        &self,
-        company: &Company,
-        req: &BookingRequest<'_>,
-        now_ms: i64,
-    ) -> Result<TransactWriteItem, CalendarError> {
-        let phone = req.customer_phone.as_str();
-        let mut update = "SET phone = :phone, updated_at_ms = :now".to_owned();
-        let mut customer = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(company_pk(company.id())))
-            .key("sk", s(format!("U#{phone}")))
-            .expression_attribute_values(":phone", s(phone))
-            .expression_attribute_values(":now", n(now_ms));
-        if let Some(name) = req.customer_name.filter(|v| !v.trim().is_empty()) {
-            update.push_str(", #name = :name");
-            customer = customer
-                .expression_attribute_names("#name", "name")
-                .expression_attribute_values(":name", s(name.trim()));
-        }
-        if let Some(email) = req.customer_email.filter(|v| !v.trim().is_empty()) {
-            update.push_str(", email = :email");
-            customer = customer.expression_attribute_values(":email", s(email.trim()));
-        }
-        Ok(TransactWriteItem::builder()
-            .update(
-                customer
-                    .update_expression(update)
-                    .build()
-                    .map_err(backend)?,
-            )
-            .build())
-    }
-
     async fn book_native(
         &self,
         company: &Company,
@@ -263,7 +137,8 @@ impl NativeCalendar {
         let pk = company_pk(company.id());
         let now = Utc::now().timestamp_millis();
         let mut appointment =
-            self.appointment_item(company, req, &id, &at, AppointmentStatus::Booked, now);
+            self.ledger
+                .appointment_item(company, req, &id, &at, AppointmentStatus::Booked, now);
         appointment.insert(
             "locks".to_owned(),
             AttributeValue::Ss(at.locks.iter().cloned().collect()),
@@ -271,7 +146,7 @@ impl NativeCalendar {
         let mut items = vec![TransactWriteItem::builder()
             .put(
                 Put::builder()
-                    .table_name(&self.table)
+                    .table_name(&self.ledger.table)
                     .set_item(Some(appointment))
                     .condition_expression("attribute_not_exists(sk) OR #status = :cancelled")
                     .expression_attribute_names("#status", "status")
@@ -287,8 +162,8 @@ impl NativeCalendar {
             items.push(self.put_lock(&pk, lock, &id)?);
         }
         // Upsert the customer in the same transaction.
-        items.push(self.customer_upsert(company, req, now)?);
-        match self.transact(items).await? {
+        items.push(self.ledger.customer_upsert(company, req, now)?);
+        match self.ledger.transact(items).await? {
             Ok(()) => Ok(BookingOutcome::Booked(booked_appointment(
                 company,
                 req,
@@ -300,7 +175,7 @@ impl NativeCalendar {
             Err(reasons) => {
                 if reasons.first().map(String::as_str) == Some("ConditionalCheckFailed") {
                     // Our own appointment exists and is booked: this is a retry.
-                    if let Some(existing) = self.appointment(company, &id).await? {
+                    if let Some(existing) = self.ledger.appointment(company, &id).await? {
                         if existing.status == AppointmentStatus::Booked {
                             return Ok(BookingOutcome::AlreadyBooked(existing));
                         }
@@ -313,123 +188,11 @@ impl NativeCalendar {
         }
     }
 
-    /// The appointment `id` of company `company_id`, as stored now (for the consumers, which
-    /// know a call's company by id only).
-    pub async fn appointment_of(
-        &self,
-        company_id: &str,
-        id: &str,
-    ) -> Result<Option<Appointment>, CalendarError> {
-        self.item(company_id, format!("A#{id}"))
-            .await?
-            .as_ref()
-            .map(parse_appointment)
-            .transpose()
-    }
-
-    /// One item of the company's partition.
-    async fn item(
-        &self,
-        company_id: &str,
-        sk: String,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, CalendarError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(company_pk(company_id)))
-            .key("sk", s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| backend(DisplayErrorContext(e)))?;
-        Ok(out.item)
-    }
-
-    /// Marks a booked appointment cancelled; the lock items in `locks` are freed with it.
-    fn cancellation(
-        &self,
-        company: &Company,
-        appointment: &Appointment,
-    ) -> Result<Vec<TransactWriteItem>, CalendarError> {
-        let pk = company_pk(company.id());
-        let mut items = vec![TransactWriteItem::builder()
-            .update(
-                Update::builder()
-                    .table_name(&self.table)
-                    .key("pk", s(&pk))
-                    .key("sk", s(format!("A#{}", appointment.appointment_id)))
-                    .update_expression("SET #status = :cancelled, cancelled_at_ms = :now")
-                    .condition_expression("#status = :booked")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(
-                        ":cancelled",
-                        s(AppointmentStatus::Cancelled.as_str()),
-                    )
-                    .expression_attribute_values(":booked", s(AppointmentStatus::Booked.as_str()))
-                    .expression_attribute_values(":now", n(Utc::now().timestamp_millis()))
-                    .build()
-                    .map_err(backend)?,
-            )
-            .build()];
-        for lock in &appointment.locks {
-            items.push(self.delete_lock(&pk, lock, &appointment.appointment_id)?);
-        }
-        Ok(items)
-    }
-
-    /// Moves a booked appointment's item to `to` (its time, locks and external uid), if it is
-    /// still booked at its old time.
-    fn move_item(
-        &self,
-        company: &Company,
-        appointment: &Appointment,
-        date: NaiveDate,
-        time: NaiveTime,
-        to: &Placement,
-        external_uid: Option<&str>,
-    ) -> Result<TransactWriteItem, CalendarError> {
-        let mut update = "SET #date = :date, #time = :time, start_ms = :start, end_ms = :end, rescheduled_at_ms = :now".to_owned();
-        let mut builder = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(company_pk(company.id())))
-            .key("sk", s(format!("A#{}", appointment.appointment_id)))
-            .condition_expression("#status = :booked AND start_ms = :old_start")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#date", "date")
-            .expression_attribute_names("#time", "time")
-            .expression_attribute_values(":booked", s(AppointmentStatus::Booked.as_str()))
-            .expression_attribute_values(":old_start", n(appointment.start.timestamp_millis()))
-            .expression_attribute_values(":date", s(date.to_string()))
-            .expression_attribute_values(":time", s(time.format("%H:%M").to_string()))
-            .expression_attribute_values(":start", n(to.start.timestamp_millis()))
-            .expression_attribute_values(":end", n(to.end.timestamp_millis()))
-            .expression_attribute_values(":now", n(Utc::now().timestamp_millis()));
-        match external_uid {
-            Some(uid) => {
-                update.push_str(", external_uid = :uid");
-                builder = builder.expression_attribute_values(":uid", s(uid));
-            }
-            None => {
-                update.push_str(", #locks = :locks");
-                builder = builder
-                    .expression_attribute_names("#locks", "locks")
-                    .expression_attribute_values(
-                        ":locks",
-                        AttributeValue::Ss(to.locks.iter().cloned().collect()),
-                    );
-            }
-        }
-        Ok(TransactWriteItem::builder()
-            .update(builder.update_expression(update).build().map_err(backend)?)
-            .build())
-    }
-
     fn put_lock(&self, pk: &str, lock: &str, id: &str) -> Result<TransactWriteItem, CalendarError> {
         Ok(TransactWriteItem::builder()
             .put(
                 Put::builder()
-                    .table_name(&self.table)
+                    .table_name(&self.ledger.table)
                     .item("pk", s(pk))
                     .item("sk", s(lock))
                     .item("appointment_id", s(id))
@@ -449,7 +212,7 @@ impl NativeCalendar {
         Ok(TransactWriteItem::builder()
             .delete(
                 Delete::builder()
-                    .table_name(&self.table)
+                    .table_name(&self.ledger.table)
                     .key("pk", s(pk))
                     .key("sk", s(lock))
                     .condition_expression("appointment_id = :id")
@@ -471,7 +234,9 @@ impl NativeCalendar {
         let to = Placement::new(company, service, date, time)?;
         let pk = company_pk(company.id());
         let id = &appointment.appointment_id;
-        let mut items = vec![self.move_item(company, appointment, date, time, &to, None)?];
+        let mut items = vec![self
+            .ledger
+            .move_item(company, appointment, date, time, &to, None)?];
         // Units in both the old and the new time stay ours; only the difference changes.
         for lock in appointment.locks.difference(&to.locks) {
             items.push(self.delete_lock(&pk, lock, id)?);
@@ -479,7 +244,7 @@ impl NativeCalendar {
         for lock in to.locks.difference(&appointment.locks) {
             items.push(self.put_lock(&pk, lock, id)?);
         }
-        if !self.run(items).await? {
+        if !self.ledger.run(items).await? {
             return Ok(None);
         }
         Ok(Some(Appointment {
@@ -490,199 +255,6 @@ impl NativeCalendar {
             locks: to.locks,
             ..appointment.clone()
         }))
-    }
-
-    /// Runs a transaction. `Err(codes)` inside: it was cancelled (nothing was written), with
-    /// one cancellation code per item, in item order.
-    async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<Result<(), Vec<String>>, CalendarError> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Ok(())),
-            Err(err) => match cancellation_codes(&err) {
-                codes if !codes.is_empty() => Ok(Err(codes)),
-                _ => Err(backend(DisplayErrorContext(err))),
-            },
-        }
-    }
-
-    /// Runs a transaction; `Ok(false)` if a condition failed (nothing was written).
-    async fn run(&self, items: Vec<TransactWriteItem>) -> Result<bool, CalendarError> {
-        Ok(self.transact(items).await?.is_ok())
-    }
-}
-
-/// The item side of bookings in an external calendar: one conditional write before the
-/// external call, one transaction after it.
-impl NativeCalendar {
-    /// Writes the booking's item as `pending` unless the same booking is already booked.
-    pub(super) async fn external_reserve(
-        &self,
-        company: &Company,
-        req: &BookingRequest<'_>,
-        id: &str,
-        at: &Placement,
-        backend_name: &str,
-    ) -> Result<Reservation, CalendarError> {
-        let now = Utc::now().timestamp_millis();
-        let mut item = self.appointment_item(company, req, id, at, AppointmentStatus::Pending, now);
-        item.insert("backend".to_owned(), s(backend_name));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(sk) OR #status IN (:cancelled, :pending)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":cancelled", s(AppointmentStatus::Cancelled.as_str()))
-            .expression_attribute_values(":pending", s(AppointmentStatus::Pending.as_str()))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let retry = matches!(
-                    out.attributes.as_ref().and_then(|old| old.get("status")),
-                    Some(AttributeValue::S(status)) if status == AppointmentStatus::Pending.as_str()
-                );
-                Ok(Reservation::Pending { retry })
-            }
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                match self.appointment(company, id).await? {
-                    Some(existing) if existing.status == AppointmentStatus::Booked => {
-                        Ok(Reservation::Booked(Box::new(existing)))
-                    }
-                    _ => Err(CalendarError::Backend(
-                        "the booking changed concurrently".into(),
-                    )),
-                }
-            }
-            Err(err) => Err(backend(DisplayErrorContext(err))),
-        }
-    }
-
-    /// The external calendar took the booking: the item becomes `booked` with the external
-    /// uid, and the customer is upserted, in one transaction.
-    pub(super) async fn external_confirm(
-        &self,
-        company: &Company,
-        req: &BookingRequest<'_>,
-        id: &str,
-        at: &Placement,
-        uid: &str,
-    ) -> Result<Appointment, CalendarError> {
-        let now = Utc::now().timestamp_millis();
-        let items = vec![
-            TransactWriteItem::builder()
-                .update(
-                    Update::builder()
-                        .table_name(&self.table)
-                        .key("pk", s(company_pk(company.id())))
-                        .key("sk", s(format!("A#{id}")))
-                        .update_expression(
-                            "SET #status = :booked, external_uid = :uid, booked_at_ms = :now",
-                        )
-                        .condition_expression("attribute_exists(sk) AND #status <> :cancelled")
-                        .expression_attribute_names("#status", "status")
-                        .expression_attribute_values(
-                            ":booked",
-                            s(AppointmentStatus::Booked.as_str()),
-                        )
-                        .expression_attribute_values(
-                            ":cancelled",
-                            s(AppointmentStatus::Cancelled.as_str()),
-                        )
-                        .expression_attribute_values(":uid", s(uid))
-                        .expression_attribute_values(":now", n(now))
-                        .build()
-                        .map_err(backend)?,
-                )
-                .build(),
-            self.customer_upsert(company, req, now)?,
-        ];
-        if !self.run(items).await? {
-            return Err(CalendarError::Backend(format!(
-                "booking {uid} was made but its appointment item changed concurrently"
-            )));
-        }
-        // An external booking's item holds no lock items: the external calendar keeps the time.
-        Ok(booked_appointment(
-            company,
-            req,
-            id,
-            at,
-            Some(uid),
-            BTreeSet::new(),
-        ))
-    }
-
-    /// The external calendar refused the booking: the pending item goes.
-    pub(super) async fn external_release(
-        &self,
-        company: &Company,
-        id: &str,
-    ) -> Result<(), CalendarError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(company_pk(company.id())))
-            .key("sk", s(format!("A#{id}")))
-            .condition_expression("#status = :pending")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":pending", s(AppointmentStatus::Pending.as_str()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // A concurrent retry confirmed it meanwhile: keep it.
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(backend(DisplayErrorContext(err))),
-        }
-    }
-
-    /// The external calendar moved it (to a booking with a new uid).
-    pub(super) async fn external_moved(
-        &self,
-        company: &Company,
-        appointment: &Appointment,
-        date: NaiveDate,
-        time: NaiveTime,
-        to: &Placement,
-        uid: &str,
-    ) -> Result<Appointment, CalendarError> {
-        let item = self.move_item(company, appointment, date, time, to, Some(uid))?;
-        if !self.run(vec![item]).await? {
-            return Err(CalendarError::Backend(format!(
-                "booking moved to {uid} but its appointment item changed concurrently"
-            )));
-        }
-        Ok(Appointment {
-            date,
-            time,
-            start: to.start,
-            end: to.end,
-            external_uid: Some(uid.to_owned()),
-            ..appointment.clone()
-        })
     }
 }
 
@@ -721,33 +293,15 @@ impl Calendar for NativeCalendar {
         company: &Company,
         id: &str,
     ) -> Result<Option<Appointment>, CalendarError> {
-        self.appointment_of(company.id(), id).await
+        self.ledger.appointment(company, id).await
     }
 
-    /// One Query of the customer index.
     async fn customer_appointments(
         &self,
         company: &Company,
         phone: &PhoneNumber,
     ) -> Result<Vec<Appointment>, CalendarError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("customer-appointments")
-            .key_condition_expression("customer_key = :k")
-            .expression_attribute_values(":k", s(format!("{}#{}", company.id(), phone.as_str())))
-            .send()
-            .await
-            .map_err(|e| backend(DisplayErrorContext(e)))?;
-        let mut list = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(parse_appointment)
-            .collect::<Result<Vec<_>, _>>()?;
-        list.sort_by_key(|a| a.start);
-        Ok(list)
+        self.ledger.customer_appointments(company, phone).await
     }
 
     async fn customer_name(
@@ -755,13 +309,7 @@ impl Calendar for NativeCalendar {
         company: &Company,
         phone: &PhoneNumber,
     ) -> Result<Option<String>, CalendarError> {
-        let item = self
-            .item(company.id(), format!("U#{}", phone.as_str()))
-            .await?;
-        Ok(match item.as_ref().and_then(|i| i.get("name")) {
-            Some(AttributeValue::S(name)) => Some(name.clone()),
-            _ => None,
-        })
+        self.ledger.customer_name(company, phone).await
     }
 
     async fn cancel(
@@ -769,7 +317,12 @@ impl Calendar for NativeCalendar {
         company: &Company,
         appointment: &Appointment,
     ) -> Result<bool, CalendarError> {
-        self.run(self.cancellation(company, appointment)?).await
+        let pk = company_pk(company.id());
+        let mut items = vec![self.ledger.cancellation(company, appointment)?];
+        for lock in &appointment.locks {
+            items.push(self.delete_lock(&pk, lock, &appointment.appointment_id)?);
+        }
+        self.ledger.run(items).await
     }
 
     async fn reschedule(
@@ -783,52 +336,6 @@ impl Calendar for NativeCalendar {
         self.reschedule_native(company, appointment, service, date, time)
             .await
     }
-}
-
-fn cancellation_codes<R>(
-    err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
-) -> Vec<String> {
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
-            .cancellation_reasons()
-            .iter()
-            .map(|r| r.code().unwrap_or("None").to_owned())
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn parse_appointment(item: &HashMap<String, AttributeValue>) -> Result<Appointment, CalendarError> {
-    let corrupt = |f: &str| CalendarError::Corrupt(f.to_owned());
-    let text = |f: &str| match item.get(f) {
-        Some(AttributeValue::S(v)) => Ok(v.clone()),
-        _ => Err(corrupt(f)),
-    };
-    let ms = |f: &str| match item.get(f) {
-        Some(AttributeValue::N(v)) => v
-            .parse::<i64>()
-            .ok()
-            .and_then(|m| Utc.timestamp_millis_opt(m).single())
-            .ok_or_else(|| corrupt(f)),
-        _ => Err(corrupt(f)),
-    };
-    Ok(Appointment {
-        appointment_id: text("appointment_id")?,
-        company_id: text("company_id")?,
-        date: text("date")?.parse().map_err(|_| corrupt("date"))?,
-        time: NaiveTime::parse_from_str(&text("time")?, "%H:%M").map_err(|_| corrupt("time"))?,
-        start: ms("start_ms")?,
-        end: ms("end_ms")?,
-        service_id: text("service_id")?,
-        customer_phone: text("customer_phone")?,
-        customer_name: text("customer_name").ok(),
-        status: AppointmentStatus::parse(&text("status")?).ok_or_else(|| corrupt("status"))?,
-        external_uid: text("external_uid").ok(),
-        locks: match item.get("locks") {
-            Some(AttributeValue::Ss(l)) => l.iter().cloned().collect(),
-            _ => BTreeSet::new(),
-        },
-    })
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use futures::FutureExt;
 use tracing::Instrument;
 
 use crate::calendar::unresolved::{resolution, unresolved_writes};
-use crate::calendar::{CalendarError, NativeCalendar};
+use crate::calendar::{AppointmentLedger, CalendarError};
 use crate::calls::archive::{ArchiveError, PayloadArchive};
 use crate::calls::queue::Envelope;
 use crate::calls::record::{payload_key, CallEvent, CallEventError};
@@ -47,7 +47,7 @@ pub struct Consumer<S> {
     store: S,
     archive: PayloadArchive,
     tz: Tz,
-    appointments: Option<NativeCalendar>,
+    appointments: Option<AppointmentLedger>,
 }
 
 impl<S: CallStore + Sync> Consumer<S> {
@@ -68,7 +68,7 @@ impl<S: CallStore + Sync> Consumer<S> {
     }
 
     /// Also resolve the writes whose outcome the caller never heard (`crate::calendar::unresolved`).
-    pub fn with_appointments(mut self, appointments: NativeCalendar) -> Self {
+    pub fn with_appointments(mut self, appointments: AppointmentLedger) -> Self {
         self.appointments = Some(appointments);
         self
     }
@@ -213,9 +213,8 @@ impl Consumer<DynamoCallStore> {
             config.time_zone,
         );
         match &config.appointments_table {
-            Some(table) => {
-                consumer.with_appointments(NativeCalendar::new(aws.dynamodb.clone(), table.clone()))
-            }
+            Some(table) => consumer
+                .with_appointments(AppointmentLedger::new(aws.dynamodb.clone(), table.clone())),
             None => consumer,
         }
     }
