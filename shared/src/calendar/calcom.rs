@@ -30,7 +30,6 @@ use super::{
     CalendarError, DaySlots,
 };
 use crate::booking::company::{CalComSettings, Company, Service};
-use crate::booking::phone::PhoneNumber;
 use crate::booking::slots::SlotFinder;
 use crate::retell::keys::{SecretSource, SecretsManagerSource};
 
@@ -528,28 +527,8 @@ impl Calendar for CalComCalendar {
         }
     }
 
-    async fn appointment(
-        &self,
-        company: &Company,
-        id: &str,
-    ) -> Result<Option<Appointment>, CalendarError> {
-        self.items.appointment(company, id).await
-    }
-
-    async fn customer_appointments(
-        &self,
-        company: &Company,
-        phone: &PhoneNumber,
-    ) -> Result<Vec<Appointment>, CalendarError> {
-        self.items.customer_appointments(company, phone).await
-    }
-
-    async fn customer_name(
-        &self,
-        company: &Company,
-        phone: &PhoneNumber,
-    ) -> Result<Option<String>, CalendarError> {
-        self.items.customer_name(company, phone).await
+    fn ledger(&self) -> &AppointmentLedger {
+        &self.items
     }
 
     async fn cancel(

@@ -166,24 +166,34 @@ pub trait Calendar: Sync {
         req: &BookingRequest<'_>,
     ) -> impl Future<Output = Result<BookingOutcome, CalendarError>> + Send;
 
+    /// The appointment and customer items this calendar keeps (every backend keeps them in
+    /// the same ledger, so the reads below are the same for all).
+    fn ledger(&self) -> &AppointmentLedger;
+
     fn appointment(
         &self,
         company: &Company,
         id: &str,
-    ) -> impl Future<Output = Result<Option<Appointment>, CalendarError>> + Send;
+    ) -> impl Future<Output = Result<Option<Appointment>, CalendarError>> + Send {
+        self.ledger().appointment(company, id)
+    }
 
     /// A customer's appointments (any status), oldest first.
     fn customer_appointments(
         &self,
         company: &Company,
         phone: &PhoneNumber,
-    ) -> impl Future<Output = Result<Vec<Appointment>, CalendarError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Appointment>, CalendarError>> + Send {
+        self.ledger().customer_appointments(company, phone)
+    }
 
     fn customer_name(
         &self,
         company: &Company,
         phone: &PhoneNumber,
-    ) -> impl Future<Output = Result<Option<String>, CalendarError>> + Send;
+    ) -> impl Future<Output = Result<Option<String>, CalendarError>> + Send {
+        self.ledger().customer_name(company, phone)
+    }
 
     /// Cancels a booked appointment and frees its time; `false` if it was not booked any more.
     fn cancel(
@@ -240,28 +250,11 @@ impl Calendar for CompanyCalendar {
         dispatch!(self, c => c.book(company, req))
     }
 
-    async fn appointment(
-        &self,
-        company: &Company,
-        id: &str,
-    ) -> Result<Option<Appointment>, CalendarError> {
-        dispatch!(self, c => c.appointment(company, id))
-    }
-
-    async fn customer_appointments(
-        &self,
-        company: &Company,
-        phone: &PhoneNumber,
-    ) -> Result<Vec<Appointment>, CalendarError> {
-        dispatch!(self, c => c.customer_appointments(company, phone))
-    }
-
-    async fn customer_name(
-        &self,
-        company: &Company,
-        phone: &PhoneNumber,
-    ) -> Result<Option<String>, CalendarError> {
-        dispatch!(self, c => c.customer_name(company, phone))
+    fn ledger(&self) -> &AppointmentLedger {
+        match self {
+            CompanyCalendar::Native(c) => c.ledger(),
+            CompanyCalendar::CalCom(c) => c.ledger(),
+        }
     }
 
     async fn cancel(

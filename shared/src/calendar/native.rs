@@ -21,7 +21,6 @@ use super::{
     Calendar, CalendarError, DaySlots,
 };
 use crate::booking::company::{Company, Service};
-use crate::booking::phone::PhoneNumber;
 use crate::booking::slots::{local_instant, Busy, SlotFinder};
 
 fn lock_sk(ms: i64) -> String {
@@ -73,11 +72,6 @@ impl NativeCalendar {
         Self {
             ledger: AppointmentLedger::new(client, table),
         }
-    }
-
-    /// The appointment and customer items this calendar keeps (shared with external calendars).
-    pub fn ledger(&self) -> &AppointmentLedger {
-        &self.ledger
     }
 
     /// Busy intervals between two instants (one strongly consistent Query of the lock items).
@@ -288,28 +282,8 @@ impl Calendar for NativeCalendar {
         self.book_native(company, req).await
     }
 
-    async fn appointment(
-        &self,
-        company: &Company,
-        id: &str,
-    ) -> Result<Option<Appointment>, CalendarError> {
-        self.ledger.appointment(company, id).await
-    }
-
-    async fn customer_appointments(
-        &self,
-        company: &Company,
-        phone: &PhoneNumber,
-    ) -> Result<Vec<Appointment>, CalendarError> {
-        self.ledger.customer_appointments(company, phone).await
-    }
-
-    async fn customer_name(
-        &self,
-        company: &Company,
-        phone: &PhoneNumber,
-    ) -> Result<Option<String>, CalendarError> {
-        self.ledger.customer_name(company, phone).await
+    fn ledger(&self) -> &AppointmentLedger {
+        &self.ledger
     }
 
     async fn cancel(
