@@ -14,6 +14,10 @@
   5. local-pump: delivers SQS batches to the consumers like Lambda's event source mapping
   6. calcom-stub on 127.0.0.1:$LOCAL_CALCOM_PORT, the Cal.com calendar of the seeded company
      `salon-calcom` (infra/local/companies/calcom-demo.json)
+  7. the Retell simulator on 127.0.0.1:$LOCAL_RETELL_PORT (infra/local/retell_sim.py): Retell's
+     API and its calls, seeded with the demo agents and numbers (infra/local/retell-seed.json);
+     `retell-ops --local` then loads the companies, resets the demo agents to the default
+     template and syncs agents, tools and numbers to this stack
 
 Only $LOCAL_API_PORT has a fixed default (9000); every other port defaults to a free one, picked
 when its server starts, so two stacks on different API ports (or `make dev` and `make test`)
@@ -106,8 +110,9 @@ class LocalStack:
     def __init__(self, aws_port: int | None = None, api_port: int | None = None, api_key: str = DEV_API_KEY,
                  state_dir: Path | None = None, prefix: str = "local-", pump_retry_secs: int = 2,
                  release: bool = False, calcom_port: int | None = None, lambda_port: int | None = None,
-                 function_timeout: float | None = 60, reload: bool = True):
+                 function_timeout: float | None = 60, reload: bool = True, retell_port: int | None = None):
         self.aws_port, self.api_port, self.api_key = aws_port, api_port, api_key
+        self.retell_port = retell_port
         self.calcom_port, self.lambda_port = calcom_port, lambda_port
         self.function_timeout = function_timeout or None
         self.reload = reload  # False: cargo lambda does not restart functions when a source file changes
@@ -140,8 +145,29 @@ class LocalStack:
     def calcom_url(self) -> str:
         return f"http://127.0.0.1:{self.calcom_port}"
 
+    @property
+    def retell_url(self) -> str:
+        return f"http://127.0.0.1:{self.retell_port}"
+
     def webhook_url(self) -> str:
         return f"{self.api}/lambda-url/webhook/api/retell/webhook"
+
+    def inbound_url(self) -> str:
+        return f"{self.api}/lambda-url/call-inbound/api/retell/inbound"
+
+    def tool_url(self, tool: str) -> str:
+        return f"{self.api}/lambda-url/{tool.replace('_', '-')}/api/retell/functions/{tool}"
+
+    def ops(self, *args: str, check: bool = True) -> str:
+        """Runs `retell-ops --local ARGS` against this stack; its stdout (an error if it fails)."""
+        env = {**os.environ, "LOCAL_STATE_DIR": str(self.state_dir), "NO_COLOR": "1"}
+        env.pop("RETELL_API_KEY", None)  # the key comes from the stack's secret, as in AWS
+        done = subprocess.run([str(self.bin_dir / "retell-ops"), "--local", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"retell-ops {' '.join(args)} failed ({done.returncode}): "
+                               f"{done.stderr.strip() or done.stdout.strip()}")
+        return done.stdout.strip()
 
     def aws_env(self) -> dict:
         return {
@@ -192,13 +218,13 @@ class LocalStack:
         stub = self._spawn("calcom-stub", [str(self.bin_dir / "calcom-stub"),
                                            "--port", str(self.calcom_port), "--api-key", DEV_CALCOM_KEY])
         wait_for_port(self.calcom_port, 30, stub, "calcom-stub")
-        companies = self._local_companies()
-        load = subprocess.run([str(self.bin_dir / "load-companies"), "--table",
-                               self.description["resources"]["CompaniesTable"]["Ref"], *companies],
-                              cwd=ROOT, env={**os.environ, **self.aws_env()}, capture_output=True, text=True)
-        if load.returncode != 0:
-            raise RuntimeError(f"loading companies failed: {load.stderr}")
-        self.companies = load.stdout.strip()
+        self.retell_port = claim_port(self.retell_port, "LOCAL_RETELL_PORT")
+        sim = self._spawn("retell-sim", [str(VENV_BIN / "python"), str(HERE / "retell_sim.py"),
+                                         "--port", str(self.retell_port), "--api-key", self.api_key,
+                                         "--seed", str(HERE / "retell-seed.json")])
+        wait_for_port(self.retell_port, 30, sim, "Retell simulator")
+        with open(self.env_file, "a") as env:  # the reconcile function asks the simulator
+            env.write(f"RETELL_BASE_URL={self.retell_url}\n")
 
         self.lambda_port = claim_port(self.lambda_port, "LOCAL_LAMBDA_PORT")
         self._start_functions()
@@ -207,6 +233,19 @@ class LocalStack:
                                     "--listen", str(self.api_port), "--upstream", str(self.lambda_port),
                                     "--timeout", str(self.function_timeout or 0)])
         wait_for_port(self.api_port, 30, gate, "function gate")
+        self.description["endpoints"] = {
+            "api": self.api, "aws": self.endpoint, "retell_url": self.retell_url,
+            "webhook_url": self.webhook_url(), "inbound_url": self.inbound_url(),
+            "tool_url_template": f"{self.api}/lambda-url/{{binary}}/api/retell/functions/{{name}}",
+            "default_company_id": "default",
+        }
+        (self.state_dir / "stack.json").write_text(json.dumps(self.description, indent=1))
+        self.companies = self.ops("companies", "load", *self._local_companies())
+        # The simulated Retell account: the demo agents get the default template, then
+        # everything is pointed at this stack, as an operator would after `sam deploy`.
+        for agent in ("agent_demo", "agent_calcom_demo"):
+            self.ops("agents", "reset", agent, "--yes", "--publish")
+        self.ops("sync")
         self._spawn("pump", [str(self.bin_dir / "local-pump"),
                              "--stack", str(self.state_dir / "stack.json"),
                              "--lambda", self.api, "--retry-after", str(self.pump_retry_secs)],
@@ -447,6 +486,7 @@ def main() -> int:
     state = os.environ.get("LOCAL_STATE_DIR")
     stack = LocalStack(port_setting("LOCAL_AWS_PORT"), api_port, api_key, Path(state) if state else None,
                        calcom_port=port_setting("LOCAL_CALCOM_PORT"), lambda_port=port_setting("LOCAL_LAMBDA_PORT"),
+                       retell_port=port_setting("LOCAL_RETELL_PORT"),
                        function_timeout=float(timeout) if timeout else 60)
     stopping = False
 
@@ -483,13 +523,17 @@ Local stack is up.
   Functions          {", ".join(sorted(d["functions"]))}
                      (cargo lambda watch on port {stack.lambda_port} behind the gate; {limit})
   Cal.com stub       {stack.calcom_url}   (company salon-calcom books there; API key {DEV_CALCOM_KEY})
+  Retell simulator   {stack.retell_url}   (Retell's API for `retell-ops --local` and the SDK's base_url;
+                     POST /sim/calls plays a call: see infra/local/retell_sim.py)
+  Operator CLI       cargo run -q -p retell-ops -- --local test-connection
+                     (LOCAL_STATE_DIR={stack.state_dir} when not started on port 9000)
   AWS emulator       {stack.endpoint}   (AWS_ENDPOINT_URL; region {REGION}, any credentials)
   Calls table        {res["CallsTable"]["Ref"]}
   Stats table        {res["CallStatsTable"]["Ref"]}
   Events bucket      {res["EventsBucket"]["Ref"]}
   Queues             {", ".join(v["QueueName"] for k, v in res.items() if "QueueName" in v)}
   Retell key         {"$RETELL_API_KEY" if os.environ.get("RETELL_API_KEY") else DEV_API_KEY + " (dev default)"}
-  Logs               {stack.logs}/{{moto,functions,gate,pump,calcom-stub,build,supervisor}}.log
+  Logs               {stack.logs}/{{moto,functions,gate,pump,calcom-stub,retell-sim,build,supervisor}}.log
 
 Signed example request (signature valid for 5 minutes; `make sign BODY=...` makes new ones):
 

@@ -487,6 +487,35 @@ impl CompanyDirectory {
         Ok(company)
     }
 
+    /// Every company id in the table: one Scan of the small companies table, for jobs that
+    /// visit each company (reconcile); no request path calls it.
+    pub async fn company_ids(&self) -> Result<Vec<String>, CompanyError> {
+        let mut ids = BTreeSet::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :p)")
+                .expression_attribute_values(":p", AttributeValue::S("company#".into()))
+                .projection_expression("company_id")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| CompanyError::Backend(DisplayErrorContext(e).to_string()))?;
+            for item in out.items() {
+                if let Some(AttributeValue::S(id)) = item.get("company_id") {
+                    ids.insert(id.clone());
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(ids.into_iter().collect()),
+            }
+        }
+    }
+
     /// Writes a company's items (its own and one per agent id and number).
     pub async fn put(&self, settings: &CompanySettings) -> Result<(), CompanyError> {
         Company::from_settings(settings.clone())?;

@@ -1,9 +1,12 @@
 //! The call pipeline: a signed webhook is ingested (authenticated, routed, queued), a consumer
 //! merges it into the call record and the daily statistics, and the raw payload is archived.
+//! Calls whose webhooks never arrived are fetched from Retell and queued the same way
+//! ([`reconcile`]).
 
 pub mod archive;
 pub mod consumer;
 pub mod ingest;
 pub mod queue;
+pub mod reconcile;
 pub mod record;
 pub mod store;

@@ -387,3 +387,43 @@ mod tests {
         assert_eq!(back, applied.record);
     }
 }
+
+/// Index of the calls still registered/ongoing, per company (sparse: `active_company`).
+pub const ACTIVE_CALLS_INDEX: &str = "active-calls";
+
+impl crate::calls::reconcile::ActiveCalls for DynamoCallStore {
+    async fn active_call_ids(
+        &self,
+        company_id: &str,
+        started_before_ms: i64,
+    ) -> Result<Vec<CallId>, String> {
+        let mut ids = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.calls_table)
+                .index_name(ACTIVE_CALLS_INDEX)
+                .key_condition_expression("active_company = :c AND call_ts < :t")
+                .expression_attribute_values(":c", AttributeValue::S(company_id.to_owned()))
+                .expression_attribute_values(":t", n(started_before_ms))
+                .projection_expression("call_id")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| DisplayErrorContext(e).to_string())?;
+            for item in out.items() {
+                if let Some(AttributeValue::S(id)) = item.get("call_id") {
+                    if let Ok(id) = CallId::parse(id) {
+                        ids.push(id);
+                    }
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(ids),
+            }
+        }
+    }
+}

@@ -163,6 +163,39 @@ impl ConsumerConfig {
     }
 }
 
+/// The scheduled reconcile job: the webhook's queue path (queues, bucket, keys, companies),
+/// the calls table to compare with, and how far back it looks.
+#[derive(Debug, Clone)]
+pub struct ReconcileConfig {
+    pub webhook: WebhookConfig,
+    pub calls_table: String,
+    pub stats_table: String,
+    /// `RETELL_BASE_URL` (default Retell's API).
+    pub retell_base_url: String,
+    /// `RECONCILE_LOOKBACK_MINUTES` (default 360): calls that started this long ago or later.
+    pub lookback_minutes: i64,
+    /// `STUCK_AFTER_MINUTES` (default 120): a call still ongoing here this long is asked about.
+    pub stuck_after_minutes: i64,
+    /// `RECONCILE_CONCURRENCY` (default 8): get-call requests in flight.
+    pub concurrency: usize,
+}
+
+impl ReconcileConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            webhook: WebhookConfig::from_env(env)?,
+            calls_table: env.required("CALLS_TABLE")?,
+            stats_table: env.required("CALL_STATS_TABLE")?,
+            retell_base_url: env
+                .optional("RETELL_BASE_URL")
+                .unwrap_or_else(|| crate::retell::api::DEFAULT_BASE_URL.to_owned()),
+            lookback_minutes: env.parsed("RECONCILE_LOOKBACK_MINUTES", 360)?,
+            stuck_after_minutes: env.parsed("STUCK_AFTER_MINUTES", 120)?,
+            concurrency: env.parsed("RECONCILE_CONCURRENCY", 8)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

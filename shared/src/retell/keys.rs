@@ -146,6 +146,20 @@ impl KeyRing {
     }
 
     /// The company without a directory entry (agents and numbers nobody listed).
+    /// One tenant per Retell account (distinct API key), the default first: what a job that
+    /// reads from Retell (reconcile) goes through.
+    pub fn tenants(&self) -> Vec<&Tenant> {
+        let mut out = vec![&self.default];
+        let mut rest: Vec<&Tenant> = self.by_company.values().collect();
+        rest.sort_by(|a, b| a.company_id.cmp(&b.company_id));
+        for t in rest {
+            if out.iter().all(|seen| seen.api_key != t.api_key) {
+                out.push(t);
+            }
+        }
+        out
+    }
+
     pub fn default_company_id(&self) -> &str {
         &self.default.company_id
     }

@@ -1,7 +1,9 @@
 //! Retell: its wire format and signature (the `retell-wire` crate, compiled for speed because
 //! the webhook runs it on every body), the API keys that sign requests, and the one
-//! authentication path of every request Retell sends us ([`auth::RequestAuth`]).
+//! authentication path of every request Retell sends us ([`auth::RequestAuth`]); and the client of
+//! Retell's REST API ([`api::RetellClient`]) for the requests we send Retell.
 
+pub mod api;
 pub mod auth;
 pub mod keys;
 

@@ -55,17 +55,30 @@ impl ToolDefinition {
 
     /// Retell's custom-function definition, with `url` filled in from the deployed base URL.
     pub fn retell_json(&self, base_url: &str) -> Value {
+        self.retell_tool(&format!("{}{}", base_url.trim_end_matches('/'), self.path()))
+    }
+
+    /// Retell's custom-function definition calling `url`: the schema and description from
+    /// code, the request as the tools read it (`{name, args, call}`), and a timeout above the
+    /// tool's own reply deadline.
+    pub fn retell_tool(&self, url: &str) -> Value {
         json!({
             "type": "custom",
             "name": self.name,
             "description": self.description,
-            "url": format!("{}{}", base_url.trim_end_matches('/'), self.path()),
+            "url": url,
             "speak_during_execution": false,
             "speak_after_execution": true,
+            "args_at_root": false,
+            "timeout_ms": TOOL_TIMEOUT_MS,
             "parameters": self.parameters,
         })
     }
 }
+
+/// What Retell waits for a tool: the tool replies within [`REPLY_DEADLINE`], a cold start and
+/// API Gateway on top stay well inside this.
+pub const TOOL_TIMEOUT_MS: u64 = 10_000;
 
 /// The call the tool runs in, as Retell sends it (absent for "args only" requests).
 #[derive(Debug, Clone, Default)]

@@ -1,0 +1,874 @@
+//! The commands. Each returns Ok(true) when everything it did or checked was fine, Ok(false)
+//! when it ran but something failed (reported on the way), Err when it could not run at all.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::QueueAttributeName;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use shared::booking::company::{
+    Company, CompanyDirectory, CompanySettings, COMPANY_CACHE_TTL,
+};
+use shared::calls::queue::SqsEventQueue;
+use shared::calls::reconcile::{CallOutcome, Reconciler, RetellAccount, Tally};
+use shared::calls::store::DynamoCallStore;
+use shared::platform::aws::AwsClients;
+use shared::platform::config::DEFAULT_INLINE_LIMIT_BYTES;
+use shared::retell::api::{mask_number, LlmSettings, PhoneNumberUpdate, RetellClient};
+
+use crate::agent_file::{project_tools, AgentFile};
+use crate::agents::{self, describe, LoadedFile, OpsError};
+use crate::output::{Check, Out, Status};
+use crate::target::Stack;
+
+pub struct Context {
+    pub stack: Stack,
+    pub out: Out,
+    pub aws: AwsClients,
+    retell: Result<(RetellClient, &'static str), String>,
+}
+
+impl Context {
+    pub async fn new(stack: Stack, out: Out) -> Result<Self, String> {
+        let aws = stack.aws().await;
+        let retell = match stack.retell_key(&aws).await {
+            Ok((key, source)) => stack
+                .retell(&key)
+                .map(|c| (c, source))
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        Ok(Self {
+            stack,
+            out,
+            aws,
+            retell,
+        })
+    }
+
+    pub fn retell(&self) -> Result<&RetellClient, String> {
+        self.retell.as_ref().map(|(c, _)| c).map_err(Clone::clone)
+    }
+}
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+// ------------------------------------------------------------------ test-connection
+
+pub async fn test_connection(ctx: &Context) -> Result<bool, String> {
+    let out = &ctx.out;
+    let stack = &ctx.stack;
+    let mut checks = Vec::new();
+    let report = |checks: &mut Vec<Check>, c: Check| {
+        out.check(&c);
+        checks.push(c);
+    };
+    let retell = match &ctx.retell {
+        Ok((client, source)) => {
+            match client.list_agents_page(None, 1).await {
+                Ok(_) => report(
+                    &mut checks,
+                    Check::ok(
+                        "Retell API key valid",
+                        Some(format!("from {source}, {}", client.base_url())),
+                    ),
+                ),
+                Err(e) => report(&mut checks, Check::failed("Retell API key valid", e.to_string())),
+            }
+            Some(client)
+        }
+        Err(e) => {
+            report(&mut checks, Check::failed("Retell API key", e.clone()));
+            None
+        }
+    };
+    report(&mut checks, probe_webhook(ctx).await);
+
+    if let Some(retell) = retell.filter(|_| checks[0].status == Status::Ok) {
+        let tools: BTreeSet<&str> = project_tools().iter().map(|t| t.name).collect();
+        match retell.list_agents().await {
+            Ok(list) => {
+                let mut llms_seen = BTreeSet::new();
+                for summary in list {
+                    let name = summary.agent_name.clone().unwrap_or_default();
+                    let agent = match retell.get_agent(&summary.agent_id, None).await {
+                        Ok(a) => a,
+                        Err(e) => {
+                            report(&mut checks, Check::failed(format!("agent {} ({name})", summary.agent_id), e.to_string()));
+                            continue;
+                        }
+                    };
+                    let url = agent.webhook_url.clone().unwrap_or_default();
+                    report(
+                        &mut checks,
+                        Check::from_bool(
+                            format!("agent {} ({name}) webhook_url", agent.agent_id),
+                            url == stack.webhook_url,
+                            if url.is_empty() { "not set".into() } else { url },
+                        ),
+                    );
+                    let Some(llm_id) = agent.llm_id().map(str::to_owned) else {
+                        continue;
+                    };
+                    if !llms_seen.insert(llm_id.clone()) {
+                        continue;
+                    }
+                    match retell.get_llm(&llm_id).await {
+                        Ok(llm) => {
+                            for tool in llm.custom_tools() {
+                                if tools.contains(tool.name.as_str()) {
+                                    let want = stack.tool_url(&tool.name);
+                                    report(
+                                        &mut checks,
+                                        Check::from_bool(
+                                            format!("LLM {llm_id} tool {}", tool.name),
+                                            tool.url == want,
+                                            tool.url.clone(),
+                                        ),
+                                    );
+                                } else {
+                                    report(&mut checks, Check::unknown(
+                                        format!("LLM {llm_id} tool {}", tool.name),
+                                        format!("not a tool of this project ({})", tool.url),
+                                    ));
+                                }
+                            }
+                        }
+                        Err(e) => report(&mut checks, Check::failed(format!("LLM {llm_id}"), e.to_string())),
+                    }
+                }
+            }
+            Err(e) => report(&mut checks, Check::failed("listing agents", e.to_string())),
+        }
+        match retell.list_phone_numbers().await {
+            Ok(numbers) => {
+                for n in numbers {
+                    let url = n.inbound_webhook_url.clone().unwrap_or_default();
+                    report(
+                        &mut checks,
+                        Check::from_bool(
+                            format!("number {} inbound_webhook_url", mask_number(&n.phone_number)),
+                            url == stack.inbound_url,
+                            if url.is_empty() { "not set".into() } else { url },
+                        ),
+                    );
+                }
+            }
+            Err(e) => report(&mut checks, Check::failed("listing phone numbers", e.to_string())),
+        }
+    }
+    let ok = checks.iter().all(|c| c.status != Status::Failed);
+    out.json_value(&json!({"ok": ok, "stack": stack.label, "checks": checks}));
+    if !ok && !out.json {
+        out.line("\nSome checks failed: `retell-ops sync` points agents, tools and numbers at this stack.");
+    }
+    Ok(ok)
+}
+
+/// A signed request the webhook must accept and ignore (an event kind it does not store).
+async fn probe_webhook(ctx: &Context) -> Check {
+    let what = format!("webhook answers a signed probe ({})", ctx.stack.webhook_url);
+    let key = match ctx.stack.retell_key(&ctx.aws).await {
+        Ok((k, _)) => k,
+        Err(e) => return Check::failed(what, e.to_string()),
+    };
+    let now = Utc::now().timestamp_millis();
+    let body = json!({"event": "retell_ops_probe", "call": {"call_id": format!("probe_{now}")}}).to_string();
+    let signature = wire::signature::sign(body.as_bytes(), &key, now);
+    let client = match shared::platform::http::client_builder().timeout(Duration::from_secs(15)).build() {
+        Ok(c) => c,
+        Err(e) => return Check::failed(what, e.to_string()),
+    };
+    let answer = client
+        .post(&ctx.stack.webhook_url)
+        .header("content-type", "application/json")
+        .header(shared::retell::auth::SIGNATURE_HEADER, signature)
+        .body(body)
+        .send()
+        .await;
+    match answer {
+        Ok(r) if r.status().is_success() => Check::ok(what, Some(format!("HTTP {}", r.status().as_u16()))),
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let text: String = r.text().await.unwrap_or_default().chars().take(200).collect();
+            let hint = if status == 401 { " (the stack's key is not the one this probe signed with)" } else { "" };
+            Check::failed(what, format!("HTTP {status}{hint}: {text}"))
+        }
+        Err(e) => Check::failed(what, format!("no answer: {e}")),
+    }
+}
+
+// ------------------------------------------------------------------ health
+
+pub async fn health(ctx: &Context) -> Result<bool, String> {
+    let out = &ctx.out;
+    let mut checks = Vec::new();
+    let mut queues_json = Vec::new();
+    let mut rows = Vec::new();
+    // Metrics and alarms exist only in AWS; the local stack says so instead of guessing.
+    let cloudwatch = if ctx.stack.local {
+        None
+    } else {
+        Some(aws_sdk_cloudwatch::Client::new(
+            &shared::platform::aws::config_loader().load().await,
+        ))
+    };
+    for pair in &ctx.stack.queues {
+        let main = queue_depth(&ctx.aws, &pair.url).await;
+        let dlq = queue_depth(&ctx.aws, &pair.dlq_url).await;
+        let age = match &cloudwatch {
+            Some(cw) => oldest_age(cw, &pair.url).await,
+            None => Err("not available locally (no CloudWatch metrics)".into()),
+        };
+        let kind = pair.kind.as_str();
+        rows.push(vec![
+            kind.to_owned(),
+            main.as_ref().map(|(v, f)| format!("{v} (+{f} in flight)")).unwrap_or_else(|e| format!("? ({e})")),
+            dlq.as_ref().map(|(v, _)| v.to_string()).unwrap_or_else(|e| format!("? ({e})")),
+            age.as_ref().map(|a| format!("{a} s")).unwrap_or_else(|e| e.clone()),
+        ]);
+        queues_json.push(json!({
+            "event": kind,
+            "visible": main.as_ref().ok().map(|m| m.0),
+            "in_flight": main.as_ref().ok().map(|m| m.1),
+            "dead_letters": dlq.as_ref().ok().map(|d| d.0),
+            "oldest_message_age_s": age.as_ref().ok(),
+        }));
+        match dlq {
+            Ok((0, _)) => checks.push(Check::ok(format!("{kind} dead-letter queue empty"), None)),
+            Ok((n, _)) => checks.push(Check::failed(
+                format!("{kind} dead-letter queue empty"),
+                format!("{n} message(s) wait there: events that failed processing"),
+            )),
+            Err(e) => checks.push(Check::failed(format!("{kind} dead-letter queue"), e)),
+        }
+        if let Err(e) = &main {
+            checks.push(Check::failed(format!("{kind} queue"), e.clone()));
+        }
+        if let Ok(age) = age {
+            checks.push(Check::from_bool(
+                format!("{kind} queue drains"),
+                age < 900,
+                format!("oldest message {age} s old"),
+            ));
+        }
+    }
+    let last = last_event_stored(ctx).await;
+    match &last {
+        Ok(Some(at)) => checks.push(Check::ok(
+            "last webhook event stored",
+            Some(format!("{} ({} ago)", at.format("%Y-%m-%d %H:%M:%S UTC"), ago(*at))),
+        )),
+        Ok(None) => checks.push(Check::unknown("last webhook event stored", "no event stored yet")),
+        Err(e) => checks.push(Check::failed("last webhook event stored", e.clone())),
+    }
+    let mut alarms_json = Vec::new();
+    match &cloudwatch {
+        Some(cw) if !ctx.stack.alarms.is_empty() => match alarms_in_alarm(cw, &ctx.stack.alarms).await {
+            Ok(firing) => {
+                alarms_json = firing.iter().map(|a| json!(a)).collect();
+                checks.push(Check::from_bool(
+                    "no alarm in ALARM state",
+                    firing.is_empty(),
+                    if firing.is_empty() {
+                        format!("{} alarms OK", ctx.stack.alarms.len())
+                    } else {
+                        firing.join(", ")
+                    },
+                ))
+            }
+            Err(e) => checks.push(Check::failed("alarms", e)),
+        },
+        _ => checks.push(Check::unknown("alarms", "not available locally (the local stack has no CloudWatch alarms)")),
+    }
+    let concurrency = match ctx.retell() {
+        Ok(retell) => retell.get_concurrency().await.map_err(err),
+        Err(e) => Err(e),
+    };
+    match &concurrency {
+        Ok(c) => {
+            let (used, limit) = (c.current_concurrency.unwrap_or(0), c.concurrency_limit);
+            checks.push(Check::from_bool(
+                "Retell concurrency below its limit",
+                limit.is_none_or(|l| used < l),
+                format!("{used} of {} in use", limit.map(|l| l.to_string()).unwrap_or_else(|| "?".into())),
+            ));
+        }
+        Err(e) => checks.push(Check::failed("Retell concurrency", e.clone())),
+    }
+    out.table(&["queue", "messages", "dead letters", "oldest message"], &rows);
+    out.line("");
+    for c in &checks {
+        out.check(c);
+    }
+    let ok = checks.iter().all(|c| c.status != Status::Failed);
+    out.json_value(&json!({
+        "ok": ok,
+        "stack": ctx.stack.label,
+        "queues": queues_json,
+        "last_event_stored": last.ok().flatten().map(|t| t.to_rfc3339()),
+        "alarms_in_alarm": alarms_json,
+        "retell_concurrency": concurrency.ok().map(|c| json!({"current": c.current_concurrency, "limit": c.concurrency_limit})),
+        "checks": checks,
+    }));
+    Ok(ok)
+}
+
+fn ago(t: DateTime<Utc>) -> String {
+    let s = (Utc::now() - t).num_seconds().max(0);
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        _ => format!("{} h", s / 3600),
+    }
+}
+
+async fn queue_depth(aws: &AwsClients, url: &str) -> Result<(u64, u64), String> {
+    let out = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+    let attrs = out.attributes().cloned().unwrap_or_default();
+    let get = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok((
+        get(QueueAttributeName::ApproximateNumberOfMessages),
+        get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    ))
+}
+
+async fn oldest_age(cw: &aws_sdk_cloudwatch::Client, queue_url: &str) -> Result<u64, String> {
+    use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+    let name = queue_url.rsplit('/').next().unwrap_or(queue_url);
+    let now = std::time::SystemTime::now();
+    let out = cw
+        .get_metric_statistics()
+        .namespace("AWS/SQS")
+        .metric_name("ApproximateAgeOfOldestMessage")
+        .dimensions(Dimension::builder().name("QueueName").value(name).build())
+        .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(now - Duration::from_secs(900)))
+        .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(now))
+        .period(300)
+        .statistics(Statistic::Maximum)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string())?;
+    let latest = out
+        .datapoints()
+        .iter()
+        .max_by_key(|d| d.timestamp().map(|t| t.secs()))
+        .and_then(|d| d.maximum());
+    Ok(latest.unwrap_or(0.0) as u64)
+}
+
+async fn alarms_in_alarm(cw: &aws_sdk_cloudwatch::Client, names: &[String]) -> Result<Vec<String>, String> {
+    let mut firing = Vec::new();
+    for chunk in names.chunks(100) {
+        let out = cw
+            .describe_alarms()
+            .set_alarm_names(Some(chunk.to_vec()))
+            .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string())?;
+        firing.extend(out.metric_alarms().iter().filter_map(|a| a.alarm_name().map(str::to_owned)));
+    }
+    Ok(firing)
+}
+
+/// The newest `updated_at_ms` of any company's latest statistics item: when the consumers last
+/// stored an event.
+async fn last_event_stored(ctx: &Context) -> Result<Option<DateTime<Utc>>, String> {
+    let directory = CompanyDirectory::new(ctx.aws.dynamodb.clone(), &ctx.stack.companies_table, COMPANY_CACHE_TTL);
+    let mut companies = directory.company_ids().await.map_err(err)?;
+    companies.push(ctx.stack.default_company_id.clone());
+    let mut newest: Option<i64> = None;
+    for company in companies {
+        let out = ctx
+            .aws
+            .dynamodb
+            .query()
+            .table_name(&ctx.stack.stats_table)
+            .key_condition_expression("company_id = :c")
+            .expression_attribute_values(":c", AttributeValue::S(company))
+            .scan_index_forward(false)
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+        for item in out.items() {
+            if let Some(AttributeValue::N(n)) = item.get("updated_at_ms") {
+                if let Ok(ms) = n.parse::<i64>() {
+                    newest = Some(newest.map_or(ms, |m| m.max(ms)));
+                }
+            }
+        }
+    }
+    Ok(newest.and_then(DateTime::from_timestamp_millis))
+}
+
+// ------------------------------------------------------------------ sync
+
+pub async fn sync(ctx: &Context, dry_run: bool) -> Result<bool, String> {
+    let retell = ctx.retell()?;
+    let stack = &ctx.stack;
+    let out = &ctx.out;
+    let defs = project_tools();
+    let mut plan: Vec<(String, String, String, String)> = Vec::new(); // (what, id, field, change)
+    let mut agent_updates: Vec<String> = Vec::new();
+    let mut llm_updates: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut number_updates: Vec<String> = Vec::new();
+    let mut llms_seen = BTreeSet::new();
+    let bar = out.progress(None, "reading agents");
+    for summary in retell.list_agents().await.map_err(err)? {
+        bar.inc(1);
+        let agent = retell.get_agent(&summary.agent_id, None).await.map_err(err)?;
+        if agent.webhook_url.as_deref() != Some(stack.webhook_url.as_str()) {
+            plan.push(("agent".into(), agent.agent_id.clone(), "webhook_url".into(),
+                format!("{} → {}", agent.webhook_url.as_deref().unwrap_or("(not set)"), stack.webhook_url)));
+            agent_updates.push(agent.agent_id.clone());
+        }
+        let Some(llm_id) = agent.llm_id().map(str::to_owned) else { continue };
+        if !llms_seen.insert(llm_id.clone()) {
+            continue;
+        }
+        let llm = retell.get_llm(&llm_id).await.map_err(err)?;
+        let mut tools = llm.general_tools.clone().unwrap_or_default();
+        let mut changed = false;
+        for tool in tools.iter_mut() {
+            let is_custom = tool.get("type").and_then(Value::as_str) == Some("custom");
+            let name = tool.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let Some(def) = defs.iter().find(|d| d.name == name).filter(|_| is_custom) else { continue };
+            let want = def.retell_tool(&stack.tool_url(&name));
+            let mut fields = Vec::new();
+            for key in ["url", "description", "parameters"] {
+                if !agents::covers(&tool[key], &want[key]) || tool.get(key).is_none() {
+                    fields.push(key);
+                    tool[key] = want[key].clone();
+                }
+            }
+            if !fields.is_empty() {
+                changed = true;
+                plan.push(("LLM tool".into(), format!("{llm_id}/{name}"), fields.join(", "),
+                    if fields.contains(&"url") { format!("url → {}", want["url"].as_str().unwrap_or_default()) } else { "from code".into() }));
+            }
+        }
+        if changed {
+            llm_updates.insert(llm_id, tools);
+        }
+    }
+    for number in retell.list_phone_numbers().await.map_err(err)? {
+        if number.inbound_webhook_url.as_deref() != Some(stack.inbound_url.as_str()) {
+            plan.push(("number".into(), mask_number(&number.phone_number), "inbound_webhook_url".into(),
+                format!("{} → {}", number.inbound_webhook_url.as_deref().unwrap_or("(not set)"), stack.inbound_url)));
+            number_updates.push(number.phone_number.clone());
+        }
+    }
+    bar.finish_and_clear();
+    let rows: Vec<Vec<String>> = plan.iter().map(|(a, b, c, d)| vec![a.clone(), b.clone(), c.clone(), d.clone()]).collect();
+    if plan.is_empty() {
+        out.line("Everything already points at this stack: nothing to change.");
+    } else {
+        out.line(&format!("{} change(s){}:", plan.len(), if dry_run { " (dry run, nothing changed)" } else { "" }));
+        out.table(&["what", "id", "field", "change"], &rows);
+    }
+    let mut failures = Vec::new();
+    if !dry_run {
+        let total = (agent_updates.len() + llm_updates.len() + number_updates.len()) as u64;
+        let bar = out.progress(Some(total), "applying");
+        for agent_id in &agent_updates {
+            let update = shared::retell::api::AgentSettings { webhook_url: Some(stack.webhook_url.clone()), ..Default::default() };
+            if let Err(e) = retell.update_agent(agent_id, &update).await {
+                failures.push(format!("agent {agent_id}: {e}"));
+            }
+            bar.inc(1);
+        }
+        for (llm_id, tools) in &llm_updates {
+            let update = LlmSettings { general_tools: Some(tools.clone()), ..Default::default() };
+            if let Err(e) = retell.update_llm(llm_id, &update).await {
+                failures.push(format!("LLM {llm_id}: {e}"));
+            }
+            bar.inc(1);
+        }
+        for number in &number_updates {
+            let update = PhoneNumberUpdate { inbound_webhook_url: Some(stack.inbound_url.clone()), ..Default::default() };
+            if let Err(e) = retell.update_phone_number(number, &update).await {
+                failures.push(format!("number {}: {e}", mask_number(number)));
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        for f in &failures {
+            out.check(&Check::failed("sync", f.clone()));
+        }
+        if failures.is_empty() && !plan.is_empty() {
+            out.check(&Check::ok(format!("{} change(s) applied", plan.len()), None));
+        }
+    }
+    out.json_value(&json!({
+        "ok": failures.is_empty(),
+        "dry_run": dry_run,
+        "stack": stack.label,
+        "changes": plan.iter().map(|(a, b, c, d)| json!({"what": a, "id": b, "field": c, "change": d})).collect::<Vec<_>>(),
+        "failures": failures,
+    }));
+    Ok(failures.is_empty())
+}
+
+// ------------------------------------------------------------------ companies
+
+pub async fn companies_load(ctx: &Context, files: &[PathBuf], table: Option<String>) -> Result<bool, String> {
+    let table = table.unwrap_or_else(|| ctx.stack.companies_table.clone());
+    // Every file is checked before any is written.
+    let mut settings = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let s: CompanySettings = serde_json::from_str(&text)
+            .map_err(|e| format!("{}:{}: {e}", file.display(), e.line()))?;
+        Company::from_settings(s.clone()).map_err(|e| format!("{}: {e}", file.display()))?;
+        settings.push(s);
+    }
+    let directory = CompanyDirectory::new(ctx.aws.dynamodb.clone(), table, COMPANY_CACHE_TTL);
+    let mut loaded = Vec::new();
+    for s in &settings {
+        directory.put(s).await.map_err(|e| format!("{}: {e} (loaded before it: {:?})", s.company_id, loaded))?;
+        ctx.out.check(&Check::ok(
+            format!("loaded {} ({})", s.company_id, s.name),
+            Some(format!("agents {:?}, {} number(s)", s.agent_ids, s.phone_numbers.len())),
+        ));
+        loaded.push(s.company_id.clone());
+    }
+    ctx.out.json_value(&json!({"ok": true, "loaded": loaded}));
+    Ok(true)
+}
+
+// ------------------------------------------------------------------ import-calls
+
+pub async fn import_calls(
+    ctx: &Context,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    concurrency: usize,
+    resume: bool,
+) -> Result<bool, String> {
+    let retell = ctx.retell()?.clone();
+    let stack = &ctx.stack;
+    let out = &ctx.out;
+    let checkpoint_file = checkpoint_path(stack, from, to);
+    let mut start_ms = from.timestamp_millis();
+    if resume {
+        if let Some(ms) = std::fs::read_to_string(&checkpoint_file).ok().and_then(|t| t.trim().parse::<i64>().ok()) {
+            start_ms = ms.max(start_ms);
+            out.line(&format!("Resuming from {} (checkpoint {})", DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339()).unwrap_or_default(), checkpoint_file.display()));
+        }
+    }
+    let queue_urls: HashMap<_, _> = stack.queues.iter().map(|q| (q.kind, q.url.clone())).collect();
+    let reconciler = Reconciler {
+        queue: SqsEventQueue::new(ctx.aws.sqs.clone(), ctx.aws.s3.clone(), &stack.bucket, queue_urls, DEFAULT_INLINE_LIMIT_BYTES),
+        store: DynamoCallStore::new(ctx.aws.dynamodb.clone(), &stack.calls_table, &stack.stats_table),
+        companies: CompanyDirectory::new(ctx.aws.dynamodb.clone(), &stack.companies_table, COMPANY_CACHE_TTL),
+        concurrency,
+    };
+    let account = RetellAccount { client: retell, company_id: stack.default_company_id.clone() };
+    let bar = out.progress(None, "calls checked");
+    let tally = Tally::default();
+    let on_call = |o: &CallOutcome| {
+        tally.add(o);
+        bar.inc(1);
+        if let CallOutcome::Failed { call_id, reason } = o {
+            bar.suspend(|| eprintln!("❌ {call_id}: {reason}"));
+        }
+    };
+    let file = checkpoint_file.clone();
+    let mut on_page = |r: &shared::calls::reconcile::ReconcileReport| {
+        if let Some(ms) = r.checkpoint_ms {
+            if let Some(dir) = file.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = std::fs::write(&file, ms.to_string());
+        }
+    };
+    let started = std::time::Instant::now();
+    let report = reconciler
+        .import_window(&account, start_ms, to.timestamp_millis(), &on_call, &mut on_page)
+        .await;
+    bar.finish_and_clear();
+    let report = report.map_err(|e| {
+        let t = tally.snapshot();
+        format!("{e} (before it: {} imported, {} already present, {} failed; rerun with --resume)", t.imported, t.present, t.failed)
+    })?;
+    let ok = report.failed == 0;
+    if ok {
+        let _ = std::fs::remove_file(&checkpoint_file);
+    }
+    out.table(
+        &["listed", "imported", "already present", "failed", "events queued", "seconds"],
+        &[vec![
+            report.listed.to_string(),
+            report.imported.to_string(),
+            report.present.to_string(),
+            report.failed.to_string(),
+            report.events_queued.to_string(),
+            format!("{:.1}", started.elapsed().as_secs_f64()),
+        ]],
+    );
+    for (call_id, reason) in &report.failures {
+        out.check(&Check::failed(call_id.clone(), reason.clone()));
+    }
+    out.json_value(&json!({
+        "ok": ok,
+        "from": DateTime::from_timestamp_millis(start_ms).map(|t| t.to_rfc3339()),
+        "to": to.to_rfc3339(),
+        "listed": report.listed,
+        "imported": report.imported,
+        "present": report.present,
+        "failed": report.failed,
+        "events_queued": report.events_queued,
+        "failures": report.failures,
+        "seconds": started.elapsed().as_secs_f64(),
+    }));
+    Ok(ok)
+}
+
+/// One checkpoint per stack and window, so `--resume` continues the same run only.
+fn checkpoint_path(stack: &Stack, from: DateTime<Utc>, to: DateTime<Utc>) -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    let id = wire::signature::sign(format!("{}|{}|{}", stack.calls_table, from.timestamp(), to.timestamp()).as_bytes(), "checkpoint", 0);
+    let id: String = id.chars().filter(char::is_ascii_hexdigit).take(16).collect();
+    base.join("retell-ops").join(format!("import-{id}.checkpoint"))
+}
+
+// ------------------------------------------------------------------ agents
+
+pub async fn agents_list(ctx: &Context) -> Result<bool, String> {
+    let agents = ctx.retell()?.list_agents().await.map_err(err)?;
+    let rows: Vec<Vec<String>> = agents
+        .iter()
+        .map(|a| vec![
+            a.agent_id.clone(),
+            a.agent_name.clone().unwrap_or_default(),
+            a.user_modified_timestamp.and_then(DateTime::from_timestamp_millis).map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default(),
+        ])
+        .collect();
+    ctx.out.table(&["agent_id", "name", "modified (UTC)"], &rows);
+    ctx.out.json_value(&json!({"ok": true, "agents": agents}));
+    Ok(true)
+}
+
+async fn agent_and_file(ctx: &Context, agent_id: &str) -> Result<(Value, AgentFile), String> {
+    let retell = ctx.retell()?;
+    let agent = retell.get_agent(agent_id, None).await.map_err(err)?;
+    let llm_id = agent.llm_id().ok_or_else(|| format!("agent {agent_id} does not answer with a Retell LLM"))?;
+    let llm = retell.get_llm(llm_id).await.map_err(err)?;
+    let file = AgentFile::from_retell(&agent, &llm)?;
+    Ok((json!({"agent": agent, "llm": llm}), file))
+}
+
+pub async fn agents_get(ctx: &Context, agent_id: &str) -> Result<bool, String> {
+    let (raw, file) = agent_and_file(ctx, agent_id).await?;
+    if ctx.out.json {
+        ctx.out.json_value(&raw);
+    } else {
+        print!("{}", file.to_yaml());
+    }
+    Ok(true)
+}
+
+pub async fn agents_export(ctx: &Context, agent_id: &str, path: Option<PathBuf>, json_format: bool) -> Result<bool, String> {
+    let (_, file) = agent_and_file(ctx, agent_id).await?;
+    let text = if json_format { file.to_json() } else { file.to_yaml() };
+    let path = path.unwrap_or_else(|| agents::default_export_path(agent_id, json_format));
+    if path == Path::new("-") {
+        print!("{text}");
+        return Ok(true);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    ctx.out.check(&Check::ok(format!("exported {agent_id}"), Some(path.display().to_string())));
+    ctx.out.json_value(&json!({"ok": true, "agent_id": agent_id, "file": path}));
+    Ok(true)
+}
+
+/// Reads and checks every file before anything is applied.
+async fn load_all(ctx: &Context, files: &[PathBuf]) -> Result<Vec<LoadedFile>, String> {
+    let retell = ctx.retell()?;
+    let mut loaded = Vec::new();
+    let mut errors = Vec::new();
+    for f in files {
+        match LoadedFile::load(f) {
+            Ok(l) => match l.check_with_retell(retell).await {
+                Ok(()) => loaded.push(l),
+                Err(e) => errors.push(e.to_string()),
+            },
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(format!("{}\nnothing was applied", errors.join("\n")));
+    }
+    Ok(loaded)
+}
+
+pub async fn agents_import(ctx: &Context, files: &[PathBuf], publish: bool, dry_run: bool) -> Result<bool, String> {
+    let loaded = load_all(ctx, files).await?;
+    apply_files(ctx, loaded.iter().map(|l| (l, None)).collect(), publish, dry_run).await
+}
+
+pub async fn agents_create(ctx: &Context, file: &Path, publish: bool) -> Result<bool, String> {
+    let loaded = load_all(ctx, &[file.to_path_buf()]).await?;
+    let retell = ctx.retell()?;
+    let plan = agents::plan(retell, &ctx.stack, &loaded[0], None).await.map_err(err)?;
+    let applied = agents::apply(retell, plan, publish).await.map_err(err)?;
+    ctx.out.check(&Check::ok(format!("created agent {}", applied.agent_id), Some(format!("LLM {}", applied.llm_id))));
+    ctx.out.json_value(&json!({"ok": true, "applied": [applied]}));
+    Ok(true)
+}
+
+pub async fn agents_update(ctx: &Context, agent_id: &str, file: &Path, publish: bool) -> Result<bool, String> {
+    let loaded = load_all(ctx, &[file.to_path_buf()]).await?;
+    if let Some(other) = loaded[0].file.agent_id.as_deref().filter(|id| *id != agent_id) {
+        return Err(format!("{} is the file of agent {other}, not {agent_id}", file.display()));
+    }
+    apply_files(ctx, vec![(&loaded[0], Some(agent_id))], publish, false).await
+}
+
+pub async fn agents_reset(ctx: &Context, agent_id: &str, file: Option<PathBuf>, publish: bool, yes: bool) -> Result<bool, String> {
+    let retell = ctx.retell()?;
+    let mut loaded = match &file {
+        Some(f) => load_all(ctx, std::slice::from_ref(f)).await?.remove(0),
+        None => {
+            let mut t = LoadedFile::template();
+            // The template keeps the agent's own name.
+            let current = retell.get_agent(agent_id, None).await.map_err(err)?;
+            if let Some(name) = current.agent_name {
+                t.file.agent.agent_name = Some(name);
+            }
+            t.check_with_retell(retell).await.map_err(err)?;
+            t
+        }
+    };
+    loaded.file.agent_id = Some(agent_id.to_owned());
+    if !confirm(ctx, yes, &format!("Reset agent {agent_id} to {}?", loaded.path), agent_id)? {
+        return Ok(false);
+    }
+    apply_files(ctx, vec![(&loaded, Some(agent_id))], publish, false).await
+}
+
+async fn apply_files(ctx: &Context, files: Vec<(&LoadedFile, Option<&str>)>, publish: bool, dry_run: bool) -> Result<bool, String> {
+    let retell = ctx.retell()?;
+    let out = &ctx.out;
+    let mut applied = Vec::new();
+    let mut plans = Vec::new();
+    let mut failed: Option<(String, String)> = None;
+    for (loaded, explicit) in &files {
+        let result: Result<(), OpsError> = async {
+            let agent = agents::find_agent(retell, loaded, *explicit).await?;
+            let plan = agents::plan(retell, &ctx.stack, loaded, agent.as_ref()).await?;
+            let target = plan.agent_id.clone().unwrap_or_else(|| "(new agent)".into());
+            if plan.is_noop() {
+                out.check(&Check::ok(format!("{}: {target} is up to date", loaded.path), None));
+            } else {
+                out.line(&format!("{}: {target}: {} change(s){}", loaded.path, plan.changes.len(), if dry_run { " (dry run)" } else { "" }));
+                for change in &plan.changes {
+                    for l in describe(change) {
+                        out.line(&format!("  {l}"));
+                    }
+                }
+            }
+            if dry_run {
+                plans.push(plan);
+                return Ok(());
+            }
+            if plan.is_noop() && !publish {
+                applied.push(json!({"file": loaded.path, "agent_id": plan.agent_id, "changed": []}));
+                return Ok(());
+            }
+            let done = agents::apply(retell, plan, publish).await?;
+            out.check(&Check::ok(
+                format!("{}: {} agent {}", loaded.path, if done.created { "created" } else { "updated" }, done.agent_id),
+                Some(format!("LLM {}{}", done.llm_id, if done.published { ", published" } else { "" })),
+            ));
+            applied.push(serde_json::to_value(&done).unwrap_or_default());
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            failed = Some((loaded.path.clone(), e.to_string()));
+            break;
+        }
+    }
+    if let Some((file, reason)) = &failed {
+        out.check(&Check::failed(format!("{file} was not applied"), reason.clone()));
+        let done: Vec<String> = applied.iter().filter_map(|a| a["file"].as_str().map(str::to_owned)).collect();
+        let rest: Vec<String> = files.iter().map(|(l, _)| l.path.clone()).filter(|p| !done.contains(p) && p != file).collect();
+        out.line(&format!("applied: {}", if done.is_empty() { "none".into() } else { done.join(", ") }));
+        out.line(&format!("not applied: {}", std::iter::once(file.clone()).chain(rest).collect::<Vec<_>>().join(", ")));
+    }
+    let ok = failed.is_none();
+    out.json_value(&json!({
+        "ok": ok,
+        "dry_run": dry_run,
+        "applied": applied,
+        "plans": plans,
+        "failed": failed.map(|(f, r)| json!({"file": f, "reason": r})),
+    }));
+    Ok(ok)
+}
+
+pub async fn agents_delete(ctx: &Context, agent_id: &str, yes: bool) -> Result<bool, String> {
+    let retell = ctx.retell()?;
+    let agent = retell.get_agent(agent_id, None).await.map_err(err)?;
+    let name = agent.agent_name.unwrap_or_default();
+    if !confirm(ctx, yes, &format!("Delete agent {agent_id} ({name})? Calls to its numbers will fail."), agent_id)? {
+        return Ok(false);
+    }
+    retell.delete_agent(agent_id).await.map_err(err)?;
+    ctx.out.check(&Check::ok(format!("deleted agent {agent_id} ({name})"), None));
+    ctx.out.json_value(&json!({"ok": true, "deleted": agent_id}));
+    Ok(true)
+}
+
+pub async fn agents_publish(ctx: &Context, agent_id: &str) -> Result<bool, String> {
+    let retell = ctx.retell()?;
+    retell.publish_agent(agent_id).await.map_err(err)?;
+    let versions = retell.list_agent_versions(agent_id).await.map_err(err)?;
+    let published = versions.iter().filter(|v| v.is_published).map(|v| v.version).max();
+    ctx.out.check(&Check::ok(format!("published agent {agent_id}"), published.map(|v| format!("version {v}"))));
+    ctx.out.json_value(&json!({"ok": true, "agent_id": agent_id, "published_version": published}));
+    Ok(true)
+}
+
+/// `--yes`, or the operator types the id at a terminal; never a silent yes.
+fn confirm(ctx: &Context, yes: bool, question: &str, id: &str) -> Result<bool, String> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() || ctx.out.json {
+        return Err(format!("{question} Pass --yes to confirm (no terminal to ask on)"));
+    }
+    eprint!("{question}\nType {id} to confirm: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(err)?;
+    if answer.trim() == id {
+        Ok(true)
+    } else {
+        eprintln!("Not confirmed; nothing changed.");
+        Ok(false)
+    }
+}

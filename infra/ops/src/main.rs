@@ -1,0 +1,291 @@
+//! `retell-ops`: the operator's CLI for this backend and its Retell account.
+//!
+//! It operates a deployed stack (`--stack NAME`) or the running `make dev` (`--local`) and says
+//! which; the Retell key is `RETELL_API_KEY` or the stack's secret. `--json` prints one JSON
+//! document for scripts; the exit code is non-zero whenever something failed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod agent_file;
+mod agents;
+mod commands;
+mod output;
+mod target;
+mod when;
+
+use output::Out;
+use target::Stack;
+
+#[derive(Parser)]
+#[command(name = "retell-ops", version, about = "Operate the Retell backend: connection, health, agents as code, sync, companies, missed calls.",
+    long_about = None, propagate_version = true, arg_required_else_help = true)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Global {
+    /// Operate the deployed CloudFormation stack NAME (AWS credentials and region as the AWS CLI finds them).
+    #[arg(long, global = true, value_name = "NAME", conflicts_with = "local")]
+    stack: Option<String>,
+    /// Operate the local stack `make dev` runs (LOCAL_STATE_DIR / LOCAL_API_PORT pick which).
+    #[arg(long, global = true)]
+    local: bool,
+    /// Print one JSON document instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check the Retell key, the webhook (with a signed probe) and that every agent, LLM tool and number points at this stack.
+    TestConnection,
+    /// Queue and dead-letter depths, oldest message, last event stored, alarms, Retell concurrency; non-zero exit when unhealthy.
+    Health,
+    /// Agents as code: an agent and its LLM as one file (docs/agents-as-code.md).
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// Point every agent's webhook, every number's inbound webhook and the LLMs' tools at this stack.
+    Sync {
+        /// Print the plan, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Company settings (docs/custom-functions.md).
+    #[command(subcommand)]
+    Companies(CompaniesCommand),
+    /// Import calls whose webhooks never arrived (or arrived in part) through the webhook's queue path.
+    ImportCalls(ImportArgs),
+}
+
+#[derive(Subcommand)]
+enum AgentsCommand {
+    /// The account's agents.
+    List,
+    /// An agent and its LLM, as an agent file (or Retell's objects with --json).
+    Get { agent_id: String },
+    /// Create a new agent (and LLM) from a file.
+    Create {
+        file: PathBuf,
+        #[arg(long)]
+        publish: bool,
+    },
+    /// Make an agent match a file.
+    Update {
+        agent_id: String,
+        file: PathBuf,
+        #[arg(long)]
+        publish: bool,
+    },
+    /// Delete an agent.
+    Delete {
+        agent_id: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Write an agent and its LLM to a file for git.
+    Export {
+        agent_id: String,
+        /// Where (default agents/<agent_id>.yaml; `-` for stdout).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Yaml)]
+        format: Format,
+    },
+    /// Create or update agents to match files (idempotent). All files are checked before any is applied.
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Publish each agent's new version after applying.
+        #[arg(long)]
+        publish: bool,
+        /// Show what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// What `import` would change, field by field.
+    Diff {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Publish an agent's draft as a new version.
+    Publish { agent_id: String },
+    /// Return an agent to a file, or to the default German appointment receptionist.
+    Reset {
+        agent_id: String,
+        /// The file to return to (default: the built-in template, keeping the agent's name).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        publish: bool,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Yaml,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum CompaniesCommand {
+    /// Validate company files and write them to the companies table.
+    Load {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The table (default: the stack's).
+        #[arg(long)]
+        table: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// Start of the window: "24 hours ago", "7d", "yesterday", "2026-11-24", "2026-11-24T08:00:00Z".
+    #[arg(long, default_value = "24 hours ago")]
+    from: String,
+    /// End of the window (default: now).
+    #[arg(long, default_value = "now")]
+    to: String,
+    /// Calls fetched from Retell at once.
+    #[arg(long, default_value_t = shared::calls::reconcile::DEFAULT_CONCURRENCY)]
+    concurrency: usize,
+    /// Continue an interrupted run of the same window from its checkpoint.
+    #[arg(long)]
+    resume: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Out::new(cli.global.json);
+    // Warnings (retries) to stderr; RETELL_OPS_DEBUG=1 for everything.
+    let level = if std::env::var_os("RETELL_OPS_DEBUG").is_some() {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::WARN
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .without_time()
+        .with_target(false)
+        .try_init();
+    // The local stack's emulator is this process's AWS: set before any thread starts.
+    let local = if cli.global.local {
+        let path = Stack::local_state_file();
+        match Stack::local(&path) {
+            Ok((stack, endpoint)) => {
+                std::env::set_var("AWS_ENDPOINT_URL", &endpoint);
+                for (k, v) in [
+                    ("AWS_REGION", "eu-central-1"),
+                    ("AWS_ACCESS_KEY_ID", "test"),
+                    ("AWS_SECRET_ACCESS_KEY", "test"),
+                ] {
+                    if std::env::var_os(k).is_none() {
+                        std::env::set_var(k, v);
+                    }
+                }
+                Some(stack)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, out, local)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            if out.json {
+                out.json_value(&serde_json::json!({"ok": false, "error": e}));
+            }
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Ok(false): ran, but something failed (already reported).
+async fn run(cli: Cli, out: Out, local: Option<Stack>) -> Result<bool, String> {
+    let stack = match (local, &cli.global.stack) {
+        (Some(s), _) => s,
+        (None, Some(name)) => Stack::deployed(name).await.map_err(|e| e.to_string())?,
+        (None, None) => {
+            return Err("say which system: --stack NAME (deployed) or --local (make dev)".into())
+        }
+    };
+    if !out.json {
+        eprintln!("{}", out.dim(&format!("→ {}", stack.label)));
+    }
+    let ctx = commands::Context::new(stack, out).await?;
+    match cli.command {
+        Command::TestConnection => commands::test_connection(&ctx).await,
+        Command::Health => commands::health(&ctx).await,
+        Command::Sync { dry_run } => commands::sync(&ctx, dry_run).await,
+        Command::Companies(CompaniesCommand::Load { files, table }) => {
+            commands::companies_load(&ctx, &files, table).await
+        }
+        Command::ImportCalls(args) => {
+            let now = chrono::Utc::now();
+            let from = when::parse(&args.from, now).map_err(|e| format!("--from: {e}"))?;
+            let to = when::parse(&args.to, now).map_err(|e| format!("--to: {e}"))?;
+            if from >= to {
+                return Err(format!("--from ({from}) must be before --to ({to})"));
+            }
+            commands::import_calls(&ctx, from, to, args.concurrency, args.resume).await
+        }
+        Command::Agents(command) => match command {
+            AgentsCommand::List => commands::agents_list(&ctx).await,
+            AgentsCommand::Get { agent_id } => commands::agents_get(&ctx, &agent_id).await,
+            AgentsCommand::Create { file, publish } => {
+                commands::agents_create(&ctx, &file, publish).await
+            }
+            AgentsCommand::Update {
+                agent_id,
+                file,
+                publish,
+            } => commands::agents_update(&ctx, &agent_id, &file, publish).await,
+            AgentsCommand::Delete { agent_id, yes } => {
+                commands::agents_delete(&ctx, &agent_id, yes).await
+            }
+            AgentsCommand::Export {
+                agent_id,
+                out: path,
+                format,
+            } => commands::agents_export(&ctx, &agent_id, path, matches!(format, Format::Json)).await,
+            AgentsCommand::Import {
+                files,
+                publish,
+                dry_run,
+            } => commands::agents_import(&ctx, &files, publish, dry_run).await,
+            AgentsCommand::Diff { files } => commands::agents_import(&ctx, &files, false, true).await,
+            AgentsCommand::Publish { agent_id } => commands::agents_publish(&ctx, &agent_id).await,
+            AgentsCommand::Reset {
+                agent_id,
+                file,
+                publish,
+                yes,
+            } => commands::agents_reset(&ctx, &agent_id, file, publish, yes).await,
+        },
+    }
+}

@@ -1,0 +1,281 @@
+//! The system `retell-ops` operates: a deployed stack (`--stack NAME`, read from CloudFormation)
+//! or the running `make dev` (`--local`, read from the state file the local stack writes). Both
+//! give the same [`Stack`], so every command runs one code path against either.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use shared::platform::aws::{AwsBudget, AwsClients};
+use shared::retell::api::{RetellClient, DEFAULT_BASE_URL};
+use shared::retell::keys::KeyRing;
+use shared::retell::EventKind;
+
+/// A queue of the pipeline and its dead-letter queue.
+#[derive(Debug, Clone)]
+pub struct QueuePair {
+    pub kind: EventKind,
+    pub url: String,
+    pub dlq_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Stack {
+    /// What the operator is told: "local stack (…)" or "stack NAME (region)".
+    pub label: String,
+    pub local: bool,
+    pub webhook_url: String,
+    pub inbound_url: String,
+    /// With `{binary}` and `{name}`: where a tool is served.
+    pub tool_url_template: String,
+    pub retell_base_url: String,
+    pub secret_id: String,
+    pub default_company_id: String,
+    pub calls_table: String,
+    pub stats_table: String,
+    pub companies_table: String,
+    pub bucket: String,
+    pub queues: Vec<QueuePair>,
+    pub alarms: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("no running local stack found at {path}: start it with `make dev` (or set LOCAL_STATE_DIR / LOCAL_API_PORT to the one you started)")]
+    NoLocalStack { path: String },
+    #[error("the local stack's state file {path} is incomplete: {reason} (restart `make dev`)")]
+    BadLocalState { path: String, reason: String },
+    #[error("stack {name}: {reason}")]
+    Stack { name: String, reason: String },
+    #[error("no Retell API key: set RETELL_API_KEY or store it in the stack's secret ({0})")]
+    NoKey(String),
+    #[error("{0}")]
+    Retell(String),
+}
+
+impl Stack {
+    pub fn tool_url(&self, tool: &str) -> String {
+        self.tool_url_template
+            .replace("{binary}", &crate::agent_file::binary_of(tool))
+            .replace("{name}", tool)
+    }
+
+    /// The state file of the local stack `make dev` runs.
+    pub fn local_state_file() -> PathBuf {
+        let dir = match std::env::var("LOCAL_STATE_DIR") {
+            Ok(d) if !d.trim().is_empty() => PathBuf::from(d),
+            _ => {
+                let port = std::env::var("LOCAL_API_PORT")
+                    .ok()
+                    .filter(|p| !p.trim().is_empty())
+                    .unwrap_or_else(|| "9000".into());
+                std::env::temp_dir().join(format!("retell-backend-{port}"))
+            }
+        };
+        dir.join("stack.json")
+    }
+
+    /// Reads the local stack's description; returns it and the AWS endpoint to use.
+    pub fn local(path: &Path) -> Result<(Self, String), TargetError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|_| TargetError::NoLocalStack { path: shown.clone() })?;
+        let bad = |reason: &str| TargetError::BadLocalState {
+            path: shown.clone(),
+            reason: reason.to_owned(),
+        };
+        let d: Value = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
+        let endpoints = d.get("endpoints").ok_or_else(|| bad("no endpoints"))?;
+        let text_at = |v: &Value, p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| bad(&format!("no {p}")))
+        };
+        let res = d.get("resources").ok_or_else(|| bad("no resources"))?;
+        let queue = |logical: &str| text_at(res, &format!("/{logical}/QueueUrl"));
+        let mut queues = Vec::new();
+        for (kind, main, dlq) in QUEUES {
+            queues.push(QueuePair {
+                kind,
+                url: queue(main)?,
+                dlq_url: queue(dlq)?,
+            });
+        }
+        let api = text_at(endpoints, "/api")?;
+        let stack = Stack {
+            label: format!("local stack at {api}"),
+            local: true,
+            webhook_url: text_at(endpoints, "/webhook_url")?,
+            inbound_url: text_at(endpoints, "/inbound_url")?,
+            tool_url_template: text_at(endpoints, "/tool_url_template")?,
+            retell_base_url: text_at(endpoints, "/retell_url")?,
+            secret_id: text_at(res, "/RetellWebhookKeys/Ref")?,
+            default_company_id: endpoints
+                .get("default_company_id")
+                .and_then(Value::as_str)
+                .unwrap_or("default")
+                .to_owned(),
+            calls_table: text_at(res, "/CallsTable/Ref")?,
+            stats_table: text_at(res, "/CallStatsTable/Ref")?,
+            companies_table: text_at(res, "/CompaniesTable/Ref")?,
+            bucket: text_at(res, "/EventsBucket/Ref")?,
+            queues,
+            alarms: Vec::new(),
+        };
+        Ok((stack, text_at(endpoints, "/aws")?))
+    }
+
+    /// A deployed stack, from its CloudFormation outputs, parameters and resources.
+    pub async fn deployed(name: &str) -> Result<Self, TargetError> {
+        let err = |reason: String| TargetError::Stack {
+            name: name.to_owned(),
+            reason,
+        };
+        let config = shared::platform::aws::config_loader().load().await;
+        let region = config
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "(no region set)".into());
+        let cfn = aws_sdk_cloudformation::Client::new(&config);
+        let described = cfn
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await
+            .map_err(|e| err(aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string()))?;
+        let stack = described
+            .stacks()
+            .first()
+            .ok_or_else(|| err("not found".into()))?;
+        let outputs: HashMap<String, String> = stack
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+            .collect();
+        let parameters: HashMap<String, String> = stack
+            .parameters()
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.parameter_key()?.to_owned(),
+                    p.parameter_value()?.to_owned(),
+                ))
+            })
+            .collect();
+        let mut physical: HashMap<String, String> = HashMap::new();
+        let mut alarms = Vec::new();
+        let mut pages = cfn.list_stack_resources().stack_name(name).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page
+                .map_err(|e| err(aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string()))?;
+            for r in page.stack_resource_summaries() {
+                let (Some(logical), Some(id)) = (r.logical_resource_id(), r.physical_resource_id())
+                else {
+                    continue;
+                };
+                if r.resource_type() == Some("AWS::CloudWatch::Alarm") {
+                    alarms.push(id.to_owned());
+                }
+                physical.insert(logical.to_owned(), id.to_owned());
+            }
+        }
+        let output = |k: &str| {
+            outputs
+                .get(k)
+                .cloned()
+                .ok_or_else(|| err(format!("has no output {k} (deploy the current template.yaml)")))
+        };
+        let resource = |k: &str| {
+            physical
+                .get(k)
+                .cloned()
+                .ok_or_else(|| err(format!("has no resource {k}")))
+        };
+        let mut queues = Vec::new();
+        for (kind, main, dlq) in QUEUES {
+            queues.push(QueuePair {
+                kind,
+                url: resource(main)?,
+                dlq_url: resource(dlq)?,
+            });
+        }
+        let base = output("FunctionsBaseUrl")?;
+        Ok(Stack {
+            label: format!("stack {name} ({region})"),
+            local: false,
+            webhook_url: output("WebhookUrl")?,
+            inbound_url: output("InboundWebhookUrl")?,
+            tool_url_template: format!("{}/api/retell/functions/{{name}}", base.trim_end_matches('/')),
+            retell_base_url: DEFAULT_BASE_URL.to_owned(),
+            secret_id: resource("RetellWebhookKeys")?,
+            default_company_id: parameters
+                .get("DefaultCompanyId")
+                .cloned()
+                .unwrap_or_else(|| "default".into()),
+            calls_table: resource("CallsTable")?,
+            stats_table: resource("CallStatsTable")?,
+            companies_table: resource("CompaniesTable")?,
+            bucket: resource("EventsBucket")?,
+            queues,
+            alarms,
+        })
+    }
+
+    pub async fn aws(&self) -> AwsClients {
+        AwsClients::from_env(AwsBudget::BACKGROUND).await
+    }
+
+    /// The key ring in the stack's secret (the key(s) Retell signs with and we call Retell with).
+    pub async fn key_ring(&self, aws: &AwsClients) -> Result<KeyRing, TargetError> {
+        let secret = aws
+            .secrets
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|e| {
+                TargetError::NoKey(format!(
+                    "{}: {}",
+                    self.secret_id,
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                ))
+            })?;
+        let text = secret
+            .secret_string()
+            .ok_or_else(|| TargetError::NoKey(format!("{} has no string value", self.secret_id)))?;
+        KeyRing::parse(text, &self.default_company_id)
+            .map_err(|e| TargetError::NoKey(format!("{}: {e}", self.secret_id)))
+    }
+
+    /// The Retell API key: `RETELL_API_KEY`, else the default key of the stack's secret.
+    pub async fn retell_key(&self, aws: &AwsClients) -> Result<(String, &'static str), TargetError> {
+        if let Ok(key) = std::env::var("RETELL_API_KEY") {
+            if !key.trim().is_empty() {
+                return Ok((key.trim().to_owned(), "RETELL_API_KEY"));
+            }
+        }
+        let ring = self.key_ring(aws).await?;
+        let key = ring
+            .tenants()
+            .first()
+            .map(|t| t.api_key().to_owned())
+            .ok_or_else(|| TargetError::NoKey(self.secret_id.clone()))?;
+        Ok((key, "the stack's secret"))
+    }
+
+    pub fn retell(&self, key: &str) -> Result<RetellClient, TargetError> {
+        let base = std::env::var("RETELL_BASE_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| self.retell_base_url.clone());
+        RetellClient::new(&base, key, Duration::from_secs(15)).map_err(|e| TargetError::Retell(e.to_string()))
+    }
+}
+
+const QUEUES: [(EventKind, &str, &str); 3] = [
+    (EventKind::CallStarted, "CallStartedQueue", "CallStartedDeadLetterQueue"),
+    (EventKind::CallEnded, "CallEndedQueue", "CallEndedDeadLetterQueue"),
+    (EventKind::CallAnalyzed, "CallAnalyzedQueue", "CallAnalyzedDeadLetterQueue"),
+];
