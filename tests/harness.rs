@@ -381,3 +381,78 @@ impl Drop for FreezableEmulator {
         let _ = self.child.wait();
     }
 }
+
+/// The local Retell simulator (infra/local/retell_sim.py) on a free port, for this test binary;
+/// it exits with the test process.
+pub struct RetellSimulator {
+    child: std::process::Child,
+    pub url: String,
+    pub api_key: String,
+}
+
+impl RetellSimulator {
+    pub fn start(api_key: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let child = Command::new("sh")
+            .args([
+                "-c",
+                r#""$1" "$2" --port "$3" --api-key "$4" --retry-delay 0.1 & child=$!; while kill -0 "$5" 2>/dev/null; do sleep 1; done; kill "$child""#,
+                "retell-sim",
+            ])
+            .arg(python())
+            .arg(repo_root().join("infra/local/retell_sim.py"))
+            .arg(port.to_string())
+            .arg(api_key)
+            .arg(std::process::id().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start infra/local/retell_sim.py");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the Retell simulator did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            api_key: api_key.to_owned(),
+        }
+    }
+
+    /// POST to one of the simulator's own `/sim/...` endpoints.
+    pub async fn control(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let client = reqwest_client();
+        let response = client
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .expect("simulator answers");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.expect("simulator JSON")
+    }
+}
+
+impl Drop for RetellSimulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn reqwest_client() -> reqwest::Client {
+    shared::platform::http::client_builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .expect("client")
+}

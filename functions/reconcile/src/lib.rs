@@ -129,7 +129,11 @@ impl Reconcile {
             }
         };
         let log = |o: &CallOutcome| match o {
-            CallOutcome::Imported { call_id, company_id, events } => {
+            CallOutcome::Imported {
+                call_id,
+                company_id,
+                events,
+            } => {
                 tracing::info!(call_id = %call_id, company = %company_id, events = ?events, "reconcile imported a call")
             }
             CallOutcome::Failed { call_id, reason } => {

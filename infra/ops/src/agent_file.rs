@@ -136,7 +136,11 @@ const AMBIENT_SOUNDS: &[&str] = &[
     "call-center",
 ];
 
-const DATA_STORAGE: &[&str] = &["everything", "everything_except_pii", "basic_attributes_only"];
+const DATA_STORAGE: &[&str] = &[
+    "everything",
+    "everything_except_pii",
+    "basic_attributes_only",
+];
 
 impl AgentFile {
     /// Reads and checks a file's text (`json`: JSON, else YAML).
@@ -167,14 +171,18 @@ impl AgentFile {
         };
         if let Some(id) = &self.agent_id {
             if !is_plain_id(id) {
-                return err(&["agent_id"], format!("agent_id {id:?} is not a Retell agent id"));
+                return err(
+                    &["agent_id"],
+                    format!("agent_id {id:?} is not a Retell agent id"),
+                );
             }
         }
         let a = &self.agent;
         if a.webhook_url.is_some() {
             return err(
                 &["agent", "webhook_url"],
-                "webhook_url is set to the stack by `retell-ops sync`/`import`; leave it out".into(),
+                "webhook_url is set to the stack by `retell-ops sync`/`import`; leave it out"
+                    .into(),
             );
         }
         if a.response_engine.is_some() {
@@ -196,7 +204,10 @@ impl AgentFile {
         match a.voice_id.as_deref() {
             None => return err(&["agent"], "agent.voice_id is required".into()),
             Some(v) if !is_plain_id(v) => {
-                return err(&["agent", "voice_id"], format!("voice_id {v:?} is not a voice id"))
+                return err(
+                    &["agent", "voice_id"],
+                    format!("voice_id {v:?} is not a voice id"),
+                )
             }
             _ => {}
         }
@@ -204,7 +215,9 @@ impl AgentFile {
             if !LANGUAGES.contains(&lang.as_str()) {
                 return err(
                     &["agent", "language"],
-                    format!("language {lang:?} is not one Retell supports (e.g. de-DE, en-US, multi)"),
+                    format!(
+                        "language {lang:?} is not one Retell supports (e.g. de-DE, en-US, multi)"
+                    ),
                 );
             }
         }
@@ -213,7 +226,12 @@ impl AgentFile {
             ("voice_speed", a.voice_speed, 0.5, 2.0),
             ("volume", a.volume, 0.0, 2.0),
             ("responsiveness", a.responsiveness, 0.0, 1.0),
-            ("interruption_sensitivity", a.interruption_sensitivity, 0.0, 1.0),
+            (
+                "interruption_sensitivity",
+                a.interruption_sensitivity,
+                0.0,
+                1.0,
+            ),
             ("backchannel_frequency", a.backchannel_frequency, 0.0, 1.0),
             ("ambient_sound_volume", a.ambient_sound_volume, 0.0, 2.0),
         ];
@@ -228,15 +246,32 @@ impl AgentFile {
             }
         }
         let int_ranges: [(&str, Option<u64>, u64, u64); 3] = [
-            ("end_call_after_silence_ms", a.end_call_after_silence_ms, 10_000, u64::MAX),
-            ("max_call_duration_ms", a.max_call_duration_ms, 60_000, 7_200_000),
+            (
+                "end_call_after_silence_ms",
+                a.end_call_after_silence_ms,
+                10_000,
+                u64::MAX,
+            ),
+            (
+                "max_call_duration_ms",
+                a.max_call_duration_ms,
+                60_000,
+                7_200_000,
+            ),
             ("begin_message_delay_ms", a.begin_message_delay_ms, 0, 5_000),
         ];
         for (field, value, lo, hi) in int_ranges {
             if let Some(v) = value {
                 if !(lo..=hi).contains(&v) {
-                    let upper = if hi == u64::MAX { "".into() } else { format!(" and at most {hi}") };
-                    return err(&["agent", field], format!("{field} must be at least {lo}{upper}, not {v}"));
+                    let upper = if hi == u64::MAX {
+                        "".into()
+                    } else {
+                        format!(" and at most {hi}")
+                    };
+                    return err(
+                        &["agent", field],
+                        format!("{field} must be at least {lo}{upper}, not {v}"),
+                    );
                 }
             }
         }
@@ -252,7 +287,10 @@ impl AgentFile {
             if !DATA_STORAGE.contains(&s.as_str()) {
                 return err(
                     &["agent", "data_storage_setting"],
-                    format!("data_storage_setting must be one of {}", DATA_STORAGE.join(", ")),
+                    format!(
+                        "data_storage_setting must be one of {}",
+                        DATA_STORAGE.join(", ")
+                    ),
                 );
             }
         }
@@ -281,12 +319,18 @@ impl AgentFile {
         }
         if let Some(t) = l.model_temperature {
             if !(0.0..=1.0).contains(&t) {
-                return err(&["llm", "model_temperature"], format!("model_temperature must be between 0 and 1, not {t}"));
+                return err(
+                    &["llm", "model_temperature"],
+                    format!("model_temperature must be between 0 and 1, not {t}"),
+                );
             }
         }
         if let Some(s) = &l.start_speaker {
             if s != "agent" && s != "user" {
-                return err(&["llm", "start_speaker"], "start_speaker must be agent or user".into());
+                return err(
+                    &["llm", "start_speaker"],
+                    "start_speaker must be agent or user".into(),
+                );
             }
         }
 
@@ -303,7 +347,11 @@ impl AgentFile {
                             PROJECT_TOOL_NAMES.join(", ")
                         ));
                     }
-                    if tool.name.is_some() || tool.url.is_some() || tool.parameters.is_some() || tool.number.is_some() {
+                    if tool.name.is_some()
+                        || tool.url.is_some()
+                        || tool.parameters.is_some()
+                        || tool.number.is_some()
+                    {
                         return at(format!("`function: {f}` takes its name, url and parameters from code; only description, timeout_ms and speak_* may be set"));
                     }
                     f.clone()
@@ -342,11 +390,20 @@ impl AgentFile {
                     }
                     name
                 }
-                (Some(_), Some(_)) => return at("a tool has either `function:` or `type:`, not both".into()),
-                (None, None) => return at("a tool needs `function: <name>` or `type: end_call|transfer_call|custom`".into()),
+                (Some(_), Some(_)) => {
+                    return at("a tool has either `function:` or `type:`, not both".into())
+                }
+                (None, None) => {
+                    return at(
+                        "a tool needs `function: <name>` or `type: end_call|transfer_call|custom`"
+                            .into(),
+                    )
+                }
             };
             if !is_tool_name(&name) {
-                return at(format!("tool name {name:?} must be 1-64 of a-z, A-Z, 0-9, _ and -"));
+                return at(format!(
+                    "tool name {name:?} must be 1-64 of a-z, A-Z, 0-9, _ and -"
+                ));
             }
             if !names.insert(name.clone()) {
                 return at(format!("tool {name:?} is listed twice"));
@@ -385,14 +442,20 @@ impl AgentFile {
                 }
                 match kind {
                     "transfer_call" => {
-                        tool["transfer_destination"] = json!({"type": "predefined", "number": t.number});
+                        tool["transfer_destination"] =
+                            json!({"type": "predefined", "number": t.number});
                         tool["transfer_option"] = json!({"type": "cold_transfer"});
                     }
                     "custom" => {
                         tool["url"] = json!(t.url);
-                        tool["parameters"] = t.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}}));
-                        tool["speak_during_execution"] = json!(t.speak_during_execution.unwrap_or(false));
-                        tool["speak_after_execution"] = json!(t.speak_after_execution.unwrap_or(true));
+                        tool["parameters"] = t
+                            .parameters
+                            .clone()
+                            .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+                        tool["speak_during_execution"] =
+                            json!(t.speak_during_execution.unwrap_or(false));
+                        tool["speak_after_execution"] =
+                            json!(t.speak_after_execution.unwrap_or(true));
                         if let Some(ms) = t.timeout_ms {
                             tool["timeout_ms"] = json!(ms);
                         }
@@ -409,10 +472,14 @@ impl AgentFile {
         agent: &shared::retell::api::Agent,
         llm: &shared::retell::api::RetellLlm,
     ) -> Result<Self, String> {
-        let mut settings = agent.settings().map_err(|e| format!("agent {}: {e}", agent.agent_id))?;
+        let mut settings = agent
+            .settings()
+            .map_err(|e| format!("agent {}: {e}", agent.agent_id))?;
         settings.webhook_url = None;
         settings.response_engine = None;
-        let mut llm_settings = llm.settings().map_err(|e| format!("LLM {}: {e}", llm.llm_id))?;
+        let mut llm_settings = llm
+            .settings()
+            .map_err(|e| format!("LLM {}: {e}", llm.llm_id))?;
         llm_settings.general_tools = None;
         let defs = project_tools();
         let mut tools = Vec::new();
@@ -423,7 +490,8 @@ impl AgentFile {
             let spec = match kind {
                 "custom" if defs.iter().any(|d| Some(d.name) == name.as_deref()) => {
                     let def = defs.iter().find(|d| Some(d.name) == name.as_deref());
-                    let description = text("description").filter(|d| Some(d.as_str()) != def.map(|d| d.description));
+                    let description = text("description")
+                        .filter(|d| Some(d.as_str()) != def.map(|d| d.description));
                     ToolSpec {
                         function: name,
                         description,
@@ -437,8 +505,12 @@ impl AgentFile {
                     url: text("url"),
                     parameters: tool.get("parameters").cloned(),
                     timeout_ms: tool.get("timeout_ms").and_then(Value::as_u64),
-                    speak_during_execution: tool.get("speak_during_execution").and_then(Value::as_bool),
-                    speak_after_execution: tool.get("speak_after_execution").and_then(Value::as_bool),
+                    speak_during_execution: tool
+                        .get("speak_during_execution")
+                        .and_then(Value::as_bool),
+                    speak_after_execution: tool
+                        .get("speak_after_execution")
+                        .and_then(Value::as_bool),
                     ..Default::default()
                 },
                 "end_call" => ToolSpec {
@@ -457,13 +529,11 @@ impl AgentFile {
                         .map(str::to_owned),
                     ..Default::default()
                 },
-                other => {
-                    return Err(format!(
-                        "LLM {} has a tool of type {other:?} ({}), which agent files do not describe",
-                        llm.llm_id,
-                        name.unwrap_or_default()
-                    ))
-                }
+                other => return Err(format!(
+                    "LLM {} has a tool of type {other:?} ({}), which agent files do not describe",
+                    llm.llm_id,
+                    name.unwrap_or_default()
+                )),
             };
             tools.push(spec);
         }
@@ -578,10 +648,19 @@ mod tests {
     #[test]
     fn the_default_template_is_a_valid_file() {
         let file = parse(DEFAULT_TEMPLATE).expect("default template");
-        let names: Vec<_> = file.tools.iter().filter_map(|t| t.function.clone()).collect();
+        let names: Vec<_> = file
+            .tools
+            .iter()
+            .filter_map(|t| t.function.clone())
+            .collect();
         assert_eq!(names, PROJECT_TOOL_NAMES);
         let prompt = file.llm.general_prompt.as_deref().unwrap_or_default();
-        for var in ["{{current_date}}", "{{current_weekday}}", "{{company_name}}", "{{tomorrow_date}}"] {
+        for var in [
+            "{{current_date}}",
+            "{{current_weekday}}",
+            "{{company_name}}",
+            "{{tomorrow_date}}",
+        ] {
             assert!(prompt.contains(var), "template prompt lacks {var}");
         }
     }

@@ -66,7 +66,10 @@ impl LoadedFile {
             known.truncate(12);
             return Err(OpsError::File(self.error_at(
                 &["agent", "voice_id"],
-                format!("unknown voice {voice:?} (this account has e.g. {})", known.join(", ")),
+                format!(
+                    "unknown voice {voice:?} (this account has e.g. {})",
+                    known.join(", ")
+                ),
             )));
         }
         Ok(())
@@ -261,9 +264,9 @@ fn differences<T: Serialize + serde::de::DeserializeOwned>(
 pub fn covers(current: &Value, wanted: &Value) -> bool {
     match (current, wanted) {
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
-        (Value::Object(a), Value::Object(b)) => b
-            .iter()
-            .all(|(k, v)| a.get(k).is_some_and(|c| covers(c, v)) || (v.is_null() && !a.contains_key(k))),
+        (Value::Object(a), Value::Object(b)) => b.iter().all(|(k, v)| {
+            a.get(k).is_some_and(|c| covers(c, v)) || (v.is_null() && !a.contains_key(k))
+        }),
         (Value::Array(a), Value::Array(b)) => {
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| covers(x, y))
         }
@@ -321,12 +324,18 @@ pub fn describe(change: &Change) -> Vec<String> {
         Value::String(s) => format!("{s:?}"),
         other => other.to_string(),
     };
-    let long = |v: &Value| v.as_str().is_some_and(|s| s.contains('\n') || s.len() > 80)
-        || matches!(v, Value::Array(_) | Value::Object(_)) && v.to_string().len() > 80;
+    let long = |v: &Value| {
+        v.as_str().is_some_and(|s| s.contains('\n') || s.len() > 80)
+            || matches!(v, Value::Array(_) | Value::Object(_)) && v.to_string().len() > 80
+    };
     match &change.from {
         None => {
             if long(&change.to) {
-                vec![format!("{}: set ({} chars)", change.field, show(&change.to).len())]
+                vec![format!(
+                    "{}: set ({} chars)",
+                    change.field,
+                    show(&change.to).len()
+                )]
             } else {
                 vec![format!("{}: set to {}", change.field, show(&change.to))]
             }
@@ -350,7 +359,12 @@ pub fn describe(change: &Change) -> Vec<String> {
             }
             out
         }
-        Some(from) => vec![format!("{}: {} → {}", change.field, show(from), show(&change.to))],
+        Some(from) => vec![format!(
+            "{}: {} → {}",
+            change.field,
+            show(from),
+            show(&change.to)
+        )],
     }
 }
 
@@ -369,8 +383,14 @@ mod tests {
         assert!(covers(&json!(1), &json!(1.0)));
         assert!(covers(&json!({"a": 1, "b": 2}), &json!({"a": 1})));
         assert!(!covers(&json!({"a": 1}), &json!({"a": 2})));
-        assert!(covers(&json!([{"name": "x", "extra": true}]), &json!([{"name": "x"}])));
-        assert!(!covers(&json!([{"name": "x"}]), &json!([{"name": "x"}, {"name": "y"}])));
+        assert!(covers(
+            &json!([{"name": "x", "extra": true}]),
+            &json!([{"name": "x"}])
+        ));
+        assert!(!covers(
+            &json!([{"name": "x"}]),
+            &json!([{"name": "x"}, {"name": "y"}])
+        ));
         assert!(!covers(&json!("a"), &json!("b")));
     }
 
@@ -397,6 +417,9 @@ mod tests {
             from: Some(json!("a\nb\nc")),
             to: json!("a\nB\nc"),
         });
-        assert_eq!(lines, vec!["llm.general_prompt: changed", "    - b", "    + B"]);
+        assert_eq!(
+            lines,
+            vec!["llm.general_prompt: changed", "    - b", "    + B"]
+        );
     }
 }

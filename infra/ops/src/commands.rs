@@ -10,9 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use shared::booking::company::{
-    Company, CompanyDirectory, CompanySettings, COMPANY_CACHE_TTL,
-};
+use shared::booking::company::{Company, CompanyDirectory, CompanySettings, COMPANY_CACHE_TTL};
 use shared::calls::queue::SqsEventQueue;
 use shared::calls::reconcile::{CallOutcome, Reconciler, RetellAccount, Tally};
 use shared::calls::store::DynamoCallStore;
@@ -79,7 +77,10 @@ pub async fn test_connection(ctx: &Context) -> Result<bool, String> {
                         Some(format!("from {source}, {}", client.base_url())),
                     ),
                 ),
-                Err(e) => report(&mut checks, Check::failed("Retell API key valid", e.to_string())),
+                Err(e) => report(
+                    &mut checks,
+                    Check::failed("Retell API key valid", e.to_string()),
+                ),
             }
             Some(client)
         }
@@ -100,7 +101,13 @@ pub async fn test_connection(ctx: &Context) -> Result<bool, String> {
                     let agent = match retell.get_agent(&summary.agent_id, None).await {
                         Ok(a) => a,
                         Err(e) => {
-                            report(&mut checks, Check::failed(format!("agent {} ({name})", summary.agent_id), e.to_string()));
+                            report(
+                                &mut checks,
+                                Check::failed(
+                                    format!("agent {} ({name})", summary.agent_id),
+                                    e.to_string(),
+                                ),
+                            );
                             continue;
                         }
                     };
@@ -110,7 +117,11 @@ pub async fn test_connection(ctx: &Context) -> Result<bool, String> {
                         Check::from_bool(
                             format!("agent {} ({name}) webhook_url", agent.agent_id),
                             url == stack.webhook_url,
-                            if url.is_empty() { "not set".into() } else { url },
+                            if url.is_empty() {
+                                "not set".into()
+                            } else {
+                                url
+                            },
                         ),
                     );
                     let Some(llm_id) = agent.llm_id().map(str::to_owned) else {
@@ -133,14 +144,20 @@ pub async fn test_connection(ctx: &Context) -> Result<bool, String> {
                                         ),
                                     );
                                 } else {
-                                    report(&mut checks, Check::unknown(
-                                        format!("LLM {llm_id} tool {}", tool.name),
-                                        format!("not a tool of this project ({})", tool.url),
-                                    ));
+                                    report(
+                                        &mut checks,
+                                        Check::unknown(
+                                            format!("LLM {llm_id} tool {}", tool.name),
+                                            format!("not a tool of this project ({})", tool.url),
+                                        ),
+                                    );
                                 }
                             }
                         }
-                        Err(e) => report(&mut checks, Check::failed(format!("LLM {llm_id}"), e.to_string())),
+                        Err(e) => report(
+                            &mut checks,
+                            Check::failed(format!("LLM {llm_id}"), e.to_string()),
+                        ),
                     }
                 }
             }
@@ -153,14 +170,24 @@ pub async fn test_connection(ctx: &Context) -> Result<bool, String> {
                     report(
                         &mut checks,
                         Check::from_bool(
-                            format!("number {} inbound_webhook_url", mask_number(&n.phone_number)),
+                            format!(
+                                "number {} inbound_webhook_url",
+                                mask_number(&n.phone_number)
+                            ),
                             url == stack.inbound_url,
-                            if url.is_empty() { "not set".into() } else { url },
+                            if url.is_empty() {
+                                "not set".into()
+                            } else {
+                                url
+                            },
                         ),
                     );
                 }
             }
-            Err(e) => report(&mut checks, Check::failed("listing phone numbers", e.to_string())),
+            Err(e) => report(
+                &mut checks,
+                Check::failed("listing phone numbers", e.to_string()),
+            ),
         }
     }
     let ok = checks.iter().all(|c| c.status != Status::Failed);
@@ -179,9 +206,13 @@ async fn probe_webhook(ctx: &Context) -> Check {
         Err(e) => return Check::failed(what, e.to_string()),
     };
     let now = Utc::now().timestamp_millis();
-    let body = json!({"event": "retell_ops_probe", "call": {"call_id": format!("probe_{now}")}}).to_string();
+    let body = json!({"event": "retell_ops_probe", "call": {"call_id": format!("probe_{now}")}})
+        .to_string();
     let signature = wire::signature::sign(body.as_bytes(), &key, now);
-    let client = match shared::platform::http::client_builder().timeout(Duration::from_secs(15)).build() {
+    let client = match shared::platform::http::client_builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+    {
         Ok(c) => c,
         Err(e) => return Check::failed(what, e.to_string()),
     };
@@ -193,11 +224,23 @@ async fn probe_webhook(ctx: &Context) -> Check {
         .send()
         .await;
     match answer {
-        Ok(r) if r.status().is_success() => Check::ok(what, Some(format!("HTTP {}", r.status().as_u16()))),
+        Ok(r) if r.status().is_success() => {
+            Check::ok(what, Some(format!("HTTP {}", r.status().as_u16())))
+        }
         Ok(r) => {
             let status = r.status().as_u16();
-            let text: String = r.text().await.unwrap_or_default().chars().take(200).collect();
-            let hint = if status == 401 { " (the stack's key is not the one this probe signed with)" } else { "" };
+            let text: String = r
+                .text()
+                .await
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect();
+            let hint = if status == 401 {
+                " (the stack's key is not the one this probe signed with)"
+            } else {
+                ""
+            };
             Check::failed(what, format!("HTTP {status}{hint}: {text}"))
         }
         Err(e) => Check::failed(what, format!("no answer: {e}")),
@@ -229,9 +272,15 @@ pub async fn health(ctx: &Context) -> Result<bool, String> {
         let kind = pair.kind.as_str();
         rows.push(vec![
             kind.to_owned(),
-            main.as_ref().map(|(v, f)| format!("{v} (+{f} in flight)")).unwrap_or_else(|e| format!("? ({e})")),
-            dlq.as_ref().map(|(v, _)| v.to_string()).unwrap_or_else(|e| format!("? ({e})")),
-            age.as_ref().map(|a| format!("{a} s")).unwrap_or_else(|e| e.clone()),
+            main.as_ref()
+                .map(|(v, f)| format!("{v} (+{f} in flight)"))
+                .unwrap_or_else(|e| format!("? ({e})")),
+            dlq.as_ref()
+                .map(|(v, _)| v.to_string())
+                .unwrap_or_else(|e| format!("? ({e})")),
+            age.as_ref()
+                .map(|a| format!("{a} s"))
+                .unwrap_or_else(|e| e.clone()),
         ]);
         queues_json.push(json!({
             "event": kind,
@@ -263,29 +312,41 @@ pub async fn health(ctx: &Context) -> Result<bool, String> {
     match &last {
         Ok(Some(at)) => checks.push(Check::ok(
             "last webhook event stored",
-            Some(format!("{} ({} ago)", at.format("%Y-%m-%d %H:%M:%S UTC"), ago(*at))),
+            Some(format!(
+                "{} ({} ago)",
+                at.format("%Y-%m-%d %H:%M:%S UTC"),
+                ago(*at)
+            )),
         )),
-        Ok(None) => checks.push(Check::unknown("last webhook event stored", "no event stored yet")),
+        Ok(None) => checks.push(Check::unknown(
+            "last webhook event stored",
+            "no event stored yet",
+        )),
         Err(e) => checks.push(Check::failed("last webhook event stored", e.clone())),
     }
     let mut alarms_json = Vec::new();
     match &cloudwatch {
-        Some(cw) if !ctx.stack.alarms.is_empty() => match alarms_in_alarm(cw, &ctx.stack.alarms).await {
-            Ok(firing) => {
-                alarms_json = firing.iter().map(|a| json!(a)).collect();
-                checks.push(Check::from_bool(
-                    "no alarm in ALARM state",
-                    firing.is_empty(),
-                    if firing.is_empty() {
-                        format!("{} alarms OK", ctx.stack.alarms.len())
-                    } else {
-                        firing.join(", ")
-                    },
-                ))
+        Some(cw) if !ctx.stack.alarms.is_empty() => {
+            match alarms_in_alarm(cw, &ctx.stack.alarms).await {
+                Ok(firing) => {
+                    alarms_json = firing.iter().map(|a| json!(a)).collect();
+                    checks.push(Check::from_bool(
+                        "no alarm in ALARM state",
+                        firing.is_empty(),
+                        if firing.is_empty() {
+                            format!("{} alarms OK", ctx.stack.alarms.len())
+                        } else {
+                            firing.join(", ")
+                        },
+                    ))
+                }
+                Err(e) => checks.push(Check::failed("alarms", e)),
             }
-            Err(e) => checks.push(Check::failed("alarms", e)),
-        },
-        _ => checks.push(Check::unknown("alarms", "not available locally (the local stack has no CloudWatch alarms)")),
+        }
+        _ => checks.push(Check::unknown(
+            "alarms",
+            "not available locally (the local stack has no CloudWatch alarms)",
+        )),
     }
     let concurrency = match ctx.retell() {
         Ok(retell) => retell.get_concurrency().await.map_err(err),
@@ -297,12 +358,18 @@ pub async fn health(ctx: &Context) -> Result<bool, String> {
             checks.push(Check::from_bool(
                 "Retell concurrency below its limit",
                 limit.is_none_or(|l| used < l),
-                format!("{used} of {} in use", limit.map(|l| l.to_string()).unwrap_or_else(|| "?".into())),
+                format!(
+                    "{used} of {} in use",
+                    limit.map(|l| l.to_string()).unwrap_or_else(|| "?".into())
+                ),
             ));
         }
         Err(e) => checks.push(Check::failed("Retell concurrency", e.clone())),
     }
-    out.table(&["queue", "messages", "dead letters", "oldest message"], &rows);
+    out.table(
+        &["queue", "messages", "dead letters", "oldest message"],
+        &rows,
+    );
     out.line("");
     for c in &checks {
         out.check(c);
@@ -356,7 +423,9 @@ async fn oldest_age(cw: &aws_sdk_cloudwatch::Client, queue_url: &str) -> Result<
         .namespace("AWS/SQS")
         .metric_name("ApproximateAgeOfOldestMessage")
         .dimensions(Dimension::builder().name("QueueName").value(name).build())
-        .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(now - Duration::from_secs(900)))
+        .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(
+            now - Duration::from_secs(900),
+        ))
         .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(now))
         .period(300)
         .statistics(Statistic::Maximum)
@@ -371,7 +440,10 @@ async fn oldest_age(cw: &aws_sdk_cloudwatch::Client, queue_url: &str) -> Result<
     Ok(latest.unwrap_or(0.0) as u64)
 }
 
-async fn alarms_in_alarm(cw: &aws_sdk_cloudwatch::Client, names: &[String]) -> Result<Vec<String>, String> {
+async fn alarms_in_alarm(
+    cw: &aws_sdk_cloudwatch::Client,
+    names: &[String],
+) -> Result<Vec<String>, String> {
     let mut firing = Vec::new();
     for chunk in names.chunks(100) {
         let out = cw
@@ -381,7 +453,11 @@ async fn alarms_in_alarm(cw: &aws_sdk_cloudwatch::Client, names: &[String]) -> R
             .send()
             .await
             .map_err(|e| aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string())?;
-        firing.extend(out.metric_alarms().iter().filter_map(|a| a.alarm_name().map(str::to_owned)));
+        firing.extend(
+            out.metric_alarms()
+                .iter()
+                .filter_map(|a| a.alarm_name().map(str::to_owned)),
+        );
     }
     Ok(firing)
 }
@@ -389,7 +465,11 @@ async fn alarms_in_alarm(cw: &aws_sdk_cloudwatch::Client, names: &[String]) -> R
 /// The newest `updated_at_ms` of any company's latest statistics item: when the consumers last
 /// stored an event.
 async fn last_event_stored(ctx: &Context) -> Result<Option<DateTime<Utc>>, String> {
-    let directory = CompanyDirectory::new(ctx.aws.dynamodb.clone(), &ctx.stack.companies_table, COMPANY_CACHE_TTL);
+    let directory = CompanyDirectory::new(
+        ctx.aws.dynamodb.clone(),
+        &ctx.stack.companies_table,
+        COMPANY_CACHE_TTL,
+    );
     let mut companies = directory.company_ids().await.map_err(err)?;
     companies.push(ctx.stack.default_company_id.clone());
     let mut newest: Option<i64> = None;
@@ -432,13 +512,26 @@ pub async fn sync(ctx: &Context, dry_run: bool) -> Result<bool, String> {
     let bar = out.progress(None, "reading agents");
     for summary in retell.list_agents().await.map_err(err)? {
         bar.inc(1);
-        let agent = retell.get_agent(&summary.agent_id, None).await.map_err(err)?;
+        let agent = retell
+            .get_agent(&summary.agent_id, None)
+            .await
+            .map_err(err)?;
         if agent.webhook_url.as_deref() != Some(stack.webhook_url.as_str()) {
-            plan.push(("agent".into(), agent.agent_id.clone(), "webhook_url".into(),
-                format!("{} → {}", agent.webhook_url.as_deref().unwrap_or("(not set)"), stack.webhook_url)));
+            plan.push((
+                "agent".into(),
+                agent.agent_id.clone(),
+                "webhook_url".into(),
+                format!(
+                    "{} → {}",
+                    agent.webhook_url.as_deref().unwrap_or("(not set)"),
+                    stack.webhook_url
+                ),
+            ));
             agent_updates.push(agent.agent_id.clone());
         }
-        let Some(llm_id) = agent.llm_id().map(str::to_owned) else { continue };
+        let Some(llm_id) = agent.llm_id().map(str::to_owned) else {
+            continue;
+        };
         if !llms_seen.insert(llm_id.clone()) {
             continue;
         }
@@ -447,8 +540,14 @@ pub async fn sync(ctx: &Context, dry_run: bool) -> Result<bool, String> {
         let mut changed = false;
         for tool in tools.iter_mut() {
             let is_custom = tool.get("type").and_then(Value::as_str) == Some("custom");
-            let name = tool.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let Some(def) = defs.iter().find(|d| d.name == name).filter(|_| is_custom) else { continue };
+            let name = tool
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let Some(def) = defs.iter().find(|d| d.name == name).filter(|_| is_custom) else {
+                continue;
+            };
             let want = def.retell_tool(&stack.tool_url(&name));
             let mut fields = Vec::new();
             for key in ["url", "description", "parameters"] {
@@ -459,8 +558,16 @@ pub async fn sync(ctx: &Context, dry_run: bool) -> Result<bool, String> {
             }
             if !fields.is_empty() {
                 changed = true;
-                plan.push(("LLM tool".into(), format!("{llm_id}/{name}"), fields.join(", "),
-                    if fields.contains(&"url") { format!("url → {}", want["url"].as_str().unwrap_or_default()) } else { "from code".into() }));
+                plan.push((
+                    "LLM tool".into(),
+                    format!("{llm_id}/{name}"),
+                    fields.join(", "),
+                    if fields.contains(&"url") {
+                        format!("url → {}", want["url"].as_str().unwrap_or_default())
+                    } else {
+                        "from code".into()
+                    },
+                ));
             }
         }
         if changed {
@@ -469,17 +576,36 @@ pub async fn sync(ctx: &Context, dry_run: bool) -> Result<bool, String> {
     }
     for number in retell.list_phone_numbers().await.map_err(err)? {
         if number.inbound_webhook_url.as_deref() != Some(stack.inbound_url.as_str()) {
-            plan.push(("number".into(), mask_number(&number.phone_number), "inbound_webhook_url".into(),
-                format!("{} → {}", number.inbound_webhook_url.as_deref().unwrap_or("(not set)"), stack.inbound_url)));
+            plan.push((
+                "number".into(),
+                mask_number(&number.phone_number),
+                "inbound_webhook_url".into(),
+                format!(
+                    "{} → {}",
+                    number.inbound_webhook_url.as_deref().unwrap_or("(not set)"),
+                    stack.inbound_url
+                ),
+            ));
             number_updates.push(number.phone_number.clone());
         }
     }
     bar.finish_and_clear();
-    let rows: Vec<Vec<String>> = plan.iter().map(|(a, b, c, d)| vec![a.clone(), b.clone(), c.clone(), d.clone()]).collect();
+    let rows: Vec<Vec<String>> = plan
+        .iter()
+        .map(|(a, b, c, d)| vec![a.clone(), b.clone(), c.clone(), d.clone()])
+        .collect();
     if plan.is_empty() {
         out.line("Everything already points at this stack: nothing to change.");
     } else {
-        out.line(&format!("{} change(s){}:", plan.len(), if dry_run { " (dry run, nothing changed)" } else { "" }));
+        out.line(&format!(
+            "{} change(s){}:",
+            plan.len(),
+            if dry_run {
+                " (dry run, nothing changed)"
+            } else {
+                ""
+            }
+        ));
         out.table(&["what", "id", "field", "change"], &rows);
     }
     let mut failures = Vec::new();
@@ -487,21 +613,30 @@ pub async fn sync(ctx: &Context, dry_run: bool) -> Result<bool, String> {
         let total = (agent_updates.len() + llm_updates.len() + number_updates.len()) as u64;
         let bar = out.progress(Some(total), "applying");
         for agent_id in &agent_updates {
-            let update = shared::retell::api::AgentSettings { webhook_url: Some(stack.webhook_url.clone()), ..Default::default() };
+            let update = shared::retell::api::AgentSettings {
+                webhook_url: Some(stack.webhook_url.clone()),
+                ..Default::default()
+            };
             if let Err(e) = retell.update_agent(agent_id, &update).await {
                 failures.push(format!("agent {agent_id}: {e}"));
             }
             bar.inc(1);
         }
         for (llm_id, tools) in &llm_updates {
-            let update = LlmSettings { general_tools: Some(tools.clone()), ..Default::default() };
+            let update = LlmSettings {
+                general_tools: Some(tools.clone()),
+                ..Default::default()
+            };
             if let Err(e) = retell.update_llm(llm_id, &update).await {
                 failures.push(format!("LLM {llm_id}: {e}"));
             }
             bar.inc(1);
         }
         for number in &number_updates {
-            let update = PhoneNumberUpdate { inbound_webhook_url: Some(stack.inbound_url.clone()), ..Default::default() };
+            let update = PhoneNumberUpdate {
+                inbound_webhook_url: Some(stack.inbound_url.clone()),
+                ..Default::default()
+            };
             if let Err(e) = retell.update_phone_number(number, &update).await {
                 failures.push(format!("number {}: {e}", mask_number(number)));
             }
@@ -512,7 +647,10 @@ pub async fn sync(ctx: &Context, dry_run: bool) -> Result<bool, String> {
             out.check(&Check::failed("sync", f.clone()));
         }
         if failures.is_empty() && !plan.is_empty() {
-            out.check(&Check::ok(format!("{} change(s) applied", plan.len()), None));
+            out.check(&Check::ok(
+                format!("{} change(s) applied", plan.len()),
+                None,
+            ));
         }
     }
     out.json_value(&json!({
@@ -527,7 +665,11 @@ pub async fn sync(ctx: &Context, dry_run: bool) -> Result<bool, String> {
 
 // ------------------------------------------------------------------ companies
 
-pub async fn companies_load(ctx: &Context, files: &[PathBuf], table: Option<String>) -> Result<bool, String> {
+pub async fn companies_load(
+    ctx: &Context,
+    files: &[PathBuf],
+    table: Option<String>,
+) -> Result<bool, String> {
     let table = table.unwrap_or_else(|| ctx.stack.companies_table.clone());
     // Every file is checked before any is written.
     let mut settings = Vec::new();
@@ -541,10 +683,17 @@ pub async fn companies_load(ctx: &Context, files: &[PathBuf], table: Option<Stri
     let directory = CompanyDirectory::new(ctx.aws.dynamodb.clone(), table, COMPANY_CACHE_TTL);
     let mut loaded = Vec::new();
     for s in &settings {
-        directory.put(s).await.map_err(|e| format!("{}: {e} (loaded before it: {:?})", s.company_id, loaded))?;
+        directory
+            .put(s)
+            .await
+            .map_err(|e| format!("{}: {e} (loaded before it: {:?})", s.company_id, loaded))?;
         ctx.out.check(&Check::ok(
             format!("loaded {} ({})", s.company_id, s.name),
-            Some(format!("agents {:?}, {} number(s)", s.agent_ids, s.phone_numbers.len())),
+            Some(format!(
+                "agents {:?}, {} number(s)",
+                s.agent_ids,
+                s.phone_numbers.len()
+            )),
         ));
         loaded.push(s.company_id.clone());
     }
@@ -567,19 +716,49 @@ pub async fn import_calls(
     let checkpoint_file = checkpoint_path(stack, from, to);
     let mut start_ms = from.timestamp_millis();
     if resume {
-        if let Some(ms) = std::fs::read_to_string(&checkpoint_file).ok().and_then(|t| t.trim().parse::<i64>().ok()) {
+        if let Some(ms) = std::fs::read_to_string(&checkpoint_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok())
+        {
             start_ms = ms.max(start_ms);
-            out.line(&format!("Resuming from {} (checkpoint {})", DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339()).unwrap_or_default(), checkpoint_file.display()));
+            out.line(&format!(
+                "Resuming from {} (checkpoint {})",
+                DateTime::from_timestamp_millis(ms)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default(),
+                checkpoint_file.display()
+            ));
         }
     }
-    let queue_urls: HashMap<_, _> = stack.queues.iter().map(|q| (q.kind, q.url.clone())).collect();
+    let queue_urls: HashMap<_, _> = stack
+        .queues
+        .iter()
+        .map(|q| (q.kind, q.url.clone()))
+        .collect();
     let reconciler = Reconciler {
-        queue: SqsEventQueue::new(ctx.aws.sqs.clone(), ctx.aws.s3.clone(), &stack.bucket, queue_urls, DEFAULT_INLINE_LIMIT_BYTES),
-        store: DynamoCallStore::new(ctx.aws.dynamodb.clone(), &stack.calls_table, &stack.stats_table),
-        companies: CompanyDirectory::new(ctx.aws.dynamodb.clone(), &stack.companies_table, COMPANY_CACHE_TTL),
+        queue: SqsEventQueue::new(
+            ctx.aws.sqs.clone(),
+            ctx.aws.s3.clone(),
+            &stack.bucket,
+            queue_urls,
+            DEFAULT_INLINE_LIMIT_BYTES,
+        ),
+        store: DynamoCallStore::new(
+            ctx.aws.dynamodb.clone(),
+            &stack.calls_table,
+            &stack.stats_table,
+        ),
+        companies: CompanyDirectory::new(
+            ctx.aws.dynamodb.clone(),
+            &stack.companies_table,
+            COMPANY_CACHE_TTL,
+        ),
         concurrency,
     };
-    let account = RetellAccount { client: retell, company_id: stack.default_company_id.clone() };
+    let account = RetellAccount {
+        client: retell,
+        company_id: stack.default_company_id.clone(),
+    };
     let bar = out.progress(None, "calls checked");
     let tally = Tally::default();
     let on_call = |o: &CallOutcome| {
@@ -600,19 +779,35 @@ pub async fn import_calls(
     };
     let started = std::time::Instant::now();
     let report = reconciler
-        .import_window(&account, start_ms, to.timestamp_millis(), &on_call, &mut on_page)
+        .import_window(
+            &account,
+            start_ms,
+            to.timestamp_millis(),
+            &on_call,
+            &mut on_page,
+        )
         .await;
     bar.finish_and_clear();
     let report = report.map_err(|e| {
         let t = tally.snapshot();
-        format!("{e} (before it: {} imported, {} already present, {} failed; rerun with --resume)", t.imported, t.present, t.failed)
+        format!(
+            "{e} (before it: {} imported, {} already present, {} failed; rerun with --resume)",
+            t.imported, t.present, t.failed
+        )
     })?;
     let ok = report.failed == 0;
     if ok {
         let _ = std::fs::remove_file(&checkpoint_file);
     }
     out.table(
-        &["listed", "imported", "already present", "failed", "events queued", "seconds"],
+        &[
+            "listed",
+            "imported",
+            "already present",
+            "failed",
+            "events queued",
+            "seconds",
+        ],
         &[vec![
             report.listed.to_string(),
             report.imported.to_string(),
@@ -646,9 +841,24 @@ fn checkpoint_path(stack: &Stack, from: DateTime<Utc>, to: DateTime<Utc>) -> Pat
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
         .unwrap_or_else(std::env::temp_dir);
-    let id = wire::signature::sign(format!("{}|{}|{}", stack.calls_table, from.timestamp(), to.timestamp()).as_bytes(), "checkpoint", 0);
-    let id: String = id.chars().filter(char::is_ascii_hexdigit).take(16).collect();
-    base.join("retell-ops").join(format!("import-{id}.checkpoint"))
+    let id = wire::signature::sign(
+        format!(
+            "{}|{}|{}",
+            stack.calls_table,
+            from.timestamp(),
+            to.timestamp()
+        )
+        .as_bytes(),
+        "checkpoint",
+        0,
+    );
+    let id: String = id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(16)
+        .collect();
+    base.join("retell-ops")
+        .join(format!("import-{id}.checkpoint"))
 }
 
 // ------------------------------------------------------------------ agents
@@ -657,13 +867,19 @@ pub async fn agents_list(ctx: &Context) -> Result<bool, String> {
     let agents = ctx.retell()?.list_agents().await.map_err(err)?;
     let rows: Vec<Vec<String>> = agents
         .iter()
-        .map(|a| vec![
-            a.agent_id.clone(),
-            a.agent_name.clone().unwrap_or_default(),
-            a.user_modified_timestamp.and_then(DateTime::from_timestamp_millis).map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default(),
-        ])
+        .map(|a| {
+            vec![
+                a.agent_id.clone(),
+                a.agent_name.clone().unwrap_or_default(),
+                a.user_modified_timestamp
+                    .and_then(DateTime::from_timestamp_millis)
+                    .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_default(),
+            ]
+        })
         .collect();
-    ctx.out.table(&["agent_id", "name", "modified (UTC)"], &rows);
+    ctx.out
+        .table(&["agent_id", "name", "modified (UTC)"], &rows);
     ctx.out.json_value(&json!({"ok": true, "agents": agents}));
     Ok(true)
 }
@@ -671,7 +887,9 @@ pub async fn agents_list(ctx: &Context) -> Result<bool, String> {
 async fn agent_and_file(ctx: &Context, agent_id: &str) -> Result<(Value, AgentFile), String> {
     let retell = ctx.retell()?;
     let agent = retell.get_agent(agent_id, None).await.map_err(err)?;
-    let llm_id = agent.llm_id().ok_or_else(|| format!("agent {agent_id} does not answer with a Retell LLM"))?;
+    let llm_id = agent
+        .llm_id()
+        .ok_or_else(|| format!("agent {agent_id} does not answer with a Retell LLM"))?;
     let llm = retell.get_llm(llm_id).await.map_err(err)?;
     let file = AgentFile::from_retell(&agent, &llm)?;
     Ok((json!({"agent": agent, "llm": llm}), file))
@@ -687,9 +905,18 @@ pub async fn agents_get(ctx: &Context, agent_id: &str) -> Result<bool, String> {
     Ok(true)
 }
 
-pub async fn agents_export(ctx: &Context, agent_id: &str, path: Option<PathBuf>, json_format: bool) -> Result<bool, String> {
+pub async fn agents_export(
+    ctx: &Context,
+    agent_id: &str,
+    path: Option<PathBuf>,
+    json_format: bool,
+) -> Result<bool, String> {
     let (_, file) = agent_and_file(ctx, agent_id).await?;
-    let text = if json_format { file.to_json() } else { file.to_yaml() };
+    let text = if json_format {
+        file.to_json()
+    } else {
+        file.to_yaml()
+    };
     let path = path.unwrap_or_else(|| agents::default_export_path(agent_id, json_format));
     if path == Path::new("-") {
         print!("{text}");
@@ -699,8 +926,12 @@ pub async fn agents_export(ctx: &Context, agent_id: &str, path: Option<PathBuf>,
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-    ctx.out.check(&Check::ok(format!("exported {agent_id}"), Some(path.display().to_string())));
-    ctx.out.json_value(&json!({"ok": true, "agent_id": agent_id, "file": path}));
+    ctx.out.check(&Check::ok(
+        format!("exported {agent_id}"),
+        Some(path.display().to_string()),
+    ));
+    ctx.out
+        .json_value(&json!({"ok": true, "agent_id": agent_id, "file": path}));
     Ok(true)
 }
 
@@ -724,30 +955,66 @@ async fn load_all(ctx: &Context, files: &[PathBuf]) -> Result<Vec<LoadedFile>, S
     Ok(loaded)
 }
 
-pub async fn agents_import(ctx: &Context, files: &[PathBuf], publish: bool, dry_run: bool) -> Result<bool, String> {
+pub async fn agents_import(
+    ctx: &Context,
+    files: &[PathBuf],
+    publish: bool,
+    dry_run: bool,
+) -> Result<bool, String> {
     let loaded = load_all(ctx, files).await?;
-    apply_files(ctx, loaded.iter().map(|l| (l, None)).collect(), publish, dry_run).await
+    apply_files(
+        ctx,
+        loaded.iter().map(|l| (l, None)).collect(),
+        publish,
+        dry_run,
+    )
+    .await
 }
 
 pub async fn agents_create(ctx: &Context, file: &Path, publish: bool) -> Result<bool, String> {
     let loaded = load_all(ctx, &[file.to_path_buf()]).await?;
     let retell = ctx.retell()?;
-    let plan = agents::plan(retell, &ctx.stack, &loaded[0], None).await.map_err(err)?;
+    let plan = agents::plan(retell, &ctx.stack, &loaded[0], None)
+        .await
+        .map_err(err)?;
     let applied = agents::apply(retell, plan, publish).await.map_err(err)?;
-    ctx.out.check(&Check::ok(format!("created agent {}", applied.agent_id), Some(format!("LLM {}", applied.llm_id))));
-    ctx.out.json_value(&json!({"ok": true, "applied": [applied]}));
+    ctx.out.check(&Check::ok(
+        format!("created agent {}", applied.agent_id),
+        Some(format!("LLM {}", applied.llm_id)),
+    ));
+    ctx.out
+        .json_value(&json!({"ok": true, "applied": [applied]}));
     Ok(true)
 }
 
-pub async fn agents_update(ctx: &Context, agent_id: &str, file: &Path, publish: bool) -> Result<bool, String> {
+pub async fn agents_update(
+    ctx: &Context,
+    agent_id: &str,
+    file: &Path,
+    publish: bool,
+) -> Result<bool, String> {
     let loaded = load_all(ctx, &[file.to_path_buf()]).await?;
-    if let Some(other) = loaded[0].file.agent_id.as_deref().filter(|id| *id != agent_id) {
-        return Err(format!("{} is the file of agent {other}, not {agent_id}", file.display()));
+    if let Some(other) = loaded[0]
+        .file
+        .agent_id
+        .as_deref()
+        .filter(|id| *id != agent_id)
+    {
+        return Err(format!(
+            "{} is the file of agent {other}, not {agent_id}",
+            file.display()
+        ));
     }
     apply_files(ctx, vec![(&loaded[0], Some(agent_id))], publish, false).await
 }
 
-pub async fn agents_reset(ctx: &Context, agent_id: &str, file: Option<PathBuf>, publish: bool, yes: bool) -> Result<bool, String> {
+pub async fn agents_reset(
+    ctx: &Context,
+    agent_id: &str,
+    file: Option<PathBuf>,
+    publish: bool,
+    yes: bool,
+) -> Result<bool, String> {
     let retell = ctx.retell()?;
     let mut loaded = match &file {
         Some(f) => load_all(ctx, std::slice::from_ref(f)).await?.remove(0),
@@ -763,13 +1030,23 @@ pub async fn agents_reset(ctx: &Context, agent_id: &str, file: Option<PathBuf>, 
         }
     };
     loaded.file.agent_id = Some(agent_id.to_owned());
-    if !confirm(ctx, yes, &format!("Reset agent {agent_id} to {}?", loaded.path), agent_id)? {
+    if !confirm(
+        ctx,
+        yes,
+        &format!("Reset agent {agent_id} to {}?", loaded.path),
+        agent_id,
+    )? {
         return Ok(false);
     }
     apply_files(ctx, vec![(&loaded, Some(agent_id))], publish, false).await
 }
 
-async fn apply_files(ctx: &Context, files: Vec<(&LoadedFile, Option<&str>)>, publish: bool, dry_run: bool) -> Result<bool, String> {
+async fn apply_files(
+    ctx: &Context,
+    files: Vec<(&LoadedFile, Option<&str>)>,
+    publish: bool,
+    dry_run: bool,
+) -> Result<bool, String> {
     let retell = ctx.retell()?;
     let out = &ctx.out;
     let mut applied = Vec::new();
@@ -779,11 +1056,22 @@ async fn apply_files(ctx: &Context, files: Vec<(&LoadedFile, Option<&str>)>, pub
         let result: Result<(), OpsError> = async {
             let agent = agents::find_agent(retell, loaded, *explicit).await?;
             let plan = agents::plan(retell, &ctx.stack, loaded, agent.as_ref()).await?;
-            let target = plan.agent_id.clone().unwrap_or_else(|| "(new agent)".into());
+            let target = plan
+                .agent_id
+                .clone()
+                .unwrap_or_else(|| "(new agent)".into());
             if plan.is_noop() {
-                out.check(&Check::ok(format!("{}: {target} is up to date", loaded.path), None));
+                out.check(&Check::ok(
+                    format!("{}: {target} is up to date", loaded.path),
+                    None,
+                ));
             } else {
-                out.line(&format!("{}: {target}: {} change(s){}", loaded.path, plan.changes.len(), if dry_run { " (dry run)" } else { "" }));
+                out.line(&format!(
+                    "{}: {target}: {} change(s){}",
+                    loaded.path,
+                    plan.changes.len(),
+                    if dry_run { " (dry run)" } else { "" }
+                ));
                 for change in &plan.changes {
                     for l in describe(change) {
                         out.line(&format!("  {l}"));
@@ -795,13 +1083,23 @@ async fn apply_files(ctx: &Context, files: Vec<(&LoadedFile, Option<&str>)>, pub
                 return Ok(());
             }
             if plan.is_noop() && !publish {
-                applied.push(json!({"file": loaded.path, "agent_id": plan.agent_id, "changed": []}));
+                applied
+                    .push(json!({"file": loaded.path, "agent_id": plan.agent_id, "changed": []}));
                 return Ok(());
             }
             let done = agents::apply(retell, plan, publish).await?;
             out.check(&Check::ok(
-                format!("{}: {} agent {}", loaded.path, if done.created { "created" } else { "updated" }, done.agent_id),
-                Some(format!("LLM {}{}", done.llm_id, if done.published { ", published" } else { "" })),
+                format!(
+                    "{}: {} agent {}",
+                    loaded.path,
+                    if done.created { "created" } else { "updated" },
+                    done.agent_id
+                ),
+                Some(format!(
+                    "LLM {}{}",
+                    done.llm_id,
+                    if done.published { ", published" } else { "" }
+                )),
             ));
             applied.push(serde_json::to_value(&done).unwrap_or_default());
             Ok(())
@@ -813,11 +1111,34 @@ async fn apply_files(ctx: &Context, files: Vec<(&LoadedFile, Option<&str>)>, pub
         }
     }
     if let Some((file, reason)) = &failed {
-        out.check(&Check::failed(format!("{file} was not applied"), reason.clone()));
-        let done: Vec<String> = applied.iter().filter_map(|a| a["file"].as_str().map(str::to_owned)).collect();
-        let rest: Vec<String> = files.iter().map(|(l, _)| l.path.clone()).filter(|p| !done.contains(p) && p != file).collect();
-        out.line(&format!("applied: {}", if done.is_empty() { "none".into() } else { done.join(", ") }));
-        out.line(&format!("not applied: {}", std::iter::once(file.clone()).chain(rest).collect::<Vec<_>>().join(", ")));
+        out.check(&Check::failed(
+            format!("{file} was not applied"),
+            reason.clone(),
+        ));
+        let done: Vec<String> = applied
+            .iter()
+            .filter_map(|a| a["file"].as_str().map(str::to_owned))
+            .collect();
+        let rest: Vec<String> = files
+            .iter()
+            .map(|(l, _)| l.path.clone())
+            .filter(|p| !done.contains(p) && p != file)
+            .collect();
+        out.line(&format!(
+            "applied: {}",
+            if done.is_empty() {
+                "none".into()
+            } else {
+                done.join(", ")
+            }
+        ));
+        out.line(&format!(
+            "not applied: {}",
+            std::iter::once(file.clone())
+                .chain(rest)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     let ok = failed.is_none();
     out.json_value(&json!({
@@ -834,12 +1155,21 @@ pub async fn agents_delete(ctx: &Context, agent_id: &str, yes: bool) -> Result<b
     let retell = ctx.retell()?;
     let agent = retell.get_agent(agent_id, None).await.map_err(err)?;
     let name = agent.agent_name.unwrap_or_default();
-    if !confirm(ctx, yes, &format!("Delete agent {agent_id} ({name})? Calls to its numbers will fail."), agent_id)? {
+    if !confirm(
+        ctx,
+        yes,
+        &format!("Delete agent {agent_id} ({name})? Calls to its numbers will fail."),
+        agent_id,
+    )? {
         return Ok(false);
     }
     retell.delete_agent(agent_id).await.map_err(err)?;
-    ctx.out.check(&Check::ok(format!("deleted agent {agent_id} ({name})"), None));
-    ctx.out.json_value(&json!({"ok": true, "deleted": agent_id}));
+    ctx.out.check(&Check::ok(
+        format!("deleted agent {agent_id} ({name})"),
+        None,
+    ));
+    ctx.out
+        .json_value(&json!({"ok": true, "deleted": agent_id}));
     Ok(true)
 }
 
@@ -847,9 +1177,17 @@ pub async fn agents_publish(ctx: &Context, agent_id: &str) -> Result<bool, Strin
     let retell = ctx.retell()?;
     retell.publish_agent(agent_id).await.map_err(err)?;
     let versions = retell.list_agent_versions(agent_id).await.map_err(err)?;
-    let published = versions.iter().filter(|v| v.is_published).map(|v| v.version).max();
-    ctx.out.check(&Check::ok(format!("published agent {agent_id}"), published.map(|v| format!("version {v}"))));
-    ctx.out.json_value(&json!({"ok": true, "agent_id": agent_id, "published_version": published}));
+    let published = versions
+        .iter()
+        .filter(|v| v.is_published)
+        .map(|v| v.version)
+        .max();
+    ctx.out.check(&Check::ok(
+        format!("published agent {agent_id}"),
+        published.map(|v| format!("version {v}")),
+    ));
+    ctx.out
+        .json_value(&json!({"ok": true, "agent_id": agent_id, "published_version": published}));
     Ok(true)
 }
 
@@ -859,12 +1197,17 @@ fn confirm(ctx: &Context, yes: bool, question: &str, id: &str) -> Result<bool, S
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() || ctx.out.json {
-        return Err(format!("{question} Pass --yes to confirm (no terminal to ask on)"));
+        return Err(format!(
+            "{question} Pass --yes to confirm (no terminal to ask on)"
+        ));
     }
     eprint!("{question}\nType {id} to confirm: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).map_err(err)?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(err)?;
     if answer.trim() == id {
         Ok(true)
     } else {

@@ -205,7 +205,10 @@ fn main() -> ExitCode {
     } else {
         None
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -272,13 +275,17 @@ async fn run(cli: Cli, out: Out, local: Option<Stack>) -> Result<bool, String> {
                 agent_id,
                 out: path,
                 format,
-            } => commands::agents_export(&ctx, &agent_id, path, matches!(format, Format::Json)).await,
+            } => {
+                commands::agents_export(&ctx, &agent_id, path, matches!(format, Format::Json)).await
+            }
             AgentsCommand::Import {
                 files,
                 publish,
                 dry_run,
             } => commands::agents_import(&ctx, &files, publish, dry_run).await,
-            AgentsCommand::Diff { files } => commands::agents_import(&ctx, &files, false, true).await,
+            AgentsCommand::Diff { files } => {
+                commands::agents_import(&ctx, &files, false, true).await
+            }
             AgentsCommand::Publish { agent_id } => commands::agents_publish(&ctx, &agent_id).await,
             AgentsCommand::Reset {
                 agent_id,

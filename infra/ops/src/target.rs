@@ -79,8 +79,9 @@ impl Stack {
     /// Reads the local stack's description; returns it and the AWS endpoint to use.
     pub fn local(path: &Path) -> Result<(Self, String), TargetError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|_| TargetError::NoLocalStack { path: shown.clone() })?;
+        let text = std::fs::read_to_string(path).map_err(|_| TargetError::NoLocalStack {
+            path: shown.clone(),
+        })?;
         let bad = |reason: &str| TargetError::BadLocalState {
             path: shown.clone(),
             reason: reason.to_owned(),
@@ -166,10 +167,15 @@ impl Stack {
             .collect();
         let mut physical: HashMap<String, String> = HashMap::new();
         let mut alarms = Vec::new();
-        let mut pages = cfn.list_stack_resources().stack_name(name).into_paginator().send();
+        let mut pages = cfn
+            .list_stack_resources()
+            .stack_name(name)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
-            let page = page
-                .map_err(|e| err(aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string()))?;
+            let page = page.map_err(|e| {
+                err(aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string())
+            })?;
             for r in page.stack_resource_summaries() {
                 let (Some(logical), Some(id)) = (r.logical_resource_id(), r.physical_resource_id())
                 else {
@@ -182,10 +188,11 @@ impl Stack {
             }
         }
         let output = |k: &str| {
-            outputs
-                .get(k)
-                .cloned()
-                .ok_or_else(|| err(format!("has no output {k} (deploy the current template.yaml)")))
+            outputs.get(k).cloned().ok_or_else(|| {
+                err(format!(
+                    "has no output {k} (deploy the current template.yaml)"
+                ))
+            })
         };
         let resource = |k: &str| {
             physical
@@ -207,7 +214,10 @@ impl Stack {
             local: false,
             webhook_url: output("WebhookUrl")?,
             inbound_url: output("InboundWebhookUrl")?,
-            tool_url_template: format!("{}/api/retell/functions/{{name}}", base.trim_end_matches('/')),
+            tool_url_template: format!(
+                "{}/api/retell/functions/{{name}}",
+                base.trim_end_matches('/')
+            ),
             retell_base_url: DEFAULT_BASE_URL.to_owned(),
             secret_id: resource("RetellWebhookKeys")?,
             default_company_id: parameters
@@ -250,7 +260,10 @@ impl Stack {
     }
 
     /// The Retell API key: `RETELL_API_KEY`, else the default key of the stack's secret.
-    pub async fn retell_key(&self, aws: &AwsClients) -> Result<(String, &'static str), TargetError> {
+    pub async fn retell_key(
+        &self,
+        aws: &AwsClients,
+    ) -> Result<(String, &'static str), TargetError> {
         if let Ok(key) = std::env::var("RETELL_API_KEY") {
             if !key.trim().is_empty() {
                 return Ok((key.trim().to_owned(), "RETELL_API_KEY"));
@@ -270,12 +283,25 @@ impl Stack {
             .ok()
             .filter(|u| !u.trim().is_empty())
             .unwrap_or_else(|| self.retell_base_url.clone());
-        RetellClient::new(&base, key, Duration::from_secs(15)).map_err(|e| TargetError::Retell(e.to_string()))
+        RetellClient::new(&base, key, Duration::from_secs(15))
+            .map_err(|e| TargetError::Retell(e.to_string()))
     }
 }
 
 const QUEUES: [(EventKind, &str, &str); 3] = [
-    (EventKind::CallStarted, "CallStartedQueue", "CallStartedDeadLetterQueue"),
-    (EventKind::CallEnded, "CallEndedQueue", "CallEndedDeadLetterQueue"),
-    (EventKind::CallAnalyzed, "CallAnalyzedQueue", "CallAnalyzedDeadLetterQueue"),
+    (
+        EventKind::CallStarted,
+        "CallStartedQueue",
+        "CallStartedDeadLetterQueue",
+    ),
+    (
+        EventKind::CallEnded,
+        "CallEndedQueue",
+        "CallEndedDeadLetterQueue",
+    ),
+    (
+        EventKind::CallAnalyzed,
+        "CallAnalyzedQueue",
+        "CallAnalyzedDeadLetterQueue",
+    ),
 ];

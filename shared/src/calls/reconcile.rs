@@ -35,14 +35,19 @@ const MAX_FAILURES_KEPT: usize = 50;
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum CallOutcome {
     /// Every event Retell has for it is stored here already.
-    Present { call_id: String },
+    Present {
+        call_id: String,
+    },
     /// Events queued for the consumers (the ones the table lacked).
     Imported {
         call_id: String,
         company_id: String,
         events: Vec<String>,
     },
-    Failed { call_id: String, reason: String },
+    Failed {
+        call_id: String,
+        reason: String,
+    },
 }
 
 impl CallOutcome {

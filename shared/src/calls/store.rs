@@ -362,32 +362,6 @@ impl CallStore for DynamoCallStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn item_round_trip_keeps_the_record() {
-        let body = json!({"event": "call_ended", "call": {"call_id": "call_9", "call_status": "ended",
-            "start_timestamp": 1_704_974_400_000i64, "duration_ms": 61_000, "from_number": "+4930123456",
-            "custom_analysis_data": {"x": [1, 2.5, "y"]}}})
-        .to_string();
-        let event = CallEvent::from_payload(EventKind::CallEnded, "acme", 1, body.as_bytes())
-            .expect("valid");
-        let mut applied = CallRecord::apply(None, &event, &chrono_tz::Europe::Berlin).expect("new");
-        applied.record.version = 1;
-        let item = record_to_item(&applied.record, 7);
-        assert!(!item.contains_key("active_company"));
-        assert_eq!(
-            item.get("call_ts"),
-            Some(&AttributeValue::N("1704974400000".into()))
-        );
-        let back = item_to_record(&item).expect("valid");
-        assert_eq!(back, applied.record);
-    }
-}
-
 /// Index of the calls still registered/ongoing, per company (sparse: `active_company`).
 pub const ACTIVE_CALLS_INDEX: &str = "active-calls";
 
@@ -427,3 +401,30 @@ impl crate::calls::reconcile::ActiveCalls for DynamoCallStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn item_round_trip_keeps_the_record() {
+        let body = json!({"event": "call_ended", "call": {"call_id": "call_9", "call_status": "ended",
+            "start_timestamp": 1_704_974_400_000i64, "duration_ms": 61_000, "from_number": "+4930123456",
+            "custom_analysis_data": {"x": [1, 2.5, "y"]}}})
+        .to_string();
+        let event = CallEvent::from_payload(EventKind::CallEnded, "acme", 1, body.as_bytes())
+            .expect("valid");
+        let mut applied = CallRecord::apply(None, &event, &chrono_tz::Europe::Berlin).expect("new");
+        applied.record.version = 1;
+        let item = record_to_item(&applied.record, 7);
+        assert!(!item.contains_key("active_company"));
+        assert_eq!(
+            item.get("call_ts"),
+            Some(&AttributeValue::N("1704974400000".into()))
+        );
+        let back = item_to_record(&item).expect("valid");
+        assert_eq!(back, applied.record);
+    }
+}
+

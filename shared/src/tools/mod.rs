@@ -55,7 +55,11 @@ impl ToolDefinition {
 
     /// Retell's custom-function definition, with `url` filled in from the deployed base URL.
     pub fn retell_json(&self, base_url: &str) -> Value {
-        self.retell_tool(&format!("{}{}", base_url.trim_end_matches('/'), self.path()))
+        self.retell_tool(&format!(
+            "{}{}",
+            base_url.trim_end_matches('/'),
+            self.path()
+        ))
     }
 
     /// Retell's custom-function definition calling `url`: the schema and description from

@@ -274,8 +274,13 @@ impl RetellClient {
     // ---- Retell LLMs ----
 
     pub async fn create_llm(&self, llm: &LlmSettings) -> Result<RetellLlm, RetellApiError> {
-        self.send(Method::POST, "/create-retell-llm", Some(llm), Idempotent::No)
-            .await
+        self.send(
+            Method::POST,
+            "/create-retell-llm",
+            Some(llm),
+            Idempotent::No,
+        )
+        .await
     }
 
     pub async fn get_llm(&self, llm_id: &str) -> Result<RetellLlm, RetellApiError> {
@@ -475,12 +480,10 @@ impl RetellClient {
             let message = error_message(&text);
             let code = status.as_u16();
             return Err(match status {
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                    RetellApiError::Unauthorized {
-                        status: code,
-                        message,
-                    }
-                }
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => RetellApiError::Unauthorized {
+                    status: code,
+                    message,
+                },
                 StatusCode::NOT_FOUND => RetellApiError::NotFound {
                     what: shown,
                     message,
@@ -598,8 +601,8 @@ mod tests {
 
     #[test]
     fn backoff_stays_under_its_cap_and_honours_retry_after() {
-        let client = RetellClient::new("http://127.0.0.1:1", "k", Duration::from_secs(1))
-            .expect("client");
+        let client =
+            RetellClient::new("http://127.0.0.1:1", "k", Duration::from_secs(1)).expect("client");
         for attempt in 1..20 {
             assert!(client.backoff(attempt, None) <= client.retry.max_delay);
         }
