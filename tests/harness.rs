@@ -444,6 +444,25 @@ impl RetellSimulator {
     }
 }
 
+impl RetellSimulator {
+    /// A request to the simulated Retell API itself, with the account's key.
+    pub async fn api_post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let response = reqwest_client()
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.api_key)
+            .json(&body)
+            .send()
+            .await
+            .expect("simulator answers");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.expect("simulator JSON")
+    }
+}
+
 impl Drop for RetellSimulator {
     fn drop(&mut self) {
         let _ = self.child.kill();

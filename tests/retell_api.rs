@@ -107,16 +107,21 @@ async fn agents_llms_numbers_and_concurrency_round_trip() {
             .len()
     );
 
-    retell.publish_agent(&agent_id).await.expect("publish");
+    let draft = retell.get_agent(&agent_id, None).await.expect("draft");
+    retell
+        .publish_agent(&agent_id, draft.version)
+        .await
+        .expect("publish");
     let versions = retell
         .list_agent_versions(&agent_id)
         .await
         .expect("versions");
     assert!(versions.iter().any(|v| v.is_published), "{versions:?}");
 
-    sim.control(
-        "/sim/seed",
-        json!({"phone_numbers": [{"phone_number": "+493099999999", "inbound_agents": [{"agent_id": agent_id, "weight": 1}]}]}),
+    sim.api_post(
+        "/import-phone-number",
+        json!({"phone_number": "+493099999999", "termination_uri": "pbx.example.com",
+               "inbound_agents": [{"agent_id": agent_id, "weight": 1}]}),
     )
     .await;
     let numbers = retell.list_phone_numbers().await.expect("numbers");

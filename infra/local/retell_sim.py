@@ -35,11 +35,15 @@ Anything else is 404. Errors are Retell's `{"status": "error", "message": "..."}
 referenced in the body, a number without an outbound agent), 429 rate limit, 5xx injected.
 Creates answer 201, deletes and publish 204, everything else 200.
 
-Versions (docs.retellai.com/agent/version): a new agent is version 0, a draft. update-agent edits
-the latest version (or `?version=N`); a published version cannot be changed (400).
+Versions (docs.retellai.com/agent/version): a new agent is version 0, a draft. update-agent and
+update-retell-llm edit the latest draft (or `?version=N`); a published version cannot be changed
+(400). get-agent / get-retell-llm without `?version=` answer the latest version.
 publish-agent-version `{"version": N}` publishes that draft in place together with the version
 of its Retell LLM, and when N was the latest version a new draft N+1 (base_version N) follows,
 with a new LLM draft, so update-agent / update-retell-llm keep working on a draft.
+Phone numbers take inbound_agents / outbound_agents (weights adding up to 1); the older
+inbound_agent_id / outbound_agent_id are read as a single agent of weight 1. A number's agent
+without agent_version means the agent's latest version.
 GET /recordings/{call_id}.wav (no key: Retell's recording URLs are public) is a short silent WAV.
 
 Playing calls
@@ -79,7 +83,8 @@ POST /sim/calls   {"direction": "inbound"|"outbound", "from_number", "to_number"
     wait=true: 200 after the call is played: {"call": <as get-call returns it, or null if
     rejected>, "call_id", "rejected"?: reason, "tool_results": [{"name", "args", "status"
     (HTTP status | "timeout" | "error" | "not_configured"), "body"}], "deliveries": [...]}.
-    Otherwise 201 at once: {"call": <the registered call>, "call_id"}.
+    Otherwise 201 at once: {"call": <the registered call>, "call_id"} (an inbound call becomes
+    visible to get-call / list-calls once its inbound webhook has settled the agent).
     `drop` names events Retell "gave up" on: not delivered, the call still ends up in its final
     state. POST /v2/create-phone-call plays the default script as an outbound call.
 POST /sim/calls/bulk  {"count": N (<= 100000), "agent_id", "from_number", "to_number",
@@ -97,7 +102,8 @@ POST /sim/faults  {"drop_webhooks": bool} drop every webhook from now on;
                   Answers the faults now in force.
 GET  /sim/deliveries[?call_id=&event=]  [{"call_id", "event" (call_inbound | call_started |
                   call_ended | call_analyzed | tool_call), "name"? (tool), "url", "attempt",
-                  "status" (HTTP status | "timeout" | "error" | "dropped"), "at_ms"}] in order.
+                  "status" (HTTP status | "timeout" | "error" | "dropped", the last with
+                  attempt 0), "at_ms"}] in order.
 GET  /sim/state   counts (agents, llms, phone_numbers, calls by status, active calls, deliveries)
 POST /sim/reset   forget calls and deliveries (agents, LLMs and numbers stay).
 
@@ -115,8 +121,10 @@ import collections
 import hmac
 import http.client
 import io
+import itertools
 import json
 import math
+import queue
 import random
 import re
 import secrets
@@ -130,7 +138,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import wave
-from collections.abc import Iterable as AbcIterable, Mapping as AbcMapping, Sequence as AbcSequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Literal, Union, get_args, get_origin
@@ -322,7 +330,7 @@ class Schema:
             return None if ok else f"{path} must be a number"
         if tp is type(None):
             return None if value is None else f"{path} must be null"
-        if origin in (list, AbcIterable, AbcSequence, typing_extensions.Iterable):
+        if origin in (list, Iterable, Sequence):
             if not isinstance(value, list):
                 return f"{path} must be an array"
             (item_tp,) = get_args(tp) or (Any,)
@@ -331,7 +339,7 @@ class Schema:
                 if err:
                     return err
             return None
-        if origin in (dict, AbcMapping):
+        if origin in (dict, Mapping):
             if not isinstance(value, dict):
                 return f"{path} must be an object"
             args = get_args(tp)
@@ -738,11 +746,20 @@ class RetellSimulator:
     """Retell's API and call playback, in memory. `start()` serves it on a daemon thread."""
 
     def __init__(self, api_key: str, port: int = 0, host: str = "127.0.0.1", seed: str | dict | None = None,
-                 retry_delay: float = 1.0, log: Any = None):
+                 retry_delay: float = 1.0, log: Any = None, async_log: bool = False):
         if not api_key:
             raise ValueError("api_key is required")
         self.api_key, self.host, self.port, self.retry_delay = api_key, host, port, retry_delay
-        self.log_stream = log or sys.stderr
+        self._log_stream = log  # None: whatever sys.stderr is when a line is written
+        # async_log (the command line): lines go through a bounded queue to a writer thread, so a
+        # parent process that never drains our stderr pipe loses log lines instead of freezing
+        # every request. In-process, lines are written at once (test output captures them).
+        self._log_queue: queue.Queue[str | None] | None = None
+        self._log_writer: threading.Thread | None = None
+        if async_log:
+            self._log_queue = queue.Queue(maxsize=10_000)
+            self._log_writer = threading.Thread(target=self._write_log, name="retell-sim-log", daemon=True)
+            self._log_writer.start()
         self.schema = Schema()
         self._lock = threading.RLock()
         self._stopping = threading.Event()
@@ -755,6 +772,10 @@ class RetellSimulator:
         self._llms: dict[str, list[dict]] = {}  # llm_id -> versions, ascending
         self._agents: dict[str, list[dict]] = {}  # agent_id -> versions, ascending
         self._numbers: dict[str, dict] = {}
+        # Creation order of agents, LLMs and numbers: their lists page in it, so an update between
+        # two pages (a sync tool listing and updating) neither repeats nor skips an item.
+        self._created: dict[str, int] = {}
+        self._creations = itertools.count()
         self._calls: dict[str, dict] = {}
         self._meta: dict[str, dict] = {}  # call_id -> {"key", "hidden", "done", ...}
         self._order: list[tuple[int, str]] = []  # (sort timestamp, call_id), ascending
@@ -793,12 +814,33 @@ class RetellSimulator:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._log_queue is not None and self._log_writer is not None:
+            try:  # let the writer flush what is queued, but never hang on a stuck stderr
+                self._log_queue.put(None, timeout=1)
+                self._log_writer.join(timeout=2)
+            except queue.Full:
+                pass
 
     def log(self, line: str) -> None:
+        text = f"retell-sim {time.strftime('%H:%M:%S')} {mask(line)}"
+        if self._log_queue is None:
+            self._print(text)
+            return
         try:
-            print(f"retell-sim {time.strftime('%H:%M:%S')} {mask(line)}", file=self.log_stream, flush=True)
+            self._log_queue.put_nowait(text)
+        except queue.Full:
+            pass
+
+    def _print(self, text: str) -> None:
+        try:
+            print(text, file=self._log_stream or sys.stderr, flush=True)
         except (OSError, ValueError):
             pass
+
+    def _write_log(self) -> None:
+        assert self._log_queue is not None
+        while (text := self._log_queue.get()) is not None:
+            self._print(text)
 
     # ---- routing ----
 
@@ -897,7 +939,11 @@ class RetellSimulator:
     # ---- seed ----
 
     def load_seed(self, seed: str | dict) -> None:
-        data = seed if isinstance(seed, dict) else json.loads(open(seed, encoding="utf-8").read())
+        if isinstance(seed, dict):
+            data = seed
+        else:
+            with open(seed, encoding="utf-8") as f:
+                data = json.load(f)
         if not isinstance(data, dict):
             raise ValueError("seed must be a JSON object")
         try:
@@ -911,6 +957,17 @@ class RetellSimulator:
                 self._store_new_number(dict(number), imported=False)
         except ApiError as err:
             raise ValueError(f"seed: {err.message}") from None
+        except (TypeError, KeyError, AttributeError) as err:
+            raise ValueError(f"seed: malformed ({err!r})") from None
+
+    def _mark_created(self, resource_id: str) -> None:
+        self._created[resource_id] = next(self._creations)
+
+    def _creation_keys(self) -> Callable[[str], tuple[int, str]]:
+        """A list's sort key, (creation sequence, id), from a snapshot taken under the lock; a
+        cursor holds the last key a page returned."""
+        created = dict(self._created)
+        return lambda resource_id: (created.get(resource_id, 0), resource_id)
 
     # ---- agents ----
 
@@ -973,6 +1030,7 @@ class RetellSimulator:
                      "agent_id": agent_id or new_id("agent_"), "version": 0, "is_published": False,
                      "base_version": None, "response_engine": engine, "last_modification_timestamp": now_ms()}
             self._agents[agent["agent_id"]] = [agent]
+            self._mark_created(agent["agent_id"])
             return dict(agent)
 
     def create_agent(self, req: Request) -> tuple[int, dict]:
@@ -987,7 +1045,8 @@ class RetellSimulator:
         self.schema.check(body, agent_update_params.AgentUpdateParams, skip={"version"})
         version = req.int_query("version", None, 0)
         with self._lock:
-            current = self._agent_version(agent_id, version)
+            current = self._agent_version(agent_id, version) if version is not None else \
+                self._latest_draft(self._agent_versions(agent_id), f"Agent {agent_id}")
             if current.get("is_published"):
                 raise ApiError(400, f"Agent {agent_id} version {current['version']} is published and cannot be "
                                     "changed; update a draft version")
@@ -999,6 +1058,14 @@ class RetellSimulator:
             updated = {**current, **changes, "last_modification_timestamp": now_ms()}
             self._replace_version(self._agents[agent_id], updated)
             return dict(updated)
+
+    @staticmethod
+    def _latest_draft(versions: list[dict], what: str) -> dict:
+        """What an update without ?version= edits: the latest version not yet published."""
+        for v in reversed(versions):
+            if not v.get("is_published"):
+                return v
+        raise ApiError(400, f"{what} has no draft version to update; create one with create-agent-version")
 
     @staticmethod
     def _replace_version(versions: list[dict], updated: dict) -> None:
@@ -1027,6 +1094,7 @@ class RetellSimulator:
                         "is_transfer_agent": bool(latest.get("is_transfer_agent")),
                         "user_modified_timestamp": max(v["last_modification_timestamp"] for v in versions)}
                 items.append(item)
+            key = self._creation_keys()
         channel = criteria.get("channel")
         if channel:
             items = [i for i in items if condition_matches({"type": "string", **channel}, i["channel"])]
@@ -1036,7 +1104,7 @@ class RetellSimulator:
         query = (criteria.get("query") or "").lower()
         if query:
             items = [i for i in items if query in i["agent_name"].lower() or query in i["agent_id"]]
-        return paginate(items, lambda i: (i["user_modified_timestamp"], i["agent_id"]), limit,
+        return paginate(items, lambda i: key(i["agent_id"]), limit,
                         req.query.get("pagination_key"), order)
 
     def list_agent_versions(self, req: Request, agent_id: str) -> dict:
@@ -1127,11 +1195,12 @@ class RetellSimulator:
 
     @staticmethod
     def _check_tools(llm: dict) -> None:
-        """What Retell checks on top of the types: tool names (pattern, unique across general
-        tools, state tools and state edges), custom tool URLs and limits, starting_state."""
-        names: set[str] = set()
+        """What Retell checks on top of the types: tool names (the documented pattern, unique among
+        the tools the LLM has at any one time: the general tools plus one state's tools), custom
+        tool URLs and limits, state names, edges and starting_state."""
 
-        def check(tools: Any, where: str, state_names: Iterable[str] = ()) -> None:
+        def check(tools: Any, where: str, taken: set[str]) -> set[str]:
+            names = set(taken)
             for i, tool in enumerate(tools or ()):
                 name = tool.get("name")
                 if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
@@ -1149,14 +1218,15 @@ class RetellSimulator:
                     retries = tool.get("max_retry")
                     if retries is not None and not 0 <= retries <= 5:
                         raise bad_request(f"{where}[{i}].max_retry must be between 0 and 5")
+            return names
 
-        check(llm.get("general_tools"), "general_tools")
+        general = check(llm.get("general_tools"), "general_tools", set())
         states = llm.get("states") or []
         state_names = [s["name"] for s in states]
         for i, state in enumerate(states):
             if not TOOL_NAME.fullmatch(state["name"]):
                 raise bad_request(f"states[{i}].name must be 1-64 characters of a-z, A-Z, 0-9, _ or -")
-            check(state.get("tools"), f"states[{i}].tools")
+            check(state.get("tools"), f"states[{i}].tools", general)
             for edge in state.get("edges") or ():
                 if edge["destination_state_name"] not in state_names:
                     raise bad_request(f"states[{i}] has an edge to unknown state {edge['destination_state_name']!r}")
@@ -1176,6 +1246,7 @@ class RetellSimulator:
                    "general_tools": [], **fields, "llm_id": llm_id or new_id("llm_"), "version": 0,
                    "is_published": False, "last_modification_timestamp": now_ms()}
             self._llms[llm["llm_id"]] = [llm]
+            self._mark_created(llm["llm_id"])
             return dict(llm)
 
     def create_llm(self, req: Request) -> tuple[int, dict]:
@@ -1192,7 +1263,8 @@ class RetellSimulator:
         version = req.int_query("version", None, 0)
         known = self.schema.keys(llm_update_params.LlmUpdateParams) - {"version", "is_transfer_llm"}
         with self._lock:
-            current = self._llm_version(llm_id, version)
+            current = self._llm_version(llm_id, version) if version is not None else \
+                self._latest_draft(self._llm_versions(llm_id), f"Retell LLM {llm_id}")
             if current.get("is_published"):
                 raise ApiError(400, f"Retell LLM {llm_id} version {current['version']} is published and cannot "
                                     "be changed; update a draft version")
@@ -1206,7 +1278,8 @@ class RetellSimulator:
         limit, order = list_limit(req), req.sort_order()
         with self._lock:
             items = [dict(versions[-1]) for versions in self._llms.values()]
-        return paginate(items, lambda i: (i["last_modification_timestamp"], i["llm_id"]), limit,
+            key = self._creation_keys()
+        return paginate(items, lambda i: key(i["llm_id"]), limit,
                         req.query.get("pagination_key"), order)
 
     def delete_llm(self, req: Request, llm_id: str) -> tuple[int, None]:
@@ -1279,6 +1352,7 @@ class RetellSimulator:
                 record["sip_outbound_trunk_config"] = {"termination_uri": body["termination_uri"],
                                                        "transport": body.get("transport") or "TCP"}
             self._numbers[number] = record
+            self._mark_created(number)
             return dict(record)
 
     def import_number(self, req: Request) -> tuple[int, dict]:
@@ -1308,7 +1382,8 @@ class RetellSimulator:
         limit, order = list_limit(req), req.sort_order()
         with self._lock:
             items = [dict(n) for n in self._numbers.values()]
-        return paginate(items, lambda i: (i["last_modification_timestamp"], i["phone_number"]), limit,
+            key = self._creation_keys()
+        return paginate(items, lambda i: key(i["phone_number"]), limit,
                         req.query.get("pagination_key"), order)
 
     def delete_number(self, req: Request, number: str) -> tuple[int, None]:
@@ -1538,25 +1613,26 @@ class RetellSimulator:
         drop = set(spec.get("drop") or ())
         if inbound is not None:
             chosen = self._inbound_webhook(call_id, spec, inbound, drop)
-            if chosen is None:
-                meta["rejected"] = "no agent: the number has no inbound agent and the inbound webhook named none"
-                self.log(f"call {call_id}: inbound call rejected ({meta['rejected']})")
-                with self._lock:
-                    if generation == self._generation:
-                        self._discard_call(call_id)
-                return
-            agent_id, agent_version, variables, metadata = chosen
             with self._lock:
                 if generation != self._generation:
                     return
-                if call_id not in self._calls:
-                    self._register_call("inbound", spec["from_number"], spec["to_number"], agent_id, agent_version,
-                                        variables, metadata, meta, call_id=call_id)
-                else:
-                    agent = self._agent_version(agent_id, agent_version)
-                    self._update_call(call_id, generation, agent_id=agent_id, agent_version=agent["version"],
-                                      agent_name=agent.get("agent_name"), retell_llm_dynamic_variables=variables,
-                                      metadata=metadata)
+                try:
+                    if chosen is None:
+                        raise ApiError(404, "the number has no inbound agent and the inbound webhook named none")
+                    agent_id, agent_version, variables, metadata = chosen
+                    if call_id not in self._calls:
+                        self._register_call("inbound", spec["from_number"], spec["to_number"], agent_id,
+                                            agent_version, variables, metadata, meta, call_id=call_id)
+                    else:
+                        agent = self._agent_version(agent_id, agent_version)
+                        self._update_call(call_id, generation, agent_id=agent_id, agent_version=agent["version"],
+                                          agent_name=agent.get("agent_name"),
+                                          retell_llm_dynamic_variables=variables, metadata=metadata)
+                except ApiError as err:  # no agent (or a vanished one): Retell never connects the call
+                    meta["rejected"] = err.message
+                    self.log(f"call {call_id}: inbound call rejected ({err.message})")
+                    self._discard_call(call_id)
+                    return
                 meta["hidden"] = False
 
         with self._lock:
@@ -2078,6 +2154,9 @@ for _key, _value in typing_extensions.get_type_hints(phone_number_update_params.
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's httpx and Rust's reqwest expect
+    # Headers and body go out in two writes; with Nagle on, the second waits for the client's
+    # delayed ACK (~40 ms a request on Linux).
+    disable_nagle_algorithm = True
     server_version = "retell-sim"
     sys_version = ""
     simulator: RetellSimulator
@@ -2089,6 +2168,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - we log one line ourselves
         pass
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors http.server raises itself (an unreadable request line or headers): Retell's shape
+        rather than its HTML page."""
+        payload = dumps({"status": "error", "message": message or "Bad request"}).encode("utf-8")
+        try:
+            self.send_response(code, message)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(payload)
+        except OSError:
+            pass
+        self.close_connection = True
 
     def _read_body(self) -> bytes:
         """The body, or an ApiError (400) for one too large or malformed. A refused body is still
@@ -2143,7 +2241,11 @@ class _Handler(BaseHTTPRequestHandler):
         extra: dict[str, str] = {}
         try:
             raw = self._read_body()
-            status, body, extra = sim.dispatch(self.command, self.path, self.headers, raw)
+            try:  # http.server read the request line as Latin-1; URLs carry UTF-8
+                path = self.path.encode("latin-1").decode("utf-8")
+            except UnicodeError:
+                raise bad_request("path is not valid UTF-8") from None
+            status, body, extra = sim.dispatch(self.command, path, self.headers, raw)
         except ApiError as err:
             status, body, extra = err.status, {"status": "error", "message": err.message}, err.headers
         except Exception:  # never a crash, never a stack trace to the client
@@ -2183,7 +2285,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         sim = RetellSimulator(api_key=args.api_key, port=args.port, host=args.host, seed=args.seed,
-                              retry_delay=args.retry_delay)
+                              retry_delay=args.retry_delay, async_log=True)
     except (OSError, ValueError) as err:
         print(f"retell-sim: {err}", file=sys.stderr)
         return 2
@@ -2198,8 +2300,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"retell-sim listening on {sim.url}", flush=True)
     while not stop.wait(0.5):
         pass
+    sim.log("stopping")
     sim.stop()
-    sim.log("stopped")
     return 0
 
 

@@ -351,8 +351,9 @@ impl AgentFile {
                         || tool.url.is_some()
                         || tool.parameters.is_some()
                         || tool.number.is_some()
+                        || tool.description.is_some()
                     {
-                        return at(format!("`function: {f}` takes its name, url and parameters from code; only description, timeout_ms and speak_* may be set"));
+                        return at(format!("`function: {f}` takes its name, description, url and parameters from code (`sync` keeps them so); only timeout_ms and speak_* may be set"));
                     }
                     f.clone()
                 }
@@ -361,15 +362,24 @@ impl AgentFile {
                         return at(format!("a {kind} tool needs a name"));
                     };
                     match kind.as_str() {
-                        "end_call" => {
-                            if tool.url.is_some() || tool.number.is_some() || tool.parameters.is_some() {
-                                return at("end_call takes only name and description".into());
+                        "end_call" | "transfer_call" => {
+                            let extra = tool.url.is_some()
+                                || tool.parameters.is_some()
+                                || tool.timeout_ms.is_some()
+                                || tool.speak_during_execution.is_some()
+                                || tool.speak_after_execution.is_some()
+                                || (kind == "end_call" && tool.number.is_some());
+                            if extra {
+                                let number = if kind == "transfer_call" { " and number" } else { "" };
+                                return at(format!("{kind} takes only name, description{number}"));
+                            }
+                            let e164 = |n: &str| {
+                                shared::booking::phone::PhoneNumber::parse(n).is_ok_and(|p| p.as_str() == n)
+                            };
+                            if kind == "transfer_call" && !tool.number.as_deref().is_some_and(e164) {
+                                return at("transfer_call needs `number` in E.164 (+49…)".into());
                             }
                         }
-                        "transfer_call" => match tool.number.as_deref() {
-                            Some(n) if shared::booking::phone::PhoneNumber::parse(n).is_ok_and(|p| p.as_str() == n) => {}
-                            _ => return at("transfer_call needs `number` in E.164 (+49…)".into()),
-                        },
                         "custom" => {
                             match tool.url.as_deref() {
                                 Some(u) if u.starts_with("https://") || u.starts_with("http://") => {}
@@ -421,9 +431,6 @@ impl AgentFile {
                 if let Some(f) = &t.function {
                     let def = defs.iter().find(|d| d.name == f)?;
                     let mut tool = def.retell_tool(&tool_url(f));
-                    if let Some(d) = &t.description {
-                        tool["description"] = json!(d);
-                    }
                     if let Some(ms) = t.timeout_ms {
                         tool["timeout_ms"] = json!(ms);
                     }
@@ -489,12 +496,20 @@ impl AgentFile {
             let name = text("name");
             let spec = match kind {
                 "custom" if defs.iter().any(|d| Some(d.name) == name.as_deref()) => {
-                    let def = defs.iter().find(|d| Some(d.name) == name.as_deref());
-                    let description = text("description")
-                        .filter(|d| Some(d.as_str()) != def.map(|d| d.description));
+                    // Only what differs from the code's definition is written.
+                    let differs = |k: &str, default: Value| {
+                        tool.get(k)
+                            .filter(|v| **v != default && !v.is_null())
+                            .cloned()
+                    };
                     ToolSpec {
                         function: name,
-                        description,
+                        timeout_ms: differs("timeout_ms", json!(shared::tools::TOOL_TIMEOUT_MS))
+                            .and_then(|v| v.as_u64()),
+                        speak_during_execution: differs("speak_during_execution", json!(false))
+                            .and_then(|v| v.as_bool()),
+                        speak_after_execution: differs("speak_after_execution", json!(true))
+                            .and_then(|v| v.as_bool()),
                         ..Default::default()
                     }
                 }
@@ -529,11 +544,13 @@ impl AgentFile {
                         .map(str::to_owned),
                     ..Default::default()
                 },
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "LLM {} has a tool of type {other:?} ({}), which agent files do not describe",
                     llm.llm_id,
                     name.unwrap_or_default()
-                )),
+                ))
+                }
             };
             tools.push(spec);
         }

@@ -244,7 +244,9 @@ fn differences<T: Serialize + serde::de::DeserializeOwned>(
     let mut update = Map::new();
     for (k, v) in want {
         let now = current.get(&k).filter(|v| !v.is_null());
-        if now.is_some_and(|now| covers(now, &v)) {
+        // Retell may leave out (or null) an empty list.
+        let empty = v.as_array().is_some_and(Vec::is_empty);
+        if now.is_some_and(|now| covers(now, &v)) || (now.is_none() && empty) {
             continue;
         }
         changes.push(Change {
@@ -305,8 +307,11 @@ pub async fn apply(retell: &RetellClient, plan: Plan, publish: bool) -> Result<A
             (agent.agent_id, llm.llm_id, true)
         }
     };
+    // Publishing an unchanged draft would only repeat the last version.
+    let publish = publish && (created || !changed.is_empty());
     if publish {
-        retell.publish_agent(&agent_id).await?;
+        let draft = retell.get_agent(&agent_id, None).await?;
+        retell.publish_agent(&agent_id, draft.version).await?;
     }
     Ok(Applied {
         file: plan.file,

@@ -713,23 +713,36 @@ pub async fn import_calls(
     let retell = ctx.retell()?.clone();
     let stack = &ctx.stack;
     let out = &ctx.out;
-    let checkpoint_file = checkpoint_path(stack, from, to);
-    let mut start_ms = from.timestamp_millis();
+    let checkpoint_file = checkpoint_path(stack);
+    let (mut start_ms, mut to_ms) = (from.timestamp_millis(), to.timestamp_millis());
     if resume {
-        if let Some(ms) = std::fs::read_to_string(&checkpoint_file)
+        let saved: Option<Value> = std::fs::read_to_string(&checkpoint_file)
             .ok()
-            .and_then(|t| t.trim().parse::<i64>().ok())
-        {
-            start_ms = ms.max(start_ms);
-            out.line(&format!(
-                "Resuming from {} (checkpoint {})",
-                DateTime::from_timestamp_millis(ms)
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default(),
-                checkpoint_file.display()
-            ));
+            .and_then(|t| serde_json::from_str(&t).ok());
+        let saved = saved.and_then(|v| Some((v["checkpoint_ms"].as_i64()?, v["to_ms"].as_i64()?)));
+        match saved {
+            Some((at, until)) => {
+                start_ms = at;
+                to_ms = until;
+                let show = |ms: i64| {
+                    DateTime::from_timestamp_millis(ms)
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_default()
+                };
+                out.line(&format!(
+                    "Resuming the interrupted run at {} (its window ends {})",
+                    show(at),
+                    show(until)
+                ));
+            }
+            None => out.line("No interrupted run to resume: the window starts from its beginning."),
         }
     }
+    // Calls of agents no company lists belong to the key's company, as the webhook decides.
+    let default_company = match stack.key_ring(&ctx.aws).await {
+        Ok(ring) => ring.default_company_id().to_owned(),
+        Err(_) => stack.default_company_id.clone(),
+    };
     let queue_urls: HashMap<_, _> = stack
         .queues
         .iter()
@@ -757,7 +770,7 @@ pub async fn import_calls(
     };
     let account = RetellAccount {
         client: retell,
-        company_id: stack.default_company_id.clone(),
+        company_id: default_company,
     };
     let bar = out.progress(None, "calls checked");
     let tally = Tally::default();
@@ -774,18 +787,13 @@ pub async fn import_calls(
             if let Some(dir) = file.parent() {
                 let _ = std::fs::create_dir_all(dir);
             }
-            let _ = std::fs::write(&file, ms.to_string());
+            let saved = json!({"checkpoint_ms": ms, "to_ms": to_ms});
+            let _ = std::fs::write(&file, saved.to_string());
         }
     };
     let started = std::time::Instant::now();
     let report = reconciler
-        .import_window(
-            &account,
-            start_ms,
-            to.timestamp_millis(),
-            &on_call,
-            &mut on_page,
-        )
+        .import_window(&account, start_ms, to_ms, &on_call, &mut on_page)
         .await;
     bar.finish_and_clear();
     let report = report.map_err(|e| {
@@ -823,7 +831,7 @@ pub async fn import_calls(
     out.json_value(&json!({
         "ok": ok,
         "from": DateTime::from_timestamp_millis(start_ms).map(|t| t.to_rfc3339()),
-        "to": to.to_rfc3339(),
+        "to": DateTime::from_timestamp_millis(to_ms).map(|t| t.to_rfc3339()),
         "listed": report.listed,
         "imported": report.imported,
         "present": report.present,
@@ -835,30 +843,24 @@ pub async fn import_calls(
     Ok(ok)
 }
 
-/// One checkpoint per stack and window, so `--resume` continues the same run only.
-fn checkpoint_path(stack: &Stack, from: DateTime<Utc>, to: DateTime<Utc>) -> PathBuf {
+/// One checkpoint per stack: the window of the interrupted run and how far it got.
+fn checkpoint_path(stack: &Stack) -> PathBuf {
     let base = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
         .unwrap_or_else(std::env::temp_dir);
-    let id = wire::signature::sign(
-        format!(
-            "{}|{}|{}",
-            stack.calls_table,
-            from.timestamp(),
-            to.timestamp()
-        )
-        .as_bytes(),
-        "checkpoint",
-        0,
-    );
-    let id: String = id
+    let id: String = stack
+        .calls_table
         .chars()
-        .filter(char::is_ascii_hexdigit)
-        .take(16)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    base.join("retell-ops")
-        .join(format!("import-{id}.checkpoint"))
+    base.join("retell-ops").join(format!("import-{id}.json"))
 }
 
 // ------------------------------------------------------------------ agents
@@ -1175,7 +1177,24 @@ pub async fn agents_delete(ctx: &Context, agent_id: &str, yes: bool) -> Result<b
 
 pub async fn agents_publish(ctx: &Context, agent_id: &str) -> Result<bool, String> {
     let retell = ctx.retell()?;
-    retell.publish_agent(agent_id).await.map_err(err)?;
+    let draft = retell.get_agent(agent_id, None).await.map_err(err)?;
+    if draft.is_published {
+        ctx.out.check(&Check::ok(
+            format!(
+                "agent {agent_id} version {} is published already",
+                draft.version
+            ),
+            None,
+        ));
+        ctx.out.json_value(
+            &json!({"ok": true, "agent_id": agent_id, "published_version": draft.version}),
+        );
+        return Ok(true);
+    }
+    retell
+        .publish_agent(agent_id, draft.version)
+        .await
+        .map_err(err)?;
     let versions = retell.list_agent_versions(agent_id).await.map_err(err)?;
     let published = versions
         .iter()

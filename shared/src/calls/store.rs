@@ -427,4 +427,3 @@ mod tests {
         assert_eq!(back, applied.record);
     }
 }
-

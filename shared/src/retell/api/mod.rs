@@ -258,10 +258,11 @@ impl RetellClient {
         Ok(page.items)
     }
 
-    /// Publishes the agent's draft as a version calls can use.
-    pub async fn publish_agent(&self, agent_id: &str) -> Result<(), RetellApiError> {
+    /// Publishes the agent's draft `version` (the `version` of [`Self::get_agent`]) in place:
+    /// calls can then use it, and later edits go to a new draft.
+    pub async fn publish_agent(&self, agent_id: &str, version: u64) -> Result<(), RetellApiError> {
         let path = format!("/publish-agent-version/{}", segment(agent_id));
-        self.send_empty(Method::POST, &path, Some(&json!({})))
+        self.send_empty(Method::POST, &path, Some(&json!({"version": version})))
             .await
             .map_err(|e| e.named(|| format!("agent {agent_id}")))
     }
