@@ -207,12 +207,17 @@ class LocalStack:
         self.env_file.write_text("\n".join(env_lines) + "\n")
 
         # Build once up front so the first webhook is not a compile; watch then rebuilds on edits.
+        # The functions are built as cargo lambda runs them (`--bin` each): cargo unifies
+        # dependency features over the packages it selects, so a `--workspace` build (which
+        # includes retell-ops and its CLI crates) would not be the build `cargo run --bin` wants.
         profile = ["--release"] if self.release else []
-        build = subprocess.run(["cargo", "build", "--workspace", "--bins", *profile], cwd=ROOT,
-                               stdout=open(self.logs / "build.log", "ab"), stderr=subprocess.STDOUT,
-                               timeout=build_timeout)
-        if build.returncode != 0:
-            raise RuntimeError(f"cargo build failed; see {self.logs / 'build.log'}")
+        functions = [a for fn in sorted(self.description["functions"]) for a in ("--bin", fn)]
+        for what in (functions, ["-p", "local-pump", "-p", "calcom-stub", "-p", "retell-ops"]):
+            build = subprocess.run(["cargo", "build", *what, *profile], cwd=ROOT,
+                                   stdout=open(self.logs / "build.log", "ab"), stderr=subprocess.STDOUT,
+                                   timeout=build_timeout)
+            if build.returncode != 0:
+                raise RuntimeError(f"cargo build failed; see {self.logs / 'build.log'}")
 
         self.calcom_port = claim_port(self.calcom_port, "LOCAL_CALCOM_PORT")
         stub = self._spawn("calcom-stub", [str(self.bin_dir / "calcom-stub"),

@@ -253,8 +253,8 @@ def test_llm_custom_tools_are_stored_and_checked(client, receiver):
     for general_tools in [[b] for b in bad] + [[tool, tool]]:
         with pytest.raises(retell.BadRequestError):
             client.llm.create(general_tools=general_tools)
+    agent = client.agent.create(response_engine={"type": "retell-llm", "llm_id": llm.llm_id}, voice_id="11labs-Leon")
     with pytest.raises(retell.BadRequestError):  # in use by an agent
-        agent = client.agent.create(response_engine={"type": "retell-llm", "llm_id": llm.llm_id}, voice_id="11labs-Leon")
         client.llm.delete(llm.llm_id)
     client.llm.delete(llm.llm_id, force_delete=True)
     with pytest.raises(retell.NotFoundError):

@@ -57,7 +57,6 @@ settings! {
         ambient_sound: String,
         ambient_sound_volume: f64,
         boosted_keywords: Vec<String>,
-        normalize_for_speech: bool,
         end_call_after_silence_ms: u64,
         max_call_duration_ms: u64,
         begin_message_delay_ms: u64,
