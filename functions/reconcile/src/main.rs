@@ -15,13 +15,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let job = Reconcile::build(&config, &aws);
     let job = &job;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        // Leave 20 s of the function's timeout to report what was done.
-        let budget = event
+        // Leave part of the function's timeout (up to 20 s) to report what was done.
+        let remaining = event
             .context
             .deadline()
             .duration_since(std::time::SystemTime::now())
-            .unwrap_or_default()
-            .saturating_sub(std::time::Duration::from_secs(20));
+            .unwrap_or_default();
+        // A runtime that gives no deadline (cargo lambda locally) gets the template's timeout.
+        let remaining = if remaining.is_zero() {
+            std::time::Duration::from_secs(600)
+        } else {
+            remaining
+        };
+        let budget = remaining - (remaining / 5).min(std::time::Duration::from_secs(20));
         let summary = job.run(chrono::Utc::now(), budget).await;
         Ok::<Value, lambda_runtime::Error>(serde_json::to_value(summary)?)
     }))
