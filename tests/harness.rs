@@ -385,7 +385,9 @@ impl Drop for FreezableEmulator {
 /// The local Retell simulator (infra/local/retell_sim.py) on a free port, for this test binary;
 /// it exits with the test process.
 pub struct RetellSimulator {
-    child: std::process::Child,
+    /// The `sh` that stops the simulator when this test process ends (killing it would orphan
+    /// the simulator, so it is left alone).
+    _watch: std::process::Child,
     pub url: String,
     pub api_key: String,
 }
@@ -420,7 +422,7 @@ impl RetellSimulator {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         Self {
-            child,
+            _watch: child,
             url: format!("http://127.0.0.1:{port}"),
             api_key: api_key.to_owned(),
         }
@@ -460,12 +462,6 @@ impl RetellSimulator {
             response.status()
         );
         response.json().await.expect("simulator JSON")
-    }
-}
-
-impl Drop for RetellSimulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
     }
 }
 
