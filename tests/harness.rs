@@ -60,10 +60,7 @@ pub fn endpoint() -> String {
 /// Starts `infra/local/aws_emulator.py` on a free port and waits until it listens. With
 /// `follow_parent`, the emulator exits when this test process does (a static is never dropped).
 fn start_emulator(follow_parent: bool) -> (std::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
+    let port = free_port();
     let emulator = repo_root().join("infra/local/aws_emulator.py");
     let mut command = if follow_parent {
         let mut c = Command::new("sh");
@@ -88,15 +85,24 @@ fn start_emulator(follow_parent: bool) -> (std::process::Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("start infra/local/aws_emulator.py");
+    wait_until_listening(port, "the emulator");
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits up to 30 s for a server started on `port`.
+fn wait_until_listening(port: u16, what: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the emulator did not start"
-        );
+        assert!(std::time::Instant::now() < deadline, "{what} did not start");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    (child, format!("http://127.0.0.1:{port}"))
 }
 
 /// Tests only ever talk to the emulator, which takes any credentials.
@@ -394,10 +400,7 @@ pub struct RetellSimulator {
 
 impl RetellSimulator {
     pub fn start(api_key: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
+        let port = free_port();
         let child = Command::new("sh")
             .args([
                 "-c",
@@ -413,14 +416,7 @@ impl RetellSimulator {
             .stderr(Stdio::null())
             .spawn()
             .expect("start infra/local/retell_sim.py");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the Retell simulator did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        wait_until_listening(port, "the Retell simulator");
         Self {
             _watch: child,
             url: format!("http://127.0.0.1:{port}"),

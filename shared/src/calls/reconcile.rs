@@ -139,15 +139,11 @@ impl<Q: EventQueue + Sync, S: CallStore + Sync> Reconciler<Q, S> {
                 .await?;
             report.listed += page.items.len() as u64;
             let newest = page.items.iter().filter_map(|c| c.start_timestamp).max();
-            let outcomes: Vec<CallOutcome> = stream::iter(page.items)
-                .map(|call| self.reconcile_listed(account, call))
-                .buffer_unordered(self.concurrency.max(1))
-                .inspect(|outcome| on_call(outcome))
-                .collect()
-                .await;
-            for outcome in &outcomes {
-                report.count(outcome);
-            }
+            let work = page
+                .items
+                .into_iter()
+                .map(|call| self.reconcile_listed(account, call));
+            self.settle(work, on_call, &mut report).await;
             report.checkpoint_ms = newest.or(report.checkpoint_ms);
             on_page(&report);
             match page.pagination_key {
@@ -177,25 +173,35 @@ impl<Q: EventQueue + Sync, S: CallStore + Sync> Reconciler<Q, S> {
                 .await
                 .map_err(StuckError::Store)?;
             report.listed += stuck.len() as u64;
-            let outcomes: Vec<CallOutcome> = stream::iter(stuck)
-                .map(|call_id| async move {
-                    match account.client.get_call(call_id.as_str()).await {
-                        Ok(call) => self.complete(account, call, None).await,
-                        Err(e) => CallOutcome::Failed {
-                            call_id: call_id.as_str().to_owned(),
-                            reason: e.to_string(),
-                        },
-                    }
-                })
-                .buffer_unordered(self.concurrency.max(1))
-                .inspect(|outcome| on_call(outcome))
-                .collect()
-                .await;
-            for outcome in &outcomes {
-                report.count(outcome);
-            }
+            let work = stuck.into_iter().map(|call_id| async move {
+                match account.client.get_call(call_id.as_str()).await {
+                    Ok(call) => self.complete(account, call, None).await,
+                    Err(e) => CallOutcome::Failed {
+                        call_id: call_id.as_str().to_owned(),
+                        reason: e.to_string(),
+                    },
+                }
+            });
+            self.settle(work, on_call, &mut report).await;
         }
         Ok(report)
+    }
+
+    /// Runs `work` at most `concurrency` at a time, telling `on_call` and `report` each outcome.
+    async fn settle<F: std::future::Future<Output = CallOutcome>>(
+        &self,
+        work: impl Iterator<Item = F>,
+        on_call: &(dyn Fn(&CallOutcome) + Sync),
+        report: &mut ReconcileReport,
+    ) {
+        let outcomes: Vec<CallOutcome> = stream::iter(work)
+            .buffer_unordered(self.concurrency.max(1))
+            .inspect(|outcome| on_call(outcome))
+            .collect()
+            .await;
+        for outcome in &outcomes {
+            report.count(outcome);
+        }
     }
 
     /// A listed call (no transcript): fetched in full only when something is missing.
