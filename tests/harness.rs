@@ -429,6 +429,21 @@ impl RetellSimulator {
         self.post(path, body, false).await
     }
 
+    /// GET one of the simulator's own `/sim/...` endpoints.
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        let response = reqwest_client()
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("simulator answers");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.expect("simulator JSON")
+    }
+
     /// A request to the simulated Retell API itself, with the account's key.
     pub async fn api_post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
         self.post(path, body, true).await

@@ -43,7 +43,8 @@ of its Retell LLM, and when N was the latest version a new draft N+1 (base_versi
 with a new LLM draft, so update-agent / update-retell-llm keep working on a draft.
 Phone numbers take inbound_agents / outbound_agents (weights adding up to 1); the older
 inbound_agent_id / outbound_agent_id are read as a single agent of weight 1. A number's agent
-without agent_version means the agent's latest version.
+without agent_version means the agent's latest version. A version is a number, "latest" or
+"latest_published"; the account has no version tags, so another string is refused with 400.
 GET /recordings/{call_id}.wav (no key: Retell's recording URLs are public) is a short silent WAV.
 
 Playing calls
@@ -72,6 +73,7 @@ POST /sim/calls   {"direction": "inbound"|"outbound", "from_number", "to_number"
                    "disconnection_reason"?: "user_hangup", "call_analysis"?: {...merged...},
                    "dynamic_variables"?: {"k": "v"}, "metadata"?: {...}, "duration_ms"?: N,
                    "drop"?: ["call_started"|"call_ended"|"call_analyzed"|"call_inbound"],
+                   "start_timestamp_ms"?: N (a past start: a call that began hours ago),
                    "wait"?: false}
     Text and args may use `{{name}}`: the call's dynamic variables, plus `{{slot}}`,
     `{{slot_date}}` (first free slot of the last check_availability reply, else 10:00 on the
@@ -86,7 +88,8 @@ POST /sim/calls   {"direction": "inbound"|"outbound", "from_number", "to_number"
     Otherwise 201 at once: {"call": <the registered call>, "call_id"} (an inbound call becomes
     visible to get-call / list-calls once its inbound webhook has settled the agent).
     `drop` names events Retell "gave up" on: not delivered, the call still ends up in its final
-    state. POST /v2/create-phone-call plays the default script as an outbound call.
+    state. POST /v2/create-phone-call plays the default script as an outbound call; a repeated
+    `idempotency_key` (within an hour) answers the call it started, starting no other.
 POST /sim/calls/bulk  {"count": N (<= 100000), "agent_id", "from_number", "to_number",
                    "direction"?: "inbound", "start_timestamp_ms"?: (default now - N*spacing),
                    "spacing_ms"?: 60000, "status"?: "ended"}
@@ -95,8 +98,11 @@ POST /sim/calls/bulk  {"count": N (<= 100000), "agent_id", "from_number", "to_nu
     "start_timestamp_min", "start_timestamp_max"}.
 POST /sim/faults  {"drop_webhooks": bool} drop every webhook from now on;
                   {"fail": {"path_prefix": "/v2/get-call", "status": 429|500|503, "count": N,
-                            "retry_after"?: secs}} the next N API requests under that prefix fail
-                  (Retell's error shape; Retry-After only when given);
+                            "retry_after"?: secs | HTTP date, "after"?: bool,
+                            "shape"?: "message"|"error_message"}} the next N API requests under
+                  that prefix fail (Retell's error shape, or its other one,
+                  {"error_message": ...}; Retry-After only when given); with "after" the request
+                  is carried out first and only its answer is the failure (a lost answer);
                   {"rate_limit_per_second": N|null} 429 (Retry-After: 1) past N API requests in
                   any sliding second. Keys combine; `{}` or {"reset": true} clears all faults.
                   Answers the faults now in force.
@@ -173,6 +179,7 @@ DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000
 DEFAULT_TOOL_TIMEOUT_MS = 120_000  # "2 minutes if not specified"
 DEFAULT_WEBHOOK_EVENTS = ("call_started", "call_ended", "call_analyzed")
 LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT = 50, 1000
+IDEMPOTENCY_MS = 3_600_000  # create-phone-call's idempotency_key holds for an hour
 
 INVALID_FORMAT = "Invalid request format, please check API reference."  # Retell's 400 message
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -227,9 +234,16 @@ def dumps(obj: Any) -> str:
 class ApiError(Exception):
     """Ends a request with Retell's error shape."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
+                 shape: str = "message"):
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
+        self.shape = shape  # "message": {"status": "error", "message"}; "error_message": {"error_message"}
+
+    def body(self) -> dict:
+        if self.shape == "error_message":
+            return {"error_message": self.message}
+        return {"status": "error", "message": self.message}
 
 
 def bad_request(detail: str = "") -> ApiError:
@@ -780,6 +794,7 @@ class RetellSimulator:
         self._meta: dict[str, dict] = {}  # call_id -> {"key", "hidden", "done", ...}
         self._order: list[tuple[int, str]] = []  # (sort timestamp, call_id), ascending
         self._deliveries: list[dict] = []
+        self._idempotency: dict[str, tuple[str, int]] = {}  # create-phone-call key -> (call_id, until ms)
         self._generation = 0  # bumped by /sim/reset: a call played across it stops writing
         self._faults: dict[str, Any] = {}
         self._recent: collections.deque[float] = collections.deque()  # API request times (rate limit)
@@ -897,11 +912,14 @@ class RetellSimulator:
         except (UnicodeDecodeError, ValueError):
             raise bad_request("query string is not valid UTF-8") from None
         query = dict(pairs)
+        lost = None
         if kind == "api":
-            self._apply_faults(path)
+            lost = self._apply_faults(path)
             self._check_key(headers.get("Authorization"))
         req = Request(method, path, query, headers, raw_body, params)
         result = handler(req, *params)
+        if lost is not None:
+            raise lost
         status, body = result if isinstance(result, tuple) else (200, result)
         return status, body, {}
 
@@ -917,8 +935,10 @@ class RetellSimulator:
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.api_key.encode()):
             raise ApiError(401, "Unauthorized: invalid or missing API key")
 
-    def _apply_faults(self, path: str) -> None:
-        """Injected failures and the rate limit, before authentication (as a gateway would)."""
+    def _apply_faults(self, path: str) -> ApiError | None:
+        """Injected failures and the rate limit, before authentication (as a gateway would). A
+        rule with "after" is returned instead: the request is carried out, then answered with
+        it (an answer lost on the way back)."""
         with self._lock:
             for rule in self._faults.get("fail", ()):
                 if rule["count"] > 0 and path.startswith(rule["path_prefix"]):
@@ -926,7 +946,11 @@ class RetellSimulator:
                     headers = {"Retry-After": str(rule["retry_after"])} if rule.get("retry_after") is not None else {}
                     messages = {429: "Too many requests", 500: "Internal server error",
                                 503: "Service unavailable"}
-                    raise ApiError(rule["status"], messages.get(rule["status"], "Injected failure"), headers)
+                    err = ApiError(rule["status"], messages.get(rule["status"], "Injected failure"), headers,
+                                   shape=rule.get("shape") or "message")
+                    if rule.get("after"):
+                        return err
+                    raise err
             limit = self._faults.get("rate_limit_per_second")
             if limit is not None:
                 now = time.monotonic()
@@ -935,6 +959,7 @@ class RetellSimulator:
                 if len(self._recent) >= limit:
                     raise ApiError(429, "Too many requests", {"Retry-After": "1"})
                 self._recent.append(now)
+        return None
 
     # ---- seed ----
 
@@ -978,7 +1003,9 @@ class RetellSimulator:
         return versions
 
     def _agent_version(self, agent_id: str, version: Any) -> dict:
-        """A version by number, "latest" / None, or "latest_published"."""
+        """A version by number, "latest" / None, or "latest_published". This account has no
+        version tags, so any other string is refused (400), as a number that does not exist is
+        not found (404)."""
         versions = self._agent_versions(agent_id)
         if version is None or version == "latest":
             return versions[-1]
@@ -987,9 +1014,12 @@ class RetellSimulator:
             if not published:
                 raise ApiError(404, f"Agent {agent_id} has no published version")
             return published[-1]
+        if isinstance(version, bool) or not isinstance(version, (int, str)):
+            raise bad_request(f"agent version {version!r} must be a number, latest or latest_published")
         if isinstance(version, str):
             if not re.fullmatch(r"\d{1,9}", version):
-                raise ApiError(404, f"Agent {agent_id} version {version} not found")
+                raise bad_request(f"agent version {version!r} is not a version number, latest or "
+                                  "latest_published (this account has no version tags)")
             version = int(version)
         for v in versions:
             if v["version"] == version:
@@ -1043,7 +1073,7 @@ class RetellSimulator:
     def update_agent(self, req: Request, agent_id: str) -> dict:
         body = req.body()
         self.schema.check(body, agent_update_params.AgentUpdateParams, skip={"version"})
-        version = req.int_query("version", None, 0)
+        version = req.query.get("version") or None
         with self._lock:
             current = self._agent_version(agent_id, version) if version is not None else \
                 self._latest_draft(self._agent_versions(agent_id), f"Agent {agent_id}")
@@ -1327,7 +1357,8 @@ class RetellSimulator:
                 for a in agents:
                     if a["agent_id"] not in self._agents:
                         raise ApiError(422, f"{key}: agent {a['agent_id']} not found")
-                    if isinstance(a.get("agent_version"), int):
+                    # latest_published may name a version still to come; anything else must exist.
+                    if a.get("agent_version") not in (None, "latest_published"):
                         self._agent_version(a["agent_id"], a["agent_version"])
             out[key] = [dict(a) for a in agents] if agents else None
         return out
@@ -1537,6 +1568,14 @@ class RetellSimulator:
     def create_phone_call(self, req: Request) -> tuple[int, dict]:
         body = req.body()
         self.schema.check(body, call_create_phone_call_params.CallCreatePhoneCallParams)
+        key = body.get("idempotency_key")
+        if key is not None:
+            with self._lock:
+                # Retell: the same key within an hour is the same call, however often it is sent.
+                self._idempotency = {k: v for k, v in self._idempotency.items() if v[1] > now_ms()}
+                known = self._idempotency.get(key)
+                if known is not None and known[0] in self._calls:
+                    return 201, self._calls[known[0]]
         if not body.get("ignore_e164_validation"):
             for field in ("from_number", "to_number"):
                 if not E164.fullmatch(body[field]):
@@ -1546,6 +1585,9 @@ class RetellSimulator:
                 "dynamic_variables": body.get("retell_llm_dynamic_variables") or {},
                 "metadata": body.get("metadata")}
         call, _ = self._start_call(spec)
+        if key is not None:
+            with self._lock:
+                self._idempotency[key] = (call["call_id"], now_ms() + IDEMPOTENCY_MS)
         return 201, call
 
     def _start_call(self, spec: dict) -> tuple[dict, dict]:
@@ -1649,7 +1691,9 @@ class RetellSimulator:
         if planned_ms is None:
             planned_ms = self._estimate_duration(script)
 
-        call = self._update_call(call_id, generation, call_status="ongoing", start_timestamp=now_ms())
+        started = spec.get("start_timestamp_ms")
+        call = self._update_call(call_id, generation, call_status="ongoing",
+                                 start_timestamp=started if started is not None else now_ms())
         if call is None:
             return
 
@@ -1978,9 +2022,13 @@ class RetellSimulator:
             raise fail(f"drop must be a list of {', '.join(WEBHOOK_EVENT_NAMES)}")
         if not isinstance(body.get("wait", False), bool):
             raise fail("wait must be a boolean")
+        started = body.get("start_timestamp_ms")
+        if started is not None and (isinstance(started, bool) or not isinstance(started, int)
+                                    or not 0 < started <= now_ms()):
+            raise fail("start_timestamp_ms must be a past time in ms since the epoch")
         return {k: body.get(k) for k in ("direction", "from_number", "to_number", "agent_id", "agent_version",
                                          "script", "disconnection_reason", "call_analysis", "dynamic_variables",
-                                         "metadata", "duration_ms", "drop")}
+                                         "metadata", "duration_ms", "drop", "start_timestamp_ms")}
 
     def sim_bulk(self, req: Request) -> tuple[int, dict]:
         body = req.body()
@@ -2096,11 +2144,17 @@ class RetellSimulator:
                                         "503|504, \"count\": int, \"retry_after\"?: seconds}")
                 retry_after = rule.get("retry_after")
                 if retry_after is not None and (isinstance(retry_after, bool)
-                                                or not isinstance(retry_after, (int, float)) or retry_after < 0):
-                    raise ApiError(400, "/sim/faults: retry_after must be a non-negative number")
+                                                or not isinstance(retry_after, (int, float, str))
+                                                or (not isinstance(retry_after, str) and retry_after < 0)):
+                    raise ApiError(400, "/sim/faults: retry_after must be a non-negative number or an HTTP date")
+                if not isinstance(rule.get("after", False), bool):
+                    raise ApiError(400, "/sim/faults: after must be a boolean")
+                if rule.get("shape", "message") not in ("message", "error_message"):
+                    raise ApiError(400, "/sim/faults: shape must be message or error_message")
                 self._faults.setdefault("fail", []).append(
                     {"path_prefix": rule["path_prefix"], "status": rule["status"], "count": rule.get("count", 1),
-                     "retry_after": retry_after})
+                     "retry_after": retry_after, "after": rule.get("after", False),
+                     "shape": rule.get("shape", "message")})
             if "rate_limit_per_second" in body:
                 limit = body["rate_limit_per_second"]
                 if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -2131,6 +2185,7 @@ class RetellSimulator:
             self._meta.clear()
             self._order.clear()
             self._deliveries.clear()
+            self._idempotency.clear()
         return {"reset": True}
 
 
@@ -2247,7 +2302,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise bad_request("path is not valid UTF-8") from None
             status, body, extra = sim.dispatch(self.command, path, self.headers, raw)
         except ApiError as err:
-            status, body, extra = err.status, {"status": "error", "message": err.message}, err.headers
+            status, body, extra = err.status, err.body(), err.headers
         except Exception:  # never a crash, never a stack trace to the client
             sim.log(f"internal error on {self.command} {self.path}\n{traceback.format_exc()}")
             status, body = 500, {"status": "error", "message": "Internal server error"}

@@ -130,9 +130,11 @@ def clean(sim):
 
 
 def sdk(sim, key: str = KEY, max_retries: int = 0) -> Retell:
-    """The official client against the simulator (direct: no proxy from the environment)."""
+    """The official client against the simulator (direct: no proxy from the environment), with
+    the SDK's strict response validation: an answer missing a field the SDK requires, or with a
+    field of the wrong type, fails the call instead of passing unnoticed."""
     return Retell(api_key=key, base_url=sim.url, max_retries=max_retries,
-                  http_client=retell.DefaultHttpxClient(trust_env=False))
+                  http_client=retell.DefaultHttpxClient(trust_env=False), _strict_response_validation=True)
 
 
 @pytest.fixture
@@ -200,6 +202,48 @@ def test_the_seed_is_the_demo_account(client):
 
 
 # --- agents, LLMs, numbers -----------------------------------------------------------------------
+
+def test_agent_versions_are_numbers_or_latest_refs(sim, client):
+    llm = client.llm.create(general_prompt="p")
+    agent = client.agent.create(response_engine={"type": "retell-llm", "llm_id": llm.llm_id},
+                                voice_id="11labs-Anna", agent_name="Versions")
+    assert api(sim, "GET", f"/get-agent/{agent.agent_id}?version=abc").status_code == 400
+    assert api(sim, "GET", f"/get-agent/{agent.agent_id}?version=7").status_code == 404
+    with pytest.raises(retell.NotFoundError):  # nothing published yet
+        client.agent.retrieve(agent.agent_id, version="latest_published")
+    assert client.agent.update(agent.agent_id, version="latest", agent_name="Draft").agent_name == "Draft"
+    client.agent.publish(agent.agent_id, version=0)
+    assert client.agent.retrieve(agent.agent_id, version="latest_published").version == 0
+    number = unique_number()
+    client.phone_number.import_(phone_number=number, termination_uri="sip.example.com")
+    for version in (0, "latest", "latest_published"):
+        routed = client.phone_number.update(number, inbound_agents=[
+            {"agent_id": agent.agent_id, "weight": 1, "agent_version": version}])
+        assert routed.inbound_agents[0].agent_version == version
+    with pytest.raises(retell.BadRequestError):  # a tag this account does not have
+        client.phone_number.update(number, inbound_agents=[
+            {"agent_id": agent.agent_id, "weight": 1, "agent_version": "prod"}])
+    with pytest.raises(retell.NotFoundError):
+        client.phone_number.update(number, inbound_agents=[
+            {"agent_id": agent.agent_id, "weight": 1, "agent_version": 9}])
+    assert client.phone_number.retrieve(number).inbound_agents[0].agent_version == "latest_published"
+    client.phone_number.delete(number)
+    client.agent.delete(agent.agent_id)
+
+
+def test_a_call_can_be_played_as_if_it_began_hours_ago(sim, client, receiver):
+    s = salon(client, receiver)
+    began = int(time.time() * 1000) - 8 * 3_600_000
+    answer = post(sim, "/sim/calls", {"direction": "outbound", "from_number": s["number"],
+                                      "to_number": "+4917600000009", "script": [{"user": "Hallo"}],
+                                      "start_timestamp_ms": began, "wait": True}).json()
+    assert answer["call"]["start_timestamp"] == began
+    assert receiver.at(s["hook"])[0]["body"]["call"]["start_timestamp"] == began
+    window = {"start_timestamp": {"type": "range", "op": "bt", "value": [began, began]}}
+    assert [c.call_id for c in client.call.list(filter_criteria=window).items] == [answer["call_id"]]
+    assert post(sim, "/sim/calls", {"direction": "outbound", "from_number": s["number"], "to_number": "+491",
+                                    "start_timestamp_ms": int(time.time() * 1000) + 60_000}).status_code == 400
+
 
 def test_agents_crud_versions_and_paginated_list(client):
     llm = client.llm.create(general_prompt="p")
@@ -519,15 +563,32 @@ def test_create_phone_call_plays_and_concurrency_counts_it(sim, client, receiver
     post(sim, "/sim/faults", {})
     registered = client.call.create_phone_call(from_number=s["number"], to_number="+4917600000008",
                                                retell_llm_dynamic_variables={"customer_name": "Ada"},
-                                               metadata={"order": 7})
+                                               metadata={"order": 7}, idempotency_key="order-7")
     assert registered.call_status == "registered" and registered.direction == "outbound"
     assert registered.agent_id == s["agent"].agent_id
+    # The same idempotency key again (a retry after a lost answer) is the same call, not a second.
+    again = client.call.create_phone_call(from_number=s["number"], to_number="+4917600000008",
+                                          idempotency_key="order-7")
+    assert again.call_id == registered.call_id
     deadline = time.time() + 10
     while client.call.retrieve(registered.call_id).call_status != "ended":
         assert time.time() < deadline
         time.sleep(0.05)
     final = client.call.retrieve(registered.call_id)
     assert final.metadata == {"order": 7} and final.retell_llm_dynamic_variables == {"customer_name": "Ada"}
+    # Played as Retell plays an outbound call: the agent's webhooks and its tools, signed, in order.
+    deadline = time.time() + 10
+    while len(receiver.at(s["hook"])) < 3:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    hooks = receiver.at(s["hook"])
+    assert [r["body"]["event"] for r in hooks] == ["call_started", "call_ended", "call_analyzed"]
+    assert {r["body"]["call"]["call_id"] for r in hooks} == {registered.call_id}
+    tools = receiver.at(f"/tools/check_availability/{s['tag']}") + receiver.at(f"/tools/book_appointment/{s['tag']}")
+    assert len(tools) == 2 and all(r["signed"] for r in hooks + tools)
+    assert receiver.at(f"/inbound/{s['tag']}") == []  # an outbound call has no inbound webhook
+    assert [c.call_id for c in client.call.list(filter_criteria={"to_number": {"type": "string", "op": "eq", "value": "+4917600000008"}}).items] == \
+        [registered.call_id]
     assert client.concurrency.retrieve().current_concurrency == 0
     with pytest.raises(retell.UnprocessableEntityError):  # not a number of this account
         client.call.create_phone_call(from_number="+4930999999999", to_number="+4917600000008")
@@ -539,17 +600,14 @@ def test_create_phone_call_plays_and_concurrency_counts_it(sim, client, receiver
 
 def test_bulk_calls_and_list_calls_pagination(sim, client):
     start = 1_760_000_000_000
-    t0 = time.monotonic()
     made = post(sim, "/sim/calls/bulk", {"count": 10_000, "agent_id": "agent_demo", "from_number": "+4917611112222",
                                          "to_number": "+493012345678", "start_timestamp_ms": start,
                                          "spacing_ms": 1000})
     assert made.status_code == 201 and made.json()["created"] == 10_000
-    assert time.monotonic() - t0 < 2.0
 
     # The full sweep over plain HTTP: the SDK's models would spend ~2 s parsing 10,000 calls here,
     # which measures the SDK, not the simulator; SDK paging is checked on the window below.
     seen, key, pages = [], None, 0
-    t0 = time.monotonic()
     while True:
         page = api(sim, "POST", "/v3/list-calls", json.dumps({"limit": 1000, "sort_order": "ascending",
                                                              **({"pagination_key": key} if key else {})})).json()
@@ -558,7 +616,6 @@ def test_bulk_calls_and_list_calls_pagination(sim, client):
         if not page["has_more"]:
             break
         key = page["pagination_key"]
-    assert time.monotonic() - t0 < 5.0
     assert pages == 10 and len(seen) == 10_000 and len({cid for _, cid in seen}) == 10_000
     assert seen == sorted(seen) and seen[0][0] == start
 

@@ -10,12 +10,15 @@ use std::time::Duration;
 use serde::Serialize;
 use shared::booking::company::{CompanyDirectory, COMPANY_CACHE_TTL};
 use shared::calls::queue::SqsEventQueue;
-use shared::calls::reconcile::{CallOutcome, ReconcileReport, Reconciler, RetellAccount};
+use shared::calls::reconcile::{
+    CallOutcome, ReconcileReport, Reconciler, RetellAccount, StuckPolicy, Tally,
+};
 use shared::calls::store::DynamoCallStore;
 use shared::platform::aws::AwsClients;
 use shared::platform::config::ReconcileConfig;
 use shared::retell::api::RetellClient;
 use shared::retell::keys::{KeyProvider, KeyRing, SecretsManagerSource, DEFAULT_REFRESH_INTERVAL};
+use tracing::Instrument;
 
 pub struct Reconcile {
     pub reconciler: Reconciler<SqsEventQueue, DynamoCallStore>,
@@ -23,6 +26,7 @@ pub struct Reconcile {
     pub retell_base_url: String,
     pub lookback: chrono::Duration,
     pub stuck_after: chrono::Duration,
+    pub give_up_after: chrono::Duration,
 }
 
 /// What a run did, logged and returned.
@@ -68,52 +72,91 @@ impl Reconcile {
             retell_base_url: config.retell_base_url.clone(),
             lookback: chrono::Duration::minutes(config.lookback_minutes.max(1)),
             stuck_after: chrono::Duration::minutes(config.stuck_after_minutes.max(1)),
+            give_up_after: chrono::Duration::minutes(
+                config
+                    .give_up_minutes
+                    .max(config.stuck_after_minutes)
+                    .max(1),
+            ),
         }
     }
 
-    /// One run at `now`, within `budget` (what is unfinished then is left for the next run).
+    /// One run at `now`, within `budget` (what is unfinished then is left for the next run;
+    /// what was done is counted either way).
     pub async fn run(&self, now: chrono::DateTime<chrono::Utc>, budget: Duration) -> Summary {
         let span = shared::event_span!("reconcile");
-        let _entered = span.enter();
+        self.run_within(now, budget).instrument(span).await
+    }
+
+    async fn run_within(&self, now: chrono::DateTime<chrono::Utc>, budget: Duration) -> Summary {
+        let window = Tally::default();
+        let stuck = Tally::default();
         let mut summary = Summary::default();
-        let outcome = tokio::time::timeout(budget, self.run_all(now, &mut summary)).await;
+        // Boxed: the nested futures of a run are too deep for the compiler's layout otherwise.
+        let outcome = tokio::time::timeout(
+            budget,
+            Box::pin(self.run_all(now, &window, &stuck, &mut summary)),
+        )
+        .await;
         summary.timed_out = outcome.is_err();
+        summary.window = window.snapshot();
+        summary.stuck = stuck.snapshot();
         let repaired = summary.stuck.imported;
+        let failed = summary.window.failed + summary.stuck.failed + summary.errors.len() as u64;
+        if summary.timed_out {
+            tracing::warn!(
+                budget_s = budget.as_secs(),
+                "reconcile ran out of time; the next run goes on"
+            );
+        }
         tracing::info!(
             accounts = summary.accounts,
             listed = summary.window.listed,
             imported = summary.window.imported,
             present = summary.window.present,
-            failed = summary.window.failed + summary.stuck.failed,
+            failed,
             stuck_checked = summary.stuck.listed,
             stuck_repaired = repaired,
+            stuck_closed = summary.stuck.closed,
             timed_out = summary.timed_out,
-            errors = summary.errors.len(),
+            errors = ?summary.errors,
             "reconcile finished"
         );
-        // Embedded Metric Format: CloudWatch turns this line into metrics (alarm on Failed).
+        // Embedded Metric Format: CloudWatch turns this line into metrics (ReconcileFailedAlarm).
         println!(
             "{}",
             serde_json::json!({
                 "_aws": {"Timestamp": now.timestamp_millis(), "CloudWatchMetrics": [{
-                    "Namespace": "RetellBackend",
+                    "Namespace": METRICS_NAMESPACE,
                     "Dimensions": [["Job"]],
                     "Metrics": [
                         {"Name": "ReconcileImported", "Unit": "Count"},
                         {"Name": "ReconcileRepaired", "Unit": "Count"},
-                        {"Name": "ReconcileFailed", "Unit": "Count"}
+                        {"Name": "ReconcileClosed", "Unit": "Count"},
+                        {"Name": "ReconcileFailed", "Unit": "Count"},
+                        {"Name": "ReconcileTimedOut", "Unit": "Count"}
                     ]
                 }]},
                 "Job": "reconcile",
                 "ReconcileImported": summary.window.imported,
                 "ReconcileRepaired": repaired,
-                "ReconcileFailed": summary.window.failed + summary.stuck.failed + summary.errors.len() as u64,
+                "ReconcileClosed": summary.stuck.closed,
+                "ReconcileFailed": failed,
+                "ReconcileTimedOut": u64::from(summary.timed_out),
             })
         );
         summary
     }
 
-    async fn run_all(&self, now: chrono::DateTime<chrono::Utc>, summary: &mut Summary) {
+    /// Stuck calls first (few, and otherwise never looked at again once they leave the
+    /// window), then every account's window.
+    async fn run_all(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        window: &Tally,
+        stuck: &Tally,
+        summary: &mut Summary,
+    ) {
         let ring = match self.keys.current().await {
             Ok(r) => r,
             Err(e) => {
@@ -128,56 +171,55 @@ impl Reconcile {
                 Vec::new()
             }
         };
-        let log = |o: &CallOutcome| match o {
-            CallOutcome::Imported {
-                call_id,
-                company_id,
-                events,
-            } => {
-                tracing::info!(call_id = %call_id, company = %company_id, events = ?events, "reconcile imported a call")
-            }
-            CallOutcome::Failed { call_id, reason } => {
-                tracing::warn!(call_id = %call_id, reason = %reason, "reconcile could not import a call")
-            }
-            CallOutcome::Present { .. } => {}
-        };
-        let from = (now - self.lookback).timestamp_millis();
-        let to = now.timestamp_millis() + 1;
+        let mut accounts = Vec::new();
         for tenant in ring.tenants() {
             summary.accounts += 1;
-            let account = match self.account(tenant.api_key(), &tenant.company_id) {
-                Ok(a) => a,
-                Err(e) => {
-                    summary.errors.push(e);
-                    continue;
+            match self.account(tenant.api_key(), &tenant.company_id) {
+                Ok(a) => {
+                    // Stuck calls of the companies whose key this is.
+                    let mut mine: BTreeSet<String> = companies
+                        .iter()
+                        .filter(|c| same_key(&ring, c, tenant.api_key()))
+                        .cloned()
+                        .collect();
+                    mine.insert(tenant.company_id.clone());
+                    accounts.push((a, mine.into_iter().collect::<Vec<_>>()));
                 }
-            };
-            match self
-                .reconciler
-                .import_window(&account, from, to, &log, &mut |_| {})
-                .await
-            {
-                Ok(report) => summary.window.merge(report),
-                Err(e) => summary
-                    .errors
-                    .push(format!("listing calls of {}: {e}", tenant.company_id)),
+                Err(e) => summary.errors.push(e),
             }
-            // Stuck calls of the companies whose key this is.
-            let mut mine: BTreeSet<String> = companies
-                .iter()
-                .filter(|c| same_key(&ring, c, tenant.api_key()))
-                .cloned()
-                .collect();
-            mine.insert(tenant.company_id.clone());
-            let mine: Vec<String> = mine.into_iter().collect();
-            let before = (now - self.stuck_after).timestamp_millis();
-            match self
+        }
+        let policy = StuckPolicy {
+            started_before_ms: (now - self.stuck_after).timestamp_millis(),
+            give_up_before_ms: (now - self.give_up_after).timestamp_millis(),
+        };
+        for (account, mine) in &accounts {
+            let on_call = |o: &CallOutcome| {
+                log(o);
+                stuck.add(o);
+            };
+            if let Err(e) = self
                 .reconciler
-                .repair_stuck(&account, &mine, before, &log)
+                .repair_stuck(account, mine, policy, &on_call)
                 .await
             {
-                Ok(report) => summary.stuck.merge(report),
-                Err(e) => summary.errors.push(e.to_string()),
+                summary.errors.push(e.to_string());
+            }
+        }
+        let from = (now - self.lookback).timestamp_millis();
+        let to = now.timestamp_millis() + 1;
+        for (account, _) in &accounts {
+            let on_call = |o: &CallOutcome| {
+                log(o);
+                window.add(o);
+            };
+            if let Err(e) = self
+                .reconciler
+                .import_window(account, from, to, None, &on_call, &mut |_| {})
+                .await
+            {
+                summary
+                    .errors
+                    .push(format!("listing calls of {}: {e}", account.company_id));
             }
         }
     }
@@ -189,6 +231,31 @@ impl Reconcile {
             client,
             company_id: company_id.to_owned(),
         })
+    }
+}
+
+/// Namespace of the metrics this job emits.
+pub const METRICS_NAMESPACE: &str = "RetellBackend";
+
+fn log(outcome: &CallOutcome) {
+    match outcome {
+        CallOutcome::Imported {
+            call_id,
+            company_id,
+            events,
+        } => {
+            tracing::info!(call_id = %call_id, company = %company_id, events = ?events, "reconcile imported a call")
+        }
+        CallOutcome::Closed {
+            call_id,
+            company_id,
+        } => {
+            tracing::warn!(call_id = %call_id, company = %company_id, "reconcile closed a call Retell does not know")
+        }
+        CallOutcome::Failed { call_id, reason } => {
+            tracing::warn!(call_id = %call_id, reason = %reason, "reconcile could not import a call")
+        }
+        CallOutcome::Present { .. } => {}
     }
 }
 

@@ -212,11 +212,15 @@ impl AgentFile {
             _ => {}
         }
         if let Some(lang) = &a.language {
-            if !LANGUAGES.contains(&lang.as_str()) {
+            let codes = lang.codes();
+            if codes.is_empty() {
+                return err(&["agent", "language"], "language lists no language".into());
+            }
+            if let Some(bad) = codes.iter().find(|c| !LANGUAGES.contains(c)) {
                 return err(
                     &["agent", "language"],
                     format!(
-                        "language {lang:?} is not one Retell supports (e.g. de-DE, en-US, multi)"
+                        "language {bad:?} is not one Retell supports (e.g. de-DE, en-US, multi)"
                     ),
                 );
             }

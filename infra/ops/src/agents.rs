@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use shared::retell::api::{
     Agent, AgentSettings, LlmSettings, ResponseEngine, RetellApiError, RetellClient, RetellLlm,
+    Voice,
 };
 
 use crate::agent_file::{locate, AgentFile, FileError};
@@ -57,10 +58,9 @@ impl LoadedFile {
         }
     }
 
-    /// Checks what only Retell knows: the voice exists.
-    pub async fn check_with_retell(&self, retell: &RetellClient) -> Result<(), OpsError> {
+    /// Checks what only Retell knows: the voice exists (`voices`: the account's).
+    pub fn check_with_retell(&self, voices: &[Voice]) -> Result<(), OpsError> {
         let voice = self.file.agent.voice_id.clone().unwrap_or_default();
-        let voices = retell.list_voices().await?;
         if !voices.iter().any(|v| v.voice_id == voice) {
             let mut known: Vec<&str> = voices.iter().map(|v| v.voice_id.as_str()).collect();
             known.truncate(12);
@@ -84,6 +84,22 @@ pub enum OpsError {
     Retell(#[from] RetellApiError),
     #[error("{0}")]
     Other(String),
+    /// Applying stopped part way: what was changed at Retell before the error.
+    #[error("{error} (already changed at Retell: {done})")]
+    Partial { done: String, error: Box<OpsError> },
+}
+
+impl OpsError {
+    fn after(self, done: &[String]) -> Self {
+        if done.is_empty() {
+            self
+        } else {
+            Self::Partial {
+                done: done.join(", "),
+                error: Box::new(self),
+            }
+        }
+    }
 }
 
 /// One field that differs between Retell and the file.
@@ -262,12 +278,20 @@ fn differences<T: Serialize + serde::de::DeserializeOwned>(
 }
 
 /// Whether `current` already is `wanted`: numbers by value, objects on the keys the file sets
-/// (Retell fills in defaults for the rest), arrays element by element.
+/// (Retell fills in defaults for the rest), arrays element by element. A tool's `parameters`
+/// (a JSON schema) must be exactly the same: a property code removed is a change.
 pub fn covers(current: &Value, wanted: &Value) -> bool {
     match (current, wanted) {
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         (Value::Object(a), Value::Object(b)) => b.iter().all(|(k, v)| {
-            a.get(k).is_some_and(|c| covers(c, v)) || (v.is_null() && !a.contains_key(k))
+            let same = |c: &Value| {
+                if k == "parameters" {
+                    crate::wiring::same_json(c, v)
+                } else {
+                    covers(c, v)
+                }
+            };
+            a.get(k).is_some_and(same) || (v.is_null() && !a.contains_key(k))
         }),
         (Value::Array(a), Value::Array(b)) => {
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| covers(x, y))
@@ -287,15 +311,23 @@ pub struct Applied {
     pub published: bool,
 }
 
+/// Applies a plan. An error part way says what was already changed; a new LLM whose agent
+/// could not be created is deleted again, so a rerun does not leave a second one behind.
 pub async fn apply(retell: &RetellClient, plan: Plan, publish: bool) -> Result<Applied, OpsError> {
     let changed: Vec<String> = plan.changes.iter().map(|c| c.field.clone()).collect();
+    let mut done: Vec<String> = Vec::new();
     let (agent_id, llm_id, created) = match (&plan.agent_id, &plan.llm_id) {
         (Some(agent_id), Some(llm_id)) => {
             if changed.iter().any(|f| f.starts_with("llm.")) {
                 retell.update_llm(llm_id, &plan.llm_update).await?;
+                done.push(format!("LLM {llm_id} updated"));
             }
             if changed.iter().any(|f| f.starts_with("agent.")) {
-                retell.update_agent(agent_id, &plan.agent_update).await?;
+                retell
+                    .update_agent(agent_id, &plan.agent_update)
+                    .await
+                    .map_err(|e| OpsError::from(e).after(&done))?;
+                done.push(format!("agent {agent_id} updated"));
             }
             (agent_id.clone(), llm_id.clone(), false)
         }
@@ -303,16 +335,39 @@ pub async fn apply(retell: &RetellClient, plan: Plan, publish: bool) -> Result<A
             let llm = retell.create_llm(&plan.llm_update).await?;
             let mut agent = plan.agent_update.clone();
             agent.response_engine = Some(ResponseEngine::retell_llm(&llm.llm_id));
-            let agent = retell.create_agent(&agent).await?;
+            let agent = match retell.create_agent(&agent).await {
+                Ok(a) => a,
+                Err(e) => {
+                    let left = match retell.delete_llm(&llm.llm_id).await {
+                        Ok(()) => Vec::new(),
+                        Err(_) => vec![format!(
+                            "LLM {} created and left unused (delete it)",
+                            llm.llm_id
+                        )],
+                    };
+                    return Err(OpsError::from(e).after(&left));
+                }
+            };
+            done.push(format!("agent {} created", agent.agent_id));
             (agent.agent_id, llm.llm_id, true)
         }
     };
-    // Publishing an unchanged draft would only repeat the last version.
-    let publish = publish && (created || !changed.is_empty());
+    // Publishing an unchanged, already published draft would only repeat the last version.
+    let mut published = false;
     if publish {
-        let draft = retell.get_agent(&agent_id, None).await?;
-        retell.publish_agent(&agent_id, draft.version).await?;
+        let draft = retell
+            .get_agent(&agent_id, None)
+            .await
+            .map_err(|e| OpsError::from(e).after(&done))?;
+        if !draft.is_published {
+            retell
+                .publish_agent(&agent_id, draft.version)
+                .await
+                .map_err(|e| OpsError::from(e).after(&done))?;
+            published = true;
+        }
     }
+    let publish = published;
     Ok(Applied {
         file: plan.file,
         agent_id,

@@ -12,16 +12,19 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use shared::booking::company::{Company, CompanyDirectory, CompanySettings, COMPANY_CACHE_TTL};
 use shared::calls::queue::SqsEventQueue;
-use shared::calls::reconcile::{CallOutcome, Reconciler, RetellAccount, Tally};
+use shared::calls::reconcile::{
+    CallOutcome, Checkpoint, ReconcileReport, Reconciler, RetellAccount, Tally,
+};
 use shared::calls::store::DynamoCallStore;
 use shared::platform::aws::AwsClients;
 use shared::platform::config::DEFAULT_INLINE_LIMIT_BYTES;
 use shared::retell::api::{mask_number, LlmSettings, PhoneNumberUpdate, RetellClient};
 
-use crate::agent_file::{project_tools, AgentFile};
+use crate::agent_file::AgentFile;
 use crate::agents::{self, describe, LoadedFile, OpsError};
 use crate::output::{Check, Out, Status};
 use crate::target::Stack;
+use crate::wiring;
 
 pub struct Context {
     pub stack: Stack,
@@ -92,7 +95,6 @@ pub async fn test_connection(ctx: &Context) -> Result<bool, String> {
     report(&mut checks, probe_webhook(ctx).await);
 
     if let Some(retell) = retell.filter(|_| checks[0].status == Status::Ok) {
-        let tools: BTreeSet<&str> = project_tools().iter().map(|t| t.name).collect();
         match retell.list_agents().await {
             Ok(list) => {
                 let mut llms_seen = BTreeSet::new();
@@ -116,7 +118,7 @@ pub async fn test_connection(ctx: &Context) -> Result<bool, String> {
                         &mut checks,
                         Check::from_bool(
                             format!("agent {} ({name}) webhook_url", agent.agent_id),
-                            url == stack.webhook_url,
+                            wiring::webhook_points_here(stack, &agent),
                             if url.is_empty() {
                                 "not set".into()
                             } else {
@@ -132,26 +134,33 @@ pub async fn test_connection(ctx: &Context) -> Result<bool, String> {
                     }
                     match retell.get_llm(&llm_id).await {
                         Ok(llm) => {
-                            for tool in llm.custom_tools() {
-                                if tools.contains(tool.name.as_str()) {
-                                    let want = stack.tool_url(&tool.name);
-                                    report(
-                                        &mut checks,
-                                        Check::from_bool(
-                                            format!("LLM {llm_id} tool {}", tool.name),
-                                            tool.url == want,
-                                            tool.url.clone(),
-                                        ),
-                                    );
+                            for tool in wiring::project_tools_of(stack, &llm).0 {
+                                let detail = if tool.drifted.is_empty() {
+                                    tool.url.clone()
                                 } else {
-                                    report(
-                                        &mut checks,
-                                        Check::unknown(
-                                            format!("LLM {llm_id} tool {}", tool.name),
-                                            format!("not a tool of this project ({})", tool.url),
-                                        ),
-                                    );
-                                }
+                                    format!(
+                                        "{} (differs from code: {})",
+                                        tool.url,
+                                        tool.drifted.join(", ")
+                                    )
+                                };
+                                report(
+                                    &mut checks,
+                                    Check::from_bool(
+                                        format!("LLM {llm_id} tool {}", tool.name),
+                                        tool.drifted.is_empty(),
+                                        detail,
+                                    ),
+                                );
+                            }
+                            for (name, url) in wiring::foreign_tools(&llm) {
+                                report(
+                                    &mut checks,
+                                    Check::unknown(
+                                        format!("LLM {llm_id} tool {name}"),
+                                        format!("not a tool of this project ({url})"),
+                                    ),
+                                );
                             }
                         }
                         Err(e) => report(
@@ -182,6 +191,32 @@ pub async fn test_connection(ctx: &Context) -> Result<bool, String> {
                             },
                         ),
                     );
+                    match wiring::pinned_routes(retell, &n).await {
+                        Ok(routes) => {
+                            for r in routes {
+                                let c = match &r.problem {
+                                    Some(p) => Check::failed(r.label(), p.clone()),
+                                    None => Check::from_bool(
+                                        r.label(),
+                                        r.points_here(stack),
+                                        if r.points_here(stack) {
+                                            "the version its calls get points at this stack".into()
+                                        } else {
+                                            "the version its calls get does not point at this stack: `retell-ops sync --publish`".to_owned()
+                                        },
+                                    ),
+                                };
+                                report(&mut checks, c);
+                            }
+                        }
+                        Err(e) => report(
+                            &mut checks,
+                            Check::failed(
+                                format!("number {} agent versions", mask_number(&n.phone_number)),
+                                e.to_string(),
+                            ),
+                        ),
+                    }
                 }
             }
             Err(e) => report(
@@ -499,15 +534,18 @@ async fn last_event_stored(ctx: &Context) -> Result<Option<DateTime<Utc>>, Strin
 
 // ------------------------------------------------------------------ sync
 
-pub async fn sync(ctx: &Context, dry_run: bool) -> Result<bool, String> {
+pub async fn sync(ctx: &Context, dry_run: bool, publish: bool) -> Result<bool, String> {
     let retell = ctx.retell()?;
     let stack = &ctx.stack;
     let out = &ctx.out;
-    let defs = project_tools();
     let mut plan: Vec<(String, String, String, String)> = Vec::new(); // (what, id, field, change)
     let mut agent_updates: Vec<String> = Vec::new();
     let mut llm_updates: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut number_updates: Vec<String> = Vec::new();
+    // Agents to publish (`--publish`), and the numbers pinned to an old version of each.
+    let mut to_publish: BTreeSet<String> = BTreeSet::new();
+    let mut pinned: Vec<wiring::PinnedRoute> = Vec::new();
+    let mut unresolved: Vec<String> = Vec::new();
     let mut llms_seen = BTreeSet::new();
     let bar = out.progress(None, "reading agents");
     for summary in retell.list_agents().await.map_err(err)? {
@@ -516,7 +554,7 @@ pub async fn sync(ctx: &Context, dry_run: bool) -> Result<bool, String> {
             .get_agent(&summary.agent_id, None)
             .await
             .map_err(err)?;
-        if agent.webhook_url.as_deref() != Some(stack.webhook_url.as_str()) {
+        if !wiring::webhook_points_here(stack, &agent) {
             plan.push((
                 "agent".into(),
                 agent.agent_id.clone(),
@@ -528,50 +566,34 @@ pub async fn sync(ctx: &Context, dry_run: bool) -> Result<bool, String> {
                 ),
             ));
             agent_updates.push(agent.agent_id.clone());
+            to_publish.insert(agent.agent_id.clone());
         }
         let Some(llm_id) = agent.llm_id().map(str::to_owned) else {
             continue;
         };
         if !llms_seen.insert(llm_id.clone()) {
+            if llm_updates.contains_key(&llm_id) {
+                to_publish.insert(agent.agent_id.clone());
+            }
             continue;
         }
         let llm = retell.get_llm(&llm_id).await.map_err(err)?;
-        let mut tools = llm.general_tools.clone().unwrap_or_default();
-        let mut changed = false;
-        for tool in tools.iter_mut() {
-            let is_custom = tool.get("type").and_then(Value::as_str) == Some("custom");
-            let name = tool
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let Some(def) = defs.iter().find(|d| d.name == name).filter(|_| is_custom) else {
-                continue;
-            };
-            let want = def.retell_tool(&stack.tool_url(&name));
-            let mut fields = Vec::new();
-            for key in ["url", "description", "parameters"] {
-                if !agents::covers(&tool[key], &want[key]) || tool.get(key).is_none() {
-                    fields.push(key);
-                    tool[key] = want[key].clone();
-                }
-            }
-            if !fields.is_empty() {
-                changed = true;
-                plan.push((
-                    "LLM tool".into(),
-                    format!("{llm_id}/{name}"),
-                    fields.join(", "),
-                    if fields.contains(&"url") {
-                        format!("url → {}", want["url"].as_str().unwrap_or_default())
-                    } else {
-                        "from code".into()
-                    },
-                ));
-            }
+        let (states, fixed) = wiring::project_tools_of(stack, &llm);
+        for tool in states.iter().filter(|t| !t.drifted.is_empty()) {
+            plan.push((
+                "LLM tool".into(),
+                format!("{llm_id}/{}", tool.name),
+                tool.drifted.join(", "),
+                if tool.drifted.contains(&"url") {
+                    format!("url → {}", stack.tool_url(&tool.name))
+                } else {
+                    "from code".into()
+                },
+            ));
         }
-        if changed {
+        if let Some(tools) = fixed {
             llm_updates.insert(llm_id, tools);
+            to_publish.insert(agent.agent_id.clone());
         }
     }
     for number in retell.list_phone_numbers().await.map_err(err)? {
@@ -588,6 +610,43 @@ pub async fn sync(ctx: &Context, dry_run: bool) -> Result<bool, String> {
             ));
             number_updates.push(number.phone_number.clone());
         }
+        for route in wiring::pinned_routes(retell, &number).await.map_err(err)? {
+            if route.problem.is_none() && route.points_here(stack) {
+                continue;
+            }
+            let label = route.label();
+            if let Some(problem) = &route.problem {
+                unresolved.push(format!("{label}: {problem}"));
+                plan.push((
+                    "number".into(),
+                    label,
+                    "agent version".into(),
+                    problem.clone(),
+                ));
+                continue;
+            }
+            if publish {
+                plan.push((
+                    "number".into(),
+                    label,
+                    "agent version".into(),
+                    "→ a newly published version that points at this stack".into(),
+                ));
+                to_publish.insert(route.route.agent_id.clone());
+                pinned.push(route);
+            } else {
+                plan.push((
+                    "number".into(),
+                    label.clone(),
+                    "agent version".into(),
+                    "the published version its calls get does not point at this stack: run `sync --publish`".into(),
+                ));
+                unresolved.push(format!("{label}: needs `sync --publish`"));
+            }
+        }
+    }
+    if !publish {
+        to_publish.clear();
     }
     bar.finish_and_clear();
     let rows: Vec<Vec<String>> = plan
@@ -609,8 +668,11 @@ pub async fn sync(ctx: &Context, dry_run: bool) -> Result<bool, String> {
         out.table(&["what", "id", "field", "change"], &rows);
     }
     let mut failures = Vec::new();
+    let mut published: BTreeMap<String, u64> = BTreeMap::new();
     if !dry_run {
-        let total = (agent_updates.len() + llm_updates.len() + number_updates.len()) as u64;
+        let total =
+            (agent_updates.len() + llm_updates.len() + number_updates.len() + to_publish.len())
+                as u64;
         let bar = out.progress(Some(total), "applying");
         for agent_id in &agent_updates {
             let update = shared::retell::api::AgentSettings {
@@ -642,25 +704,112 @@ pub async fn sync(ctx: &Context, dry_run: bool) -> Result<bool, String> {
             }
             bar.inc(1);
         }
+        // Only once the drafts point here: publishing makes them what pinned numbers get.
+        if failures.is_empty() {
+            for agent_id in &to_publish {
+                match publish_draft(retell, agent_id).await {
+                    Ok(version) => {
+                        published.insert(agent_id.clone(), version);
+                    }
+                    Err(e) => failures.push(format!("publishing agent {agent_id}: {e}")),
+                }
+                bar.inc(1);
+            }
+            if let Err(e) = repin(retell, &pinned, &published).await {
+                failures.push(e);
+            }
+        }
         bar.finish_and_clear();
         for f in &failures {
             out.check(&Check::failed("sync", f.clone()));
         }
+        for (agent_id, version) in &published {
+            out.check(&Check::ok(
+                format!("published agent {agent_id}"),
+                Some(format!("version {version}")),
+            ));
+        }
         if failures.is_empty() && !plan.is_empty() {
             out.check(&Check::ok(
-                format!("{} change(s) applied", plan.len()),
+                format!("{} change(s) applied", plan.len() - unresolved.len()),
                 None,
             ));
         }
     }
+    for u in &unresolved {
+        out.check(&Check::failed("not pointed at this stack", u.clone()));
+    }
+    let ok = failures.is_empty() && unresolved.is_empty();
     out.json_value(&json!({
-        "ok": failures.is_empty(),
+        "ok": ok,
         "dry_run": dry_run,
         "stack": stack.label,
         "changes": plan.iter().map(|(a, b, c, d)| json!({"what": a, "id": b, "field": c, "change": d})).collect::<Vec<_>>(),
+        "published": published,
+        "unresolved": unresolved,
         "failures": failures,
     }));
-    Ok(failures.is_empty())
+    Ok(ok)
+}
+
+/// Publishes an agent's draft; the version now published (the draft's, or the latest
+/// published one when the draft is published already).
+async fn publish_draft(retell: &RetellClient, agent_id: &str) -> Result<u64, String> {
+    let draft = retell.get_agent(agent_id, None).await.map_err(err)?;
+    if !draft.is_published {
+        retell
+            .publish_agent(agent_id, draft.version)
+            .await
+            .map_err(err)?;
+    }
+    Ok(draft.version)
+}
+
+/// Moves numbers pinned to a version number onto the version just published
+/// (`latest_published` follows by itself).
+async fn repin(
+    retell: &RetellClient,
+    pinned: &[wiring::PinnedRoute],
+    published: &BTreeMap<String, u64>,
+) -> Result<(), String> {
+    let mut numbers: BTreeSet<&str> = BTreeSet::new();
+    for p in pinned {
+        if matches!(
+            p.route.version_ref(),
+            shared::retell::api::VersionRef::Number(_)
+        ) {
+            numbers.insert(&p.number);
+        }
+    }
+    if numbers.is_empty() {
+        return Ok(());
+    }
+    let all = retell.list_phone_numbers().await.map_err(err)?;
+    for number in all
+        .iter()
+        .filter(|n| numbers.contains(n.phone_number.as_str()))
+    {
+        let mut routes = number.inbound_agents.clone().unwrap_or_default();
+        for r in routes.iter_mut() {
+            let pinned_here = pinned.iter().any(|p| {
+                p.number == number.phone_number
+                    && p.route.agent_id == r.agent_id
+                    && p.route.agent_version == r.agent_version
+            });
+            if let (true, Some(v)) = (pinned_here, published.get(&r.agent_id)) {
+                r.agent_version = Some(json!(v));
+            }
+        }
+        let update = PhoneNumberUpdate {
+            inbound_agents: Some(routes),
+            ..Default::default()
+        };
+        retell
+            .update_phone_number(&number.phone_number, &update)
+            .await
+            .map_err(|e| format!("number {}: {e}", mask_number(&number.phone_number)))?;
+    }
+    Ok(())
 }
 
 // ------------------------------------------------------------------ companies
@@ -714,26 +863,27 @@ pub async fn import_calls(
     let stack = &ctx.stack;
     let out = &ctx.out;
     let checkpoint_file = checkpoint_path(stack);
-    let (mut start_ms, mut to_ms) = (from.timestamp_millis(), to.timestamp_millis());
+    let mut run = ImportRun {
+        from_ms: from.timestamp_millis(),
+        to_ms: to.timestamp_millis(),
+        checkpoint: None,
+        done: ReconcileReport::default(),
+    };
     if resume {
-        let saved: Option<Value> = std::fs::read_to_string(&checkpoint_file)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        let saved = saved.and_then(|v| Some((v["checkpoint_ms"].as_i64()?, v["to_ms"].as_i64()?)));
-        match saved {
-            Some((at, until)) => {
-                start_ms = at;
-                to_ms = until;
-                let show = |ms: i64| {
-                    DateTime::from_timestamp_millis(ms)
-                        .map(|t| t.to_rfc3339())
-                        .unwrap_or_default()
-                };
+        match ImportRun::load(&checkpoint_file) {
+            Some(saved) => {
+                let at = saved
+                    .checkpoint
+                    .as_ref()
+                    .map_or(saved.from_ms, |c| c.start_ms);
                 out.line(&format!(
-                    "Resuming the interrupted run at {} (its window ends {})",
-                    show(at),
-                    show(until)
+                    "Resuming the interrupted run of {} – {} at {} ({} calls done before)",
+                    show_ms(saved.from_ms),
+                    show_ms(saved.to_ms),
+                    show_ms(at),
+                    saved.done.listed
                 ));
+                run = saved;
             }
             None => out.line("No interrupted run to resume: the window starts from its beginning."),
         }
@@ -772,6 +922,8 @@ pub async fn import_calls(
         client: retell,
         company_id: default_company,
     };
+    // Written before the first page, so even a run cut off at once can be resumed.
+    run.save(&checkpoint_file)?;
     let bar = out.progress(None, "calls checked");
     let tally = Tally::default();
     let on_call = |o: &CallOutcome| {
@@ -781,21 +933,37 @@ pub async fn import_calls(
             bar.suspend(|| eprintln!("❌ {call_id}: {reason}"));
         }
     };
-    let file = checkpoint_file.clone();
-    let mut on_page = |r: &shared::calls::reconcile::ReconcileReport| {
-        if let Some(ms) = r.checkpoint_ms {
-            if let Some(dir) = file.parent() {
-                let _ = std::fs::create_dir_all(dir);
+    let mut save_error = None;
+    let mut on_page = |r: &ReconcileReport| {
+        // Only what the checkpoint covers is saved as done: a resumed run redoes the rest.
+        if r.checkpoint.is_some() && r.checkpoint != run.checkpoint {
+            let mut saved = run.clone();
+            saved.done.merge(ReconcileReport {
+                checkpoint: None,
+                failures: Vec::new(),
+                ..r.clone()
+            });
+            saved.checkpoint = r.checkpoint.clone();
+            if let Err(e) = saved.save(&checkpoint_file) {
+                save_error.get_or_insert(e);
             }
-            let saved = json!({"checkpoint_ms": ms, "to_ms": to_ms});
-            let _ = std::fs::write(&file, saved.to_string());
         }
     };
     let started = std::time::Instant::now();
     let report = reconciler
-        .import_window(&account, start_ms, to_ms, &on_call, &mut on_page)
+        .import_window(
+            &account,
+            run.from_ms,
+            run.to_ms,
+            run.checkpoint.as_ref(),
+            &on_call,
+            &mut on_page,
+        )
         .await;
     bar.finish_and_clear();
+    if let Some(e) = save_error {
+        out.check(&Check::failed("checkpoint", e));
+    }
     let report = report.map_err(|e| {
         let t = tally.snapshot();
         format!(
@@ -803,10 +971,22 @@ pub async fn import_calls(
             t.imported, t.present, t.failed
         )
     })?;
+    let mut total = run.done.clone();
+    total.merge(ReconcileReport {
+        checkpoint: None,
+        ..report.clone()
+    });
     let ok = report.failed == 0;
     if ok {
         let _ = std::fs::remove_file(&checkpoint_file);
+    } else {
+        out.line(&format!(
+            "{} call(s) failed: `import-calls --resume` tries them again (checkpoint {})",
+            report.failed,
+            checkpoint_file.display()
+        ));
     }
+    let seconds = started.elapsed().as_secs_f64();
     out.table(
         &[
             "listed",
@@ -817,12 +997,12 @@ pub async fn import_calls(
             "seconds",
         ],
         &[vec![
-            report.listed.to_string(),
-            report.imported.to_string(),
-            report.present.to_string(),
-            report.failed.to_string(),
-            report.events_queued.to_string(),
-            format!("{:.1}", started.elapsed().as_secs_f64()),
+            total.listed.to_string(),
+            total.imported.to_string(),
+            total.present.to_string(),
+            total.failed.to_string(),
+            total.events_queued.to_string(),
+            format!("{seconds:.1}"),
         ]],
     );
     for (call_id, reason) in &report.failures {
@@ -830,17 +1010,51 @@ pub async fn import_calls(
     }
     out.json_value(&json!({
         "ok": ok,
-        "from": DateTime::from_timestamp_millis(start_ms).map(|t| t.to_rfc3339()),
-        "to": DateTime::from_timestamp_millis(to_ms).map(|t| t.to_rfc3339()),
-        "listed": report.listed,
-        "imported": report.imported,
-        "present": report.present,
-        "failed": report.failed,
-        "events_queued": report.events_queued,
+        "from": show_ms(run.from_ms),
+        "to": show_ms(run.to_ms),
+        "resumed": resume && run.checkpoint.is_some(),
+        "listed": total.listed,
+        "imported": total.imported,
+        "present": total.present,
+        "failed": total.failed,
+        "events_queued": total.events_queued,
         "failures": report.failures,
-        "seconds": started.elapsed().as_secs_f64(),
+        "seconds": seconds,
     }));
     Ok(ok)
+}
+
+fn show_ms(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// An import-calls run as its checkpoint file keeps it: the window, how far it got without a
+/// failure, and what it counted up to there.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct ImportRun {
+    from_ms: i64,
+    to_ms: i64,
+    checkpoint: Option<Checkpoint>,
+    done: ReconcileReport,
+}
+
+impl ImportRun {
+    fn load(path: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Written whole or not at all (a new file renamed over the old one).
+    fn save(&self, path: &Path) -> Result<(), String> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let tmp = path.with_extension("json.tmp");
+        let text = serde_json::to_string(self).map_err(err)?;
+        std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    }
 }
 
 /// One checkpoint per stack: the window of the interrupted run and how far it got.
@@ -940,11 +1154,12 @@ pub async fn agents_export(
 /// Reads and checks every file before anything is applied.
 async fn load_all(ctx: &Context, files: &[PathBuf]) -> Result<Vec<LoadedFile>, String> {
     let retell = ctx.retell()?;
+    let voices = retell.list_voices().await.map_err(err)?;
     let mut loaded = Vec::new();
     let mut errors = Vec::new();
     for f in files {
         match LoadedFile::load(f) {
-            Ok(l) => match l.check_with_retell(retell).await {
+            Ok(l) => match l.check_with_retell(&voices) {
                 Ok(()) => loaded.push(l),
                 Err(e) => errors.push(e.to_string()),
             },
@@ -1027,7 +1242,8 @@ pub async fn agents_reset(
             if let Some(name) = current.agent_name {
                 t.file.agent.agent_name = Some(name);
             }
-            t.check_with_retell(retell).await.map_err(err)?;
+            let voices = retell.list_voices().await.map_err(err)?;
+            t.check_with_retell(&voices).map_err(err)?;
             t
         }
     };
@@ -1090,19 +1306,22 @@ async fn apply_files(
                 return Ok(());
             }
             let done = agents::apply(retell, plan, publish).await?;
-            out.check(&Check::ok(
-                format!(
-                    "{}: {} agent {}",
-                    loaded.path,
-                    if done.created { "created" } else { "updated" },
-                    done.agent_id
-                ),
-                Some(format!(
-                    "LLM {}{}",
-                    done.llm_id,
-                    if done.published { ", published" } else { "" }
-                )),
-            ));
+            let verb = match (done.created, done.changed.is_empty(), done.published) {
+                (true, _, _) => Some("created"),
+                (false, false, _) => Some("updated"),
+                (false, true, true) => Some("published"),
+                (false, true, false) => None, // up to date, said above
+            };
+            if let Some(verb) = verb {
+                out.check(&Check::ok(
+                    format!("{}: {verb} agent {}", loaded.path, done.agent_id),
+                    Some(format!(
+                        "LLM {}{}",
+                        done.llm_id,
+                        if done.published { ", published" } else { "" }
+                    )),
+                ));
+            }
             applied.push(serde_json::to_value(&done).unwrap_or_default());
             Ok(())
         }
@@ -1195,18 +1414,12 @@ pub async fn agents_publish(ctx: &Context, agent_id: &str) -> Result<bool, Strin
         .publish_agent(agent_id, draft.version)
         .await
         .map_err(err)?;
-    let versions = retell.list_agent_versions(agent_id).await.map_err(err)?;
-    let published = versions
-        .iter()
-        .filter(|v| v.is_published)
-        .map(|v| v.version)
-        .max();
     ctx.out.check(&Check::ok(
         format!("published agent {agent_id}"),
-        published.map(|v| format!("version {v}")),
+        Some(format!("version {}", draft.version)),
     ));
     ctx.out
-        .json_value(&json!({"ok": true, "agent_id": agent_id, "published_version": published}));
+        .json_value(&json!({"ok": true, "agent_id": agent_id, "published_version": draft.version}));
     Ok(true)
 }
 

@@ -15,6 +15,7 @@ mod commands;
 mod output;
 mod target;
 mod when;
+mod wiring;
 
 use output::Out;
 use target::Stack;
@@ -56,6 +57,10 @@ enum Command {
         /// Print the plan, change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Publish every agent changed (or whose pinned version does not point here) as a new
+        /// version, and move numbers pinned to an older version onto it.
+        #[arg(long)]
+        publish: bool,
     },
     /// Company settings (docs/custom-functions.md).
     #[command(subcommand)]
@@ -198,6 +203,9 @@ fn main() -> ExitCode {
                 Some(stack)
             }
             Err(e) => {
+                if out.json {
+                    out.json_value(&serde_json::json!({"ok": false, "error": e.to_string()}));
+                }
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
@@ -244,7 +252,7 @@ async fn run(cli: Cli, out: Out, local: Option<Stack>) -> Result<bool, String> {
     match cli.command {
         Command::TestConnection => commands::test_connection(&ctx).await,
         Command::Health => commands::health(&ctx).await,
-        Command::Sync { dry_run } => commands::sync(&ctx, dry_run).await,
+        Command::Sync { dry_run, publish } => commands::sync(&ctx, dry_run, publish).await,
         Command::Companies(CompaniesCommand::Load { files, table }) => {
             commands::companies_load(&ctx, &files, table).await
         }

@@ -7,7 +7,9 @@
 //!   first, one page in memory at a time), checks each against the calls table, and fetches and
 //!   queues only what is missing, several calls at a time;
 //! - [`Reconciler::repair_stuck`] asks Retell about calls our table still shows as ongoing long
-//!   after they began (their `call_ended` never arrived) and queues what Retell has.
+//!   after they began (their `call_ended` never arrived) and queues what Retell has; a call
+//!   Retell does not know at all (404) is closed as `error` once it is older than the give-up
+//!   age, by a `call_ended` through the same queue, so the active-calls list stays true.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -44,6 +46,11 @@ pub enum CallOutcome {
         company_id: String,
         events: Vec<String>,
     },
+    /// Live here, unknown to Retell long past any call's end: closed as `error`.
+    Closed {
+        call_id: String,
+        company_id: String,
+    },
     Failed {
         call_id: String,
         reason: String,
@@ -55,20 +62,33 @@ impl CallOutcome {
         match self {
             Self::Present { call_id }
             | Self::Imported { call_id, .. }
+            | Self::Closed { call_id, .. }
             | Self::Failed { call_id, .. } => call_id,
         }
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// Where an interrupted import resumes: the start time of the newest call of the last page
+/// that was finished without a failure, and the calls of that start time already handled
+/// (a page may end in the middle of calls that started in the same millisecond).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    pub start_ms: i64,
+    pub done_at_start: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ReconcileReport {
     pub listed: u64,
     pub imported: u64,
     pub present: u64,
+    /// Calls closed as `error` (live here, unknown to Retell).
+    pub closed: u64,
     pub failed: u64,
     pub events_queued: u64,
-    /// Start time of the newest call of the last complete page: where a resumed run may begin.
-    pub checkpoint_ms: Option<i64>,
+    /// Where a resumed run may begin: set while no page has had a failure (a failed call must
+    /// be tried again by the resumed run, so the checkpoint never passes it).
+    pub checkpoint: Option<Checkpoint>,
     pub failures: Vec<(String, String)>,
 }
 
@@ -79,6 +99,10 @@ impl ReconcileReport {
             CallOutcome::Imported { events, .. } => {
                 self.imported += 1;
                 self.events_queued += events.len() as u64;
+            }
+            CallOutcome::Closed { .. } => {
+                self.closed += 1;
+                self.events_queued += 1;
             }
             CallOutcome::Failed { call_id, reason } => {
                 self.failed += 1;
@@ -93,9 +117,10 @@ impl ReconcileReport {
         self.listed += other.listed;
         self.imported += other.imported;
         self.present += other.present;
+        self.closed += other.closed;
         self.failed += other.failed;
         self.events_queued += other.events_queued;
-        self.checkpoint_ms = other.checkpoint_ms.or(self.checkpoint_ms);
+        self.checkpoint = other.checkpoint.or(self.checkpoint.take());
         for f in other.failures {
             if self.failures.len() < MAX_FAILURES_KEPT {
                 self.failures.push(f);
@@ -118,48 +143,87 @@ pub struct Reconciler<Q, S = DynamoCallStore> {
     pub concurrency: usize,
 }
 
+/// Which stuck calls [`Reconciler::repair_stuck`] looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct StuckPolicy {
+    /// Live here and started before this: Retell is asked about it.
+    pub started_before_ms: i64,
+    /// Started before this and unknown to Retell: closed as `error`.
+    pub give_up_before_ms: i64,
+}
+
+/// Why a stuck call is closed without Retell's word.
+pub const CLOSED_REASON: &str = "unknown_to_retell";
+
 impl<Q: EventQueue + Sync, S: CallStore + Sync> Reconciler<Q, S> {
-    /// Every call of `account` that started in `[from_ms, to_ms)`, checked and completed.
-    /// `on_call` sees each outcome (progress bars, logs); `on_page` each finished page's report
-    /// so far (checkpoints). Only listing errors end the run; a call that fails is counted.
+    /// Every call of `account` that started in `[from_ms, to_ms)` (from the checkpoint of an
+    /// interrupted run, when given), checked and completed. `on_call` sees each outcome
+    /// (progress bars, logs); `on_page` each finished page's report so far (checkpoints). Only
+    /// listing errors end the run; a call that fails is counted.
     pub async fn import_window(
         &self,
         account: &RetellAccount,
         from_ms: i64,
         to_ms: i64,
+        resume: Option<&Checkpoint>,
         on_call: &(dyn Fn(&CallOutcome) + Sync),
         on_page: &mut (dyn FnMut(&ReconcileReport) + Send),
     ) -> Result<ReconcileReport, RetellApiError> {
-        let mut report = ReconcileReport::default();
+        let mut report = ReconcileReport {
+            checkpoint: resume.cloned(),
+            ..Default::default()
+        };
+        let from_ms = resume.map_or(from_ms, |c| c.start_ms);
+        let done_at_start: BTreeSet<String> = resume
+            .map(|c| c.done_at_start.iter().cloned().collect())
+            .unwrap_or_default();
         let mut key: Option<String> = None;
         loop {
             let page = account
                 .client
                 .list_calls_page(from_ms, to_ms, key.as_deref(), LIST_PAGE_SIZE)
                 .await?;
-            report.listed += page.items.len() as u64;
-            let newest = page.items.iter().filter_map(|c| c.start_timestamp).max();
-            let work = page
+            // The calls a resumed run's checkpoint already covers.
+            let items: Vec<Call> = page
                 .items
+                .into_iter()
+                .filter(|c| {
+                    !(c.start_timestamp == Some(from_ms) && done_at_start.contains(&c.call_id))
+                })
+                .collect();
+            report.listed += items.len() as u64;
+            let next = advance_checkpoint(report.checkpoint.as_ref(), &items);
+            let work = items
                 .into_iter()
                 .map(|call| self.reconcile_listed(account, call));
             self.settle(work, on_call, &mut report).await;
-            report.checkpoint_ms = newest.or(report.checkpoint_ms);
+            if report.failed == 0 {
+                report.checkpoint = next.or(report.checkpoint.take());
+            }
             on_page(&report);
             match page.pagination_key {
-                Some(next) if page.has_more => key = Some(next),
+                Some(next) if page.has_more => {
+                    if key.as_deref() == Some(next.as_str()) {
+                        return Err(RetellApiError::Decode {
+                            path: "/v3/list-calls".into(),
+                            reason: format!("Retell repeated the pagination key {next:?}"),
+                        });
+                    }
+                    key = Some(next)
+                }
                 _ => return Ok(report),
             }
         }
     }
 
     /// Calls of `company_ids` our table shows as registered/ongoing that began before
-    /// `started_before_ms`: Retell is asked for each, and whatever it has finished is queued.
+    /// `policy.started_before_ms`: Retell is asked for each, and whatever it has finished is
+    /// queued; one Retell does not know is closed once it began before `give_up_before_ms`.
     pub async fn repair_stuck(
         &self,
         account: &RetellAccount,
         company_ids: &[String],
-        started_before_ms: i64,
+        policy: StuckPolicy,
         on_call: &(dyn Fn(&CallOutcome) + Sync),
     ) -> Result<ReconcileReport, StuckError>
     where
@@ -169,13 +233,16 @@ impl<Q: EventQueue + Sync, S: CallStore + Sync> Reconciler<Q, S> {
         for company in company_ids {
             let stuck = self
                 .store
-                .active_call_ids(company, started_before_ms)
+                .active_call_ids(company, policy.started_before_ms)
                 .await
                 .map_err(StuckError::Store)?;
             report.listed += stuck.len() as u64;
-            let work = stuck.into_iter().map(|call_id| async move {
+            let work = stuck.into_iter().map(|(call_id, started_ms)| async move {
                 match account.client.get_call(call_id.as_str()).await {
                     Ok(call) => self.complete(account, call, None).await,
+                    Err(e) if e.is_not_found() && started_ms < policy.give_up_before_ms => {
+                        self.close(&call_id, company, started_ms).await
+                    }
                     Err(e) => CallOutcome::Failed {
                         call_id: call_id.as_str().to_owned(),
                         reason: e.to_string(),
@@ -185,6 +252,38 @@ impl<Q: EventQueue + Sync, S: CallStore + Sync> Reconciler<Q, S> {
             self.settle(work, on_call, &mut report).await;
         }
         Ok(report)
+    }
+
+    /// Ends a call Retell does not know: a `call_ended` with status `error`, queued like any
+    /// other, so the consumer ends the record and counts it once.
+    async fn close(&self, call_id: &CallId, company_id: &str, started_ms: i64) -> CallOutcome {
+        let body = json!({"event": EventKind::CallEnded.as_str(), "call": {
+            "call_id": call_id.as_str(),
+            "call_status": "error",
+            "start_timestamp": started_ms,
+            "disconnection_reason": CLOSED_REASON,
+        }});
+        let event = AcceptedEvent {
+            kind: EventKind::CallEnded,
+            call_id: call_id.clone(),
+            company_id: company_id.to_owned(),
+            received_at_ms: chrono::Utc::now().timestamp_millis(),
+            body: Bytes::from(body.to_string()),
+        };
+        match self.queue.enqueue(&event).await {
+            Ok(_) => {
+                tracing::warn!(call_id = %call_id.as_str(), event = "call_ended", company = %company_id,
+                    reason = CLOSED_REASON, "reconcile closed a call Retell does not know");
+                CallOutcome::Closed {
+                    call_id: call_id.as_str().to_owned(),
+                    company_id: company_id.to_owned(),
+                }
+            }
+            Err(e) => CallOutcome::Failed {
+                call_id: call_id.as_str().to_owned(),
+                reason: format!("queueing call_ended: {e}"),
+            },
+        }
     }
 
     /// Runs `work` at most `concurrency` at a time, telling `on_call` and `report` each outcome.
@@ -204,19 +303,15 @@ impl<Q: EventQueue + Sync, S: CallStore + Sync> Reconciler<Q, S> {
         }
     }
 
-    /// A listed call (no transcript): fetched in full only when something is missing.
+    /// A listed call (no transcript, but its status and analysis): fetched in full only when
+    /// the table lacks an event Retell has for it.
     async fn reconcile_listed(&self, account: &RetellAccount, listed: Call) -> CallOutcome {
         let call_id = listed.call_id.clone();
         let applied = match self.applied_events(&call_id).await {
             Ok(applied) => applied,
             Err(reason) => return CallOutcome::Failed { call_id, reason },
         };
-        let complete = if listed.has_ended() {
-            applied.contains(&EventKind::CallEnded) && applied.contains(&EventKind::CallAnalyzed)
-        } else {
-            !applied.is_empty()
-        };
-        if complete {
+        if missing_events(&listed, &applied).is_empty() {
             return CallOutcome::Present { call_id };
         }
         match account.client.get_call(&call_id).await {
@@ -324,7 +419,7 @@ pub fn missing_events(call: &Call, applied: &BTreeSet<EventKind>) -> Vec<EventKi
     let mut wanted = Vec::new();
     if call.has_ended() {
         wanted.push(EventKind::CallEnded);
-        if call.call_analysis.as_ref().is_some_and(|a| !a.is_null()) {
+        if call.is_analyzed() {
             wanted.push(EventKind::CallAnalyzed);
         }
     } else if matches!(call.call_status.as_deref(), Some("ongoing")) {
@@ -343,22 +438,44 @@ pub enum StuckError {
     Store(String),
 }
 
-/// The calls a store shows as still active for a company.
+/// The checkpoint after a page of `items` (oldest first) is done: the newest start time, and
+/// the calls of that start time (with those of the previous checkpoint, if it is the same).
+fn advance_checkpoint(previous: Option<&Checkpoint>, items: &[Call]) -> Option<Checkpoint> {
+    let newest = items.iter().filter_map(|c| c.start_timestamp).max()?;
+    let mut done: BTreeSet<String> = previous
+        .filter(|p| p.start_ms == newest)
+        .map(|p| p.done_at_start.iter().cloned().collect())
+        .unwrap_or_default();
+    done.extend(
+        items
+            .iter()
+            .filter(|c| c.start_timestamp == Some(newest))
+            .map(|c| c.call_id.clone()),
+    );
+    Some(Checkpoint {
+        start_ms: newest,
+        done_at_start: done.into_iter().collect(),
+    })
+}
+
+/// The calls a store shows as still active for a company, with their start times.
 pub trait ActiveCalls {
     fn active_call_ids(
         &self,
         company_id: &str,
         started_before_ms: i64,
-    ) -> impl std::future::Future<Output = Result<Vec<CallId>, String>> + Send;
+    ) -> impl std::future::Future<Output = Result<Vec<(CallId, i64)>, String>> + Send;
 }
 
-/// A shared counter for progress shown while calls finish out of order.
+/// A shared counter for progress shown while calls finish out of order (and for what a run
+/// cut off by its deadline did).
 #[derive(Debug, Default)]
 pub struct Tally(Mutex<ReconcileReport>);
 
 impl Tally {
     pub fn add(&self, outcome: &CallOutcome) {
         if let Ok(mut report) = self.0.lock() {
+            report.listed += 1;
             report.count(outcome);
         }
     }
@@ -403,6 +520,38 @@ mod tests {
             missing_events(&call("error", None), &none),
             vec![EventKind::CallEnded]
         );
+    }
+
+    #[test]
+    fn a_call_retell_never_connected_needs_only_its_end() {
+        let none = BTreeSet::new();
+        assert_eq!(
+            missing_events(&call("not_connected", None), &none),
+            vec![EventKind::CallEnded]
+        );
+        let ended: BTreeSet<_> = [EventKind::CallEnded].into();
+        assert!(missing_events(&call("not_connected", None), &ended).is_empty());
+        // An analysis Retell has not written yet (null or empty) is no event to fetch.
+        assert!(missing_events(&call("ended", Some(json!({}))), &ended).is_empty());
+    }
+
+    fn listed(id: &str, start: i64) -> Call {
+        serde_json::from_value(json!({"call_id": id, "start_timestamp": start})).expect("call")
+    }
+
+    #[test]
+    fn the_checkpoint_keeps_the_calls_of_its_millisecond() {
+        let first = advance_checkpoint(None, &[listed("a", 1), listed("b", 5), listed("c", 5)])
+            .expect("checkpoint");
+        assert_eq!(first.start_ms, 5);
+        assert_eq!(first.done_at_start, vec!["b", "c"]);
+        // The next page starts in the same millisecond: its calls join the list.
+        let second = advance_checkpoint(Some(&first), &[listed("d", 5)]).expect("checkpoint");
+        assert_eq!(second.done_at_start, vec!["b", "c", "d"]);
+        let third = advance_checkpoint(Some(&second), &[listed("e", 9)]).expect("checkpoint");
+        assert_eq!(third.start_ms, 9);
+        assert_eq!(third.done_at_start, vec!["e"]);
+        assert_eq!(advance_checkpoint(Some(&third), &[]), None);
     }
 
     #[test]

@@ -370,7 +370,7 @@ impl crate::calls::reconcile::ActiveCalls for DynamoCallStore {
         &self,
         company_id: &str,
         started_before_ms: i64,
-    ) -> Result<Vec<CallId>, String> {
+    ) -> Result<Vec<(CallId, i64)>, String> {
         let mut ids = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -382,15 +382,20 @@ impl crate::calls::reconcile::ActiveCalls for DynamoCallStore {
                 .key_condition_expression("active_company = :c AND call_ts < :t")
                 .expression_attribute_values(":c", AttributeValue::S(company_id.to_owned()))
                 .expression_attribute_values(":t", n(started_before_ms))
-                .projection_expression("call_id")
+                .projection_expression("call_id, call_ts")
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| DisplayErrorContext(e).to_string())?;
             for item in out.items() {
-                if let Some(AttributeValue::S(id)) = item.get("call_id") {
+                let started = match item.get("call_ts") {
+                    Some(AttributeValue::N(ts)) => ts.parse::<i64>().ok(),
+                    _ => None,
+                };
+                if let (Some(AttributeValue::S(id)), Some(started)) = (item.get("call_id"), started)
+                {
                     if let Ok(id) = CallId::parse(id) {
-                        ids.push(id);
+                        ids.push((id, started));
                     }
                 }
             }

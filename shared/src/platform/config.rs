@@ -176,6 +176,9 @@ pub struct ReconcileConfig {
     pub lookback_minutes: i64,
     /// `STUCK_AFTER_MINUTES` (default 120): a call still ongoing here this long is asked about.
     pub stuck_after_minutes: i64,
+    /// `STUCK_GIVE_UP_MINUTES` (default 1440): a call live here this long that Retell does not
+    /// know is closed as `error`.
+    pub give_up_minutes: i64,
     /// `RECONCILE_CONCURRENCY` (default 8): get-call requests in flight.
     pub concurrency: usize,
 }
@@ -191,6 +194,7 @@ impl ReconcileConfig {
                 .unwrap_or_else(|| crate::retell::api::DEFAULT_BASE_URL.to_owned()),
             lookback_minutes: env.parsed("RECONCILE_LOOKBACK_MINUTES", 360)?,
             stuck_after_minutes: env.parsed("STUCK_AFTER_MINUTES", 120)?,
+            give_up_minutes: env.parsed("STUCK_GIVE_UP_MINUTES", 1440)?,
             concurrency: env.parsed("RECONCILE_CONCURRENCY", 8)?,
         })
     }

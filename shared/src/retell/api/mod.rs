@@ -131,6 +131,46 @@ pub fn error_message(body: &str) -> String {
 enum Idempotent {
     Yes,
     No,
+    /// Repeatable, and a 404 to a repeat means an earlier attempt succeeded.
+    Delete,
+}
+
+/// The pagination keys of one listing: refuses a key Retell already gave (a loop, not a list).
+struct PageKeys {
+    what: &'static str,
+    current: Option<String>,
+    seen: std::collections::HashSet<String>,
+}
+
+impl PageKeys {
+    fn new(what: &'static str) -> Self {
+        Self {
+            what,
+            current: None,
+            seen: Default::default(),
+        }
+    }
+
+    fn current(&self) -> Option<&str> {
+        self.current.as_deref()
+    }
+
+    /// Moves to the next page; false when there is none.
+    fn advance(&mut self, has_more: bool, next: Option<String>) -> Result<bool, RetellApiError> {
+        match next {
+            Some(next) if has_more => {
+                if !self.seen.insert(next.clone()) {
+                    return Err(RetellApiError::Decode {
+                        path: self.what.to_owned(),
+                        reason: format!("Retell repeated the pagination key {next:?}"),
+                    });
+                }
+                self.current = Some(next);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
 }
 
 /// A client of Retell's API for one account (one API key).
@@ -215,56 +255,87 @@ impl RetellClient {
             .map_err(|e| e.named(|| format!("agent {agent_id}")))
     }
 
+    /// Deletes an agent. A retry answered 404 means an earlier attempt did it: success.
     pub async fn delete_agent(&self, agent_id: &str) -> Result<(), RetellApiError> {
         let path = format!("/delete-agent/{}", segment(agent_id));
-        self.send_empty(Method::DELETE, &path, None::<&()>)
+        self.attempt_all(Method::DELETE, &path, None::<&()>, Idempotent::Delete)
             .await
+            .map(|_| ())
             .map_err(|e| e.named(|| format!("agent {agent_id}")))
     }
 
+    /// One page of the account's voice agents (chat agents share the list; they are filtered
+    /// out by Retell and, should an item slip through, here).
     pub async fn list_agents_page(
         &self,
         pagination_key: Option<&str>,
         limit: u32,
     ) -> Result<Page<AgentSummary>, RetellApiError> {
         let path = format!("/v2/list-agents?{}", page_query(pagination_key, limit));
-        self.send(Method::POST, &path, Some(&json!({})), Idempotent::Yes)
-            .await
+        let body = json!({"filter_criteria": {"channel": {"type": "string", "op": "eq", "value": "voice"}}});
+        let mut page: Page<AgentSummary> = self
+            .send(Method::POST, &path, Some(&body), Idempotent::Yes)
+            .await?;
+        page.items.retain(AgentSummary::is_voice);
+        Ok(page)
     }
 
-    /// Every agent of the account, page by page.
+    /// Every voice agent of the account, page by page.
     pub async fn list_agents(&self) -> Result<Vec<AgentSummary>, RetellApiError> {
         let mut all = Vec::new();
-        let mut key: Option<String> = None;
+        let mut pages = PageKeys::new("/v2/list-agents");
         loop {
-            let page = self.list_agents_page(key.as_deref(), 100).await?;
+            let page = self.list_agents_page(pages.current(), 100).await?;
             all.extend(page.items);
-            match page.pagination_key {
-                Some(next) if page.has_more => key = Some(next),
-                _ => return Ok(all),
+            if !pages.advance(page.has_more, page.pagination_key)? {
+                return Ok(all);
             }
         }
     }
 
+    /// Every version of an agent, newest first.
     pub async fn list_agent_versions(
         &self,
         agent_id: &str,
     ) -> Result<Vec<AgentVersion>, RetellApiError> {
-        let path = format!("/list-agent-versions/{}", segment(agent_id));
-        let page: Page<AgentVersion> = self
-            .send::<(), _>(Method::GET, &path, None, Idempotent::Yes)
-            .await
-            .map_err(|e| e.named(|| format!("agent {agent_id}")))?;
-        Ok(page.items)
+        let base = format!("/list-agent-versions/{}", segment(agent_id));
+        let mut all = Vec::new();
+        let mut pages = PageKeys::new("/list-agent-versions");
+        loop {
+            let path = format!(
+                "{base}?{}&sort_order=descending",
+                page_query(pages.current(), 100)
+            );
+            let page: Page<AgentVersion> = self
+                .send::<(), _>(Method::GET, &path, None, Idempotent::Yes)
+                .await
+                .map_err(|e| e.named(|| format!("agent {agent_id}")))?;
+            all.extend(page.items);
+            if !pages.advance(page.has_more, page.pagination_key)? {
+                return Ok(all);
+            }
+        }
     }
 
     /// Publishes the agent's draft `version` (the `version` of [`Self::get_agent`]) in place:
-    /// calls can then use it, and later edits go to a new draft.
+    /// calls can then use it, and later edits go to a new draft. A publish whose answer was
+    /// lost and whose retry Retell refuses (already published) is a success: the version is
+    /// asked for before an error is reported.
     pub async fn publish_agent(&self, agent_id: &str, version: u64) -> Result<(), RetellApiError> {
         let path = format!("/publish-agent-version/{}", segment(agent_id));
-        self.send_empty(Method::POST, &path, Some(&json!({"version": version})))
+        let result = self
+            .send_empty(Method::POST, &path, Some(&json!({"version": version})))
             .await
-            .map_err(|e| e.named(|| format!("agent {agent_id}")))
+            .map_err(|e| e.named(|| format!("agent {agent_id}")));
+        match result {
+            Err(e) if !matches!(e, RetellApiError::Unauthorized { .. }) => {
+                match self.get_agent(agent_id, Some(version)).await {
+                    Ok(v) if v.is_published => Ok(()),
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
     pub async fn list_voices(&self) -> Result<Vec<Voice>, RetellApiError> {
@@ -284,10 +355,33 @@ impl RetellClient {
         .await
     }
 
+    /// The LLM's latest version.
     pub async fn get_llm(&self, llm_id: &str) -> Result<RetellLlm, RetellApiError> {
-        let path = format!("/get-retell-llm/{}", segment(llm_id));
+        self.get_llm_version(llm_id, None).await
+    }
+
+    /// The LLM's `version` (a published agent version answers with the LLM version it was
+    /// published with), or its latest.
+    pub async fn get_llm_version(
+        &self,
+        llm_id: &str,
+        version: Option<u64>,
+    ) -> Result<RetellLlm, RetellApiError> {
+        let mut path = format!("/get-retell-llm/{}", segment(llm_id));
+        if let Some(v) = version {
+            path.push_str(&format!("?version={v}"));
+        }
         self.send::<(), _>(Method::GET, &path, None, Idempotent::Yes)
             .await
+            .map_err(|e| e.named(|| format!("Retell LLM {llm_id}")))
+    }
+
+    /// Deletes a Retell LLM (one an agent no longer uses).
+    pub async fn delete_llm(&self, llm_id: &str) -> Result<(), RetellApiError> {
+        let path = format!("/delete-retell-llm/{}", segment(llm_id));
+        self.attempt_all(Method::DELETE, &path, None::<&()>, Idempotent::Delete)
+            .await
+            .map(|_| ())
             .map_err(|e| e.named(|| format!("Retell LLM {llm_id}")))
     }
 
@@ -306,16 +400,18 @@ impl RetellClient {
 
     pub async fn list_phone_numbers(&self) -> Result<Vec<PhoneNumber>, RetellApiError> {
         let mut all = Vec::new();
-        let mut key: Option<String> = None;
+        let mut pages = PageKeys::new("/v2/list-phone-numbers");
         loop {
-            let path = format!("/v2/list-phone-numbers?{}", page_query(key.as_deref(), 100));
+            let path = format!(
+                "/v2/list-phone-numbers?{}",
+                page_query(pages.current(), 100)
+            );
             let page: Page<PhoneNumber> = self
                 .send::<(), _>(Method::GET, &path, None, Idempotent::Yes)
                 .await?;
             all.extend(page.items);
-            match page.pagination_key {
-                Some(next) if page.has_more => key = Some(next),
-                _ => return Ok(all),
+            if !pages.advance(page.has_more, page.pagination_key)? {
+                return Ok(all);
             }
         }
     }
@@ -364,15 +460,25 @@ impl RetellClient {
             .map_err(|e| e.named(|| format!("call {call_id}")))
     }
 
+    /// Starts an outbound call. The request carries an `idempotency_key` (one is made when
+    /// the caller gave none), so a retry after a lost answer cannot start a second call.
     pub async fn create_phone_call(
         &self,
         request: &PhoneCallRequest,
     ) -> Result<Call, RetellApiError> {
+        let mut request = request.clone();
+        if request.idempotency_key.is_none() {
+            request.idempotency_key = Some(format!(
+                "retell-ops-{:016x}{:016x}",
+                fastrand::u64(..),
+                fastrand::u64(..)
+            ));
+        }
         self.send(
             Method::POST,
             "/v2/create-phone-call",
-            Some(request),
-            Idempotent::No,
+            Some(&request),
+            Idempotent::Yes,
         )
         .await
     }
@@ -440,22 +546,27 @@ impl RetellClient {
                     .body(b.clone());
             }
             let retries_left = attempt <= self.retry.max_retries;
-            let (status, retry_after, text) = match request.send().await {
+            let answer = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = response
                         .headers()
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<f64>().ok())
-                        .filter(|s| s.is_finite() && *s >= 0.0)
-                        .map(Duration::from_secs_f64);
-                    let text = response.text().await.unwrap_or_default();
-                    (status, retry_after, text)
+                        .and_then(|v| retry_after(v, chrono::Utc::now()));
+                    // A body cut off on the way is no answer at all.
+                    response
+                        .text()
+                        .await
+                        .map(|text| (status, retry_after, text))
                 }
+                Err(e) => Err(e),
+            };
+            let (status, retry_after, text) = match answer {
+                Ok(a) => a,
                 Err(e) => {
                     // No answer: safe to repeat when Retell cannot have acted on it.
-                    let repeatable = idempotent == Idempotent::Yes || e.is_connect();
+                    let repeatable = idempotent != Idempotent::No || e.is_connect();
                     if retries_left && repeatable {
                         tracing::warn!(path = %shown, attempt, reason = %e, "Retell request failed, retrying");
                         tokio::time::sleep(self.backoff(attempt, None)).await;
@@ -471,8 +582,12 @@ impl RetellClient {
             if status.is_success() {
                 return Ok(text);
             }
+            if status == StatusCode::NOT_FOUND && idempotent == Idempotent::Delete && attempt > 1 {
+                tracing::info!(path = %shown, attempt, "a repeated delete found nothing: an earlier attempt did it");
+                return Ok(String::new());
+            }
             let retryable = status == StatusCode::TOO_MANY_REQUESTS
-                || (status.is_server_error() && idempotent == Idempotent::Yes);
+                || (status.is_server_error() && idempotent != Idempotent::No);
             if retryable && retries_left {
                 tracing::warn!(path = %shown, attempt, status = status.as_u16(), "Retell answered an error, retrying");
                 tokio::time::sleep(self.backoff(attempt, retry_after)).await;
@@ -532,6 +647,23 @@ impl RetellApiError {
             other => other,
         }
     }
+}
+
+/// A `Retry-After` header: seconds, or an HTTP date. Anything beyond an hour is an hour (the
+/// backoff caps it further); an unreadable value is none.
+fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    const MAX_SECS: f64 = 3600.0;
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(MAX_SECS)));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let secs = (at.with_timezone(&chrono::Utc) - now)
+        .num_milliseconds()
+        .max(0) as f64
+        / 1000.0;
+    Some(Duration::from_secs_f64(secs.min(MAX_SECS)))
 }
 
 fn strip_query(path: &str) -> &str {
@@ -598,6 +730,43 @@ mod tests {
     fn numbers_are_masked() {
         assert_eq!(mask_number("+4930123456"), "…456");
         assert_eq!(mask_number("12"), "***");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_survives_absurd_values() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z")
+            .expect("now")
+            .with_timezone(&chrono::Utc);
+        assert_eq!(retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(" 0.5 ", now), Some(Duration::from_millis(500)));
+        assert_eq!(retry_after("1e20", now), Some(Duration::from_secs(3600)));
+        assert_eq!(retry_after("-1", now), None);
+        assert_eq!(retry_after("NaN", now), None);
+        assert_eq!(retry_after("inf", now), None);
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(
+            retry_after("Sun, 29 Nov 2026 12:00:07 GMT", now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            retry_after("Sun, 29 Nov 2026 11:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            retry_after("Mon, 29 Nov 2027 12:00:00 GMT", now),
+            Some(Duration::from_secs(3600))
+        );
+    }
+
+    #[test]
+    fn page_keys_end_and_refuse_a_loop() {
+        let mut pages = PageKeys::new("/x");
+        assert!(pages.advance(true, Some("a".into())).expect("a"));
+        assert_eq!(pages.current(), Some("a"));
+        assert!(pages.advance(true, Some("b".into())).expect("b"));
+        assert!(pages.advance(true, Some("a".into())).is_err());
+        assert!(!pages.advance(false, Some("c".into())).expect("done"));
+        assert!(!pages.advance(true, None).expect("done"));
     }
 
     #[test]

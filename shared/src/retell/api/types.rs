@@ -46,13 +46,13 @@ settings! {
         voice_temperature: f64,
         voice_speed: f64,
         volume: f64,
-        language: String,
+        language: Language,
         responsiveness: f64,
         interruption_sensitivity: f64,
         enable_backchannel: bool,
         backchannel_frequency: f64,
         backchannel_words: Vec<String>,
-        reminder_trigger_ms: u64,
+        reminder_trigger_ms: f64,
         reminder_max_count: u64,
         ambient_sound: String,
         ambient_sound_volume: f64,
@@ -89,7 +89,31 @@ settings! {
     }
 }
 
-/// What answers for the agent: a Retell LLM here.
+/// An agent's language: one (`de-DE`, `multi`) or, for agents that switch, several.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Language {
+    One(String),
+    Several(Vec<String>),
+}
+
+impl From<&str> for Language {
+    fn from(code: &str) -> Self {
+        Self::One(code.to_owned())
+    }
+}
+
+impl Language {
+    pub fn codes(&self) -> Vec<&str> {
+        match self {
+            Self::One(code) => vec![code.as_str()],
+            Self::Several(codes) => codes.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// What answers for the agent: a Retell LLM here (other engines, e.g. a conversation flow or a
+/// custom LLM websocket, are kept whole in `other`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResponseEngine {
     #[serde(rename = "type")]
@@ -98,6 +122,8 @@ pub struct ResponseEngine {
     pub llm_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
 
 impl ResponseEngine {
@@ -106,6 +132,7 @@ impl ResponseEngine {
             kind: "retell-llm".to_owned(),
             llm_id: Some(llm_id.to_owned()),
             version: None,
+            other: Map::new(),
         }
     }
 }
@@ -156,8 +183,17 @@ pub struct AgentSummary {
     pub is_suspended: bool,
     #[serde(default)]
     pub user_modified_timestamp: Option<i64>,
+    /// `voice` or `chat` (chat agents have no webhook, numbers or calls of this kind).
+    #[serde(default)]
+    pub channel: Option<String>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
+}
+
+impl AgentSummary {
+    pub fn is_voice(&self) -> bool {
+        self.channel.as_deref().is_none_or(|c| c == "voice")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -250,8 +286,51 @@ pub struct CustomTool {
 pub struct WeightedAgent {
     pub agent_id: String,
     pub weight: f64,
+    /// A version number or a reference (`latest`, `latest_published`, a tag); none: latest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_version: Option<Value>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// Which version of an agent a number's calls get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionRef {
+    /// The newest version, draft or not (what a number without `agent_version` gets).
+    Latest,
+    LatestPublished,
+    Number(u64),
+    /// A tag (environment name) Retell resolves.
+    Tag(String),
+}
+
+impl WeightedAgent {
+    pub fn version_ref(&self) -> VersionRef {
+        match &self.agent_version {
+            None | Some(Value::Null) => VersionRef::Latest,
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                        .map(|f| f as u64)
+                })
+                .map(VersionRef::Number)
+                .unwrap_or_else(|| VersionRef::Tag(n.to_string())),
+            Some(Value::String(s)) => match s.as_str() {
+                "latest" => VersionRef::Latest,
+                "latest_published" => VersionRef::LatestPublished,
+                digits if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                    digits
+                        .parse()
+                        .map(VersionRef::Number)
+                        .unwrap_or_else(|_| VersionRef::Tag(s.clone()))
+                }
+                _ => VersionRef::Tag(s.clone()),
+            },
+            Some(other) => VersionRef::Tag(other.to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -277,6 +356,23 @@ pub struct PhoneNumber {
 }
 
 impl PhoneNumber {
+    /// The agents (and versions) the number answers inbound calls with, the older single-agent
+    /// field read as one agent of weight 1.
+    pub fn inbound_routes(&self) -> Vec<WeightedAgent> {
+        let mut routes: Vec<WeightedAgent> = self.inbound_agents.clone().unwrap_or_default();
+        if let Some(id) = &self.inbound_agent_id {
+            if !routes.iter().any(|r| &r.agent_id == id) {
+                routes.push(WeightedAgent {
+                    agent_id: id.clone(),
+                    weight: 1.0,
+                    agent_version: self.other.get("inbound_agent_version").cloned(),
+                    other: Map::new(),
+                });
+            }
+        }
+        routes
+    }
+
     /// Every agent the number answers inbound calls with.
     pub fn inbound_agent_ids(&self) -> Vec<&str> {
         let mut ids: Vec<&str> = self
@@ -328,7 +424,17 @@ pub struct Call {
 impl Call {
     /// Retell is done with the call (no more events will come for it).
     pub fn has_ended(&self) -> bool {
-        matches!(self.call_status.as_deref(), Some("ended" | "error"))
+        matches!(
+            self.call_status.as_deref(),
+            Some("ended" | "error" | "not_connected")
+        )
+    }
+
+    /// Whether Retell has analysed the call (a `call_analyzed` exists for it).
+    pub fn is_analyzed(&self) -> bool {
+        self.call_analysis
+            .as_ref()
+            .is_some_and(|a| a.as_object().is_some_and(|o| !o.is_empty()))
     }
 }
 
@@ -338,6 +444,11 @@ pub struct PhoneCallRequest {
     pub to_number: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub override_agent_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub override_agent_version: Option<u64>,
+    /// Retell starts one call per key (for an hour), however often the request is repeated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retell_llm_dynamic_variables: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -387,6 +498,50 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&set).expect("json"),
             json!({"voice_speed": 1.1})
+        );
+    }
+
+    #[test]
+    fn engines_languages_and_routes_keep_what_retell_sent() {
+        let agent: Agent = serde_json::from_value(json!({
+            "agent_id": "agent_1", "language": ["de-DE", "en-US"],
+            "response_engine": {"type": "conversation-flow", "conversation_flow_id": "cf_1", "version": 2}
+        }))
+        .expect("agent");
+        assert_eq!(agent.llm_id(), None);
+        assert_eq!(
+            serde_json::to_value(&agent.response_engine).expect("json"),
+            json!({"type": "conversation-flow", "conversation_flow_id": "cf_1", "version": 2})
+        );
+        let settings = agent.settings().expect("a multi-language agent reads");
+        assert_eq!(
+            settings.language.expect("language").codes(),
+            vec!["de-DE", "en-US"]
+        );
+        let number: PhoneNumber = serde_json::from_value(json!({
+            "phone_number": "+4930123",
+            "inbound_agents": [
+                {"agent_id": "a", "weight": 0.5, "agent_version": 3, "new_field": true},
+                {"agent_id": "b", "weight": 0.25, "agent_version": "latest_published"},
+                {"agent_id": "c", "weight": 0.25, "agent_version": "prod"}
+            ],
+            "inbound_agent_id": "d"
+        }))
+        .expect("number");
+        let routes = number.inbound_routes();
+        let refs: Vec<_> = routes.iter().map(WeightedAgent::version_ref).collect();
+        assert_eq!(
+            refs,
+            vec![
+                VersionRef::Number(3),
+                VersionRef::LatestPublished,
+                VersionRef::Tag("prod".into()),
+                VersionRef::Latest
+            ]
+        );
+        assert_eq!(
+            serde_json::to_value(&routes[0]).expect("json")["new_field"],
+            json!(true)
         );
     }
 
