@@ -510,6 +510,7 @@ fn reconciler(
             COMPANY_CACHE_TTL,
         ),
         concurrency: 8,
+        page_size: shared::calls::reconcile::LIST_PAGE_SIZE,
     }
 }
 

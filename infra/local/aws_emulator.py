@@ -18,6 +18,23 @@
    difference: an item whose Delete is rolled back returns at the end of moto's scan order
    (DynamoDB promises no scan order).
 
+3. Deleting a message. moto 5.2.5's DeleteMessage looks for the receipt handle in every message of
+   the queue and then rebuilds the queue's list without it: two Python loops over the whole queue
+   per message. With a backlog of thousands (an import of missed calls queues faster than the
+   consumers drain), the consumers' deletes saturated the emulator and its receives timed out.
+   Here every receipt handle moto issues is remembered with its message, so a delete finds the
+   message at once and removes it from the list in one C-level pass: the same checks (a handle
+   never issued is ReceiptHandleIsInvalid, a handle of a deleted message is a no-op, an older
+   handle of a message still deletes it), the same state afterwards.
+
+4. Reading the clock. moto asks the clock (a datetime round trip) twice per message whenever it
+   lists a queue's visible messages or counts them, and it computes every queue attribute, those
+   counts included, for each message it receives (to read the retention period) and each it
+   sends (to read ContentBasedDeduplication): O(queue) clock reads per message, O(queue²) for a
+   backlog. Here a listing or count reads the clock once and compares the messages' own
+   timestamps (the same `now > visible_at`, `now < delayed_until` as moto's properties), and the
+   retention check reads the queue's retention period directly.
+
 Same arguments as `moto_server`.
 """
 
@@ -198,6 +215,86 @@ if moto.__version__ == "5.2.5":
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
 else:  # a different moto: its own (slow but correct) transaction, until this copy is updated
     print(f"aws_emulator: moto {moto.__version__} is not 5.2.5; keeping moto's transact_write_items",
+          file=sys.stderr)
+
+from moto.sqs import models as _sqs  # noqa: E402
+from moto.sqs.exceptions import ReceiptHandleIsInvalid  # noqa: E402
+
+_handles: dict[str, Any] = {}  # every receipt handle moto issued -> its message
+_handles_lock = threading.Lock()
+_mark_received = _sqs.Message.mark_received
+
+
+def _mark_received_remembered(self, visibility_timeout=None):  # type: ignore[no-untyped-def]
+    _mark_received(self, visibility_timeout)
+    with _handles_lock:
+        _handles[self.receipt_handle] = self
+
+
+def _delete_message(self, receipt_handle: str) -> None:
+    """moto's Queue.delete_message, finding the message by its handle instead of by a scan."""
+    if receipt_handle in self.deleted_messages:
+        return  # already deleted: gracefully handle deleting it again
+    with _handles_lock:
+        message = _handles.get(receipt_handle)
+    if message is None:
+        raise ReceiptHandleIsInvalid()
+    try:
+        self._messages.remove(message)  # Message has no __eq__: by identity, one C-level pass
+    except ValueError:  # not (or no longer) in this queue, e.g. moved to the dead-letter queue
+        raise ReceiptHandleIsInvalid() from None
+    self.pending_messages.discard(message)
+    self.deleted_messages.update(message.all_receipt_handles)
+    with _handles_lock:
+        for handle in message.all_receipt_handles:
+            _handles.pop(handle, None)
+
+
+def _visible_messages(self) -> list:  # type: ignore[type-arg]
+    now = _sqs.unix_time_millis()
+    return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+
+def _count_delayed(self) -> int:
+    now = _sqs.unix_time_millis()
+    return sum(1 for m in self._messages if now < m.delayed_until)
+
+
+def _count_not_visible(self) -> int:
+    now = _sqs.unix_time_millis()
+    return sum(1 for m in self._messages if not now > m.visible_at)
+
+
+def _within_retention(self, queue_name: str, message: Any) -> bool:
+    retention_s = int(self.get_queue(queue_name).message_retention_period)
+    return retention_s + message.sent_timestamp / 1000 > _sqs.unix_time()
+
+
+# (owner, name, moto's own, this file's): swapped in below; the tests swap them back to compare.
+SQS_PATCHES = [
+    (_sqs.Message, "mark_received", _sqs.Message.mark_received, _mark_received_remembered),
+    (_sqs.Queue, "delete_message", _sqs.Queue.delete_message, _delete_message),
+    (_sqs.Queue, "messages", _sqs.Queue.messages, property(_visible_messages)),
+    (_sqs.Queue, "approximate_number_of_messages", _sqs.Queue.approximate_number_of_messages,
+     property(lambda self: len(_visible_messages(self)))),
+    (_sqs.Queue, "approximate_number_of_messages_delayed", _sqs.Queue.approximate_number_of_messages_delayed,
+     property(_count_delayed)),
+    (_sqs.Queue, "approximate_number_of_messages_not_visible",
+     _sqs.Queue.approximate_number_of_messages_not_visible, property(_count_not_visible)),
+    (_sqs.SQSBackend, "is_message_valid_based_on_retention_period",
+     _sqs.SQSBackend.is_message_valid_based_on_retention_period, _within_retention),
+]
+
+
+def use_sqs_patches(on: bool) -> None:
+    for owner, name, original, patched in SQS_PATCHES:
+        setattr(owner, name, patched if on else original)
+
+
+if moto.__version__ == "5.2.5":
+    use_sqs_patches(True)
+else:
+    print(f"aws_emulator: moto {moto.__version__} is not 5.2.5; keeping moto's SQS as it is",
           file=sys.stderr)
 
 if __name__ == "__main__":

@@ -145,3 +145,75 @@ def test_journal_transaction_matches_moto(name):
         assert mine[0] != "committed"
         pristine = run([add("calls", {"pk": S("counter")}, n=0)], aws_emulator._transact_write_items)
         assert mine[1:] == pristine[1:], "nothing of a cancelled transaction remains"
+
+
+# --- SQS: delete by remembered receipt handle, one clock read per listing --------------------------
+
+def sqs_story(patched):
+    """Receipt-handle cases, delays and in-flight messages through moto's SQS, with this file's
+    patches (patched=True) or moto as shipped: what each step answers, and what the queues count
+    afterwards."""
+    aws_emulator.use_sqs_patches(patched)
+    try:
+        with mock_aws():
+            sqs = boto3.client("sqs", region_name="eu-central-1")
+            url = sqs.create_queue(QueueName="q", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+            dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            redrive = sqs.create_queue(QueueName="r", Attributes={
+                "VisibilityTimeout": "0",
+                "RedrivePolicy": f'{{"deadLetterTargetArn": "{arn}", "maxReceiveCount": "1"}}'})["QueueUrl"]
+            for i in range(5):
+                sqs.send_message(QueueUrl=url, MessageBody=f"m{i}")
+            sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=900)
+            held = sqs.create_queue(QueueName="held", Attributes={"VisibilityTimeout": "900"})["QueueUrl"]
+            for i in range(3):
+                sqs.send_message(QueueUrl=held, MessageBody=f"h{i}")
+            sqs.receive_message(QueueUrl=held, MaxNumberOfMessages=2)  # two in flight, one visible
+            steps = []
+
+            def step(what, fn):
+                try:
+                    fn()
+                    steps.append((what, "ok"))
+                except botocore.exceptions.ClientError as err:
+                    steps.append((what, err.response["Error"]["Code"]))
+
+            first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2)["Messages"]
+            step("delete", lambda: sqs.delete_message(QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"]))
+            step("delete again", lambda: sqs.delete_message(QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"]))
+            step("never issued", lambda: sqs.delete_message(QueueUrl=url, ReceiptHandle="nonsense"))
+            # Visible again at once (timeout 0): received anew, the older handle still deletes it.
+            again = [m for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+                     if m["MessageId"] == first[1]["MessageId"]]
+            step("older handle", lambda: sqs.delete_message(QueueUrl=url, ReceiptHandle=first[1]["ReceiptHandle"]))
+            step("newer handle after", lambda: sqs.delete_message(QueueUrl=url, ReceiptHandle=again[0]["ReceiptHandle"]))
+            batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+            result = sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)] +
+                [{"Id": "bad", "ReceiptHandle": "nonsense"}])
+            steps.append(("batch", sorted(e["Id"] for e in result.get("Successful", [])),
+                          sorted(e["Id"] for e in result.get("Failed", []))))
+            # A message moved to the dead-letter queue: its old handle no longer deletes it there.
+            sqs.send_message(QueueUrl=redrive, MessageBody="poison")
+            moved = sqs.receive_message(QueueUrl=redrive)["Messages"]
+            sqs.receive_message(QueueUrl=redrive)  # past maxReceiveCount: to the DLQ
+            step("moved away", lambda: sqs.delete_message(QueueUrl=redrive, ReceiptHandle=moved[0]["ReceiptHandle"]))
+            counts = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
+                      "ApproximateNumberOfMessagesNotVisible"]
+            left = {q: [sqs.get_queue_attributes(QueueUrl=u, AttributeNames=counts)["Attributes"][c] for c in counts]
+                    for q, u in (("q", url), ("r", redrive), ("dlq", dlq), ("held", held))}
+            return steps, left
+    finally:
+        aws_emulator.use_sqs_patches(True)
+
+
+def test_sqs_patches_match_moto():
+    from moto.sqs.models import Queue
+    assert Queue.delete_message is aws_emulator._delete_message
+    mine = sqs_story(True)
+    assert mine == sqs_story(False)
+    steps, left = mine
+    assert ("never issued", "ReceiptHandleIsInvalid") in steps and ("delete again", "ok") in steps
+    # [visible, delayed, in flight]: the delayed message is neither visible nor received.
+    assert left == {"q": ["0", "1", "0"], "r": ["0", "0", "0"], "dlq": ["1", "0", "0"], "held": ["1", "0", "2"]}

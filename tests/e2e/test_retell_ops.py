@@ -6,11 +6,13 @@ import datetime
 import json
 import os
 import subprocess
+import time
 import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
+import retell
 from retell import Retell
 
 from test_local_stack import aws, get_call, wait_for
@@ -195,3 +197,370 @@ def test_companies_load_refuses_a_bad_file(stack, tmp_path, content, needle):
     path.write_text(content)
     code, _, err = ops(stack, "companies", "load", str(path), check=False)
     assert code != 0 and needle in err, err
+
+
+# --- every command -------------------------------------------------------------------------------
+
+COMMANDS = [[], ["test-connection"], ["health"], ["sync"], ["import-calls"], ["companies"], ["companies", "load"],
+            ["agents"], *[["agents", c] for c in ("list", "get", "create", "update", "delete", "export", "import",
+                                                 "diff", "publish", "reset")]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "retell-ops")
+def test_every_command_has_help(stack, command):
+    done = subprocess.run([str(stack.bin_dir / "retell-ops"), *command, "--help"], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "NO_COLOR": "1"})
+    assert done.returncode == 0, done.stderr
+    assert "Usage: retell-ops" in done.stdout and "--json" in done.stdout and "--stack" in done.stdout
+
+
+def ops_text(stack, *args, check=True):
+    """`retell-ops --local ARGS` for people (no --json): (exit code, stdout, stderr)."""
+    env = {**os.environ, "LOCAL_STATE_DIR": str(stack.state_dir), "NO_COLOR": "1"}
+    env.pop("RETELL_API_KEY", None)
+    done = subprocess.run([str(stack.bin_dir / "retell-ops"), "--local", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    if check:
+        assert done.returncode == 0, f"retell-ops {' '.join(args)}: {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.returncode, done.stdout, done.stderr
+
+
+def template_file(tmp_path, name, **agent):
+    """The default template as a file of a new agent named `name` (with `agent` settings changed)."""
+    text = (ROOT / "infra" / "ops" / "agents" / "default-de.yaml").read_text()
+    text = text.replace("agent_name: Terminannahme (Standard)", f"agent_name: {name}")
+    for key, value in agent.items():
+        text = text.replace(f"  {key}: ", f"  {key}: {value}\n  # was: ", 1)
+    path = tmp_path / f"{uuid.uuid4().hex[:8]}.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_agents_create_list_get_update_publish_delete(stack, tmp_path):
+    client = sdk(stack)
+    name = f"E2E Neu {uuid.uuid4().hex[:6]}"
+    path = template_file(tmp_path, name)
+    _, created, _ = ops(stack, "agents", "create", str(path), "--publish")
+    applied = created["applied"][0]
+    agent_id = applied["agent_id"]
+    try:
+        assert applied["created"] is True and applied["published"] is True
+        assert client.agent.retrieve(agent_id, version=0).is_published
+        agent = client.agent.retrieve(agent_id)
+        assert agent.agent_name == name and agent.webhook_url == stack.webhook_url()
+        tools = {t.name: t for t in client.llm.retrieve(applied["llm_id"]).general_tools}
+        assert tools["book_appointment"].url == stack.tool_url("book_appointment")
+
+        _, listed, _ = ops(stack, "agents", "list")
+        assert {"agent_id": agent_id, "agent_name": name} in [
+            {k: a.get(k) for k in ("agent_id", "agent_name")} for a in listed["agents"]]
+        _, got, _ = ops(stack, "agents", "get", agent_id)
+        assert got["agent"]["agent_id"] == agent_id and got["llm"]["llm_id"] == applied["llm_id"]
+        _, yaml_text, _ = ops_text(stack, "agents", "get", agent_id)
+        assert f"agent_id: {agent_id}" in yaml_text and "- function: check_availability" in yaml_text
+        _, exported, _ = ops(stack, "agents", "export", agent_id, "--format", "json", "--out", "-")
+        assert exported["agent_id"] == agent_id and exported["agent"]["agent_name"] == name
+
+        # update: the draft changes, the published version does not until `publish`.
+        path.write_text(path.read_text().replace("voice_speed: 1.0", "voice_speed: 1.15"))
+        _, updated, _ = ops(stack, "agents", "update", agent_id, str(path))
+        assert updated["applied"][0]["changed"] == ["agent.voice_speed"]
+        draft = client.agent.retrieve(agent_id)
+        assert draft.voice_speed == 1.15 and not draft.is_published
+        _, published, _ = ops(stack, "agents", "publish", agent_id)
+        assert published["published_version"] == draft.version
+        assert client.agent.retrieve(agent_id, version=draft.version).is_published
+        _, again, _ = ops(stack, "agents", "publish", agent_id)  # the new draft equals it: publishable too
+        assert again["ok"] is True
+
+        # delete asks; without a terminal it needs --yes, and nothing is deleted without it.
+        code, _, err = ops(stack, "agents", "delete", agent_id, check=False)
+        assert code != 0 and "--yes" in err
+        assert client.agent.retrieve(agent_id).agent_id == agent_id
+        ops(stack, "agents", "delete", agent_id, "--yes")
+        with pytest.raises(retell.NotFoundError):
+            client.agent.retrieve(agent_id)
+    finally:
+        try:
+            client.agent.delete(agent_id)
+        except retell.NotFoundError:
+            pass
+
+
+def test_import_says_which_files_were_applied(stack, tmp_path):
+    client = sdk(stack)
+    first = tmp_path / "demo.yaml"
+    ops(stack, "agents", "export", "agent_demo", "--out", str(first))
+    first.write_text(first.read_text().replace("voice_speed: 1.0", "voice_speed: 1.05"))
+    # A file of an agent deleted meanwhile: readable, but it cannot be applied.
+    gone = template_file(tmp_path, f"E2E Weg {uuid.uuid4().hex[:6]}")
+    _, created, _ = ops(stack, "agents", "create", str(gone))
+    gone_id = created["applied"][0]["agent_id"]
+    ops(stack, "agents", "export", gone_id, "--out", str(gone))
+    client.agent.delete(gone_id)
+    try:
+        _, plan, _ = ops(stack, "agents", "import", str(first), "--dry-run")
+        assert [c["field"] for c in plan["plans"][0]["changes"]] == ["agent.voice_speed"]
+        assert client.agent.retrieve("agent_demo").voice_speed == 1.0  # a dry run changes nothing
+
+        code, text, _ = ops_text(stack, "agents", "import", str(first), str(gone), check=False)
+        assert code != 0
+        assert f"applied: {first}" in text and f"not applied: {gone}" in text, text
+        assert f"{gone} was not applied" in text and "does not exist at Retell" in text, text
+        assert client.agent.retrieve("agent_demo").voice_speed == 1.05
+
+        _, published, _ = ops(stack, "agents", "import", str(first), "--publish")
+        assert published["applied"][0]["published"] is True
+        version = client.agent.retrieve("agent_demo").version - 1
+        assert client.agent.retrieve("agent_demo", version=version).voice_speed == 1.05
+    finally:
+        ops(stack, "agents", "reset", "agent_demo", "--yes")
+    assert client.agent.retrieve("agent_demo").voice_speed == 1.0
+
+
+def test_reset_returns_an_agent_to_a_file_or_to_the_template(stack, tmp_path):
+    client = sdk(stack)
+    path = tmp_path / "calcom.yaml"
+    ops(stack, "agents", "export", "agent_calcom_demo", "--out", str(path))
+    path.write_text(path.read_text().replace("voice_speed: 1.0", "voice_speed: 1.3"))
+    code, _, err = ops(stack, "agents", "reset", "agent_calcom_demo", "--file", str(path), check=False)
+    assert code != 0 and "--yes" in err  # it asks first
+    ops(stack, "agents", "reset", "agent_calcom_demo", "--file", str(path), "--yes")
+    assert client.agent.retrieve("agent_calcom_demo").voice_speed == 1.3
+    ops(stack, "agents", "reset", "agent_calcom_demo", "--yes")
+    agent = client.agent.retrieve("agent_calcom_demo")
+    assert agent.voice_speed == 1.0 and agent.agent_name == "Salon Demo (Cal.com) Rezeption"  # its own name kept
+    prompt = client.llm.retrieve(agent.response_engine.llm_id).general_prompt
+    assert "{{current_date_spoken}}" in prompt and "{{company_name}}" in prompt
+
+
+def failed_checks(report):
+    return {c["what"]: c.get("detail") for c in report["checks"] if c["status"] == "failed"}
+
+
+def test_sync_repairs_drifted_tools_and_numbers_that_test_connection_reports(stack):
+    client = sdk(stack)
+    tools = [t.model_dump(exclude_none=True) for t in client.llm.retrieve("llm_demo").general_tools]
+    by_name = {t["name"]: t for t in tools}
+    by_name["check_availability"]["url"] = "https://old.example.com/check"
+    by_name["book_appointment"]["description"] = "alt"
+    by_name["cancel_appointment"]["parameters"]["properties"]["reason_code"] = {"type": "string"}  # not in code
+    client.llm.update("llm_demo", general_tools=tools)
+    client.phone_number.update("+493012345678", inbound_webhook_url="https://old.example.com/inbound")
+
+    code, report, _ = ops(stack, "test-connection", check=False)
+    failed = failed_checks(report)
+    assert code != 0 and report["ok"] is False
+    assert set(failed) == {"LLM llm_demo tool check_availability", "LLM llm_demo tool book_appointment",
+                           "LLM llm_demo tool cancel_appointment", "number …678 inbound_webhook_url"}, failed
+    assert "parameters" in failed["LLM llm_demo tool cancel_appointment"]
+
+    _, plan, _ = ops(stack, "sync", "--dry-run")
+    changes = {(c["what"], c["id"]): c["field"] for c in plan["changes"]}
+    assert changes == {("LLM tool", "llm_demo/check_availability"): "url",
+                       ("LLM tool", "llm_demo/book_appointment"): "description",
+                       ("LLM tool", "llm_demo/cancel_appointment"): "parameters",
+                       ("number", "…678"): "inbound_webhook_url"}, plan
+    ops(stack, "sync")
+    _, report, _ = ops(stack, "test-connection")
+    assert not failed_checks(report)
+    fixed = {t.name: t for t in client.llm.retrieve("llm_demo").general_tools}
+    assert "reason_code" not in fixed["cancel_appointment"].parameters.properties
+    _, again, _ = ops(stack, "sync", "--dry-run")
+    assert again["changes"] == [], again
+
+
+def test_a_number_pinned_to_a_published_version_is_followed(stack):
+    client = sdk(stack)
+    number, agent_id = "+493012345679", "agent_calcom_demo"
+    client.agent.update(agent_id, webhook_url="https://old.example.com/hook")
+    old = client.agent.retrieve(agent_id).version
+    client.agent.publish(agent_id, version=old)
+    client.phone_number.update(number, inbound_agents=[{"agent_id": agent_id, "weight": 1, "agent_version": old}])
+    try:
+        pinned = f"number …679 → agent {agent_id} version {old}"
+        code, report, _ = ops(stack, "test-connection", check=False)
+        assert code != 0 and pinned in failed_checks(report), report
+
+        # Without --publish the draft is fixed, but the version the number's calls get is not.
+        code, synced, _ = ops(stack, "sync", check=False)
+        assert code != 0 and synced["unresolved"] and "sync --publish" in synced["unresolved"][0], synced
+        assert client.agent.retrieve(agent_id).webhook_url == stack.webhook_url()
+        assert client.agent.retrieve(agent_id, version=old).webhook_url == "https://old.example.com/hook"
+
+        _, synced, _ = ops(stack, "sync", "--publish")
+        new = synced["published"][agent_id]
+        assert new > old and client.agent.retrieve(agent_id, version=new).webhook_url == stack.webhook_url()
+        assert client.phone_number.retrieve(number).inbound_agents[0].agent_version == new
+        _, report, _ = ops(stack, "test-connection")
+        assert f"number …679 → agent {agent_id} version {new}" in {c["what"] for c in report["checks"]}
+
+        client.phone_number.update(number, inbound_agents=[
+            {"agent_id": agent_id, "weight": 1, "agent_version": "latest_published"}])
+        _, report, _ = ops(stack, "test-connection")
+        assert not failed_checks(report)
+    finally:
+        client.phone_number.update(number, inbound_agents=[{"agent_id": agent_id, "weight": 1}])
+
+
+def test_health_fails_while_an_event_waits_in_a_dead_letter_queue(stack):
+    dlq = stack.description["resources"]["CallStartedDeadLetterQueue"]["QueueUrl"]
+    sqs = aws(stack, "sqs")
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"probe": "health"}))
+    try:
+        code, report, _ = ops(stack, "health", check=False)
+        started = next(q for q in report["queues"] if q["event"] == "call_started")
+        assert code != 0 and report["ok"] is False and started["dead_letters"] >= 1, report
+        assert "call_started dead-letter queue empty" in failed_checks(report)
+        _, text, _ = ops_text(stack, "health", check=False)
+        assert "❌ call_started dead-letter queue empty" in text and "dead letters" in text
+    finally:
+        for _ in range(5):
+            for m in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", []):
+                if json.loads(m["Body"]).get("probe") == "health":
+                    sqs.delete_message(QueueUrl=dlq, ReceiptHandle=m["ReceiptHandle"])
+
+
+def berlin_day(ms):
+    from zoneinfo import ZoneInfo
+    return datetime.datetime.fromtimestamp(ms / 1000, ZoneInfo("Europe/Berlin")).date().isoformat()
+
+
+def day_stats(stack, company, day, figure="calls"):
+    table = stack.description["resources"]["CallStatsTable"]["Ref"]
+    item = aws(stack, "dynamodb").get_item(TableName=table, Key={"company_id": {"S": company}, "day": {"S": day}},
+                                           ConsistentRead=True).get("Item") or {}
+    return int(item.get(figure, {}).get("N", 0))
+
+
+def test_an_interrupted_import_resumes_without_double_counting(stack, tmp_path):
+    client = sdk(stack)
+    # Calls of an agent no company lists: they belong to the key's company ("default").
+    llm = client.llm.create(general_prompt="p")
+    agent = client.agent.create(response_engine={"type": "retell-llm", "llm_id": llm.llm_id},
+                                voice_id="11labs-Anna", agent_name="E2E Import")
+    start = (int(time.time()) - 7200) * 1000
+    count = 60
+    sim(stack, "/sim/calls/bulk", {"count": count, "agent_id": agent.agent_id, "from_number": "+4917611112222",
+                                   "to_number": "+493012345678", "start_timestamp_ms": start, "spacing_ms": 1000})
+    window = ["--from", iso(start), "--to", iso(start + count * 1000), "--page-size", "20"]
+    days = {berlin_day(start), berlin_day(start + count * 1000)}
+    before = sum(day_stats(stack, "default", d) for d in days)
+    env = {**os.environ, "LOCAL_STATE_DIR": str(stack.state_dir), "NO_COLOR": "1", "XDG_STATE_HOME": str(tmp_path)}
+    env.pop("RETELL_API_KEY", None)
+    checkpoint = tmp_path / "retell-ops" / f"import-{stack.description['resources']['CallsTable']['Ref']}.json"
+    try:
+        sim(stack, "/sim/faults", {"rate_limit_per_second": 6})  # slow enough to be cut off part way
+        run = subprocess.Popen([str(stack.bin_dir / "retell-ops"), "--local", "--json", "import-calls", *window,
+                                "--concurrency", "2"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+        wait_for(lambda: checkpoint.exists() and json.loads(checkpoint.read_text()).get("checkpoint"),
+                 timeout=120, interval=0.05)
+        run.kill()  # the operator's laptop went to sleep
+        run.wait()
+        saved = json.loads(checkpoint.read_text())
+        assert 0 < saved["done"]["listed"] < count, saved
+        sim(stack, "/sim/faults", {"reset": True})
+
+        env_resume = {**env}
+        done = subprocess.run([str(stack.bin_dir / "retell-ops"), "--local", "--json", "import-calls", "--resume",
+                               "--page-size", "20"], cwd=ROOT, env=env_resume, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["resumed"] is True and report["listed"] == count and report["failed"] == 0, report
+        assert report["imported"] + report["present"] == count
+        assert not checkpoint.exists()  # a finished run leaves no checkpoint
+
+        # Every call stored once, each counted once, whoever queued it and however often.
+        ids = [c.call_id for c in client.call.list(limit=1000, filter_criteria={
+            "agent": [{"agent_id": agent.agent_id}]}).items]
+        assert len(ids) == count
+        wait_for(lambda: all({"call_ended", "call_analyzed"} <= events_applied(stack, i) for i in ids), timeout=180)
+        wait_for(lambda: sum(day_stats(stack, "default", d) for d in days) == before + count, timeout=60)
+        _, again, _ = ops(stack, "import-calls", *window)
+        assert (again["listed"], again["imported"], again["present"]) == (count, 0, count), again
+        assert sum(day_stats(stack, "default", d) for d in days) == before + count
+    finally:
+        sim(stack, "/sim/faults", {"reset": True})
+        client.agent.delete(agent.agent_id)
+
+
+def iso(ms):
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_the_reconcile_lambda_completes_a_call_stuck_ongoing_for_hours(stack):
+    began = int(time.time() * 1000) - 8 * 3_600_000  # outside the 6-hour window the job lists
+    played = play(stack, drop=["call_ended", "call_analyzed"], start_timestamp_ms=began)
+    call_id = played["call"]["call_id"]
+    wait_for(lambda: "call_started" in events_applied(stack, call_id))
+    assert get_call(stack, call_id)["call_status"]["S"] == "ongoing"
+    day = berlin_day(began)
+    calls, connected = day_stats(stack, "demo", day), day_stats(stack, "demo", day, "connected")
+    req = urllib.request.Request(f"{stack.api}/2015-03-31/functions/reconcile/invocations", data=b"{}",
+                                 method="POST", headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        summary = json.loads(resp.read())
+    assert summary["stuck"]["imported"] >= 1 and not summary["errors"] and not summary["timed_out"], summary
+    wait_for(lambda: {"call_ended", "call_analyzed"} <= events_applied(stack, call_id))
+    assert get_call(stack, call_id)["call_status"]["S"] == "ended"
+    # Counted once (at its start); its end adds the talk time.
+    wait_for(lambda: day_stats(stack, "demo", day, "connected") == connected + 1)
+    assert day_stats(stack, "demo", day) == calls
+    assert "active_company" not in get_call(stack, call_id)  # off the active-calls index
+
+
+def test_companies_load_writes_every_file(stack):
+    table = stack.description["resources"]["CompaniesTable"]["Ref"]
+    files = sorted(str(p) for p in (stack.state_dir / "companies").glob("*.json"))
+    _, loaded, _ = ops(stack, "companies", "load", *files, "--table", table)
+    assert loaded["ok"] is True and set(loaded["loaded"]) == {"demo", "salon-calcom"}, loaded
+    for pk in ("company#demo", "agent#agent_demo", "number#+493012345678", "company#salon-calcom"):
+        assert aws(stack, "dynamodb").get_item(TableName=table, Key={"pk": {"S": pk}}).get("Item"), pk
+
+
+def test_a_deployed_stack_is_found_by_its_cloudformation_outputs(stack):
+    """`--stack NAME` against CloudFormation (the emulator's): a stack whose outputs are the local
+    stack's resources, so the deployed code path operates real queues, tables and the secret."""
+    res = stack.description["resources"]
+    outputs = {
+        "WebhookUrl": stack.webhook_url(), "InboundWebhookUrl": stack.inbound_url(), "FunctionsBaseUrl": stack.api,
+        "WebhookKeysSecretArn": res["RetellWebhookKeys"]["Ref"], "CallsTableName": res["CallsTable"]["Ref"],
+        "CallStatsTableName": res["CallStatsTable"]["Ref"], "CompaniesTableName": res["CompaniesTable"]["Ref"],
+        "EventsBucketName": res["EventsBucket"]["Ref"],
+        **{f"{q}Url": res[q]["QueueUrl"] for e in ("CallStarted", "CallEnded", "CallAnalyzed")
+           for q in (f"{e}Queue", f"{e}DeadLetterQueue")},
+    }
+    name = f"e2e-ops-{uuid.uuid4().hex[:6]}"
+    template = {"Parameters": {"DefaultCompanyId": {"Type": "String"}},
+                "Resources": {"Anchor": {"Type": "AWS::SQS::Queue", "Properties": {}}},
+                "Outputs": {k: {"Value": v} for k, v in outputs.items()}}
+    aws(stack, "cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template),
+                                              Parameters=[{"ParameterKey": "DefaultCompanyId",
+                                                           "ParameterValue": "default"}])
+    env = {**os.environ, **stack.aws_env(), "RETELL_BASE_URL": stack.retell_url, "NO_COLOR": "1"}
+    env.pop("RETELL_API_KEY", None)
+
+    def deployed(*args):
+        done = subprocess.run([str(stack.bin_dir / "retell-ops"), "--stack", name, "--json", *args], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=300)
+        return done.returncode, json.loads(done.stdout) if done.stdout.strip() else None, done.stderr
+
+    code, report, err = deployed("health")
+    assert report is not None, err
+    assert report["stack"] == f"stack {name} (eu-central-1)" and f"→ stack {name}" not in report["stack"]
+    assert {q["event"] for q in report["queues"]} == {"call_started", "call_ended", "call_analyzed"}
+    assert report["retell_concurrency"]["limit"] is not None  # the key came from the stack's secret
+    checks = {c["what"]: c for c in report["checks"]}
+    assert checks["alarms"]["detail"] == "the stack has no CloudWatch alarms"
+    # The oldest message's age is asked of CloudWatch. The Rust SDK speaks CloudWatch's CBOR
+    # protocol, which the emulator does not, so here the check can only say it could not tell.
+    drains = checks["call_started queue drains"]
+    assert drains["status"] == "ok" or "expected map" in drains["detail"], drains
+    code, agents, err = deployed("agents", "list")
+    assert code == 0 and "agent_demo" in {a["agent_id"] for a in agents["agents"]}, err
+
+    done = subprocess.run([str(stack.bin_dir / "retell-ops"), "--stack", "no-such-stack", "health"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "stack no-such-stack" in done.stderr, done.stderr

@@ -82,9 +82,8 @@ pub fn dynamic_variables(
     put("tomorrow_weekday", weekday(tomorrow));
     put("time_zone", company.settings.time_zone.clone());
     put("customer_known", caller_name.is_some().to_string());
-    if let Some(name) = caller_name {
-        put("customer_name", name.to_owned());
-    }
+    // Always set: Retell leaves a variable it was not given as `{{customer_name}}` in the prompt.
+    put("customer_name", caller_name.unwrap_or_default().to_owned());
     vars
 }
 
@@ -196,6 +195,9 @@ mod tests {
         assert_eq!(vars["tomorrow_date"], json!("2025-04-01"));
         assert_eq!(vars["tomorrow_weekday"], json!("Dienstag"));
         assert_eq!(vars["customer_name"], json!("Frau Weber"));
+        let unknown = dynamic_variables(&company, now, None);
+        assert_eq!(unknown["customer_known"], json!("false"));
+        assert_eq!(unknown["customer_name"], json!(""));
         assert!(
             vars.values().all(Value::is_string),
             "Retell takes string variables only"

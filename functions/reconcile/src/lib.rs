@@ -63,6 +63,7 @@ impl Reconcile {
                     COMPANY_CACHE_TTL,
                 ),
                 concurrency: config.concurrency,
+                page_size: shared::calls::reconcile::LIST_PAGE_SIZE,
             },
             keys: KeyProvider::new(
                 SecretsManagerSource::new(aws.secrets.clone(), &w.auth.secret_id),

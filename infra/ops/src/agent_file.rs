@@ -678,12 +678,15 @@ mod tests {
         let prompt = file.llm.general_prompt.as_deref().unwrap_or_default();
         for var in [
             "{{current_date}}",
-            "{{current_weekday}}",
+            "{{current_date_spoken}}",
             "{{company_name}}",
             "{{tomorrow_date}}",
+            "{{customer_name}}",
         ] {
             assert!(prompt.contains(var), "template prompt lacks {var}");
         }
+        // current_date_spoken names the weekday itself ("Montag, 31. März").
+        assert!(!prompt.contains("{{current_weekday}}, der {{current_date_spoken}}"));
     }
 
     #[test]

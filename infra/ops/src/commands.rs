@@ -31,24 +31,34 @@ pub struct Context {
     pub out: Out,
     pub aws: AwsClients,
     retell: Result<(RetellClient, &'static str), String>,
+    retell_key: Option<String>,
 }
 
 impl Context {
     pub async fn new(stack: Stack, out: Out) -> Result<Self, String> {
         let aws = stack.aws().await;
-        let retell = match stack.retell_key(&aws).await {
-            Ok((key, source)) => stack
-                .retell(&key)
-                .map(|c| (c, source))
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+        let (retell, retell_key) = match stack.retell_key(&aws).await {
+            Ok((key, source)) => (
+                stack
+                    .retell(&key)
+                    .map(|c| (c, source))
+                    .map_err(|e| e.to_string()),
+                Some(key),
+            ),
+            Err(e) => (Err(e.to_string()), None),
         };
         Ok(Self {
             stack,
             out,
             aws,
             retell,
+            retell_key,
         })
+    }
+
+    /// The Retell API key the commands use (never printed).
+    pub fn retell_key(&self) -> Option<&str> {
+        self.retell_key.as_deref()
     }
 
     pub fn retell(&self) -> Result<&RetellClient, String> {
@@ -236,9 +246,10 @@ pub async fn test_connection(ctx: &Context) -> Result<bool, String> {
 /// A signed request the webhook must accept and ignore (an event kind it does not store).
 async fn probe_webhook(ctx: &Context) -> Check {
     let what = format!("webhook answers a signed probe ({})", ctx.stack.webhook_url);
-    let key = match ctx.stack.retell_key(&ctx.aws).await {
-        Ok((k, _)) => k,
-        Err(e) => return Check::failed(what, e.to_string()),
+    let key = match (&ctx.retell, ctx.retell_key()) {
+        (_, Some(k)) => k.to_owned(),
+        (Err(e), None) => return Check::failed(what, e.clone()),
+        (Ok(_), None) => return Check::failed(what, "no Retell API key".to_owned()),
     };
     let now = Utc::now().timestamp_millis();
     let body = json!({"event": "retell_ops_probe", "call": {"call_id": format!("probe_{now}")}})
@@ -335,12 +346,16 @@ pub async fn health(ctx: &Context) -> Result<bool, String> {
         if let Err(e) = &main {
             checks.push(Check::failed(format!("{kind} queue"), e.clone()));
         }
-        if let Ok(age) = age {
-            checks.push(Check::from_bool(
+        match age {
+            Ok(age) => checks.push(Check::from_bool(
                 format!("{kind} queue drains"),
                 age < 900,
                 format!("oldest message {age} s old"),
-            ));
+            )),
+            Err(e) if !ctx.stack.local => {
+                checks.push(Check::unknown(format!("{kind} queue drains"), e))
+            }
+            Err(_) => {}
         }
     }
     let last = last_event_stored(ctx).await;
@@ -378,7 +393,11 @@ pub async fn health(ctx: &Context) -> Result<bool, String> {
                 Err(e) => checks.push(Check::failed("alarms", e)),
             }
         }
-        _ => checks.push(Check::unknown(
+        Some(_) => checks.push(Check::unknown(
+            "alarms",
+            "the stack has no CloudWatch alarms",
+        )),
+        None => checks.push(Check::unknown(
             "alarms",
             "not available locally (the local stack has no CloudWatch alarms)",
         )),
@@ -857,6 +876,7 @@ pub async fn import_calls(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     concurrency: usize,
+    page_size: u32,
     resume: bool,
 ) -> Result<bool, String> {
     let retell = ctx.retell()?.clone();
@@ -888,9 +908,16 @@ pub async fn import_calls(
             None => out.line("No interrupted run to resume: the window starts from its beginning."),
         }
     }
-    // Calls of agents no company lists belong to the key's company, as the webhook decides.
+    // Calls of agents no company lists belong to the company of the key they were made with,
+    // as the webhook decides: the tenant whose key this is, else the secret's default company.
+    let key = ctx.retell_key().unwrap_or_default();
     let default_company = match stack.key_ring(&ctx.aws).await {
-        Ok(ring) => ring.default_company_id().to_owned(),
+        Ok(ring) => ring
+            .tenants()
+            .into_iter()
+            .find(|t| t.api_key() == key)
+            .map(|t| t.company_id.clone())
+            .unwrap_or_else(|| ring.default_company_id().to_owned()),
         Err(_) => stack.default_company_id.clone(),
     };
     let queue_urls: HashMap<_, _> = stack
@@ -917,6 +944,7 @@ pub async fn import_calls(
             COMPANY_CACHE_TTL,
         ),
         concurrency,
+        page_size,
     };
     let account = RetellAccount {
         client: retell,

@@ -165,7 +165,12 @@ struct ImportArgs {
     /// Calls fetched from Retell at once.
     #[arg(long, default_value_t = shared::calls::reconcile::DEFAULT_CONCURRENCY)]
     concurrency: usize,
-    /// Continue an interrupted run of the same window from its checkpoint.
+    /// Calls per page of Retell's list (a checkpoint is written after each page).
+    #[arg(long, default_value_t = shared::calls::reconcile::LIST_PAGE_SIZE,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    page_size: u32,
+    /// Continue an interrupted (or partly failed) run from its checkpoint: its window, from
+    /// the last page finished without a failure.
     #[arg(long)]
     resume: bool,
 }
@@ -263,7 +268,15 @@ async fn run(cli: Cli, out: Out, local: Option<Stack>) -> Result<bool, String> {
             if from >= to {
                 return Err(format!("--from ({from}) must be before --to ({to})"));
             }
-            commands::import_calls(&ctx, from, to, args.concurrency, args.resume).await
+            commands::import_calls(
+                &ctx,
+                from,
+                to,
+                args.concurrency.max(1),
+                args.page_size,
+                args.resume,
+            )
+            .await
         }
         Command::Agents(command) => match command {
             AgentsCommand::List => commands::agents_list(&ctx).await,

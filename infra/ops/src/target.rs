@@ -128,7 +128,8 @@ impl Stack {
         Ok((stack, text_at(endpoints, "/aws")?))
     }
 
-    /// A deployed stack, from its CloudFormation outputs, parameters and resources.
+    /// A deployed stack, from its CloudFormation outputs and parameters (and its alarms from
+    /// its resources).
     pub async fn deployed(name: &str) -> Result<Self, TargetError> {
         let err = |reason: String| TargetError::Stack {
             name: name.to_owned(),
@@ -165,7 +166,6 @@ impl Stack {
                 ))
             })
             .collect();
-        let mut physical: HashMap<String, String> = HashMap::new();
         let mut alarms = Vec::new();
         let mut pages = cfn
             .list_stack_resources()
@@ -177,35 +177,41 @@ impl Stack {
                 err(aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string())
             })?;
             for r in page.stack_resource_summaries() {
-                let (Some(logical), Some(id)) = (r.logical_resource_id(), r.physical_resource_id())
-                else {
-                    continue;
-                };
-                if r.resource_type() == Some("AWS::CloudWatch::Alarm") {
+                if let (Some("AWS::CloudWatch::Alarm"), Some(id)) =
+                    (r.resource_type(), r.physical_resource_id())
+                {
                     alarms.push(id.to_owned());
                 }
-                physical.insert(logical.to_owned(), id.to_owned());
             }
         }
+        Self::from_cloudformation(name, &region, &outputs, &parameters, alarms)
+    }
+
+    /// The stack its outputs describe (every name and URL `retell-ops` needs is an output of
+    /// template.yaml, so an older stack is told to deploy the current template).
+    pub fn from_cloudformation(
+        name: &str,
+        region: &str,
+        outputs: &HashMap<String, String>,
+        parameters: &HashMap<String, String>,
+        alarms: Vec<String>,
+    ) -> Result<Self, TargetError> {
         let output = |k: &str| {
-            outputs.get(k).cloned().ok_or_else(|| {
-                err(format!(
-                    "has no output {k} (deploy the current template.yaml)"
-                ))
-            })
-        };
-        let resource = |k: &str| {
-            physical
+            outputs
                 .get(k)
+                .filter(|v| !v.trim().is_empty())
                 .cloned()
-                .ok_or_else(|| err(format!("has no resource {k}")))
+                .ok_or_else(|| TargetError::Stack {
+                    name: name.to_owned(),
+                    reason: format!("has no output {k} (deploy the current template.yaml)"),
+                })
         };
         let mut queues = Vec::new();
         for (kind, main, dlq) in QUEUES {
             queues.push(QueuePair {
                 kind,
-                url: resource(main)?,
-                dlq_url: resource(dlq)?,
+                url: output(&format!("{main}Url"))?,
+                dlq_url: output(&format!("{dlq}Url"))?,
             });
         }
         let base = output("FunctionsBaseUrl")?;
@@ -219,15 +225,15 @@ impl Stack {
                 base.trim_end_matches('/')
             ),
             retell_base_url: DEFAULT_BASE_URL.to_owned(),
-            secret_id: resource("RetellWebhookKeys")?,
+            secret_id: output("WebhookKeysSecretArn")?,
             default_company_id: parameters
                 .get("DefaultCompanyId")
                 .cloned()
                 .unwrap_or_else(|| "default".into()),
-            calls_table: resource("CallsTable")?,
-            stats_table: resource("CallStatsTable")?,
-            companies_table: resource("CompaniesTable")?,
-            bucket: resource("EventsBucket")?,
+            calls_table: output("CallsTableName")?,
+            stats_table: output("CallStatsTableName")?,
+            companies_table: output("CompaniesTableName")?,
+            bucket: output("EventsBucketName")?,
             queues,
             alarms,
         })
@@ -305,3 +311,72 @@ const QUEUES: [(EventKind, &str, &str); 3] = [
         "CallAnalyzedDeadLetterQueue",
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outputs() -> HashMap<String, String> {
+        let mut o: HashMap<String, String> = [
+            ("WebhookUrl", "https://api.example.com/api/retell/webhook"),
+            (
+                "InboundWebhookUrl",
+                "https://api.example.com/api/retell/inbound",
+            ),
+            ("FunctionsBaseUrl", "https://api.example.com/"),
+            (
+                "WebhookKeysSecretArn",
+                "arn:aws:secretsmanager:eu-central-1:1:secret:k",
+            ),
+            ("CallsTableName", "calls"),
+            ("CallStatsTableName", "stats"),
+            ("CompaniesTableName", "companies"),
+            ("EventsBucketName", "events"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (_, main, dlq) in QUEUES {
+            o.insert(format!("{main}Url"), format!("https://sqs/{main}"));
+            o.insert(format!("{dlq}Url"), format!("https://sqs/{dlq}"));
+        }
+        o
+    }
+
+    #[test]
+    fn a_deployed_stack_is_read_from_its_outputs() {
+        let params = HashMap::from([("DefaultCompanyId".to_owned(), "askpro".to_owned())]);
+        let stack = Stack::from_cloudformation(
+            "prod",
+            "eu-central-1",
+            &outputs(),
+            &params,
+            vec!["prod-A-1".into()],
+        )
+        .expect("stack");
+        assert_eq!(stack.label, "stack prod (eu-central-1)");
+        assert_eq!(
+            stack.tool_url("book_appointment"),
+            "https://api.example.com/api/retell/functions/book_appointment"
+        );
+        assert_eq!(stack.default_company_id, "askpro");
+        assert_eq!(stack.queues[1].kind, EventKind::CallEnded);
+        assert_eq!(
+            stack.queues[1].dlq_url,
+            "https://sqs/CallEndedDeadLetterQueue"
+        );
+        assert_eq!(stack.alarms, vec!["prod-A-1"]);
+    }
+
+    #[test]
+    fn an_older_stack_is_told_to_deploy_the_current_template() {
+        let mut o = outputs();
+        o.remove("CallAnalyzedDeadLetterQueueUrl");
+        let e = Stack::from_cloudformation("prod", "r", &o, &HashMap::new(), Vec::new())
+            .expect_err("missing output");
+        assert_eq!(
+            e.to_string(),
+            "stack prod: has no output CallAnalyzedDeadLetterQueueUrl (deploy the current template.yaml)"
+        );
+    }
+}

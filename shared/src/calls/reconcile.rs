@@ -141,6 +141,8 @@ pub struct Reconciler<Q, S = DynamoCallStore> {
     pub store: S,
     pub companies: CompanyDirectory,
     pub concurrency: usize,
+    /// Calls per `list-calls` page (at most [`LIST_PAGE_SIZE`]).
+    pub page_size: u32,
 }
 
 /// Which stuck calls [`Reconciler::repair_stuck`] looks at.
@@ -181,7 +183,12 @@ impl<Q: EventQueue + Sync, S: CallStore + Sync> Reconciler<Q, S> {
         loop {
             let page = account
                 .client
-                .list_calls_page(from_ms, to_ms, key.as_deref(), LIST_PAGE_SIZE)
+                .list_calls_page(
+                    from_ms,
+                    to_ms,
+                    key.as_deref(),
+                    self.page_size.clamp(1, LIST_PAGE_SIZE),
+                )
                 .await?;
             // The calls a resumed run's checkpoint already covers.
             let items: Vec<Call> = page

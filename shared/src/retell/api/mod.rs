@@ -135,6 +135,23 @@ enum Idempotent {
     Delete,
 }
 
+/// Every item of a listing: `page(key)` fetches the page after `key` (None: the first).
+async fn all_pages<T, F, Fut>(what: &'static str, mut page: F) -> Result<Vec<T>, RetellApiError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, RetellApiError>>,
+{
+    let mut all = Vec::new();
+    let mut pages = PageKeys::new(what);
+    loop {
+        let p = page(pages.current().map(str::to_owned)).await?;
+        all.extend(p.items);
+        if !pages.advance(p.has_more, p.pagination_key)? {
+            return Ok(all);
+        }
+    }
+}
+
 /// The pagination keys of one listing: refuses a key Retell already gave (a loop, not a list).
 struct PageKeys {
     what: &'static str,
@@ -282,15 +299,10 @@ impl RetellClient {
 
     /// Every voice agent of the account, page by page.
     pub async fn list_agents(&self) -> Result<Vec<AgentSummary>, RetellApiError> {
-        let mut all = Vec::new();
-        let mut pages = PageKeys::new("/v2/list-agents");
-        loop {
-            let page = self.list_agents_page(pages.current(), 100).await?;
-            all.extend(page.items);
-            if !pages.advance(page.has_more, page.pagination_key)? {
-                return Ok(all);
-            }
-        }
+        all_pages("/v2/list-agents", |key| async move {
+            self.list_agents_page(key.as_deref(), 100).await
+        })
+        .await
     }
 
     /// Every version of an agent, newest first.
@@ -299,22 +311,18 @@ impl RetellClient {
         agent_id: &str,
     ) -> Result<Vec<AgentVersion>, RetellApiError> {
         let base = format!("/list-agent-versions/{}", segment(agent_id));
-        let mut all = Vec::new();
-        let mut pages = PageKeys::new("/list-agent-versions");
-        loop {
+        all_pages("/list-agent-versions", |key| {
             let path = format!(
                 "{base}?{}&sort_order=descending",
-                page_query(pages.current(), 100)
+                page_query(key.as_deref(), 100)
             );
-            let page: Page<AgentVersion> = self
-                .send::<(), _>(Method::GET, &path, None, Idempotent::Yes)
-                .await
-                .map_err(|e| e.named(|| format!("agent {agent_id}")))?;
-            all.extend(page.items);
-            if !pages.advance(page.has_more, page.pagination_key)? {
-                return Ok(all);
+            async move {
+                self.send::<(), _>(Method::GET, &path, None, Idempotent::Yes)
+                    .await
+                    .map_err(|e| e.named(|| format!("agent {agent_id}")))
             }
-        }
+        })
+        .await
     }
 
     /// Publishes the agent's draft `version` (the `version` of [`Self::get_agent`]) in place:
@@ -399,21 +407,14 @@ impl RetellClient {
     // ---- phone numbers ----
 
     pub async fn list_phone_numbers(&self) -> Result<Vec<PhoneNumber>, RetellApiError> {
-        let mut all = Vec::new();
-        let mut pages = PageKeys::new("/v2/list-phone-numbers");
-        loop {
-            let path = format!(
-                "/v2/list-phone-numbers?{}",
-                page_query(pages.current(), 100)
-            );
-            let page: Page<PhoneNumber> = self
-                .send::<(), _>(Method::GET, &path, None, Idempotent::Yes)
-                .await?;
-            all.extend(page.items);
-            if !pages.advance(page.has_more, page.pagination_key)? {
-                return Ok(all);
+        all_pages("/v2/list-phone-numbers", |key| {
+            let path = format!("/v2/list-phone-numbers?{}", page_query(key.as_deref(), 100));
+            async move {
+                self.send::<(), _>(Method::GET, &path, None, Idempotent::Yes)
+                    .await
             }
-        }
+        })
+        .await
     }
 
     pub async fn update_phone_number(
