@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev test build bench bench-local sign venv clean
+.PHONY: dev test build bench bench-local sign venv browser clean
 
 $(STAMP): infra/local/requirements.txt
 	@command -v cargo >/dev/null || { echo "cargo (Rust toolchain) is required: https://rustup.rs"; exit 1; }
@@ -17,12 +17,16 @@ $(STAMP): infra/local/requirements.txt
 
 venv: $(STAMP)
 
+## Debian's chromium for the control center's browser tests (root or sudo; once).
+browser:
+	infra/local/install-browser.sh
+
 ## Local stack: moto + template resources + cargo lambda watch + SQS pump. Ctrl-C stops it.
 dev: $(STAMP)
 	$(PY) infra/local/stack.py
 
-## fmt, clippy, unit + emulator integration tests, cfn-lint, sam validate, end-to-end.
-test: $(STAMP)
+## fmt, clippy, unit + emulator integration tests, cfn-lint, sam validate, end-to-end (browser included).
+test: $(STAMP) browser
 	infra/local/run-tests.sh
 
 ## sam build: arm64 bootstraps via cargo lambda (zig from the venv), offline.

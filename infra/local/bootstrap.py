@@ -53,6 +53,8 @@ class Stack:
         self.sqs = boto3.client("sqs", **kw)
         self.s3 = boto3.client("s3", **kw)
         self.sm = boto3.client("secretsmanager", **kw)
+        self.idp = boto3.client("cognito-idp", **kw)
+        self.logs = boto3.client("logs", **kw)
         # logical id -> {"Ref": ..., "Arn": ..., ...}
         self.physical: dict[str, dict] = {}
 
@@ -167,7 +169,61 @@ class Stack:
                 arn = self.sm.put_secret_value(SecretId=name, SecretString=value)["ARN"]
             self.physical[logical] = {"Ref": arn, "Id": arn}
 
+    def create_user_pools(self):
+        """The control center's login: pools (reused by name), their app clients and groups."""
+        existing = {p["Name"]: p["Id"] for p in self.idp.list_user_pools(MaxResults=60)["UserPools"]}
+        for logical, props in self.resources("AWS::Cognito::UserPool"):
+            name = self.name(logical)
+            pool_id = existing.get(name)
+            if pool_id is None:
+                args = {"PoolName": name}
+                for key in ("Policies", "UsernameAttributes", "AutoVerifiedAttributes",
+                            "AdminCreateUserConfig", "AccountRecoverySetting"):
+                    if key in props:
+                        args[key] = self.resolve(props[key])
+                if "Schema" in props:
+                    args["Schema"] = self.resolve(props["Schema"])
+                pool_id = self.idp.create_user_pool(**args)["UserPool"]["Id"]
+            arn = self.idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["Arn"]
+            self.physical[logical] = {"Ref": pool_id, "Arn": arn}
+        for logical, props in self.resources("AWS::Cognito::UserPoolClient"):
+            pool_id = self.resolve(props["UserPoolId"])
+            name = props.get("ClientName", logical)
+            clients = self.idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+            found = next((c["ClientId"] for c in clients if c["ClientName"] == name), None)
+            if found is None:
+                found = self.idp.create_user_pool_client(
+                    UserPoolId=pool_id, ClientName=name, GenerateSecret=False,
+                    ExplicitAuthFlows=props.get("ExplicitAuthFlows", []),
+                    PreventUserExistenceErrors=props.get("PreventUserExistenceErrors", "ENABLED"),
+                    ReadAttributes=props.get("ReadAttributes", []),
+                    WriteAttributes=props.get("WriteAttributes", []),
+                )["UserPoolClient"]["ClientId"]
+            self.physical[logical] = {"Ref": found}
+        for logical, props in self.resources("AWS::Cognito::UserPoolGroup"):
+            pool_id = self.resolve(props["UserPoolId"])
+            try:
+                self.idp.create_group(GroupName=props["GroupName"], UserPoolId=pool_id,
+                                      Description=props.get("Description", ""))
+            except self.idp.exceptions.GroupExistsException:
+                pass
+            self.physical[logical] = {"Ref": props["GroupName"]}
+
     # ------------------------------------------------------------ functions
+    def name_functions(self):
+        """Each function's physical name and its log group (`/aws/lambda/<name>`, created here:
+        the local stack ships the functions' log lines into it)."""
+        for logical, _ in self.resources("AWS::Serverless::Function"):
+            name = self.name(logical)
+            self.physical[logical] = {"Ref": name, "Arn": f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}"}
+            try:
+                self.logs.create_log_group(logGroupName=f"/aws/lambda/{name}")
+            except self.logs.exceptions.ResourceAlreadyExistsException:
+                pass
+        # The HTTP API has no local counterpart: its URLs are the gate's, set by the local stack.
+        for logical, _ in self.resources("AWS::Serverless::HttpApi"):
+            self.physical[logical] = {"Ref": "local-api"}
+
     def functions(self) -> tuple[dict, list]:
         glob = self.t.get("Globals", {}).get("Function", {})
         glob_env = glob.get("Environment", {}).get("Variables", {})
@@ -194,6 +250,7 @@ class Stack:
                     routes.append({"method": ep.get("Method"), "path": ep.get("Path")})
             functions[binary] = {
                 "logical_id": logical,
+                "log_group": f"/aws/lambda/{self.physical[logical]['Ref']}",
                 "env": {k: str(self.resolve(v)) for k, v in env.items()},
                 "routes": routes,
                 "timeout": props.get("Timeout", glob.get("Timeout", 3)),
@@ -205,6 +262,8 @@ class Stack:
         self.create_buckets()
         self.create_secrets()
         self.create_queues()
+        self.create_user_pools()
+        self.name_functions()
         functions, sources = self.functions()
         return {"region": self.region, "resources": self.physical,
                 "functions": functions, "event_sources": sources}

@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -50,6 +51,9 @@ from bootstrap import bootstrap  # noqa: E402
 
 DEV_API_KEY = "key_local_dev_retell"  # documented in README.md; never a real key
 DEV_CALCOM_KEY = "cal_test_local_stub"  # the local Cal.com stub's API key; never a real key
+# The control center's demo logins (documented in README.md; local only, never real accounts).
+DEMO_ADMIN, DEMO_ADMIN_PASSWORD = "admin@demo.example", "DemoAdmin-2026"
+DEMO_STAFF, DEMO_STAFF_PASSWORD = "staff@demo.example", "DemoStaff-2026"
 REGION = "eu-central-1"
 SPAWNED = re.compile(r'spawning function instance function="([^"]+)"')  # cargo lambda's log line
 
@@ -131,6 +135,8 @@ class LocalStack:
         self._procs_lock = threading.Lock()
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self._shipper: threading.Thread | None = None
+        self.users: dict[str, tuple[str, str]] = {}
         self._functions_log_offset: int | None = None
 
     @property
@@ -199,12 +205,17 @@ class LocalStack:
         os.environ.update({k: v for k, v in self.aws_env().items() if k.startswith("AWS_") and "ENDPOINT" not in k})
         self.description = bootstrap(self.endpoint, self.prefix, {"RetellApiKey": self.api_key}, REGION)
         (self.state_dir / "stack.json").write_text(json.dumps(self.description, indent=1))
+        # The front door's port is needed now: the control center names the stack's URLs.
+        self.api_port = claim_port(self.api_port, "LOCAL_API_PORT")
+        self.retell_port = claim_port(self.retell_port, "LOCAL_RETELL_PORT")
         env_lines = [f"{k}={v}" for k, v in self.aws_env().items()]
         merged: dict[str, str] = {}
         for fn in self.description["functions"].values():
             merged.update(fn["env"])
-        env_lines += [f"{k}={v}" for k, v in sorted(merged.items())]
+        merged.update(self.local_env())
+        env_lines += [f"{k}={env_value(v)}" for k, v in sorted(merged.items())]
         self.env_file.write_text("\n".join(env_lines) + "\n")
+        self.users = self._create_users()
 
         # Build once up front so the first webhook is not a compile; watch then rebuilds on edits.
         # The functions are built as cargo lambda runs them (`--bin` each): cargo unifies
@@ -223,17 +234,13 @@ class LocalStack:
         stub = self._spawn("calcom-stub", [str(self.bin_dir / "calcom-stub"),
                                            "--port", str(self.calcom_port), "--api-key", DEV_CALCOM_KEY])
         wait_for_port(self.calcom_port, 30, stub, "calcom-stub")
-        self.retell_port = claim_port(self.retell_port, "LOCAL_RETELL_PORT")
         sim = self._spawn("retell-sim", [str(VENV_BIN / "python"), str(HERE / "retell_sim.py"),
                                          "--port", str(self.retell_port), "--api-key", self.api_key,
                                          "--seed", str(HERE / "retell-seed.json")])
         wait_for_port(self.retell_port, 30, sim, "Retell simulator")
-        with open(self.env_file, "a") as env:  # the reconcile function asks the simulator
-            env.write(f"RETELL_BASE_URL={self.retell_url}\n")
 
         self.lambda_port = claim_port(self.lambda_port, "LOCAL_LAMBDA_PORT")
         self._start_functions()
-        self.api_port = claim_port(self.api_port, "LOCAL_API_PORT")
         gate = self._spawn("gate", [str(VENV_BIN / "python"), str(HERE / "function_gate.py"),
                                     "--listen", str(self.api_port), "--upstream", str(self.lambda_port),
                                     "--timeout", str(self.function_timeout or 0)])
@@ -257,7 +264,99 @@ class LocalStack:
                     env={"RUST_LOG": "info"})
         self._supervisor = threading.Thread(target=self._supervise, name="function-supervisor", daemon=True)
         self._supervisor.start()
+        self._shipper = threading.Thread(target=self._ship_logs, name="log-shipper", daemon=True)
+        self._shipper.start()
         return self
+
+    def local_env(self) -> dict[str, str]:
+        """What differs locally from template.yaml's environment: the simulator as Retell, and
+        the control center's view of the stack (URLs under the gate, Cognito in the emulator)."""
+        pool = self.description["resources"]["ControlCenterUserPool"]["Ref"]
+        return {
+            "RETELL_BASE_URL": self.retell_url,
+            "URL_PREFIX": "/lambda-url/control-center",
+            "PUBLIC_BASE_URL": self.api,
+            "WEBHOOK_URL": self.webhook_url(),
+            "INBOUND_URL": self.inbound_url(),
+            "TOOL_URL_TEMPLATE": f"{self.api}/lambda-url/{{binary}}/api/retell/functions/{{name}}",
+            "COGNITO_ENDPOINT": self.endpoint,
+            "COGNITO_JWKS_URL": f"{self.endpoint}/{pool}/.well-known/jwks.json",
+        }
+
+    def control_center_url(self) -> str:
+        return f"{self.api}/lambda-url/control-center/admin/retell-control-center"
+
+    def _create_users(self) -> dict[str, tuple[str, str]]:
+        """The demo logins: an admin (group admins) and a staff member of company demo.
+        role -> (user name, password); documented in README.md, never real accounts."""
+        idp = boto3.client("cognito-idp", endpoint_url=self.endpoint, region_name=REGION,
+                           aws_access_key_id="test", aws_secret_access_key="test")
+        pool = self.description["resources"]["ControlCenterUserPool"]["Ref"]
+        users = {"admin": (DEMO_ADMIN, DEMO_ADMIN_PASSWORD, None),
+                 "staff": (DEMO_STAFF, DEMO_STAFF_PASSWORD, "demo")}
+        for role, (name, password, company) in users.items():
+            attrs = [{"Name": "email", "Value": name}, {"Name": "email_verified", "Value": "true"}]
+            if company:
+                attrs.append({"Name": "custom:company_id", "Value": company})
+            try:
+                idp.admin_create_user(UserPoolId=pool, Username=name, UserAttributes=attrs,
+                                      MessageAction="SUPPRESS")
+            except idp.exceptions.UsernameExistsException:
+                pass
+            idp.admin_set_user_password(UserPoolId=pool, Username=name, Password=password, Permanent=True)
+            if role == "admin":
+                idp.admin_add_user_to_group(UserPoolId=pool, Username=name, GroupName="admins")
+        return {role: (name, password) for role, (name, password, _) in users.items()}
+
+    def _ship_logs(self, interval: float = 1.0) -> None:
+        """The functions' JSON log lines into the emulator's CloudWatch Logs, each into its
+        function's group (as Lambda does), so the control center reads logs the same way here
+        and in AWS. cargo lambda writes every function to one file; a line's span says whose."""
+        logs = boto3.client("logs", endpoint_url=self.endpoint, region_name=REGION,
+                            aws_access_key_id="test", aws_secret_access_key="test")
+        groups = {name: fn["log_group"] for name, fn in self.description["functions"].items()}
+        created: set[str] = set()
+        path = self.logs / "functions.log"
+        offset = path.stat().st_size if path.exists() else 0
+        while not self._stopping.is_set():
+            time.sleep(interval)
+            try:
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+            except FileNotFoundError:
+                continue
+            end = chunk.rfind(b"\n")
+            if end < 0:
+                continue
+            offset += end + 1
+            batches: dict[str, list[dict]] = {}
+            for raw in chunk[: end + 1].splitlines():
+                function = function_of_line(raw)
+                if function not in groups:
+                    continue
+                try:
+                    ts = json.loads(raw).get("timestamp", "")
+                    ms = int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
+                except (ValueError, AttributeError):
+                    ms = int(time.time() * 1000)
+                batches.setdefault(groups[function], []).append(
+                    {"timestamp": ms, "message": raw.decode("utf-8", "replace")})
+            for group, events in batches.items():
+                try:
+                    if group not in created:
+                        try:
+                            logs.create_log_stream(logGroupName=group, logStreamName="local")
+                        except logs.exceptions.ResourceAlreadyExistsException:
+                            pass
+                        created.add(group)
+                    events.sort(key=lambda e: e["timestamp"])
+                    for i in range(0, len(events), 5000):
+                        logs.put_log_events(logGroupName=group, logStreamName="local",
+                                            logEvents=events[i:i + 5000])
+                except Exception as err:  # noqa: BLE001 - shipping is best effort, never fatal
+                    with open(self.logs / "supervisor.log", "a") as out:
+                        out.write(f"log shipping to {group} failed: {err}\n")
 
     def _start_functions(self) -> None:
         """`cargo lambda watch` on the internal port. No --timeout: cargo lambda would apply it to
@@ -479,6 +578,35 @@ class LocalStack:
             return err.code, err.read().decode()
 
 
+def env_value(value: str) -> str:
+    """A value as cargo lambda's env file reads it: quoted when dotenv would read into it
+    (an = inside the value, braces, $, #, quotes, spaces)."""
+    if re.search(r"[{}$#=\"' ]", value):
+        if "'" in value:
+            raise ValueError(f"cannot write {value!r} into the env file")
+        return f"'{value}'"
+    return value
+
+
+def function_of_line(raw: bytes) -> str | None:
+    """Which function wrote a JSON log line, by its span: the webhook, a tool (its name), the
+    inbound webhook, a consumer (its event), the reconcile job, the control center."""
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        return None
+    span = line.get("span") if isinstance(line, dict) else None
+    if not isinstance(span, dict):
+        return None
+    name, event = span.get("name"), str(span.get("event") or "")
+    if name == "tool":
+        return event.replace("_", "-")
+    if name == "consume" and event.startswith("call_"):
+        return "call-" + event[len("call_"):]
+    return {"webhook": "webhook", "inbound": "call-inbound", "reconcile": "reconcile",
+            "control_center": "control-center"}.get(name)
+
+
 def port_setting(name: str, default: int | None = None) -> int | None:
     value = os.environ.get(name, "").strip()
     return int(value) if value else default
@@ -530,6 +658,10 @@ Local stack is up.
   Cal.com stub       {stack.calcom_url}   (company salon-calcom books there; API key {DEV_CALCOM_KEY})
   Retell simulator   {stack.retell_url}   (Retell's API for `retell-ops --local` and the SDK's base_url;
                      POST /sim/calls plays a call: see infra/local/retell_sim.py)
+  Control center     {stack.control_center_url()}
+                     admin: {stack.users["admin"][0]} / {stack.users["admin"][1]}   (sees every company)
+                     staff: {stack.users["staff"][0]} / {stack.users["staff"][1]}   (company demo)
+  Admin API          {stack.api}/lambda-url/control-center/api/retell/status   (Authorization: Bearer <ID token>)
   Operator CLI       cargo run -q -p retell-ops -- --local test-connection
                      (LOCAL_STATE_DIR={stack.state_dir} when not started on port 9000)
   AWS emulator       {stack.endpoint}   (AWS_ENDPOINT_URL; region {REGION}, any credentials)

@@ -91,7 +91,9 @@ impl<S: SecretSource + Send + Sync> InboundCall<S> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let span = shared::event_span!("inbound");
         span.record("event", "call_inbound");
-        self.respond(request).instrument(span).await
+        shared::platform::telemetry::answered(self.respond(request))
+            .instrument(span)
+            .await
     }
 
     async fn respond(&self, request: Request) -> Response<Body> {

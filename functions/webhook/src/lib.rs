@@ -49,7 +49,9 @@ impl Webhook<SecretsManagerSource, SqsEventQueue> {
 impl<S: SecretSource, Q: EventQueue> Webhook<S, Q> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let span = shared::event_span!("webhook");
-        self.respond(request).instrument(span).await
+        shared::platform::telemetry::answered(self.respond(request))
+            .instrument(span)
+            .await
     }
 
     async fn respond(&self, request: Request) -> Response<Body> {

@@ -77,11 +77,6 @@ pub fn project_tools() -> Vec<ToolDefinition> {
     ]
 }
 
-/// The Lambda binary serving a tool (`book_appointment` → `book-appointment`).
-pub fn binary_of(tool: &str) -> String {
-    tool.replace('_', "-")
-}
-
 const LANGUAGES: &[&str] = &[
     "en-US", "en-IN", "en-GB", "en-AU", "en-NZ", "de-DE", "es-ES", "es-419", "hi-IN", "fr-FR",
     "fr-CA", "ja-JP", "pt-PT", "pt-BR", "zh-CN", "ru-RU", "it-IT", "ko-KR", "nl-NL", "nl-BE",

@@ -286,7 +286,7 @@ pub fn covers(current: &Value, wanted: &Value) -> bool {
         (Value::Object(a), Value::Object(b)) => b.iter().all(|(k, v)| {
             let same = |c: &Value| {
                 if k == "parameters" {
-                    crate::wiring::same_json(c, v)
+                    shared::retell::wiring::same_json(c, v)
                 } else {
                     covers(c, v)
                 }

@@ -24,7 +24,7 @@ use crate::agent_file::AgentFile;
 use crate::agents::{self, describe, LoadedFile, OpsError};
 use crate::output::{Check, Out, Status};
 use crate::target::Stack;
-use crate::wiring;
+use shared::retell::wiring;
 
 pub struct Context {
     pub stack: Stack,
@@ -75,6 +75,7 @@ fn err<E: std::fmt::Display>(e: E) -> String {
 pub async fn test_connection(ctx: &Context) -> Result<bool, String> {
     let out = &ctx.out;
     let stack = &ctx.stack;
+    let wired = stack.wiring();
     let mut checks = Vec::new();
     let report = |checks: &mut Vec<Check>, c: Check| {
         out.check(&c);
@@ -128,7 +129,7 @@ pub async fn test_connection(ctx: &Context) -> Result<bool, String> {
                         &mut checks,
                         Check::from_bool(
                             format!("agent {} ({name}) webhook_url", agent.agent_id),
-                            wiring::webhook_points_here(stack, &agent),
+                            wiring::webhook_points_here(&wired, &agent),
                             if url.is_empty() {
                                 "not set".into()
                             } else {
@@ -144,7 +145,7 @@ pub async fn test_connection(ctx: &Context) -> Result<bool, String> {
                     }
                     match retell.get_llm(&llm_id).await {
                         Ok(llm) => {
-                            for tool in wiring::project_tools_of(stack, &llm).0 {
+                            for tool in wiring::project_tools_of(&wired, &llm).0 {
                                 let detail = if tool.drifted.is_empty() {
                                     tool.url.clone()
                                 } else {
@@ -163,7 +164,7 @@ pub async fn test_connection(ctx: &Context) -> Result<bool, String> {
                                     ),
                                 );
                             }
-                            for (name, url) in wiring::foreign_tools(&llm) {
+                            for (name, url) in wiring::foreign_tools(&wired, &llm) {
                                 report(
                                     &mut checks,
                                     Check::unknown(
@@ -208,8 +209,8 @@ pub async fn test_connection(ctx: &Context) -> Result<bool, String> {
                                     Some(p) => Check::failed(r.label(), p.clone()),
                                     None => Check::from_bool(
                                         r.label(),
-                                        r.points_here(stack),
-                                        if r.points_here(stack) {
+                                        r.points_here(&wired),
+                                        if r.points_here(&wired) {
                                             "the version its calls get points at this stack".into()
                                         } else {
                                             "the version its calls get does not point at this stack: `retell-ops sync --publish`".to_owned()
@@ -556,6 +557,7 @@ async fn last_event_stored(ctx: &Context) -> Result<Option<DateTime<Utc>>, Strin
 pub async fn sync(ctx: &Context, dry_run: bool, publish: bool) -> Result<bool, String> {
     let retell = ctx.retell()?;
     let stack = &ctx.stack;
+    let wired = stack.wiring();
     let out = &ctx.out;
     let mut plan: Vec<(String, String, String, String)> = Vec::new(); // (what, id, field, change)
     let mut agent_updates: Vec<String> = Vec::new();
@@ -573,7 +575,7 @@ pub async fn sync(ctx: &Context, dry_run: bool, publish: bool) -> Result<bool, S
             .get_agent(&summary.agent_id, None)
             .await
             .map_err(err)?;
-        if !wiring::webhook_points_here(stack, &agent) {
+        if !wiring::webhook_points_here(&wired, &agent) {
             plan.push((
                 "agent".into(),
                 agent.agent_id.clone(),
@@ -597,7 +599,7 @@ pub async fn sync(ctx: &Context, dry_run: bool, publish: bool) -> Result<bool, S
             continue;
         }
         let llm = retell.get_llm(&llm_id).await.map_err(err)?;
-        let (states, fixed) = wiring::project_tools_of(stack, &llm);
+        let (states, fixed) = wiring::project_tools_of(&wired, &llm);
         for tool in states.iter().filter(|t| !t.drifted.is_empty()) {
             plan.push((
                 "LLM tool".into(),
@@ -630,7 +632,7 @@ pub async fn sync(ctx: &Context, dry_run: bool, publish: bool) -> Result<bool, S
             number_updates.push(number.phone_number.clone());
         }
         for route in wiring::pinned_routes(retell, &number).await.map_err(err)? {
-            if route.problem.is_none() && route.points_here(stack) {
+            if route.problem.is_none() && route.points_here(&wired) {
                 continue;
             }
             let label = route.label();

@@ -15,7 +15,6 @@ mod commands;
 mod output;
 mod target;
 mod when;
-mod wiring;
 
 use output::Out;
 use target::Stack;

@@ -56,9 +56,17 @@ pub enum TargetError {
 
 impl Stack {
     pub fn tool_url(&self, tool: &str) -> String {
-        self.tool_url_template
-            .replace("{binary}", &crate::agent_file::binary_of(tool))
-            .replace("{name}", tool)
+        self.wiring().tool_url(tool)
+    }
+
+    /// What this stack's agents, LLMs and numbers should point at.
+    pub fn wiring(&self) -> shared::retell::wiring::Wiring {
+        shared::retell::wiring::Wiring {
+            webhook_url: self.webhook_url.clone(),
+            inbound_url: self.inbound_url.clone(),
+            tool_url_template: self.tool_url_template.clone(),
+            tools: crate::agent_file::project_tools(),
+        }
     }
 
     /// The state file of the local stack `make dev` runs.

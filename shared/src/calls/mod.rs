@@ -10,3 +10,5 @@ pub mod queue;
 pub mod reconcile;
 pub mod record;
 pub mod store;
+pub mod tool_calls;
+pub mod views;

@@ -332,8 +332,12 @@ impl<Q: EventQueue + Sync, S: CallStore + Sync> Reconciler<Q, S> {
 
     async fn applied_events(&self, call_id: &str) -> Result<BTreeSet<EventKind>, String> {
         let id = CallId::parse(call_id).map_err(|e| format!("call id: {e}"))?;
-        let record = self.store.load(&id).await.map_err(|e| e.to_string())?;
-        Ok(record.map(|r| r.events_applied).unwrap_or_default())
+        let applied = self
+            .store
+            .events_applied(&id)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(applied.unwrap_or_default())
     }
 
     /// Queues the events of a full call that the table lacks.

@@ -25,6 +25,7 @@ pub const RESERVED_ATTRIBUTES: &[&str] = &[
     "first_seen_ms",
     "payload_refs",
     "stats_day",
+    "stats_hour",
     "call_ts",
     "active_company",
     "transcript_truncated",
@@ -34,7 +35,7 @@ pub const RESERVED_ATTRIBUTES: &[&str] = &[
 
 /// Call fields this service derives (`crate::calendar::unresolved`): stored with the call's fields, but a
 /// payload field of the same name is dropped, so a caller cannot fake them.
-pub const DERIVED_FIELDS: &[&str] = &["unresolved_writes", "needs_follow_up"];
+pub const DERIVED_FIELDS: &[&str] = &["unresolved_writes", "needs_follow_up", "booked_appointments"];
 
 /// Word-level transcripts: kept in the item while it fits, always kept in the raw payload.
 pub const HEAVY_FIELDS: &[&str] = &[
@@ -226,9 +227,15 @@ pub struct CallRecord {
     pub version: u64,
     /// The day this call's statistics are counted on (company-local date).
     pub stats_day: String,
+    /// The company-local hour it is counted in (None: a record stored before hours were
+    /// counted, which its day's statistics do not have in any hour).
+    pub stats_hour: Option<u32>,
     pub transcript_truncated: bool,
     pub trimmed_fields: BTreeSet<String>,
 }
+
+/// Duration buckets of connected calls: under 1 min, 1–3, 3–5, 5–10, 10 min and more.
+pub const DURATION_BUCKETS_MS: [i64; 4] = [60_000, 180_000, 300_000, 600_000];
 
 /// What one call adds to its company's daily statistics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -244,25 +251,77 @@ pub struct CallStats {
     pub sentiment_negative: i64,
     pub sentiment_neutral: i64,
     pub sentiment_unknown: i64,
+    /// Ended normally (a hang-up, a transfer, voicemail, silence or the time limit), not by an
+    /// error, a failed dial or a refusal.
+    pub completed: i64,
+    /// Calls in which at least one appointment was booked.
+    pub booked: i64,
+    /// Retell's `combined_cost`, in its unit (cents), rounded per call.
+    pub cost_cents: i64,
+    /// Calls with Retell's end-to-end latency, and the sum of their medians (ms).
+    pub latency_calls: i64,
+    pub latency_e2e_ms: i64,
+    /// Calls by the company-local hour they started in.
+    pub by_hour: [i64; 24],
+    /// Connected calls by duration ([`DURATION_BUCKETS_MS`]).
+    pub by_duration: [i64; 5],
 }
 
-impl CallStats {
-    pub const FIELDS: [&'static str; 11] = [
-        "calls",
-        "connected",
-        "duration_ms",
-        "minutes",
-        "successful",
-        "unsuccessful",
-        "voicemail",
-        "sentiment_positive",
-        "sentiment_negative",
-        "sentiment_neutral",
-        "sentiment_unknown",
-    ];
+/// The statistics item's attribute names, in [`CallStats::values`] order.
+pub const STATS_FIELDS: [&str; 45] = [
+    "calls",
+    "connected",
+    "duration_ms",
+    "minutes",
+    "successful",
+    "unsuccessful",
+    "voicemail",
+    "sentiment_positive",
+    "sentiment_negative",
+    "sentiment_neutral",
+    "sentiment_unknown",
+    "completed",
+    "booked",
+    "cost_cents",
+    "latency_calls",
+    "latency_e2e_ms",
+    "hour_00",
+    "hour_01",
+    "hour_02",
+    "hour_03",
+    "hour_04",
+    "hour_05",
+    "hour_06",
+    "hour_07",
+    "hour_08",
+    "hour_09",
+    "hour_10",
+    "hour_11",
+    "hour_12",
+    "hour_13",
+    "hour_14",
+    "hour_15",
+    "hour_16",
+    "hour_17",
+    "hour_18",
+    "hour_19",
+    "hour_20",
+    "hour_21",
+    "hour_22",
+    "hour_23",
+    "duration_lt_1m",
+    "duration_1_3m",
+    "duration_3_5m",
+    "duration_5_10m",
+    "duration_ge_10m",
+];
 
-    pub fn values(&self) -> [i64; 11] {
-        [
+impl CallStats {
+    pub const FIELDS: [&'static str; 45] = STATS_FIELDS;
+
+    pub fn values(&self) -> [i64; 45] {
+        let mut v = [0i64; 45];
+        let head = [
             self.calls,
             self.connected,
             self.duration_ms,
@@ -274,10 +333,23 @@ impl CallStats {
             self.sentiment_negative,
             self.sentiment_neutral,
             self.sentiment_unknown,
-        ]
+            self.completed,
+            self.booked,
+            self.cost_cents,
+            self.latency_calls,
+            self.latency_e2e_ms,
+        ];
+        v[..16].copy_from_slice(&head);
+        v[16..40].copy_from_slice(&self.by_hour);
+        v[40..].copy_from_slice(&self.by_duration);
+        v
     }
 
-    pub fn from_values(v: [i64; 11]) -> Self {
+    pub fn from_values(v: [i64; 45]) -> Self {
+        let mut by_hour = [0i64; 24];
+        by_hour.copy_from_slice(&v[16..40]);
+        let mut by_duration = [0i64; 5];
+        by_duration.copy_from_slice(&v[40..]);
         Self {
             calls: v[0],
             connected: v[1],
@@ -290,13 +362,20 @@ impl CallStats {
             sentiment_negative: v[8],
             sentiment_neutral: v[9],
             sentiment_unknown: v[10],
+            completed: v[11],
+            booked: v[12],
+            cost_cents: v[13],
+            latency_calls: v[14],
+            latency_e2e_ms: v[15],
+            by_hour,
+            by_duration,
         }
     }
 
     fn combine(self, other: Self, sign: i64) -> Self {
         let (a, b) = (self.values(), other.values());
-        let mut out = [0; 11];
-        for i in 0..11 {
+        let mut out = [0; 45];
+        for i in 0..45 {
             out[i] = a[i] + sign * b[i];
         }
         Self::from_values(out)
@@ -338,6 +417,25 @@ fn local_day(ts_ms: i64, tz: &Tz) -> String {
     }
 }
 
+fn local_hour(ts_ms: i64, tz: &Tz) -> u32 {
+    use chrono::Timelike;
+    Utc.timestamp_millis_opt(ts_ms)
+        .single()
+        .map(|t| t.with_timezone(tz).hour())
+        .unwrap_or(0)
+}
+
+/// How a call ends when it ran its course (Retell's `disconnection_reason`); anything else (an
+/// error, a failed dial, a refused or unpaid call) is not a completed call.
+pub const COMPLETED_REASONS: &[&str] = &[
+    "user_hangup",
+    "agent_hangup",
+    "call_transfer",
+    "voicemail_reached",
+    "inactivity",
+    "max_duration_reached",
+];
+
 impl CallRecord {
     fn new(event: &CallEvent, tz: &Tz) -> Self {
         let mut record = Self {
@@ -350,10 +448,12 @@ impl CallRecord {
             first_seen_ms: event.received_at_ms,
             version: 0,
             stats_day: String::new(),
+            stats_hour: None,
             transcript_truncated: false,
             trimmed_fields: BTreeSet::new(),
         };
         record.stats_day = local_day(record.call_ts(), tz);
+        record.stats_hour = Some(local_hour(record.call_ts(), tz));
         record
     }
 
@@ -408,7 +508,65 @@ impl CallRecord {
             Some(_) => s.sentiment_unknown = 1,
             None => {}
         }
+        if self.call_status() == Some("ended")
+            && self
+                .str("disconnection_reason")
+                .is_none_or(|r| COMPLETED_REASONS.contains(&r))
+        {
+            s.completed = 1;
+        }
+        if self
+            .fields
+            .get("booked_appointments")
+            .and_then(Value::as_array)
+            .is_some_and(|ids| !ids.is_empty())
+        {
+            s.booked = 1;
+        }
+        if let Some(cost) = self
+            .fields
+            .get("combined_cost")
+            .or_else(|| self.fields.get("call_cost").and_then(|c| c.get("combined_cost")))
+            .and_then(Value::as_f64)
+            .filter(|c| c.is_finite() && *c >= 0.0 && *c < 1e12)
+        {
+            s.cost_cents = cost.round() as i64;
+        }
+        if let Some(p50) = self
+            .fields
+            .get("latency")
+            .and_then(|l| l.pointer("/e2e/p50"))
+            .and_then(Value::as_f64)
+            .filter(|p| p.is_finite() && *p >= 0.0 && *p < 1e9)
+        {
+            s.latency_calls = 1;
+            s.latency_e2e_ms = p50.round() as i64;
+        }
+        if let Some(hour) = self.stats_hour.filter(|h| *h < 24) {
+            s.by_hour[hour as usize] = 1;
+        }
+        if duration > 0 {
+            let bucket = DURATION_BUCKETS_MS
+                .iter()
+                .position(|limit| duration < *limit)
+                .unwrap_or(DURATION_BUCKETS_MS.len());
+            s.by_duration[bucket] = 1;
+        }
         s
+    }
+
+    /// The appointments the call booked: `book_appointment` results that said so.
+    pub fn booked_appointments(&self) -> Vec<String> {
+        self.fields
+            .get("booked_appointments")
+            .and_then(Value::as_array)
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Applies an event to the stored record (`None` if the call is new). Returns `None` when the
@@ -461,6 +619,26 @@ impl CallRecord {
                 record.field_rank.insert("call_status".to_owned(), 0);
             }
         }
+        // Derived while the tool calls are at hand (the item may not keep them: HEAVY_FIELDS).
+        if event.fields.contains_key("transcript_with_tool_calls")
+            && record.field_rank.get("transcript_with_tool_calls") == Some(&rank)
+        {
+            let booked: Vec<Value> = record
+                .fields
+                .get("transcript_with_tool_calls")
+                .map(crate::calls::tool_calls::ToolCall::parse_all)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|c| c.booked_appointment())
+                .map(Value::from)
+                .collect();
+            record
+                .fields
+                .insert("booked_appointments".to_owned(), Value::Array(booked));
+            record
+                .field_rank
+                .insert("booked_appointments".to_owned(), rank);
+        }
         record.events_applied.insert(event.kind);
         record.payload_refs.insert(event.payload_ref.clone());
         record.first_seen_ms = record.first_seen_ms.min(event.received_at_ms);
@@ -469,6 +647,7 @@ impl CallRecord {
         // Statistics follow the record: remove what the old state counted, add the new state,
         // so the day's totals equal the final record's contribution whatever the order.
         let new_day = local_day(record.call_ts(), tz);
+        record.stats_hour = Some(local_hour(record.call_ts(), tz));
         let mut stats = Vec::with_capacity(2);
         match existing {
             None => stats.push(StatsDelta {
@@ -607,8 +786,17 @@ mod tests {
                    "from_number": "+4917611112222", "to_number": "+493012345678",
                    "direction": "inbound", "start_timestamp": START, "end_timestamp": START + 300_000,
                    "duration_ms": 300_000, "transcript": "Agent: Hallo\nUser: Termin bitte",
-                   "disconnection_reason": "user_hangup", "recording_url": "https://r/1.wav"}),
+                   "disconnection_reason": "user_hangup", "recording_url": "https://r/1.wav",
+                   "transcript_with_tool_calls": booking_log()}),
         )
+    }
+
+    fn booking_log() -> Value {
+        json!([
+            {"role": "tool_call_invocation", "tool_call_id": "t1", "name": "book_appointment", "arguments": "{}"},
+            {"role": "tool_call_result", "tool_call_id": "t1",
+             "content": "{\"success\":true,\"appointment_id\":\"apt_0123456789abcdef\"}"}
+        ])
     }
 
     fn analyzed() -> CallEvent {
@@ -620,7 +808,8 @@ mod tests {
                    "call_analysis": {"call_summary": "Booked a haircut", "user_sentiment": "Positive",
                                      "call_successful": true, "in_voicemail": false,
                                      "custom_analysis_data": {"appointment_booked": true}},
-                   "call_cost": {"combined_cost": 42.5}}),
+                   "call_cost": {"combined_cost": 42.5}, "transcript_with_tool_calls": booking_log(),
+                   "latency": {"e2e": {"p50": 812.4, "p90": 1200.0}}}),
         )
     }
 
@@ -753,6 +942,60 @@ mod tests {
         assert_eq!(day.minutes, 5);
         assert_eq!(day.successful, 1);
         assert_eq!(day.sentiment_positive, 1);
+        assert_eq!(day.completed, 1);
+        assert_eq!(day.booked, 1);
+        assert_eq!(record.booked_appointments(), vec!["apt_0123456789abcdef"]);
+        assert_eq!(day.cost_cents, 43);
+        assert_eq!((day.latency_calls, day.latency_e2e_ms), (1, 812));
+        // 12:00 UTC is 13:00 in Berlin; five minutes long is the 5-10 min bucket.
+        assert_eq!(day.by_hour[13], 1);
+        assert_eq!(day.by_hour.iter().sum::<i64>(), 1);
+        assert_eq!(day.by_duration, [0, 0, 0, 1, 0]);
+    }
+
+    #[test]
+    fn a_booking_stays_counted_once_when_the_tool_log_is_trimmed_away() {
+        // A long call: its word-level fields do not fit the item, but what it booked does.
+        let words: Vec<Value> = (0..40_000)
+            .map(|i| json!({"word": "Termin", "start": i, "end": i + 1}))
+            .collect();
+        let mut long_ended = ended();
+        long_ended
+            .fields
+            .insert("transcript_object".into(), json!([{"role": "user", "words": words}]));
+        let (record, stats) = fold(&[started(), long_ended, analyzed()]);
+        assert!(record.trimmed_fields.contains("transcript_object"));
+        assert_eq!(stats["2024-01-11"].booked, 1);
+        assert_eq!(record.booked_appointments(), vec!["apt_0123456789abcdef"]);
+    }
+
+    #[test]
+    fn calls_that_did_not_run_their_course_are_not_completed() {
+        for (status, reason, completed) in [
+            ("ended", "agent_hangup", 1),
+            ("ended", "error_llm_websocket_open", 0),
+            ("ended", "dial_no_answer", 0),
+            ("not_connected", "dial_busy", 0),
+            ("error", "user_hangup", 0),
+        ] {
+            let e = event(
+                EventKind::CallEnded,
+                json!({"call_id": "c", "call_status": status, "disconnection_reason": reason,
+                       "start_timestamp": START}),
+            );
+            let (_, stats) = fold(&[e]);
+            assert_eq!(stats["2024-01-11"].completed, completed, "{status} {reason}");
+        }
+    }
+
+    #[test]
+    fn a_record_from_before_hours_were_counted_adds_its_hour_when_it_changes() {
+        let (mut legacy, _) = fold(&[started()]);
+        legacy.stats_hour = None; // as stored before this version
+        let applied = CallRecord::apply(Some(&legacy), &ended(), &BERLIN).expect("new event");
+        let delta = applied.stats[0].delta;
+        assert_eq!(delta.by_hour[13], 1, "the hour the old count lacked");
+        assert_eq!(delta.calls, 0);
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("DynamoDB request failed: {0}")]
     Backend(String),
+    #[error("invalid {0}")]
+    Invalid(String),
 }
 
 pub trait CallStore {
@@ -32,6 +34,18 @@ pub trait CallStore {
         &self,
         call_id: &CallId,
     ) -> impl std::future::Future<Output = Result<Option<CallRecord>, StoreError>> + Send;
+
+    /// Which events a call has (None: no record). Only this, where the store can read less
+    /// than the whole record (the reconcile job asks it for every call Retell lists).
+    fn events_applied(
+        &self,
+        call_id: &CallId,
+    ) -> impl std::future::Future<Output = Result<Option<BTreeSet<EventKind>>, StoreError>> + Send
+    where
+        Self: Sync,
+    {
+        async move { Ok(self.load(call_id).await?.map(|r| r.events_applied)) }
+    }
 
     /// Writes `applied.record` if the stored version is still `expected_version` (`None`: the
     /// call must not exist yet), together with its statistics deltas.
@@ -94,9 +108,9 @@ fn backoff(attempt: u32) -> Duration {
 
 #[derive(Clone, Debug)]
 pub struct DynamoCallStore {
-    client: aws_sdk_dynamodb::Client,
-    calls_table: String,
-    stats_table: String,
+    pub(crate) client: aws_sdk_dynamodb::Client,
+    pub(crate) calls_table: String,
+    pub(crate) stats_table: String,
 }
 
 impl DynamoCallStore {
@@ -124,16 +138,7 @@ impl DynamoCallStore {
             .send()
             .await
             .map_err(|e| StoreError::Backend(DisplayErrorContext(e).to_string()))?;
-        let item = out.item.unwrap_or_default();
-        let mut values = [0i64; 11];
-        for (i, name) in CallStats::FIELDS.iter().enumerate() {
-            if let Some(AttributeValue::N(n)) = item.get(*name) {
-                values[i] = n
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("{name}={n}")))?;
-            }
-        }
-        Ok(CallStats::from_values(values))
+        stats_from_item(&out.item.unwrap_or_default())
     }
 }
 
@@ -196,6 +201,9 @@ pub fn record_to_item(record: &CallRecord, now_ms: i64) -> HashMap<String, Attri
         "stats_day".into(),
         AttributeValue::S(record.stats_day.clone()),
     );
+    if let Some(hour) = record.stats_hour {
+        item.insert("stats_hour".into(), n(hour));
+    }
     item.insert("call_ts".into(), n(record.call_ts()));
     item.insert("updated_at_ms".into(), n(now_ms));
     // Sparse index: only live calls carry the attribute, so the index holds only them.
@@ -206,6 +214,19 @@ pub fn record_to_item(record: &CallRecord, now_ms: i64) -> HashMap<String, Attri
         );
     }
     item
+}
+
+/// A statistics item's counters (absent ones are zero).
+pub fn stats_from_item(item: &HashMap<String, AttributeValue>) -> Result<CallStats, StoreError> {
+    let mut values = [0i64; CallStats::FIELDS.len()];
+    for (i, name) in CallStats::FIELDS.iter().enumerate() {
+        if let Some(AttributeValue::N(n)) = item.get(*name) {
+            values[i] = n
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("{name}={n}")))?;
+        }
+    }
+    Ok(CallStats::from_values(values))
 }
 
 fn corrupt(what: &str) -> StoreError {
@@ -255,6 +276,16 @@ pub fn item_to_record(item: &HashMap<String, AttributeValue>) -> Result<CallReco
         first_seen_ms: num("first_seen_ms")?,
         version: u64::try_from(num("version")?).map_err(|_| corrupt("version"))?,
         stats_day: s("stats_day")?,
+        stats_hour: match item.get("stats_hour") {
+            None => None,
+            Some(_) => Some(
+                num("stats_hour")
+                    .ok()
+                    .and_then(|h| u32::try_from(h).ok())
+                    .filter(|h| *h < 24)
+                    .ok_or_else(|| corrupt("stats_hour"))?,
+            ),
+        },
         transcript_truncated: matches!(
             item.get("transcript_truncated"),
             Some(AttributeValue::Bool(true))
@@ -314,6 +345,28 @@ impl CallStore for DynamoCallStore {
             .await
             .map_err(|e| StoreError::Backend(DisplayErrorContext(e).to_string()))?;
         out.item.as_ref().map(item_to_record).transpose()
+    }
+
+    async fn events_applied(
+        &self,
+        call_id: &CallId,
+    ) -> Result<Option<BTreeSet<EventKind>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.calls_table)
+            .key("call_id", AttributeValue::S(call_id.as_str().to_owned()))
+            .projection_expression("call_id, events_applied")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Backend(DisplayErrorContext(e).to_string()))?;
+        Ok(out.item.map(|item| match item.get("events_applied") {
+            Some(AttributeValue::Ss(names)) => {
+                names.iter().filter_map(|n| EventKind::parse(n)).collect()
+            }
+            _ => BTreeSet::new(),
+        }))
     }
 
     async fn save(

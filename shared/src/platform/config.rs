@@ -200,6 +200,141 @@ impl ReconcileConfig {
     }
 }
 
+/// The control center (pages and admin API): the tables it reads, the Cognito pool whose tokens
+/// it accepts, where it is served, and what it shows about the pipeline.
+#[derive(Debug, Clone)]
+pub struct ControlCenterConfig {
+    pub auth: RetellAuthConfig,
+    pub calls_table: String,
+    pub stats_table: String,
+    pub appointments_table: String,
+    /// `USER_POOL_ID`, `USER_POOL_CLIENT_ID`: the pool and the app client the login form uses.
+    pub user_pool_id: String,
+    pub user_pool_client_id: String,
+    pub region: String,
+    /// `COGNITO_ENDPOINT`: Cognito's API (default `https://cognito-idp.<region>.amazonaws.com`;
+    /// locally the emulator).
+    pub cognito_endpoint: String,
+    /// `COGNITO_JWKS_URL`: where the pool's signing keys are (default Cognito's).
+    pub jwks_url: String,
+    /// The issuer every token must name: `https://cognito-idp.<region>.amazonaws.com/<pool>`
+    /// (the emulator issues the same).
+    pub issuer: String,
+    /// `BASE_PATH`: the path the pages live under (default `/admin/retell-control-center`).
+    pub base_path: String,
+    /// `PUBLIC_BASE_URL`: the stack's API base URL (webhook, tools, inbound webhook are below
+    /// it): what an agent must point at to count as wired to this stack.
+    pub public_base_url: String,
+    /// `TOOL_URL_TEMPLATE`: a tool's URL with `{name}` and `{binary}` (default
+    /// `<PUBLIC_BASE_URL>/api/retell/functions/{name}`).
+    pub tool_url_template: String,
+    pub webhook_url: String,
+    pub inbound_url: String,
+    /// `RETELL_BASE_URL` (default Retell's API; locally the simulator).
+    pub retell_base_url: String,
+    pub queue_urls: HashMap<EventKind, String>,
+    pub dead_letter_urls: HashMap<EventKind, String>,
+    /// `LOG_GROUPS`: `function=log group` pairs, comma-separated: the functions whose log
+    /// lines the logs page and the operational figures read.
+    pub log_groups: Vec<(String, String)>,
+    /// `URL_PREFIX`: what comes before every path in links (locally `/lambda-url/control-center`,
+    /// which cargo lambda puts in front; empty behind API Gateway).
+    pub url_prefix: String,
+    /// `DEFAULT_TIME_ZONE`: the statistics' days, and times of companies without settings.
+    pub time_zone: Tz,
+}
+
+impl ControlCenterConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let region = env
+            .optional("AWS_REGION")
+            .or_else(|| env.optional("AWS_DEFAULT_REGION"))
+            .ok_or(ConfigError::Missing("AWS_REGION"))?;
+        let user_pool_id = env.required("USER_POOL_ID")?;
+        let cognito_endpoint = env
+            .optional("COGNITO_ENDPOINT")
+            .unwrap_or_else(|| format!("https://cognito-idp.{region}.amazonaws.com"))
+            .trim_end_matches('/')
+            .to_owned();
+        let public_base_url = env
+            .required("PUBLIC_BASE_URL")?
+            .trim_end_matches('/')
+            .to_owned();
+        let mut queue_urls = HashMap::new();
+        let mut dead_letter_urls = HashMap::new();
+        for kind in EventKind::ALL {
+            let var = queue_url_var(kind);
+            queue_urls.insert(kind, env.required(var)?);
+            let dlq = match kind {
+                EventKind::CallStarted => "CALL_STARTED_DLQ_URL",
+                EventKind::CallEnded => "CALL_ENDED_DLQ_URL",
+                EventKind::CallAnalyzed => "CALL_ANALYZED_DLQ_URL",
+            };
+            dead_letter_urls.insert(kind, env.required(dlq)?);
+        }
+        let base_path = env
+            .optional("BASE_PATH")
+            .unwrap_or_else(|| "/admin/retell-control-center".to_owned());
+        if !base_path.starts_with('/') || base_path.ends_with('/') {
+            return Err(ConfigError::Invalid {
+                name: "BASE_PATH",
+                reason: "must start with / and not end with /".into(),
+            });
+        }
+        Ok(Self {
+            auth: RetellAuthConfig::from_env(env)?,
+            calls_table: env.required("CALLS_TABLE")?,
+            stats_table: env.required("CALL_STATS_TABLE")?,
+            appointments_table: env.required("APPOINTMENTS_TABLE")?,
+            jwks_url: env.optional("COGNITO_JWKS_URL").unwrap_or_else(|| {
+                format!(
+                    "https://cognito-idp.{region}.amazonaws.com/{user_pool_id}/.well-known/jwks.json"
+                )
+            }),
+            issuer: format!("https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"),
+            user_pool_client_id: env.required("USER_POOL_CLIENT_ID")?,
+            user_pool_id,
+            cognito_endpoint,
+            base_path,
+            tool_url_template: env
+                .optional("TOOL_URL_TEMPLATE")
+                .unwrap_or_else(|| format!("{public_base_url}/api/retell/functions/{{name}}")),
+            webhook_url: env
+                .optional("WEBHOOK_URL")
+                .unwrap_or_else(|| format!("{public_base_url}/api/retell/webhook")),
+            inbound_url: env
+                .optional("INBOUND_URL")
+                .unwrap_or_else(|| format!("{public_base_url}/api/retell/inbound")),
+            public_base_url,
+            retell_base_url: env
+                .optional("RETELL_BASE_URL")
+                .unwrap_or_else(|| crate::retell::api::DEFAULT_BASE_URL.to_owned()),
+            queue_urls,
+            dead_letter_urls,
+            log_groups: env
+                .optional("LOG_GROUPS")
+                .map(|g| {
+                    g.split(',')
+                        .filter_map(|pair| {
+                            let (function, group) = pair.split_once('=')?;
+                            let (function, group) = (function.trim(), group.trim());
+                            (!function.is_empty() && !group.is_empty())
+                                .then(|| (function.to_owned(), group.to_owned()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            url_prefix: env
+                .optional("URL_PREFIX")
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_owned(),
+            time_zone: env.time_zone()?,
+            region,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,12 @@
 //! What every Lambda stands on: AWS clients with time budgets, settings from the environment,
-//! secrets, structured logs, HTTP replies, and JSON ⇄ DynamoDB attribute values.
+//! secrets, structured logs (and reading them back from CloudWatch Logs), HTTP replies, and
+//! JSON ⇄ DynamoDB attribute values.
 
 pub mod aws;
+pub mod aws_json;
 pub mod config;
 pub mod dynamo;
 pub mod http;
+pub mod logs;
 pub mod secrets;
 pub mod telemetry;

@@ -38,6 +38,27 @@ pub fn init() {
         .try_init();
 }
 
+/// Runs a request's handling and logs one `request answered` line with its status and
+/// latency: the line the control center's operational figures (API response time, webhook
+/// success rate) are computed from ([`ANSWERED`]).
+pub async fn answered<F>(handling: F) -> lambda_http::Response<lambda_http::Body>
+where
+    F: std::future::Future<Output = lambda_http::Response<lambda_http::Body>>,
+{
+    let started = std::time::Instant::now();
+    let response = handling.await;
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_millis() as u64,
+        "{}",
+        ANSWERED
+    );
+    response
+}
+
+/// The message of the line [`answered`] writes.
+pub const ANSWERED: &str = "request answered";
+
 /// The span every log line of one event's handling sits in.
 #[macro_export]
 macro_rules! event_span {

@@ -93,7 +93,9 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let span = crate::event_span!("tool");
         span.record("event", T::NAME);
-        self.respond(request).instrument(span).await
+        crate::platform::telemetry::answered(self.respond(request))
+            .instrument(span)
+            .await
     }
 
     async fn respond(&self, request: Request) -> Response<Body> {

@@ -1,16 +1,41 @@
-//! What "points at this stack" means, in one place for `test-connection` (which checks it) and
-//! `sync` (which makes it so): an agent's `webhook_url`, this project's tools in its LLM (url,
-//! description, parameters and request shape from code), a number's `inbound_webhook_url`, and
-//! the agent version a number actually routes its calls to.
+//! What "points at this stack" means, in one place for `retell-ops test-connection` (which
+//! checks it), `retell-ops sync` (which makes it so) and the control center's agents page: an
+//! agent's `webhook_url`, this project's tools in its LLM (url, description, parameters and
+//! request shape from code), a number's `inbound_webhook_url`, and the agent version a number
+//! actually routes its calls to.
 
 use serde_json::Value;
-use shared::retell::api::{
+
+use crate::retell::api::{
     Agent, PhoneNumber, RetellApiError, RetellClient, RetellLlm, VersionRef, WeightedAgent,
 };
-use shared::tools::ToolDefinition;
+use crate::tools::ToolDefinition;
 
-use crate::agent_file::project_tools;
-use crate::target::Stack;
+/// A stack's addresses and the project's tools: what agents, LLMs and numbers should point at.
+#[derive(Debug, Clone)]
+pub struct Wiring {
+    pub webhook_url: String,
+    pub inbound_url: String,
+    /// A tool's URL, with `{name}` (`book_appointment`) and `{binary}` (`book-appointment`).
+    pub tool_url_template: String,
+    pub tools: Vec<ToolDefinition>,
+}
+
+impl Wiring {
+    pub fn tool_url(&self, tool: &str) -> String {
+        self.tool_url_template
+            .replace("{binary}", &tool.replace('_', "-"))
+            .replace("{name}", tool)
+    }
+
+    fn project_tool(&self, tool: &Value) -> Option<&ToolDefinition> {
+        if tool.get("type").and_then(Value::as_str) != Some("custom") {
+            return None;
+        }
+        let name = tool.get("name").and_then(Value::as_str)?;
+        self.tools.iter().find(|d| d.name == name)
+    }
+}
 
 /// The fields of a project tool that code decides (and `sync` sets).
 const TOOL_FIELDS: [&str; 4] = ["url", "description", "parameters", "args_at_root"];
@@ -25,15 +50,17 @@ pub struct ToolState {
 
 /// This project's tools in `llm`, each compared with code at this stack; and the LLM's
 /// `general_tools` with every drifted field set from code (None: nothing to change).
-pub fn project_tools_of(stack: &Stack, llm: &RetellLlm) -> (Vec<ToolState>, Option<Vec<Value>>) {
-    let defs = project_tools();
+pub fn project_tools_of(
+    wiring: &Wiring,
+    llm: &RetellLlm,
+) -> (Vec<ToolState>, Option<Vec<Value>>) {
     let mut tools = llm.general_tools.clone().unwrap_or_default();
     let mut states = Vec::new();
     for tool in tools.iter_mut() {
-        let Some(def) = project_tool(&defs, tool) else {
+        let Some(def) = wiring.project_tool(tool) else {
             continue;
         };
-        let want = def.retell_tool(&stack.tool_url(def.name));
+        let want = def.retell_tool(&wiring.tool_url(def.name));
         let mut drifted = Vec::new();
         for key in TOOL_FIELDS {
             if !tool
@@ -55,21 +82,12 @@ pub fn project_tools_of(stack: &Stack, llm: &RetellLlm) -> (Vec<ToolState>, Opti
 }
 
 /// The custom tools of `llm` that are not this project's: (name, url).
-pub fn foreign_tools(llm: &RetellLlm) -> Vec<(String, String)> {
-    let defs = project_tools();
+pub fn foreign_tools(wiring: &Wiring, llm: &RetellLlm) -> Vec<(String, String)> {
     llm.custom_tools()
         .into_iter()
-        .filter(|t| !defs.iter().any(|d| d.name == t.name))
+        .filter(|t| !wiring.tools.iter().any(|d| d.name == t.name))
         .map(|t| (t.name, t.url))
         .collect()
-}
-
-fn project_tool<'a>(defs: &'a [ToolDefinition], tool: &Value) -> Option<&'a ToolDefinition> {
-    if tool.get("type").and_then(Value::as_str) != Some("custom") {
-        return None;
-    }
-    let name = tool.get("name").and_then(Value::as_str)?;
-    defs.iter().find(|d| d.name == name)
 }
 
 fn llm_tool_url(llm: &RetellLlm, name: &str) -> String {
@@ -97,8 +115,8 @@ pub fn same_json(a: &Value, b: &Value) -> bool {
 }
 
 /// Whether an agent version sends its webhooks to this stack.
-pub fn webhook_points_here(stack: &Stack, agent: &Agent) -> bool {
-    agent.webhook_url.as_deref() == Some(stack.webhook_url.as_str())
+pub fn webhook_points_here(wiring: &Wiring, agent: &Agent) -> bool {
+    agent.webhook_url.as_deref() == Some(wiring.webhook_url.as_str())
 }
 
 /// One agent a number routes inbound calls to, at a version other than its latest (a pinned
@@ -115,16 +133,16 @@ pub struct PinnedRoute {
 
 impl PinnedRoute {
     /// Whether the pinned version points at this stack (webhook and every project tool).
-    pub fn points_here(&self, stack: &Stack) -> bool {
+    pub fn points_here(&self, wiring: &Wiring) -> bool {
         match (&self.version, &self.llm) {
             (Some(agent), Some(llm)) => {
-                webhook_points_here(stack, agent)
-                    && project_tools_of(stack, llm)
+                webhook_points_here(wiring, agent)
+                    && project_tools_of(wiring, llm)
                         .0
                         .iter()
                         .all(|t| t.drifted.is_empty())
             }
-            (Some(agent), None) => webhook_points_here(stack, agent),
+            (Some(agent), None) => webhook_points_here(wiring, agent),
             _ => false,
         }
     }
@@ -132,7 +150,7 @@ impl PinnedRoute {
     pub fn label(&self) -> String {
         format!(
             "number {} → agent {} {}",
-            shared::retell::api::mask_number(&self.number),
+            crate::retell::api::mask_number(&self.number),
             self.route.agent_id,
             match self.route.version_ref() {
                 VersionRef::Latest => "latest".to_owned(),

@@ -1,0 +1,408 @@
+//! The admin API under `/api/retell` (docs/openapi.yaml), for scripts with
+//! `Authorization: Bearer <ID token>`: status, test calls, agents. The same tenant rule as the
+//! pages: a staff member's requests are about their company, another company's agent is 404.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use shared::retell::api::{AgentSettings, LlmSettings, ResponseEngine, RetellApiError};
+use shared::retell::wiring;
+
+use crate::data::{CompanyView, DataError};
+use crate::pages::agents::{agent_ids, checked_text, may_edit, retell_for, MAX_GREETING_CHARS, MAX_PROMPT_CHARS};
+use crate::session::Session;
+use crate::ControlCenter;
+
+/// Largest request body the API reads.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// An API error: its status and `{"error": code, "message": …}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "not found")
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    fn retell(e: RetellApiError) -> Self {
+        if e.is_not_found() {
+            return Self::not_found();
+        }
+        tracing::warn!(reason = %e, "Retell request failed");
+        match e.status() {
+            Some(s) if (400..500).contains(&s) && s != 401 && s != 403 => {
+                Self::new(StatusCode::BAD_REQUEST, "rejected_by_retell", e.to_string())
+            }
+            _ => Self::new(StatusCode::BAD_GATEWAY, "retell_unavailable", e.to_string()),
+        }
+    }
+}
+
+impl From<DataError> for ApiError {
+    fn from(e: DataError) -> Self {
+        match e {
+            DataError::NotFound => Self::not_found(),
+            DataError::Invalid(what) => Self::invalid(what),
+            DataError::Backend(reason) => {
+                tracing::error!(reason = %reason, "admin API read failed");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage unavailable")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        tracing::info!(status = self.status.as_u16(), reason = self.code, "admin API refused");
+        (
+            self.status,
+            Json(json!({"error": self.code, "message": self.message})),
+        )
+            .into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// A JSON body of type `T`, strictly: unknown fields, wrong types and oversized bodies are
+/// refused with the reason.
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("at most {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("body: {e}")))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CompanyQuery {
+    company: Option<String>,
+}
+
+async fn company(app: &ControlCenter, session: &Session, q: &CompanyQuery) -> Result<CompanyView, ApiError> {
+    Ok(app.data.company(&session.viewer, q.company.as_deref()).await?)
+}
+
+fn admin_only(session: &Session) -> Result<(), ApiError> {
+    if session.viewer.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "admins only"))
+    }
+}
+
+pub async fn status(
+    State(app): State<Arc<ControlCenter>>,
+    Extension(session): Extension<Session>,
+    Query(q): Query<CompanyQuery>,
+) -> ApiResult {
+    let company = company(&app, &session, &q).await?;
+    let active = app.data.active_calls(&company).await?;
+    let today = crate::data::today(&company.time_zone);
+    let stats = app
+        .data
+        .stats(&company, today, today)
+        .await?
+        .first()
+        .map(|(_, s)| *s)
+        .unwrap_or_default();
+    let operations = app
+        .logbook
+        .operations(&session.viewer, chrono::Utc::now().timestamp_millis())
+        .await
+        .ok()
+        .flatten();
+    let health = if session.viewer.is_admin() {
+        let h = crate::pages::overview::system_health(&app).await;
+        Some(json!({"dead_letters": h.dead_letters.ok(), "reconcile": h.reconcile}))
+    } else {
+        None
+    };
+    let fields = shared::calls::record::STATS_FIELDS;
+    let today_json: serde_json::Map<String, Value> = fields
+        .iter()
+        .zip(stats.values())
+        .map(|(k, v)| ((*k).to_owned(), json!(v)))
+        .collect();
+    Ok(Json(json!({
+        "company_id": company.id,
+        "day": today.to_string(),
+        "active_calls": active.len(),
+        "today": today_json,
+        "operations": operations,
+        "system": health,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestCallRequest {
+    to_number: String,
+    #[serde(default)]
+    company_id: Option<String>,
+}
+
+pub async fn test_call(
+    State(app): State<Arc<ControlCenter>>,
+    Extension(session): Extension<Session>,
+    body: Bytes,
+) -> ApiResult {
+    let request: TestCallRequest = parse(&body)?;
+    let company = company(
+        &app,
+        &session,
+        &CompanyQuery {
+            company: request.company_id,
+        },
+    )
+    .await?;
+    match crate::pages::test_call::start_call(&app, &company, &request.to_number).await {
+        Ok(call_id) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"call_id": call_id, "company_id": company.id})),
+        )
+            .into_response()),
+        Err((status, message)) => Err(ApiError::new(status, "test_call_refused", message)),
+    }
+}
+
+#[derive(Serialize)]
+struct AgentView {
+    agent_id: String,
+    agent_name: Option<String>,
+    version: u64,
+    is_published: bool,
+    webhook_points_here: bool,
+    tools: Vec<ToolView>,
+}
+
+#[derive(Serialize)]
+struct ToolView {
+    name: String,
+    url: String,
+    points_here: bool,
+}
+
+pub async fn list_agents(
+    State(app): State<Arc<ControlCenter>>,
+    Extension(session): Extension<Session>,
+    Query(q): Query<CompanyQuery>,
+) -> ApiResult {
+    let company = company(&app, &session, &q).await?;
+    let retell = retell_for(&app, &company.id)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retell_unavailable", e))?;
+    let ids = agent_ids(&app, &company, session.viewer.is_admin(), &retell)
+        .await
+        .map_err(ApiError::retell)?;
+    let mut agents = Vec::new();
+    for id in ids {
+        let agent = retell.get_agent(&id, None).await.map_err(ApiError::retell)?;
+        let tools = match agent.llm_id() {
+            Some(llm_id) => {
+                let llm = retell.get_llm(llm_id).await.map_err(ApiError::retell)?;
+                wiring::project_tools_of(&app.wiring, &llm)
+                    .0
+                    .into_iter()
+                    .map(|t| ToolView {
+                        points_here: t.drifted.is_empty(),
+                        name: t.name,
+                        url: t.url,
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        agents.push(AgentView {
+            webhook_points_here: wiring::webhook_points_here(&app.wiring, &agent),
+            agent_id: agent.agent_id,
+            agent_name: agent.agent_name,
+            version: agent.version,
+            is_published: agent.is_published,
+            tools,
+        });
+    }
+    Ok(Json(json!({"company_id": company.id, "agents": agents})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAgent {
+    agent_name: String,
+    voice_id: String,
+    #[serde(default)]
+    language: Option<String>,
+    general_prompt: String,
+    #[serde(default)]
+    begin_message: Option<String>,
+}
+
+/// Creates an agent with a Retell LLM that has this project's five tools, pointing at this
+/// stack (admins only; the company's settings then need its id in `agent_ids`).
+pub async fn create_agent(
+    State(app): State<Arc<ControlCenter>>,
+    Extension(session): Extension<Session>,
+    Query(q): Query<CompanyQuery>,
+    body: Bytes,
+) -> ApiResult {
+    admin_only(&session)?;
+    let new: NewAgent = parse(&body)?;
+    let name = checked_text(&new.agent_name, 200, "agent_name", true).map_err(ApiError::invalid)?;
+    let prompt = checked_text(&new.general_prompt, MAX_PROMPT_CHARS, "general_prompt", true)
+        .map_err(ApiError::invalid)?;
+    let greeting = match &new.begin_message {
+        Some(g) => Some(checked_text(g, MAX_GREETING_CHARS, "begin_message", false).map_err(ApiError::invalid)?),
+        None => None,
+    };
+    let company = company(&app, &session, &q).await?;
+    let retell = retell_for(&app, &company.id)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retell_unavailable", e))?;
+    let tools: Vec<Value> = app
+        .wiring
+        .tools
+        .iter()
+        .map(|t| t.retell_tool(&app.wiring.tool_url(t.name)))
+        .collect();
+    let llm = retell
+        .create_llm(&LlmSettings {
+            general_prompt: Some(prompt),
+            begin_message: greeting,
+            general_tools: Some(tools),
+            ..Default::default()
+        })
+        .await
+        .map_err(ApiError::retell)?;
+    let agent = retell
+        .create_agent(&AgentSettings {
+            agent_name: Some(name),
+            voice_id: Some(new.voice_id),
+            language: new.language.as_deref().map(Into::into),
+            webhook_url: Some(app.wiring.webhook_url.clone()),
+            response_engine: Some(ResponseEngine::retell_llm(&llm.llm_id)),
+            ..Default::default()
+        })
+        .await;
+    let agent = match agent {
+        Ok(a) => a,
+        Err(e) => {
+            // Leave no LLM behind that nothing uses.
+            let _ = retell.delete_llm(&llm.llm_id).await;
+            return Err(ApiError::retell(e));
+        }
+    };
+    tracing::info!(agent = %agent.agent_id, company = %company.id, "agent created from the admin API");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"agent_id": agent.agent_id, "llm_id": llm.llm_id})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentUpdate {
+    #[serde(default)]
+    general_prompt: Option<String>,
+    #[serde(default)]
+    begin_message: Option<String>,
+    #[serde(default)]
+    publish: bool,
+}
+
+pub async fn update_agent(
+    State(app): State<Arc<ControlCenter>>,
+    Extension(session): Extension<Session>,
+    Path(agent_id): Path<String>,
+    Query(q): Query<CompanyQuery>,
+    body: Bytes,
+) -> ApiResult {
+    let update: AgentUpdate = parse(&body)?;
+    let company = company(&app, &session, &q).await?;
+    if !may_edit(&company, session.viewer.is_admin(), &agent_id) {
+        return Err(ApiError::not_found());
+    }
+    let prompt = match &update.general_prompt {
+        Some(p) => Some(checked_text(p, MAX_PROMPT_CHARS, "general_prompt", true).map_err(ApiError::invalid)?),
+        None => None,
+    };
+    let greeting = match &update.begin_message {
+        Some(g) => Some(checked_text(g, MAX_GREETING_CHARS, "begin_message", false).map_err(ApiError::invalid)?),
+        None => None,
+    };
+    let retell = retell_for(&app, &company.id)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retell_unavailable", e))?;
+    let agent = retell.get_agent(&agent_id, None).await.map_err(ApiError::retell)?;
+    if prompt.is_some() || greeting.is_some() {
+        let llm_id = agent
+            .llm_id()
+            .ok_or_else(|| ApiError::invalid("the agent does not answer with a Retell LLM"))?;
+        retell
+            .update_llm(
+                llm_id,
+                &LlmSettings {
+                    general_prompt: prompt,
+                    begin_message: greeting,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(ApiError::retell)?;
+    }
+    let draft = retell.get_agent(&agent_id, None).await.map_err(ApiError::retell)?;
+    let mut published = None;
+    if update.publish && !draft.is_published {
+        retell
+            .publish_agent(&agent_id, draft.version)
+            .await
+            .map_err(ApiError::retell)?;
+        published = Some(draft.version);
+    }
+    Ok(Json(json!({"agent_id": agent_id, "draft_version": draft.version, "published_version": published}))
+        .into_response())
+}
+
+pub async fn delete_agent(
+    State(app): State<Arc<ControlCenter>>,
+    Extension(session): Extension<Session>,
+    Path(agent_id): Path<String>,
+    Query(q): Query<CompanyQuery>,
+) -> ApiResult {
+    admin_only(&session)?;
+    let company = company(&app, &session, &q).await?;
+    let retell = retell_for(&app, &company.id)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retell_unavailable", e))?;
+    retell.delete_agent(&agent_id).await.map_err(ApiError::retell)?;
+    tracing::info!(agent = %agent_id, "agent deleted from the admin API");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

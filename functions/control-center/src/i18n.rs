@@ -1,0 +1,176 @@
+//! The control center speaks German and English: the company's language by default, the
+//! viewer's choice (`?lang=`) kept in a cookie. Every word a page shows is here.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    De,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::De => "de",
+            Self::En => "en",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "de" => Some(Self::De),
+            "en" => Some(Self::En),
+            _ => None,
+        }
+    }
+
+    /// A company's language setting (`de-DE`, `en-US`, …).
+    pub fn of_company(language: &str) -> Self {
+        if language.starts_with("en") {
+            Self::En
+        } else {
+            Self::De
+        }
+    }
+
+    /// The text for `key` (the key itself if it is missing, which a unit test rules out for
+    /// every key the pages use).
+    pub fn t(self, key: &'static str) -> &'static str {
+        TEXTS
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, de, en)| match self {
+                Self::De => *de,
+                Self::En => *en,
+            })
+            .unwrap_or(key)
+    }
+}
+
+/// (key, German, English).
+pub const TEXTS: &[(&str, &str, &str)] = &[
+    ("title", "Kontrollzentrum", "Control center"),
+    ("overview", "Übersicht", "Overview"),
+    ("calls", "Anrufe", "Calls"),
+    ("analytics", "Auswertung", "Analytics"),
+    ("agents", "Agenten", "Agents"),
+    ("logs", "Protokolle", "Logs"),
+    ("test_call", "Testanruf", "Test call"),
+    ("logout", "Abmelden", "Log out"),
+    ("login", "Anmelden", "Log in"),
+    ("username", "Benutzername (E-Mail)", "User name (e-mail)"),
+    ("password", "Passwort", "Password"),
+    ("company", "Unternehmen", "Company"),
+    ("active_calls", "Laufende Anrufe", "Active calls"),
+    ("no_active_calls", "Gerade läuft kein Anruf.", "No call right now."),
+    ("today", "Heute", "Today"),
+    ("yesterday", "Gestern", "Yesterday"),
+    ("minutes", "Minuten", "Minutes"),
+    ("bookings", "Buchungen", "Bookings"),
+    ("success_rate", "Erfolgsquote", "Success rate"),
+    ("sentiment", "Stimmung", "Sentiment"),
+    ("key_metrics", "Kennzahlen und Ziele", "Key metrics and targets"),
+    ("metric", "Kennzahl", "Metric"),
+    ("target", "Ziel", "Target"),
+    ("value", "Wert", "Value"),
+    ("api_response_time", "API-Antwortzeit", "API response time"),
+    ("webhook_success", "Webhook-Erfolgsquote", "Webhook success rate"),
+    ("call_completion", "Abschlussquote der Anrufe", "Call completion rate"),
+    ("agent_response_time", "Antwortzeit des Agenten", "Agent response time"),
+    ("not_available", "nicht verfügbar", "not available"),
+    ("system_health", "Systemzustand", "System health"),
+    ("dead_letters", "Unzustellbare Ereignisse", "Dead letters"),
+    ("last_webhook", "Letztes gespeichertes Ereignis", "Last event stored"),
+    ("reconcile", "Abgleich mit Retell", "Reconcile with Retell"),
+    ("day", "Tag", "Day"),
+    ("status", "Status", "Status"),
+    ("caller", "Anrufer", "Caller"),
+    ("all", "alle", "all"),
+    ("filter", "Filtern", "Filter"),
+    ("time", "Zeit", "Time"),
+    ("duration", "Dauer", "Duration"),
+    ("summary", "Zusammenfassung", "Summary"),
+    ("next_page", "Weitere Anrufe", "More calls"),
+    ("no_calls", "Keine Anrufe für diese Auswahl.", "No calls for this selection."),
+    ("call", "Anruf", "Call"),
+    ("analysis", "Auswertung", "Analysis"),
+    ("transcript", "Gesprächsverlauf", "Transcript"),
+    ("tool_calls", "Werkzeugaufrufe", "Tool calls"),
+    ("result", "Ergebnis", "Result"),
+    ("appointment", "Gebuchter Termin", "Appointment booked"),
+    ("no_appointment", "Kein Termin gebucht.", "No appointment booked."),
+    ("recording", "Aufnahme", "Recording"),
+    ("cost", "Kosten", "Cost"),
+    ("latency", "Latenz", "Latency"),
+    ("follow_up", "Bitte nachfassen", "Needs follow-up"),
+    ("agent", "Agent", "Agent"),
+    ("user", "Anrufer", "Caller"),
+    ("from", "Von", "From"),
+    ("to", "Bis", "To"),
+    ("show", "Anzeigen", "Show"),
+    ("download_csv", "Als CSV herunterladen", "Download CSV"),
+    ("calls_per_day", "Anrufe pro Tag", "Calls per day"),
+    ("minutes_per_day", "Minuten pro Tag", "Minutes per day"),
+    ("calls_per_hour", "Anrufe nach Tageszeit", "Calls by hour of day"),
+    ("duration_distribution", "Verteilung der Gesprächsdauer", "Call duration distribution"),
+    ("conversion", "Anrufe mit Buchung", "Calls with a booking"),
+    ("cost_per_call", "Kosten pro Anruf", "Cost per call"),
+    ("positive", "positiv", "positive"),
+    ("neutral", "neutral", "neutral"),
+    ("negative", "negativ", "negative"),
+    ("unknown", "unbekannt", "unknown"),
+    ("prompt", "Prompt", "Prompt"),
+    ("begin_message", "Begrüßung", "Begin message"),
+    ("save_version", "Als neue Version speichern", "Save as a new version"),
+    ("and_publish", "und veröffentlichen", "and publish"),
+    ("tools", "Werkzeuge", "Tools"),
+    ("points_here", "zeigt auf diesen Stack", "points at this stack"),
+    ("points_elsewhere", "zeigt NICHT auf diesen Stack", "does NOT point at this stack"),
+    ("webhook", "Webhook", "Webhook"),
+    ("version", "Version", "Version"),
+    ("published", "veröffentlicht", "published"),
+    ("draft", "Entwurf", "draft"),
+    ("saved", "Gespeichert.", "Saved."),
+    ("retell_unavailable", "Retell ist gerade nicht erreichbar", "Retell cannot be reached right now"),
+    ("call_id", "Anruf-ID", "Call ID"),
+    ("level", "Stufe", "Level"),
+    ("message", "Meldung", "Message"),
+    ("function", "Funktion", "Function"),
+    ("no_logs", "Keine Protokollzeilen.", "No log lines."),
+    ("number_to_call", "Nummer, die angerufen wird (E.164)", "Number to call (E.164)"),
+    ("start_call", "Anruf starten", "Start call"),
+    ("call_started", "Der Anruf wurde gestartet:", "The call was started:"),
+    ("waiting_for_call", "Warte auf die Ereignisse des Anrufs …", "Waiting for the call's events …"),
+    ("not_found", "Nicht gefunden.", "Not found."),
+    ("forbidden", "Dafür fehlt die Berechtigung.", "You may not do that."),
+    ("bad_request", "Die Eingabe ist ungültig:", "The input is invalid:"),
+    ("error", "Etwas ist schiefgegangen. Bitte erneut versuchen.", "Something went wrong. Please try again."),
+    ("signed_in_as", "Angemeldet als", "Signed in as"),
+    ("open", "öffnen", "open"),
+    ("booked", "gebucht", "booked"),
+    ("yes", "ja", "yes"),
+    ("no", "nein", "no"),
+    ("successful", "erfolgreich", "successful"),
+    ("unsuccessful", "nicht erfolgreich", "unsuccessful"),
+    ("service", "Leistung", "Service"),
+    ("customer", "Kunde", "Customer"),
+    ("date", "Datum", "Date"),
+    ("range", "Zeitraum", "Range"),
+    ("total", "Summe", "Total"),
+    ("reason", "Grund", "Reason"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_there_once_in_both_languages() {
+        let mut keys = std::collections::BTreeSet::new();
+        for (key, de, en) in TEXTS {
+            assert!(keys.insert(*key), "{key} twice");
+            assert!(!de.is_empty() && !en.is_empty(), "{key}");
+        }
+        assert_eq!(Lang::De.t("calls"), "Anrufe");
+        assert_eq!(Lang::En.t("calls"), "Calls");
+    }
+}

@@ -1,0 +1,266 @@
+//! The control center: what the business's staff and the operators look at (calls, bookings,
+//! analytics, agents, logs, test calls) as server-rendered pages, and the JSON admin API under
+//! `/api/retell/…` (docs/openapi.yaml), behind a Cognito login.
+//!
+//! - [`auth`]: every request's ID token verified (RS256, issuer, client, expiry, token use);
+//!   admins see every company, staff only theirs. The rule is enforced in [`data`], where the
+//!   data is read, not only in what a page links to.
+//! - [`session`]: the login's tokens in HttpOnly, Secure, SameSite cookies, refreshed before
+//!   they expire; a CSRF token on every state-changing request.
+//! - [`pages`] (maud: markup is escaped unless a page says otherwise, so whatever a caller said
+//!   shows as text), [`api`], [`charts`] (SVG drawn here, no chart script), [`i18n`].
+//! - Assets (htmx, the stylesheet) are embedded in the binary and served by it.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use shared::booking::company::{CompanyDirectory, COMPANY_CACHE_TTL};
+use shared::calendar::ledger::AppointmentLedger;
+use shared::calls::store::DynamoCallStore;
+use shared::platform::aws::AwsClients;
+use shared::platform::config::ControlCenterConfig;
+use shared::platform::logs::LogsClient;
+use shared::retell::keys::{KeyProvider, SecretsManagerSource, DEFAULT_REFRESH_INTERVAL};
+use shared::retell::wiring::Wiring;
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod charts;
+pub mod cognito;
+pub mod data;
+pub mod i18n;
+pub mod logbook;
+pub mod pages;
+pub mod session;
+
+use auth::TokenVerifier;
+use cognito::Cognito;
+
+/// Everything a request needs, built once per container.
+pub struct ControlCenter {
+    pub config: ControlCenterConfig,
+    pub verifier: TokenVerifier,
+    pub cognito: Cognito,
+    pub data: data::Data,
+    pub keys: KeyProvider<SecretsManagerSource>,
+    pub sqs: aws_sdk_sqs::Client,
+    pub logbook: logbook::Logbook,
+    pub wiring: Wiring,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{0}")]
+    Auth(#[from] auth::AuthError),
+    #[error("{0}")]
+    Aws(#[from] shared::platform::aws_json::AwsJsonError),
+}
+
+/// The five tools of this project (what an agent should have, pointing at this stack).
+pub fn project_tools() -> Vec<shared::tools::ToolDefinition> {
+    use shared::tools::Tool;
+    vec![
+        check_availability::CheckAvailability.definition(),
+        book_appointment::BookAppointment.definition(),
+        get_customer_info::GetCustomerInfo.definition(),
+        cancel_appointment::CancelAppointment.definition(),
+        reschedule_appointment::RescheduleAppointment.definition(),
+    ]
+}
+
+impl ControlCenter {
+    pub fn build(
+        config: &ControlCenterConfig,
+        aws: &AwsClients,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, BuildError> {
+        let _ = pages::HOME.set(format!("{}{}", config.url_prefix, config.base_path));
+        let logs = match LogsClient::from_sdk_config(sdk) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(reason = %e, "logs page without CloudWatch Logs");
+                None
+            }
+        };
+        Ok(Self {
+            verifier: TokenVerifier::new(
+                &config.issuer,
+                &config.user_pool_client_id,
+                &config.jwks_url,
+            )?,
+            cognito: Cognito::new(
+                sdk,
+                &config.cognito_endpoint,
+                &config.user_pool_id,
+                &config.user_pool_client_id,
+            )?,
+            data: data::Data {
+                calls: DynamoCallStore::new(
+                    aws.dynamodb.clone(),
+                    &config.calls_table,
+                    &config.stats_table,
+                ),
+                companies: CompanyDirectory::new(
+                    aws.dynamodb.clone(),
+                    &config.auth.companies_table,
+                    COMPANY_CACHE_TTL,
+                ),
+                ledger: AppointmentLedger::new(aws.dynamodb.clone(), &config.appointments_table),
+                default_company_id: config.auth.default_company_id.clone(),
+                default_time_zone: config.time_zone,
+            },
+            keys: KeyProvider::new(
+                SecretsManagerSource::new(aws.secrets.clone(), &config.auth.secret_id),
+                &config.auth.default_company_id,
+                DEFAULT_REFRESH_INTERVAL,
+            ),
+            sqs: aws.sqs.clone(),
+            logbook: logbook::Logbook::new(logs, config.log_groups.clone()),
+            wiring: Wiring {
+                webhook_url: config.webhook_url.clone(),
+                inbound_url: config.inbound_url.clone(),
+                tool_url_template: config.tool_url_template.clone(),
+                tools: project_tools(),
+            },
+            config: config.clone(),
+        })
+    }
+
+    /// A path as links and cookies name it (`URL_PREFIX` + `BASE_PATH` + `rest`).
+    pub fn link(&self, rest: &str) -> String {
+        format!("{}{}{}", self.config.url_prefix, self.config.base_path, rest)
+    }
+
+    pub fn router(self: Arc<Self>) -> Router {
+        let base = self.config.base_path.clone();
+        let pages = Router::new()
+            .route("/", get(pages::overview::page))
+            .route("/login", get(pages::login::form).post(pages::login::submit))
+            .route("/logout", post(pages::login::logout))
+            .route("/calls", get(pages::calls::list))
+            .route("/calls/{call_id}", get(pages::call::page))
+            .route("/analytics", get(pages::analytics::page))
+            .route("/agents", get(pages::agents::list))
+            .route(
+                "/agents/{agent_id}",
+                get(pages::agents::page).post(pages::agents::save),
+            )
+            .route("/logs", get(pages::logs::page))
+            .route(
+                "/test-call",
+                get(pages::test_call::form).post(pages::test_call::start),
+            )
+            .route("/test-call/{call_id}", get(pages::test_call::watch))
+            .route("/fragments/active-calls", get(pages::overview::active_calls))
+            .route(
+                "/fragments/call-status/{call_id}",
+                get(pages::test_call::status),
+            )
+            .route("/assets/{file}", get(assets::serve));
+        let api = Router::new()
+            .route("/status", get(api::status))
+            .route("/test-call", post(api::test_call))
+            .route("/agents", get(api::list_agents).post(api::create_agent))
+            .route(
+                "/agents/{agent_id}",
+                axum::routing::put(api::update_agent).delete(api::delete_agent),
+            );
+        Router::new()
+            // The overview is at the base path itself; with a trailing slash it is a redirect.
+            .route(
+                &format!("{base}/"),
+                get(|State(app): State<Arc<ControlCenter>>| async move {
+                    axum::response::Redirect::permanent(&app.link(""))
+                }),
+            )
+            .nest(&base, pages)
+            .nest("/api/retell", api)
+            .fallback(not_found)
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                session::authenticate,
+            ))
+            .layer(middleware::from_fn_with_state(self.clone(), strip_prefix))
+            .layer(middleware::from_fn(security_headers))
+            .with_state(self)
+    }
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found").into_response()
+}
+
+/// Locally cargo lambda serves the function under `/lambda-url/control-center`; the routes are
+/// the same as behind API Gateway once that prefix is gone.
+async fn strip_prefix(
+    State(app): State<Arc<ControlCenter>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let prefix = &app.config.url_prefix;
+    if !prefix.is_empty() {
+        let path = request.uri().path();
+        if let Some(rest) = path.strip_prefix(prefix.as_str()) {
+            if rest.is_empty() || rest.starts_with('/') {
+                let query = request
+                    .uri()
+                    .query()
+                    .map(|q| format!("?{q}"))
+                    .unwrap_or_default();
+                let new = format!("{}{query}", if rest.is_empty() { "/" } else { rest });
+                if let Ok(uri) = new.parse() {
+                    *request.uri_mut() = uri;
+                }
+            }
+        }
+    }
+    next.run(request).await
+}
+
+/// The usual headers on every answer: a strict Content-Security-Policy (scripts and styles
+/// only from here, no inline script, no framing), no sniffing, no referrer, HSTS, no caching of
+/// pages with personal data.
+async fn security_headers(request: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let is_asset = request.uri().path().contains("/assets/");
+    let head = request.method() == Method::HEAD;
+    // Every line of a request carries call_id / event / company; event is the route.
+    let span = shared::event_span!("control_center");
+    span.record("event", request.uri().path());
+    let mut response = next.run(request).instrument(span).await;
+    let h = response.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
+        h.insert(name, HeaderValue::from_static(value));
+    };
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         media-src 'self' https: http://127.0.0.1:*; connect-src 'self'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "x-frame-options", "DENY");
+    set(h, "referrer-policy", "no-referrer");
+    set(
+        h,
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    );
+    set(h, "cross-origin-opener-policy", "same-origin");
+    set(
+        h,
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=()",
+    );
+    if !is_asset && !head {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}

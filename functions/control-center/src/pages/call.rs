@@ -1,0 +1,199 @@
+//! One call: summary and analysis, the conversation, the tool calls with their answers, the
+//! appointment it booked, the recording, Retell's cost and latency. Everything the caller said
+//! is data and shown as text.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::Extension;
+use maud::{html, Markup};
+use serde_json::Value;
+use shared::calls::record::CallRecord;
+use shared::calls::tool_calls::ToolCall;
+
+use super::{cost, duration, layout, pretty, Common, Ctx, PageError};
+use crate::data;
+use crate::session::Session;
+use crate::ControlCenter;
+
+pub async fn page(
+    State(app): State<Arc<ControlCenter>>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    Path(call_id): Path<String>,
+    Query(common): Query<Common>,
+) -> Result<Response, PageError> {
+    let ctx = Ctx::new(&app, &session, &headers, &common).await?;
+    let lang = ctx.lang;
+    let record = app
+        .data
+        .call(&ctx.viewer, &call_id)
+        .await
+        .map_err(|e| PageError::from_data(e, lang))?;
+    let appointments = app
+        .data
+        .appointments_of(&record)
+        .await
+        .map_err(|e| PageError::from_data(e, lang))?;
+    // The call's own company (an admin may look at any company's call): its time zone and the
+    // names of its services.
+    let call_company = app
+        .data
+        .company(&ctx.viewer, Some(&record.company_id))
+        .await
+        .ok();
+    let tz = call_company
+        .as_ref()
+        .map(|c| c.time_zone)
+        .unwrap_or(ctx.company.time_zone);
+    let service_name = |id: &str| -> String {
+        call_company
+            .as_ref()
+            .and_then(|c| c.settings.as_ref())
+            .and_then(|s| s.settings.services.iter().find(|svc| svc.id == id))
+            .and_then(|svc| svc.names.first().cloned())
+            .unwrap_or_else(|| id.to_owned())
+    };
+    let text = |k: &str| record.str(k).map(str::to_owned);
+    let tool_calls = record
+        .fields
+        .get("transcript_with_tool_calls")
+        .map(ToolCall::parse_all)
+        .unwrap_or_default();
+    let body = html! {
+        section.facts {
+            dl {
+                dt { (ctx.t("call_id")) } dd { code { (record.call_id.as_str()) } }
+                dt { (ctx.t("company")) } dd { (record.company_id) }
+                dt { (ctx.t("status")) } dd { (record.call_status().unwrap_or("–")) }
+                dt { (ctx.t("time")) } dd { (data::local_time(record.call_ts(), &tz, "%Y-%m-%d %H:%M:%S")) }
+                dt { (ctx.t("caller")) } dd { (text("from_number").unwrap_or_else(|| "–".into())) }
+                dt { (ctx.t("duration")) } dd { (record.int("duration_ms").map(duration).unwrap_or_else(|| "–".into())) }
+                dt { (ctx.t("agent")) } dd { (text("agent_id").unwrap_or_else(|| "–".into())) }
+                dt { (ctx.t("reason")) } dd { (text("disconnection_reason").unwrap_or_else(|| "–".into())) }
+                dt { (ctx.t("cost")) } dd { (record.fields.get("combined_cost").and_then(Value::as_f64)
+                        .map(|c| cost(c, lang)).unwrap_or_else(|| "–".into())) }
+                dt { (ctx.t("latency")) } dd { (latency(&record)) }
+            }
+            @if record.fields.get("needs_follow_up").and_then(Value::as_bool) == Some(true) {
+                p.warning role="alert" { (ctx.t("follow_up")) ": "
+                    (pretty(record.fields.get("unresolved_writes").unwrap_or(&Value::Null))) }
+            }
+        }
+        section.analysis {
+            h2 { (ctx.t("summary")) }
+            p { (text("call_summary").unwrap_or_else(|| "–".into())) }
+            h2 { (ctx.t("analysis")) }
+            dl {
+                dt { (ctx.t("sentiment")) } dd { (text("user_sentiment").unwrap_or_else(|| "–".into())) }
+                dt { (ctx.t("successful")) } dd { (match record.fields.get("call_successful").and_then(Value::as_bool) {
+                    Some(true) => ctx.t("yes"), Some(false) => ctx.t("no"), None => "–" }) }
+                @if let Some(custom) = record.fields.get("custom_analysis_data").and_then(Value::as_object) {
+                    @for (k, v) in custom {
+                        dt { (k) } dd { (match v { Value::String(s) => s.clone(), other => other.to_string() }) }
+                    }
+                }
+            }
+        }
+        section.appointment {
+            h2 { (ctx.t("appointment")) }
+            @if appointments.is_empty() {
+                p { (ctx.t("no_appointment")) }
+            } @else {
+                table {
+                    thead { tr { th { (ctx.t("date")) } th { (ctx.t("time")) } th { (ctx.t("service")) }
+                                 th { (ctx.t("customer")) } th { (ctx.t("status")) } } }
+                    tbody { @for a in &appointments { tr {
+                        td { (a.date.to_string()) } td { (a.time.format("%H:%M").to_string()) }
+                        td { (service_name(&a.service_id)) } td { (a.customer_name.as_deref().unwrap_or("–")) }
+                        td { (format!("{:?}", a.status).to_lowercase()) }
+                    } } }
+                }
+            }
+        }
+        @if let Some(url) = text("recording_url").filter(|u| u.starts_with("https://") || u.starts_with("http://")) {
+            section.recording {
+                h2 { (ctx.t("recording")) }
+                audio controls preload="none" src=(url) {}
+            }
+        }
+        section.transcript {
+            h2 { (ctx.t("transcript")) }
+            (conversation(&ctx, &record))
+        }
+        section.tools {
+            h2 { (ctx.t("tool_calls")) }
+            @if tool_calls.is_empty() { p { "–" } }
+            @for call in &tool_calls {
+                details open {
+                    summary { code { (call.name) } @if let Some(ok) = call.successful { " · " (if ok { "✓" } else { "✗" }) } }
+                    h3 { "args" } pre { (pretty(&call.arguments)) }
+                    h3 { (ctx.t("result")) } pre { (call.result.as_ref().map(pretty).unwrap_or_else(|| "–".into())) }
+                }
+            }
+        }
+    };
+    let title = format!("{} {}", ctx.t("call"), record.call_id.as_str());
+    let markup = layout(&ctx, "calls", &title, body);
+    Ok(ctx.respond(markup))
+}
+
+/// The transcript as a conversation: Retell's utterances (`transcript_object`), else the text's
+/// `Agent:` / `User:` lines.
+fn conversation(ctx: &Ctx, record: &CallRecord) -> Markup {
+    let utterances: Vec<(String, String)> = match record
+        .fields
+        .get("transcript_object")
+        .and_then(Value::as_array)
+    {
+        Some(list) if !list.is_empty() => list
+            .iter()
+            .filter_map(|u| {
+                Some((
+                    u.get("role")?.as_str()?.to_owned(),
+                    u.get("content")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect(),
+        _ => record
+            .str("transcript")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| {
+                let (who, said) = line.split_once(':')?;
+                let role = match who.trim() {
+                    "Agent" => "agent",
+                    "User" => "user",
+                    _ => return None,
+                };
+                Some((role.to_owned(), said.trim().to_owned()))
+            })
+            .collect(),
+    };
+    html! {
+        @if utterances.is_empty() { p { "–" } }
+        ol.conversation {
+            @for (role, said) in &utterances {
+                li class=(if role == "agent" { "agent" } else { "user" }) {
+                    span.who { (if role == "agent" { ctx.t("agent") } else { ctx.t("user") }) }
+                    span.said { (said) }
+                }
+            }
+        }
+        @if record.transcript_truncated { p.note { "…" } }
+    }
+}
+
+fn latency(record: &CallRecord) -> String {
+    let e2e = record.fields.get("latency").and_then(|l| l.get("e2e"));
+    match (
+        e2e.and_then(|l| l.get("p50")).and_then(Value::as_f64),
+        e2e.and_then(|l| l.get("p90")).and_then(Value::as_f64),
+    ) {
+        (Some(p50), Some(p90)) => format!("{p50:.0} ms (p50) · {p90:.0} ms (p90)"),
+        (Some(p50), None) => format!("{p50:.0} ms (p50)"),
+        _ => "–".into(),
+    }
+}

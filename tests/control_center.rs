@@ -1,0 +1,348 @@
+//! The control center's router against the AWS emulator, with real Cognito logins (the
+//! emulator's cognito-idp issues RS256 tokens that the router verifies against the pool's JWKS):
+//! the tenant rule where data is read, authentication of pages and API, CSRF, escaping of what
+//! callers said, and the security headers.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use control_center::cognito::Cognito;
+use control_center::ControlCenter;
+use integration_tests::{call_id, clients, endpoint, sdk_config, stack};
+use serde_json::{json, Value};
+use shared::calls::record::CallEvent;
+use shared::calls::store::{apply_event, DynamoCallStore};
+use shared::platform::aws_json::AwsJsonClient;
+use shared::platform::config::{ControlCenterConfig, Env};
+use shared::retell::EventKind;
+use tower::ServiceExt;
+
+const ADMIN: (&str, &str) = ("admin@cc.example", "AdminPass-2026");
+const STAFF: (&str, &str) = ("staff@cc.example", "StaffPass-2026");
+const OTHER: (&str, &str) = ("other@cc.example", "OtherPass-2026");
+
+fn config() -> ControlCenterConfig {
+    let s = stack();
+    let mut env: std::collections::HashMap<String, String> = s.description["functions"]
+        ["control-center"]["env"]
+        .as_object()
+        .expect("control-center in template.yaml")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    let pool = s.resource("ControlCenterUserPool", "Ref");
+    env.insert("AWS_REGION".into(), s.region());
+    env.insert("COGNITO_ENDPOINT".into(), endpoint());
+    env.insert(
+        "COGNITO_JWKS_URL".into(),
+        format!("{}/{pool}/.well-known/jwks.json", endpoint()),
+    );
+    ControlCenterConfig::from_env(&Env::from_map(env)).expect("config")
+}
+
+async fn idp(action: &str, body: Value) -> Value {
+    let sdk = sdk_config().await;
+    let api = AwsJsonClient::new(&sdk, "cognito-idp", "AWSCognitoIdentityProviderService", None)
+        .expect("client");
+    api.call(action, &body).await.expect(action)
+}
+
+/// The three logins (once per test binary).
+async fn users(config: &ControlCenterConfig) {
+    let pool = &config.user_pool_id;
+    for ((name, password), company) in [(ADMIN, None), (STAFF, Some("ccdemo")), (OTHER, Some("ccother"))] {
+        let mut attrs = vec![json!({"Name": "email", "Value": name})];
+        if let Some(c) = company {
+            attrs.push(json!({"Name": "custom:company_id", "Value": c}));
+        }
+        let sdk = sdk_config().await;
+        let api = AwsJsonClient::new(&sdk, "cognito-idp", "AWSCognitoIdentityProviderService", None)
+            .expect("client");
+        let _ = api
+            .call::<Value>(
+                "AdminCreateUser",
+                &json!({"UserPoolId": pool, "Username": name, "UserAttributes": attrs, "MessageAction": "SUPPRESS"}),
+            )
+            .await;
+        idp(
+            "AdminSetUserPassword",
+            json!({"UserPoolId": pool, "Username": name, "Password": password, "Permanent": true}),
+        )
+        .await;
+    }
+    idp(
+        "AdminAddUserToGroup",
+        json!({"UserPoolId": pool, "Username": ADMIN.0, "GroupName": "admins"}),
+    )
+    .await;
+}
+
+async fn app() -> (Arc<ControlCenter>, ControlCenterConfig) {
+    let config = config();
+    users(&config).await;
+    let sdk = sdk_config().await;
+    let aws = clients().await;
+    (
+        Arc::new(ControlCenter::build(&config, &aws, &sdk).expect("build")),
+        config,
+    )
+}
+
+async fn id_token(config: &ControlCenterConfig, (user, password): (&str, &str)) -> String {
+    let sdk = sdk_config().await;
+    Cognito::new(&sdk, &config.cognito_endpoint, &config.user_pool_id, &config.user_pool_client_id)
+        .expect("cognito")
+        .password_login(user, password)
+        .await
+        .expect("login")
+        .id_token
+}
+
+async fn send(app: &Arc<ControlCenter>, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+    let response = app.clone().router().oneshot(request).await.expect("answer");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 10 << 20).await.expect("body");
+    (status, headers, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn get(path: &str, token: Option<&str>) -> Request<Body> {
+    let mut r = Request::get(path);
+    if let Some(t) = token {
+        r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    r.body(Body::empty()).expect("request")
+}
+
+/// A finished call of `company` whose transcript and summary carry markup.
+async fn stored_call(company: &str) -> String {
+    let id = call_id(company);
+    let aws = clients().await;
+    let s = stack();
+    let store = DynamoCallStore::new(
+        aws.dynamodb.clone(),
+        s.resource("CallsTable", "Ref"),
+        s.resource("CallStatsTable", "Ref"),
+    );
+    let start = chrono::Utc::now().timestamp_millis() - 60_000;
+    let body = json!({"event": "call_ended", "call": {
+        "call_id": id, "agent_id": "agent_x", "call_status": "ended", "start_timestamp": start,
+        "end_timestamp": start + 30_000, "duration_ms": 30_000, "disconnection_reason": "user_hangup",
+        "from_number": "+4917611112222",
+        "transcript": "Agent: Guten Tag\nUser: Ich heiße <script>alert(1)</script>",
+        "transcript_object": [
+            {"role": "agent", "content": "Guten Tag"},
+            {"role": "user", "content": "Ich heiße <script>alert(1)</script>"}
+        ],
+        "call_analysis": {"call_summary": "<img src=x onerror=alert(2)>", "user_sentiment": "Positive"}
+    }});
+    let event = CallEvent::from_payload(EventKind::CallEnded, company, start, body.to_string().as_bytes())
+        .expect("event");
+    apply_event(&store, &event, &chrono_tz::Europe::Berlin)
+        .await
+        .expect("stored");
+    id
+}
+
+#[tokio::test]
+async fn staff_see_their_company_only_and_admins_see_all() {
+    let (app, config) = app().await;
+    let staff = id_token(&config, STAFF).await;
+    let admin = id_token(&config, ADMIN).await;
+    let own = stored_call("ccdemo").await;
+    let foreign = stored_call("ccother").await;
+    let base = &config.base_path;
+
+    // Pages: a staff member's own call renders, with the caller's words as text.
+    let (status, _, page) = send(&app, get(&format!("{base}/calls/{own}"), Some(&staff))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Ich heiße &lt;script&gt;alert(1)&lt;/script&gt;"), "escaped transcript");
+    assert!(!page.contains("<script>alert(1)"), "no markup from a caller");
+    assert!(page.contains("&lt;img src=x onerror=alert(2)&gt;"), "escaped summary");
+    // Another company's call is not there for them, as if it did not exist.
+    let (status, _, _) = send(&app, get(&format!("{base}/calls/{foreign}"), Some(&staff))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = send(&app, get(&format!("{base}/calls/call_does_not_exist"), Some(&staff))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Nor another company's lists or figures.
+    let (status, _, _) = send(&app, get(&format!("{base}/calls?company=ccother"), Some(&staff))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, body) = send(&app, get("/api/retell/status?company=ccother", Some(&staff))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _, body) = send(&app, get("/api/retell/status", Some(&staff))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let status_json: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(status_json["company_id"], "ccdemo");
+    assert!(status_json["system"].is_null(), "the system's health is for admins");
+    // The day's list of the company shows the call.
+    let (status, _, list) = send(&app, get(&format!("{base}/calls"), Some(&staff))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.contains(&own) && !list.contains(&foreign), "own calls only");
+
+    // An admin sees both companies.
+    let (status, _, _) = send(&app, get(&format!("{base}/calls/{foreign}"), Some(&admin))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, list) = send(&app, get(&format!("{base}/calls?company=ccother"), Some(&admin))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.contains(&foreign));
+    let (status, _, body) = send(&app, get("/api/retell/status?company=ccother", Some(&admin))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let admin_status: Value = serde_json::from_str(&body).expect("json");
+    assert!(admin_status["today"]["calls"].as_i64().unwrap_or(0) >= 1, "{admin_status}");
+    assert!(!admin_status["system"].is_null());
+
+    // Staff may not delete agents (admins only), and the API says why.
+    let request = Request::delete("/api/retell/agents/agent_x")
+        .header(header::AUTHORIZATION, format!("Bearer {staff}"))
+        .body(Body::empty())
+        .expect("request");
+    let (status, _, body) = send(&app, request).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+}
+
+#[tokio::test]
+async fn no_token_a_forged_token_or_a_missing_csrf_token_is_refused() {
+    let (app, config) = app().await;
+    let base = &config.base_path;
+    let (status, headers, _) = send(&app, get(&format!("{base}/calls"), None)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], format!("{base}/login"));
+    let (status, _, body) = send(&app, get("/api/retell/status", None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+    // A real token with one claim changed no longer verifies.
+    let token = id_token(&config, STAFF).await;
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: Value = serde_json::from_slice(&engine.decode(&parts[1]).expect("b64")).expect("json");
+    claims["custom:company_id"] = json!("ccother");
+    parts[1] = engine.encode(claims.to_string());
+    let (status, _, body) = send(&app, get("/api/retell/status", Some(&parts.join(".")))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("signature"), "{body}");
+
+    // The login form: a CSRF cookie first, and a POST without its token is refused.
+    let (status, headers, form) = send(&app, get(&format!("{base}/login"), None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let csrf_cookie = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("cc_csrf="))
+        .expect("csrf cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned();
+    let csrf = csrf_cookie.trim_start_matches("cc_csrf=").to_owned();
+    assert!(form.contains(&csrf), "the form carries the token");
+    let post = |body: String| {
+        Request::post(format!("{base}/login"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, csrf_cookie.clone())
+            .body(Body::from(body))
+            .expect("request")
+    };
+    let user = STAFF.0.replace('@', "%40");
+    let (status, _, _) = send(&app, post(format!("username={user}&password={}", STAFF.1))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token");
+    let (status, _, page) = send(&app, post(format!("csrf={csrf}&username={user}&password=wrong-Password1"))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(page.contains("Benutzername oder Passwort ist falsch"), "{page}");
+    let (status, headers, _) = send(&app, post(format!("csrf={csrf}&username={user}&password={}", STAFF.1))).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cookies: Vec<String> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    let session = cookies.iter().find(|c| c.starts_with("cc_id=")).expect("session cookie");
+    for flag in ["HttpOnly", "Secure", "SameSite=Lax", &format!("Path={base}")] {
+        assert!(session.contains(flag), "{session}");
+    }
+    let jar = cookies
+        .iter()
+        .filter_map(|c| c.split(';').next())
+        .chain(std::iter::once(csrf_cookie.as_str()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let (status, headers, page) = send(
+        &app,
+        Request::get(base.to_string())
+            .header(header::COOKIE, jar.clone())
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let csp = headers["content-security-policy"].to_str().expect("csp");
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(!page.contains(&token), "no token in a page");
+
+    // A state-changing request with the session cookie but without the CSRF token.
+    let (status, _, _) = send(
+        &app,
+        Request::post(format!("{base}/logout"))
+            .header(header::COOKIE, jar.clone())
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, headers, _) = send(
+        &app,
+        Request::post(format!("{base}/logout"))
+            .header(header::COOKIE, jar)
+            .header("x-csrf-token", csrf)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cleared = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|c| c.starts_with("cc_id=;") && c.contains("Max-Age=0"));
+    assert!(cleared, "logout clears the session");
+}
+
+#[tokio::test]
+async fn hostile_query_values_are_refused_with_a_reason() {
+    let (app, config) = app().await;
+    let staff = id_token(&config, STAFF).await;
+    let base = &config.base_path;
+    for (path, expected) in [
+        (format!("{base}/calls?day=31.12.2026"), StatusCode::BAD_REQUEST),
+        (format!("{base}/calls?day=99999-01-01"), StatusCode::BAD_REQUEST),
+        (format!("{base}/calls?status=%3Cscript%3E"), StatusCode::BAD_REQUEST),
+        (format!("{base}/calls?caller=not-a-number"), StatusCode::BAD_REQUEST),
+        (format!("{base}/calls?cursor=zz"), StatusCode::BAD_REQUEST),
+        (format!("{base}/calls?cursor={}", "7b".repeat(400)), StatusCode::BAD_REQUEST),
+        (format!("{base}/analytics?from=2020-01-01&to=2026-01-01"), StatusCode::BAD_REQUEST),
+        (format!("{base}/analytics?from=2026-12-01&to=2026-11-01"), StatusCode::BAD_REQUEST),
+        (format!("{base}/logs?call_id=%00"), StatusCode::BAD_REQUEST),
+        (format!("{base}/calls/{}", "x".repeat(5000)), StatusCode::NOT_FOUND),
+    ] {
+        let (status, _, body) = send(&app, get(&path, Some(&staff))).await;
+        assert_eq!(status, expected, "{path}: {body:.200}");
+    }
+    let big = format!("{{\"to_number\": \"{}\"}}", "9".repeat(300_000));
+    let request = Request::post("/api/retell/test-call")
+        .header(header::AUTHORIZATION, format!("Bearer {staff}"))
+        .body(Body::from(big))
+        .expect("request");
+    let (status, _, _) = send(&app, request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    for body in [r#"{"to_number": 5}"#, r#"{"to_number": "+4917612345678", "extra": 1}"#, "[", r#"{"to_number": "030 1234"}"#] {
+        let request = Request::post("/api/retell/test-call")
+            .header(header::AUTHORIZATION, format!("Bearer {staff}"))
+            .body(Body::from(body))
+            .expect("request");
+        let (status, _, answer) = send(&app, request).await;
+        assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::CONFLICT, "{body}: {status} {answer}");
+    }
+}

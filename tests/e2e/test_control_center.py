@@ -1,0 +1,189 @@
+"""The control center in a real browser (Debian's chromium, driven by Playwright): log in as an
+admin and as a staff member, watch a simulated call appear on the overview, open a call with its
+transcript and booking, see analytics render, be refused another company's call, log out.
+Screenshots of every page go to target/e2e-screenshots/ (look at them)."""
+
+import json
+import os
+import re
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from test_local_stack import aws, wait_for
+from test_retell_ops import events_applied, play, sim
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "target" / "e2e-screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (infra/local/install-browser.sh)")
+    from playwright.sync_api import sync_playwright
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="de-DE")
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    yield pg
+    context.close()
+    # Nothing the pages do may break the Content-Security-Policy or throw.
+    assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
+
+
+def shot(pg, name):
+    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def login(stack, pg, role):
+    user, password = stack.users[role]
+    pg.goto(stack.control_center_url())
+    assert pg.url.endswith("/login"), pg.url
+    pg.fill("input[name=username]", user)
+    pg.fill("input[name=password]", password)
+    pg.click("button[type=submit]")
+    pg.wait_for_url(re.compile(r".*/admin/retell-control-center$"))
+
+
+def logout(pg):
+    pg.click("header form[action$='/logout'] button")
+    pg.wait_for_url(re.compile(r".*/login$"))
+
+
+def test_login_refuses_a_wrong_password(stack, page):
+    page.goto(stack.control_center_url())
+    page.fill("input[name=username]", stack.users["staff"][0])
+    page.fill("input[name=password]", "Wrong-Password-1")
+    page.click("button[type=submit]")
+    assert page.locator("p.error").inner_text() == "Benutzername oder Passwort ist falsch."
+    shot(page, "01-login-refused")
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert "cc_id" not in cookies and cookies["cc_csrf"]["httpOnly"] and cookies["cc_csrf"]["secure"]
+
+
+def test_an_admin_watches_a_call_arrive_and_opens_calls_and_analytics(stack, page):
+    login(stack, page, "admin")
+    assert page.locator("h1").inner_text() == "Übersicht"
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["cc_id"]["httpOnly"] and cookies["cc_id"]["secure"] and cookies["cc_id"]["sameSite"] == "Lax"
+    shot(page, "02-overview-admin")
+
+    # A call that is still going on (its end never arrives): the overview shows it live.
+    caller = "+49176" + str(uuid.uuid4().int)[:7]
+    played = play(stack, from_number=caller, drop=["call_ended", "call_analyzed"],
+                  script=[{"user": "Hallo, ist da jemand?"}])
+    wait_for(lambda: "call_started" in events_applied(stack, played["call"]["call_id"]))
+    page.locator("#active-calls").get_by_text(caller).wait_for(timeout=30_000)  # htmx polls every 5 s
+    shot(page, "03-overview-active-call")
+
+    # A whole call with a booking, and words a caller might say that look like markup.
+    booked = play(stack, from_number=caller, script=[
+        {"agent": "Salon Demo, guten Tag!"},
+        {"user": "Ich heiße <script>window.__pwned = 1</script> und möchte einen Haarschnitt."},
+        {"tool": "check_availability", "args": {"service_id": "Haarschnitt", "date": "{{slot_date}}"}},
+        {"agent": "{{last_message}}"},
+        {"tool": "book_appointment", "args": {"service_id": "Haarschnitt", "date": "{{slot_date}}",
+                                              "time": "{{slot}}", "customer_name": "Eva <b>Fett</b>"}},
+        {"agent": "Bis bald!"}])
+    call_id = booked["call"]["call_id"]
+    wait_for(lambda: {"call_ended", "call_analyzed"} <= events_applied(stack, call_id))
+    page.click("nav a:text('Anrufe')")
+    page.locator(f"a[href$='/calls/{call_id}']").click()
+    page.wait_for_url(re.compile(f".*/calls/{call_id}$"))
+    conversation = page.locator("ol.conversation")
+    assert "Ich heiße <script>window.__pwned = 1</script>" in conversation.inner_text()
+    assert page.evaluate("window.__pwned") is None
+    booking = page.locator("section.appointment table")
+    assert "Haarschnitt" in booking.inner_text() and "Eva <b>Fett</b>" in booking.inner_text()
+    assert page.locator("section.tools summary", has_text="book_appointment").count() == 1
+    shot(page, "04-call")
+
+    page.click("nav a:text('Auswertung')")
+    assert page.locator("figure.chart svg").count() >= 5
+    assert page.locator("figure.chart rect.bar").count() > 30
+    shot(page, "05-analytics")
+    with page.expect_download() as download:
+        page.click("a.download")
+    csv = Path(download.value.path()).read_text()
+    assert csv.startswith("day,calls,connected") and len(csv.splitlines()) == 31
+
+    page.click("nav a:text('Agenten')")
+    assert page.locator("table.agents").get_by_text("agent_demo").count() >= 1
+    assert page.locator("table.agents .ok").count() >= 1
+    shot(page, "06-agents")
+    page.click("nav a:text('Protokolle')")
+    page.fill("input[name=call_id]", call_id)
+    page.click("form.filters button")
+    wait_logs = page.locator("table.logs")
+    wait_logs.wait_for(timeout=30_000)
+    assert "request answered" in wait_logs.inner_text() or "event stored" in wait_logs.inner_text()
+    shot(page, "07-logs")
+    logout(page)
+    page.goto(stack.control_center_url() + "/calls")
+    assert page.url.endswith("/login"), "after logout the pages are closed"
+
+
+def test_staff_see_their_company_and_are_refused_anothers_call(stack, page):
+    other = play(stack, to_number="+493012345679", from_number="+4917600000123")  # the Cal.com company
+    other_id = other["call"]["call_id"]
+    wait_for(lambda: "call_ended" in events_applied(stack, other_id))
+    login(stack, page, "staff")
+    assert page.locator("span.company-name").inner_text() == "Salon Demo"
+    assert page.locator("select[name=company]").count() == 0, "staff cannot pick a company"
+    shot(page, "08-overview-staff")
+    response = page.goto(f"{stack.control_center_url()}/calls/{other_id}")
+    assert response.status == 404
+    shot(page, "09-another-companys-call")
+    response = page.goto(f"{stack.control_center_url()}/calls?company=salon-calcom")
+    assert response.status == 404
+    page.goto(stack.control_center_url() + "/test-call")
+    page.fill("input[name=to_number]", "+4917612345678")
+    page.click("main form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/test-call/call_[0-9a-f]+$"))
+    page.locator("#call-status dd.status").get_by_text("ended").wait_for(timeout=60_000)
+    shot(page, "10-test-call")
+    logout(page)
+
+
+def test_the_openapi_file_is_valid_and_covers_the_apis_routes():
+    import yaml
+    from openapi_spec_validator import validate
+    spec = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+    validate(spec)
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+    events = template["Resources"]["ControlCenterFunction"]["Properties"]["Events"]
+    api_paths = {e["Properties"]["Path"] for e in events.values() if e["Properties"]["Path"].startswith("/api/")}
+    documented = {p.replace("{agent_id}", "{agent_id}") for p in spec["paths"]}
+    assert api_paths == documented, (api_paths, documented)
+
+
+class _CfnLoader(__import__("yaml").SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !Sub, …) read as plain values."""
+
+
+def _tag(loader, suffix, node):
+    if isinstance(node, __import__("yaml").ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, __import__("yaml").SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_mapping(node)
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
