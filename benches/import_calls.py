@@ -112,9 +112,39 @@ def wait_counted(stack: LocalStack, company: str, day_list: list[str], want: int
         time.sleep(2)
 
 
+def import_window(stack: LocalStack, args: argparse.Namespace, agent: str, company: str) -> None:
+    """Steps 1-3: --calls missed calls imported, counted exactly once, found present again."""
+    # 1. --calls missed calls, spread over the 20 hours before the last 6 (the reconcile
+    #    window stays free for step 4).
+    now = int(time.time()) * 1000
+    spacing = 20 * 3_600_000 // args.calls
+    start = now - 26 * 3_600_000
+    post(f"{stack.retell_url}/sim/calls/bulk", {
+        "count": args.calls, "agent_id": agent, "from_number": "+4917611112222",
+        "to_number": "+493012345678", "start_timestamp_ms": start, "spacing_ms": spacing})
+    last = start + (args.calls - 1) * spacing
+    day_list = days(start, last)
+    before = calls_counted(stack, company, day_list)
+    window = ["--from", iso(start), "--to", iso(last + 1000)]
+    print(f"{args.calls} missed calls in the simulator, {iso(start)} – {iso(last)}", flush=True)
+    seconds, rss, report = run_ops(stack, "import-calls", *window, "--concurrency", str(args.concurrency))
+    print(f"import-calls: {seconds:.1f} s ({args.calls / seconds:.1f} calls/s), max RSS {rss} MB; "
+          f"listed {report['listed']}, imported {report['imported']}, present {report['present']}, "
+          f"failed {report['failed']}, events queued {report['events_queued']}", flush=True)
+    # 2. Stored once, counted once.
+    drained = wait_counted(stack, company, day_list, before + args.calls, timeout=3600)
+    print(f"consumers drained the queues {drained:.0f} s after the import ended; "
+          f"statistics: exactly {args.calls} more calls", flush=True)
+    # 3. Nothing missing.
+    seconds, rss, again = run_ops(stack, "import-calls", *window, "--concurrency", str(args.concurrency))
+    print(f"import-calls again: {seconds:.1f} s, max RSS {rss} MB; imported {again['imported']}, "
+          f"present {again['present']}", flush=True)
+    assert again["imported"] == 0 and again["present"] == args.calls, again
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=10_000)
+    parser.add_argument("--calls", type=int, default=10_000, help="missed calls for import-calls (0: only the reconcile run)")
     parser.add_argument("--day", type=int, default=1_000, help="missed calls for the reconcile Lambda's run")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--release", action="store_true")
@@ -126,33 +156,9 @@ def main() -> int:
     stack.start()
     try:
         company = "default"
-        # 1. --calls missed calls, spread over the 20 hours before the last 6 (the reconcile
-        #    window stays free for step 4).
-        now = int(time.time()) * 1000
-        spacing = 20 * 3_600_000 // args.calls
-        start = now - 26 * 3_600_000
         agent = new_agent(stack, "Bench Import")
-        post(f"{stack.retell_url}/sim/calls/bulk", {
-            "count": args.calls, "agent_id": agent, "from_number": "+4917611112222",
-            "to_number": "+493012345678", "start_timestamp_ms": start, "spacing_ms": spacing})
-        last = start + (args.calls - 1) * spacing
-        day_list = days(start, last)
-        before = calls_counted(stack, company, day_list)
-        window = ["--from", iso(start), "--to", iso(last + 1000)]
-        print(f"{args.calls} missed calls in the simulator, {iso(start)} – {iso(last)}", flush=True)
-        seconds, rss, report = run_ops(stack, "import-calls", *window, "--concurrency", str(args.concurrency))
-        print(f"import-calls: {seconds:.1f} s ({args.calls / seconds:.1f} calls/s), max RSS {rss} MB; "
-              f"listed {report['listed']}, imported {report['imported']}, present {report['present']}, "
-              f"failed {report['failed']}, events queued {report['events_queued']}", flush=True)
-        # 2. Stored once, counted once.
-        drained = wait_counted(stack, company, day_list, before + args.calls, timeout=3600)
-        print(f"consumers drained the queues {drained:.0f} s after the import ended; "
-              f"statistics: exactly {args.calls} more calls", flush=True)
-        # 3. Nothing missing.
-        seconds, rss, again = run_ops(stack, "import-calls", *window, "--concurrency", str(args.concurrency))
-        print(f"import-calls again: {seconds:.1f} s, max RSS {rss} MB; imported {again['imported']}, "
-              f"present {again['present']}", flush=True)
-        assert again["imported"] == 0 and again["present"] == args.calls, again
+        if args.calls > 0:
+            import_window(stack, args, agent, company)
         # 4. A busy company's day for the reconcile Lambda.
         day_start = int(time.time()) * 1000 - 5 * 3_600_000
         day_spacing = 4 * 3_600_000 // args.day

@@ -43,22 +43,36 @@ fn config() -> ControlCenterConfig {
 
 async fn idp(action: &str, body: Value) -> Value {
     let sdk = sdk_config().await;
-    let api = AwsJsonClient::new(&sdk, "cognito-idp", "AWSCognitoIdentityProviderService", None)
-        .expect("client");
+    let api = AwsJsonClient::new(
+        &sdk,
+        "cognito-idp",
+        "AWSCognitoIdentityProviderService",
+        None,
+    )
+    .expect("client");
     api.call(action, &body).await.expect(action)
 }
 
 /// The three logins (once per test binary).
 async fn users(config: &ControlCenterConfig) {
     let pool = &config.user_pool_id;
-    for ((name, password), company) in [(ADMIN, None), (STAFF, Some("ccdemo")), (OTHER, Some("ccother"))] {
+    for ((name, password), company) in [
+        (ADMIN, None),
+        (STAFF, Some("ccdemo")),
+        (OTHER, Some("ccother")),
+    ] {
         let mut attrs = vec![json!({"Name": "email", "Value": name})];
         if let Some(c) = company {
             attrs.push(json!({"Name": "custom:company_id", "Value": c}));
         }
         let sdk = sdk_config().await;
-        let api = AwsJsonClient::new(&sdk, "cognito-idp", "AWSCognitoIdentityProviderService", None)
-            .expect("client");
+        let api = AwsJsonClient::new(
+            &sdk,
+            "cognito-idp",
+            "AWSCognitoIdentityProviderService",
+            None,
+        )
+        .expect("client");
         let _ = api
             .call::<Value>(
                 "AdminCreateUser",
@@ -91,20 +105,34 @@ async fn app() -> (Arc<ControlCenter>, ControlCenterConfig) {
 
 async fn id_token(config: &ControlCenterConfig, (user, password): (&str, &str)) -> String {
     let sdk = sdk_config().await;
-    Cognito::new(&sdk, &config.cognito_endpoint, &config.user_pool_id, &config.user_pool_client_id)
-        .expect("cognito")
-        .password_login(user, password)
-        .await
-        .expect("login")
-        .id_token
+    Cognito::new(
+        &sdk,
+        &config.cognito_endpoint,
+        &config.user_pool_id,
+        &config.user_pool_client_id,
+    )
+    .expect("cognito")
+    .password_login(user, password)
+    .await
+    .expect("login")
+    .id_token
 }
 
-async fn send(app: &Arc<ControlCenter>, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+async fn send(
+    app: &Arc<ControlCenter>,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
     let response = app.clone().router().oneshot(request).await.expect("answer");
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), 10 << 20).await.expect("body");
-    (status, headers, String::from_utf8_lossy(&bytes).into_owned())
+    let bytes = axum::body::to_bytes(response.into_body(), 10 << 20)
+        .await
+        .expect("body");
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
 }
 
 fn get(path: &str, token: Option<&str>) -> Request<Body> {
@@ -137,8 +165,13 @@ async fn stored_call(company: &str) -> String {
         ],
         "call_analysis": {"call_summary": "<img src=x onerror=alert(2)>", "user_sentiment": "Positive"}
     }});
-    let event = CallEvent::from_payload(EventKind::CallEnded, company, start, body.to_string().as_bytes())
-        .expect("event");
+    let event = CallEvent::from_payload(
+        EventKind::CallEnded,
+        company,
+        start,
+        body.to_string().as_bytes(),
+    )
+    .expect("event");
     apply_event(&store, &event, &chrono_tz::Europe::Berlin)
         .await
         .expect("stored");
@@ -157,39 +190,77 @@ async fn staff_see_their_company_only_and_admins_see_all() {
     // Pages: a staff member's own call renders, with the caller's words as text.
     let (status, _, page) = send(&app, get(&format!("{base}/calls/{own}"), Some(&staff))).await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    assert!(page.contains("Ich heiße &lt;script&gt;alert(1)&lt;/script&gt;"), "escaped transcript");
-    assert!(!page.contains("<script>alert(1)"), "no markup from a caller");
-    assert!(page.contains("&lt;img src=x onerror=alert(2)&gt;"), "escaped summary");
+    assert!(
+        page.contains("Ich heiße &lt;script&gt;alert(1)&lt;/script&gt;"),
+        "escaped transcript"
+    );
+    assert!(
+        !page.contains("<script>alert(1)"),
+        "no markup from a caller"
+    );
+    assert!(
+        page.contains("&lt;img src=x onerror=alert(2)&gt;"),
+        "escaped summary"
+    );
     // Another company's call is not there for them, as if it did not exist.
     let (status, _, _) = send(&app, get(&format!("{base}/calls/{foreign}"), Some(&staff))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, _) = send(&app, get(&format!("{base}/calls/call_does_not_exist"), Some(&staff))).await;
+    let (status, _, _) = send(
+        &app,
+        get(&format!("{base}/calls/call_does_not_exist"), Some(&staff)),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // Nor another company's lists or figures.
-    let (status, _, _) = send(&app, get(&format!("{base}/calls?company=ccother"), Some(&staff))).await;
+    let (status, _, _) = send(
+        &app,
+        get(&format!("{base}/calls?company=ccother"), Some(&staff)),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, body) = send(&app, get("/api/retell/status?company=ccother", Some(&staff))).await;
+    let (status, _, body) = send(
+        &app,
+        get("/api/retell/status?company=ccother", Some(&staff)),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, _, body) = send(&app, get("/api/retell/status", Some(&staff))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let status_json: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(status_json["company_id"], "ccdemo");
-    assert!(status_json["system"].is_null(), "the system's health is for admins");
+    assert!(
+        status_json["system"].is_null(),
+        "the system's health is for admins"
+    );
     // The day's list of the company shows the call.
     let (status, _, list) = send(&app, get(&format!("{base}/calls"), Some(&staff))).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(list.contains(&own) && !list.contains(&foreign), "own calls only");
+    assert!(
+        list.contains(&own) && !list.contains(&foreign),
+        "own calls only"
+    );
 
     // An admin sees both companies.
     let (status, _, _) = send(&app, get(&format!("{base}/calls/{foreign}"), Some(&admin))).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _, list) = send(&app, get(&format!("{base}/calls?company=ccother"), Some(&admin))).await;
+    let (status, _, list) = send(
+        &app,
+        get(&format!("{base}/calls?company=ccother"), Some(&admin)),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert!(list.contains(&foreign));
-    let (status, _, body) = send(&app, get("/api/retell/status?company=ccother", Some(&admin))).await;
+    let (status, _, body) = send(
+        &app,
+        get("/api/retell/status?company=ccother", Some(&admin)),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let admin_status: Value = serde_json::from_str(&body).expect("json");
-    assert!(admin_status["today"]["calls"].as_i64().unwrap_or(0) >= 1, "{admin_status}");
+    assert!(
+        admin_status["today"]["calls"].as_i64().unwrap_or(0) >= 1,
+        "{admin_status}"
+    );
     assert!(!admin_status["system"].is_null());
 
     // Staff may not delete agents (admins only), and the API says why.
@@ -216,7 +287,8 @@ async fn no_token_a_forged_token_or_a_missing_csrf_token_is_refused() {
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
     use base64::Engine;
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut claims: Value = serde_json::from_slice(&engine.decode(&parts[1]).expect("b64")).expect("json");
+    let mut claims: Value =
+        serde_json::from_slice(&engine.decode(&parts[1]).expect("b64")).expect("json");
     claims["custom:company_id"] = json!("ccother");
     parts[1] = engine.encode(claims.to_string());
     let (status, _, body) = send(&app, get("/api/retell/status", Some(&parts.join(".")))).await;
@@ -248,18 +320,39 @@ async fn no_token_a_forged_token_or_a_missing_csrf_token_is_refused() {
     let user = STAFF.0.replace('@', "%40");
     let (status, _, _) = send(&app, post(format!("username={user}&password={}", STAFF.1))).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token");
-    let (status, _, page) = send(&app, post(format!("csrf={csrf}&username={user}&password=wrong-Password1"))).await;
+    let (status, _, page) = send(
+        &app,
+        post(format!(
+            "csrf={csrf}&username={user}&password=wrong-Password1"
+        )),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(page.contains("Benutzername oder Passwort ist falsch"), "{page}");
-    let (status, headers, _) = send(&app, post(format!("csrf={csrf}&username={user}&password={}", STAFF.1))).await;
+    assert!(
+        page.contains("Benutzername oder Passwort ist falsch"),
+        "{page}"
+    );
+    let (status, headers, _) = send(
+        &app,
+        post(format!("csrf={csrf}&username={user}&password={}", STAFF.1)),
+    )
+    .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let cookies: Vec<String> = headers
         .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok().map(str::to_owned))
         .collect();
-    let session = cookies.iter().find(|c| c.starts_with("cc_id=")).expect("session cookie");
-    for flag in ["HttpOnly", "Secure", "SameSite=Lax", &format!("Path={base}")] {
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("cc_id="))
+        .expect("session cookie");
+    for flag in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        &format!("Path={base}"),
+    ] {
         assert!(session.contains(flag), "{session}");
     }
     let jar = cookies
@@ -278,7 +371,10 @@ async fn no_token_a_forged_token_or_a_missing_csrf_token_is_refused() {
     .await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let csp = headers["content-security-policy"].to_str().expect("csp");
-    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert!(!page.contains(&token), "no token in a page");
 
@@ -316,16 +412,40 @@ async fn hostile_query_values_are_refused_with_a_reason() {
     let staff = id_token(&config, STAFF).await;
     let base = &config.base_path;
     for (path, expected) in [
-        (format!("{base}/calls?day=31.12.2026"), StatusCode::BAD_REQUEST),
-        (format!("{base}/calls?day=99999-01-01"), StatusCode::BAD_REQUEST),
-        (format!("{base}/calls?status=%3Cscript%3E"), StatusCode::BAD_REQUEST),
-        (format!("{base}/calls?caller=not-a-number"), StatusCode::BAD_REQUEST),
+        (
+            format!("{base}/calls?day=31.12.2026"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("{base}/calls?day=99999-01-01"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("{base}/calls?status=%3Cscript%3E"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("{base}/calls?caller=not-a-number"),
+            StatusCode::BAD_REQUEST,
+        ),
         (format!("{base}/calls?cursor=zz"), StatusCode::BAD_REQUEST),
-        (format!("{base}/calls?cursor={}", "7b".repeat(400)), StatusCode::BAD_REQUEST),
-        (format!("{base}/analytics?from=2020-01-01&to=2026-01-01"), StatusCode::BAD_REQUEST),
-        (format!("{base}/analytics?from=2026-12-01&to=2026-11-01"), StatusCode::BAD_REQUEST),
+        (
+            format!("{base}/calls?cursor={}", "7b".repeat(400)),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("{base}/analytics?from=2020-01-01&to=2026-01-01"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("{base}/analytics?from=2026-12-01&to=2026-11-01"),
+            StatusCode::BAD_REQUEST,
+        ),
         (format!("{base}/logs?call_id=%00"), StatusCode::BAD_REQUEST),
-        (format!("{base}/calls/{}", "x".repeat(5000)), StatusCode::NOT_FOUND),
+        (
+            format!("{base}/calls/{}", "x".repeat(5000)),
+            StatusCode::NOT_FOUND,
+        ),
     ] {
         let (status, _, body) = send(&app, get(&path, Some(&staff))).await;
         assert_eq!(status, expected, "{path}: {body:.200}");
@@ -337,12 +457,20 @@ async fn hostile_query_values_are_refused_with_a_reason() {
         .expect("request");
     let (status, _, _) = send(&app, request).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    for body in [r#"{"to_number": 5}"#, r#"{"to_number": "+4917612345678", "extra": 1}"#, "[", r#"{"to_number": "030 1234"}"#] {
+    for body in [
+        r#"{"to_number": 5}"#,
+        r#"{"to_number": "+4917612345678", "extra": 1}"#,
+        "[",
+        r#"{"to_number": "030 1234"}"#,
+    ] {
         let request = Request::post("/api/retell/test-call")
             .header(header::AUTHORIZATION, format!("Bearer {staff}"))
             .body(Body::from(body))
             .expect("request");
         let (status, _, answer) = send(&app, request).await;
-        assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::CONFLICT, "{body}: {status} {answer}");
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::CONFLICT,
+            "{body}: {status} {answer}"
+        );
     }
 }

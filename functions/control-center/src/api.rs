@@ -16,7 +16,9 @@ use shared::retell::api::{AgentSettings, LlmSettings, ResponseEngine, RetellApiE
 use shared::retell::wiring;
 
 use crate::data::{CompanyView, DataError};
-use crate::pages::agents::{agent_ids, checked_text, may_edit, retell_for, MAX_GREETING_CHARS, MAX_PROMPT_CHARS};
+use crate::pages::agents::{
+    agent_ids, checked_text, may_edit, retell_for, MAX_GREETING_CHARS, MAX_PROMPT_CHARS,
+};
 use crate::session::Session;
 use crate::ControlCenter;
 
@@ -69,7 +71,11 @@ impl From<DataError> for ApiError {
             DataError::Invalid(what) => Self::invalid(what),
             DataError::Backend(reason) => {
                 tracing::error!(reason = %reason, "admin API read failed");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage unavailable")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "storage unavailable",
+                )
             }
         }
     }
@@ -77,7 +83,11 @@ impl From<DataError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        tracing::info!(status = self.status.as_u16(), reason = self.code, "admin API refused");
+        tracing::info!(
+            status = self.status.as_u16(),
+            reason = self.code,
+            "admin API refused"
+        );
         (
             self.status,
             Json(json!({"error": self.code, "message": self.message})),
@@ -106,15 +116,26 @@ pub struct CompanyQuery {
     company: Option<String>,
 }
 
-async fn company(app: &ControlCenter, session: &Session, q: &CompanyQuery) -> Result<CompanyView, ApiError> {
-    Ok(app.data.company(&session.viewer, q.company.as_deref()).await?)
+async fn company(
+    app: &ControlCenter,
+    session: &Session,
+    q: &CompanyQuery,
+) -> Result<CompanyView, ApiError> {
+    Ok(app
+        .data
+        .company(&session.viewer, q.company.as_deref())
+        .await?)
 }
 
 fn admin_only(session: &Session) -> Result<(), ApiError> {
     if session.viewer.is_admin() {
         Ok(())
     } else {
-        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "admins only"))
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "admins only",
+        ))
     }
 }
 
@@ -225,7 +246,10 @@ pub async fn list_agents(
         .map_err(ApiError::retell)?;
     let mut agents = Vec::new();
     for id in ids {
-        let agent = retell.get_agent(&id, None).await.map_err(ApiError::retell)?;
+        let agent = retell
+            .get_agent(&id, None)
+            .await
+            .map_err(ApiError::retell)?;
         let tools = match agent.llm_id() {
             Some(llm_id) => {
                 let llm = retell.get_llm(llm_id).await.map_err(ApiError::retell)?;
@@ -276,10 +300,18 @@ pub async fn create_agent(
     admin_only(&session)?;
     let new: NewAgent = parse(&body)?;
     let name = checked_text(&new.agent_name, 200, "agent_name", true).map_err(ApiError::invalid)?;
-    let prompt = checked_text(&new.general_prompt, MAX_PROMPT_CHARS, "general_prompt", true)
-        .map_err(ApiError::invalid)?;
+    let prompt = checked_text(
+        &new.general_prompt,
+        MAX_PROMPT_CHARS,
+        "general_prompt",
+        true,
+    )
+    .map_err(ApiError::invalid)?;
     let greeting = match &new.begin_message {
-        Some(g) => Some(checked_text(g, MAX_GREETING_CHARS, "begin_message", false).map_err(ApiError::invalid)?),
+        Some(g) => Some(
+            checked_text(g, MAX_GREETING_CHARS, "begin_message", false)
+                .map_err(ApiError::invalid)?,
+        ),
         None => None,
     };
     let company = company(&app, &session, &q).await?;
@@ -351,17 +383,25 @@ pub async fn update_agent(
         return Err(ApiError::not_found());
     }
     let prompt = match &update.general_prompt {
-        Some(p) => Some(checked_text(p, MAX_PROMPT_CHARS, "general_prompt", true).map_err(ApiError::invalid)?),
+        Some(p) => Some(
+            checked_text(p, MAX_PROMPT_CHARS, "general_prompt", true).map_err(ApiError::invalid)?,
+        ),
         None => None,
     };
     let greeting = match &update.begin_message {
-        Some(g) => Some(checked_text(g, MAX_GREETING_CHARS, "begin_message", false).map_err(ApiError::invalid)?),
+        Some(g) => Some(
+            checked_text(g, MAX_GREETING_CHARS, "begin_message", false)
+                .map_err(ApiError::invalid)?,
+        ),
         None => None,
     };
     let retell = retell_for(&app, &company.id)
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retell_unavailable", e))?;
-    let agent = retell.get_agent(&agent_id, None).await.map_err(ApiError::retell)?;
+    let agent = retell
+        .get_agent(&agent_id, None)
+        .await
+        .map_err(ApiError::retell)?;
     if prompt.is_some() || greeting.is_some() {
         let llm_id = agent
             .llm_id()
@@ -378,7 +418,10 @@ pub async fn update_agent(
             .await
             .map_err(ApiError::retell)?;
     }
-    let draft = retell.get_agent(&agent_id, None).await.map_err(ApiError::retell)?;
+    let draft = retell
+        .get_agent(&agent_id, None)
+        .await
+        .map_err(ApiError::retell)?;
     let mut published = None;
     if update.publish && !draft.is_published {
         retell
@@ -402,7 +445,10 @@ pub async fn delete_agent(
     let retell = retell_for(&app, &company.id)
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retell_unavailable", e))?;
-    retell.delete_agent(&agent_id).await.map_err(ApiError::retell)?;
+    retell
+        .delete_agent(&agent_id)
+        .await
+        .map_err(ApiError::retell)?;
     tracing::info!(agent = %agent_id, "agent deleted from the admin API");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -43,7 +43,9 @@ impl Viewer {
     pub fn may_see(&self, company_id: &str) -> bool {
         match self {
             Self::Admin { .. } => true,
-            Self::Staff { company_id: own, .. } => own == company_id,
+            Self::Staff {
+                company_id: own, ..
+            } => own == company_id,
         }
     }
 
@@ -169,7 +171,8 @@ impl TokenVerifier {
             return Err(AuthError::Malformed("too long"));
         }
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(AuthError::Malformed("not three parts"));
         };
@@ -207,10 +210,7 @@ impl TokenVerifier {
         if claims.iat.is_some_and(|iat| iat - LEEWAY_SECS > now) {
             return Err(AuthError::NotYetValid);
         }
-        let user = claims
-            .email
-            .or(claims.username)
-            .unwrap_or(claims.sub);
+        let user = claims.email.or(claims.username).unwrap_or(claims.sub);
         if claims.groups.iter().any(|g| g == ADMIN_GROUP) {
             return Ok(Viewer::Admin { user });
         }
@@ -282,8 +282,12 @@ mod tests {
     use super::*;
 
     fn verifier() -> TokenVerifier {
-        TokenVerifier::new("https://cognito-idp.eu-central-1.amazonaws.com/pool", "client", "http://127.0.0.1:1/jwks")
-            .expect("verifier")
+        TokenVerifier::new(
+            "https://cognito-idp.eu-central-1.amazonaws.com/pool",
+            "client",
+            "http://127.0.0.1:1/jwks",
+        )
+        .expect("verifier")
     }
 
     fn claims(json: serde_json::Value) -> Claims {
@@ -318,11 +322,26 @@ mod tests {
             v.check(claims(c), now).expect_err("refused")
         };
         assert_eq!(refused(serde_json::json!({}), 2_030), AuthError::Expired);
-        assert_eq!(refused(serde_json::json!({"iat": 9_000}), 1_500), AuthError::NotYetValid);
-        assert_eq!(refused(serde_json::json!({"iss": "https://evil"}), 1_500), AuthError::Issuer);
-        assert_eq!(refused(serde_json::json!({"aud": "other"}), 1_500), AuthError::Audience);
-        assert_eq!(refused(serde_json::json!({"token_use": "access"}), 1_500), AuthError::TokenUse);
-        assert_eq!(refused(serde_json::json!({"custom:company_id": " "}), 1_500), AuthError::NoCompany);
+        assert_eq!(
+            refused(serde_json::json!({"iat": 9_000}), 1_500),
+            AuthError::NotYetValid
+        );
+        assert_eq!(
+            refused(serde_json::json!({"iss": "https://evil"}), 1_500),
+            AuthError::Issuer
+        );
+        assert_eq!(
+            refused(serde_json::json!({"aud": "other"}), 1_500),
+            AuthError::Audience
+        );
+        assert_eq!(
+            refused(serde_json::json!({"token_use": "access"}), 1_500),
+            AuthError::TokenUse
+        );
+        assert_eq!(
+            refused(serde_json::json!({"custom:company_id": " "}), 1_500),
+            AuthError::NoCompany
+        );
     }
 
     #[test]
@@ -347,14 +366,30 @@ mod tests {
         for (token, expected) in [
             (String::new(), AuthError::Missing),
             ("a.b".to_owned(), AuthError::Malformed("not three parts")),
-            ("a.b.c.d".to_owned(), AuthError::Malformed("not three parts")),
+            (
+                "a.b.c.d".to_owned(),
+                AuthError::Malformed("not three parts"),
+            ),
             ("!!.b.c".to_owned(), AuthError::Malformed("base64")),
-            (format!("{}.e30.c", enc(r#"{"alg":"none","kid":"k"}"#)), AuthError::Algorithm),
-            (format!("{}.e30.c", enc(r#"{"alg":"HS256","kid":"k"}"#)), AuthError::Algorithm),
-            (format!("{}.e30.c", enc(r#"{"alg":"RS256"}"#)), AuthError::Malformed("no kid")),
+            (
+                format!("{}.e30.c", enc(r#"{"alg":"none","kid":"k"}"#)),
+                AuthError::Algorithm,
+            ),
+            (
+                format!("{}.e30.c", enc(r#"{"alg":"HS256","kid":"k"}"#)),
+                AuthError::Algorithm,
+            ),
+            (
+                format!("{}.e30.c", enc(r#"{"alg":"RS256"}"#)),
+                AuthError::Malformed("no kid"),
+            ),
             ("x".repeat(9_000), AuthError::Malformed("too long")),
         ] {
-            assert_eq!(v.verify(&token, 0).await.expect_err("refused"), expected, "{token:.40}");
+            assert_eq!(
+                v.verify(&token, 0).await.expect_err("refused"),
+                expected,
+                "{token:.40}"
+            );
         }
     }
 }

@@ -60,7 +60,11 @@ pub fn split(caption: &str, parts: &[(&str, &str, f64)]) -> Markup {
     let mut x = 0.0;
     let mut placed = Vec::new();
     for (class, label, value) in parts {
-        let w = if total > 0.0 { 720.0 * value / total } else { 0.0 };
+        let w = if total > 0.0 {
+            720.0 * value / total
+        } else {
+            0.0
+        };
         placed.push((*class, *label, *value, x, w));
         x += w;
     }

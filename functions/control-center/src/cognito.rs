@@ -81,7 +81,11 @@ impl Cognito {
         })
     }
 
-    pub async fn password_login(&self, username: &str, password: &str) -> Result<Tokens, LoginError> {
+    pub async fn password_login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Tokens, LoginError> {
         let body = json!({
             "AuthFlow": "USER_PASSWORD_AUTH",
             "ClientId": self.client_id,
@@ -96,12 +100,10 @@ impl Cognito {
             "ClientId": self.client_id,
             "AuthParameters": {"REFRESH_TOKEN": refresh_token},
         });
-        self.initiate(&body)
-            .await
-            .map_err(|e| match e {
-                LoginError::Credentials => LoginError::SessionEnded,
-                other => other,
-            })
+        self.initiate(&body).await.map_err(|e| match e {
+            LoginError::Credentials => LoginError::SessionEnded,
+            other => other,
+        })
     }
 
     /// Revokes the user's refresh tokens (the function's role may call this; the user's own

@@ -114,11 +114,7 @@ impl Data {
     /// One call, if it exists and the viewer may see its company.
     pub async fn call(&self, viewer: &Viewer, call_id: &str) -> Result<CallRecord, DataError> {
         let id = CallId::parse(call_id).map_err(|_| DataError::NotFound)?;
-        let record = self
-            .calls
-            .load(&id)
-            .await?
-            .ok_or(DataError::NotFound)?;
+        let record = self.calls.load(&id).await?.ok_or(DataError::NotFound)?;
         if !viewer.may_see(&record.company_id) {
             tracing::warn!(call_id = %call_id, company = %record.company_id,
                 "a viewer asked for another company's call");
@@ -227,6 +223,9 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2026, 3, 29).expect("date");
         let (start, end) = day_bounds(day, &berlin);
         assert_eq!(end - start, 23 * 3_600_000);
-        assert_eq!(local_time(start, &berlin, "%Y-%m-%d %H:%M"), "2026-03-29 00:00");
+        assert_eq!(
+            local_time(start, &berlin, "%Y-%m-%d %H:%M"),
+            "2026-03-29 00:00"
+        );
     }
 }

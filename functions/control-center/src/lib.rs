@@ -134,7 +134,10 @@ impl ControlCenter {
 
     /// A path as links and cookies name it (`URL_PREFIX` + `BASE_PATH` + `rest`).
     pub fn link(&self, rest: &str) -> String {
-        format!("{}{}{}", self.config.url_prefix, self.config.base_path, rest)
+        format!(
+            "{}{}{}",
+            self.config.url_prefix, self.config.base_path, rest
+        )
     }
 
     pub fn router(self: Arc<Self>) -> Router {
@@ -157,7 +160,10 @@ impl ControlCenter {
                 get(pages::test_call::form).post(pages::test_call::start),
             )
             .route("/test-call/{call_id}", get(pages::test_call::watch))
-            .route("/fragments/active-calls", get(pages::overview::active_calls))
+            .route(
+                "/fragments/active-calls",
+                get(pages::overview::active_calls),
+            )
             .route(
                 "/fragments/call-status/{call_id}",
                 get(pages::test_call::status),

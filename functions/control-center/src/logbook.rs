@@ -51,12 +51,22 @@ impl LogLine {
             .cloned()
             .unwrap_or_else(|| {
                 obj.iter()
-                    .filter(|(k, _)| !matches!(k.as_str(), "timestamp" | "level" | "message" | "span" | "spans" | "target"))
+                    .filter(|(k, _)| {
+                        !matches!(
+                            k.as_str(),
+                            "timestamp" | "level" | "message" | "span" | "spans" | "target"
+                        )
+                    })
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect()
             });
         let message = text("message")
-            .or_else(|| fields.get("message").and_then(Value::as_str).map(str::to_owned))
+            .or_else(|| {
+                fields
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
             .unwrap_or_default();
         Some(Self {
             timestamp_ms,
@@ -66,10 +76,7 @@ impl LogLine {
             call_id: span_text("call_id"),
             event: span_text("event"),
             company: span_text("company"),
-            fields: fields
-                .into_iter()
-                .filter(|(k, _)| k != "message")
-                .collect(),
+            fields: fields.into_iter().filter(|(k, _)| k != "message").collect(),
         })
     }
 
@@ -127,7 +134,11 @@ impl Logbook {
     }
 
     /// Lines of every function, newest first, the viewer's only.
-    pub async fn lines(&self, viewer: &Viewer, query: &LogQuery) -> Result<Vec<LogLine>, LogsError> {
+    pub async fn lines(
+        &self,
+        viewer: &Viewer,
+        query: &LogQuery,
+    ) -> Result<Vec<LogLine>, LogsError> {
         let Some(client) = &self.client else {
             return Ok(Vec::new());
         };
@@ -161,7 +172,8 @@ impl Logbook {
                     Err(e) => return Err(e),
                 };
                 for event in &page.events {
-                    let Some(line) = LogLine::parse(function, event.timestamp_ms, &event.message) else {
+                    let Some(line) = LogLine::parse(function, event.timestamp_ms, &event.message)
+                    else {
                         continue;
                     };
                     if !line.visible_to(viewer) {
@@ -190,7 +202,11 @@ impl Logbook {
 
     /// Response times and the webhook's success rate over the last hour, for the viewer's
     /// company (an admin: all), reused for a minute.
-    pub async fn operations(&self, viewer: &Viewer, now_ms: i64) -> Result<Option<Operations>, LogsError> {
+    pub async fn operations(
+        &self,
+        viewer: &Viewer,
+        now_ms: i64,
+    ) -> Result<Option<Operations>, LogsError> {
         if !self.available() {
             return Ok(None);
         }
@@ -223,7 +239,14 @@ impl Logbook {
         let (_, group) = self.groups.iter().find(|(f, _)| f == "reconcile")?;
         let now = chrono::Utc::now().timestamp_millis();
         let page = client
-            .filter_log_events(group, Some("\"reconcile finished\""), now - 2 * 3_600_000, now, 1000, None)
+            .filter_log_events(
+                group,
+                Some("\"reconcile finished\""),
+                now - 2 * 3_600_000,
+                now,
+                1000,
+                None,
+            )
             .await
             .ok()?;
         let last = page
@@ -302,8 +325,14 @@ mod tests {
         assert_eq!(l.message, ANSWERED);
         assert_eq!(l.company.as_deref(), Some("demo"));
         assert_eq!(l.fields["status"], 200);
-        assert!(l.visible_to(&Viewer::Staff { user: "u".into(), company_id: "demo".into() }));
-        assert!(!l.visible_to(&Viewer::Staff { user: "u".into(), company_id: "other".into() }));
+        assert!(l.visible_to(&Viewer::Staff {
+            user: "u".into(),
+            company_id: "demo".into()
+        }));
+        assert!(!l.visible_to(&Viewer::Staff {
+            user: "u".into(),
+            company_id: "other".into()
+        }));
         assert!(LogLine::parse("webhook", 1, "START RequestId: 1").is_none());
     }
 

@@ -61,9 +61,8 @@ pub fn cookies(headers: &HeaderMap) -> std::collections::HashMap<String, String>
 
 /// A `Set-Cookie` value: HttpOnly, Secure, SameSite=Lax, scoped to `path`.
 pub fn set_cookie(name: &str, value: &str, path: &str, max_age: i64) -> HeaderValue {
-    let text = format!(
-        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
-    );
+    let text =
+        format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax");
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
 }
 
@@ -125,7 +124,10 @@ fn refused(app: &ControlCenter, path: &str, error: &AuthError) -> Response {
             .into_response();
     }
     let mut response = Redirect::to(&app.link("/login")).into_response();
-    if matches!(error, AuthError::Expired | AuthError::Signature | AuthError::UnknownKey) {
+    if matches!(
+        error,
+        AuthError::Expired | AuthError::Signature | AuthError::UnknownKey
+    ) {
         for c in cleared_cookies(&app.link("")) {
             response.headers_mut().append(header::SET_COOKIE, c);
         }
@@ -150,7 +152,10 @@ pub async fn authenticate(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_owned());
 
     // Every browser gets a CSRF token before it can post anything, the login form included.
@@ -177,7 +182,10 @@ pub async fn authenticate(
     };
     if !csrf_ok {
         tracing::warn!(path = %path, "request refused: missing or wrong CSRF token");
-        return (StatusCode::FORBIDDEN, "CSRF token missing or wrong; reload the page")
+        return (
+            StatusCode::FORBIDDEN,
+            "CSRF token missing or wrong; reload the page",
+        )
             .into_response();
     }
 
@@ -238,7 +246,8 @@ async fn cookie_session(
 ) -> Result<(Viewer, Option<String>, Vec<HeaderValue>), AuthError> {
     let id = jar.get(ID_COOKIE).cloned().unwrap_or_default();
     let refresh = jar.get(REFRESH_COOKIE).filter(|r| !r.is_empty());
-    let fresh_enough = TokenVerifier::seconds_left(&id, now()).is_some_and(|s| s > REFRESH_BEFORE_SECS);
+    let fresh_enough =
+        TokenVerifier::seconds_left(&id, now()).is_some_and(|s| s > REFRESH_BEFORE_SECS);
     if fresh_enough || refresh.is_none() {
         let viewer = app.verifier.verify(&id, now()).await?;
         return Ok((viewer, username_of(&id), Vec::new()));
@@ -323,7 +332,10 @@ mod tests {
     #[test]
     fn cookies_are_read_and_written_safely() {
         let mut headers = HeaderMap::new();
-        headers.append(header::COOKIE, HeaderValue::from_static("a=1; cc_id=tok; a=2"));
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; cc_id=tok; a=2"),
+        );
         headers.append(header::COOKIE, HeaderValue::from_static("b=3"));
         let jar = cookies(&headers);
         assert_eq!(jar["a"], "1");
@@ -331,10 +343,19 @@ mod tests {
         assert_eq!(jar["b"], "3");
         let c = set_cookie("cc_id", "v", "/admin", 60);
         let text = c.to_str().expect("ascii");
-        for part in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/admin", "Max-Age=60"] {
+        for part in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+            "Path=/admin",
+            "Max-Age=60",
+        ] {
             assert!(text.contains(part), "{text}");
         }
-        assert_eq!(form_field(b"x=1&csrf=abc&y=2", "csrf").as_deref(), Some("abc"));
+        assert_eq!(
+            form_field(b"x=1&csrf=abc&y=2", "csrf").as_deref(),
+            Some("abc")
+        );
         assert_eq!(form_field(b"csrfx=1", "csrf"), None);
         assert_eq!(new_csrf().len(), 64);
         assert_ne!(new_csrf(), new_csrf());

@@ -35,7 +35,11 @@ pub const RESERVED_ATTRIBUTES: &[&str] = &[
 
 /// Call fields this service derives (`crate::calendar::unresolved`): stored with the call's fields, but a
 /// payload field of the same name is dropped, so a caller cannot fake them.
-pub const DERIVED_FIELDS: &[&str] = &["unresolved_writes", "needs_follow_up", "booked_appointments"];
+pub const DERIVED_FIELDS: &[&str] = &[
+    "unresolved_writes",
+    "needs_follow_up",
+    "booked_appointments",
+];
 
 /// Word-level transcripts: kept in the item while it fits, always kept in the raw payload.
 pub const HEAVY_FIELDS: &[&str] = &[
@@ -526,7 +530,11 @@ impl CallRecord {
         if let Some(cost) = self
             .fields
             .get("combined_cost")
-            .or_else(|| self.fields.get("call_cost").and_then(|c| c.get("combined_cost")))
+            .or_else(|| {
+                self.fields
+                    .get("call_cost")
+                    .and_then(|c| c.get("combined_cost"))
+            })
             .and_then(Value::as_f64)
             .filter(|c| c.is_finite() && *c >= 0.0 && *c < 1e12)
         {
@@ -960,9 +968,10 @@ mod tests {
             .map(|i| json!({"word": "Termin", "start": i, "end": i + 1}))
             .collect();
         let mut long_ended = ended();
-        long_ended
-            .fields
-            .insert("transcript_object".into(), json!([{"role": "user", "words": words}]));
+        long_ended.fields.insert(
+            "transcript_object".into(),
+            json!([{"role": "user", "words": words}]),
+        );
         let (record, stats) = fold(&[started(), long_ended, analyzed()]);
         assert!(record.trimmed_fields.contains("transcript_object"));
         assert_eq!(stats["2024-01-11"].booked, 1);
@@ -984,7 +993,10 @@ mod tests {
                        "start_timestamp": START}),
             );
             let (_, stats) = fold(&[e]);
-            assert_eq!(stats["2024-01-11"].completed, completed, "{status} {reason}");
+            assert_eq!(
+                stats["2024-01-11"].completed, completed,
+                "{status} {reason}"
+            );
         }
     }
 

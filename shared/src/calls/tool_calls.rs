@@ -81,7 +81,9 @@ impl ToolCall {
 
 fn json_or_text(value: Option<&Value>) -> Value {
     match value {
-        Some(Value::String(s)) => serde_json::from_str(s).unwrap_or_else(|_| Value::from(s.as_str())),
+        Some(Value::String(s)) => {
+            serde_json::from_str(s).unwrap_or_else(|_| Value::from(s.as_str()))
+        }
         Some(other) => other.clone(),
         None => Value::Null,
     }
@@ -122,11 +124,22 @@ mod tests {
                 {"role": "tool_call_invocation", "tool_call_id": "t", "name": "book_appointment", "arguments": "{}"},
                 {"role": "tool_call_result", "tool_call_id": "t", "content": content.to_string()}
             ]);
-            ToolCall::parse_all(&log)[0].booked_appointment().map(str::to_owned)
+            ToolCall::parse_all(&log)[0]
+                .booked_appointment()
+                .map(str::to_owned)
         };
-        assert_eq!(booked(json!({"success": false, "appointment_id": "apt_0123456789abcdef"})), None);
-        assert_eq!(booked(json!({"success": true, "appointment_id": "<script>"})), None);
-        assert_eq!(booked(json!({"success": "true", "appointment_id": "apt_0123456789abcdef"})), None);
+        assert_eq!(
+            booked(json!({"success": false, "appointment_id": "apt_0123456789abcdef"})),
+            None
+        );
+        assert_eq!(
+            booked(json!({"success": true, "appointment_id": "<script>"})),
+            None
+        );
+        assert_eq!(
+            booked(json!({"success": "true", "appointment_id": "apt_0123456789abcdef"})),
+            None
+        );
         assert_eq!(
             booked(json!({"success": true, "appointment_id": "apt_0123456789abcdef"})),
             Some("apt_0123456789abcdef".into())

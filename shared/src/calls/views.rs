@@ -171,7 +171,10 @@ impl DynamoCallStore {
             }
             if let Some(c) = &start {
                 q = q.set_exclusive_start_key(Some(HashMap::from([
-                    (partition_key.to_owned(), AttributeValue::S(partition.clone())),
+                    (
+                        partition_key.to_owned(),
+                        AttributeValue::S(partition.clone()),
+                    ),
                     ("call_ts".to_owned(), num(c.t)),
                     ("call_id".to_owned(), AttributeValue::S(c.c.clone())),
                 ])));

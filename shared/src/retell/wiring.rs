@@ -50,10 +50,7 @@ pub struct ToolState {
 
 /// This project's tools in `llm`, each compared with code at this stack; and the LLM's
 /// `general_tools` with every drifted field set from code (None: nothing to change).
-pub fn project_tools_of(
-    wiring: &Wiring,
-    llm: &RetellLlm,
-) -> (Vec<ToolState>, Option<Vec<Value>>) {
+pub fn project_tools_of(wiring: &Wiring, llm: &RetellLlm) -> (Vec<ToolState>, Option<Vec<Value>>) {
     let mut tools = llm.general_tools.clone().unwrap_or_default();
     let mut states = Vec::new();
     for tool in tools.iter_mut() {

@@ -27,8 +27,12 @@ pub const MAX_GREETING_CHARS: usize = 2_000;
 pub async fn retell_for(app: &ControlCenter, company_id: &str) -> Result<RetellClient, String> {
     let ring = app.keys.current().await.map_err(|e| e.to_string())?;
     let key = ring.key_for(Some(company_id)).to_owned();
-    RetellClient::new(&app.config.retell_base_url, key, std::time::Duration::from_secs(10))
-        .map_err(|e| e.to_string())
+    RetellClient::new(
+        &app.config.retell_base_url,
+        key,
+        std::time::Duration::from_secs(10),
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// The agent ids of a company: its settings' `agent_ids`; an admin looking at a company without
@@ -162,15 +166,26 @@ async fn render(
     let retell = retell_for(app, &ctx.company.id)
         .await
         .map_err(|e| retell_error(&ctx, e))?;
-    let agent = retell.get_agent(agent_id, None).await.map_err(|e| match e {
-        e if e.is_not_found() => PageError::new(StatusCode::NOT_FOUND, ctx.t("not_found")),
-        e => retell_error(&ctx, e),
-    })?;
+    let agent = retell
+        .get_agent(agent_id, None)
+        .await
+        .map_err(|e| match e {
+            e if e.is_not_found() => PageError::new(StatusCode::NOT_FOUND, ctx.t("not_found")),
+            e => retell_error(&ctx, e),
+        })?;
     let llm = match agent.llm_id() {
-        Some(id) => Some(retell.get_llm(id).await.map_err(|e| retell_error(&ctx, e))?),
+        Some(id) => Some(
+            retell
+                .get_llm(id)
+                .await
+                .map_err(|e| retell_error(&ctx, e))?,
+        ),
         None => None,
     };
-    let settings = llm.as_ref().and_then(|l| l.settings().ok()).unwrap_or_default();
+    let settings = llm
+        .as_ref()
+        .and_then(|l| l.settings().ok())
+        .unwrap_or_default();
     let body = html! {
         @if let Some(n) = &notice { p.notice role="status" { (n) } }
         dl {
@@ -194,7 +209,11 @@ async fn render(
             p { "This agent does not answer with a Retell LLM." }
         }
     };
-    let title = format!("{} {}", ctx.t("agent"), agent.agent_name.as_deref().unwrap_or(agent_id));
+    let title = format!(
+        "{} {}",
+        ctx.t("agent"),
+        agent.agent_name.as_deref().unwrap_or(agent_id)
+    );
     let markup = layout(&ctx, "agents", &title, body);
     Ok(ctx.respond(markup))
 }
@@ -217,7 +236,10 @@ pub fn checked_text(text: &str, max: usize, what: &str, required: bool) -> Resul
     if text.chars().count() > max {
         return Err(format!("{what} is longer than {max} characters"));
     }
-    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(format!("{what} contains control characters"));
     }
     Ok(text)
@@ -235,10 +257,31 @@ pub async fn save(
     if !may_edit(&ctx.company, ctx.viewer.is_admin(), &agent_id) {
         return Err(PageError::new(StatusCode::NOT_FOUND, ctx.t("not_found")));
     }
-    let bad = |r: String| PageError::new(StatusCode::BAD_REQUEST, format!("{} {r}", ctx.t("bad_request")));
-    let prompt = checked_text(&form.general_prompt, MAX_PROMPT_CHARS, "general_prompt", true).map_err(bad)?;
-    let greeting = checked_text(&form.begin_message, MAX_GREETING_CHARS, "begin_message", false)
-        .map_err(|r| PageError::new(StatusCode::BAD_REQUEST, format!("{} {r}", ctx.t("bad_request"))))?;
+    let bad = |r: String| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{} {r}", ctx.t("bad_request")),
+        )
+    };
+    let prompt = checked_text(
+        &form.general_prompt,
+        MAX_PROMPT_CHARS,
+        "general_prompt",
+        true,
+    )
+    .map_err(bad)?;
+    let greeting = checked_text(
+        &form.begin_message,
+        MAX_GREETING_CHARS,
+        "begin_message",
+        false,
+    )
+    .map_err(|r| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{} {r}", ctx.t("bad_request")),
+        )
+    })?;
     let retell = retell_for(&app, &ctx.company.id)
         .await
         .map_err(|e| retell_error(&ctx, e))?;
@@ -285,7 +328,10 @@ mod tests {
 
     #[test]
     fn prompts_are_checked_not_trimmed() {
-        assert_eq!(checked_text("Hallo\r\nWelt", 100, "p", true).expect("ok"), "Hallo\nWelt");
+        assert_eq!(
+            checked_text("Hallo\r\nWelt", 100, "p", true).expect("ok"),
+            "Hallo\nWelt"
+        );
         assert!(checked_text("  ", 100, "p", true).is_err());
         assert!(checked_text("", 100, "g", false).is_ok());
         assert!(checked_text("x\u{0007}", 100, "p", true).is_err());

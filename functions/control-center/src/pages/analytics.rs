@@ -70,7 +70,12 @@ pub async fn page(
         q.to.as_deref(),
         data::today(&ctx.company.time_zone),
     )
-    .map_err(|r| PageError::new(StatusCode::BAD_REQUEST, format!("{} {r}", lang.t("bad_request"))))?;
+    .map_err(|r| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{} {r}", lang.t("bad_request")),
+        )
+    })?;
     let days = app
         .data
         .stats(&ctx.company, from, to)
@@ -79,7 +84,21 @@ pub async fn page(
     if q.format.as_deref() == Some("csv") {
         return Ok(csv(&ctx.company.id, from, to, &days));
     }
-    let total = days.iter().fold(CallStats::default(), |a, (_, s)| a.plus(*s));
+    let markup = render(&ctx, from, to, &days);
+    Ok(ctx.respond(markup))
+}
+
+/// The analytics page of `days` (no I/O: what the benchmark renders).
+pub fn render(
+    ctx: &Ctx,
+    from: NaiveDate,
+    to: NaiveDate,
+    days: &[(NaiveDate, CallStats)],
+) -> maud::Markup {
+    let lang = ctx.lang;
+    let total = days
+        .iter()
+        .fold(CallStats::default(), |a, (_, s)| a.plus(*s));
     let every = (days.len() / 12).max(1);
     let per_day = |f: fn(&CallStats) -> i64| -> Vec<Bar> {
         days.iter()
@@ -107,10 +126,7 @@ pub async fn page(
             title: number(v, lang),
         })
         .collect();
-    let csv_link = format!(
-        "{}?from={from}&to={to}&format=csv",
-        ctx.link("/analytics")
-    );
+    let csv_link = format!("{}?from={from}&to={to}&format=csv", ctx.link("/analytics"));
     let body = html! {
         form.filters method="get" action=(ctx.link("/analytics")) {
             label { (ctx.t("from")) input type="date" name="from" value=(from.to_string()); }
@@ -144,8 +160,7 @@ pub async fn page(
         ]))
     };
     let title = format!("{} · {from} – {to}", ctx.t("analytics"));
-    let markup = layout(&ctx, "analytics", &title, body);
-    Ok(ctx.respond(markup))
+    layout(ctx, "analytics", &title, body)
 }
 
 /// The days of the range as CSV: one row a day, every counter of the statistics.
@@ -192,7 +207,10 @@ mod tests {
     fn ranges_are_read_or_refused() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 30).expect("date");
         let (from, to) = range_of(None, None, today).expect("default");
-        assert_eq!((from.to_string(), to.to_string()), ("2026-11-01".into(), "2026-11-30".into()));
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            ("2026-11-01".into(), "2026-11-30".into())
+        );
         assert!(range_of(Some("2026-12-01"), Some("2026-11-01"), today).is_err());
         assert!(range_of(Some("2020-01-01"), Some("2026-11-01"), today).is_err());
         assert!(range_of(Some("gestern"), None, today).is_err());
@@ -208,7 +226,13 @@ mod tests {
             ..Default::default()
         };
         let response = csv("demo\"x", day, day, &[(day, stats)]);
-        let disposition = response.headers()[header::CONTENT_DISPOSITION].to_str().expect("ascii").to_owned();
-        assert_eq!(disposition, "attachment; filename=\"calls-demox-2026-11-30-2026-11-30.csv\"");
+        let disposition = response.headers()[header::CONTENT_DISPOSITION]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert_eq!(
+            disposition,
+            "attachment; filename=\"calls-demox-2026-11-30-2026-11-30.csv\""
+        );
     }
 }

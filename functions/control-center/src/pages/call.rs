@@ -48,9 +48,21 @@ pub async fn page(
         .as_ref()
         .map(|c| c.time_zone)
         .unwrap_or(ctx.company.time_zone);
+    let markup = render(&ctx, &record, &appointments, tz, call_company.as_ref());
+    Ok(ctx.respond(markup))
+}
+
+/// A call's page (no I/O: what the benchmark renders).
+pub fn render(
+    ctx: &Ctx,
+    record: &CallRecord,
+    appointments: &[shared::calendar::Appointment],
+    tz: chrono_tz::Tz,
+    call_company: Option<&crate::data::CompanyView>,
+) -> maud::Markup {
+    let lang = ctx.lang;
     let service_name = |id: &str| -> String {
         call_company
-            .as_ref()
             .and_then(|c| c.settings.as_ref())
             .and_then(|s| s.settings.services.iter().find(|svc| svc.id == id))
             .and_then(|svc| svc.names.first().cloned())
@@ -75,7 +87,7 @@ pub async fn page(
                 dt { (ctx.t("reason")) } dd { (text("disconnection_reason").unwrap_or_else(|| "–".into())) }
                 dt { (ctx.t("cost")) } dd { (record.fields.get("combined_cost").and_then(Value::as_f64)
                         .map(|c| cost(c, lang)).unwrap_or_else(|| "–".into())) }
-                dt { (ctx.t("latency")) } dd { (latency(&record)) }
+                dt { (ctx.t("latency")) } dd { (latency(record)) }
             }
             @if record.fields.get("needs_follow_up").and_then(Value::as_bool) == Some(true) {
                 p.warning role="alert" { (ctx.t("follow_up")) ": "
@@ -105,7 +117,7 @@ pub async fn page(
                 table {
                     thead { tr { th { (ctx.t("date")) } th { (ctx.t("time")) } th { (ctx.t("service")) }
                                  th { (ctx.t("customer")) } th { (ctx.t("status")) } } }
-                    tbody { @for a in &appointments { tr {
+                    tbody { @for a in appointments { tr {
                         td { (a.date.to_string()) } td { (a.time.format("%H:%M").to_string()) }
                         td { (service_name(&a.service_id)) } td { (a.customer_name.as_deref().unwrap_or("–")) }
                         td { (format!("{:?}", a.status).to_lowercase()) }
@@ -121,7 +133,7 @@ pub async fn page(
         }
         section.transcript {
             h2 { (ctx.t("transcript")) }
-            (conversation(&ctx, &record))
+            (conversation(ctx, record))
         }
         section.tools {
             h2 { (ctx.t("tool_calls")) }
@@ -136,8 +148,7 @@ pub async fn page(
         }
     };
     let title = format!("{} {}", ctx.t("call"), record.call_id.as_str());
-    let markup = layout(&ctx, "calls", &title, body);
-    Ok(ctx.respond(markup))
+    layout(ctx, "calls", &title, body)
 }
 
 /// The transcript as a conversation: Retell's utterances (`transcript_object`), else the text's

@@ -8,10 +8,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
 use chrono::NaiveDate;
-use maud::html;
+use maud::{html, Markup};
 use serde::Deserialize;
 use shared::booking::phone::PhoneNumber;
-use shared::calls::views::CallFilter;
+use shared::calls::views::{CallFilter, CallPage};
 
 use super::{duration, layout, Common, Ctx, PageError};
 use crate::data;
@@ -42,13 +42,14 @@ fn filter_of(q: &CallsQuery, tz: &chrono_tz::Tz) -> Result<(NaiveDate, CallFilte
             .ok_or_else(|| format!("day {d:?} is not a date (YYYY-MM-DD)"))?,
         None => data::today(tz),
     };
-    let pick = |value: &Option<String>, allowed: &[&str], what: &str| -> Result<Option<String>, String> {
-        match value.as_deref().filter(|v| !v.is_empty()) {
-            None => Ok(None),
-            Some(v) if allowed.contains(&v) => Ok(Some(v.to_owned())),
-            Some(v) => Err(format!("{what} {v:?} is not one of {}", allowed.join(", "))),
-        }
-    };
+    let pick =
+        |value: &Option<String>, allowed: &[&str], what: &str| -> Result<Option<String>, String> {
+            match value.as_deref().filter(|v| !v.is_empty()) {
+                None => Ok(None),
+                Some(v) if allowed.contains(&v) => Ok(Some(v.to_owned())),
+                Some(v) => Err(format!("{what} {v:?} is not one of {}", allowed.join(", "))),
+            }
+        };
     let caller = match q.caller.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => Some(
@@ -91,6 +92,13 @@ pub async fn list(
         .calls_page(&ctx.company, &filter, q.cursor.as_deref(), PAGE_SIZE)
         .await
         .map_err(|e| PageError::from_data(e, lang))?;
+    let markup = render(&ctx, day, &filter, &page);
+    Ok(ctx.respond(markup))
+}
+
+/// The page of a day's calls (no I/O: what the benchmark renders).
+pub fn render(ctx: &Ctx, day: NaiveDate, filter: &CallFilter, page: &CallPage) -> Markup {
+    let tz = ctx.company.time_zone;
     let next_link = page.next.as_ref().map(|cursor| {
         let mut params = vec![("day", day.to_string()), ("cursor", cursor.clone())];
         for (k, v) in [
@@ -150,8 +158,7 @@ pub async fn list(
         }
     };
     let title = format!("{} · {}", ctx.t("calls"), day);
-    let markup = layout(&ctx, "calls", &title, body);
-    Ok(ctx.respond(markup))
+    layout(ctx, "calls", &title, body)
 }
 
 /// A query string, each value percent-encoded.

@@ -74,7 +74,13 @@ pub async fn form(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    page(&app, &public.csrf, lang_of(&headers, q.lang.as_deref()), None).into_response()
+    page(
+        &app,
+        &public.csrf,
+        lang_of(&headers, q.lang.as_deref()),
+        None,
+    )
+    .into_response()
 }
 
 pub async fn submit(
@@ -113,7 +119,11 @@ pub async fn submit(
                     crate::auth::AuthError::NoCompany => lang.t("forbidden"),
                     _ => lang.t("error"),
                 };
-                (StatusCode::FORBIDDEN, page(&app, &public.csrf, lang, Some(text))).into_response()
+                (
+                    StatusCode::FORBIDDEN,
+                    page(&app, &public.csrf, lang, Some(text)),
+                )
+                    .into_response()
             }
         },
         Err(e) => {
@@ -151,7 +161,10 @@ fn login_message(e: &LoginError, lang: Lang) -> &'static str {
     }
 }
 
-pub async fn logout(State(app): State<Arc<ControlCenter>>, Extension(session): Extension<Session>) -> Response {
+pub async fn logout(
+    State(app): State<Arc<ControlCenter>>,
+    Extension(session): Extension<Session>,
+) -> Response {
     if let Some(user) = &session.username {
         if let Err(e) = app.cognito.sign_out(user).await {
             tracing::warn!(reason = %e, "sign-out at Cognito failed; the session cookies are cleared anyway");

@@ -37,7 +37,12 @@ pub async fn page(
     let ctx = Ctx::new(&app, &session, &headers, &q.common).await?;
     let lang = ctx.lang;
     let tz = ctx.company.time_zone;
-    let bad = |r: String| PageError::new(StatusCode::BAD_REQUEST, format!("{} {r}", lang.t("bad_request")));
+    let bad = |r: String| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{} {r}", lang.t("bad_request")),
+        )
+    };
     let day = match q.day.as_deref().filter(|d| !d.is_empty()) {
         Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
             .ok()
@@ -45,7 +50,12 @@ pub async fn page(
             .ok_or_else(|| bad(format!("day {d:?} is not a date (YYYY-MM-DD)")))?,
         None => data::today(&tz),
     };
-    let call_id = match q.call_id.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+    let call_id = match q
+        .call_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
         Some(c) => Some(
             shared::retell::CallId::parse(c)
                 .map_err(|_| bad(format!("call id {c:?} is not a call id")))?
@@ -114,14 +124,21 @@ pub async fn page(
 
 /// A line's fields worth reading at a glance: status, reason, latency, error.
 fn details(fields: &serde_json::Map<String, Value>) -> String {
-    ["status", "reason", "latency_ms", "success", "error", "caller"]
-        .iter()
-        .filter_map(|k| {
-            fields.get(*k).map(|v| match v {
-                Value::String(s) => format!("{k}={s}"),
-                other => format!("{k}={other}"),
-            })
+    [
+        "status",
+        "reason",
+        "latency_ms",
+        "success",
+        "error",
+        "caller",
+    ]
+    .iter()
+    .filter_map(|k| {
+        fields.get(*k).map(|v| match v {
+            Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
         })
-        .collect::<Vec<_>>()
-        .join(" ")
+    })
+    .collect::<Vec<_>>()
+    .join(" ")
 }

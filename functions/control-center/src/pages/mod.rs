@@ -371,7 +371,10 @@ mod tests {
             }
         }
         for (_, key) in NAV {
-            assert!(crate::i18n::TEXTS.iter().any(|(k, _, _)| *k == key), "{key}");
+            assert!(
+                crate::i18n::TEXTS.iter().any(|(k, _, _)| *k == key),
+                "{key}"
+            );
         }
     }
 }

@@ -39,9 +39,17 @@ pub fn caller_of(company: &CompanyView) -> Result<(String, Option<String>), &'st
 }
 
 /// Starts a test call to `to` (E.164) for the company; the call's id.
-pub async fn start_call(app: &ControlCenter, company: &CompanyView, to: &str) -> Result<String, (StatusCode, String)> {
-    let to = PhoneNumber::parse(to.trim())
-        .map_err(|_| (StatusCode::BAD_REQUEST, format!("{to:?} is not a phone number in E.164 (+49…)")))?;
+pub async fn start_call(
+    app: &ControlCenter,
+    company: &CompanyView,
+    to: &str,
+) -> Result<String, (StatusCode, String)> {
+    let to = PhoneNumber::parse(to.trim()).map_err(|_| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("{to:?} is not a phone number in E.164 (+49…)"),
+        )
+    })?;
     let (from, agent) = caller_of(company).map_err(|r| (StatusCode::CONFLICT, r.to_owned()))?;
     let retell = retell_for(app, &company.id)
         .await
@@ -110,7 +118,9 @@ pub async fn start(
 ) -> Result<Response, PageError> {
     let ctx = Ctx::new(&app, &session, &headers, &common).await?;
     match start_call(&app, &ctx.company, &form.to_number).await {
-        Ok(call_id) => Ok(Redirect::to(&ctx.link(&format!("/test-call/{call_id}"))).into_response()),
+        Ok(call_id) => {
+            Ok(Redirect::to(&ctx.link(&format!("/test-call/{call_id}"))).into_response())
+        }
         Err((status, reason)) => {
             let message = format!("{} {reason}", ctx.t("bad_request"));
             let body = form_markup(&ctx, Some(&message));
