@@ -62,18 +62,6 @@ pub enum BuildError {
     Aws(#[from] shared::platform::aws_json::AwsJsonError),
 }
 
-/// The five tools of this project (what an agent should have, pointing at this stack).
-pub fn project_tools() -> Vec<shared::tools::ToolDefinition> {
-    use shared::tools::Tool;
-    vec![
-        check_availability::CheckAvailability.definition(),
-        book_appointment::BookAppointment.definition(),
-        get_customer_info::GetCustomerInfo.definition(),
-        cancel_appointment::CancelAppointment.definition(),
-        reschedule_appointment::RescheduleAppointment.definition(),
-    ]
-}
-
 impl ControlCenter {
     pub fn build(
         config: &ControlCenterConfig,
@@ -126,7 +114,7 @@ impl ControlCenter {
                 webhook_url: config.webhook_url.clone(),
                 inbound_url: config.inbound_url.clone(),
                 tool_url_template: config.tool_url_template.clone(),
-                tools: project_tools(),
+                tools: tool_catalog::definitions(),
             },
             config: config.clone(),
         })
@@ -239,7 +227,16 @@ async fn security_headers(request: Request, next: Next) -> Response {
     // Every line of a request carries call_id / event / company; event is the route.
     let span = shared::event_span!("control_center");
     span.record("event", request.uri().path());
-    let mut response = next.run(request).instrument(span).await;
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_millis() as u64,
+            "{}",
+            shared::platform::telemetry::ANSWERED
+        )
+    });
     let h = response.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
         h.insert(name, HeaderValue::from_static(value));

@@ -67,14 +67,7 @@ pub struct FileError {
 
 /// The project's tools, by name.
 pub fn project_tools() -> Vec<ToolDefinition> {
-    use shared::tools::Tool;
-    vec![
-        check_availability::CheckAvailability.definition(),
-        book_appointment::BookAppointment.definition(),
-        get_customer_info::GetCustomerInfo.definition(),
-        cancel_appointment::CancelAppointment.definition(),
-        reschedule_appointment::RescheduleAppointment.definition(),
-    ]
+    tool_catalog::definitions()
 }
 
 const LANGUAGES: &[&str] = &[
@@ -333,7 +326,9 @@ impl AgentFile {
             }
         }
 
-        let known: BTreeSet<&str> = PROJECT_TOOL_NAMES.iter().copied().collect();
+        let defs = project_tools();
+        let known: BTreeSet<&str> = defs.iter().map(|d| d.name).collect();
+        let known_list = defs.iter().map(|d| d.name).collect::<Vec<_>>().join(", ");
         let mut names = BTreeSet::new();
         for (i, tool) in self.tools.iter().enumerate() {
             let index = i.to_string();
@@ -343,7 +338,7 @@ impl AgentFile {
                     if !known.contains(f.as_str()) {
                         return at(format!(
                             "unknown tool {f:?}: this project's tools are {}",
-                            PROJECT_TOOL_NAMES.join(", ")
+                            known_list
                         ));
                     }
                     if tool.name.is_some()
@@ -571,14 +566,6 @@ impl AgentFile {
     }
 }
 
-const PROJECT_TOOL_NAMES: &[&str] = &[
-    "check_availability",
-    "book_appointment",
-    "get_customer_info",
-    "cancel_appointment",
-    "reschedule_appointment",
-];
-
 fn is_plain_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && id
@@ -669,7 +656,8 @@ mod tests {
             .iter()
             .filter_map(|t| t.function.clone())
             .collect();
-        assert_eq!(names, PROJECT_TOOL_NAMES);
+        let all: Vec<String> = project_tools().iter().map(|d| d.name.to_owned()).collect();
+        assert_eq!(names, all);
         let prompt = file.llm.general_prompt.as_deref().unwrap_or_default();
         for var in [
             "{{current_date}}",

@@ -4,18 +4,16 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Form, Path};
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Extension;
 use maud::html;
 use serde::Deserialize;
 use shared::retell::api::{Agent, LlmSettings, RetellApiError, RetellClient, RetellLlm};
 use shared::retell::wiring;
 
-use super::{layout, Common, Ctx, PageError};
+use super::{layout, Ctx, PageError};
 use crate::data::CompanyView;
-use crate::session::Session;
 use crate::ControlCenter;
 
 /// Longest prompt and greeting accepted (Retell's own limits are higher; a prompt this long is a
@@ -74,13 +72,8 @@ fn retell_error(ctx: &Ctx, e: impl std::fmt::Display) -> PageError {
     )
 }
 
-pub async fn list(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    headers: HeaderMap,
-    Query(common): Query<Common>,
-) -> Result<Response, PageError> {
-    let ctx = Ctx::new(&app, &session, &headers, &common).await?;
+pub async fn list(ctx: Ctx) -> Result<Response, PageError> {
+    let app = ctx.app.clone();
     let retell = retell_for(&app, &ctx.company.id)
         .await
         .map_err(|e| retell_error(&ctx, e))?;
@@ -143,14 +136,8 @@ fn tool_summary(ctx: &Ctx, app: &ControlCenter, llm: &RetellLlm) -> maud::Markup
     }
 }
 
-pub async fn page(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    headers: HeaderMap,
-    Path(agent_id): Path<String>,
-    Query(common): Query<Common>,
-) -> Result<Response, PageError> {
-    let ctx = Ctx::new(&app, &session, &headers, &common).await?;
+pub async fn page(ctx: Ctx, Path(agent_id): Path<String>) -> Result<Response, PageError> {
+    let app = ctx.app.clone();
     render(&app, ctx, &agent_id, None).await
 }
 
@@ -246,14 +233,11 @@ pub fn checked_text(text: &str, max: usize, what: &str, required: bool) -> Resul
 }
 
 pub async fn save(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    headers: HeaderMap,
+    ctx: Ctx,
     Path(agent_id): Path<String>,
-    Query(common): Query<Common>,
     Form(form): Form<PromptForm>,
 ) -> Result<Response, PageError> {
-    let ctx = Ctx::new(&app, &session, &headers, &common).await?;
+    let app = ctx.app.clone();
     if !may_edit(&ctx.company, ctx.viewer.is_admin(), &agent_id) {
         return Err(PageError::new(StatusCode::NOT_FOUND, ctx.t("not_found")));
     }

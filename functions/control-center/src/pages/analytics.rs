@@ -2,30 +2,23 @@
 //! calls and minutes per day, calls by hour of day, durations, success, sentiment, calls that
 //! booked, cost per call. `?format=csv` downloads the days shown.
 
-use std::sync::Arc;
-
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::Query;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use chrono::NaiveDate;
 use maud::html;
 use serde::Deserialize;
 use shared::calls::record::CallStats;
 
-use super::{cost, layout, number, percent, Common, Ctx, PageError};
+use super::{cost, layout, number, percent, Ctx, PageError};
 use crate::charts::{bars, split, Bar};
 use crate::data;
-use crate::session::Session;
-use crate::ControlCenter;
 
 /// Longest range one page shows.
 pub const MAX_DAYS: i64 = 366;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct AnalyticsQuery {
-    #[serde(flatten)]
-    common: Common,
     from: Option<String>,
     to: Option<String>,
     format: Option<String>,
@@ -57,13 +50,8 @@ pub fn range_of(
     Ok((from, to))
 }
 
-pub async fn page(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    headers: HeaderMap,
-    Query(q): Query<AnalyticsQuery>,
-) -> Result<Response, PageError> {
-    let ctx = Ctx::new(&app, &session, &headers, &q.common).await?;
+pub async fn page(ctx: Ctx, Query(q): Query<AnalyticsQuery>) -> Result<Response, PageError> {
+    let app = ctx.app.clone();
     let lang = ctx.lang;
     let (from, to) = range_of(
         q.from.as_deref(),

@@ -2,30 +2,18 @@
 //! appointment it booked, the recording, Retell's cost and latency. Everything the caller said
 //! is data and shown as text.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::Path;
 use axum::response::Response;
-use axum::Extension;
 use maud::{html, Markup};
 use serde_json::Value;
 use shared::calls::record::CallRecord;
 use shared::calls::tool_calls::ToolCall;
 
-use super::{cost, duration, layout, pretty, Common, Ctx, PageError};
+use super::{cost, duration, layout, pretty, Ctx, PageError};
 use crate::data;
-use crate::session::Session;
-use crate::ControlCenter;
 
-pub async fn page(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    headers: HeaderMap,
-    Path(call_id): Path<String>,
-    Query(common): Query<Common>,
-) -> Result<Response, PageError> {
-    let ctx = Ctx::new(&app, &session, &headers, &common).await?;
+pub async fn page(ctx: Ctx, Path(call_id): Path<String>) -> Result<Response, PageError> {
+    let app = ctx.app.clone();
     let lang = ctx.lang;
     let record = app
         .data

@@ -1,22 +1,17 @@
 //! Calls: a day's calls of the company, newest first, filtered by status, sentiment and caller,
 //! page by page (the company-calls index; the caller index for one caller).
 
-use std::sync::Arc;
-
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::Query;
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Extension;
 use chrono::NaiveDate;
 use maud::{html, Markup};
 use serde::Deserialize;
 use shared::booking::phone::PhoneNumber;
 use shared::calls::views::{CallFilter, CallPage};
 
-use super::{duration, layout, Common, Ctx, PageError};
+use super::{duration, layout, Ctx, PageError};
 use crate::data;
-use crate::session::Session;
-use crate::ControlCenter;
 
 pub const STATUSES: [&str; 5] = ["registered", "ongoing", "ended", "not_connected", "error"];
 pub const SENTIMENTS: [&str; 4] = ["Positive", "Neutral", "Negative", "Unknown"];
@@ -24,8 +19,6 @@ const PAGE_SIZE: usize = 50;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct CallsQuery {
-    #[serde(flatten)]
-    common: Common,
     day: Option<String>,
     status: Option<String>,
     sentiment: Option<String>,
@@ -72,13 +65,8 @@ fn filter_of(q: &CallsQuery, tz: &chrono_tz::Tz) -> Result<(NaiveDate, CallFilte
     ))
 }
 
-pub async fn list(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    headers: HeaderMap,
-    Query(q): Query<CallsQuery>,
-) -> Result<Response, PageError> {
-    let ctx = Ctx::new(&app, &session, &headers, &q.common).await?;
+pub async fn list(ctx: Ctx, Query(q): Query<CallsQuery>) -> Result<Response, PageError> {
+    let app = ctx.app.clone();
     let lang = ctx.lang;
     let tz = ctx.company.time_zone;
     let (day, filter) = filter_of(&q, &tz).map_err(|reason| {

@@ -2,39 +2,27 @@
 //! reason, tool calls with their outcome and latency, errors), the viewer's company's only,
 //! optionally one call's.
 
-use std::sync::Arc;
-
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::Query;
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Extension;
 use chrono::NaiveDate;
 use maud::html;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{layout, Common, Ctx, PageError};
+use super::{layout, Ctx, PageError};
 use crate::data;
 use crate::logbook::LogQuery;
-use crate::session::Session;
-use crate::ControlCenter;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct LogsQuery {
-    #[serde(flatten)]
-    common: Common,
     day: Option<String>,
     call_id: Option<String>,
     problems: Option<String>,
 }
 
-pub async fn page(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    headers: HeaderMap,
-    Query(q): Query<LogsQuery>,
-) -> Result<Response, PageError> {
-    let ctx = Ctx::new(&app, &session, &headers, &q.common).await?;
+pub async fn page(ctx: Ctx, Query(q): Query<LogsQuery>) -> Result<Response, PageError> {
+    let app = ctx.app.clone();
     let lang = ctx.lang;
     let tz = ctx.company.time_zone;
     let bad = |r: String| {

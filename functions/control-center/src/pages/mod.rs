@@ -34,6 +34,38 @@ pub struct Ctx {
     pub set_cookies: Vec<HeaderValue>,
 }
 
+impl axum::extract::FromRequestParts<Arc<ControlCenter>> for Ctx {
+    type Rejection = PageError;
+
+    /// The context of an authenticated page request (the session [`session::authenticate`]
+    /// put there, the company and language asked for).
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &Arc<ControlCenter>,
+    ) -> Result<Self, Self::Rejection> {
+        let session = parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .ok_or_else(|| PageError::new(StatusCode::UNAUTHORIZED, Lang::De.t("forbidden")))?;
+        let common: Common = parts
+            .uri
+            .query()
+            .and_then(common_of_query)
+            .unwrap_or_default();
+        Ctx::new(app, &session, &parts.headers, &common).await
+    }
+}
+
+/// `company` and `lang` of a query string (other parameters are the page's own).
+fn common_of_query(query: &str) -> Option<Common> {
+    axum::extract::Query::<Common>::try_from_uri(
+        &format!("/?{query}").parse::<axum::http::Uri>().ok()?,
+    )
+    .ok()
+    .map(|q| q.0)
+}
+
 /// The query parameters every page takes.
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct Common {

@@ -1,21 +1,15 @@
 //! Overview: the calls running now (refreshed by htmx every 5 s), today against yesterday, the
 //! seed's four key metrics against their targets, and the system's health.
 
-use std::sync::Arc;
-
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use maud::{html, Markup};
 use shared::calls::record::CallStats;
 use shared::calls::views::CallSummary;
 use shared::retell::EventKind;
 
-use super::{layout, number, percent, Common, Ctx, PageError};
+use super::{layout, number, percent, Ctx, PageError};
 use crate::data::{self, CompanyView};
 use crate::i18n::Lang;
-use crate::session::Session;
 use crate::ControlCenter;
 
 /// The seed's targets: API response time < 200 ms, webhook success > 99 %, call completion
@@ -25,13 +19,8 @@ pub const WEBHOOK_SUCCESS_TARGET: f64 = 0.99;
 pub const COMPLETION_TARGET: f64 = 0.90;
 pub const AGENT_RESPONSE_TARGET_MS: i64 = 2000;
 
-pub async fn page(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    headers: HeaderMap,
-    Query(common): Query<Common>,
-) -> Result<Response, PageError> {
-    let ctx = Ctx::new(&app, &session, &headers, &common).await?;
+pub async fn page(ctx: Ctx) -> Result<Response, PageError> {
+    let app = ctx.app.clone();
     let lang = ctx.lang;
     let tz = ctx.company.time_zone;
     let today = data::today(&tz);
@@ -156,13 +145,8 @@ pub async fn page(
 }
 
 /// The active-calls fragment htmx swaps in every few seconds.
-pub async fn active_calls(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    headers: HeaderMap,
-    Query(common): Query<Common>,
-) -> Result<Response, PageError> {
-    let ctx = Ctx::new(&app, &session, &headers, &common).await?;
+pub async fn active_calls(ctx: Ctx) -> Result<Response, PageError> {
+    let app = ctx.app.clone();
     let active = app
         .data
         .active_calls(&ctx.company)

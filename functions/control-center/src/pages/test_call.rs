@@ -1,21 +1,17 @@
 //! Test call: Retell calls a number from the company's own number with the company's agent
 //! (locally the simulator plays it), and the page watches the call arrive here.
 
-use std::sync::Arc;
-
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Form, Path};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Extension;
 use maud::{html, Markup};
 use serde::Deserialize;
 use shared::booking::phone::PhoneNumber;
 use shared::retell::api::PhoneCallRequest;
 
-use super::{layout, Common, Ctx, PageError};
+use super::{layout, Ctx, PageError};
 use crate::data::{CompanyView, DataError};
 use crate::pages::agents::retell_for;
-use crate::session::Session;
 use crate::ControlCenter;
 
 /// What starting a test call needs from the company: its number and its agent.
@@ -73,13 +69,8 @@ pub async fn start_call(
     Ok(call.call_id)
 }
 
-pub async fn form(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    headers: HeaderMap,
-    Query(common): Query<Common>,
-) -> Result<Response, PageError> {
-    let ctx = Ctx::new(&app, &session, &headers, &common).await?;
+pub async fn form(ctx: Ctx) -> Result<Response, PageError> {
+    let _app = ctx.app.clone();
     let body = form_markup(&ctx, None);
     let title = ctx.t("test_call");
     let markup = layout(&ctx, "test_call", title, body);
@@ -109,14 +100,8 @@ pub struct StartForm {
     to_number: String,
 }
 
-pub async fn start(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    headers: HeaderMap,
-    Query(common): Query<Common>,
-    Form(form): Form<StartForm>,
-) -> Result<Response, PageError> {
-    let ctx = Ctx::new(&app, &session, &headers, &common).await?;
+pub async fn start(ctx: Ctx, Form(form): Form<StartForm>) -> Result<Response, PageError> {
+    let app = ctx.app.clone();
     match start_call(&app, &ctx.company, &form.to_number).await {
         Ok(call_id) => {
             Ok(Redirect::to(&ctx.link(&format!("/test-call/{call_id}"))).into_response())
@@ -133,14 +118,8 @@ pub async fn start(
     }
 }
 
-pub async fn watch(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    headers: HeaderMap,
-    Path(call_id): Path<String>,
-    Query(common): Query<Common>,
-) -> Result<Response, PageError> {
-    let ctx = Ctx::new(&app, &session, &headers, &common).await?;
+pub async fn watch(ctx: Ctx, Path(call_id): Path<String>) -> Result<Response, PageError> {
+    let app = ctx.app.clone();
     if shared::retell::CallId::parse(&call_id).is_err() {
         return Err(PageError::new(StatusCode::NOT_FOUND, ctx.t("not_found")));
     }
@@ -156,14 +135,8 @@ pub async fn watch(
     Ok(ctx.respond(markup))
 }
 
-pub async fn status(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    headers: HeaderMap,
-    Path(call_id): Path<String>,
-    Query(common): Query<Common>,
-) -> Result<Response, PageError> {
-    let ctx = Ctx::new(&app, &session, &headers, &common).await?;
+pub async fn status(ctx: Ctx, Path(call_id): Path<String>) -> Result<Response, PageError> {
+    let app = ctx.app.clone();
     Ok(call_status(&app, &ctx, &call_id).await.into_response())
 }
 
