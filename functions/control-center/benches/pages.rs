@@ -15,7 +15,6 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 use shared::calls::record::{CallEvent, CallRecord, CallStats};
 use shared::calls::views::{CallFilter, CallPage, CallSummary};
-use shared::platform::aws::AwsClients;
 use shared::platform::config::{ControlCenterConfig, Env};
 use shared::retell::EventKind;
 
@@ -45,8 +44,7 @@ fn app() -> Arc<ControlCenter> {
         .region(aws_config::Region::new("eu-central-1"))
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build();
-    let aws = AwsClients::from_sdk_config(&sdk);
-    Arc::new(ControlCenter::build(&config, &aws, &sdk).expect("build"))
+    Arc::new(ControlCenter::build(&config, &sdk).expect("build"))
 }
 
 fn ctx(app: &Arc<ControlCenter>) -> Ctx {

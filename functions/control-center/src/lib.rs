@@ -22,7 +22,6 @@ use axum::Router;
 use shared::booking::company::{CompanyDirectory, COMPANY_CACHE_TTL};
 use shared::calendar::ledger::AppointmentLedger;
 use shared::calls::store::DynamoCallStore;
-use shared::platform::aws::AwsClients;
 use shared::platform::config::ControlCenterConfig;
 use shared::platform::logs::LogsClient;
 use shared::retell::keys::{KeyProvider, SecretsManagerSource, DEFAULT_REFRESH_INTERVAL};
@@ -49,7 +48,8 @@ pub struct ControlCenter {
     pub cognito: Cognito,
     pub data: data::Data,
     pub keys: KeyProvider<SecretsManagerSource>,
-    pub sqs: aws_sdk_sqs::Client,
+    /// SQS over its JSON protocol (the dead-letter depths): one call does not need the SDK.
+    pub sqs: shared::platform::aws_json::AwsJsonClient,
     pub logbook: logbook::Logbook,
     pub wiring: Wiring,
 }
@@ -63,11 +63,12 @@ pub enum BuildError {
 }
 
 impl ControlCenter {
+    /// Everything from `sdk` (region, credentials, time budget; `AWS_ENDPOINT_URL` locally).
     pub fn build(
         config: &ControlCenterConfig,
-        aws: &AwsClients,
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, BuildError> {
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         let _ = pages::HOME.set(format!("{}{}", config.url_prefix, config.base_path));
         let logs = match LogsClient::from_sdk_config(sdk) {
             Ok(l) => Some(l),
@@ -90,25 +91,29 @@ impl ControlCenter {
             )?,
             data: data::Data {
                 calls: DynamoCallStore::new(
-                    aws.dynamodb.clone(),
+                    dynamodb.clone(),
                     &config.calls_table,
                     &config.stats_table,
                 ),
                 companies: CompanyDirectory::new(
-                    aws.dynamodb.clone(),
+                    dynamodb.clone(),
                     &config.auth.companies_table,
                     COMPANY_CACHE_TTL,
                 ),
-                ledger: AppointmentLedger::new(aws.dynamodb.clone(), &config.appointments_table),
+                ledger: AppointmentLedger::new(dynamodb.clone(), &config.appointments_table),
                 default_company_id: config.auth.default_company_id.clone(),
                 default_time_zone: config.time_zone,
             },
             keys: KeyProvider::new(
-                SecretsManagerSource::new(aws.secrets.clone(), &config.auth.secret_id),
+                SecretsManagerSource::new(
+                    aws_sdk_secretsmanager::Client::new(sdk),
+                    &config.auth.secret_id,
+                ),
                 &config.auth.default_company_id,
                 DEFAULT_REFRESH_INTERVAL,
             ),
-            sqs: aws.sqs.clone(),
+            sqs: shared::platform::aws_json::AwsJsonClient::new(sdk, "sqs", "AmazonSQS", None)?
+                .json_1_0(),
             logbook: logbook::Logbook::new(logs, config.log_groups.clone()),
             wiring: Wiring {
                 webhook_url: config.webhook_url.clone(),

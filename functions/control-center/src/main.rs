@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use control_center::ControlCenter;
-use shared::platform::aws::{budgeted_config_loader, AwsBudget, AwsClients};
+use shared::platform::aws::{budgeted_config_loader, AwsBudget};
 use shared::platform::config::{ControlCenterConfig, Env};
 
 #[tokio::main]
@@ -12,7 +12,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = ControlCenterConfig::from_env(&Env::from_process())?;
     // People wait for these pages, but nothing is lost when one is slow: the background budget.
     let sdk = budgeted_config_loader(AwsBudget::BACKGROUND).load().await;
-    let aws = AwsClients::from_sdk_config(&sdk);
-    let app = Arc::new(ControlCenter::build(&config, &aws, &sdk)?);
+    let app = Arc::new(ControlCenter::build(&config, &sdk)?);
     lambda_http::run(app.router()).await
 }

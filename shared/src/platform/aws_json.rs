@@ -1,4 +1,5 @@
-//! AWS services over their JSON protocol (`X-Amz-Target: <Prefix>.<Operation>`, awsJson1.1),
+//! AWS services over their JSON protocol (`X-Amz-Target: <Prefix>.<Operation>`, awsJson1.1 or
+//! 1.0),
 //! SigV4-signed like the SDK signs.
 //!
 //! Why not the SDK: this SDK generation speaks the newer CBOR protocol where a service offers it
@@ -42,6 +43,7 @@ pub struct AwsJsonClient {
     region: String,
     signing_name: &'static str,
     target_prefix: &'static str,
+    content_type: &'static str,
     credentials: Option<SharedCredentialsProvider>,
 }
 
@@ -89,8 +91,15 @@ impl AwsJsonClient {
             region,
             signing_name,
             target_prefix,
+            content_type: "application/x-amz-json-1.1",
             credentials: config.credentials_provider(),
         })
+    }
+
+    /// For services on awsJson1.0 (SQS, CloudWatch) rather than 1.1.
+    pub fn json_1_0(mut self) -> Self {
+        self.content_type = "application/x-amz-json-1.0";
+        self
     }
 
     /// A signed call of `operation`.
@@ -123,7 +132,7 @@ impl AwsJsonClient {
         let mut request = self
             .http
             .post(&url)
-            .header("content-type", "application/x-amz-json-1.1")
+            .header("content-type", self.content_type)
             .header("x-amz-target", &target);
         if signed {
             let provider = self
@@ -146,7 +155,7 @@ impl AwsJsonClient {
                 .into();
             let headers = [
                 ("host", self.host.as_str()),
-                ("content-type", "application/x-amz-json-1.1"),
+                ("content-type", self.content_type),
                 ("x-amz-target", target.as_str()),
             ];
             let signable = SignableRequest::new(

@@ -236,24 +236,22 @@ pub async fn system_health(app: &ControlCenter) -> Health {
         let Some(url) = app.config.dead_letter_urls.get(&kind) else {
             continue;
         };
-        match app
+        let answer: Result<serde_json::Value, _> = app
             .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
-            .await
-        {
+            .call(
+                "GetQueueAttributes",
+                &serde_json::json!({"QueueUrl": url, "AttributeNames": ["ApproximateNumberOfMessages"]}),
+            )
+            .await;
+        match answer {
             Ok(out) => {
                 total += out
-                    .attributes()
-                    .and_then(|a| {
-                        a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-                    })
+                    .pointer("/Attributes/ApproximateNumberOfMessages")
+                    .and_then(serde_json::Value::as_str)
                     .and_then(|n| n.parse::<u64>().ok())
                     .unwrap_or(0)
             }
-            Err(e) => error = Some(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()),
+            Err(e) => error = Some(e.to_string()),
         }
     }
     let reconcile = app.logbook.reconcile_status().await;
