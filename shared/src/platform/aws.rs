@@ -55,6 +55,7 @@ pub struct AwsClients {
 pub fn config_loader() -> aws_config::ConfigLoader {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .tls_context(super::tls::sdk_tls_context())
         .build_https();
     aws_config::defaults(BehaviorVersion::latest()).http_client(http)
 }

@@ -16,9 +16,14 @@ pub fn json_response(status: u16, body: &Value) -> Response<Body> {
 }
 
 /// An outgoing HTTP client builder whose TLS runs on rustls with the ring provider, like the
-/// AWS SDK's client (aws-lc would add about 2 MB to every bootstrap).
+/// AWS SDK's client (aws-lc would add about 2 MB to every bootstrap), over the process's one
+/// reading of the system's trust roots ([`super::tls`]).
 pub fn client_builder() -> reqwest::ClientBuilder {
     // Fails only if a provider is installed already, which is just as good.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    match super::tls::client_config() {
+        Some(tls) => reqwest::Client::builder().tls_backend_preconfigured(tls.clone()),
+        // No roots on this system: reqwest reads them itself and reports what is wrong.
+        None => reqwest::Client::builder(),
+    }
 }

@@ -1,5 +1,5 @@
 //! What every Lambda stands on: AWS clients with time budgets, settings from the environment,
-//! secrets, structured logs (and reading them back from CloudWatch Logs), HTTP replies, and
+//! secrets, TLS trust, structured logs (and reading them back from CloudWatch Logs), HTTP replies, and
 //! JSON ⇄ DynamoDB attribute values.
 
 pub mod aws;
@@ -10,3 +10,4 @@ pub mod http;
 pub mod logs;
 pub mod secrets;
 pub mod telemetry;
+pub mod tls;
