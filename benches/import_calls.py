@@ -112,6 +112,30 @@ def wait_counted(stack: LocalStack, company: str, day_list: list[str], want: int
         time.sleep(2)
 
 
+def wait_drained(stack: LocalStack, timeout: float = 3600) -> None:
+    """Until the event queues are empty, and the dead-letter queues must be: call_analyzed events
+    are stored after the call_ended ones the statistics count, and a run started before they are
+    would rightly queue them again."""
+    sqs = boto3.client("sqs", endpoint_url=stack.endpoint, region_name="eu-central-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    queues = {name: r["Ref"] for name, r in stack.description["resources"].items() if name.endswith("Queue")}
+    urls = [u for name, u in queues.items() if "DeadLetter" not in name]
+    started, quiet = time.monotonic(), 0
+    while quiet < 3:
+        attrs = [sqs.get_queue_attributes(QueueUrl=u, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"] for u in urls]
+        busy = sum(int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
+                   for a in attrs)
+        quiet = quiet + 1 if busy == 0 else 0
+        if time.monotonic() - started > timeout:
+            raise SystemExit(f"{busy} messages still queued after {timeout} s")
+        time.sleep(2)
+    for name, url in queues.items():
+        if "DeadLetter" in name:
+            dead = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+            assert dead["Attributes"]["ApproximateNumberOfMessages"] == "0", f"{name} holds messages"
+
+
 def import_window(stack: LocalStack, args: argparse.Namespace, agent: str, company: str) -> None:
     """Steps 1-3: --calls missed calls imported, counted exactly once, found present again."""
     # 1. --calls missed calls, spread over the 20 hours before the last 6 (the reconcile
@@ -135,6 +159,7 @@ def import_window(stack: LocalStack, args: argparse.Namespace, agent: str, compa
     drained = wait_counted(stack, company, day_list, before + args.calls, timeout=3600)
     print(f"consumers drained the queues {drained:.0f} s after the import ended; "
           f"statistics: exactly {args.calls} more calls", flush=True)
+    wait_drained(stack)
     # 3. Nothing missing.
     seconds, rss, again = run_ops(stack, "import-calls", *window, "--concurrency", str(args.concurrency))
     print(f"import-calls again: {seconds:.1f} s, max RSS {rss} MB; imported {again['imported']}, "
@@ -176,6 +201,10 @@ def main() -> int:
                   f"present {w['present']}, failed {w['failed']}, timed out {summary['timed_out']}", flush=True)
             if first:
                 wait_counted(stack, company, day_days, before_day + args.day, timeout=1800)
+                wait_drained(stack)
+        # Whatever the second run found, every call is counted once.
+        wait_drained(stack)
+        assert calls_counted(stack, company, day_days) == before_day + args.day, "a call was counted twice"
         return 0
     finally:
         stack.stop()

@@ -201,7 +201,9 @@ def test_companies_load_refuses_a_bad_file(stack, tmp_path, content, needle):
 
 # --- every command -------------------------------------------------------------------------------
 
-COMMANDS = [[], ["test-connection"], ["health"], ["sync"], ["import-calls"], ["companies"], ["companies", "load"],
+COMMANDS = [[], ["test-connection"], ["health"], ["sync"], ["import-calls"], ["export-analytics"], ["backup"],
+            ["backup", "agents"], ["companies"],
+            ["companies", "load"],
             ["agents"], *[["agents", c] for c in ("list", "get", "create", "update", "delete", "export", "import",
                                                  "diff", "publish", "reset")]]
 
@@ -564,3 +566,75 @@ def test_a_deployed_stack_is_found_by_its_cloudformation_outputs(stack):
     done = subprocess.run([str(stack.bin_dir / "retell-ops"), "--stack", "no-such-stack", "health"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "stack no-such-stack" in done.stderr, done.stderr
+
+
+# --- export-analytics ----------------------------------------------------------------------------
+
+def test_export_analytics_writes_the_calls_and_the_days_as_csv_and_json(stack, tmp_path):
+    import csv
+    import io
+
+    played = play(stack)
+    call_id = played["call"]["call_id"]
+    wait_for(lambda: {"call_started", "call_ended", "call_analyzed"} <= events_applied(stack, call_id))
+
+    # CSV on stdout, the summary on stderr.
+    _, text, err = ops_text(stack, "export-analytics", "--company", "demo", "--from", "2 hours ago")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert "exported" in err and "1 company" in err, err
+    mine = [r for r in rows if r["call_id"] == call_id]
+    assert len(mine) == 1, rows
+    assert mine[0]["company_id"] == "demo" and mine[0]["call_status"] == "ended"
+    assert mine[0]["from_number"] == "+4917611112222" and int(mine[0]["duration_ms"]) > 0
+    assert all(r["company_id"] == "demo" for r in rows)
+    assert len({r["call_id"] for r in rows}) == len(rows), "a call exported twice"
+
+    # JSON into a file, every company, a summary that says how many.
+    out = tmp_path / "calls.json"
+    _, summary, _ = ops(stack, "export-analytics", "--format", "json", "--from", "2 hours ago", "--out", str(out))
+    exported = json.loads(out.read_text())
+    assert summary["rows"] == len(exported) and "demo" in summary["companies"], summary
+    assert [c for c in exported if c["call_id"] == call_id][0]["call_successful"] in (True, False)
+
+    # The days: exactly the statistics table's figures.
+    _, text, _ = ops_text(stack, "export-analytics", "days", "--company", "demo", "--from", "today")
+    days = {r["day"]: r for r in csv.DictReader(io.StringIO(text))}
+    today = berlin_day(played["call"]["start_timestamp"])
+    assert int(days[today]["calls"]) == day_stats(stack, "demo", today) >= 1, days
+
+    # Bad input is refused with the reason and writes nothing.
+    for args, needle in ((["--from", "now", "--to", "1d"], "must be before"),
+                         (["--time-zone", "Mars/Olympus"], "unknown time zone"),
+                         (["--from", "next tuesday"], "--from")):
+        target = tmp_path / "refused.csv"
+        code, _, err = ops_text(stack, "export-analytics", *args, "--out", str(target), check=False)
+        assert code != 0 and needle in err, (args, code, err)
+        assert not target.exists()
+
+
+# --- backup agents -------------------------------------------------------------------------------
+
+def test_backup_agents_writes_files_that_import_would_not_change(stack, tmp_path):
+    _, report, _ = ops(stack, "backup", "agents", "--to", str(tmp_path))
+    folder = Path(report["to"])
+    assert folder.parent == tmp_path and folder.name.startswith("agents-"), report
+    assert {"agent_demo.yaml", "agent_calcom_demo.yaml"} <= set(report["files"]), report
+    assert sorted(p.name for p in folder.iterdir()) == sorted(report["files"])
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+    # A backup is a file agents-as-code takes back as it is: nothing to change.
+    _, plan, _ = ops(stack, "agents", "diff", str(folder / "agent_demo.yaml"))
+    assert plan["plans"][0]["changes"] == [], plan
+
+    # To S3: the same files below the prefix, a folder per run.
+    bucket = stack.description["resources"]["EventsBucket"]["Ref"]
+    _, report, _ = ops(stack, "backup", "agents", "--format", "json", "--to", f"s3://{bucket}/backups/")
+    assert report["to"].startswith(f"s3://{bucket}/backups/agents-"), report
+    prefix = report["to"][len(f"s3://{bucket}/"):]
+    s3 = aws(stack, "s3")
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "/")["Contents"]}
+    assert keys == {f"{prefix}/{name}" for name in report["files"]}, keys
+    body = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}/agent_demo.json")["Body"].read())
+    assert body["agent_id"] == "agent_demo" and body["tools"], body
+
+    code, _, err = ops_text(stack, "backup", "agents", "--to", "s3:///nowhere", check=False)
+    assert code != 0 and "no bucket" in err, err

@@ -11,11 +11,13 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use shared::booking::company::{Company, CompanyDirectory, CompanySettings, COMPANY_CACHE_TTL};
+use shared::calls::export::{ExportFormat, ExportWriter};
 use shared::calls::queue::SqsEventQueue;
 use shared::calls::reconcile::{
     CallOutcome, Checkpoint, ReconcileReport, Reconciler, RetellAccount, Tally,
 };
 use shared::calls::store::DynamoCallStore;
+use shared::calls::views::CallFilter;
 use shared::platform::aws::AwsClients;
 use shared::platform::config::DEFAULT_INLINE_LIMIT_BYTES;
 use shared::retell::api::{mask_number, LlmSettings, PhoneNumberUpdate, RetellClient};
@@ -1054,6 +1056,130 @@ pub async fn import_calls(
     Ok(ok)
 }
 
+// ------------------------------------------------------------------ export-analytics
+
+/// What `export-analytics` writes.
+pub struct Export {
+    /// The daily statistics instead of the calls.
+    pub days: bool,
+    pub format: ExportFormat,
+    pub from: DateTime<Utc>,
+    /// Exclusive.
+    pub to: DateTime<Utc>,
+    pub company: Option<String>,
+    /// The stack's DEFAULT_TIME_ZONE, which the statistics' days are kept in.
+    pub time_zone: chrono_tz::Tz,
+}
+
+/// Calls page by page through each company's index (200 at a time, never a scan of the calls
+/// table), or the statistics' days, written as they are read.
+pub async fn export_analytics(
+    ctx: &Context,
+    export: &Export,
+    path: Option<&Path>,
+) -> Result<bool, String> {
+    let companies = match &export.company {
+        Some(id) => vec![id.clone()],
+        None => {
+            let directory = CompanyDirectory::new(
+                ctx.aws.dynamodb.clone(),
+                ctx.stack.companies_table.clone(),
+                COMPANY_CACHE_TTL,
+            );
+            let mut ids: BTreeSet<String> = directory
+                .company_ids()
+                .await
+                .map_err(err)?
+                .into_iter()
+                .collect();
+            ids.insert(ctx.stack.default_company_id.clone());
+            ids.into_iter().collect()
+        }
+    };
+    let sink: Box<dyn Write> = match path {
+        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let sink = std::io::BufWriter::new(sink);
+    let write_err = |e: std::io::Error| match path {
+        Some(p) => format!("{}: {e}", p.display()),
+        None => format!("stdout: {e}"),
+    };
+    let store = DynamoCallStore::new(
+        ctx.aws.dynamodb.clone(),
+        ctx.stack.calls_table.clone(),
+        ctx.stack.stats_table.clone(),
+    );
+    let bar = ctx
+        .out
+        .progress(None, if export.days { "days" } else { "calls" });
+    let rows = if export.days {
+        let first = export.from.with_timezone(&export.time_zone).date_naive();
+        let last = (export.to - chrono::Duration::milliseconds(1))
+            .with_timezone(&export.time_zone)
+            .date_naive();
+        let mut writer = ExportWriter::days(sink, export.format).map_err(write_err)?;
+        for company in &companies {
+            let days = store
+                .stats_range(company, &first.to_string(), &last.to_string())
+                .await
+                .map_err(|e| format!("{company}: {e}"))?;
+            for (day, stats) in &days {
+                writer.day(company, day, stats).map_err(write_err)?;
+                bar.inc(1);
+            }
+        }
+        writer.finish().map_err(write_err)?
+    } else {
+        let filter = CallFilter {
+            from_ms: export.from.timestamp_millis(),
+            to_ms: export.to.timestamp_millis(),
+            ..Default::default()
+        };
+        let mut writer = ExportWriter::calls(sink, export.format).map_err(write_err)?;
+        for company in &companies {
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = store
+                    .company_calls(company, &filter, 200, cursor.as_deref())
+                    .await
+                    .map_err(|e| format!("{company}: {e}"))?;
+                for call in &page.calls {
+                    writer.call(company, call).map_err(write_err)?;
+                    bar.inc(1);
+                }
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        writer.finish().map_err(write_err)?
+    };
+    bar.finish_and_clear();
+    let what = if export.days { "days" } else { "calls" };
+    let summary = format!(
+        "exported {rows} {what} of {} compan{} from {} to {}",
+        companies.len(),
+        if companies.len() == 1 { "y" } else { "ies" },
+        export.from.to_rfc3339(),
+        export.to.to_rfc3339()
+    );
+    match path {
+        // stdout carries the export: the summary goes to stderr.
+        None => eprintln!("{summary}"),
+        Some(p) => {
+            ctx.out.line(&format!("{summary} into {}", p.display()));
+            ctx.out.json_value(&json!({
+                "ok": true, "table": what, "rows": rows, "companies": companies,
+                "file": p.display().to_string(),
+                "from": export.from.to_rfc3339(), "to": export.to.to_rfc3339(),
+            }));
+        }
+    }
+    Ok(true)
+}
+
 fn show_ms(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339())
@@ -1179,6 +1305,109 @@ pub async fn agents_export(
     ctx.out
         .json_value(&json!({"ok": true, "agent_id": agent_id, "file": path}));
     Ok(true)
+}
+
+// ------------------------------------------------------------------ backup agents
+
+/// Every agent as an agent file, into a folder of this run (written beside, then renamed, so a
+/// folder that exists is complete) or below an S3 prefix. An agent that cannot be written as a
+/// file (not on a Retell LLM) is reported and makes the run fail; the others are still written.
+pub async fn backup_agents(
+    ctx: &Context,
+    to: Option<&str>,
+    json_format: bool,
+) -> Result<bool, String> {
+    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let agents = ctx.retell()?.list_agents().await.map_err(err)?;
+    let ext = if json_format { "json" } else { "yaml" };
+    let mut files = Vec::new();
+    let mut failed = Vec::new();
+    let bar = ctx.out.progress(Some(agents.len() as u64), "agents");
+    for agent in &agents {
+        match agent_and_file(ctx, &agent.agent_id).await {
+            Ok((_, file)) => {
+                let text = if json_format {
+                    file.to_json()
+                } else {
+                    file.to_yaml()
+                };
+                files.push((format!("{}.{ext}", agent.agent_id), text));
+            }
+            Err(e) => {
+                ctx.out.check(&Check::failed(
+                    format!("agent {}", agent.agent_id),
+                    e.clone(),
+                ));
+                failed.push(json!({"agent_id": agent.agent_id, "error": e}));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    let place = match to.and_then(|t| t.strip_prefix("s3://")) {
+        Some(rest) => {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(format!("--to {}: no bucket", to.unwrap_or_default()));
+            }
+            let prefix = prefix.trim_matches('/');
+            let base = if prefix.is_empty() {
+                format!("agents-{stamp}")
+            } else {
+                format!("{prefix}/agents-{stamp}")
+            };
+            for (name, text) in &files {
+                ctx.aws
+                    .s3
+                    .put_object()
+                    .bucket(bucket)
+                    .key(format!("{base}/{name}"))
+                    .content_type(if json_format {
+                        "application/json"
+                    } else {
+                        "application/yaml"
+                    })
+                    .body(text.clone().into_bytes().into())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "s3://{bucket}/{base}/{name}: {}",
+                            aws_sdk_dynamodb::error::DisplayErrorContext(e)
+                        )
+                    })?;
+            }
+            format!("s3://{bucket}/{base}")
+        }
+        None => {
+            let dir = match to {
+                Some(t) => PathBuf::from(t).join(format!("agents-{stamp}")),
+                None => PathBuf::from("backups").join(format!("agents-{stamp}")),
+            };
+            let parent = dir.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+            let partial = parent.join(format!(".agents-{stamp}.partial"));
+            std::fs::create_dir_all(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+            for (name, text) in &files {
+                let path = partial.join(name);
+                std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            std::fs::rename(&partial, &dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            dir.display().to_string()
+        }
+    };
+    let ok = failed.is_empty();
+    ctx.out.check(&Check::from_bool(
+        format!("{} of {} agents backed up", files.len(), agents.len()),
+        ok,
+        place.clone(),
+    ));
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    ctx.out.json_value(&json!({
+        "ok": ok, "to": place, "files": names, "failed": failed,
+    }));
+    Ok(ok)
 }
 
 /// Reads and checks every file before anything is applied.

@@ -17,6 +17,7 @@ mod target;
 mod when;
 
 use output::Out;
+use shared::calls::export::ExportFormat;
 use target::Stack;
 
 #[derive(Parser)]
@@ -66,6 +67,23 @@ enum Command {
     Companies(CompaniesCommand),
     /// Import calls whose webhooks never arrived (or arrived in part) through the webhook's queue path.
     ImportCalls(ImportArgs),
+    /// Calls (or daily statistics) of a window as CSV or JSON, streamed to stdout or a file.
+    ExportAnalytics(ExportArgs),
+    /// Copies of what the stack cannot make again.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Every agent of the account as an agent file (as `agents export` writes it), to a folder or S3.
+    Agents {
+        /// A folder (default backups/agents-<UTC time>) or s3://bucket/prefix (a folder per run below it).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Yaml)]
+        format: Format,
+    },
 }
 
 #[derive(Subcommand)]
@@ -133,6 +151,42 @@ enum AgentsCommand {
         #[arg(long)]
         yes: bool,
     },
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// What to export: the calls (one row each) or the daily statistics (one row per company and day).
+    #[arg(value_enum, default_value_t = ExportTable::Calls)]
+    table: ExportTable,
+    #[arg(long, value_enum, default_value_t = ExportFormatArg::Csv)]
+    format: ExportFormatArg,
+    /// Start of the window (as for import-calls: "7d", "2026-11-01", RFC 3339, …).
+    #[arg(long, default_value = "30d")]
+    from: String,
+    /// End of the window, exclusive (default: now).
+    #[arg(long, default_value = "now")]
+    to: String,
+    /// One company (default: every company in the companies table and the default company).
+    #[arg(long)]
+    company: Option<String>,
+    /// The time zone of the statistics' days (default: the stack's DEFAULT_TIME_ZONE).
+    #[arg(long)]
+    time_zone: Option<String>,
+    /// Write here instead of stdout (a summary then goes to stdout, as JSON with --json).
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportTable {
+    Calls,
+    Days,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormatArg {
+    Csv,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -276,6 +330,36 @@ async fn run(cli: Cli, out: Out, local: Option<Stack>) -> Result<bool, String> {
                 args.resume,
             )
             .await
+        }
+        Command::Backup(BackupCommand::Agents { to, format }) => {
+            commands::backup_agents(&ctx, to.as_deref(), matches!(format, Format::Json)).await
+        }
+        Command::ExportAnalytics(args) => {
+            let now = chrono::Utc::now();
+            let from = when::parse(&args.from, now).map_err(|e| format!("--from: {e}"))?;
+            let to = when::parse(&args.to, now).map_err(|e| format!("--to: {e}"))?;
+            if from >= to {
+                return Err(format!("--from ({from}) must be before --to ({to})"));
+            }
+            let zone = args
+                .time_zone
+                .unwrap_or_else(|| ctx.stack.default_time_zone.clone());
+            let time_zone: chrono_tz::Tz = zone
+                .parse()
+                .map_err(|_| format!("--time-zone: unknown time zone {zone}"))?;
+            let format = match args.format {
+                ExportFormatArg::Csv => ExportFormat::Csv,
+                ExportFormatArg::Json => ExportFormat::Json,
+            };
+            let export = commands::Export {
+                days: matches!(args.table, ExportTable::Days),
+                format,
+                from,
+                to,
+                company: args.company,
+                time_zone,
+            };
+            commands::export_analytics(&ctx, &export, args.out.as_deref()).await
         }
         Command::Agents(command) => match command {
             AgentsCommand::List => commands::agents_list(&ctx).await,

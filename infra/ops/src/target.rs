@@ -20,6 +20,9 @@ pub struct QueuePair {
     pub dlq_url: String,
 }
 
+/// template.yaml's default for the `DefaultTimeZone` parameter (and the local stack's).
+const DEFAULT_TIME_ZONE: &str = "Europe/Berlin";
+
 #[derive(Debug, Clone)]
 pub struct Stack {
     /// What the operator is told: "local stack (…)" or "stack NAME (region)".
@@ -32,6 +35,8 @@ pub struct Stack {
     pub retell_base_url: String,
     pub secret_id: String,
     pub default_company_id: String,
+    /// DEFAULT_TIME_ZONE: the days the statistics are kept by.
+    pub default_time_zone: String,
     pub calls_table: String,
     pub stats_table: String,
     pub companies_table: String,
@@ -125,6 +130,11 @@ impl Stack {
                 .get("default_company_id")
                 .and_then(Value::as_str)
                 .unwrap_or("default")
+                .to_owned(),
+            default_time_zone: endpoints
+                .get("default_time_zone")
+                .and_then(Value::as_str)
+                .unwrap_or(DEFAULT_TIME_ZONE)
                 .to_owned(),
             calls_table: text_at(res, "/CallsTable/Ref")?,
             stats_table: text_at(res, "/CallStatsTable/Ref")?,
@@ -238,6 +248,10 @@ impl Stack {
                 .get("DefaultCompanyId")
                 .cloned()
                 .unwrap_or_else(|| "default".into()),
+            default_time_zone: parameters
+                .get("DefaultTimeZone")
+                .cloned()
+                .unwrap_or_else(|| DEFAULT_TIME_ZONE.into()),
             calls_table: output("CallsTableName")?,
             stats_table: output("CallStatsTableName")?,
             companies_table: output("CompaniesTableName")?,

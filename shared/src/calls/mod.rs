@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod consumer;
+pub mod export;
 pub mod ingest;
 pub mod queue;
 pub mod reconcile;
