@@ -476,3 +476,77 @@ async fn hostile_query_values_are_refused_with_a_reason() {
         );
     }
 }
+
+/// A page that fills only in a later DynamoDB round (a filter dropped the calls of the first)
+/// must still point at the calls after it: every call of the range comes back once, whatever
+/// the page size.
+#[tokio::test]
+async fn paging_a_filtered_list_never_loses_a_call() {
+    use shared::calls::views::CallFilter;
+    let company = format!("paging{}", std::process::id());
+    let aws = clients().await;
+    let s = stack();
+    let store = DynamoCallStore::new(
+        aws.dynamodb.clone(),
+        s.resource("CallsTable", "Ref"),
+        s.resource("CallStatsTable", "Ref"),
+    );
+    // Newest first: one ended call, five still ongoing, then three ended ones.
+    let now = chrono::Utc::now().timestamp_millis() - 3_600_000;
+    let mut ended = std::collections::BTreeSet::new();
+    for (i, status) in [
+        "ended", "ongoing", "ongoing", "ongoing", "ongoing", "ongoing", "ended", "ended", "ended",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let id = call_id("paging");
+        let start = now - i as i64 * 60_000;
+        let (kind, call) = if *status == "ended" {
+            ended.insert(id.clone());
+            (
+                EventKind::CallEnded,
+                json!({"call_id": id, "agent_id": "agent_x", "call_status": "ended",
+                       "start_timestamp": start, "end_timestamp": start + 30_000, "duration_ms": 30_000}),
+            )
+        } else {
+            (
+                EventKind::CallStarted,
+                json!({"call_id": id, "agent_id": "agent_x", "call_status": "ongoing", "start_timestamp": start}),
+            )
+        };
+        let body = json!({"event": kind.as_str(), "call": call}).to_string();
+        let event = CallEvent::from_payload(kind, &company, start, body.as_bytes()).expect("event");
+        apply_event(&store, &event, &chrono_tz::Europe::Berlin)
+            .await
+            .expect("stored");
+    }
+    let filter = CallFilter {
+        from_ms: now - 86_400_000,
+        to_ms: now + 1,
+        status: Some("ended".into()),
+        ..Default::default()
+    };
+    for limit in 1..=5 {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..20 {
+            let page = store
+                .company_calls(&company, &filter, limit, cursor.as_deref())
+                .await
+                .expect("page");
+            seen.extend(page.calls.into_iter().map(|c| c.call_id));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let unique: std::collections::BTreeSet<_> = seen.iter().cloned().collect();
+        assert_eq!(
+            unique.len(),
+            seen.len(),
+            "limit {limit}: a call twice: {seen:?}"
+        );
+        assert_eq!(unique, ended, "limit {limit}");
+    }
+}

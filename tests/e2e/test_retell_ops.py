@@ -619,7 +619,9 @@ def test_backup_agents_writes_files_that_import_would_not_change(stack, tmp_path
     folder = Path(report["to"])
     assert folder.parent == tmp_path and folder.name.startswith("agents-"), report
     assert {"agent_demo.yaml", "agent_calcom_demo.yaml"} <= set(report["files"]), report
-    assert sorted(p.name for p in folder.iterdir()) == sorted(report["files"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(report["files"] + ["manifest.json"])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["complete"] is True and manifest["files"] == report["files"], manifest
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
     # A backup is a file agents-as-code takes back as it is: nothing to change.
     _, plan, _ = ops(stack, "agents", "diff", str(folder / "agent_demo.yaml"))
@@ -632,9 +634,10 @@ def test_backup_agents_writes_files_that_import_would_not_change(stack, tmp_path
     prefix = report["to"][len(f"s3://{bucket}/"):]
     s3 = aws(stack, "s3")
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "/")["Contents"]}
-    assert keys == {f"{prefix}/{name}" for name in report["files"]}, keys
+    assert keys == {f"{prefix}/{name}" for name in report["files"] + ["manifest.json"]}, keys
     body = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}/agent_demo.json")["Body"].read())
     assert body["agent_id"] == "agent_demo" and body["tools"], body
 
-    code, _, err = ops_text(stack, "backup", "agents", "--to", "s3:///nowhere", check=False)
-    assert code != 0 and "no bucket" in err, err
+    for to, needle in (("s3:///nowhere", "no bucket"), ("S3://bucket/x", "a folder or s3://")):
+        code, _, err = ops_text(stack, "backup", "agents", "--to", to, check=False)
+        assert code != 0 and needle in err, (to, err)

@@ -1096,68 +1096,43 @@ pub async fn export_analytics(
             ids.into_iter().collect()
         }
     };
-    let sink: Box<dyn Write> = match path {
-        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let sink = std::io::BufWriter::new(sink);
-    let write_err = |e: std::io::Error| match path {
-        Some(p) => format!("{}: {e}", p.display()),
-        None => format!("stdout: {e}"),
-    };
     let store = DynamoCallStore::new(
         ctx.aws.dynamodb.clone(),
         ctx.stack.calls_table.clone(),
         ctx.stack.stats_table.clone(),
     );
-    let bar = ctx
-        .out
-        .progress(None, if export.days { "days" } else { "calls" });
-    let rows = if export.days {
-        let first = export.from.with_timezone(&export.time_zone).date_naive();
-        let last = (export.to - chrono::Duration::milliseconds(1))
-            .with_timezone(&export.time_zone)
-            .date_naive();
-        let mut writer = ExportWriter::days(sink, export.format).map_err(write_err)?;
-        for company in &companies {
-            let days = store
-                .stats_range(company, &first.to_string(), &last.to_string())
-                .await
-                .map_err(|e| format!("{company}: {e}"))?;
-            for (day, stats) in &days {
-                writer.day(company, day, stats).map_err(write_err)?;
-                bar.inc(1);
-            }
+    let what = if export.days { "days" } else { "calls" };
+    let bar = ctx.out.progress(None, what);
+    let rows = match path {
+        None => {
+            let sink = std::io::BufWriter::new(std::io::stdout().lock());
+            write_export(export, &companies, &store, sink, &bar, "stdout").await?
         }
-        writer.finish().map_err(write_err)?
-    } else {
-        let filter = CallFilter {
-            from_ms: export.from.timestamp_millis(),
-            to_ms: export.to.timestamp_millis(),
-            ..Default::default()
-        };
-        let mut writer = ExportWriter::calls(sink, export.format).map_err(write_err)?;
-        for company in &companies {
-            let mut cursor: Option<String> = None;
-            loop {
-                let page = store
-                    .company_calls(company, &filter, 200, cursor.as_deref())
-                    .await
-                    .map_err(|e| format!("{company}: {e}"))?;
-                for call in &page.calls {
-                    writer.call(company, call).map_err(write_err)?;
-                    bar.inc(1);
+        // Written beside its name and renamed when complete: a failed export leaves no file
+        // and never cuts an earlier one short.
+        Some(p) => {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let partial = p.with_file_name(format!(".{name}.partial"));
+            let file = std::fs::File::create(&partial)
+                .map_err(|e| format!("{}: {e}", partial.display()))?;
+            let label = p.display().to_string();
+            let sink = std::io::BufWriter::new(file);
+            match write_export(export, &companies, &store, sink, &bar, &label).await {
+                Ok(rows) => {
+                    std::fs::rename(&partial, p).map_err(|e| format!("{label}: {e}"))?;
+                    rows
                 }
-                match page.next {
-                    Some(next) => cursor = Some(next),
-                    None => break,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(e);
                 }
             }
         }
-        writer.finish().map_err(write_err)?
     };
     bar.finish_and_clear();
-    let what = if export.days { "days" } else { "calls" };
     let summary = format!(
         "exported {rows} {what} of {} compan{} from {} to {}",
         companies.len(),
@@ -1178,6 +1153,60 @@ pub async fn export_analytics(
         }
     }
     Ok(true)
+}
+
+/// The rows of `export` into `sink`, flushed; how many.
+async fn write_export<W: Write>(
+    export: &Export,
+    companies: &[String],
+    store: &DynamoCallStore,
+    sink: W,
+    bar: &indicatif::ProgressBar,
+    label: &str,
+) -> Result<u64, String> {
+    let write_err = |e: std::io::Error| format!("{label}: {e}");
+    if export.days {
+        let first = export.from.with_timezone(&export.time_zone).date_naive();
+        let last = (export.to - chrono::Duration::milliseconds(1))
+            .with_timezone(&export.time_zone)
+            .date_naive();
+        let mut writer = ExportWriter::days(sink, export.format).map_err(write_err)?;
+        for company in companies {
+            let days = store
+                .stats_range(company, &first.to_string(), &last.to_string())
+                .await
+                .map_err(|e| format!("{company}: {e}"))?;
+            for (day, stats) in &days {
+                writer.day(company, day, stats).map_err(write_err)?;
+                bar.inc(1);
+            }
+        }
+        return writer.finish().map_err(write_err);
+    }
+    let filter = CallFilter {
+        from_ms: export.from.timestamp_millis(),
+        to_ms: export.to.timestamp_millis(),
+        ..Default::default()
+    };
+    let mut writer = ExportWriter::calls(sink, export.format).map_err(write_err)?;
+    for company in companies {
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = store
+                .company_calls(company, &filter, 200, cursor.as_deref())
+                .await
+                .map_err(|e| format!("{company}: {e}"))?;
+            for call in &page.calls {
+                writer.call(company, call).map_err(write_err)?;
+                bar.inc(1);
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    writer.finish().map_err(write_err)
 }
 
 fn show_ms(ms: i64) -> String {
@@ -1309,41 +1338,55 @@ pub async fn agents_export(
 
 // ------------------------------------------------------------------ backup agents
 
-/// Every agent as an agent file, into a folder of this run (written beside, then renamed, so a
-/// folder that exists is complete) or below an S3 prefix. An agent that cannot be written as a
-/// file (not on a Retell LLM) is reported and makes the run fail; the others are still written.
+/// Every agent as an agent file, into a folder of this run or below an S3 prefix, with a
+/// `manifest.json` written last (the files, the failures, `complete`). A folder is written under
+/// a `.partial` name and renamed when all is written. An agent that cannot be a file (not on a
+/// Retell LLM, or an id that is not a plain id) is reported and makes the run fail; the others
+/// are still written.
 pub async fn backup_agents(
     ctx: &Context,
     to: Option<&str>,
     json_format: bool,
 ) -> Result<bool, String> {
-    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
+    let run = format!("agents-{stamp}");
     let agents = ctx.retell()?.list_agents().await.map_err(err)?;
     let ext = if json_format { "json" } else { "yaml" };
     let mut files = Vec::new();
     let mut failed = Vec::new();
     let bar = ctx.out.progress(Some(agents.len() as u64), "agents");
     for agent in &agents {
-        match agent_and_file(ctx, &agent.agent_id).await {
-            Ok((_, file)) => {
+        let id = &agent.agent_id;
+        let file = if !is_file_name_safe(id) {
+            Err("not a plain agent id: not used as a file name".to_owned())
+        } else {
+            agent_and_file(ctx, id).await.map(|(_, file)| file)
+        };
+        match file {
+            Ok(file) => {
                 let text = if json_format {
                     file.to_json()
                 } else {
                     file.to_yaml()
                 };
-                files.push((format!("{}.{ext}", agent.agent_id), text));
+                files.push((format!("{id}.{ext}"), text));
             }
             Err(e) => {
-                ctx.out.check(&Check::failed(
-                    format!("agent {}", agent.agent_id),
-                    e.clone(),
-                ));
-                failed.push(json!({"agent_id": agent.agent_id, "error": e}));
+                ctx.out
+                    .check(&Check::failed(format!("agent {id}"), e.clone()));
+                failed.push(json!({"agent_id": id, "error": e}));
             }
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let ok = failed.is_empty();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    let manifest = serde_json::to_string_pretty(&json!({
+        "complete": ok, "taken_at": stamp, "files": names, "failed": failed,
+    }))
+    .unwrap_or_default()
+        + "\n";
 
     let place = match to.and_then(|t| t.strip_prefix("s3://")) {
         Some(rest) => {
@@ -1353,20 +1396,21 @@ pub async fn backup_agents(
             }
             let prefix = prefix.trim_matches('/');
             let base = if prefix.is_empty() {
-                format!("agents-{stamp}")
+                run.clone()
             } else {
-                format!("{prefix}/agents-{stamp}")
+                format!("{prefix}/{run}")
             };
-            for (name, text) in &files {
+            let manifest_file = ("manifest.json".to_owned(), manifest);
+            for (name, text) in files.iter().chain(std::iter::once(&manifest_file)) {
                 ctx.aws
                     .s3
                     .put_object()
                     .bucket(bucket)
                     .key(format!("{base}/{name}"))
-                    .content_type(if json_format {
-                        "application/json"
-                    } else {
+                    .content_type(if name.ends_with(".yaml") {
                         "application/yaml"
+                    } else {
+                        "application/json"
                     })
                     .body(text.clone().into_bytes().into())
                     .send()
@@ -1381,33 +1425,49 @@ pub async fn backup_agents(
             format!("s3://{bucket}/{base}")
         }
         None => {
-            let dir = match to {
-                Some(t) => PathBuf::from(t).join(format!("agents-{stamp}")),
-                None => PathBuf::from("backups").join(format!("agents-{stamp}")),
-            };
-            let parent = dir.parent().unwrap_or(Path::new("."));
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-            let partial = parent.join(format!(".agents-{stamp}.partial"));
-            std::fs::create_dir_all(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
-            for (name, text) in &files {
-                let path = partial.join(name);
-                std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+            if let Some(t) = to.filter(|t| t.contains("://")) {
+                return Err(format!("--to {t}: a folder or s3://bucket/prefix"));
             }
-            std::fs::rename(&partial, &dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let parent = PathBuf::from(to.unwrap_or("backups"));
+            std::fs::create_dir_all(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+            let dir = parent.join(&run);
+            let partial = parent.join(format!(".{run}.partial"));
+            // `create_dir`, not `_all`: a run of the same millisecond is a clash, not a merge.
+            std::fs::create_dir(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+            let written = files
+                .iter()
+                .chain(std::iter::once(&("manifest.json".to_owned(), manifest)))
+                .try_for_each(|(name, text)| {
+                    let path = partial.join(name);
+                    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+                })
+                .and_then(|()| {
+                    std::fs::rename(&partial, &dir).map_err(|e| format!("{}: {e}", dir.display()))
+                });
+            if let Err(e) = written {
+                let _ = std::fs::remove_dir_all(&partial);
+                return Err(e);
+            }
             dir.display().to_string()
         }
     };
-    let ok = failed.is_empty();
     ctx.out.check(&Check::from_bool(
         format!("{} of {} agents backed up", files.len(), agents.len()),
         ok,
         place.clone(),
     ));
-    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     ctx.out.json_value(&json!({
         "ok": ok, "to": place, "files": names, "failed": failed,
     }));
     Ok(ok)
+}
+
+/// An id that is safe as a file name and an S3 key segment: Retell's `agent_…` ids are.
+fn is_file_name_safe(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
 }
 
 /// Reads and checks every file before anything is applied.

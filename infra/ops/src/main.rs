@@ -160,7 +160,8 @@ struct ExportArgs {
     table: ExportTable,
     #[arg(long, value_enum, default_value_t = ExportFormatArg::Csv)]
     format: ExportFormatArg,
-    /// Start of the window (as for import-calls: "7d", "2026-11-01", RFC 3339, …).
+    /// Start of the window: "7d", "yesterday", "2026-11-01", RFC 3339, …; dates and times without
+    /// an offset are read in the statistics' time zone, so a window of dates is those days.
     #[arg(long, default_value = "30d")]
     from: String,
     /// End of the window, exclusive (default: now).
@@ -169,7 +170,8 @@ struct ExportArgs {
     /// One company (default: every company in the companies table and the default company).
     #[arg(long)]
     company: Option<String>,
-    /// The time zone of the statistics' days (default: the stack's DEFAULT_TIME_ZONE).
+    /// The zone the statistics' days are counted in, which plain dates are read in (default: the
+    /// stack's DefaultTimeZone; the days themselves are as the stack counted them).
     #[arg(long)]
     time_zone: Option<String>,
     /// Write here instead of stdout (a summary then goes to stdout, as JSON with --json).
@@ -335,18 +337,19 @@ async fn run(cli: Cli, out: Out, local: Option<Stack>) -> Result<bool, String> {
             commands::backup_agents(&ctx, to.as_deref(), matches!(format, Format::Json)).await
         }
         Command::ExportAnalytics(args) => {
-            let now = chrono::Utc::now();
-            let from = when::parse(&args.from, now).map_err(|e| format!("--from: {e}"))?;
-            let to = when::parse(&args.to, now).map_err(|e| format!("--to: {e}"))?;
-            if from >= to {
-                return Err(format!("--from ({from}) must be before --to ({to})"));
-            }
             let zone = args
                 .time_zone
                 .unwrap_or_else(|| ctx.stack.default_time_zone.clone());
             let time_zone: chrono_tz::Tz = zone
                 .parse()
                 .map_err(|_| format!("--time-zone: unknown time zone {zone}"))?;
+            let now = chrono::Utc::now();
+            let from =
+                when::parse_in(&args.from, now, time_zone).map_err(|e| format!("--from: {e}"))?;
+            let to = when::parse_in(&args.to, now, time_zone).map_err(|e| format!("--to: {e}"))?;
+            if from >= to {
+                return Err(format!("--from ({from}) must be before --to ({to})"));
+            }
             let format = match args.format {
                 ExportFormatArg::Csv => ExportFormat::Csv,
                 ExportFormatArg::Json => ExportFormat::Json,

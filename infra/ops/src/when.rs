@@ -2,6 +2,7 @@
 //! "2026-11-24", "2026-11-24 08:00", RFC 3339.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 
 pub fn parse(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let t = text.trim().to_lowercase();
@@ -51,6 +52,47 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     Ok(now - span)
 }
 
+/// As [`parse`], but a date or a time without an offset (and "today", "yesterday") is read in
+/// `tz`, the zone the statistics' days are counted in, so `--from 2026-11-01` starts that day
+/// there. Relative times and RFC 3339 are instants either way.
+pub fn parse_in(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>, String> {
+    let t = text.trim().to_lowercase();
+    let local_today = now.with_timezone(&tz).date_naive();
+    let day = match t.as_str() {
+        "today" => Some(local_today),
+        "yesterday" => Some(local_today - Duration::days(1)),
+        _ => NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok(),
+    };
+    if let Some(d) = day {
+        return local(tz, d.and_hms_opt(0, 0, 0).unwrap_or_default(), text);
+    }
+    if DateTime::parse_from_rfc3339(text.trim()).is_err() {
+        for format in [
+            "%Y-%m-%d %H:%M",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%dT%H:%M:%S",
+        ] {
+            if let Ok(dt) = NaiveDateTime::parse_from_str(text.trim(), format) {
+                return local(tz, dt, text);
+            }
+        }
+    }
+    parse(text, now)
+}
+
+/// A wall-clock time in `tz`: the earlier of an hour that happens twice, and the first moment
+/// after an hour that does not happen (a clock change at midnight).
+fn local(tz: Tz, dt: NaiveDateTime, text: &str) -> Result<DateTime<Utc>, String> {
+    (0..=3)
+        .find_map(|h| {
+            tz.from_local_datetime(&(dt + Duration::hours(h)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| format!("{text:?} is not a time in {tz}"))
+}
+
 fn midnight(d: NaiveDate) -> DateTime<Utc> {
     Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
 }
@@ -97,5 +139,35 @@ mod tests {
         ] {
             assert!(parse(bad, now).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn dates_are_read_in_the_statistics_zone() {
+        let berlin = chrono_tz::Europe::Berlin;
+        // 00:30 in Berlin on 1 December is still 30 November in UTC.
+        let now = Utc
+            .with_ymd_and_hms(2026, 11, 30, 23, 30, 0)
+            .single()
+            .expect("now");
+        let ok = |t: &str| parse_in(t, now, berlin).expect(t);
+        let utc = |d: u32, h: u32| {
+            Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0)
+                .single()
+                .expect("utc")
+        };
+        assert_eq!(ok("2026-11-01"), utc(1, 0) - Duration::hours(1));
+        assert_eq!(ok("today"), utc(30, 23));
+        assert_eq!(ok("yesterday"), utc(29, 23));
+        assert_eq!(ok("2026-11-24 08:00"), utc(24, 7));
+        assert_eq!(ok("2026-11-24T08:00:00Z"), utc(24, 8));
+        assert_eq!(ok("2h"), now - Duration::hours(2));
+        // Summer time: midnight is UTC+2.
+        assert_eq!(
+            ok("2026-07-01"),
+            Utc.with_ymd_and_hms(2026, 6, 30, 22, 0, 0)
+                .single()
+                .expect("utc")
+        );
+        assert!(parse_in("next tuesday", now, berlin).is_err());
     }
 }

@@ -140,16 +140,22 @@ impl<W: Write> ExportWriter<W> {
     }
 }
 
-/// One CSV cell. Quoted when it holds a comma, quote or line break. Text a spreadsheet would run
-/// as a formula (`=`, `+`, `-`, `@`, tab or CR first: a caller's words end up in the summary)
-/// gets a leading `'`; a plain number such as an E.164 phone number stays as it is.
+/// One CSV cell. Quoted when it holds a comma, a semicolon or tab (German spreadsheets split
+/// on `;`), a quote or a line break. Text a spreadsheet would run as a formula (`=`, `+`, `-`,
+/// `@` or their full-width forms first, leading blanks or line breaks aside: a caller's words
+/// end up in the summary) gets a leading `'`; a plain number such as an E.164 phone number
+/// stays as it is.
 pub fn csv_cell(s: &str) -> Cow<'_, str> {
     let is_number = {
         let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
         !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
     };
-    let formula = !is_number && s.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    let needs_quotes = formula || s.contains([',', '"', '\n', '\r']);
+    const TRIGGERS: [char; 10] = ['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠'];
+    let formula = !is_number
+        && (s.starts_with(TRIGGERS)
+            || s.trim_start_matches([' ', '\t', '\r', '\n', '\u{a0}', '\u{3000}'])
+                .starts_with(TRIGGERS));
+    let needs_quotes = formula || s.contains([',', ';', '\t', '"', '\n', '\r']);
     if !needs_quotes {
         return Cow::Borrowed(s);
     }
@@ -195,6 +201,12 @@ mod tests {
         assert_eq!(csv_cell("@SUM(A1)"), "\"'@SUM(A1)\"");
         assert_eq!(csv_cell("+49 (0) 30"), "\"'+49 (0) 30\"");
         assert_eq!(csv_cell("-"), "\"'-\"");
+        // Separators German spreadsheets split on, and formulas behind blanks or full-width.
+        assert_eq!(csv_cell("ok;=1+1"), "\"ok;=1+1\"");
+        assert_eq!(csv_cell("a\tb"), "\"a\tb\"");
+        assert_eq!(csv_cell("  =1+1"), "\"'  =1+1\"");
+        assert_eq!(csv_cell("\n@x"), "\"'\n@x\"");
+        assert_eq!(csv_cell("＝1+1"), "\"'＝1+1\"");
         assert_eq!(csv_cell(""), "");
     }
 

@@ -183,10 +183,13 @@ impl DynamoCallStore {
                 .send()
                 .await
                 .map_err(|e| StoreError::Backend(DisplayErrorContext(e).to_string()))?;
+            // Items of this round taken (kept or unreadable); any left over start the next page.
+            let mut consumed = 0;
             for item in out.items() {
                 if calls.len() == limit {
                     break;
                 }
+                consumed += 1;
                 if let Some(call) = CallSummary::from_item(item) {
                     calls.push(call);
                 }
@@ -199,7 +202,7 @@ impl DynamoCallStore {
                 });
                 // A page that ended exactly on the last call has nothing after it.
                 return Ok(CallPage {
-                    next: if more || out.items().len() > calls.len() {
+                    next: if more || consumed < out.items().len() {
                         last.map(|c| c.encode())
                     } else {
                         None

@@ -44,11 +44,13 @@ pub fn client_config() -> Option<&'static rustls::ClientConfig> {
             let mut store = RootCertStore::empty();
             store.add_parsable_certificates(roots.iter().cloned());
             let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
                 .ok()?
                 .with_root_certificates(store)
                 .with_no_client_auth();
+            // What reqwest offers when it builds its own (HTTP/1 only: no `http2` feature).
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
             Some(config)
         })
         .as_ref()
@@ -57,11 +59,12 @@ pub fn client_config() -> Option<&'static rustls::ClientConfig> {
 /// The AWS SDK's trust store: the same roots, handed over as PEM (the SDK's only way in), so it
 /// does not read them again. The SDK's own reading of the system's store when there are none.
 pub fn sdk_tls_context() -> TlsContext {
+    static PEM: OnceLock<Vec<u8>> = OnceLock::new();
     let roots = system_roots();
     let trust = if roots.is_empty() {
         TrustStore::default()
     } else {
-        TrustStore::empty().with_pem_certificate(pem(roots))
+        TrustStore::empty().with_pem_certificate(PEM.get_or_init(|| pem(roots)).clone())
     };
     TlsContext::builder()
         .with_trust_store(trust)
