@@ -143,15 +143,19 @@ fn get(path: &str, token: Option<&str>) -> Request<Body> {
 }
 
 /// A finished call of `company` whose transcript and summary carry markup.
-async fn stored_call(company: &str) -> String {
-    let id = call_id(company);
-    let aws = clients().await;
+/// The stack's calls and statistics tables.
+async fn call_store() -> DynamoCallStore {
     let s = stack();
-    let store = DynamoCallStore::new(
-        aws.dynamodb.clone(),
+    DynamoCallStore::new(
+        clients().await.dynamodb.clone(),
         s.resource("CallsTable", "Ref"),
         s.resource("CallStatsTable", "Ref"),
-    );
+    )
+}
+
+async fn stored_call(company: &str) -> String {
+    let id = call_id(company);
+    let store = call_store().await;
     let start = chrono::Utc::now().timestamp_millis() - 60_000;
     let body = json!({"event": "call_ended", "call": {
         "call_id": id, "agent_id": "agent_x", "call_status": "ended", "start_timestamp": start,
@@ -484,13 +488,7 @@ async fn hostile_query_values_are_refused_with_a_reason() {
 async fn paging_a_filtered_list_never_loses_a_call() {
     use shared::calls::views::CallFilter;
     let company = format!("paging{}", std::process::id());
-    let aws = clients().await;
-    let s = stack();
-    let store = DynamoCallStore::new(
-        aws.dynamodb.clone(),
-        s.resource("CallsTable", "Ref"),
-        s.resource("CallStatsTable", "Ref"),
-    );
+    let store = call_store().await;
     // Newest first: one ended call, five still ongoing, then three ended ones.
     let now = chrono::Utc::now().timestamp_millis() - 3_600_000;
     let mut ended = std::collections::BTreeSet::new();

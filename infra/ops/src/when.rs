@@ -15,15 +15,8 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(text.trim()) {
         return Ok(dt.with_timezone(&Utc));
     }
-    for format in [
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%dT%H:%M:%S",
-    ] {
-        if let Ok(dt) = NaiveDateTime::parse_from_str(text.trim(), format) {
-            return Ok(Utc.from_utc_datetime(&dt));
-        }
+    if let Some(dt) = wall_clock(text) {
+        return Ok(Utc.from_utc_datetime(&dt));
     }
     if let Ok(d) = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
         return Ok(midnight(d));
@@ -67,15 +60,8 @@ pub fn parse_in(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>,
         return local(tz, d.and_hms_opt(0, 0, 0).unwrap_or_default(), text);
     }
     if DateTime::parse_from_rfc3339(text.trim()).is_err() {
-        for format in [
-            "%Y-%m-%d %H:%M",
-            "%Y-%m-%dT%H:%M",
-            "%Y-%m-%d %H:%M:%S",
-            "%Y-%m-%dT%H:%M:%S",
-        ] {
-            if let Ok(dt) = NaiveDateTime::parse_from_str(text.trim(), format) {
-                return local(tz, dt, text);
-            }
+        if let Some(dt) = wall_clock(text) {
+            return local(tz, dt, text);
         }
     }
     parse(text, now)
@@ -91,6 +77,18 @@ fn local(tz: Tz, dt: NaiveDateTime, text: &str) -> Result<DateTime<Utc>, String>
         })
         .map(|t| t.with_timezone(&Utc))
         .ok_or_else(|| format!("{text:?} is not a time in {tz}"))
+}
+
+/// A date and time without an offset, as operators write them.
+fn wall_clock(text: &str) -> Option<NaiveDateTime> {
+    [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(text.trim(), format).ok())
 }
 
 fn midnight(d: NaiveDate) -> DateTime<Utc> {
