@@ -116,6 +116,9 @@ def test_an_admin_watches_a_call_arrive_and_opens_calls_and_analytics(stack, pag
     shot(page, "04-call")
 
     page.click("nav a:text('Auswertung')")
+    # count() does not wait: the new page must have loaded first.
+    page.wait_for_url(re.compile(r".*/analytics(\?.*)?$"), wait_until="load")
+    page.locator("figure.chart svg").first.wait_for()
     assert page.locator("figure.chart svg").count() >= 5
     assert page.locator("figure.chart rect.bar").count() > 30
     shot(page, "05-analytics")
@@ -125,6 +128,8 @@ def test_an_admin_watches_a_call_arrive_and_opens_calls_and_analytics(stack, pag
     assert csv.startswith("day,calls,connected") and len(csv.splitlines()) == 31
 
     page.click("nav a:text('Agenten')")
+    page.wait_for_url(re.compile(r".*/agents(\?.*)?$"), wait_until="load")
+    page.locator("table.agents").first.wait_for()
     assert page.locator("table.agents").get_by_text("agent_demo").count() >= 1
     assert page.locator("table.agents .ok").count() >= 1
     shot(page, "06-agents")
