@@ -605,7 +605,9 @@ def test_export_analytics_writes_the_calls_and_the_days_as_csv_and_json(stack, t
     # Bad input is refused with the reason and writes nothing.
     for args, needle in ((["--from", "now", "--to", "1d"], "must be before"),
                          (["--time-zone", "Mars/Olympus"], "unknown time zone"),
-                         (["--from", "next tuesday"], "--from")):
+                         (["--from", "next tuesday"], "--from"),
+                         (["--company", "deom"], "no company"),
+                         (["--company", "x" * 100_000], "no company")):
         target = tmp_path / "refused.csv"
         code, _, err = ops_text(stack, "export-analytics", *args, "--out", str(target), check=False)
         assert code != 0 and needle in err, (args, code, err)

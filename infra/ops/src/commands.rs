@@ -1078,23 +1078,30 @@ pub async fn export_analytics(
     export: &Export,
     path: Option<&Path>,
 ) -> Result<bool, String> {
+    let directory = CompanyDirectory::new(
+        ctx.aws.dynamodb.clone(),
+        ctx.stack.companies_table.clone(),
+        COMPANY_CACHE_TTL,
+    );
+    let mut known: BTreeSet<String> = directory
+        .company_ids()
+        .await
+        .map_err(err)?
+        .into_iter()
+        .collect();
+    known.insert(ctx.stack.default_company_id.clone());
     let companies = match &export.company {
-        Some(id) => vec![id.clone()],
-        None => {
-            let directory = CompanyDirectory::new(
-                ctx.aws.dynamodb.clone(),
-                ctx.stack.companies_table.clone(),
-                COMPANY_CACHE_TTL,
-            );
-            let mut ids: BTreeSet<String> = directory
-                .company_ids()
-                .await
-                .map_err(err)?
-                .into_iter()
-                .collect();
-            ids.insert(ctx.stack.default_company_id.clone());
-            ids.into_iter().collect()
+        // A mistyped company would export nothing and look like a quiet day: refused.
+        Some(id) if !known.contains(id) => {
+            let shown: String = id.chars().take(64).collect();
+            return Err(format!(
+                "--company: no company {shown:?} in {} (known: {})",
+                ctx.stack.companies_table,
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            ));
         }
+        Some(id) => vec![id.clone()],
+        None => known.into_iter().collect(),
     };
     let store = DynamoCallStore::new(
         ctx.aws.dynamodb.clone(),
@@ -1122,7 +1129,10 @@ pub async fn export_analytics(
             let sink = std::io::BufWriter::new(file);
             match write_export(export, &companies, &store, sink, &bar, &label).await {
                 Ok(rows) => {
-                    std::fs::rename(&partial, p).map_err(|e| format!("{label}: {e}"))?;
+                    if let Err(e) = std::fs::rename(&partial, p) {
+                        let _ = std::fs::remove_file(&partial);
+                        return Err(format!("{label}: {e}"));
+                    }
                     rows
                 }
                 Err(e) => {
