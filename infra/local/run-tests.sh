@@ -18,6 +18,8 @@ done
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=eu-central-1 AWS_DEFAULT_REGION=eu-central-1
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export SAM_CLI_TELEMETRY=0
+# One clean build, never edited: incremental state would only take disk (it was gigabytes).
+export CARGO_INCREMENTAL=0
 
 step() { printf '\n== %s\n' "$*"; }
 step "cargo fmt --check";            cargo fmt --all --check
