@@ -123,14 +123,14 @@ async fn analyzed_then_started_ends_ended_and_counts_once() {
     let id = call_id("order");
     let company = format!("c-{id}");
     let e = events(&id, &company);
-    assert_eq!(
+    assert!(matches!(
         apply_event(&store, &e[2], &BERLIN).await.expect("apply"),
-        ApplyOutcome::Applied { version: 1 }
-    );
-    assert_eq!(
+        ApplyOutcome::Applied { version: 1, .. }
+    ));
+    assert!(matches!(
         apply_event(&store, &e[0], &BERLIN).await.expect("apply"),
-        ApplyOutcome::Applied { version: 2 }
-    );
+        ApplyOutcome::Applied { version: 2, .. }
+    ));
     assert_eq!(
         apply_event(&store, &e[0], &BERLIN).await.expect("apply"),
         ApplyOutcome::Duplicate

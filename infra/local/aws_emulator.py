@@ -35,10 +35,29 @@
    timestamps (the same `now > visible_at`, `now < delayed_until` as moto's properties), and the
    retention check reads the queue's retention period directly.
 
+5. Percentiles. CloudWatch's GetMetricData answers extended statistics (`p50`, `p95`, `p99.9`);
+   moto 5.2.5 answers only Sum, Average, Minimum, Maximum and SampleCount (a percentile comes
+   back as a null value). Here `pNN` is the nearest-rank percentile of the period's values, as
+   CloudWatch computes it for values published one by one.
+
+6. Metrics of one's own namespace. moto 5.2.5 answers every GetMetricData from all metrics,
+   its own AWS/* ones included, which it computes on every request from the other services'
+   state (every object of every S3 bucket, every queue): with the events bucket's thousands of
+   objects a query for the functions' metrics took 20 s and starved every other request. Here a
+   GetMetricData whose queries all name non-AWS namespaces reads only the metrics put with
+   PutMetricData, which are all it could match.
+
+7. Projecting an item. moto 5.2.5's `Item.project` converts the whole item to plain JSON (a deep
+   copy) once per projected attribute: a query of an index that projects fifteen attributes of
+   calls that carry their transcripts converted each call fifteen times (148 calls took 14 s).
+   Here the item is converted once per projection, and each attribute is picked from that one
+   copy, as moto picks it.
+
 Same arguments as `moto_server`.
 """
 
 import copy
+import math
 import sys
 import threading
 from typing import Any
@@ -55,6 +74,10 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
+from botocore.utils import merge_dicts as _merge_dicts
+from moto.cloudwatch import models as _cw
+from moto.dynamodb.models import dynamo_type as _dynamo_type
+from moto.dynamodb.models.utilities import find_nested_key as _find_nested_key
 from moto.server import main
 
 _dynamodb_lock = threading.Lock()
@@ -284,6 +307,62 @@ SQS_PATCHES = [
     (_sqs.SQSBackend, "is_message_valid_based_on_retention_period",
      _sqs.SQSBackend.is_message_valid_based_on_retention_period, _within_retention),
 ]
+
+
+_statistic = _cw.Statistics.get_statistics_for_type
+
+
+def _statistic_with_percentiles(self, stat: str):  # type: ignore[no-untyped-def]
+    if len(stat) > 1 and stat[0] == "p":
+        try:
+            p = float(stat[1:])
+        except ValueError:
+            return _statistic(self, stat)
+        values = sorted(self.metric_single_values_list)
+        if not values or not 0 < p <= 100:
+            return None
+        rank = max(1, math.ceil(p / 100 * len(values)))
+        return values[rank - 1]
+    return _statistic(self, stat)
+
+
+_cw.Statistics.get_statistics_for_type = _statistic_with_percentiles
+
+_metrics_scope = threading.local()
+_get_all_metrics = _cw.CloudWatchBackend.get_all_metrics
+_get_metric_data = _cw.CloudWatchBackend.get_metric_data
+
+
+def _all_metrics_in_scope(self):  # type: ignore[no-untyped-def]
+    if getattr(_metrics_scope, "own_only", False):
+        return list(self.metric_data)
+    return _get_all_metrics(self)
+
+
+def _metric_data_of_own_namespaces(self, queries, *args, **kwargs):  # type: ignore[no-untyped-def]
+    own = bool(queries) and all(
+        "MetricStat" in q and not str(q["MetricStat"]["Metric"]["Namespace"]).startswith("AWS/")
+        for q in queries)
+    _metrics_scope.own_only = own
+    try:
+        return _get_metric_data(self, queries, *args, **kwargs)
+    finally:
+        _metrics_scope.own_only = False
+
+
+def _project_once(self, projection_expressions):  # type: ignore[no-untyped-def]
+    plain = self.to_regular_json()  # a fresh deep copy, as moto makes per expression
+    result: dict[str, Any] = {}
+    for expr in projection_expressions:
+        _merge_dicts(result, _find_nested_key(expr, plain))
+    return _dynamo_type.Item(hash_key=self.hash_key, range_key=self.range_key,
+                             attrs=_dynamo_type.serializer.serialize(result)["M"])
+
+
+_original_project = _dynamo_type.Item.project
+_dynamo_type.Item.project = _project_once
+_cw.CloudWatchBackend.get_all_metrics = _all_metrics_in_scope
+_cw.CloudWatchBackend.get_metric_data = _metric_data_of_own_namespaces
 
 
 def use_sqs_patches(on: bool) -> None:

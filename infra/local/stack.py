@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -314,6 +314,8 @@ class LocalStack:
         and in AWS. cargo lambda writes every function to one file; a line's span says whose."""
         logs = boto3.client("logs", endpoint_url=self.endpoint, region_name=REGION,
                             aws_access_key_id="test", aws_secret_access_key="test")
+        cloudwatch = boto3.client("cloudwatch", endpoint_url=self.endpoint, region_name=REGION,
+                                  aws_access_key_id="test", aws_secret_access_key="test")
         groups = {name: fn["log_group"] for name, fn in self.description["functions"].items()}
         created: set[str] = set()
         path = self.logs / "functions.log"
@@ -331,7 +333,10 @@ class LocalStack:
                 continue
             offset += end + 1
             batches: dict[str, list[dict]] = {}
+            metrics: dict[str, list[dict]] = {}
             for raw in chunk[: end + 1].splitlines():
+                for namespace, datum in emf_datums(raw):
+                    metrics.setdefault(namespace, []).append(datum)
                 function = function_of_line(raw)
                 if function not in groups:
                     continue
@@ -357,6 +362,15 @@ class LocalStack:
                 except Exception as err:  # noqa: BLE001 - shipping is best effort, never fatal
                     with open(self.logs / "supervisor.log", "a") as out:
                         out.write(f"log shipping to {group} failed: {err}\n")
+
+            # What CloudWatch does with Lambda's Embedded Metric Format lines.
+            for namespace, data in metrics.items():
+                try:
+                    for i in range(0, len(data), 1000):
+                        cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[i:i + 1000])
+                except Exception as err:  # noqa: BLE001 - best effort, as above
+                    with open(self.logs / "supervisor.log", "a") as out:
+                        out.write(f"metrics of {namespace} failed: {err}\n")
 
     def _start_functions(self) -> None:
         """`cargo lambda watch` on the internal port. No --timeout: cargo lambda would apply it to
@@ -586,6 +600,31 @@ def env_value(value: str) -> str:
             raise ValueError(f"cannot write {value!r} into the env file")
         return f"'{value}'"
     return value
+
+
+def emf_datums(raw: bytes) -> list[tuple[str, dict]]:
+    """The metrics of an Embedded Metric Format line, as CloudWatch extracts them: for each
+    directive, each metric under each of its dimension sets (values from the line's fields)."""
+    if b'"_aws"' not in raw:
+        return []
+    try:
+        line = json.loads(raw)
+        meta = line["_aws"]
+        when = datetime.fromtimestamp(meta["Timestamp"] / 1000, timezone.utc)
+        out = []
+        for directive in meta["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                value = line.get(metric["Name"])
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    continue
+                for names in directive.get("Dimensions") or [[]]:
+                    out.append((directive["Namespace"], {
+                        "MetricName": metric["Name"], "Timestamp": when, "Value": float(value),
+                        "Unit": metric.get("Unit", "None"),
+                        "Dimensions": [{"Name": n, "Value": str(line[n])} for n in names]}))
+        return out
+    except (ValueError, KeyError, TypeError):
+        return []
 
 
 def function_of_line(raw: bytes) -> str | None:

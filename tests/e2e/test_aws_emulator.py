@@ -217,3 +217,64 @@ def test_sqs_patches_match_moto():
     assert ("never issued", "ReceiptHandleIsInvalid") in steps and ("delete again", "ok") in steps
     # [visible, delayed, in flight]: the delayed message is neither visible nor received.
     assert left == {"q": ["0", "1", "0"], "r": ["0", "0", "0"], "dlq": ["1", "0", "0"], "held": ["1", "0", "2"]}
+
+
+def test_cloudwatch_answers_percentiles_as_cloudwatch_does():
+    """GetMetricData with `p50`/`p95`/`p99.9` (moto alone answers null): nearest rank of the
+    period's values; the plain statistics are moto's own."""
+    import datetime
+    with mock_aws():
+        cw = boto3.client("cloudwatch", region_name="eu-central-1")
+        now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        cw.put_metric_data(Namespace="RetellBackend", MetricData=[
+            {"MetricName": "ResponseTime", "Value": float(v), "Unit": "Milliseconds", "Timestamp": now,
+             "Dimensions": [{"Name": "Api", "Value": "tools"}]} for v in range(1, 101)])
+
+        def stat(s):
+            answer = cw.get_metric_data(
+                StartTime=now - datetime.timedelta(minutes=5), EndTime=now + datetime.timedelta(minutes=5),
+                MetricDataQueries=[{"Id": "q", "MetricStat": {"Metric": {
+                    "Namespace": "RetellBackend", "MetricName": "ResponseTime",
+                    "Dimensions": [{"Name": "Api", "Value": "tools"}]}, "Period": 600, "Stat": s}}])
+            return answer["MetricDataResults"][0]["Values"]
+
+        assert stat("p50") == [50.0] and stat("p95") == [95.0] and stat("p99.9") == [100.0]
+        assert stat("Sum") == [5050.0] and stat("SampleCount") == [100.0] and stat("Maximum") == [100.0]
+
+
+def test_emf_lines_become_metrics_per_dimension_set():
+    """The local stack's stand-in for CloudWatch's EMF extraction (stack.emf_datums)."""
+    import stack
+    line = (b'{"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"Namespace":"RetellBackend",'
+            b'"Dimensions":[["Api"],["Api","Function"]],"Metrics":[{"Name":"Requests","Unit":"Count"},'
+            b'{"Name":"ResponseTime","Unit":"Milliseconds"}]}]},"Api":"tools","Function":"book_appointment",'
+            b'"Requests":1,"ResponseTime":12.5}')
+    datums = stack.emf_datums(line)
+    assert [(ns, d["MetricName"], [x["Value"] for x in d["Dimensions"]]) for ns, d in datums] == [
+        ("RetellBackend", "Requests", ["tools"]), ("RetellBackend", "Requests", ["tools", "book_appointment"]),
+        ("RetellBackend", "ResponseTime", ["tools"]),
+        ("RetellBackend", "ResponseTime", ["tools", "book_appointment"])]
+    assert datums[2][1]["Value"] == 12.5 and datums[2][1]["Unit"] == "Milliseconds"
+    assert stack.emf_datums(b'{"message": "request answered"}') == []
+    assert stack.emf_datums(b'{"_aws": {"CloudWatchMetrics": "nonsense"}}') == []
+    assert stack.emf_datums(b'\xff\xfe not json "_aws"') == []
+
+
+def test_projecting_an_item_once_matches_moto():
+    """aws_emulator's Item.project (one plain copy per projection) against moto's own (one per
+    attribute): the same item for top-level, nested, list-element and overlapping expressions."""
+    from moto.dynamodb.models.dynamo_type import Item
+    item = Item(hash_key=None, range_key=None, attrs={
+        "call_id": S("c1"), "n": N(3), "flag": {"BOOL": True},
+        "transcript_object": {"L": [{"M": {"role": S("agent"), "words": {"L": [{"M": {"w": S("Hallo")}}]}}},
+                                    {"M": {"role": S("user"), "content": S("Termin")}}]},
+        "analysis": {"M": {"summary": S("gebucht"), "nested": {"M": {"a": N(1), "b": N(2)}}}},
+        "tags": {"SS": ["x", "y"]}})
+    cases = [[["call_id"]], [["call_id"], ["n"], ["missing"]], [["analysis", "nested", "a"]],
+             [["analysis"], ["analysis", "nested", "b"]], [["transcript_object[1]"]],
+             [["transcript_object[0]", "role"]], [["tags"], ["flag"]], []]
+    for exprs in cases:
+        ours = Item.project(item, exprs)
+        theirs = aws_emulator._original_project(item, exprs)
+        assert ours.to_json() == theirs.to_json(), exprs
+    assert item.to_json()["Attributes"]["analysis"]["M"]["nested"]["M"] == {"a": N(1), "b": N(2)}

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from zoneinfo import ZoneInfo
 import retell
 from retell import Retell
 
@@ -202,6 +203,7 @@ def test_companies_load_refuses_a_bad_file(stack, tmp_path, content, needle):
 # --- every command -------------------------------------------------------------------------------
 
 COMMANDS = [[], ["test-connection"], ["health"], ["sync"], ["import-calls"], ["export-analytics"], ["backup"],
+            ["simulate-call"], ["load-test"], ["metrics"],
             ["backup", "agents"], ["companies"],
             ["companies", "load"],
             ["agents"], *[["agents", c] for c in ("list", "get", "create", "update", "delete", "export", "import",
@@ -643,3 +645,119 @@ def test_backup_agents_writes_files_that_import_would_not_change(stack, tmp_path
     for to, needle in (("s3:///nowhere", "no bucket"), ("S3://bucket/x", "a folder or s3://")):
         code, _, err = ops_text(stack, "backup", "agents", "--to", to, check=False)
         assert code != 0 and needle in err, (to, err)
+
+
+# --- simulate-call and load-test ----------------------------------------------------------------
+
+@pytest.mark.parametrize("kind,status,reason,tools,booked", [
+    ("appointment", "ended", "user_hangup", ["check_availability", "book_appointment"], True),
+    ("question", "ended", "user_hangup", ["get_customer_info"], False),
+    ("no-answer", "not_connected", "dial_no_answer", [], False),
+    ("voicemail", "ended", "voicemail_reached", [], False),
+])
+def test_simulate_call_plays_each_type_and_reads_back_what_was_stored(stack, kind, status, reason, tools, booked):
+    customer = f"+49151{uuid.uuid4().int % 10**8:08d}"
+    day = datetime.datetime.now(ZoneInfo("Europe/Berlin")).date().isoformat()
+    before = day_stats(stack, "demo", day)
+    booked_before = day_stats(stack, "demo", day, "booked")
+    _, report, _ = ops(stack, "simulate-call", "--type", kind, "--customer", customer)
+    assert report["ok"] is True and report["type"] == kind and report["company_id"] == "demo", report
+    record = report["record"]
+    assert record["call_status"] == status and record["disconnection_reason"] == reason, record
+    events = {"call_ended", "call_analyzed"} | ({"call_started"} if kind != "no-answer" else set())
+    assert set(record["events_applied"]) == events
+    assert [t["name"] for t in report["tools"]] == tools
+    assert all(t["status"] == 200 and t["reply"]["message"] for t in report["tools"]), report["tools"]
+    assert report["customer"] != customer and customer[-4:] not in report["customer"]  # masked
+    item = get_call(stack, report["call_id"])
+    assert item["company_id"]["S"] == "demo" and item["call_status"]["S"] == status
+    assert day_stats(stack, "demo", day) == before + 1
+    if booked:
+        appointment = report["booking"]["appointment_id"]
+        assert record["booked_appointments"] == [appointment]
+        assert report["booking"]["calendar"]["appointment_id"] == appointment
+        assert day_stats(stack, "demo", day, "booked") == booked_before + 1
+    else:
+        assert record["booked_appointments"] == [] and report["booking"] is None
+    if kind == "voicemail":
+        assert record["call_analysis"]["in_voicemail"] is True
+
+
+def test_simulate_call_fails_when_the_stack_refuses_the_call(stack):
+    code, report, _ = ops(stack, "simulate-call", "--type", "question", "--wait", "3", key="key_not_the_stacks",
+                          check=False)
+    assert code != 0 and report["ok"] is False
+    failed = {c["what"]: c.get("detail", "") for c in report["checks"] if c["status"] == "failed"}
+    assert "webhooks accepted" in failed and "401" in failed["webhooks accepted"], report["checks"]
+    assert "call stored" in failed and report["record"] is None
+
+
+def test_simulate_call_refuses_a_bad_number_or_company(stack):
+    code, report, _ = ops(stack, "simulate-call", "--customer", "not a number", check=False)
+    assert code != 0 and "--customer" in report["error"]
+    code, report, _ = ops(stack, "simulate-call", "--company", "nobody", check=False)
+    assert code != 0 and "no company" in report["error"]
+
+
+def test_load_test_reports_latency_and_verifies_every_call_once(stack):
+    _, report, _ = ops(stack, "load-test", "--calls", "40", "--duration", "8", "--concurrency", "8",
+                       "--duplicate-every", "4")
+    assert report["ok"] is True, report["checks"]
+    v = report["verification"]
+    assert v["played"] == 40 and v["stored"] == 40 and v["counted_calls"] == 40
+    assert not v["missing"] and not v["incomplete"] and not v["statistics_differences"]
+    endpoints = report["endpoints"]
+    assert {"call_inbound", "webhook call_started", "webhook call_ended", "webhook call_analyzed",
+            "tool check_availability", "tool book_appointment", "tool get_customer_info"} <= set(endpoints)
+    # 1 call in 4 has each webhook delivered twice: 10 calls, 2 or 3 events each, one extra request per event.
+    assert endpoints["webhook call_ended"]["requests"] == 40 + 10
+    for figures in endpoints.values():
+        assert 0 < figures["p50_ms"] <= figures["p90_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+        assert figures["errors"] == 0
+    assert report["errors"] == [] and report["bookings"] > 0
+
+
+@pytest.mark.parametrize("fault,needle", [("lost", "missing"), ("double", "counted")])
+def test_load_test_verification_catches_a_lost_or_double_counted_call(stack, fault, needle):
+    code, report, _ = ops(stack, "load-test", "--calls", "6", "--duration", "1", "--inject", fault,
+                          "--drain", "10", check=False)
+    assert code != 0 and report["ok"] is False
+    failed = [c for c in report["checks"] if c["status"] == "failed"]
+    assert failed, report["checks"]
+    v = report["verification"]
+    if fault == "lost":
+        assert len(v["missing"]) == 1 and v["counted_calls"] == 5 and v["played"] == 6
+    else:
+        assert v["missing"] == [] and v["counted_calls"] == 7 and v["played"] == 6
+        assert any("calls: counted" in d for d in v["statistics_differences"])
+    assert any(needle in c.get("detail", "") for c in failed), failed
+
+
+def test_metrics_shows_the_key_metrics_from_cloudwatch_and_the_calls(stack):
+    _, played, _ = ops(stack, "simulate-call", "--type", "appointment",
+                       "--customer", f"+49151{uuid.uuid4().int % 10**8:08d}")
+    assert played["ok"] is True
+
+    def report():
+        _, r, _ = ops(stack, "metrics", "--period", "1h", check=False)
+        apis = {a["api"]: a for a in r["apis"]}
+        return r if (apis["webhook"]["requests"] or 0) >= 3 and (apis["tools"]["requests"] or 0) >= 2 else None
+
+    r = wait_for(report, timeout=30)
+    key = {m["metric"].split(" (")[0]: m for m in r["key_metrics"]}
+    assert set(key) == {"API response time", "Webhook success rate", "Call completion rate", "Agent response time"}
+    assert key["API response time"]["target"] == "< 200 ms" and key["API response time"]["alert"] == "> 500 ms"
+    assert 0 < key["API response time"]["value"] < 10_000
+    assert 0 < key["Webhook success rate"]["value"] <= 100
+    assert 0 < key["Call completion rate"]["value"] <= 100
+    assert 0 < key["Agent response time"]["value"] < 10_000
+    apis = {a["api"]: a for a in r["apis"]}
+    assert apis["tools"]["p50_ms"] <= apis["tools"]["p95_ms"]
+    assert r["calls"]["calls"] >= 1 and r["calls"]["booked"] >= 1
+    assert r["tools"]["book_appointment"]["success"] >= 1
+    code, one, _ = ops(stack, "metrics", "--period", "24h", "--company", "salon-calcom", check=False)
+    assert one["calls"]["companies"] == ["salon-calcom"]
+    code, bad, _ = ops(stack, "metrics", "--company", "nobody", check=False)
+    assert code != 0 and "no company" in bad["error"]
+    _, text, _ = ops_text(stack, "metrics", check=False)
+    assert "Key metrics" in text and "Webhook success rate" in text and "< 200 ms" in text

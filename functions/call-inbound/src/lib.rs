@@ -91,7 +91,7 @@ impl<S: SecretSource + Send + Sync> InboundCall<S> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let span = shared::event_span!("inbound");
         span.record("event", "call_inbound");
-        shared::platform::telemetry::answered(self.respond(request))
+        shared::platform::telemetry::answered("inbound", "call-inbound", self.respond(request))
             .instrument(span)
             .await
     }

@@ -37,6 +37,10 @@ impl LogLine {
     pub fn parse(function: &str, timestamp_ms: i64, raw: &str) -> Option<Self> {
         let value: Value = serde_json::from_str(raw.trim()).ok()?;
         let obj = value.as_object()?;
+        // An Embedded Metric Format line is a metric for CloudWatch, not a log line to show.
+        if obj.contains_key("_aws") {
+            return None;
+        }
         let span = obj.get("span");
         let span_text = |k: &str| {
             span.and_then(|s| s.get(k))
@@ -317,6 +321,18 @@ mod tests {
             "fields": {"message": ANSWERED, "status": status, "latency_ms": latency},
             "target": "x", "span": {"call_id": "call_1", "event": "call_started", "company": company, "name": function}})
         .to_string()
+    }
+
+    #[test]
+    fn metric_lines_are_not_log_lines() {
+        let emf = shared::platform::metrics::emf_line(
+            1,
+            &[("Api", "webhook"), ("Function", "webhook")],
+            &[&["Api"]],
+            &[("Requests", shared::platform::metrics::Unit::Count, 1.0)],
+        );
+        assert!(LogLine::parse("webhook", 1, &emf).is_none());
+        assert!(LogLine::parse("webhook", 1, &line("webhook", "demo", 200, 5)).is_some());
     }
 
     #[test]

@@ -124,27 +124,25 @@ impl Reconcile {
             "reconcile finished"
         );
         // Embedded Metric Format: CloudWatch turns this line into metrics (ReconcileFailedAlarm).
-        println!(
-            "{}",
-            serde_json::json!({
-                "_aws": {"Timestamp": now.timestamp_millis(), "CloudWatchMetrics": [{
-                    "Namespace": METRICS_NAMESPACE,
-                    "Dimensions": [["Job"]],
-                    "Metrics": [
-                        {"Name": "ReconcileImported", "Unit": "Count"},
-                        {"Name": "ReconcileRepaired", "Unit": "Count"},
-                        {"Name": "ReconcileClosed", "Unit": "Count"},
-                        {"Name": "ReconcileFailed", "Unit": "Count"},
-                        {"Name": "ReconcileTimedOut", "Unit": "Count"}
-                    ]
-                }]},
-                "Job": "reconcile",
-                "ReconcileImported": summary.window.imported,
-                "ReconcileRepaired": repaired,
-                "ReconcileClosed": summary.stuck.closed,
-                "ReconcileFailed": failed,
-                "ReconcileTimedOut": u64::from(summary.timed_out),
-            })
+        use shared::platform::metrics::{emit, Unit};
+        emit(
+            &[("Job", "reconcile")],
+            &[&["Job"]],
+            &[
+                (
+                    "ReconcileImported",
+                    Unit::Count,
+                    summary.window.imported as f64,
+                ),
+                ("ReconcileRepaired", Unit::Count, repaired as f64),
+                ("ReconcileClosed", Unit::Count, summary.stuck.closed as f64),
+                ("ReconcileFailed", Unit::Count, failed as f64),
+                (
+                    "ReconcileTimedOut",
+                    Unit::Count,
+                    f64::from(u8::from(summary.timed_out)),
+                ),
+            ],
         );
         summary
     }
@@ -234,9 +232,6 @@ impl Reconcile {
         })
     }
 }
-
-/// Namespace of the metrics this job emits.
-pub const METRICS_NAMESPACE: &str = "RetellBackend";
 
 fn log(outcome: &CallOutcome) {
     match outcome {

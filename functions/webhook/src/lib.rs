@@ -49,7 +49,7 @@ impl Webhook<SecretsManagerSource, SqsEventQueue> {
 impl<S: SecretSource, Q: EventQueue> Webhook<S, Q> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let span = shared::event_span!("webhook");
-        shared::platform::telemetry::answered(self.respond(request))
+        shared::platform::telemetry::answered("webhook", "webhook", self.respond(request))
             .instrument(span)
             .await
     }

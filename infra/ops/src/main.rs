@@ -12,7 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod agent_file;
 mod agents;
 mod commands;
+mod metrics;
 mod output;
+mod player;
+mod simulate;
 mod target;
 mod when;
 
@@ -69,6 +72,30 @@ enum Command {
     ImportCalls(ImportArgs),
     /// Calls (or daily statistics) of a window as CSV or JSON, streamed to stdout or a file.
     ExportAnalytics(ExportArgs),
+    /// Play one whole call against the stack (signed webhooks, tool calls), then read back what it stored.
+    SimulateCall {
+        #[arg(long = "type", value_enum, default_value_t = player::CallKind::Appointment)]
+        kind: player::CallKind,
+        /// The customer's number (E.164; a national number is read as German).
+        #[arg(long, default_value = "+4915112345678")]
+        customer: String,
+        /// The company called (default: the first with an agent, a number and a service).
+        #[arg(long)]
+        company: Option<String>,
+        /// How long to wait for the stack to store the call (seconds).
+        #[arg(long, default_value_t = 60)]
+        wait: u64,
+    },
+    /// Many whole calls over a time span; latency per endpoint, errors, and an exactly-once check.
+    LoadTest(LoadTestArgs),
+    /// The seed's four key metrics against their targets, and calls, bookings and tool outcomes; non-zero exit past an alert threshold.
+    Metrics {
+        #[arg(long, value_enum, default_value_t = Period::Hour)]
+        period: Period,
+        /// One company's calls (default: every company's; the operational figures are the stack's).
+        #[arg(long)]
+        company: Option<String>,
+    },
     /// Copies of what the stack cannot make again.
     #[command(subcommand)]
     Backup(BackupCommand),
@@ -180,6 +207,16 @@ struct ExportArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum Period {
+    #[value(name = "1h")]
+    Hour,
+    #[value(name = "24h")]
+    Day,
+    #[value(name = "7d")]
+    Week,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum ExportTable {
     Calls,
     Days,
@@ -195,6 +232,33 @@ enum ExportFormatArg {
 enum Format {
     Yaml,
     Json,
+}
+
+#[derive(Args)]
+struct LoadTestArgs {
+    /// Whole calls to play (every event, tool calls, duplicate deliveries).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    calls: u64,
+    /// Seconds to spread their starts over.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    duration: u64,
+    /// Calls in progress at most at once.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    concurrency: u64,
+    /// The company called (default: the first with an agent, a number and a service). Its
+    /// statistics must see no other calls during the test, or the exactly-once check fails.
+    #[arg(long)]
+    company: Option<String>,
+    /// One call in N has every webhook delivered twice, as Retell redelivers (0: none).
+    #[arg(long, default_value_t = 5)]
+    duplicate_every: u64,
+    /// After the last call, give up waiting for the stack to store everything once no call has
+    /// settled for this many seconds.
+    #[arg(long, default_value_t = 120)]
+    drain: u64,
+    /// Add a fault on purpose, to prove the verification catches it.
+    #[arg(long, value_enum)]
+    inject: Option<simulate::Inject>,
 }
 
 #[derive(Subcommand)]
@@ -332,6 +396,47 @@ async fn run(cli: Cli, out: Out, local: Option<Stack>) -> Result<bool, String> {
                 args.resume,
             )
             .await
+        }
+        Command::SimulateCall {
+            kind,
+            customer,
+            company,
+            wait,
+        } => {
+            simulate::simulate_call(
+                &ctx,
+                kind,
+                &customer,
+                company.as_deref(),
+                std::time::Duration::from_secs(wait),
+            )
+            .await
+        }
+        Command::Metrics { period, company } => {
+            let (seconds, label) = match period {
+                Period::Hour => (3_600, "hour"),
+                Period::Day => (86_400, "24 hours"),
+                Period::Week => (7 * 86_400, "7 days"),
+            };
+            metrics::metrics(
+                &ctx,
+                std::time::Duration::from_secs(seconds),
+                label,
+                company.as_deref(),
+            )
+            .await
+        }
+        Command::LoadTest(args) => {
+            let test = simulate::LoadTest {
+                calls: args.calls as usize,
+                duration: std::time::Duration::from_secs(args.duration),
+                concurrency: args.concurrency as usize,
+                company: args.company,
+                duplicate_every: args.duplicate_every as usize,
+                inject: args.inject,
+                drain: std::time::Duration::from_secs(args.drain),
+            };
+            simulate::load_test(&ctx, &test).await
         }
         Command::Backup(BackupCommand::Agents { to, format }) => {
             commands::backup_agents(&ctx, to.as_deref(), matches!(format, Format::Json)).await

@@ -84,8 +84,15 @@ impl<S: CallStore + Sync> Consumer<S> {
                 .await;
             let _guard = span.enter();
             match result {
-                Ok(Ok(ApplyOutcome::Applied { version })) => {
-                    tracing::info!(message_id, version, "event stored")
+                Ok(Ok(ApplyOutcome::Applied { version, counted })) => {
+                    tracing::info!(message_id, version, "event stored");
+                    // Retell's median latency arrives with the call's end: one value per call.
+                    let latency = (counted.latency_calls == 1).then_some(counted.latency_e2e_ms);
+                    crate::platform::metrics::call_counted(
+                        counted.calls,
+                        counted.completed,
+                        latency,
+                    );
                 }
                 Ok(Ok(ApplyOutcome::Duplicate)) => {
                     tracing::info!(message_id, "duplicate event ignored")

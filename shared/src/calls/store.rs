@@ -59,7 +59,11 @@ pub trait CallStore {
 /// What happened to an event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApplyOutcome {
-    Applied { version: u64 },
+    /// `counted`: what the event changed in its call's statistics (all days summed).
+    Applied {
+        version: u64,
+        counted: Box<CallStats>,
+    },
     Duplicate,
 }
 
@@ -83,9 +87,14 @@ pub async fn apply_event<S: CallStore>(
         applied.record.version = expected.unwrap_or(0) + 1;
         match store.save(&applied, expected).await {
             Ok(()) => {
+                let counted = applied
+                    .stats
+                    .iter()
+                    .fold(CallStats::default(), |sum, d| sum.plus(d.delta));
                 return Ok(ApplyOutcome::Applied {
                     version: applied.record.version,
-                })
+                    counted: Box::new(counted),
+                });
             }
             Err(StoreError::Conflict) if attempt < ATTEMPTS => {
                 tracing::info!(attempt, "concurrent update of the call, retrying");

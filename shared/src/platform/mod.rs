@@ -8,6 +8,7 @@ pub mod config;
 pub mod dynamo;
 pub mod http;
 pub mod logs;
+pub mod metrics;
 pub mod secrets;
 pub mod telemetry;
 pub mod tls;

@@ -40,18 +40,31 @@ pub fn init() {
 
 /// Runs a request's handling and logs one `request answered` line with its status and
 /// latency: the line the control center's operational figures (API response time, webhook
-/// success rate) are computed from ([`ANSWERED`]).
-pub async fn answered<F>(handling: F) -> lambda_http::Response<lambda_http::Body>
+/// success rate) are computed from ([`ANSWERED`]); the same figures go to CloudWatch as metrics
+/// of `api` (webhook, inbound, tools) and `function` ([`crate::platform::metrics`]).
+pub async fn answered<F>(
+    api: &str,
+    function: &str,
+    handling: F,
+) -> lambda_http::Response<lambda_http::Body>
 where
     F: std::future::Future<Output = lambda_http::Response<lambda_http::Body>>,
 {
     let started = std::time::Instant::now();
     let response = handling.await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
     tracing::info!(
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_millis() as u64,
+        status,
+        latency_ms = elapsed.as_millis() as u64,
         "{}",
         ANSWERED
+    );
+    crate::platform::metrics::request_answered(
+        api,
+        function,
+        status,
+        elapsed.as_secs_f64() * 1000.0,
     );
     response
 }

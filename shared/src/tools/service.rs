@@ -93,7 +93,7 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let span = crate::event_span!("tool");
         span.record("event", T::NAME);
-        crate::platform::telemetry::answered(self.respond(request))
+        crate::platform::telemetry::answered("tools", T::NAME, self.respond(request))
             .instrument(span)
             .await
     }
