@@ -66,6 +66,44 @@ impl Context {
     pub fn retell(&self) -> Result<&RetellClient, String> {
         self.retell.as_ref().map(|(c, _)| c).map_err(Clone::clone)
     }
+
+    /// The stack's calls and statistics tables.
+    pub fn call_store(&self) -> DynamoCallStore {
+        DynamoCallStore::new(
+            self.aws.dynamodb.clone(),
+            self.stack.calls_table.clone(),
+            self.stack.stats_table.clone(),
+        )
+    }
+
+    /// `company`, or every company in the companies table and the default company. A company
+    /// the stack does not know is refused: reading nothing would look like a quiet day.
+    pub async fn companies(&self, company: Option<&str>) -> Result<Vec<String>, String> {
+        let directory = CompanyDirectory::new(
+            self.aws.dynamodb.clone(),
+            self.stack.companies_table.clone(),
+            COMPANY_CACHE_TTL,
+        );
+        let mut known: BTreeSet<String> = directory
+            .company_ids()
+            .await
+            .map_err(err)?
+            .into_iter()
+            .collect();
+        known.insert(self.stack.default_company_id.clone());
+        match company {
+            Some(id) if !known.contains(id) => {
+                let shown: String = id.chars().take(64).collect();
+                Err(format!(
+                    "--company: no company {shown:?} in {} (known: {})",
+                    self.stack.companies_table,
+                    known.into_iter().collect::<Vec<_>>().join(", ")
+                ))
+            }
+            Some(id) => Ok(vec![id.to_owned()]),
+            None => Ok(known.into_iter().collect()),
+        }
+    }
 }
 
 pub(crate) fn err<E: std::fmt::Display>(e: E) -> String {
@@ -1078,36 +1116,8 @@ pub async fn export_analytics(
     export: &Export,
     path: Option<&Path>,
 ) -> Result<bool, String> {
-    let directory = CompanyDirectory::new(
-        ctx.aws.dynamodb.clone(),
-        ctx.stack.companies_table.clone(),
-        COMPANY_CACHE_TTL,
-    );
-    let mut known: BTreeSet<String> = directory
-        .company_ids()
-        .await
-        .map_err(err)?
-        .into_iter()
-        .collect();
-    known.insert(ctx.stack.default_company_id.clone());
-    let companies = match &export.company {
-        // A mistyped company would export nothing and look like a quiet day: refused.
-        Some(id) if !known.contains(id) => {
-            let shown: String = id.chars().take(64).collect();
-            return Err(format!(
-                "--company: no company {shown:?} in {} (known: {})",
-                ctx.stack.companies_table,
-                known.into_iter().collect::<Vec<_>>().join(", ")
-            ));
-        }
-        Some(id) => vec![id.clone()],
-        None => known.into_iter().collect(),
-    };
-    let store = DynamoCallStore::new(
-        ctx.aws.dynamodb.clone(),
-        ctx.stack.calls_table.clone(),
-        ctx.stack.stats_table.clone(),
-    );
+    let companies = ctx.companies(export.company.as_deref()).await?;
+    let store = ctx.call_store();
     let what = if export.days { "days" } else { "calls" };
     let bar = ctx.out.progress(None, what);
     let rows = match path {

@@ -3,14 +3,13 @@
 //! success) come from the CloudWatch metrics the functions publish as EMF log lines; call figures
 //! from the calls table, read through each company's index.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::Utc;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use shared::booking::company::{CompanyDirectory, COMPANY_CACHE_TTL};
 use shared::calls::record::CallStats;
-use shared::calls::store::{CallStore, DynamoCallStore};
+use shared::calls::store::CallStore;
 use shared::calls::tool_calls::ToolCall;
 use shared::calls::views::CallFilter;
 use shared::platform::metrics::{MetricQuery, MetricsReader};
@@ -316,34 +315,8 @@ async fn call_figures(
     start_ms: i64,
     end_ms: i64,
 ) -> Result<CallFigures, String> {
-    let directory = CompanyDirectory::new(
-        ctx.aws.dynamodb.clone(),
-        ctx.stack.companies_table.clone(),
-        COMPANY_CACHE_TTL,
-    );
-    let mut known: BTreeSet<String> = directory
-        .company_ids()
-        .await
-        .map_err(err)?
-        .into_iter()
-        .collect();
-    known.insert(ctx.stack.default_company_id.clone());
-    let companies: Vec<String> = match company {
-        Some(id) if !known.contains(id) => {
-            return Err(format!(
-                "--company: no company {:?} in {}",
-                id.chars().take(64).collect::<String>(),
-                ctx.stack.companies_table
-            ))
-        }
-        Some(id) => vec![id.to_owned()],
-        None => known.into_iter().collect(),
-    };
-    let store = DynamoCallStore::new(
-        ctx.aws.dynamodb.clone(),
-        ctx.stack.calls_table.clone(),
-        ctx.stack.stats_table.clone(),
-    );
+    let companies = ctx.companies(company).await?;
+    let store = ctx.call_store();
     let filter = CallFilter {
         from_ms: start_ms,
         to_ms: end_ms,

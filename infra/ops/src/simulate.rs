@@ -88,14 +88,6 @@ fn player(ctx: &Context) -> Result<Player, String> {
     Player::new(&ctx.stack, key)
 }
 
-fn store(ctx: &Context) -> DynamoCallStore {
-    DynamoCallStore::new(
-        ctx.aws.dynamodb.clone(),
-        ctx.stack.calls_table.clone(),
-        ctx.stack.stats_table.clone(),
-    )
-}
-
 /// Every event the stack accepted for the call is applied (None: no record yet).
 async fn settled(
     store: &DynamoCallStore,
@@ -175,7 +167,7 @@ pub async fn simulate_call(
     }
 
     // The consumers work from queues: wait for every accepted event to be applied.
-    let store = store(ctx);
+    let store = ctx.call_store();
     let deadline = Instant::now() + wait;
     let record = loop {
         match settled(&store, &played).await? {
@@ -445,7 +437,7 @@ pub async fn load_test(ctx: &Context, test: &LoadTest) -> Result<bool, String> {
     let run = fastrand::u32(0..10_000);
     let (company_id, base) = line_for(ctx, test.company.as_deref(), "+4915100000000").await?;
     let player = Arc::new(player(ctx)?);
-    let store = store(ctx);
+    let store = ctx.call_store();
     let zone = base.time_zone;
     // The days the calls can be counted on: today and, past midnight, tomorrow.
     let today = Utc::now().with_timezone(&zone).date_naive();
