@@ -146,6 +146,10 @@ class Stack:
                 self.ddb.create_table(**args)
             except self.ddb.exceptions.ResourceInUseException:
                 pass
+            if (props.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled"):
+                # Continuous backups as in AWS: `retell-ops backup calls` exports from them.
+                self.ddb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+                    "PointInTimeRecoveryEnabled": True})
             arn = self.ddb.describe_table(TableName=name)["Table"]["TableArn"]
             self.physical[logical] = {"Ref": name, "Arn": arn}
 

@@ -204,7 +204,7 @@ def test_companies_load_refuses_a_bad_file(stack, tmp_path, content, needle):
 
 COMMANDS = [[], ["test-connection"], ["health"], ["sync"], ["import-calls"], ["export-analytics"], ["backup"],
             ["simulate-call"], ["load-test"], ["metrics"],
-            ["backup", "agents"], ["companies"],
+            ["backup", "agents"], ["backup", "recordings"], ["backup", "calls"], ["companies"],
             ["companies", "load"],
             ["agents"], *[["agents", c] for c in ("list", "get", "create", "update", "delete", "export", "import",
                                                  "diff", "publish", "reset")]]
@@ -761,3 +761,152 @@ def test_metrics_shows_the_key_metrics_from_cloudwatch_and_the_calls(stack):
     assert code != 0 and "no company" in bad["error"]
     _, text, _ = ops_text(stack, "metrics", check=False)
     assert "Key metrics" in text and "Webhook success rate" in text and "< 200 ms" in text
+
+
+# --- backup recordings and calls -----------------------------------------------------------------
+
+class RecordingStore:
+    """A local file server standing in for Retell's recording storage: serves WAV files by
+    name (with a signed-looking query string, as Retell's URLs have) and counts the fetches."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        store = self
+        self.files: dict[str, bytes] = {}
+        self.fetches: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                name = self.path.split("?")[0].lstrip("/")
+                store.fetches.append(name)
+                body = store.files.get(name)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("content-type", "audio/wav")
+                self.send_header("content-length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, name):
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{name}?X-Amz-Signature=abc"
+
+
+def recording_keys(stack, company="demo"):
+    bucket = stack.description["resources"]["EventsBucket"]["Ref"]
+    s3 = aws(stack, "s3")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"recordings/{company}/")
+    return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
+
+
+def ended_call(stack, call_id, start_ms, **fields):
+    """A call delivered whole (started, ended with `fields`, analyzed) through the signed webhook."""
+    from test_local_stack import call_events
+    events = call_events(call_id, start_ms)
+    for event in events[1:]:
+        event["call"].update(fields)
+    for event in events:
+        body = json.dumps(event)
+        status, text = stack.post_webhook(body, stack.sign(body))
+        assert status == 200, text
+    wait_for(lambda: {"call_started", "call_ended", "call_analyzed"} <= events_applied(stack, call_id))
+
+
+def test_the_call_analyzed_consumer_copies_a_simulated_calls_recording(stack):
+    played = play(stack)
+    call_id = played["call"]["call_id"]
+    day = berlin_day(played["call"]["start_timestamp"])
+    key = f"recordings/demo/{day}/{call_id}.wav"
+    size = wait_for(lambda: recording_keys(stack).get(key), timeout=60)
+    with urllib.request.urlopen(played["call"]["recording_url"], timeout=10) as resp:
+        assert size == len(resp.read())
+
+
+def test_backup_recordings_copies_as_each_calls_storage_setting_allows_and_only_once(stack):
+    files = RecordingStore()
+    files.files = {"full.wav": b"RIFF" + os.urandom(3000), "scrubbed.wav": b"RIFF" + os.urandom(2000),
+                   "never.wav": b"RIFF" + b"\0" * 10}
+    # Two days ago, so neither the consumer's copy of today's calls nor other tests' calls mix in.
+    start = int(time.time() * 1000) - 2 * 86_400_000
+    day = berlin_day(start)
+    tag = uuid.uuid4().hex[:8]
+    calls = {
+        "everything": dict(recording_url=files.url("full.wav"), data_storage_setting="everything"),
+        "except_pii": dict(recording_url=files.url("full.wav"), scrubbed_recording_url=files.url("scrubbed.wav"),
+                           data_storage_setting="everything_except_pii"),
+        "basic": dict(recording_url=files.url("never.wav"), data_storage_setting="basic_attributes_only"),
+        "opted_out": dict(recording_url=files.url("never.wav"), opt_out_sensitive_data_storage=True),
+        "gone": dict(recording_url=files.url("missing.wav")),
+        "none": dict(),
+    }
+    ids = {}
+    for i, (name, fields) in enumerate(calls.items()):
+        ids[name] = f"call_rec_{tag}_{name}"
+        ended_call(stack, ids[name], start + i * 1000, **fields)
+    files.fetches.clear()  # the consumer copies only what is analyzed now, of any day: start counting here
+
+    code, report, _ = ops(stack, "backup", "recordings", "--date", day, "--company", "demo", check=False)
+    assert code != 0 and report["ok"] is False  # the recording that is gone
+    keys = recording_keys(stack)
+    base = f"recordings/demo/{day}/"
+    assert keys.get(base + ids["everything"] + ".wav") == len(files.files["full.wav"])
+    assert keys.get(base + ids["except_pii"] + ".wav") == len(files.files["scrubbed.wav"])
+    for name in ("basic", "opted_out", "gone", "none"):
+        assert base + ids[name] + ".wav" not in keys, name
+    assert "never.wav" not in files.fetches
+    assert [f for f in report["failed"] if ids["gone"] in f] and "X-Amz-Signature" not in json.dumps(report)
+    assert sum(report["not_copied"].values()) >= 3
+
+    # Again: nothing fetched twice, the one that is gone still reported.
+    files.fetches.clear()
+    code, again, _ = ops(stack, "backup", "recordings", "--date", day, "--company", "demo", check=False)
+    assert code != 0 and again["copied"] == 0 and again["already_there"] >= 2
+    assert files.fetches == ["missing.wav"]
+    code, report, _ = ops(stack, "backup", "recordings", "--date", "someday", check=False)
+    assert code != 0 and "--date" in report["error"]
+
+
+def test_backup_calls_exports_tables_that_import_table_restores(stack):
+    _, played, _ = ops(stack, "simulate-call", "--type", "question", "--customer", "+4915155550000")
+    call_id = played["call_id"]
+    _, report, _ = ops(stack, "backup", "calls", "--wait", "120")
+    assert report["ok"] is True and report["how"] == "export"
+    tables = {t["what"]: t for t in report["tables"]}
+    assert set(tables) == {"calls", "statistics"} and all(t["status"] == "completed" for t in tables.values())
+    calls_table = stack.description["resources"]["CallsTable"]["Ref"]
+    assert tables["calls"]["table"] == calls_table and tables["calls"]["items"] >= 1
+
+    # The documented restore: ImportTable from the export into a new table.
+    location = tables["calls"]["location"]
+    assert location.startswith("s3://")
+    bucket, prefix = location[len("s3://"):].split("/", 1)
+    db = aws(stack, "dynamodb")
+    described = db.describe_table(TableName=calls_table)["Table"]
+    restored = f"restored-calls-{uuid.uuid4().hex[:8]}"
+    started = db.import_table(
+        S3BucketSource={"S3Bucket": bucket, "S3KeyPrefix": prefix}, InputFormat="DYNAMODB_JSON",
+        InputCompressionType="GZIP",
+        TableCreationParameters={"TableName": restored, "AttributeDefinitions": described["AttributeDefinitions"],
+                                 "KeySchema": described["KeySchema"], "BillingMode": "PAY_PER_REQUEST"})
+    arn = started["ImportTableDescription"]["ImportArn"]
+    wait_for(lambda: db.describe_import(ImportArn=arn)["ImportTableDescription"]["ImportStatus"] == "COMPLETED",
+             timeout=60)
+    original = get_call(stack, call_id)
+    copy = db.get_item(TableName=restored, Key={"call_id": {"S": call_id}})["Item"]
+    assert copy == original
+
+    # On demand: DynamoDB's own backup, restored with RestoreTableFromBackup.
+    _, report, _ = ops(stack, "backup", "calls", "--on-demand", "--wait", "60")
+    assert report["ok"] is True and report["how"] == "on-demand"
+    backup_arn = {t["what"]: t for t in report["tables"]}["calls"]["arn"]
+    again = f"restored-calls-{uuid.uuid4().hex[:8]}"
+    db.restore_table_from_backup(TargetTableName=again, BackupArn=backup_arn)
+    wait_for(lambda: db.describe_table(TableName=again)["Table"]["TableStatus"] == "ACTIVE", timeout=60)
+    assert db.get_item(TableName=again, Key={"call_id": {"S": call_id}})["Item"] == original
+    code, bad, _ = ops(stack, "backup", "calls", "--to", "/tmp/x", check=False)
+    assert code != 0 and "s3://" in bad["error"]

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod agent_file;
 mod agents;
+mod backup;
 mod commands;
 mod metrics;
 mod output;
@@ -110,6 +111,35 @@ enum BackupCommand {
         to: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Yaml)]
         format: Format,
+    },
+    /// Recordings of a day's calls from Retell into the events bucket (recordings/<company>/<day>/),
+    /// as each call's data_storage_setting allows; what is there already is not fetched again.
+    Recordings {
+        /// The day, in the stack's DefaultTimeZone: "yesterday", "today", "2026-11-29".
+        #[arg(long, default_value = "yesterday", conflicts_with_all = ["from", "to"])]
+        date: String,
+        /// Instead of --date: calls that started from this time ("7d", "2026-11-01", RFC 3339) …
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// … until this one (exclusive).
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// One company (default: every company).
+        #[arg(long)]
+        company: Option<String>,
+    },
+    /// The calls and statistics tables through DynamoDB's own export to S3 (default) or an
+    /// on-demand DynamoDB backup; waits until they are complete. Restoring: README, "Backing up calls".
+    Calls {
+        /// Take on-demand DynamoDB backups instead of exports to S3.
+        #[arg(long)]
+        on_demand: bool,
+        /// Where exports go: s3://bucket/prefix (default: the events bucket, backups/calls/).
+        #[arg(long)]
+        to: Option<String>,
+        /// Seconds to wait for DynamoDB to finish.
+        #[arg(long, default_value_t = 1800)]
+        wait: u64,
     },
 }
 
@@ -437,6 +467,47 @@ async fn run(cli: Cli, out: Out, local: Option<Stack>) -> Result<bool, String> {
                 drain: std::time::Duration::from_secs(args.drain),
             };
             simulate::load_test(&ctx, &test).await
+        }
+        Command::Backup(BackupCommand::Recordings {
+            date,
+            from,
+            to,
+            company,
+        }) => {
+            let zone = &ctx.stack.default_time_zone;
+            let tz: chrono_tz::Tz = zone
+                .parse()
+                .map_err(|_| format!("the stack's time zone {zone} is unknown"))?;
+            let now = chrono::Utc::now();
+            let (from, to) = match (from, to) {
+                (Some(f), Some(t)) => (
+                    when::parse_in(&f, now, tz).map_err(|e| format!("--from: {e}"))?,
+                    when::parse_in(&t, now, tz).map_err(|e| format!("--to: {e}"))?,
+                ),
+                _ => when::day_in(&date, now, tz).map_err(|e| format!("--date: {e}"))?,
+            };
+            if from >= to {
+                return Err(format!("--from ({from}) must be before --to ({to})"));
+            }
+            backup::backup_recordings(&ctx, from, to, company.as_deref()).await
+        }
+        Command::Backup(BackupCommand::Calls {
+            on_demand,
+            to,
+            wait,
+        }) => {
+            let how = if on_demand {
+                backup::CallsBackup::OnDemand
+            } else {
+                backup::CallsBackup::Export
+            };
+            backup::backup_calls(
+                &ctx,
+                how,
+                to.as_deref(),
+                std::time::Duration::from_secs(wait),
+            )
+            .await
         }
         Command::Backup(BackupCommand::Agents { to, format }) => {
             commands::backup_agents(&ctx, to.as_deref(), matches!(format, Format::Json)).await

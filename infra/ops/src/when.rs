@@ -67,6 +67,26 @@ pub fn parse_in(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>,
     parse(text, now)
 }
 
+/// One day of `tz` ("yesterday", "today", "2026-11-29"): its first moment and the next day's.
+pub fn day_in(
+    text: &str,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+    let t = text.trim().to_lowercase();
+    let local_today = now.with_timezone(&tz).date_naive();
+    let day = match t.as_str() {
+        "today" => local_today,
+        "yesterday" => local_today - Duration::days(1),
+        _ => NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+            .map_err(|_| format!("{text:?} is not a day: yesterday, today or 2026-11-29"))?,
+    };
+    let start = local(tz, day.and_hms_opt(0, 0, 0).unwrap_or_default(), text)?;
+    let next = day + Duration::days(1);
+    let end = local(tz, next.and_hms_opt(0, 0, 0).unwrap_or_default(), text)?;
+    Ok((start, end))
+}
+
 /// A wall-clock time in `tz`: the earlier of an hour that happens twice, and the first moment
 /// after an hour that does not happen (a clock change at midnight).
 fn local(tz: Tz, dt: NaiveDateTime, text: &str) -> Result<DateTime<Utc>, String> {
@@ -98,6 +118,22 @@ fn midnight(d: NaiveDate) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_day_is_its_local_midnights_across_a_clock_change() {
+        let berlin = chrono_tz::Europe::Berlin;
+        let now: DateTime<Utc> = "2026-10-26T12:00:00Z".parse().unwrap();
+        // 25 October 2026 has 25 hours in Berlin (CEST ends).
+        let (start, end) = day_in("yesterday", now, berlin).unwrap();
+        assert_eq!(start.to_rfc3339(), "2026-10-24T22:00:00+00:00");
+        assert_eq!(end.to_rfc3339(), "2026-10-25T23:00:00+00:00");
+        assert_eq!(
+            day_in("2026-10-26", now, berlin).unwrap(),
+            day_in("today", now, berlin).unwrap()
+        );
+        assert!(day_in("30d", now, berlin).is_err());
+        assert!(day_in("2026-02-30", now, berlin).is_err());
+    }
 
     #[test]
     fn operator_times() {

@@ -19,6 +19,7 @@ use crate::calendar::{AppointmentLedger, CalendarError};
 use crate::calls::archive::{ArchiveError, PayloadArchive};
 use crate::calls::queue::Envelope;
 use crate::calls::record::{payload_key, CallEvent, CallEventError};
+use crate::calls::recordings::{Copied, RecordingCopier};
 use crate::calls::store::{apply_event, ApplyOutcome, CallStore, DynamoCallStore, StoreError};
 use crate::platform::aws::{AwsBudget, AwsClients};
 use crate::platform::config::{ConsumerConfig, Env};
@@ -48,7 +49,12 @@ pub struct Consumer<S> {
     archive: PayloadArchive,
     tz: Tz,
     appointments: Option<AppointmentLedger>,
+    recordings: Option<RecordingCopier>,
 }
+
+/// How long a batch may spend copying its calls' recordings after storing its events; what is
+/// not copied by then is left to `retell-ops backup recordings`.
+const RECORDING_COPY_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl<S: CallStore + Sync> Consumer<S> {
     pub fn new(
@@ -64,7 +70,15 @@ impl<S: CallStore + Sync> Consumer<S> {
             archive: PayloadArchive::new(s3, bucket),
             tz,
             appointments: None,
+            recordings: None,
         }
+    }
+
+    /// Also copy each analyzed call's recording into the bucket (best effort, within
+    /// [`RECORDING_COPY_BUDGET`] per batch).
+    pub fn with_recordings(mut self, recordings: RecordingCopier) -> Self {
+        self.recordings = Some(recordings);
+        self
     }
 
     /// Also resolve the writes whose outcome the caller never heard (`crate::calendar::unresolved`).
@@ -75,6 +89,7 @@ impl<S: CallStore + Sync> Consumer<S> {
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
+        let mut analyzed = Vec::new();
         for message in &event.records {
             let message_id = message.message_id.clone().unwrap_or_default();
             let span = crate::event_span!("consume");
@@ -84,8 +99,11 @@ impl<S: CallStore + Sync> Consumer<S> {
                 .await;
             let _guard = span.enter();
             match result {
-                Ok(Ok(ApplyOutcome::Applied { version, counted })) => {
+                Ok(Ok((call_id, ApplyOutcome::Applied { version, counted }))) => {
                     tracing::info!(message_id, version, "event stored");
+                    if self.kind == EventKind::CallAnalyzed {
+                        analyzed.push(call_id);
+                    }
                     // Retell's median latency arrives with the call's end: one value per call.
                     let latency = (counted.latency_calls == 1).then_some(counted.latency_e2e_ms);
                     crate::platform::metrics::call_counted(
@@ -94,7 +112,7 @@ impl<S: CallStore + Sync> Consumer<S> {
                         latency,
                     );
                 }
-                Ok(Ok(ApplyOutcome::Duplicate)) => {
+                Ok(Ok((_, ApplyOutcome::Duplicate))) => {
                     tracing::info!(message_id, "duplicate event ignored")
                 }
                 Ok(Err(err)) => {
@@ -107,10 +125,54 @@ impl<S: CallStore + Sync> Consumer<S> {
                 }
             }
         }
+        if let Some(copier) = &self.recordings {
+            self.copy_recordings(copier, &analyzed).await;
+        }
         response
     }
 
-    async fn process(&self, message: &SqsMessage) -> Result<ApplyOutcome, ConsumeError> {
+    /// The recordings of the calls just analyzed, concurrently, within the budget. A failure is
+    /// logged and costs nothing else: the events are stored, `backup recordings` catches up.
+    async fn copy_recordings(&self, copier: &RecordingCopier, calls: &[CallId]) {
+        let copies = calls.iter().map(|call_id| {
+            let span = crate::event_span!("consume");
+            span.record("event", "recording_copy");
+            span.record("call_id", call_id.as_str());
+            async move {
+                let record = match self.store.load(call_id).await {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "recording not copied: call not readable");
+                        return;
+                    }
+                };
+                tracing::Span::current().record("company", record.company_id.as_str());
+                match copier.copy(&record).await {
+                    Ok(Copied::Copied { key, bytes }) => {
+                        tracing::info!(key, bytes, "recording copied")
+                    }
+                    Ok(Copied::AlreadyThere { key }) => {
+                        tracing::info!(key, "recording copied before")
+                    }
+                    Ok(Copied::Skipped(why)) => tracing::info!(why, "recording not copied"),
+                    Err(e) => tracing::warn!(error = %e, "recording copy failed"),
+                }
+            }
+            .instrument(span)
+        });
+        if tokio::time::timeout(RECORDING_COPY_BUDGET, futures::future::join_all(copies))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                calls = calls.len(),
+                "recording copies ran out of time; `retell-ops backup recordings` copies the rest"
+            );
+        }
+    }
+
+    async fn process(&self, message: &SqsMessage) -> Result<(CallId, ApplyOutcome), ConsumeError> {
         let body = message.body.as_deref().ok_or(ConsumeError::NoBody)?;
         let envelope: Envelope<'_> =
             serde_json::from_str(body).map_err(|e| ConsumeError::Envelope(e.to_string()))?;
@@ -152,7 +214,8 @@ impl<S: CallStore + Sync> Consumer<S> {
             ));
         }
         self.record_unresolved_writes(&mut event).await?;
-        Ok(apply_event(&self.store, &event, &self.tz).await?)
+        let outcome = apply_event(&self.store, &event, &self.tz).await?;
+        Ok((call_id, outcome))
     }
 
     /// Writes the caller never heard the outcome of, each with what actually happened, go on
@@ -219,10 +282,20 @@ impl Consumer<DynamoCallStore> {
             config.bucket.clone(),
             config.time_zone,
         );
-        match &config.appointments_table {
+        let consumer = match &config.appointments_table {
             Some(table) => consumer
                 .with_appointments(AppointmentLedger::new(aws.dynamodb.clone(), table.clone())),
             None => consumer,
+        };
+        if kind != EventKind::CallAnalyzed || !config.copy_recordings {
+            return consumer;
+        }
+        match RecordingCopier::new(aws.s3.clone(), config.bucket.clone()) {
+            Ok(copier) => consumer.with_recordings(copier),
+            Err(e) => {
+                tracing::error!(error = %e, "recordings will not be copied");
+                consumer
+            }
         }
     }
 }

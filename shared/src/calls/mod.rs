@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod queue;
 pub mod reconcile;
 pub mod record;
+pub mod recordings;
 pub mod store;
 pub mod tool_calls;
 pub mod views;

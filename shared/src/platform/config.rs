@@ -149,6 +149,9 @@ pub struct ConsumerConfig {
     /// Where the tools keep appointments: lets the consumer find out what became of a write
     /// whose outcome the caller never heard (`crate::calendar::unresolved`).
     pub appointments_table: Option<String>,
+    /// COPY_RECORDINGS=true: the call-analyzed consumer copies each call's recording into the
+    /// bucket once the call is analyzed (`crate::calls::recordings`).
+    pub copy_recordings: bool,
 }
 
 impl ConsumerConfig {
@@ -159,6 +162,9 @@ impl ConsumerConfig {
             bucket: env.required("EVENTS_BUCKET")?,
             time_zone: env.time_zone()?,
             appointments_table: env.optional("APPOINTMENTS_TABLE"),
+            copy_recordings: env
+                .optional("COPY_RECORDINGS")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
         })
     }
 }
