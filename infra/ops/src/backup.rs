@@ -11,7 +11,6 @@ use futures::StreamExt;
 use serde_json::json;
 use shared::calls::recordings::{Copied, RecordingCopier};
 use shared::calls::store::CallStore;
-use shared::calls::views::CallFilter;
 use shared::retell::CallId;
 
 use crate::commands::{err, Context};
@@ -30,26 +29,9 @@ pub async fn backup_recordings(
     let companies = ctx.companies(company).await?;
     let store = ctx.call_store();
     let copier = RecordingCopier::new(ctx.aws.s3.clone(), ctx.stack.bucket.clone()).map_err(err)?;
-    let filter = CallFilter {
-        from_ms: from.timestamp_millis(),
-        to_ms: to.timestamp_millis(),
-        ..Default::default()
-    };
-    let mut ids = Vec::new();
-    for company in &companies {
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = store
-                .company_calls(company, &filter, 200, cursor.as_deref())
-                .await
-                .map_err(err)?;
-            ids.extend(page.calls.into_iter().map(|c| c.call_id));
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-    }
+    let ids = ctx
+        .call_ids(&companies, from.timestamp_millis(), to.timestamp_millis())
+        .await?;
     let bar = ctx.out.progress(Some(ids.len() as u64), "recordings");
     let (mut copied, mut there, mut bytes) = (0usize, 0usize, 0usize);
     let mut skipped: std::collections::BTreeMap<&'static str, usize> = Default::default();

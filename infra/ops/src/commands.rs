@@ -76,6 +76,38 @@ impl Context {
         )
     }
 
+    /// The ids of `companies`' calls that started in `[from_ms, to_ms)`, newest first, 200 a
+    /// page through each company's index (never a scan).
+    pub async fn call_ids(
+        &self,
+        companies: &[String],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<String>, String> {
+        let store = self.call_store();
+        let filter = CallFilter {
+            from_ms,
+            to_ms,
+            ..Default::default()
+        };
+        let mut ids = Vec::new();
+        for company in companies {
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = store
+                    .company_calls(company, &filter, 200, cursor.as_deref())
+                    .await
+                    .map_err(err)?;
+                ids.extend(page.calls.into_iter().map(|c| c.call_id));
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        Ok(ids)
+    }
+
     /// `company`, or every company in the companies table and the default company. A company
     /// the stack does not know is refused: reading nothing would look like a quiet day.
     pub async fn companies(&self, company: Option<&str>) -> Result<Vec<String>, String> {

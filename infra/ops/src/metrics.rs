@@ -11,7 +11,6 @@ use serde_json::{json, Value};
 use shared::calls::record::CallStats;
 use shared::calls::store::CallStore;
 use shared::calls::tool_calls::ToolCall;
-use shared::calls::views::CallFilter;
 use shared::platform::metrics::{MetricQuery, MetricsReader};
 use shared::retell::CallId;
 
@@ -317,26 +316,7 @@ async fn call_figures(
 ) -> Result<CallFigures, String> {
     let companies = ctx.companies(company).await?;
     let store = ctx.call_store();
-    let filter = CallFilter {
-        from_ms: start_ms,
-        to_ms: end_ms,
-        ..Default::default()
-    };
-    let mut ids = Vec::new();
-    for company in &companies {
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = store
-                .company_calls(company, &filter, 200, cursor.as_deref())
-                .await
-                .map_err(err)?;
-            ids.extend(page.calls.into_iter().map(|c| c.call_id));
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-    }
+    let ids = ctx.call_ids(&companies, start_ms, end_ms).await?;
     let bar = ctx.out.progress(Some(ids.len() as u64), "calls read");
     let mut stats = CallStats::default();
     let mut tools: BTreeMap<String, ToolOutcomes> = BTreeMap::new();
