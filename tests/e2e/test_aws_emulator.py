@@ -278,3 +278,44 @@ def test_projecting_an_item_once_matches_moto():
         theirs = aws_emulator._original_project(item, exprs)
         assert ours.to_json() == theirs.to_json(), exprs
     assert item.to_json()["Attributes"]["analysis"]["M"]["nested"]["M"] == {"a": N(1), "b": N(2)}
+
+
+def test_an_export_imports_back_with_escaped_strings():
+    """ExportTableToPointInTime then ImportTable (aws_emulator's JSON-lines reader): a transcript
+    with line breaks, quotes and umlauts comes back as it was, every item of the file."""
+    import time
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name="eu-central-1")
+        s3 = boto3.client("s3", region_name="eu-central-1")
+        s3.create_bucket(Bucket="backups", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+        db.create_table(TableName="calls", BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": "call_id", "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": "call_id", "KeyType": "HASH"}])
+        db.update_continuous_backups(TableName="calls",
+                                     PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        items = [{"call_id": S(f"c{i}"), "transcript": S('Agent: "Grüß Gott"\nUser: \\ Termin\tbitte'),
+                  "n": N(i), "words": {"L": [{"M": {"w": S("Hallo")}}]}, "ok": {"BOOL": True}} for i in range(5)]
+        for item in items:
+            db.put_item(TableName="calls", Item=item)
+        arn = db.describe_table(TableName="calls")["Table"]["TableArn"]
+        export = db.export_table_to_point_in_time(TableArn=arn, S3Bucket="backups", S3Prefix="x/calls",
+                                                  ExportFormat="DYNAMODB_JSON")["ExportDescription"]["ExportArn"]
+        for _ in range(50):
+            if db.describe_export(ExportArn=export)["ExportDescription"]["ExportStatus"] != "IN_PROGRESS":
+                break
+            time.sleep(0.1)
+        started = db.import_table(
+            S3BucketSource={"S3Bucket": "backups", "S3KeyPrefix": "x/calls"}, InputFormat="DYNAMODB_JSON",
+            InputCompressionType="GZIP", TableCreationParameters={
+                "TableName": "restored", "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "call_id", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "call_id", "KeyType": "HASH"}]})
+        arn = started["ImportTableDescription"]["ImportArn"]
+        for _ in range(50):
+            done = db.describe_import(ImportArn=arn)["ImportTableDescription"]
+            if done["ImportStatus"] != "IN_PROGRESS":
+                break
+            time.sleep(0.1)
+        assert done["ImportStatus"] == "COMPLETED" and done["ImportedItemCount"] == 5, done
+        for item in items:
+            assert db.get_item(TableName="restored", Key={"call_id": item["call_id"]})["Item"] == item
