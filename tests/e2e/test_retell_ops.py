@@ -204,6 +204,7 @@ def test_companies_load_refuses_a_bad_file(stack, tmp_path, content, needle):
 
 COMMANDS = [[], ["test-connection"], ["health"], ["sync"], ["import-calls"], ["export-analytics"], ["backup"],
             ["simulate-call"], ["load-test"], ["metrics"],
+            ["dlq"], *[["dlq", c] for c in ("list", "show", "redrive", "purge")],
             ["backup", "agents"], ["backup", "recordings"], ["backup", "calls"], ["companies"],
             ["companies", "load"],
             ["agents"], *[["agents", c] for c in ("list", "get", "create", "update", "delete", "export", "import",
@@ -914,3 +915,71 @@ def test_backup_calls_exports_tables_that_import_table_restores(stack):
     assert db.get_item(TableName=again, Key={"call_id": {"S": call_id}})["Item"] == original
     code, bad, _ = ops(stack, "backup", "calls", "--to", "/tmp/x", check=False)
     assert code != 0 and "s3://" in bad["error"]
+
+
+# --- dead letters ----------------------------------------------------------------------------------
+
+def test_a_poisoned_event_is_listed_with_its_error_fixed_redriven_and_counted_once(stack):
+    from test_local_stack import call_events
+    res = stack.description["resources"]
+    sqs, s3 = aws(stack, "sqs"), aws(stack, "s3")
+    call_id = f"call_dlq_{uuid.uuid4().hex[:12]}"
+    start = int(time.time() * 1000) - 60_000
+    ended = call_events(call_id, start)[1]
+    key = f"calls/{call_id}/call_ended.json"
+    # The envelope points at an archived body that is not there (yet): the consumer fails on it
+    # every time, and after five receives SQS moves it to the dead-letter queue.
+    envelope = {"v": 1, "event": "call_ended", "call_id": call_id, "company_id": "demo",
+                "received_at_ms": start + 95_000, "payload_ref": key}
+    sqs.send_message(QueueUrl=res["CallEndedQueue"]["QueueUrl"], MessageBody=json.dumps(envelope))
+
+    def listed():
+        _, r, _ = ops(stack, "dlq", "list", "--event", "call_ended")
+        mine = [d for d in r["dead_letters"] if d["call_id"] == call_id]
+        return mine[0] if mine and mine[0]["last_error"] else None
+
+    letter = wait_for(listed, timeout=150, interval=3)
+    assert letter["event"] == "call_ended" and letter["company_id"] == "demo" and letter["queue"] == "call_ended"
+    assert letter["receive_count"] >= 5 and letter["age_s"] >= 0
+    assert "archive" in letter["last_error"].lower() or "s3" in letter["last_error"].lower(), letter
+    _, shown, _ = ops(stack, "dlq", "show", letter["message_id"])
+    assert shown["dead_letter"]["call_id"] == call_id and shown["envelope"]["payload_ref"] == key
+    code, missing, _ = ops(stack, "dlq", "show", "no-such-message", check=False)
+    assert code != 0 and "no message" in missing["error"]
+
+    # Fixed: the body is archived; and meanwhile the same event also arrived through the webhook.
+    bucket = res["EventsBucket"]["Ref"]
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(ended).encode())
+    day = berlin_day(start)
+    before = day_stats(stack, "demo", day)
+    for event in call_events(call_id, start)[:2]:
+        body = json.dumps(event)
+        assert stack.post_webhook(body, stack.sign(body))[0] == 200
+    wait_for(lambda: {"call_started", "call_ended"} <= events_applied(stack, call_id))
+    assert day_stats(stack, "demo", day) == before + 1
+
+    _, moved, _ = ops(stack, "dlq", "redrive", letter["message_id"])
+    assert moved["ok"] is True and [m["message_id"] for m in moved["redriven"]] == [letter["message_id"]]
+    _, r, _ = ops(stack, "dlq", "list", "--event", "call_ended")
+    assert not [d for d in r["dead_letters"] if d["call_id"] == call_id]
+    time.sleep(5)  # the consumer takes the redriven copy: a duplicate, skipped
+    item = get_call(stack, call_id)
+    assert item["version"]["N"] == "2" and day_stats(stack, "demo", day) == before + 1
+    code, again, _ = ops(stack, "dlq", "redrive", letter["message_id"], check=False)
+    assert code != 0 and again["not_found"] == [letter["message_id"]]
+
+
+def test_dlq_purge_asks_first_and_then_empties_the_queue(stack):
+    dlq = stack.description["resources"]["CallStartedDeadLetterQueue"]["QueueUrl"]
+    sqs = aws(stack, "sqs")
+    sqs.send_message(QueueUrl=dlq, MessageBody="not an envelope")
+    code, refused, _ = ops(stack, "dlq", "purge", "--event", "call_started", check=False)
+    assert code != 0 and "--yes" in refused["error"]
+    _, listed, _ = ops(stack, "dlq", "list", "--event", "call_started")
+    assert any(d["event"] is None and d["body_bytes"] == len("not an envelope") for d in listed["dead_letters"])
+    _, purged, _ = ops(stack, "dlq", "purge", "--event", "call_started", "--yes")
+    assert purged["ok"] is True and purged["purged"]["call_started"] >= 1
+    _, listed, _ = ops(stack, "dlq", "list", "--event", "call_started")
+    assert listed["dead_letters"] == []
+    code, bad, _ = ops(stack, "dlq", "list", "--event", "call_exploded", check=False)
+    assert code != 0 and "--event" in bad["error"]

@@ -1795,7 +1795,7 @@ pub async fn agents_publish(ctx: &Context, agent_id: &str) -> Result<bool, Strin
 }
 
 /// `--yes`, or the operator types the id at a terminal; never a silent yes.
-fn confirm(ctx: &Context, yes: bool, question: &str, id: &str) -> Result<bool, String> {
+pub(crate) fn confirm(ctx: &Context, yes: bool, question: &str, id: &str) -> Result<bool, String> {
     if yes {
         return Ok(true);
     }

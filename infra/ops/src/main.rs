@@ -13,6 +13,7 @@ mod agent_file;
 mod agents;
 mod backup;
 mod commands;
+mod dlq;
 mod metrics;
 mod output;
 mod player;
@@ -97,9 +98,42 @@ enum Command {
         #[arg(long)]
         company: Option<String>,
     },
+    /// Events the consumers gave up on: list, show, move back to their queue, purge.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
     /// Copies of what the stack cannot make again.
     #[command(subcommand)]
     Backup(BackupCommand),
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Every dead letter: its event, call, company, age, receive count and the consumer's last error.
+    List {
+        /// Only this event's queue: call_started, call_ended or call_analyzed.
+        #[arg(long)]
+        event: Option<String>,
+    },
+    /// One dead letter, with a summary of its envelope (never its transcript).
+    Show { message_id: String },
+    /// Send dead letters back to their queue (stored once, whatever happened before).
+    Redrive {
+        /// The messages (ids from `dlq list`).
+        message_ids: Vec<String>,
+        /// Every dead letter (of --event).
+        #[arg(long, conflicts_with = "message_ids")]
+        all: bool,
+        #[arg(long)]
+        event: Option<String>,
+    },
+    /// Delete every dead letter (of --event) for good; asks first.
+    Purge {
+        #[arg(long)]
+        event: Option<String>,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -427,6 +461,16 @@ async fn run(cli: Cli, out: Out, local: Option<Stack>) -> Result<bool, String> {
             )
             .await
         }
+        Command::Dlq(command) => match command {
+            DlqCommand::List { event } => dlq::list(&ctx, event.as_deref()).await,
+            DlqCommand::Show { message_id } => dlq::show(&ctx, &message_id).await,
+            DlqCommand::Redrive {
+                message_ids,
+                all,
+                event,
+            } => dlq::redrive(&ctx, &message_ids, all, event.as_deref()).await,
+            DlqCommand::Purge { event, yes } => dlq::purge(&ctx, event.as_deref(), yes).await,
+        },
         Command::SimulateCall {
             kind,
             customer,

@@ -18,6 +18,8 @@ pub struct QueuePair {
     pub kind: EventKind,
     pub url: String,
     pub dlq_url: String,
+    /// The log group of the queue's consumer (where it logs why a message failed).
+    pub log_group: Option<String>,
 }
 
 /// template.yaml's default for the `DefaultTimeZone` parameter (and the local stack's).
@@ -111,10 +113,15 @@ impl Stack {
         let queue = |logical: &str| text_at(res, &format!("/{logical}/QueueUrl"));
         let mut queues = Vec::new();
         for (kind, main, dlq) in QUEUES {
+            let consumer = kind.as_str().replace('_', "-");
             queues.push(QueuePair {
                 kind,
                 url: queue(main)?,
                 dlq_url: queue(dlq)?,
+                log_group: d
+                    .pointer(&format!("/functions/{consumer}/log_group"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
             });
         }
         let api = text_at(endpoints, "/api")?;
@@ -185,6 +192,7 @@ impl Stack {
             })
             .collect();
         let mut alarms = Vec::new();
+        let mut functions: HashMap<String, String> = HashMap::new();
         let mut pages = cfn
             .list_stack_resources()
             .stack_name(name)
@@ -195,6 +203,13 @@ impl Stack {
                 err(aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string())
             })?;
             for r in page.stack_resource_summaries() {
+                if let (Some("AWS::Lambda::Function"), Some(logical), Some(id)) = (
+                    r.resource_type(),
+                    r.logical_resource_id(),
+                    r.physical_resource_id(),
+                ) {
+                    functions.insert(logical.to_owned(), format!("/aws/lambda/{id}"));
+                }
                 if let (Some("AWS::CloudWatch::Alarm"), Some(id)) =
                     (r.resource_type(), r.physical_resource_id())
                 {
@@ -202,7 +217,25 @@ impl Stack {
                 }
             }
         }
-        Self::from_cloudformation(name, &region, &outputs, &parameters, alarms)
+        let mut stack = Self::from_cloudformation(name, &region, &outputs, &parameters, alarms)?;
+        for q in &mut stack.queues {
+            // CallStartedQueue is consumed by CallStartedFunction, and so on.
+            let logical = format!(
+                "{}Function",
+                q.kind
+                    .as_str()
+                    .split('_')
+                    .map(|w| {
+                        let mut c = w.chars();
+                        c.next()
+                            .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                            .unwrap_or_default()
+                    })
+                    .collect::<String>()
+            );
+            q.log_group = functions.get(&logical).cloned();
+        }
+        Ok(stack)
     }
 
     /// The stack its outputs describe (every name and URL `retell-ops` needs is an output of
@@ -230,6 +263,7 @@ impl Stack {
                 kind,
                 url: output(&format!("{main}Url"))?,
                 dlq_url: output(&format!("{dlq}Url"))?,
+                log_group: None,
             });
         }
         let base = output("FunctionsBaseUrl")?;
