@@ -204,7 +204,8 @@ def test_companies_load_refuses_a_bad_file(stack, tmp_path, content, needle):
 
 COMMANDS = [[], ["test-connection"], ["health"], ["sync"], ["import-calls"], ["export-analytics"], ["backup"],
             ["simulate-call"], ["load-test"], ["metrics"],
-            ["dlq"], *[["dlq", c] for c in ("list", "show", "redrive", "purge")],
+            ["dlq"], *[["dlq", c] for c in ("list", "show", "redrive", "purge")], ["customers"],
+            ["customers", "vip"],
             ["backup", "agents"], ["backup", "recordings"], ["backup", "calls"], ["companies"],
             ["companies", "load"],
             ["agents"], *[["agents", c] for c in ("list", "get", "create", "update", "delete", "export", "import",
@@ -983,3 +984,33 @@ def test_dlq_purge_asks_first_and_then_empties_the_queue(stack):
     assert listed["dead_letters"] == []
     code, bad, _ = ops(stack, "dlq", "list", "--event", "call_exploded", check=False)
     assert code != 0 and "--event" in bad["error"]
+
+
+# --- routing ----------------------------------------------------------------------------------------
+
+def test_a_caller_marked_vip_is_answered_as_a_vip_with_the_opening_state(stack):
+    from test_local_stack import post_signed
+    caller = f"+49151{uuid.uuid4().int % 10**8:08d}"
+
+    def answer():
+        status, body = post_signed(stack, "/lambda-url/call-inbound/api/retell/inbound",
+                                   {"event": "call_inbound",
+                                    "call_inbound": {"from_number": caller, "to_number": "+493012345678"}})
+        assert status == 200, body
+        return body["call_inbound"]["dynamic_variables"]
+
+    assert answer()["is_vip"] == "false"
+    _, marked, _ = ops(stack, "customers", "vip", caller, "--company", "demo")
+    assert marked["ok"] is True and marked["vip"] is True and caller not in json.dumps(marked)
+    variables = answer()
+    assert variables["is_vip"] == "true"
+    assert variables["business_open"] in ("true", "false")
+    assert (variables["next_opening"] == "") == (variables["business_open"] == "true")
+    # The demo company names no transfer number: never offered.
+    assert variables["transfer_available"] == "false" and variables["transfer_number"] == ""
+    ops(stack, "customers", "vip", caller, "--company", "demo", "--off")
+    assert answer()["is_vip"] == "false"
+    code, bad, _ = ops(stack, "customers", "vip", "12", "--company", "demo", check=False)
+    assert code != 0 and "E.164" in bad["error"]
+    code, bad, _ = ops(stack, "customers", "vip", caller, "--company", "nobody", check=False)
+    assert code != 0 and "no company" in bad["error"]

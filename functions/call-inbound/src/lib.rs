@@ -8,7 +8,9 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 use shared::booking::company::{Company, CompanyKey};
 use shared::booking::phone::PhoneNumber;
+use shared::booking::routing::{route, Routing};
 use shared::booking::spoken::german_date;
+use shared::calendar::ledger::CustomerRecord;
 use shared::calendar::AppointmentLedger;
 use shared::platform::aws::AwsClients;
 use shared::platform::config::ToolConfig;
@@ -87,6 +89,35 @@ pub fn dynamic_variables(
     vars
 }
 
+/// The routing decision as prompt variables: `is_vip`, `business_open`, `next_opening` (spoken;
+/// empty while open), `transfer_available` and `transfer_number` (empty unless staffed now).
+pub fn routing_variables(company: &Company, routing: &Routing) -> Map<String, Value> {
+    let next = routing.next_opening.map(|t| {
+        let time = t.format("%H:%M");
+        if company.is_german() {
+            format!("{} um {time} Uhr", german_date(t.date_naive()))
+        } else {
+            format!("{} at {time}", t.format("%A, %B %-d"))
+        }
+    });
+    let mut vars = Map::new();
+    let mut put = |k: &str, v: String| {
+        vars.insert(k.to_owned(), Value::String(v));
+    };
+    put("is_vip", routing.vip.to_string());
+    put("business_open", routing.open_now.to_string());
+    put("next_opening", next.unwrap_or_default());
+    put(
+        "transfer_available",
+        routing.transfer_number.is_some().to_string(),
+    );
+    put(
+        "transfer_number",
+        routing.transfer_number.clone().unwrap_or_default(),
+    );
+    vars
+}
+
 impl<S: SecretSource + Send + Sync> InboundCall<S> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let span = shared::event_span!("inbound");
@@ -142,32 +173,33 @@ impl<S: SecretSource + Send + Sync> InboundCall<S> {
         };
         tracing::Span::current().record("company", company.id());
         let caller = text("from_number").and_then(|n| PhoneNumber::parse(n).ok());
-        let name = match &caller {
+        let customer = match &caller {
             Some(phone) => self
                 .ledger
-                .customer_name(&company, phone)
+                .customer(&company, phone)
                 .await
                 .unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "caller lookup failed; answering without the name");
-                    None
+                    CustomerRecord::default()
                 }),
-            None => None,
+            None => CustomerRecord::default(),
         };
+        let routing = route(&company, caller.as_ref(), customer.vip, now);
         let mut answer = Map::new();
-        let agent = company
-            .settings
-            .inbound_agent_id
-            .clone()
-            .or_else(|| company.settings.agent_ids.first().cloned());
-        if let Some(agent) = agent {
-            answer.insert("override_agent_id".into(), Value::String(agent));
+        if let Some(agent) = &routing.agent_id {
+            answer.insert("override_agent_id".into(), Value::String(agent.clone()));
         }
-        answer.insert(
-            "dynamic_variables".into(),
-            Value::Object(dynamic_variables(&company, now, name.as_deref())),
-        );
+        let mut variables = dynamic_variables(&company, now, customer.name.as_deref());
+        variables.extend(routing_variables(&company, &routing));
+        answer.insert("dynamic_variables".into(), Value::Object(variables));
         answer.insert("metadata".into(), json!({"company_id": company.id()}));
-        tracing::info!(caller_known = name.is_some(), "inbound call answered");
+        tracing::info!(
+            caller_known = customer.name.is_some(),
+            vip = routing.vip,
+            open = routing.open_now,
+            transfer_available = routing.transfer_number.is_some(),
+            "inbound call answered"
+        );
         json_response(200, &json!({"call_inbound": answer}))
     }
 }
@@ -204,5 +236,44 @@ mod tests {
             vars.values().all(Value::is_string),
             "Retell takes string variables only"
         );
+    }
+
+    #[test]
+    fn routing_variables_say_closed_until_when_and_who_to_transfer_to() {
+        let settings: CompanySettings =
+            serde_json::from_str(include_str!("../../../infra/local/companies/demo.json"))
+                .expect("demo.json");
+        let company = Company::from_settings(settings).expect("valid");
+        let tz = company.time_zone;
+        let closed = Routing {
+            agent_id: None,
+            vip: true,
+            transfer_number: None,
+            open_now: false,
+            next_opening: Some(
+                tz.with_ymd_and_hms(2026, 12, 1, 9, 0, 0)
+                    .single()
+                    .expect("valid"),
+            ),
+        };
+        let vars = routing_variables(&company, &closed);
+        assert_eq!(vars["is_vip"], json!("true"));
+        assert_eq!(vars["business_open"], json!("false"));
+        assert_eq!(
+            vars["next_opening"],
+            json!("Dienstag, 1. Dezember um 09:00 Uhr")
+        );
+        assert_eq!(vars["transfer_available"], json!("false"));
+        assert_eq!(vars["transfer_number"], json!(""));
+        let open = Routing {
+            open_now: true,
+            next_opening: None,
+            transfer_number: Some("+493099999999".into()),
+            ..closed
+        };
+        let vars = routing_variables(&company, &open);
+        assert_eq!(vars["next_opening"], json!(""));
+        assert_eq!(vars["transfer_number"], json!("+493099999999"));
+        assert!(vars.values().all(Value::is_string));
     }
 }

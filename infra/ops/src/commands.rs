@@ -907,6 +907,39 @@ async fn repin(
 
 // ------------------------------------------------------------------ companies
 
+/// Marks (or unmarks) a customer of `company` as a VIP.
+pub async fn customers_vip(
+    ctx: &Context,
+    company: &str,
+    phone: &str,
+    vip: bool,
+) -> Result<bool, String> {
+    let phone = shared::booking::phone::PhoneNumber::parse(phone)
+        .map_err(|e| format!("{phone:?}: {e} (an E.164 number such as +4915112345678)"))?;
+    let companies = ctx.companies(Some(company)).await?;
+    let table = ctx.stack.appointments_table.clone().ok_or(
+        "the stack has no output AppointmentsTableName (deploy the current template.yaml)",
+    )?;
+    let ledger = shared::calendar::AppointmentLedger::new(ctx.aws.dynamodb.clone(), table);
+    ledger
+        .set_vip(&companies[0], &phone, vip, Utc::now().timestamp_millis())
+        .await
+        .map_err(err)?;
+    let what = if vip {
+        "is a VIP"
+    } else {
+        "is no VIP any more"
+    };
+    ctx.out.check(&Check::ok(
+        format!("{} of {company} {what}", phone.masked()),
+        None,
+    ));
+    ctx.out.json_value(
+        &json!({"ok": true, "company_id": company, "customer": phone.masked(), "vip": vip}),
+    );
+    Ok(true)
+}
+
 pub async fn companies_load(
     ctx: &Context,
     files: &[PathBuf],

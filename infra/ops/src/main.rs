@@ -70,6 +70,9 @@ enum Command {
     /// Company settings (docs/custom-functions.md).
     #[command(subcommand)]
     Companies(CompaniesCommand),
+    /// A company's customers.
+    #[command(subcommand)]
+    Customers(CustomersCommand),
     /// Import calls whose webhooks never arrived (or arrived in part) through the webhook's queue path.
     ImportCalls(ImportArgs),
     /// Calls (or daily statistics) of a window as CSV or JSON, streamed to stdout or a file.
@@ -326,6 +329,20 @@ struct LoadTestArgs {
 }
 
 #[derive(Subcommand)]
+enum CustomersCommand {
+    /// Mark a caller as a VIP of a company (the VIP agent and `is_vip` on their next call).
+    Vip {
+        /// The customer's number (E.164; a national number is read as German).
+        phone: String,
+        #[arg(long)]
+        company: String,
+        /// Not a VIP any more.
+        #[arg(long)]
+        off: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum CompaniesCommand {
     /// Validate company files and write them to the companies table.
     Load {
@@ -461,6 +478,11 @@ async fn run(cli: Cli, out: Out, local: Option<Stack>) -> Result<bool, String> {
             )
             .await
         }
+        Command::Customers(CustomersCommand::Vip {
+            phone,
+            company,
+            off,
+        }) => commands::customers_vip(&ctx, &company, &phone, !off).await,
         Command::Dlq(command) => match command {
             DlqCommand::List { event } => dlq::list(&ctx, event.as_deref()).await,
             DlqCommand::Show { message_id } => dlq::show(&ctx, &message_id).await,

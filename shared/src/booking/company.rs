@@ -153,6 +153,25 @@ pub struct CompanySettings {
     /// Agent to answer inbound calls with (call_inbound); defaults to the first of `agent_ids`.
     #[serde(default)]
     pub inbound_agent_id: Option<String>,
+    /// Agent for VIP callers (`crate::booking::routing`); without it they get the usual agent
+    /// and the prompt variable `is_vip`.
+    #[serde(default)]
+    pub vip_agent_id: Option<String>,
+    /// Callers who are VIPs whatever their customer record says (E.164).
+    #[serde(default)]
+    pub vip_numbers: Vec<String>,
+    /// A human to transfer callers to, and when someone is there to pick up.
+    #[serde(default)]
+    pub transfer: Option<TransferSettings>,
+}
+
+/// `transfer`: the number a caller can be put through to, and the hours it is staffed
+/// (weekday → `"HH:MM-HH:MM"`, as `hours`; closures apply too).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferSettings {
+    pub number: String,
+    pub hours: HashMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -172,12 +191,43 @@ fn hhmm(text: &str) -> Result<NaiveTime, CompanyError> {
         .map_err(|_| CompanyError::Invalid(format!("{text:?} is not HH:MM")))
 }
 
+/// Weekday → `"HH:MM-HH:MM"` intervals as a week, Monday first, each day sorted.
+fn weekly_intervals(
+    hours: &HashMap<String, Vec<String>>,
+) -> Result<[Vec<OpenInterval>; 7], String> {
+    for day in hours.keys() {
+        if !WEEKDAYS.contains(&day.as_str()) {
+            return Err(format!("unknown weekday {day:?} (use mon…sun)"));
+        }
+    }
+    let time = |t: &str| {
+        NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| format!("{t:?} is not HH:MM"))
+    };
+    let mut weekly: [Vec<OpenInterval>; 7] = Default::default();
+    for (i, day) in WEEKDAYS.iter().enumerate() {
+        for range in hours.get(*day).into_iter().flatten() {
+            let (a, b) = range
+                .split_once('-')
+                .ok_or_else(|| format!("{range:?} is not HH:MM-HH:MM"))?;
+            let (start, end) = (time(a)?, time(b)?);
+            if start >= end {
+                return Err(format!("{range:?} ends before it starts"));
+            }
+            weekly[i].push(OpenInterval { start, end });
+        }
+        weekly[i].sort_by_key(|iv| iv.start);
+    }
+    Ok(weekly)
+}
+
 /// A company ready to answer tool calls: settings validated and turned into a schedule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Company {
     pub settings: CompanySettings,
     pub time_zone: Tz,
     pub schedule: Schedule,
+    /// When the transfer number is staffed (Monday first), if the company has one.
+    pub transfer_hours: Option<[Vec<OpenInterval>; 7]>,
 }
 
 impl Company {
@@ -233,24 +283,24 @@ impl Company {
         for n in &settings.phone_numbers {
             PhoneNumber::parse(n).map_err(|e| invalid(format!("phone number {n}: {e}")))?;
         }
-        for day in settings.hours.keys() {
-            if !WEEKDAYS.contains(&day.as_str()) {
-                return Err(invalid(format!("unknown weekday {day:?} (use mon…sun)")));
-            }
+        for n in &settings.vip_numbers {
+            PhoneNumber::parse(n).map_err(|e| invalid(format!("vip number {n}: {e}")))?;
         }
+        let transfer_hours = match &settings.transfer {
+            None => None,
+            Some(t) => {
+                PhoneNumber::parse(&t.number)
+                    .map_err(|e| invalid(format!("transfer number {}: {e}", t.number)))?;
+                Some(
+                    weekly_intervals(&t.hours)
+                        .map_err(|e| invalid(format!("transfer hours: {e}")))?,
+                )
+            }
+        };
+        let opening = weekly_intervals(&settings.hours).map_err(invalid)?;
         let mut weekly: [Vec<OpenInterval>; 7] = Default::default();
         for (i, day) in WEEKDAYS.iter().enumerate() {
-            let mut intervals = Vec::new();
-            for range in settings.hours.get(*day).into_iter().flatten() {
-                let (a, b) = range
-                    .split_once('-')
-                    .ok_or_else(|| invalid(format!("{range:?} is not HH:MM-HH:MM")))?;
-                let (start, end) = (hhmm(a)?, hhmm(b)?);
-                if start >= end {
-                    return Err(invalid(format!("{range:?} ends before it starts")));
-                }
-                intervals.push(OpenInterval { start, end });
-            }
+            let mut intervals = opening[i].clone();
             for br in settings
                 .breaks
                 .iter()
@@ -323,6 +373,7 @@ impl Company {
             settings,
             time_zone,
             schedule,
+            transfer_hours,
         })
     }
 

@@ -3,5 +3,6 @@
 
 pub mod company;
 pub mod phone;
+pub mod routing;
 pub mod slots;
 pub mod spoken;

@@ -24,6 +24,13 @@ pub(super) fn backend<E: std::fmt::Display>(e: E) -> CalendarError {
     CalendarError::Backend(e.to_string())
 }
 
+/// What the inbound webhook knows about a caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerRecord {
+    pub name: Option<String>,
+    pub vip: bool,
+}
+
 pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -211,19 +218,49 @@ impl AppointmentLedger {
         Ok(list)
     }
 
-    /// The customer's name, if a booking gave one (one GetItem).
-    pub async fn customer_name(
+    /// The customer's record: the name a booking gave, and whether they are a VIP (one GetItem).
+    pub async fn customer(
         &self,
         company: &Company,
         phone: &PhoneNumber,
-    ) -> Result<Option<String>, CalendarError> {
+    ) -> Result<CustomerRecord, CalendarError> {
         let item = self
             .item(company.id(), format!("U#{}", phone.as_str()))
             .await?;
-        Ok(match item.as_ref().and_then(|i| i.get("name")) {
-            Some(AttributeValue::S(name)) => Some(name.clone()),
-            _ => None,
+        Ok(CustomerRecord {
+            name: match item.as_ref().and_then(|i| i.get("name")) {
+                Some(AttributeValue::S(name)) => Some(name.clone()),
+                _ => None,
+            },
+            vip: matches!(
+                item.as_ref().and_then(|i| i.get("vip")),
+                Some(AttributeValue::Bool(true))
+            ),
         })
+    }
+
+    /// Marks a customer of `company_id` as a VIP (or not); the record is created if the
+    /// customer never booked.
+    pub async fn set_vip(
+        &self,
+        company_id: &str,
+        phone: &PhoneNumber,
+        vip: bool,
+        now_ms: i64,
+    ) -> Result<(), CalendarError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(company_pk(company_id)))
+            .key("sk", s(format!("U#{}", phone.as_str())))
+            .update_expression("SET phone = :phone, vip = :vip, updated_at_ms = :now")
+            .expression_attribute_values(":phone", s(phone.as_str()))
+            .expression_attribute_values(":vip", AttributeValue::Bool(vip))
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        Ok(())
     }
 
     /// One item of the company's partition.

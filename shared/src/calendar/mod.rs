@@ -192,7 +192,8 @@ pub trait Calendar: Sync {
         company: &Company,
         phone: &PhoneNumber,
     ) -> impl Future<Output = Result<Option<String>, CalendarError>> + Send {
-        self.ledger().customer_name(company, phone)
+        let ledger = self.ledger();
+        async move { Ok(ledger.customer(company, phone).await?.name) }
     }
 
     /// Cancels a booked appointment and frees its time; `false` if it was not booked any more.
