@@ -314,7 +314,8 @@ pub async fn show(ctx: &Context, message_id: &str) -> Result<bool, String> {
         return Ok(true);
     }
     Err(format!(
-        "no message {message_id:?} in the dead-letter queues"
+        "no message {:?} in the dead-letter queues",
+        message_id.chars().take(64).collect::<String>()
     ))
 }
 

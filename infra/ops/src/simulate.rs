@@ -32,6 +32,13 @@ async fn line_for(
         COMPANY_CACHE_TTL,
     );
     let ids = match company {
+        // A megabyte of text is not a company id, and never a DynamoDB key.
+        Some(id) if !CompanyKey::Id(id.to_owned()).is_well_formed() => {
+            return Err(format!(
+                "--company: {:?}… is not a company id",
+                id.chars().take(32).collect::<String>()
+            ))
+        }
         Some(id) => vec![id.to_owned()],
         None => directory.company_ids().await.map_err(err)?,
     };

@@ -78,8 +78,10 @@ pub fn day_in(
     let day = match t.as_str() {
         "today" => local_today,
         "yesterday" => local_today - Duration::days(1),
-        _ => NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-            .map_err(|_| format!("{text:?} is not a day: yesterday, today or 2026-11-29"))?,
+        _ => NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+            let shown: String = text.chars().take(64).collect();
+            format!("{shown:?} is not a day: yesterday, today or 2026-11-29")
+        })?,
     };
     let start = local(tz, day.and_hms_opt(0, 0, 0).unwrap_or_default(), text)?;
     let next = day + Duration::days(1);
