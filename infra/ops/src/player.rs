@@ -112,8 +112,6 @@ const WEBHOOK_RETRIES: usize = 3;
 pub struct Player {
     http: reqwest::Client,
     key: String,
-    webhook_url: String,
-    inbound_url: String,
     stack: Stack,
     /// Pause between a failed webhook attempt and its retry.
     pub retry_delay: Duration,
@@ -128,8 +126,6 @@ impl Player {
         Ok(Self {
             http,
             key: key.to_owned(),
-            webhook_url: stack.webhook_url.clone(),
-            inbound_url: stack.inbound_url.clone(),
             stack: stack.clone(),
             retry_delay: Duration::from_secs(1),
         })
@@ -170,7 +166,7 @@ impl Player {
             // may name another agent and give the prompt its dynamic variables.
             let body = json!({"event": "call_inbound", "call_inbound": {
                 "agent_id": line.agent_id, "from_number": from, "to_number": to}});
-            let url = self.inbound_url.clone();
+            let url = self.stack.inbound_url.clone();
             let (status, reply) = self
                 .send(&mut played, "call_inbound", &url, &body, WEBHOOK_TIMEOUT)
                 .await;
@@ -381,7 +377,7 @@ impl Player {
     ) {
         let body = json!({"event": event, "call": call});
         let endpoint = format!("webhook {event}");
-        let url = self.webhook_url.clone();
+        let url = self.stack.webhook_url.clone();
         let mut delivered = false;
         for attempt in 0..=WEBHOOK_RETRIES {
             if attempt > 0 {

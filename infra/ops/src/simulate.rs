@@ -132,7 +132,9 @@ pub async fn simulate_call(
         } else {
             "n outbound"
         },
-        kind_name(kind),
+        clap::ValueEnum::to_possible_value(&kind)
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default(),
         customer.masked(),
         if kind.inbound() {
             "calls"
@@ -362,15 +364,6 @@ pub async fn simulate_call(
         "tools": played.tools, "booking": booking, "checks": checks,
     }));
     Ok(ok)
-}
-
-fn kind_name(kind: CallKind) -> &'static str {
-    match kind {
-        CallKind::Appointment => "appointment",
-        CallKind::Question => "question",
-        CallKind::NoAnswer => "no-answer",
-        CallKind::Voicemail => "voicemail",
-    }
 }
 
 fn applied(r: &CallRecord) -> String {

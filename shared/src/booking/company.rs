@@ -226,8 +226,10 @@ pub struct Company {
     pub settings: CompanySettings,
     pub time_zone: Tz,
     pub schedule: Schedule,
-    /// When the transfer number is staffed (Monday first), if the company has one.
-    pub transfer_hours: Option<[Vec<OpenInterval>; 7]>,
+    /// `vip_numbers`, read once.
+    pub vip_numbers: Vec<PhoneNumber>,
+    /// The transfer number and when it is staffed (Monday first), if the company has one.
+    pub transfer: Option<(PhoneNumber, [Vec<OpenInterval>; 7])>,
 }
 
 impl Company {
@@ -283,19 +285,18 @@ impl Company {
         for n in &settings.phone_numbers {
             PhoneNumber::parse(n).map_err(|e| invalid(format!("phone number {n}: {e}")))?;
         }
-        for n in &settings.vip_numbers {
-            PhoneNumber::parse(n).map_err(|e| invalid(format!("vip number {n}: {e}")))?;
-        }
-        let transfer_hours = match &settings.transfer {
+        let vip_numbers = settings
+            .vip_numbers
+            .iter()
+            .map(|n| PhoneNumber::parse(n).map_err(|e| invalid(format!("vip number {n}: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let transfer = match &settings.transfer {
             None => None,
-            Some(t) => {
+            Some(t) => Some((
                 PhoneNumber::parse(&t.number)
-                    .map_err(|e| invalid(format!("transfer number {}: {e}", t.number)))?;
-                Some(
-                    weekly_intervals(&t.hours)
-                        .map_err(|e| invalid(format!("transfer hours: {e}")))?,
-                )
-            }
+                    .map_err(|e| invalid(format!("transfer number {}: {e}", t.number)))?,
+                weekly_intervals(&t.hours).map_err(|e| invalid(format!("transfer hours: {e}")))?,
+            )),
         };
         let opening = weekly_intervals(&settings.hours).map_err(invalid)?;
         let mut weekly: [Vec<OpenInterval>; 7] = Default::default();
@@ -373,7 +374,8 @@ impl Company {
             settings,
             time_zone,
             schedule,
-            transfer_hours,
+            vip_numbers,
+            transfer,
         })
     }
 

@@ -34,14 +34,7 @@ pub fn route(
     now: DateTime<Utc>,
 ) -> Routing {
     let settings = &company.settings;
-    let vip = customer_vip
-        || caller.is_some_and(|c| {
-            settings
-                .vip_numbers
-                .iter()
-                .filter_map(|n| PhoneNumber::parse(n).ok())
-                .any(|n| n == *c)
-        });
+    let vip = customer_vip || caller.is_some_and(|c| company.vip_numbers.contains(c));
     let usual = settings
         .inbound_agent_id
         .clone()
@@ -52,18 +45,13 @@ pub fn route(
     };
     let tz = company.time_zone;
     let closed_day = |d: NaiveDate| company.schedule.closures.contains(&d);
-    let open_now = !closed_day(now.with_timezone(&tz).date_naive())
-        && within(&company.schedule.weekly, tz, now);
-    let staffed = match (&settings.transfer, &company.transfer_hours) {
-        (Some(t), Some(hours))
-            if !closed_day(now.with_timezone(&tz).date_naive()) && within(hours, tz, now) =>
-        {
-            PhoneNumber::parse(&t.number)
-                .ok()
-                .map(|n| n.as_str().to_owned())
-        }
-        _ => None,
-    };
+    let today = now.with_timezone(&tz).date_naive();
+    let open_now = !closed_day(today) && within(&company.schedule.weekly, tz, now);
+    let staffed = company
+        .transfer
+        .as_ref()
+        .filter(|(_, hours)| !closed_day(today) && within(hours, tz, now))
+        .map(|(number, _)| number.as_str().to_owned());
     let next_opening = if open_now {
         None
     } else {
