@@ -44,6 +44,9 @@ def page(browser):
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     yield pg
     context.close()
+    # A failed test's report shows what the browser said (a resource that did not load, say).
+    for e in errors:
+        print(f"browser: {e}")
     # Nothing the pages do may break the Content-Security-Policy or throw.
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
 
@@ -60,6 +63,8 @@ def login(stack, pg, role):
     pg.fill("input[name=password]", password)
     pg.click("button[type=submit]")
     pg.wait_for_url(re.compile(r".*/admin/retell-control-center$"))
+    # The live parts need htmx: a page without it would wait for polls that never come.
+    assert pg.evaluate("typeof htmx") == "object", "htmx did not load (see the browser's messages)"
 
 
 def logout(pg):

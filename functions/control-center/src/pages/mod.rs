@@ -205,7 +205,9 @@ pub fn layout(ctx: &Ctx, active: &str, title: &str, body: Markup) -> Markup {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"selfRequestsOnly":true}"#;
+                // A poll that never returns would hold every later poll behind it (htmx queues them):
+                // give up on it after 15 s so a live list keeps updating.
+                meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"selfRequestsOnly":true,"timeout":15000}"#;
                 title { (title) " · " (ctx.t("title")) }
                 link rel="stylesheet" href=(ctx.link("/assets/app.css"));
                 script src=(ctx.link("/assets/htmx.min.js")) defer {}
