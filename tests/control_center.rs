@@ -12,10 +12,11 @@ use control_center::ControlCenter;
 use integration_tests::{call_id, clients, endpoint, sdk_config, stack};
 use serde_json::{json, Value};
 use shared::calls::record::CallEvent;
-use shared::calls::store::{apply_event, DynamoCallStore};
+use shared::calls::store::{apply_event, apply_transfer, DynamoCallStore};
+use shared::calls::transfer::Transfer;
 use shared::platform::aws_json::AwsJsonClient;
 use shared::platform::config::{ControlCenterConfig, Env};
-use shared::retell::EventKind;
+use shared::retell::{EventKind, TransferEvent};
 use tower::ServiceExt;
 
 const ADMIN: (&str, &str) = ("admin@cc.example", "AdminPass-2026");
@@ -178,6 +179,18 @@ async fn stored_call(company: &str) -> String {
     apply_event(&store, &event, &chrono_tz::Europe::Berlin)
         .await
         .expect("stored");
+    let transfer = json!({"event": "transfer_bridged", "call": {"call_id": id},
+        "transfer_destination": "sip:empfang@salon.example<b>", "transfer_option": {"type": "warm_transfer"}});
+    let transfer = Transfer::from_payload(
+        TransferEvent::Bridged,
+        company,
+        start + 20_000,
+        transfer.to_string().as_bytes(),
+    )
+    .expect("transfer");
+    apply_transfer(&store, &transfer, &chrono_tz::Europe::Berlin)
+        .await
+        .expect("stored");
     id
 }
 
@@ -204,6 +217,12 @@ async fn staff_see_their_company_only_and_admins_see_all() {
     assert!(
         page.contains("&lt;img src=x onerror=alert(2)&gt;"),
         "escaped summary"
+    );
+    // The transfer log: when, how it went, to whom (as text).
+    assert!(
+        page.contains("<td>Verbunden</td>")
+            && page.contains("sip:empfang@salon.example&lt;b&gt; (warm_transfer)"),
+        "transfer shown"
     );
     // Another company's call is not there for them, as if it did not exist.
     let (status, _, _) = send(&app, get(&format!("{base}/calls/{foreign}"), Some(&staff))).await;

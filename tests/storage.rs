@@ -15,9 +15,10 @@ use shared::calls::consumer::Consumer;
 use shared::calls::queue::{AcceptedEvent, EventQueue, SqsEventQueue};
 use shared::calls::record::{Applied, CallEvent, CallRecord, CallStats};
 use shared::calls::store::{apply_event, ApplyOutcome, CallStore, DynamoCallStore, StoreError};
+use shared::calls::transfer::transfer_payload_key;
 use shared::platform::aws::AwsClients;
 use shared::platform::config::ConsumerConfig;
-use shared::retell::{CallId, EventKind};
+use shared::retell::{CallId, EventKind, TransferEvent};
 
 const BERLIN: Tz = chrono_tz::Europe::Berlin;
 const START: i64 = 1_736_330_400_000; // 2025-01-08 10:00 UTC
@@ -461,6 +462,7 @@ async fn queued_events_reach_the_table_and_poison_goes_to_the_dead_letter_queue(
         let kind = EventKind::ALL[i];
         let accepted = AcceptedEvent {
             kind,
+            transfer: None,
             call_id: CallId::parse(&id).expect("id"),
             company_id: company.clone(),
             received_at_ms: START,
@@ -525,6 +527,99 @@ async fn queued_events_reach_the_table_and_poison_goes_to_the_dead_letter_queue(
         .await
         .expect("stats");
     assert_eq!((stats.calls, stats.successful), (1, 1));
+}
+
+/// Transfer events through the real queue and consumer: queued on the call_started queue (one
+/// claim-checked), each logged once on the call however often delivered, each body archived
+/// under its own key; the call is counted once.
+#[tokio::test]
+async fn transfer_events_are_logged_on_the_call_once_each() {
+    let aws = clients().await;
+    let s = stack();
+    let env = s.env("webhook");
+    let webhook_cfg = shared::platform::config::WebhookConfig::from_env(&env).expect("env");
+    let queue = SqsEventQueue::new(
+        aws.sqs.clone(),
+        aws.s3.clone(),
+        webhook_cfg.bucket.clone(),
+        webhook_cfg.queue_urls.clone(),
+        webhook_cfg.inline_limit_bytes,
+    );
+    let id = call_id("transfer");
+    let company = format!("c-{id}");
+    let transfer_body = |event: TransferEvent, transcript: &str| {
+        json!({"event": event.as_str(), "transfer_destination": "+493012345678",
+               "transfer_option": {"type": "cold_transfer"},
+               "call": {"call_id": id, "agent_id": "agent_x", "call_status": "ongoing",
+                        "start_timestamp": START, "transcript": transcript}})
+        .to_string()
+    };
+    let started = transfer_body(TransferEvent::Started, "Agent: Ich verbinde Sie.");
+    let bridged = transfer_body(TransferEvent::Bridged, &"Agent: Moment.\n".repeat(30_000));
+    assert!(
+        bridged.len() > webhook_cfg.inline_limit_bytes,
+        "claim-checked"
+    );
+    let all = bodies(&id);
+    let deliveries = [
+        (Some(TransferEvent::Started), &started),
+        (None, &all[0]),
+        (Some(TransferEvent::Bridged), &bridged),
+        (Some(TransferEvent::Started), &started),
+        (Some(TransferEvent::Bridged), &bridged),
+    ];
+    for (transfer, body) in deliveries {
+        let accepted = AcceptedEvent {
+            kind: transfer.map_or(EventKind::CallStarted, |_| TransferEvent::QUEUE),
+            transfer,
+            call_id: CallId::parse(&id).expect("id"),
+            company_id: company.clone(),
+            received_at_ms: START + 5_000,
+            body: bytes::Bytes::from(body.clone()),
+        };
+        queue.enqueue(&accepted).await.expect("enqueue");
+    }
+    let pump = Pump::new(aws.sqs.clone(), consumers(&aws), s.region(), 0);
+    let source = s.event_source("call-started");
+    for _ in 0..10 {
+        let o = pump.poll_once(&source, 0).await.expect("poll");
+        assert_eq!(o.failed, 0);
+        if o.received == 0 {
+            break;
+        }
+    }
+    let store = store(&aws);
+    let r = stored(&store, &id).await;
+    let log = r.fields["transfers"].as_array().expect("log");
+    let events: Vec<_> = log
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(events.contains(&"transfer_started") && events.contains(&"transfer_bridged"));
+    assert!(log.iter().all(|e| e["destination"] == "+493012345678"));
+    assert!(r.events_applied.contains(&EventKind::CallStarted));
+    for (event, body) in [
+        (TransferEvent::Started, &started),
+        (TransferEvent::Bridged, &bridged),
+    ] {
+        let key = transfer_payload_key(&r.call_id, event, body.as_bytes());
+        let archived = aws
+            .s3
+            .get_object()
+            .bucket(&webhook_cfg.bucket)
+            .key(&key)
+            .send()
+            .await
+            .expect("archived");
+        let bytes = archived.body.collect().await.expect("body").into_bytes();
+        assert_eq!(bytes.as_ref(), body.as_bytes(), "{key}");
+    }
+    let stats = store
+        .daily_stats(&company, "2025-01-08")
+        .await
+        .expect("stats");
+    assert_eq!(stats.calls, 1);
 }
 
 /// A store that panics for one call: the panic must fail that message only.

@@ -15,7 +15,7 @@ use shared::platform::config::WebhookConfig;
 use shared::retell::auth::RequestAuth;
 use shared::retell::keys::{KeyProvider, SecretsManagerSource};
 use shared::retell::signature::sign;
-use shared::retell::EventKind;
+use shared::retell::{EventKind, TransferEvent};
 use webhook::Webhook;
 
 type TestWebhook = Webhook<SecretsManagerSource, SqsEventQueue>;
@@ -351,12 +351,7 @@ async fn rejections_have_a_status_and_leave_nothing_behind() {
 async fn events_we_do_not_store_are_acknowledged() {
     let f = fixture(clients().await, DEFAULT_KEY).await;
     let webhook = f.webhook(Duration::from_secs(60));
-    for event in [
-        "transcript_updated",
-        "transfer_started",
-        "transfer_bridged",
-        "call_something_new",
-    ] {
+    for event in ["transcript_updated", "call_something_new"] {
         let body = json!({"event": event, "call": {"call_id": call_id("ign")}}).to_string();
         let (status, json) = post_signed(&webhook, &body, DEFAULT_KEY).await;
         assert_eq!(
@@ -366,6 +361,39 @@ async fn events_we_do_not_store_are_acknowledged() {
         );
     }
     assert_eq!(f.total_queued().await, 0);
+}
+
+/// Retell's transfer events travel on the call_started queue under their own names.
+#[tokio::test]
+async fn transfer_events_are_queued_with_the_live_call() {
+    let f = fixture(clients().await, DEFAULT_KEY).await;
+    let webhook = f.webhook(Duration::from_secs(60));
+    let id = call_id("xfer");
+    for event in TransferEvent::ALL {
+        let body = json!({"event": event.as_str(), "call": {"call_id": id, "agent_id": "agent_x"},
+                          "transfer_destination": "+493012345678"})
+        .to_string();
+        let (status, json) = post_signed(&webhook, &body, DEFAULT_KEY).await;
+        assert_eq!(
+            (status, json),
+            (200, json!({"status": "accepted"})),
+            "{event:?}"
+        );
+    }
+    let queued = f.drain(TransferEvent::QUEUE).await;
+    let names: Vec<String> = queued
+        .iter()
+        .map(|m| {
+            serde_json::from_str::<Envelope<'_>>(m)
+                .expect("envelope")
+                .event
+        })
+        .collect();
+    assert_eq!(
+        names,
+        TransferEvent::ALL.map(|e| e.as_str().to_owned()).to_vec()
+    );
+    assert_eq!(f.total_queued().await, 0, "nothing on the other queues");
 }
 
 #[tokio::test]

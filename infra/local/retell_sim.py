@@ -57,7 +57,11 @@ created). Then `call_started`, the conversation script (utterances go into the t
 step POSTs the agent's Retell LLM custom tool of that name to its `url`, signed, with
 `{"name", "args", "call"}`, or just the args when `args_at_root`, honouring its method, headers,
 query_params, timeout_ms and max_retry), then `call_ended` (no call_analysis) and `call_analyzed`,
-to the agent's `webhook_url` for the events in its `webhook_events` (default those three).
+to the agent's `webhook_url` for the events in its `webhook_events` (default those three). A
+`transfer_call` tool step sends `transfer_started` and then `transfer_bridged` (the agent's call
+ends with `call_transfer`, `transfer_ended` follows `call_ended`) or `transfer_cancelled` (the
+step's `"answered": false`, or a destination that is not an E.164 number once its `{{variables}}`
+are filled: the conversation goes on), each with `transfer_destination` and `transfer_option`.
 Webhooks are signed with `x-retell-signature` exactly as the SDK signs (the key is --api-key),
 over compact JSON; each attempt has the agent's webhook_timeout_ms (default 10 s) and a non-2xx or
 timeout is retried up to 3 times, --retry-delay seconds apart. One call's events go out in order.
@@ -69,10 +73,11 @@ Simulator control endpoints (no key needed)
 POST /sim/calls   {"direction": "inbound"|"outbound", "from_number", "to_number",
                    "agent_id"?, "agent_version"?,   (outbound: instead of the number's outbound
                                                      agent; inbound: instead of its inbound agent)
-                   "script"?: [{"user": "text"}, {"agent": "text"}, {"tool": "name", "args": {}}],
+                   "script"?: [{"user": "text"}, {"agent": "text"}, {"tool": "name", "args": {},
+                                "answered"?: false (a transfer_call nobody picks up)}],
                    "disconnection_reason"?: "user_hangup", "call_analysis"?: {...merged...},
                    "dynamic_variables"?: {"k": "v"}, "metadata"?: {...}, "duration_ms"?: N,
-                   "drop"?: ["call_started"|"call_ended"|"call_analyzed"|"call_inbound"],
+                   "drop"?: ["call_started"|"call_ended"|"call_analyzed"|"call_inbound"|"transfer_…"],
                    "start_timestamp_ms"?: N (a past start: a call that began hours ago),
                    "wait"?: false}
     Text and args may use `{{name}}`: the call's dynamic variables, plus `{{slot}}`,
@@ -178,6 +183,8 @@ WEBHOOK_RETRIES = 3  # "retried up to 3 times" (inbound webhook and call event w
 DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000
 DEFAULT_TOOL_TIMEOUT_MS = 120_000  # "2 minutes if not specified"
 DEFAULT_WEBHOOK_EVENTS = ("call_started", "call_ended", "call_analyzed")
+TRANSFER_LEG_MS = 45_000  # how long caller and staff talk after a bridged transfer
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT = 50, 1000
 IDEMPOTENCY_MS = 3_600_000  # create-phone-call's idempotency_key holds for an hour
 
@@ -204,7 +211,8 @@ DEFAULT_VOICES = [
      "accent": "American", "age": "Young"},
 ]
 
-WEBHOOK_EVENT_NAMES = ("call_inbound", "call_started", "call_ended", "call_analyzed")
+TRANSFER_EVENTS = ("transfer_started", "transfer_bridged", "transfer_cancelled", "transfer_ended")
+WEBHOOK_EVENT_NAMES = ("call_inbound", "call_started", "call_ended", "call_analyzed", *TRANSFER_EVENTS)
 # Call fields that list-calls leaves out (types/call_list_response.py): clients get-call for them.
 HEAVY_CALL_FIELDS = frozenset({
     "transcript", "transcript_object", "transcript_with_tool_calls", "scrubbed_transcript_with_tool_calls",
@@ -1697,19 +1705,21 @@ class RetellSimulator:
         if call is None:
             return
 
-        def emit(event: str, payload_call: dict) -> None:
+        def emit(event: str, payload_call: dict, extra: dict | None = None) -> None:
             if event not in events or not webhook_url:
                 return
-            self._deliver(call_id, event, webhook_url, {"event": event, "call": payload_call}, timeout_s,
-                          dropped=event in drop)
+            self._deliver(call_id, event, webhook_url, {"event": event, "call": payload_call, **(extra or {})},
+                          timeout_s, dropped=event in drop)
 
         emit("call_started", call)
-        call = self._run_script(call_id, generation, script, llm, meta, spec)
+        call = self._run_script(call_id, generation, script, llm, meta, spec, emit)
         if call is None:
             return
         duration = int(planned_ms)
+        transferred = meta.get("transferred")  # (destination, option) of a bridged transfer
         ended = self._update_call(
             call_id, generation, call_status="ended", end_timestamp=call["start_timestamp"] + duration,
+            **({"transfer_destination": transferred[0]} if transferred else {}),
             duration_ms=duration,
             disconnection_reason=spec.get("disconnection_reason") or meta.get("hangup") or "user_hangup",
             recording_url=f"{self.url}/recordings/{call_id}.wav",
@@ -1723,6 +1733,11 @@ class RetellSimulator:
         with self._lock:
             meta["active"] = False
         emit("call_ended", ended)
+        if transferred:  # the transferred leg, caller and staff, ends after the agent's
+            leg = self._update_call(call_id, generation,
+                                    transfer_end_timestamp=ended["end_timestamp"] + TRANSFER_LEG_MS)
+            if leg is not None:
+                emit("transfer_ended", leg)
         analysis = {"call_summary": self._summary(ended), "user_sentiment": "Positive", "call_successful": True,
                     "in_voicemail": False, "custom_analysis_data": {}, **(spec.get("call_analysis") or {})}
         analyzed = self._update_call(call_id, generation, call_analysis=analysis)
@@ -1804,8 +1819,11 @@ class RetellSimulator:
         return chosen[0], chosen[1], variables, metadata
 
     def _run_script(self, call_id: str, generation: int, script: list[dict], llm: dict | None, meta: dict,
-                    spec: dict) -> dict | None:
-        """Plays the steps; returns the call as it stands after the last one."""
+                    spec: dict, emit: Callable[..., None]) -> dict | None:
+        """Plays the steps; returns the call as it stands after the last one. A transfer_call
+        step sends transfer_started, then transfer_bridged (the call ends, transferred) or, when
+        the step says `"answered": false` or the number is not one, transfer_cancelled (the
+        conversation goes on)."""
         with self._lock:
             call = self._calls[call_id]
         ctx: dict[str, str] = {**((llm or {}).get("default_dynamic_variables") or {}),
@@ -1852,12 +1870,32 @@ class RetellSimulator:
                     self._learn_from_reply(name, args, content, ctx)
                     with_tools.append({"role": "tool_call_result", "tool_call_id": tool_call_id,
                                        "content": content[:TOOL_RESULT_CHARS], "successful": ok_status(status)})
+                elif tool.get("type") == "transfer_call":
+                    current = self._update_call(call_id, generation, transcript_object=list(transcript_object),
+                                                transcript_with_tool_calls=list(with_tools),
+                                                transcript=self._transcript_text(transcript_object))
+                    if current is None:
+                        return None
+                    destination = render(str((tool.get("transfer_destination") or {}).get("number") or ""), ctx)
+                    option = tool.get("transfer_option") or {"type": "cold_transfer"}
+                    extra = {"transfer_destination": destination, "transfer_option": option}
+                    emit("transfer_started", current, extra)
+                    connected = step.get("answered", True) and E164.fullmatch(destination) is not None
+                    emit("transfer_bridged" if connected else "transfer_cancelled", current, extra)
+                    meta["tool_results"].append({"name": name, "args": args, "status": 200 if connected else 503,
+                                                 "body": "bridged" if connected else "cancelled"})
+                    with_tools.append({"role": "tool_call_result", "tool_call_id": tool_call_id,
+                                       "content": "" if connected else "transfer failed", "successful": connected})
+                    if connected:
+                        meta["hangup"] = "call_transfer"
+                        meta["transferred"] = (destination, option)
+                        break
                 else:
                     meta["tool_results"].append({"name": name, "args": args, "status": 200, "body": ""})
                     with_tools.append({"role": "tool_call_result", "tool_call_id": tool_call_id, "content": "",
                                        "successful": True})
-                    if tool.get("type") in ("end_call", "transfer_call"):
-                        meta["hangup"] = "agent_hangup" if tool["type"] == "end_call" else "call_transfer"
+                    if tool.get("type") == "end_call":
+                        meta["hangup"] = "agent_hangup"
                         break
                 clock += 1.2
             else:
@@ -2008,6 +2046,8 @@ class RetellSimulator:
                                "{\"tool\": name, \"args\": {...}}")
                 if kinds[0] == "tool" and not isinstance(step.get("args", {}), dict):
                     raise fail(f"script[{i}].args must be an object")
+                if "answered" in step and (kinds[0] != "tool" or not isinstance(step["answered"], bool)):
+                    raise fail(f"script[{i}].answered must be a boolean on a tool step")
         variables = body.get("dynamic_variables")
         if variables is not None and (not isinstance(variables, dict)
                                       or not all(isinstance(v, str) for v in variables.values())):

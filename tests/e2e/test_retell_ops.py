@@ -1014,3 +1014,53 @@ def test_a_caller_marked_vip_is_answered_as_a_vip_with_the_opening_state(stack):
     assert code != 0 and "E.164" in bad["error"]
     code, bad, _ = ops(stack, "customers", "vip", caller, "--company", "nobody", check=False)
     assert code != 0 and "no company" in bad["error"]
+
+
+def transfer_log(stack, call_id):
+    """The call's transfer log as stored: [{"event", "at_ms", "destination"?, ...}]."""
+    item = get_call(stack, call_id) or {}
+    out = []
+    for entry in item.get("transfers", {}).get("L", []):
+        fields = entry["M"]
+        out.append({k: (v.get("S") if "S" in v else int(v["N"])) for k, v in fields.items()})
+    return out
+
+
+def test_a_transfer_to_staff_is_logged_on_the_call(stack):
+    from test_local_stack import post_signed
+    # The Cal.com demo salon's line is staffed around the clock in the demo data (closures
+    # aside): the inbound webhook's routing decides, and the log must follow it.
+    played = play(stack, to_number="+493012345679", script=[
+        {"agent": "Salon Demo, guten Tag!"},
+        {"user": "Kann ich bitte jemanden aus dem Team sprechen?"},
+        {"tool": "transfer_to_staff", "args": {}}])
+    call = played["call"]
+    call_id = call["call_id"]
+    variables = call["retell_llm_dynamic_variables"]
+    staffed = variables["transfer_available"] == "true"
+    expected = (["transfer_started", "transfer_bridged", "transfer_ended"] if staffed
+                else ["transfer_started", "transfer_cancelled"])
+    wait_for(lambda: len(transfer_log(stack, call_id)) == len(expected)
+             and {"call_started", "call_ended", "call_analyzed"} <= events_applied(stack, call_id))
+    log = transfer_log(stack, call_id)
+    assert sorted(e["event"] for e in log) == sorted(expected), log
+    item = get_call(stack, call_id)
+    if staffed:
+        assert variables["transfer_number"] == "+493012345600"
+        assert all(e["destination"] == "+493012345600" for e in log), log
+        assert log[-1]["event"] == "transfer_ended", "the transferred leg ends last"
+        assert item["disconnection_reason"]["S"] == "call_transfer"
+    else:
+        assert all("destination" not in e for e in log), log
+        assert item["disconnection_reason"]["S"] != "call_transfer"
+
+    # Retell's retry of a transfer event adds nothing; another attempt in the call adds one.
+    retry = {"event": "transfer_cancelled", "transfer_destination": "+493012345600",
+             "call": {"call_id": call_id, "agent_id": call["agent_id"], "call_status": "ongoing"}}
+    for _ in range(2):
+        status, body = post_signed(stack, "/lambda-url/webhook/api/retell/webhook", retry)
+        assert (status, body) == (200, {"status": "accepted"})
+    wait_for(lambda: len(transfer_log(stack, call_id)) == len(expected) + 1)
+    time.sleep(3)  # the duplicate, had it counted, would be in by now
+    assert len(transfer_log(stack, call_id)) == len(expected) + 1
+    assert item["call_status"]["S"] == get_call(stack, call_id)["call_status"]["S"] == "ended"

@@ -1,4 +1,5 @@
-//! `call-started` Lambda: consumes the call_started queue into the calls table (see shared::calls::consumer).
+//! `call-started` Lambda: consumes the call_started queue (call_started and the live call's
+//! transfer events) into the calls table (see shared::calls::consumer).
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

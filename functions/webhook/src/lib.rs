@@ -83,13 +83,13 @@ impl<S: SecretSource, Q: EventQueue> Webhook<S, Q> {
         .unwrap_or(Err(IngestError::Deadline));
         match outcome {
             Ok(IngestOutcome::Queued {
-                kind,
+                event,
                 call_id,
                 company_id,
                 delivery,
             }) => {
                 span.record("call_id", call_id.as_str());
-                span.record("event", kind.as_str());
+                span.record("event", event);
                 span.record("company", company_id.as_str());
                 let claim_check = matches!(delivery, Delivery::ClaimCheck { .. });
                 tracing::info!(bytes = size, claim_check, "event queued");

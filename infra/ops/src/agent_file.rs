@@ -40,7 +40,8 @@ pub struct ToolSpec {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// transfer_call: the number (E.164) the call is transferred to.
+    /// transfer_call: the number (E.164, or a dynamic variable such as `{{transfer_number}}`)
+    /// the call is transferred to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number: Option<String>,
     /// custom: an endpoint outside this project.
@@ -113,6 +114,19 @@ const MODELS: &[&str] = &[
     "gemini-3.7-flash",
     "gemini-3.8-flash",
     "gemini-4-argon",
+];
+
+/// Retell's voice-call webhook events; the first three are the ones the stack stores calls
+/// from, the transfer events go into the call's transfer log.
+const WEBHOOK_EVENTS: &[&str] = &[
+    "call_started",
+    "call_ended",
+    "call_analyzed",
+    "transcript_updated",
+    "transfer_started",
+    "transfer_bridged",
+    "transfer_cancelled",
+    "transfer_ended",
 ];
 
 const AMBIENT_SOUNDS: &[&str] = &[
@@ -286,6 +300,32 @@ impl AgentFile {
                 );
             }
         }
+        if let Some(events) = &a.webhook_events {
+            if let Some(bad) = events
+                .iter()
+                .find(|e| !WEBHOOK_EVENTS.contains(&e.as_str()))
+            {
+                return err(
+                    &["agent", "webhook_events"],
+                    format!(
+                        "webhook event {bad:?} is not one of {}",
+                        WEBHOOK_EVENTS.join(", ")
+                    ),
+                );
+            }
+            // Without these three the stack never hears of the call at all.
+            if let Some(missing) = WEBHOOK_EVENTS[..3]
+                .iter()
+                .find(|e| !events.iter().any(|x| x == *e))
+            {
+                return err(
+                    &["agent", "webhook_events"],
+                    format!(
+                        "webhook_events must include {missing}: the stack stores calls from it"
+                    ),
+                );
+            }
+        }
 
         let l = &self.llm;
         if l.general_tools.is_some() {
@@ -370,8 +410,18 @@ impl AgentFile {
                             let e164 = |n: &str| {
                                 shared::booking::phone::PhoneNumber::parse(n).is_ok_and(|p| p.as_str() == n)
                             };
-                            if kind == "transfer_call" && !tool.number.as_deref().is_some_and(e164) {
-                                return at("transfer_call needs `number` in E.164 (+49…)".into());
+                            // A dynamic variable is filled per call (the inbound webhook's
+                            // `transfer_number`, only while the company's line is staffed).
+                            let variable = |n: &str| {
+                                n.strip_prefix("{{").and_then(|v| v.strip_suffix("}}")).is_some_and(|v| {
+                                    !v.is_empty()
+                                        && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                                })
+                            };
+                            if kind == "transfer_call"
+                                && !tool.number.as_deref().is_some_and(|n| e164(n) || variable(n))
+                            {
+                                return at("transfer_call needs `number` in E.164 (+49…) or a dynamic variable ({{transfer_number}})".into());
                             }
                         }
                         "custom" => {
@@ -665,9 +715,21 @@ mod tests {
             "{{company_name}}",
             "{{tomorrow_date}}",
             "{{customer_name}}",
+            "{{is_vip}}",
+            "{{business_open}}",
+            "{{next_opening}}",
+            "{{transfer_available}}",
         ] {
             assert!(prompt.contains(var), "template prompt lacks {var}");
         }
+        let transfer = file
+            .tools
+            .iter()
+            .find(|t| t.kind.as_deref() == Some("transfer_call"))
+            .expect("a transfer tool");
+        assert_eq!(transfer.number.as_deref(), Some("{{transfer_number}}"));
+        let events = file.agent.webhook_events.clone().unwrap_or_default();
+        assert!(events.iter().any(|e| e == "transfer_bridged"), "{events:?}");
         // current_date_spoken names the weekday itself ("Montag, 31. März").
         assert!(!prompt.contains("{{current_weekday}}, der {{current_date_spoken}}"));
     }
@@ -694,6 +756,9 @@ mod tests {
             ("webhook in file", "agent:\n  agent_name: R\n  voice_id: v\n  webhook_url: https://x\nllm:\n  general_prompt: p\n", 4, "sync"),
             ("twice", "agent:\n  agent_name: R\n  voice_id: v\nllm:\n  general_prompt: p\ntools:\n  - function: book_appointment\n  - function: book_appointment\n", 8, "twice"),
             ("bad transfer", "agent:\n  agent_name: R\n  voice_id: v\nllm:\n  general_prompt: p\ntools:\n  - type: transfer_call\n    name: to_staff\n    number: '030 123'\n", 7, "E.164"),
+            ("transfer variable", "agent:\n  agent_name: R\n  voice_id: v\nllm:\n  general_prompt: p\ntools:\n  - type: transfer_call\n    name: to_staff\n    number: '{{Transfer Nummer}}'\n", 7, "dynamic variable"),
+            ("unknown webhook event", "agent:\n  agent_name: R\n  voice_id: v\n  webhook_events: [call_started, call_ended, call_analyzed, call_exploded]\nllm:\n  general_prompt: p\n", 4, "call_exploded"),
+            ("calls not stored", "agent:\n  agent_name: R\n  voice_id: v\n  webhook_events: [call_started, transfer_started]\nllm:\n  general_prompt: p\n", 4, "call_ended"),
             ("not yaml", "agent: [\n", 1, ""),
             ("language", "agent:\n  agent_name: R\n  voice_id: v\n  language: klingon\nllm:\n  general_prompt: p\n", 4, "language"),
         ];

@@ -1,5 +1,6 @@
 //! The SQS consumers (`call-started`, `call-ended`, `call-analyzed`): one shared handler,
-//! parameterised by the event type its queue carries.
+//! parameterised by the event type its queue carries. The call_started queue also carries the
+//! live call's transfer events (`crate::calls::transfer`).
 //!
 //! Each record is processed on its own: a failure, even a panic, fails only that message
 //! (ReportBatchItemFailures); SQS redelivers it and, after the queue's maxReceiveCount, moves it
@@ -20,10 +21,13 @@ use crate::calls::archive::{ArchiveError, PayloadArchive};
 use crate::calls::queue::Envelope;
 use crate::calls::record::{payload_key, CallEvent, CallEventError};
 use crate::calls::recordings::{Copied, RecordingCopier};
-use crate::calls::store::{apply_event, ApplyOutcome, CallStore, DynamoCallStore, StoreError};
+use crate::calls::store::{
+    apply_event, apply_transfer, ApplyOutcome, CallStore, DynamoCallStore, StoreError,
+};
+use crate::calls::transfer::{transfer_payload_key, Transfer};
 use crate::platform::aws::{AwsBudget, AwsClients};
 use crate::platform::config::{ConsumerConfig, Env};
-use crate::retell::{CallId, EventKind};
+use crate::retell::{CallId, EventKind, TransferEvent};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
@@ -179,6 +183,13 @@ impl<S: CallStore + Sync> Consumer<S> {
         let span = tracing::Span::current();
         span.record("company", envelope.company_id.as_str());
         span.record("call_id", envelope.call_id.as_str());
+        if let Some(transfer) = TransferEvent::parse(&envelope.event) {
+            if self.kind == TransferEvent::QUEUE {
+                span.record("event", transfer.as_str());
+                // Boxed: inlined, the consumer's future nests too deep for rustc's layout.
+                return Box::pin(self.process_transfer(transfer, envelope)).await;
+            }
+        }
         if envelope.event != self.kind.as_str() {
             return Err(ConsumeError::WrongQueue {
                 expected: self.kind,
@@ -215,6 +226,42 @@ impl<S: CallStore + Sync> Consumer<S> {
         }
         self.record_unresolved_writes(&mut event).await?;
         let outcome = apply_event(&self.store, &event, &self.tz).await?;
+        Ok((call_id, outcome))
+    }
+
+    /// A transfer event: archived under its own key, then one entry in the call's transfer log.
+    async fn process_transfer(
+        &self,
+        event: TransferEvent,
+        envelope: Envelope<'_>,
+    ) -> Result<(CallId, ApplyOutcome), ConsumeError> {
+        let call_id = CallId::parse(&envelope.call_id).map_err(CallEventError::from)?;
+        let payload: Bytes = match (envelope.payload, &envelope.payload_ref) {
+            (Some(raw), _) => {
+                let bytes = Bytes::copy_from_slice(raw.get().as_bytes());
+                let key = transfer_payload_key(&call_id, event, &bytes);
+                self.archive.put(&key, bytes.clone()).await?;
+                bytes
+            }
+            (None, Some(reference)) => self.archive.get(reference).await?,
+            (None, None) => {
+                return Err(ConsumeError::Envelope(
+                    "no payload and no payload_ref".into(),
+                ))
+            }
+        };
+        let transfer = Transfer::from_payload(
+            event,
+            &envelope.company_id,
+            envelope.received_at_ms,
+            &payload,
+        )?;
+        if transfer.call_id != call_id {
+            return Err(ConsumeError::Envelope(
+                "payload call_id differs from envelope".into(),
+            ));
+        }
+        let outcome = apply_transfer(&self.store, &transfer, &self.tz).await?;
         Ok((call_id, outcome))
     }
 

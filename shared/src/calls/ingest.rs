@@ -9,7 +9,8 @@ use crate::retell::auth::{AuthError, RequestAuth};
 use crate::retell::keys::{KeyRing, SecretSource};
 use crate::retell::signature::{verify_signature, SignatureError, SignatureHeader};
 use crate::retell::{
-    exceeds_json_depth, is_utf8, CallId, CallIdError, EventKind, WebhookPeek, MAX_JSON_DEPTH,
+    exceeds_json_depth, is_utf8, CallId, CallIdError, EventKind, TransferEvent, WebhookPeek,
+    MAX_JSON_DEPTH,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +82,12 @@ pub enum Route {
         kind: EventKind,
         call_id: CallId,
     },
-    /// Verified, but not an event we store (transcript_updated, transfer_*, anything new).
+    /// A transfer event: queued with the live call's events, stored in the call's transfer log.
+    Transfer {
+        event: TransferEvent,
+        call_id: CallId,
+    },
+    /// Verified, but not an event we store (transcript_updated, anything new).
     Ignore {
         event: String,
     },
@@ -123,18 +129,26 @@ fn route(
 ) -> Result<Verified, IngestError> {
     let peek = peek.map_err(|e| IngestError::MalformedJson(e.to_string()))?;
     let event = peek.event.as_deref().ok_or(IngestError::MissingEvent)?;
-    let route = match EventKind::parse(event) {
-        Some(kind) => {
-            let call_id = CallId::parse(peek.call_id().ok_or(IngestError::MissingCallId)?)?;
-            if !is_utf8(body) {
-                return Err(IngestError::InvalidUtf8);
-            }
-            if exceeds_json_depth(body, MAX_JSON_DEPTH) {
-                return Err(IngestError::TooDeep);
-            }
-            Route::Queue { kind, call_id }
+    let storable = || -> Result<CallId, IngestError> {
+        let call_id = CallId::parse(peek.call_id().ok_or(IngestError::MissingCallId)?)?;
+        if !is_utf8(body) {
+            return Err(IngestError::InvalidUtf8);
         }
-        None => Route::Ignore {
+        if exceeds_json_depth(body, MAX_JSON_DEPTH) {
+            return Err(IngestError::TooDeep);
+        }
+        Ok(call_id)
+    };
+    let route = match (EventKind::parse(event), TransferEvent::parse(event)) {
+        (Some(kind), _) => Route::Queue {
+            kind,
+            call_id: storable()?,
+        },
+        (None, Some(event)) => Route::Transfer {
+            event,
+            call_id: storable()?,
+        },
+        (None, None) => Route::Ignore {
             event: event.to_owned(),
         },
     };
@@ -147,7 +161,8 @@ fn route(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestOutcome {
     Queued {
-        kind: EventKind,
+        /// Retell's name for it (`call_ended`, `transfer_started`, …).
+        event: &'static str,
         call_id: CallId,
         company_id: String,
         delivery: Delivery,
@@ -187,28 +202,31 @@ pub async fn ingest<S: SecretSource, Q: EventQueue>(
         .authenticate(&body, signature, claim.as_ref(), now_ms)
         .await?;
     let verified = route(peek, &body, &sender.company_id)?;
-    match verified.route {
-        Route::Ignore { event } => Ok(IngestOutcome::Ignored {
-            event,
-            company_id: verified.company_id,
-        }),
-        Route::Queue { kind, call_id } => {
-            let accepted = AcceptedEvent {
-                kind,
-                call_id,
+    let (kind, transfer, call_id) = match verified.route {
+        Route::Ignore { event } => {
+            return Ok(IngestOutcome::Ignored {
+                event,
                 company_id: verified.company_id,
-                received_at_ms: now_ms,
-                body,
-            };
-            let delivery = queue.enqueue(&accepted).await?;
-            Ok(IngestOutcome::Queued {
-                kind,
-                call_id: accepted.call_id,
-                company_id: accepted.company_id,
-                delivery,
             })
         }
-    }
+        Route::Queue { kind, call_id } => (kind, None, call_id),
+        Route::Transfer { event, call_id } => (TransferEvent::QUEUE, Some(event), call_id),
+    };
+    let accepted = AcceptedEvent {
+        kind,
+        transfer,
+        call_id,
+        company_id: verified.company_id,
+        received_at_ms: now_ms,
+        body,
+    };
+    let delivery = queue.enqueue(&accepted).await?;
+    Ok(IngestOutcome::Queued {
+        event: accepted.event_name(),
+        call_id: accepted.call_id,
+        company_id: accepted.company_id,
+        delivery,
+    })
 }
 
 #[cfg(test)]
@@ -268,8 +286,34 @@ mod tests {
     }
 
     #[test]
+    fn transfer_events_are_queued_with_the_live_call() {
+        for event in TransferEvent::ALL {
+            let v = check(
+                &format!(
+                    r#"{{"event":"{event}","call":{{"call_id":"c1","agent_id":"agent_acme"}},"transfer_destination":"+4930123"}}"#,
+                    event = event.as_str()
+                ),
+                "key_acme",
+            )
+            .expect("accepted");
+            assert_eq!(v.company_id, "acme");
+            assert_eq!(
+                v.route,
+                Route::Transfer {
+                    event,
+                    call_id: CallId::parse("c1").expect("valid")
+                }
+            );
+        }
+        // The same checks as any stored event: no call id, no queue.
+        let err = check(r#"{"event":"transfer_bridged","call":{}}"#, "key_default")
+            .expect_err("no call id");
+        assert_eq!(err.reason(), "missing_call_id");
+    }
+
+    #[test]
     fn unknown_events_are_acknowledged_not_queued() {
-        for event in ["transcript_updated", "transfer_started", "something_new"] {
+        for event in ["transcript_updated", "something_new"] {
             let v = check(
                 &format!(r#"{{"event":"{event}","call":{{}}}}"#),
                 "key_default",

@@ -13,4 +13,5 @@ pub mod record;
 pub mod recordings;
 pub mod store;
 pub mod tool_calls;
+pub mod transfer;
 pub mod views;

@@ -12,7 +12,8 @@ use serde_json::value::RawValue;
 
 use crate::calls::archive::PayloadArchive;
 use crate::calls::record::payload_key;
-use crate::retell::{CallId, EventKind};
+use crate::calls::transfer::transfer_payload_key;
+use crate::retell::{CallId, EventKind, TransferEvent};
 
 pub const ENVELOPE_VERSION: u8 = 1;
 
@@ -46,11 +47,31 @@ pub enum QueueError {
 /// streams the very buffer the request arrived in (bodies reach several MB).
 #[derive(Debug)]
 pub struct AcceptedEvent {
+    /// The queue it goes to (for a transfer event, [`TransferEvent::QUEUE`]).
     pub kind: EventKind,
+    /// Set for a transfer event, which travels on `kind`'s queue under its own name.
+    pub transfer: Option<TransferEvent>,
     pub call_id: CallId,
     pub company_id: String,
     pub received_at_ms: i64,
     pub body: Bytes,
+}
+
+impl AcceptedEvent {
+    /// Retell's name for the event, as the envelope carries it.
+    pub fn event_name(&self) -> &'static str {
+        self.transfer
+            .map(TransferEvent::as_str)
+            .unwrap_or(self.kind.as_str())
+    }
+
+    /// Where its raw body is archived (and claim-checked).
+    pub fn archive_key(&self) -> String {
+        match self.transfer {
+            Some(t) => transfer_payload_key(&self.call_id, t, &self.body),
+            None => payload_key(&self.call_id, self.kind),
+        }
+    }
 }
 
 /// How the event travelled, for logs and tests.
@@ -99,7 +120,7 @@ pub fn envelope_json(
 ) -> Result<(String, Option<String>), QueueError> {
     let mut envelope = Envelope {
         v: ENVELOPE_VERSION,
-        event: event.kind.as_str().to_owned(),
+        event: event.event_name().to_owned(),
         call_id: event.call_id.as_str().to_owned(),
         company_id: event.company_id.clone(),
         received_at_ms: event.received_at_ms,
@@ -114,7 +135,7 @@ pub fn envelope_json(
         let json = serde_json::to_string(&envelope).map_err(|e| QueueError::Body(e.to_string()))?;
         return Ok((json, None));
     }
-    let key = payload_key(&event.call_id, event.kind);
+    let key = event.archive_key();
     envelope.payload_ref = Some(key.clone());
     let json = serde_json::to_string(&envelope).map_err(|e| QueueError::Body(e.to_string()))?;
     Ok((json, Some(key)))
@@ -141,7 +162,7 @@ impl EventQueue for SqsEventQueue {
                 "event",
                 aws_sdk_sqs::types::MessageAttributeValue::builder()
                     .data_type("String")
-                    .string_value(event.kind.as_str())
+                    .string_value(event.event_name())
                     .build()
                     .map_err(|e| QueueError::Send(e.to_string()))?,
             )
@@ -164,6 +185,7 @@ mod tests {
     fn accepted(body: &[u8]) -> AcceptedEvent {
         AcceptedEvent {
             kind: EventKind::CallEnded,
+            transfer: None,
             call_id: CallId::parse("call_1").expect("valid"),
             company_id: "acme".into(),
             received_at_ms: 5,

@@ -272,6 +272,7 @@ impl<Q: EventQueue + Sync, S: CallStore + Sync> Reconciler<Q, S> {
         }});
         let event = AcceptedEvent {
             kind: EventKind::CallEnded,
+            transfer: None,
             call_id: call_id.clone(),
             company_id: company_id.to_owned(),
             received_at_ms: chrono::Utc::now().timestamp_millis(),
@@ -385,6 +386,7 @@ impl<Q: EventQueue + Sync, S: CallStore + Sync> Reconciler<Q, S> {
             };
             let event = AcceptedEvent {
                 kind,
+                transfer: None,
                 call_id: id.clone(),
                 company_id: company_id.clone(),
                 received_at_ms: chrono::Utc::now().timestamp_millis(),

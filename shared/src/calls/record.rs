@@ -36,6 +36,7 @@ pub const RESERVED_ATTRIBUTES: &[&str] = &[
 /// Call fields this service derives (`crate::calendar::unresolved`): stored with the call's fields, but a
 /// payload field of the same name is dropped, so a caller cannot fake them.
 pub const DERIVED_FIELDS: &[&str] = &[
+    "transfers",
     "unresolved_writes",
     "needs_follow_up",
     "booked_appointments",
@@ -53,6 +54,9 @@ pub const HEAVY_FIELDS: &[&str] = &[
 /// DynamoDB's hard item limit is 400 KB; leave room for attribute overhead we do not count.
 pub const ITEM_BUDGET_BYTES: usize = 350_000;
 
+/// Most entries a call's transfer log keeps (the latest).
+pub const MAX_TRANSFER_ENTRIES: usize = 20;
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallEventError {
     #[error("payload is not valid JSON: {0}")]
@@ -61,6 +65,11 @@ pub enum CallEventError {
     MissingCall,
     #[error("payload event {found:?} does not match the queue's event {expected}")]
     WrongEvent { expected: EventKind, found: String },
+    #[error("payload event {found:?} does not match the envelope's event {}", expected.as_str())]
+    WrongTransferEvent {
+        expected: crate::retell::TransferEvent,
+        found: String,
+    },
     #[error("call.call_id is missing")]
     MissingCallId,
     #[error("call.call_id is invalid: {0}")]
@@ -126,7 +135,7 @@ impl CallEvent {
     }
 }
 
-fn normalise_call(call: Map<String, Value>) -> BTreeMap<String, Value> {
+pub(crate) fn normalise_call(call: Map<String, Value>) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     let mut analysis = None;
     for (key, value) in call {
@@ -441,15 +450,15 @@ pub const COMPLETED_REASONS: &[&str] = &[
 ];
 
 impl CallRecord {
-    fn new(event: &CallEvent, tz: &Tz) -> Self {
+    fn new(call_id: &CallId, company_id: &str, received_at_ms: i64, tz: &Tz) -> Self {
         let mut record = Self {
-            call_id: event.call_id.clone(),
-            company_id: event.company_id.clone(),
+            call_id: call_id.clone(),
+            company_id: company_id.to_owned(),
             fields: BTreeMap::new(),
             field_rank: BTreeMap::new(),
             events_applied: BTreeSet::new(),
             payload_refs: BTreeSet::new(),
-            first_seen_ms: event.received_at_ms,
+            first_seen_ms: received_at_ms,
             version: 0,
             stats_day: String::new(),
             stats_hour: None,
@@ -585,7 +594,7 @@ impl CallRecord {
         }
         let mut record = match existing {
             Some(r) => r.clone(),
-            None => Self::new(event, tz),
+            None => Self::new(&event.call_id, &event.company_id, event.received_at_ms, tz),
         };
         let rank = event.kind.rank();
         for (key, value) in &event.fields {
@@ -651,7 +660,80 @@ impl CallRecord {
         record.payload_refs.insert(event.payload_ref.clone());
         record.first_seen_ms = record.first_seen_ms.min(event.received_at_ms);
         record.fit_to_budget(ITEM_BUDGET_BYTES);
+        Some(record.with_stats(existing, tz))
+    }
 
+    /// Adds a transfer event to the call's `transfers` log (creating the record if no call
+    /// event has arrived yet). `None` when this very event is logged already. The identity
+    /// fields it carries fill only fields the record lacks, ranked below every call event, and
+    /// its status counts only if more advanced; so the record still depends only on the set of
+    /// events, not their order.
+    pub fn apply_transfer(
+        existing: Option<&CallRecord>,
+        transfer: &crate::calls::transfer::Transfer,
+        tz: &Tz,
+    ) -> Option<Applied> {
+        let mut log: Vec<Value> = existing
+            .and_then(|r| r.fields.get("transfers"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if log
+            .iter()
+            .any(|e| e.get("id").and_then(Value::as_str) == Some(transfer.id.as_str()))
+        {
+            return None;
+        }
+        let mut record = match existing {
+            Some(r) => r.clone(),
+            None => Self::new(
+                &transfer.call_id,
+                &transfer.company_id,
+                transfer.received_at_ms,
+                tz,
+            ),
+        };
+        for (key, value) in &transfer.call_fields {
+            let take = if key == "call_status" {
+                let new_order = value.as_str().map(status_order).unwrap_or(0);
+                record
+                    .call_status()
+                    .is_none_or(|s| status_order(s) < new_order)
+            } else {
+                !record.fields.contains_key(key)
+            };
+            if take {
+                record.fields.insert(key.clone(), value.clone());
+                record.field_rank.insert(key.clone(), 0);
+            }
+        }
+        log.push(transfer.entry());
+        log.sort_by_key(|e| {
+            (
+                e.get("at_ms").and_then(Value::as_i64).unwrap_or(0),
+                e.get("id").and_then(Value::as_str).unwrap_or("").to_owned(),
+            )
+        });
+        // A call transfers once or twice; a runaway sender must not grow the item without end
+        // (the raw events stay archived).
+        if log.len() > MAX_TRANSFER_ENTRIES {
+            log.drain(..log.len() - MAX_TRANSFER_ENTRIES);
+        }
+        record
+            .fields
+            .insert("transfers".to_owned(), Value::Array(log));
+        record.field_rank.insert("transfers".to_owned(), 0);
+        if record.payload_refs.len() < MAX_TRANSFER_ENTRIES * 2 {
+            record.payload_refs.insert(transfer.payload_ref.clone());
+        }
+        record.first_seen_ms = record.first_seen_ms.min(transfer.received_at_ms);
+        record.fit_to_budget(ITEM_BUDGET_BYTES);
+        Some(record.with_stats(existing, tz))
+    }
+
+    /// The record with the statistics changes its new state makes.
+    fn with_stats(mut self, existing: Option<&CallRecord>, tz: &Tz) -> Applied {
+        let record = &mut self;
         // Statistics follow the record: remove what the old state counted, add the new state,
         // so the day's totals equal the final record's contribution whatever the order.
         let new_day = local_day(record.call_ts(), tz);
@@ -687,7 +769,10 @@ impl CallRecord {
             }
         }
         record.stats_day = new_day;
-        Some(Applied { record, stats })
+        Applied {
+            record: self,
+            stats,
+        }
     }
 
     /// Approximate stored size: attribute names plus JSON-encoded values (an over-estimate of
@@ -854,6 +939,105 @@ mod tests {
             proptest::prop_assert_eq!(got.events_applied, want.events_applied);
             proptest::prop_assert_eq!(got_stats, want_stats);
         }
+    }
+
+    fn transfer(event: crate::retell::TransferEvent, at: i64) -> crate::calls::transfer::Transfer {
+        let body = json!({"event": event.as_str(), "transfer_destination": "+493099999",
+            "call": {"call_id": "call_1", "agent_id": "agent_1", "call_status": "ongoing",
+                     "from_number": "+4917611112222", "start_timestamp": START,
+                     "transcript": format!("bis {at}")}})
+        .to_string();
+        crate::calls::transfer::Transfer::from_payload(event, "acme", START + at, body.as_bytes())
+            .expect("valid transfer")
+    }
+
+    /// A call event or a transfer event, applied as the consumer would.
+    fn apply_any(
+        record: Option<&CallRecord>,
+        e: &Result<CallEvent, crate::calls::transfer::Transfer>,
+    ) -> Option<Applied> {
+        match e {
+            Ok(call) => CallRecord::apply(record, call, &BERLIN),
+            Err(t) => CallRecord::apply_transfer(record, t, &BERLIN),
+        }
+    }
+
+    proptest::proptest! {
+        /// Transfer events mixed with the call's events, in any order and repeated: the same
+        /// record and statistics as the distinct events in call order, each transfer logged once.
+        #[test]
+        fn transfers_merge_order_and_duplicate_independent(order in proptest::collection::vec(0usize..6, 1..16)) {
+            use crate::retell::TransferEvent as T;
+            let all = [Ok(started()), Ok(ended()), Ok(analyzed()),
+                       Err(transfer(T::Started, 10)), Err(transfer(T::Bridged, 20)), Err(transfer(T::Ended, 30))];
+            let fold_any = |idx: &[usize]| {
+                let mut record: Option<CallRecord> = None;
+                let mut stats: BTreeMap<String, CallStats> = BTreeMap::new();
+                for i in idx {
+                    if let Some(applied) = apply_any(record.as_ref(), &all[*i]) {
+                        for d in applied.stats {
+                            let entry = stats.entry(d.day).or_default();
+                            *entry = entry.plus(d.delta);
+                        }
+                        record = Some(applied.record);
+                    }
+                }
+                stats.retain(|_, s| !s.is_zero());
+                (record.expect("one event at least"), stats)
+            };
+            let (got, got_stats) = fold_any(&order);
+            let mut distinct = order.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let (want, want_stats) = fold_any(&distinct);
+            proptest::prop_assert_eq!(&got.fields, &want.fields);
+            proptest::prop_assert_eq!(got_stats, want_stats);
+            let logged = got.fields.get("transfers").and_then(Value::as_array).map_or(0, Vec::len);
+            proptest::prop_assert_eq!(logged, distinct.iter().filter(|i| **i >= 3).count());
+        }
+    }
+
+    #[test]
+    fn a_transfer_before_the_call_events_is_kept_and_counts_the_call_once() {
+        use crate::retell::TransferEvent as T;
+        let first =
+            CallRecord::apply_transfer(None, &transfer(T::Started, 10), &BERLIN).expect("applied");
+        assert_eq!(first.record.call_status(), Some("ongoing"));
+        assert_eq!(first.record.active_company(), Some("acme"));
+        assert_eq!(first.stats.len(), 1);
+        assert_eq!(first.stats[0].delta.calls, 1);
+        let again =
+            CallRecord::apply_transfer(Some(&first.record), &transfer(T::Started, 10), &BERLIN);
+        assert!(again.is_none(), "a redelivery changes nothing");
+        let with_start =
+            CallRecord::apply(Some(&first.record), &started(), &BERLIN).expect("applied");
+        assert!(with_start.stats.is_empty(), "the call was counted already");
+        let log = &with_start.record.fields["transfers"];
+        assert_eq!(log[0]["event"], json!("transfer_started"));
+        assert_eq!(log[0]["destination"], json!("+493099999"));
+        assert_eq!(log[0]["at_ms"], json!(START + 10));
+        // A call payload cannot fake the log.
+        let fake = event(
+            EventKind::CallEnded,
+            json!({"call_id": "call_1", "transfers": [{"event": "transfer_bridged"}]}),
+        );
+        assert!(!fake.fields.contains_key("transfers"));
+    }
+
+    #[test]
+    fn a_runaway_transfer_log_keeps_the_latest_entries() {
+        use crate::retell::TransferEvent as T;
+        let mut record: Option<CallRecord> = None;
+        for at in 0..(MAX_TRANSFER_ENTRIES as i64 + 5) {
+            let applied =
+                CallRecord::apply_transfer(record.as_ref(), &transfer(T::Started, at), &BERLIN)
+                    .expect("a new attempt");
+            record = Some(applied.record);
+        }
+        let record = record.expect("record");
+        let log = record.fields["transfers"].as_array().expect("list");
+        assert_eq!(log.len(), MAX_TRANSFER_ENTRIES);
+        assert_eq!(log[0]["at_ms"], json!(START + 5));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use chrono_tz::Tz;
 use crate::calls::record::{
     Applied, CallEvent, CallRecord, CallStats, StatsDelta, RESERVED_ATTRIBUTES,
 };
+use crate::calls::transfer::Transfer;
 use crate::platform::dynamo::{from_attribute, to_attribute};
 use crate::retell::{CallId, EventKind};
 
@@ -73,14 +74,38 @@ pub async fn apply_event<S: CallStore>(
     event: &CallEvent,
     tz: &Tz,
 ) -> Result<ApplyOutcome, StoreError> {
+    apply_to_call(store, &event.call_id, |existing| {
+        CallRecord::apply(existing, event, tz)
+    })
+    .await
+}
+
+/// [`apply_event`] for a transfer event: one entry more in the call's transfer log.
+pub async fn apply_transfer<S: CallStore>(
+    store: &S,
+    transfer: &Transfer,
+    tz: &Tz,
+) -> Result<ApplyOutcome, StoreError> {
+    apply_to_call(store, &transfer.call_id, |existing| {
+        CallRecord::apply_transfer(existing, transfer, tz)
+    })
+    .await
+}
+
+/// Read, change, write if unchanged since the read; again on a concurrent change.
+async fn apply_to_call<S: CallStore>(
+    store: &S,
+    call_id: &CallId,
+    change: impl Fn(Option<&CallRecord>) -> Option<Applied>,
+) -> Result<ApplyOutcome, StoreError> {
     // A call has at most three distinct events, but SQS may deliver copies concurrently:
     // retry with jittered exponential backoff well within the consumer's 30 s timeout.
     const ATTEMPTS: u32 = 12;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let existing = store.load(&event.call_id).await?;
-        let Some(mut applied) = CallRecord::apply(existing.as_ref(), event, tz) else {
+        let existing = store.load(call_id).await?;
+        let Some(mut applied) = change(existing.as_ref()) else {
             return Ok(ApplyOutcome::Duplicate);
         };
         let expected = existing.as_ref().map(|r| r.version);

@@ -11,6 +11,6 @@ pub mod wiring;
 
 pub use wire::signature;
 pub use wire::{
-    exceeds_json_depth, is_utf8, CallId, CallIdError, CallPeek, EventKind, WebhookPeek,
-    MAX_JSON_DEPTH,
+    exceeds_json_depth, is_utf8, CallId, CallIdError, CallPeek, EventKind, TransferEvent,
+    WebhookPeek, MAX_JSON_DEPTH,
 };

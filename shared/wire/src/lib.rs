@@ -61,6 +61,42 @@ impl EventKind {
     }
 }
 
+/// Retell's transfer events (sent only to agents whose `webhook_events` list them). They are
+/// stored as the call's transfer log, not merged into its fields, and travel on the queue of
+/// [`TransferEvent::QUEUE`]: they happen while the call is live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TransferEvent {
+    Started,
+    Bridged,
+    Cancelled,
+    Ended,
+}
+
+impl TransferEvent {
+    pub const ALL: [TransferEvent; 4] = [
+        TransferEvent::Started,
+        TransferEvent::Bridged,
+        TransferEvent::Cancelled,
+        TransferEvent::Ended,
+    ];
+
+    /// The queue (and consumer) that carries them: the live call's, call_started's.
+    pub const QUEUE: EventKind = EventKind::CallStarted;
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferEvent::Started => "transfer_started",
+            TransferEvent::Bridged => "transfer_bridged",
+            TransferEvent::Cancelled => "transfer_cancelled",
+            TransferEvent::Ended => "transfer_ended",
+        }
+    }
+}
+
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

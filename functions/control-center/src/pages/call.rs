@@ -62,6 +62,12 @@ pub fn render(
         .get("transcript_with_tool_calls")
         .map(ToolCall::parse_all)
         .unwrap_or_default();
+    let transfers: Vec<&Value> = record
+        .fields
+        .get("transfers")
+        .and_then(Value::as_array)
+        .map(|log| log.iter().collect())
+        .unwrap_or_default();
     let body = html! {
         section.facts {
             dl {
@@ -113,6 +119,20 @@ pub fn render(
                 }
             }
         }
+        @if !transfers.is_empty() {
+            section.transfers {
+                h2 { (ctx.t("transfers")) }
+                table {
+                    thead { tr { th { (ctx.t("time")) } th { (ctx.t("status")) } th { (ctx.t("destination")) } } }
+                    tbody { @for t in &transfers { tr {
+                        td { (data::local_time(t.get("at_ms").and_then(Value::as_i64).unwrap_or(0), &tz, "%H:%M:%S")) }
+                        td { (transfer_event_text(ctx, t.get("event").and_then(Value::as_str).unwrap_or(""))) }
+                        td { (t.get("destination").and_then(Value::as_str).unwrap_or("–"))
+                             @if let Some(option) = t.get("option").and_then(Value::as_str) { " (" (option) ")" } }
+                    } } }
+                }
+            }
+        }
         @if let Some(url) = text("recording_url").filter(|u| u.starts_with("https://") || u.starts_with("http://")) {
             section.recording {
                 h2 { (ctx.t("recording")) }
@@ -137,6 +157,14 @@ pub fn render(
     };
     let title = format!("{} {}", ctx.t("call"), record.call_id.as_str());
     layout(ctx, "calls", &title, body)
+}
+
+/// What a transfer log entry's event says (an event this page does not know shows its name).
+fn transfer_event_text<'a>(ctx: &Ctx, event: &'a str) -> &'a str {
+    match shared::retell::TransferEvent::parse(event) {
+        Some(e) => ctx.t(e.as_str()),
+        None => event,
+    }
 }
 
 /// The transcript as a conversation: Retell's utterances (`transcript_object`), else the text's

@@ -69,6 +69,7 @@ settings! {
         denoising_mode: String,
         stt_mode: String,
         webhook_url: String,
+        webhook_events: Vec<String>,
         response_engine: ResponseEngine,
     }
 }

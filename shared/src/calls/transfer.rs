@@ -1,0 +1,247 @@
+//! Retell's transfer events (`transfer_started`, `_bridged`, `_cancelled`, `_ended`): the
+//! call's transfer log, to whom, when, and how each attempt went. Pure logic, no I/O.
+//!
+//! A transfer event is not merged into the call's fields like the three call events: it adds
+//! one entry to the call's `transfers` list. The entry's id is a digest of the raw body, so a
+//! redelivery of the same event changes nothing while a second attempt in the same call (a
+//! cancelled transfer tried again) adds its own entries.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::calls::record::{normalise_call, CallEventError};
+use crate::retell::{CallId, TransferEvent};
+
+/// Call fields a transfer event may give a call no call event has reached yet (they do not
+/// change during a call, so which event gave them does not matter).
+const IDENTITY_FIELDS: &[&str] = &[
+    "start_timestamp",
+    "from_number",
+    "to_number",
+    "direction",
+    "agent_id",
+    "call_type",
+    "call_status",
+];
+
+/// Longest destination or option kept; Retell's are a number, a SIP URI or a short name.
+const MAX_TEXT: usize = 256;
+
+/// The archive key of a transfer event's raw body: per event and body, so neither a second
+/// attempt nor the call's own events overwrite it, and a redelivery does.
+pub fn transfer_payload_key(call_id: &CallId, event: TransferEvent, body: &[u8]) -> String {
+    format!(
+        "calls/{}/{}-{}.json",
+        call_id.as_str(),
+        event.as_str(),
+        body_digest(body)
+    )
+}
+
+/// The first 16 hex digits of the body's SHA-256, surrounding whitespace left out (the queue
+/// carries the body as a JSON value, which does not keep it).
+fn body_digest(body: &[u8]) -> String {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    let end = body
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    hex::encode(&Sha256::digest(&body[start..end])[..8])
+}
+
+/// One transfer event, as the call's transfer log keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transfer {
+    pub event: TransferEvent,
+    pub call_id: CallId,
+    pub company_id: String,
+    pub received_at_ms: i64,
+    /// Digest of the raw body.
+    pub id: String,
+    /// When it happened: Retell's `transfer_end_timestamp` for the end, else when it arrived.
+    pub at_ms: i64,
+    /// Whom the call went to: a number or SIP URI (Retell's `transfer_destination`).
+    pub destination: Option<String>,
+    /// Retell's `transfer_option` type (`cold_transfer`, `warm_transfer`, …).
+    pub option: Option<String>,
+    /// [`IDENTITY_FIELDS`] the event carried.
+    pub call_fields: BTreeMap<String, Value>,
+    pub payload_ref: String,
+}
+
+impl Transfer {
+    /// Parses a verified webhook body of `event`.
+    pub fn from_payload(
+        event: TransferEvent,
+        company_id: &str,
+        received_at_ms: i64,
+        payload: &[u8],
+    ) -> Result<Self, CallEventError> {
+        let mut root: Map<String, Value> = serde_json::from_slice(payload)
+            .map_err(|e| CallEventError::InvalidJson(e.to_string()))?;
+        let name = root
+            .get("event")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if name != event.as_str() {
+            return Err(CallEventError::WrongTransferEvent {
+                expected: event,
+                found: name.chars().take(64).collect(),
+            });
+        }
+        let call = match root.remove("call") {
+            Some(Value::Object(call)) => call,
+            _ => return Err(CallEventError::MissingCall),
+        };
+        let call_id = match call.get("call_id") {
+            Some(Value::String(id)) => CallId::parse(id)?,
+            _ => return Err(CallEventError::MissingCallId),
+        };
+        // Retell puts them beside the call object; older payloads had them on the call.
+        let destination = root
+            .get("transfer_destination")
+            .or_else(|| call.get("transfer_destination"))
+            .and_then(|d| text_or(d, "number"));
+        let option = root.get("transfer_option").and_then(|o| text_or(o, "type"));
+        let end = call
+            .get("transfer_end_timestamp")
+            .and_then(Value::as_i64)
+            .filter(|ms| (0..=4_102_444_800_000).contains(ms)); // before 2100
+        let at_ms = match event {
+            TransferEvent::Ended => end.unwrap_or(received_at_ms),
+            _ => received_at_ms,
+        };
+        let mut call_fields = normalise_call(call);
+        call_fields.retain(|k, _| IDENTITY_FIELDS.contains(&k.as_str()));
+        Ok(Self {
+            event,
+            payload_ref: transfer_payload_key(&call_id, event, payload),
+            id: body_digest(payload),
+            call_id,
+            company_id: company_id.to_owned(),
+            received_at_ms,
+            at_ms,
+            destination,
+            option,
+            call_fields,
+        })
+    }
+
+    /// The entry in the call's `transfers` list.
+    pub fn entry(&self) -> Value {
+        let mut entry = json!({"id": self.id, "event": self.event.as_str(), "at_ms": self.at_ms});
+        if let Some(d) = &self.destination {
+            entry["destination"] = Value::from(d.as_str());
+        }
+        if let Some(o) = &self.option {
+            entry["option"] = Value::from(o.as_str());
+        }
+        entry
+    }
+}
+
+/// A string, or the string under `key` of an object; bounded, control characters refused.
+fn text_or(value: &Value, key: &str) -> Option<String> {
+    let text = match value {
+        Value::String(s) => s.as_str(),
+        Value::Object(o) => o.get(key)?.as_str()?,
+        _ => return None,
+    };
+    let text = text.trim();
+    (!text.is_empty() && text.chars().count() <= MAX_TEXT && !text.chars().any(char::is_control))
+        .then(|| text.to_owned())
+}
+
+/// How an entry's event reads on the call page and in exports.
+pub fn outcome(event: &str) -> Option<&'static str> {
+    match event {
+        "transfer_started" => Some("started"),
+        "transfer_bridged" => Some("connected"),
+        "transfer_cancelled" => Some("not_connected"),
+        "transfer_ended" => Some("ended"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(event: &str, extra: &str) -> String {
+        format!(
+            r#"{{"event":"{event}","call":{{"call_id":"call_t1","agent_id":"agent_demo","call_status":"ongoing","start_timestamp":1700000000000,"from_number":"+4917612345678","transcript":"Hallo"{extra}}},"transfer_destination":"+493012345","transfer_option":{{"type":"cold_transfer"}}}}"#
+        )
+    }
+
+    #[test]
+    fn reads_whom_when_and_how() {
+        let b = body("transfer_started", "");
+        let t = Transfer::from_payload(TransferEvent::Started, "demo", 5, b.as_bytes())
+            .expect("parses");
+        assert_eq!(t.destination.as_deref(), Some("+493012345"));
+        assert_eq!(t.option.as_deref(), Some("cold_transfer"));
+        assert_eq!(t.at_ms, 5);
+        let kept: Vec<_> = t.call_fields.keys().map(String::as_str).collect();
+        assert_eq!(
+            kept,
+            ["agent_id", "call_status", "from_number", "start_timestamp"]
+        );
+        assert!(t.payload_ref.starts_with("calls/call_t1/transfer_started-"));
+        assert_eq!(t.entry()["event"], "transfer_started");
+
+        let b = body(
+            "transfer_ended",
+            r#","transfer_end_timestamp":1700000060000"#,
+        );
+        let t =
+            Transfer::from_payload(TransferEvent::Ended, "demo", 5, b.as_bytes()).expect("parses");
+        assert_eq!(t.at_ms, 1_700_000_060_000);
+    }
+
+    #[test]
+    fn the_same_body_is_the_same_entry_and_another_attempt_is_not() {
+        let a = body("transfer_started", "");
+        let again = format!("  {a}\n");
+        let later = body("transfer_started", r#","duration_ms":90000"#);
+        let id = |b: &str| {
+            Transfer::from_payload(TransferEvent::Started, "demo", 1, b.as_bytes())
+                .expect("parses")
+                .id
+        };
+        assert_eq!(id(&a), id(&again));
+        assert_ne!(id(&a), id(&later));
+    }
+
+    #[test]
+    fn hostile_values_are_left_out_not_guessed() {
+        for destination in [
+            r#"{"number": 4930}"#.to_owned(),
+            r#"["+4930"]"#.to_owned(),
+            format!(r#""{}""#, "9".repeat(MAX_TEXT + 1)),
+            r#""+4930\u0000""#.to_owned(),
+            r#""   ""#.to_owned(),
+        ] {
+            let b = format!(
+                r#"{{"event":"transfer_bridged","call":{{"call_id":"call_t1","transfer_end_timestamp":"soon"}},"transfer_destination":{destination},"transfer_option":7}}"#
+            );
+            let t = Transfer::from_payload(TransferEvent::Bridged, "demo", 1, b.as_bytes())
+                .expect("parses");
+            assert_eq!((t.destination, t.option), (None, None), "{destination}");
+        }
+        let wrong = body("transfer_bridged", "");
+        assert!(matches!(
+            Transfer::from_payload(TransferEvent::Started, "demo", 1, wrong.as_bytes()),
+            Err(CallEventError::WrongTransferEvent { .. })
+        ));
+        let no_call = br#"{"event":"transfer_started","call":"call_t1"}"#;
+        assert_eq!(
+            Transfer::from_payload(TransferEvent::Started, "demo", 1, no_call),
+            Err(CallEventError::MissingCall)
+        );
+    }
+}
