@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use control_center::cognito::Cognito;
@@ -566,4 +567,235 @@ async fn paging_a_filtered_list_never_loses_a_call() {
         );
         assert_eq!(unique, ended, "limit {limit}");
     }
+}
+
+/// A form post as a script may send it (Bearer: no CSRF token needed).
+fn post_form(path: &str, token: &str, form: &str) -> Request<Body> {
+    Request::post(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_owned()))
+        .expect("request")
+}
+
+fn post_json(path: &str, token: &str, body: Value) -> Request<Body> {
+    Request::post(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("request")
+}
+
+#[tokio::test]
+async fn admins_list_and_redrive_dead_letters_and_staff_may_not() {
+    let (app, config) = app().await;
+    let staff = id_token(&config, STAFF).await;
+    let admin = id_token(&config, ADMIN).await;
+    let s = stack();
+    let sqs = &clients().await.sqs;
+    let dlq = s.resource("CallAnalyzedDeadLetterQueue", "QueueUrl");
+    let queue = s.resource("CallAnalyzedQueue", "QueueUrl");
+    let id = call_id("dlq");
+    let envelope = json!({"v": 1, "event": "call_analyzed", "call_id": id, "company_id": "ccdemo",
+                          "received_at_ms": 1, "payload_ref": format!("calls/{id}/missing.json")});
+    let sent = sqs
+        .send_message()
+        .queue_url(&dlq)
+        .message_body(envelope.to_string())
+        .send()
+        .await
+        .expect("send");
+    let message_id = sent.message_id.expect("message id");
+
+    // Staff see neither the list nor the page, nor may they redrive.
+    let (status, _, _) = send(&app, get("/api/retell/dead-letters", Some(&staff))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let base = &config.base_path;
+    let (status, _, _) = send(&app, get(&format!("{base}/dead-letters"), Some(&staff))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = send(
+        &app,
+        post_json(
+            "/api/retell/dead-letters/redrive",
+            &staff,
+            json!({"message_ids": [message_id]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // An admin sees it, with what it is, on the API and the page.
+    let (status, _, body) = send(&app, get("/api/retell/dead-letters", Some(&admin))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let listed: Value = serde_json::from_str(&body).expect("json");
+    let mine: Vec<&Value> = listed["dead_letters"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|l| l["message_id"] == message_id.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1, "{listed}");
+    assert_eq!(mine[0]["call_id"], id.as_str());
+    assert_eq!(mine[0]["queue"], "call_analyzed");
+    let (status, _, page) = send(&app, get(&format!("{base}/dead-letters"), Some(&admin))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(&id) && page.contains(&message_id),
+        "listed on the page"
+    );
+
+    // Hostile requests are refused with a reason, and nothing moves.
+    for bad in [
+        json!({}),
+        json!({"message_ids": ["x"], "all": true}),
+        json!({"message_ids": ["../../etc"]}),
+        json!({"message_ids": "not-a-list"}),
+        json!({"message_ids": [message_id], "extra": 1}),
+    ] {
+        let (status, _, body) = send(
+            &app,
+            post_json("/api/retell/dead-letters/redrive", &admin, bad.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+
+    // Redriven: back on its queue, gone from the dead letters; again: not found.
+    let (status, _, body) = send(
+        &app,
+        post_json(
+            "/api/retell/dead-letters/redrive",
+            &admin,
+            json!({"message_ids": [message_id]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let report: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["redriven"][0]["call_id"], id.as_str());
+    let mut found = false;
+    for _ in 0..10 {
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        for m in got.messages() {
+            if m.body().is_some_and(|b| b.contains(&id)) {
+                found = true;
+                // Taken off again: no consumer runs here to fail on it.
+                sqs.delete_message()
+                    .queue_url(&queue)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+        if found {
+            break;
+        }
+    }
+    assert!(found, "the redriven message is on its queue");
+    let (_, _, body) = send(
+        &app,
+        post_json(
+            "/api/retell/dead-letters/redrive",
+            &admin,
+            json!({"message_ids": [message_id]}),
+        ),
+    )
+    .await;
+    let again: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(again["ok"], false);
+    assert_eq!(again["not_found"][0], message_id.as_str());
+}
+
+#[tokio::test]
+async fn staff_mark_their_own_callers_vip_and_no_one_elses() {
+    let (app, config) = app().await;
+    let staff = id_token(&config, STAFF).await;
+    let base = &config.base_path;
+    let call = stored_call("ccdemo").await;
+    let phone = format!("+49151{:08}", std::process::id() % 100_000_000);
+    let form = |company: &str, phone: &str, vip: &str| {
+        format!(
+            "company={company}&phone={}&vip={vip}&call_id={call}",
+            phone.replace('+', "%2B")
+        )
+    };
+    let (status, headers, _) = send(
+        &app,
+        post_form(
+            &format!("{base}/customers/vip"),
+            &staff,
+            &form("ccdemo", &phone, "true"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(headers[header::LOCATION]
+        .to_str()
+        .unwrap_or_default()
+        .ends_with(&format!("/calls/{call}")));
+    let table = stack().resource("AppointmentsTable", "Ref");
+    let vip_of = |company: &'static str| {
+        let table = table.clone();
+        let phone = phone.clone();
+        async move {
+            clients()
+                .await
+                .dynamodb
+                .get_item()
+                .table_name(table)
+                .key("pk", AttributeValue::S(format!("C#{company}")))
+                .key("sk", AttributeValue::S(format!("U#{phone}")))
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("get")
+                .item
+                .and_then(|i| i.get("vip").cloned())
+        }
+    };
+    assert_eq!(vip_of("ccdemo").await, Some(AttributeValue::Bool(true)));
+    // Another company's customer: as if it did not exist; nothing written.
+    let (status, _, _) = send(
+        &app,
+        post_form(
+            &format!("{base}/customers/vip"),
+            &staff,
+            &form("ccother", &phone, "true"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(vip_of("ccother").await, None);
+    // Not a number, not a yes/no, not a call: refused.
+    for bad in [
+        form("ccdemo", "0151 123", "true"),
+        form("ccdemo", &phone, "maybe"),
+        "company=ccdemo&phone=%2B4915112345678&vip=true&call_id=..%2Fx".to_owned(),
+    ] {
+        let (status, _, _) = send(
+            &app,
+            post_form(&format!("{base}/customers/vip"), &staff, &bad),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let (status, _, _) = send(
+        &app,
+        post_form(
+            &format!("{base}/customers/vip"),
+            &staff,
+            &form("ccdemo", &phone, "false"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(vip_of("ccdemo").await, Some(AttributeValue::Bool(false)));
 }

@@ -6,6 +6,7 @@ Screenshots of every page go to target/e2e-screenshots/ (look at them)."""
 import json
 import os
 import re
+import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -170,6 +171,64 @@ def test_staff_see_their_company_and_are_refused_anothers_call(stack, page):
     page.wait_for_url(re.compile(r".*/test-call/call_[0-9a-f]+$"))
     page.locator("#call-status dd.status").get_by_text("ended").wait_for(timeout=60_000)
     shot(page, "10-test-call")
+    logout(page)
+
+
+def test_an_admin_redrives_a_dead_letter_and_staff_mark_a_vip(stack, page):
+    from test_local_stack import call_events
+    from test_retell_ops import day_stats, berlin_day, get_call
+    res = stack.description["resources"]
+    sqs, s3 = aws(stack, "sqs"), aws(stack, "s3")
+    # An event the consumer gave up on, whose cause is fixed since (its body is archived now).
+    call_id = f"call_ccdlq_{uuid.uuid4().hex[:12]}"
+    start = int(time.time() * 1000) - 60_000
+    ended = call_events(call_id, start)[1]
+    key = f"calls/{call_id}/call_ended.json"
+    s3.put_object(Bucket=res["EventsBucket"]["Ref"], Key=key, Body=json.dumps(ended).encode())
+    envelope = {"v": 1, "event": "call_ended", "call_id": call_id, "company_id": "demo",
+                "received_at_ms": start + 95_000, "payload_ref": key}
+    sqs.send_message(QueueUrl=res["CallEndedDeadLetterQueue"]["QueueUrl"], MessageBody=json.dumps(envelope))
+    before = day_stats(stack, "demo", berlin_day(start))
+
+    login(stack, page, "admin")
+    page.click("section.health a[href$='/dead-letters']")
+    page.wait_for_url(re.compile(r".*/dead-letters$"))
+    row = page.locator("table.dead-letters tr", has_text=call_id)
+    assert row.count() == 1 and "demo" in row.inner_text()
+    shot(page, "11-dead-letters")
+    row.locator("button").click()
+    page.wait_for_url(re.compile(r".*/dead-letters\?moved=1&failed=0&missing=0$"))
+    assert "Erneut zugestellt: 1" in page.locator("p.notice").inner_text()
+    assert page.locator("table.dead-letters tr", has_text=call_id).count() == 0
+    wait_for(lambda: "call_ended" in events_applied(stack, call_id))
+    assert day_stats(stack, "demo", berlin_day(start)) == before + 1
+    assert get_call(stack, call_id)["version"]["N"] == "1"
+    shot(page, "12-dead-letters-redriven")
+    logout(page)
+
+    # Staff mark the caller of one of their calls as a VIP; the next call of theirs is a VIP's.
+    caller = "+49176" + str(uuid.uuid4().int)[:7]
+    played = play(stack, from_number=caller, script=[{"user": "Hallo"}, {"agent": "Guten Tag!"}])
+    vip_call = played["call"]["call_id"]
+    wait_for(lambda: "call_ended" in events_applied(stack, vip_call))
+    login(stack, page, "staff")
+    page.goto(f"{stack.control_center_url()}/calls/{vip_call}")
+    vip = page.locator("dd.vip")
+    assert vip.inner_text().startswith("nein")
+    vip.locator("button").click()
+    page.wait_for_url(re.compile(f".*/calls/{vip_call}$"))
+    assert page.locator("dd.vip").inner_text().startswith("ja")
+    assert page.locator("dd.vip button").inner_text() == "VIP-Markierung entfernen"
+    shot(page, "13-call-vip")
+    again = play(stack, from_number=caller, script=[{"user": "Hallo"}])
+    assert again["call"]["retell_llm_dynamic_variables"]["is_vip"] == "true"
+    page.locator("dd.vip button").click()
+    page.wait_for_url(re.compile(f".*/calls/{vip_call}$"))
+    assert page.locator("dd.vip").inner_text().startswith("nein")
+    # An admin-only page is not for staff.
+    response = page.goto(f"{stack.control_center_url()}/dead-letters")
+    assert response.status == 403
+    page.goto(stack.control_center_url())
     logout(page)
 
 

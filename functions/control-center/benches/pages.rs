@@ -127,9 +127,16 @@ fn bench(c: &mut Criterion) {
     let record = long_call();
     c.bench_function("call page (200 utterances, 20 tool calls)", |b| {
         b.iter(|| {
-            call::render(&ctx, &record, &[], chrono_tz::Europe::Berlin, None)
-                .into_string()
-                .len()
+            call::render(
+                &ctx,
+                &record,
+                &[],
+                chrono_tz::Europe::Berlin,
+                None,
+                Some(false),
+            )
+            .into_string()
+            .len()
         })
     });
     let from = NaiveDate::from_ymd_opt(2025, 12, 1).expect("from");

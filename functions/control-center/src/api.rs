@@ -215,6 +215,91 @@ pub async fn test_call(
     }
 }
 
+/// `GET /api/retell/dead-letters` (admins): every dead letter with its consumer's last error.
+pub async fn dead_letters(
+    State(app): State<Arc<ControlCenter>>,
+    Extension(session): Extension<Session>,
+) -> ApiResult {
+    admin_only(&session)?;
+    let pairs: Vec<_> = app.queue_pairs.iter().collect();
+    let (letters, notes) = app.dead_letters.list(&pairs).await.map_err(unavailable)?;
+    Ok(Json(json!({"dead_letters": letters, "notes": notes})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedriveRequest {
+    #[serde(default)]
+    message_ids: Vec<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+/// `POST /api/retell/dead-letters/redrive` (admins): `{"message_ids": [...]}` or `{"all": true}`
+/// back to their queues.
+pub async fn redrive_dead_letters(
+    State(app): State<Arc<ControlCenter>>,
+    Extension(session): Extension<Session>,
+    body: Bytes,
+) -> ApiResult {
+    admin_only(&session)?;
+    let request: RedriveRequest = parse(&body)?;
+    if request.all != request.message_ids.is_empty() {
+        return Err(ApiError::invalid(
+            "give message_ids or all: true (one of them)",
+        ));
+    }
+    if request.message_ids.len() > 100 {
+        return Err(ApiError::invalid("at most 100 message_ids at a time"));
+    }
+    if let Some(bad) = request
+        .message_ids
+        .iter()
+        .find(|id| !crate::pages::dead_letters::is_message_id(id))
+    {
+        return Err(ApiError::invalid(format!(
+            "message_id {:?} is not an SQS message id",
+            bad.chars().take(64).collect::<String>()
+        )));
+    }
+    let pairs: Vec<_> = app.queue_pairs.iter().collect();
+    let report = app
+        .dead_letters
+        .redrive(&pairs, &request.message_ids, request.all)
+        .await
+        .map_err(unavailable)?;
+    tracing::info!(
+        moved = report.moved.len(),
+        failed = report.failed.len(),
+        not_found = report.not_found.len(),
+        "dead letters redriven"
+    );
+    let redriven: Vec<Value> = report
+        .moved
+        .iter()
+        .map(|(id, queue, call)| json!({"message_id": id, "queue": queue, "call_id": call}))
+        .collect();
+    let failed: Vec<Value> = report
+        .failed
+        .iter()
+        .map(|(id, e)| json!({"message_id": id, "error": e}))
+        .collect();
+    Ok(Json(
+        json!({"ok": report.ok(), "redriven": redriven, "failed": failed,
+                   "not_found": report.not_found}),
+    )
+    .into_response())
+}
+
+fn unavailable(reason: String) -> ApiError {
+    tracing::error!(reason = %reason, "SQS request failed");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the queues did not answer; try again",
+    )
+}
+
 #[derive(Serialize)]
 struct AgentView {
     agent_id: String,

@@ -123,6 +123,43 @@ impl Data {
         Ok(record)
     }
 
+    /// Whether a caller of `company` is marked VIP (`None`: the company has no settings, so
+    /// no customer records).
+    pub async fn is_vip(
+        &self,
+        company: &CompanyView,
+        phone: &shared::booking::phone::PhoneNumber,
+    ) -> Result<Option<bool>, DataError> {
+        let Some(settings) = &company.settings else {
+            return Ok(None);
+        };
+        let customer = self
+            .ledger
+            .customer(settings, phone)
+            .await
+            .map_err(|e| DataError::Backend(e.to_string()))?;
+        Ok(Some(customer.vip))
+    }
+
+    /// Marks a caller of `company` VIP or not (the company the viewer may see, checked by the
+    /// caller through [`Data::company`]).
+    pub async fn set_vip(
+        &self,
+        company: &CompanyView,
+        phone: &shared::booking::phone::PhoneNumber,
+        vip: bool,
+    ) -> Result<(), DataError> {
+        self.ledger
+            .set_vip(
+                &company.id,
+                phone,
+                vip,
+                chrono::Utc::now().timestamp_millis(),
+            )
+            .await
+            .map_err(|e| DataError::Backend(e.to_string()))
+    }
+
     /// The appointments a call booked, as stored now (of the call's own company).
     pub async fn appointments_of(
         &self,

@@ -100,6 +100,24 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("system_health", "Systemzustand", "System health"),
     ("dead_letters", "Unzustellbare Ereignisse", "Dead letters"),
     (
+        "dead_letters_about",
+        "Ereignisse, die nach fünf Versuchen nicht gespeichert werden konnten, mit dem letzten Fehler. Ist die Ursache behoben, erneut zustellen: schon Gespeichertes wird nicht doppelt gezählt.",
+        "Events that could not be stored after five attempts, with the last error. Once the cause is fixed, redrive them: what is stored already is not counted twice.",
+    ),
+    (
+        "no_dead_letters",
+        "Keine unzustellbaren Ereignisse.",
+        "No dead letters.",
+    ),
+    ("redrive", "Erneut zustellen", "Redrive"),
+    ("redrive_all", "Alle erneut zustellen", "Redrive all"),
+    ("redriven", "Erneut zugestellt", "Redriven"),
+    ("redrive_failed", "Fehlgeschlagen", "Failed"),
+    ("queue", "Ereignis", "Event"),
+    ("since", "Eingegangen", "Received"),
+    ("receives", "Versuche", "Attempts"),
+    ("last_error", "Letzter Fehler", "Last error"),
+    (
         "last_webhook",
         "Letztes gespeichertes Ereignis",
         "Last event stored",
@@ -132,6 +150,8 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("recording", "Aufnahme", "Recording"),
     ("transfers", "Weiterleitung", "Transfer"),
+    ("vip_on", "Als VIP markieren", "Mark as VIP"),
+    ("vip_off", "VIP-Markierung entfernen", "Remove VIP mark"),
     ("destination", "Ziel", "Destination"),
     (
         "transfer_started",

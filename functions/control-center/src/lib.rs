@@ -21,11 +21,13 @@ use axum::routing::{get, post};
 use axum::Router;
 use shared::booking::company::{CompanyDirectory, COMPANY_CACHE_TTL};
 use shared::calendar::ledger::AppointmentLedger;
+use shared::calls::dead_letters::{DeadLetterQueues, QueuePair};
 use shared::calls::store::DynamoCallStore;
 use shared::platform::config::ControlCenterConfig;
 use shared::platform::logs::LogsClient;
 use shared::retell::keys::{KeyProvider, SecretsManagerSource, DEFAULT_REFRESH_INTERVAL};
 use shared::retell::wiring::Wiring;
+use shared::retell::EventKind;
 
 pub mod api;
 pub mod assets;
@@ -48,8 +50,12 @@ pub struct ControlCenter {
     pub cognito: Cognito,
     pub data: data::Data,
     pub keys: KeyProvider<SecretsManagerSource>,
-    /// SQS over its JSON protocol (the dead-letter depths): one call does not need the SDK.
+    /// SQS over its JSON protocol (the dead-letter depths): a few calls do not need the SDK.
     pub sqs: shared::platform::aws_json::AwsJsonClient,
+    /// The dead-letter queues (admins list and redrive them).
+    pub dead_letters: DeadLetterQueues,
+    /// Each consumer's queue, dead-letter queue and log group.
+    pub queue_pairs: Vec<QueuePair>,
     pub logbook: logbook::Logbook,
     pub wiring: Wiring,
 }
@@ -77,7 +83,27 @@ impl ControlCenter {
                 None
             }
         };
+        let sqs = shared::platform::aws_json::AwsJsonClient::new(sdk, "sqs", "AmazonSQS", None)?
+            .json_1_0();
+        let queue_pairs = EventKind::ALL
+            .into_iter()
+            .filter_map(|kind| {
+                let function = kind.as_str().replace('_', "-");
+                Some(QueuePair {
+                    kind,
+                    url: config.queue_urls.get(&kind)?.clone(),
+                    dlq_url: config.dead_letter_urls.get(&kind)?.clone(),
+                    log_group: config
+                        .log_groups
+                        .iter()
+                        .find(|(f, _)| *f == function)
+                        .map(|(_, g)| g.clone()),
+                })
+            })
+            .collect();
         Ok(Self {
+            dead_letters: DeadLetterQueues::new(sqs.clone(), logs.clone()),
+            queue_pairs,
             verifier: TokenVerifier::new(
                 &config.issuer,
                 &config.user_pool_client_id,
@@ -112,8 +138,7 @@ impl ControlCenter {
                 &config.auth.default_company_id,
                 DEFAULT_REFRESH_INTERVAL,
             ),
-            sqs: shared::platform::aws_json::AwsJsonClient::new(sdk, "sqs", "AmazonSQS", None)?
-                .json_1_0(),
+            sqs,
             logbook: logbook::Logbook::new(logs, config.log_groups.clone()),
             wiring: Wiring {
                 webhook_url: config.webhook_url.clone(),
@@ -141,6 +166,7 @@ impl ControlCenter {
             .route("/logout", post(pages::login::logout))
             .route("/calls", get(pages::calls::list))
             .route("/calls/{call_id}", get(pages::call::page))
+            .route("/customers/vip", post(pages::call::set_vip))
             .route("/analytics", get(pages::analytics::page))
             .route("/agents", get(pages::agents::list))
             .route(
@@ -148,6 +174,8 @@ impl ControlCenter {
                 get(pages::agents::page).post(pages::agents::save),
             )
             .route("/logs", get(pages::logs::page))
+            .route("/dead-letters", get(pages::dead_letters::page))
+            .route("/dead-letters/redrive", post(pages::dead_letters::redrive))
             .route(
                 "/test-call",
                 get(pages::test_call::form).post(pages::test_call::start),
@@ -165,6 +193,8 @@ impl ControlCenter {
         let api = Router::new()
             .route("/status", get(api::status))
             .route("/test-call", post(api::test_call))
+            .route("/dead-letters", get(api::dead_letters))
+            .route("/dead-letters/redrive", post(api::redrive_dead_letters))
             .route("/agents", get(api::list_agents).post(api::create_agent))
             .route(
                 "/agents/{agent_id}",

@@ -7,20 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
+pub use shared::calls::dead_letters::QueuePair;
 use shared::platform::aws::{AwsBudget, AwsClients};
 use shared::retell::api::{RetellClient, DEFAULT_BASE_URL};
 use shared::retell::keys::KeyRing;
 use shared::retell::EventKind;
-
-/// A queue of the pipeline and its dead-letter queue.
-#[derive(Debug, Clone)]
-pub struct QueuePair {
-    pub kind: EventKind,
-    pub url: String,
-    pub dlq_url: String,
-    /// The log group of the queue's consumer (where it logs why a message failed).
-    pub log_group: Option<String>,
-}
 
 /// template.yaml's default for the `DefaultTimeZone` parameter (and the local stack's).
 const DEFAULT_TIME_ZONE: &str = "Europe/Berlin";

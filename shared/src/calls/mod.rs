@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod consumer;
+pub mod dead_letters;
 pub mod export;
 pub mod ingest;
 pub mod queue;

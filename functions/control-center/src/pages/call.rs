@@ -2,12 +2,15 @@
 //! appointment it booked, the recording, Retell's cost and latency. Everything the caller said
 //! is data and shown as text.
 
-use axum::extract::Path;
-use axum::response::Response;
+use axum::extract::{Form, Path};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use serde_json::Value;
+use shared::booking::phone::PhoneNumber;
 use shared::calls::record::CallRecord;
 use shared::calls::tool_calls::ToolCall;
+use shared::retell::CallId;
 
 use super::{cost, duration, layout, pretty, Ctx, PageError};
 use crate::data;
@@ -36,17 +39,82 @@ pub async fn page(ctx: Ctx, Path(call_id): Path<String>) -> Result<Response, Pag
         .as_ref()
         .map(|c| c.time_zone)
         .unwrap_or(ctx.company.time_zone);
-    let markup = render(&ctx, &record, &appointments, tz, call_company.as_ref());
+    // Whether the caller is a VIP of the call's company (staff can change it here).
+    let caller_vip = match (
+        call_company.as_ref(),
+        record
+            .str("from_number")
+            .and_then(|n| PhoneNumber::parse(n).ok()),
+    ) {
+        (Some(company), Some(phone)) => app
+            .data
+            .is_vip(company, &phone)
+            .await
+            .map_err(|e| PageError::from_data(e, lang))?,
+        _ => None,
+    };
+    let markup = render(
+        &ctx,
+        &record,
+        &appointments,
+        tz,
+        call_company.as_ref(),
+        caller_vip,
+    );
     Ok(ctx.respond(markup))
 }
 
-/// A call's page (no I/O: what the benchmark renders).
+#[derive(Debug, serde::Deserialize)]
+pub struct VipForm {
+    company: String,
+    phone: String,
+    vip: String,
+    call_id: String,
+}
+
+/// Marks the caller of a call VIP or not, then shows the call again.
+pub async fn set_vip(ctx: Ctx, Form(form): Form<VipForm>) -> Result<Response, PageError> {
+    let app = ctx.app.clone();
+    let lang = ctx.lang;
+    let bad = |what: &str| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{} {what}", ctx.t("bad_request")),
+        )
+    };
+    let phone = PhoneNumber::parse(&form.phone)
+        .ok()
+        .filter(|p| p.as_str() == form.phone)
+        .ok_or_else(|| bad("phone"))?;
+    let vip = match form.vip.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => return Err(bad("vip")),
+    };
+    let call_id = CallId::parse(&form.call_id).map_err(|_| bad("call_id"))?;
+    // The tenant rule: a staff member names only their own company (another is "not found").
+    let company = app
+        .data
+        .company(&ctx.viewer, Some(&form.company))
+        .await
+        .map_err(|e| PageError::from_data(e, lang))?;
+    app.data
+        .set_vip(&company, &phone, vip)
+        .await
+        .map_err(|e| PageError::from_data(e, lang))?;
+    tracing::info!(company = %company.id, customer = %phone.masked(), vip, "customer VIP set");
+    Ok(Redirect::to(&ctx.link(&format!("/calls/{}", call_id.as_str()))).into_response())
+}
+
+/// A call's page (no I/O: what the benchmark renders). `caller_vip`: whether the caller is a
+/// VIP of the call's company (`None`: not known, no button).
 pub fn render(
     ctx: &Ctx,
     record: &CallRecord,
     appointments: &[shared::calendar::Appointment],
     tz: chrono_tz::Tz,
     call_company: Option<&crate::data::CompanyView>,
+    caller_vip: Option<bool>,
 ) -> maud::Markup {
     let lang = ctx.lang;
     let service_name = |id: &str| -> String {
@@ -76,6 +144,19 @@ pub fn render(
                 dt { (ctx.t("status")) } dd { (record.call_status().unwrap_or("–")) }
                 dt { (ctx.t("time")) } dd { (data::local_time(record.call_ts(), &tz, "%Y-%m-%d %H:%M:%S")) }
                 dt { (ctx.t("caller")) } dd { (text("from_number").unwrap_or_else(|| "–".into())) }
+                @if let (Some(vip), Some(phone)) = (caller_vip, text("from_number")) {
+                    dt { "VIP" } dd.vip {
+                        (if vip { ctx.t("yes") } else { ctx.t("no") }) " "
+                        form.inline method="post" action=(ctx.link("/customers/vip")) {
+                            input type="hidden" name="csrf" value=(ctx.csrf);
+                            input type="hidden" name="company" value=(record.company_id);
+                            input type="hidden" name="phone" value=(phone);
+                            input type="hidden" name="call_id" value=(record.call_id.as_str());
+                            input type="hidden" name="vip" value=(if vip { "false" } else { "true" });
+                            button type="submit" { (if vip { ctx.t("vip_off") } else { ctx.t("vip_on") }) }
+                        }
+                    }
+                }
                 dt { (ctx.t("duration")) } dd { (record.int("duration_ms").map(duration).unwrap_or_else(|| "–".into())) }
                 dt { (ctx.t("agent")) } dd { (text("agent_id").unwrap_or_else(|| "–".into())) }
                 dt { (ctx.t("reason")) } dd { (text("disconnection_reason").unwrap_or_else(|| "–".into())) }

@@ -18,6 +18,7 @@ pub mod agents;
 pub mod analytics;
 pub mod call;
 pub mod calls;
+pub mod dead_letters;
 pub mod login;
 pub mod logs;
 pub mod overview;

@@ -130,7 +130,7 @@ pub async fn page(ctx: Ctx) -> Result<Response, PageError> {
                 @if let Some(h) = &health {
                     dt { (ctx.t("dead_letters")) }
                     dd { @match &h.dead_letters {
-                        Ok(n) => span class=(if *n == 0 { "ok" } else { "bad" }) { (n) },
+                        Ok(n) => a class=(if *n == 0 { "ok" } else { "bad" }) href=(ctx.link("/dead-letters")) { (n) },
                         Err(e) => span.bad { (ctx.t("not_available")) ": " (e) },
                     } }
                     dt { (ctx.t("reconcile")) }
