@@ -430,21 +430,27 @@ async fn queue_depth(aws: &AwsClients, url: &str) -> usize {
         .sum()
 }
 
+/// The queue the webhook sends to, as the webhook's environment in template.yaml configures it.
+fn webhook_queue(aws: &AwsClients) -> (SqsEventQueue, shared::platform::config::WebhookConfig) {
+    let env = stack().env("webhook");
+    let cfg = shared::platform::config::WebhookConfig::from_env(&env).expect("env");
+    let queue = SqsEventQueue::new(
+        aws.sqs.clone(),
+        aws.s3.clone(),
+        cfg.bucket.clone(),
+        cfg.queue_urls.clone(),
+        cfg.inline_limit_bytes,
+    );
+    (queue, cfg)
+}
+
 /// The whole asynchronous path: webhook queueing (inline and claim-checked), the event source
 /// mapping's batches with partial failures, and redrive of a poison message to the DLQ.
 #[tokio::test]
 async fn queued_events_reach_the_table_and_poison_goes_to_the_dead_letter_queue() {
     let aws = clients().await;
     let s = stack();
-    let env = s.env("webhook");
-    let webhook_cfg = shared::platform::config::WebhookConfig::from_env(&env).expect("env");
-    let queue = SqsEventQueue::new(
-        aws.sqs.clone(),
-        aws.s3.clone(),
-        webhook_cfg.bucket.clone(),
-        webhook_cfg.queue_urls.clone(),
-        webhook_cfg.inline_limit_bytes,
-    );
+    let (queue, webhook_cfg) = webhook_queue(&aws);
     let id = call_id("pump");
     let company = format!("c-{id}");
     let mut all = bodies(&id);
@@ -536,15 +542,7 @@ async fn queued_events_reach_the_table_and_poison_goes_to_the_dead_letter_queue(
 async fn transfer_events_are_logged_on_the_call_once_each() {
     let aws = clients().await;
     let s = stack();
-    let env = s.env("webhook");
-    let webhook_cfg = shared::platform::config::WebhookConfig::from_env(&env).expect("env");
-    let queue = SqsEventQueue::new(
-        aws.sqs.clone(),
-        aws.s3.clone(),
-        webhook_cfg.bucket.clone(),
-        webhook_cfg.queue_urls.clone(),
-        webhook_cfg.inline_limit_bytes,
-    );
+    let (queue, webhook_cfg) = webhook_queue(&aws);
     let id = call_id("transfer");
     let company = format!("c-{id}");
     let transfer_body = |event: TransferEvent, transcript: &str| {

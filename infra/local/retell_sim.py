@@ -1834,6 +1834,12 @@ class RetellSimulator:
                    last_message="Einen Moment bitte, ich habe das für Sie erledigt.")
         transcript_object = list(call.get("transcript_object") or [])
         with_tools = list(call.get("transcript_with_tool_calls") or [])
+
+        def so_far() -> dict | None:
+            """The call with the conversation up to now (None: reset away meanwhile)."""
+            return self._update_call(call_id, generation, transcript_object=list(transcript_object),
+                                     transcript_with_tool_calls=list(with_tools),
+                                     transcript=self._transcript_text(transcript_object))
         clock = 0.5
         for step in script:
             if self._stopping.is_set():
@@ -1860,9 +1866,7 @@ class RetellSimulator:
                 with_tools.append({"role": "tool_call_invocation", "tool_call_id": tool_call_id, "name": name,
                                    "arguments": dumps(args), "type": tool.get("type")})
                 if tool.get("type") == "custom":
-                    current = self._update_call(call_id, generation, transcript_object=list(transcript_object),
-                                                transcript_with_tool_calls=list(with_tools),
-                                                transcript=self._transcript_text(transcript_object))
+                    current = so_far()  # what the tool's request (or the webhook) carries
                     if current is None:
                         return None
                     status, content = self._call_tool(call_id, tool, name, args, current, ctx)
@@ -1871,9 +1875,7 @@ class RetellSimulator:
                     with_tools.append({"role": "tool_call_result", "tool_call_id": tool_call_id,
                                        "content": content[:TOOL_RESULT_CHARS], "successful": ok_status(status)})
                 elif tool.get("type") == "transfer_call":
-                    current = self._update_call(call_id, generation, transcript_object=list(transcript_object),
-                                                transcript_with_tool_calls=list(with_tools),
-                                                transcript=self._transcript_text(transcript_object))
+                    current = so_far()  # what the tool's request (or the webhook) carries
                     if current is None:
                         return None
                     destination = render(str((tool.get("transfer_destination") or {}).get("number") or ""), ctx)
@@ -1900,9 +1902,7 @@ class RetellSimulator:
                 clock += 1.2
             else:
                 raise ValueError(f"bad script step {step!r}")  # validated in sim_calls; not reachable
-        return self._update_call(call_id, generation, transcript_object=transcript_object,
-                                 transcript_with_tool_calls=with_tools,
-                                 transcript=self._transcript_text(transcript_object))
+        return so_far()
 
     @staticmethod
     def _transcript_text(transcript_object: list[dict]) -> str:

@@ -274,21 +274,7 @@ pub async fn redrive_dead_letters(
         not_found = report.not_found.len(),
         "dead letters redriven"
     );
-    let redriven: Vec<Value> = report
-        .moved
-        .iter()
-        .map(|(id, queue, call)| json!({"message_id": id, "queue": queue, "call_id": call}))
-        .collect();
-    let failed: Vec<Value> = report
-        .failed
-        .iter()
-        .map(|(id, e)| json!({"message_id": id, "error": e}))
-        .collect();
-    Ok(Json(
-        json!({"ok": report.ok(), "redriven": redriven, "failed": failed,
-                   "not_found": report.not_found}),
-    )
-    .into_response())
+    Ok(Json(report.report()).into_response())
 }
 
 fn unavailable(reason: String) -> ApiError {

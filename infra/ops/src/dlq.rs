@@ -161,19 +161,7 @@ pub async fn redrive(
             report.not_found.len()
         ),
     ));
-    let moved: Vec<Value> = report
-        .moved
-        .iter()
-        .map(|(id, queue, call)| json!({"message_id": id, "queue": queue, "call_id": call}))
-        .collect();
-    let failed: Vec<Value> = report
-        .failed
-        .iter()
-        .map(|(id, e)| json!({"message_id": id, "error": e}))
-        .collect();
-    ctx.out.json_value(
-        &json!({"ok": ok, "redriven": moved, "failed": failed, "not_found": report.not_found}),
-    );
+    ctx.out.json_value(&report.report());
     Ok(ok)
 }
 

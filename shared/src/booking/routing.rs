@@ -205,20 +205,20 @@ mod tests {
         assert!(r.open_now && r.transfer_number.is_some());
         let r = route(&c, None, false, at("2026-03-29T01:45:00Z")); // 03:45 CEST
         assert!(r.open_now && r.transfer_number.is_none());
-        assert!(!route(&c, None, false, at("2026-03-29T02:00:00Z")).open_now); // 04:00 CEST
-                                                                               // Sunday 25 October 2026, 03:00 CEST falls back to 02:00 CET: 01:00-04:00 lasts four
-                                                                               // hours, and 02:30 happens twice (staffed both times, wall clock inside 02:00-03:30).
-        assert!(route(&c, None, false, at("2026-10-25T00:30:00Z"))
-            .transfer_number
-            .is_some()); // 02:30 CEST
-        assert!(route(&c, None, false, at("2026-10-25T01:30:00Z"))
-            .transfer_number
-            .is_some()); // 02:30 CET
+        // 04:00 CEST: closed.
+        assert!(!route(&c, None, false, at("2026-03-29T02:00:00Z")).open_now);
+
+        // Sunday 25 October 2026, 03:00 CEST falls back to 02:00 CET: 01:00-04:00 lasts four
+        // hours, and 02:30 happens twice (staffed both times, wall clock inside 02:00-03:30).
+        let staffed = |utc: &str| route(&c, None, false, at(utc)).transfer_number.is_some();
+        assert!(staffed("2026-10-25T00:30:00Z")); // 02:30 CEST
+        assert!(staffed("2026-10-25T01:30:00Z")); // 02:30 CET
         assert!(route(&c, None, false, at("2026-10-25T02:45:00Z")).open_now); // 03:45 CET
-                                                                              // Closed on a Saturday night before the spring change: next opening is 01:00 CET.
+
+        // Closed on a Saturday night before the spring change: next opening is 01:00 CET.
         let r = route(&c, None, false, at("2026-03-28T20:00:00Z"));
         assert_eq!(
-            r.next_opening.unwrap().to_rfc3339(),
+            r.next_opening.expect("opens again").to_rfc3339(),
             "2026-03-29T01:00:00+01:00"
         );
     }

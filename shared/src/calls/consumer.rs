@@ -98,7 +98,8 @@ impl<S: CallStore + Sync> Consumer<S> {
             let message_id = message.message_id.clone().unwrap_or_default();
             let span = crate::event_span!("consume");
             span.record("event", self.kind.as_str());
-            let result = AssertUnwindSafe(self.process(message).instrument(span.clone()))
+            // Boxed: inlined, a message's future nests too deep for rustc's layout query.
+            let result = AssertUnwindSafe(Box::pin(self.process(message)).instrument(span.clone()))
                 .catch_unwind()
                 .await;
             let _guard = span.enter();
@@ -186,8 +187,7 @@ impl<S: CallStore + Sync> Consumer<S> {
         if let Some(transfer) = TransferEvent::parse(&envelope.event) {
             if self.kind == TransferEvent::QUEUE {
                 span.record("event", transfer.as_str());
-                // Boxed: inlined, the consumer's future nests too deep for rustc's layout.
-                return Box::pin(self.process_transfer(transfer, envelope)).await;
+                return self.process_transfer(transfer, envelope).await;
             }
         }
         if envelope.event != self.kind.as_str() {
@@ -197,22 +197,10 @@ impl<S: CallStore + Sync> Consumer<S> {
             });
         }
         let call_id = CallId::parse(&envelope.call_id).map_err(CallEventError::from)?;
-        let key = payload_key(&call_id, self.kind);
-        let payload: Bytes = match (envelope.payload, &envelope.payload_ref) {
-            (Some(raw), _) => {
-                // Archive every raw event: the item may be trimmed to fit DynamoDB, the
-                // archive never is. The key is deterministic, so a redelivery overwrites.
-                let bytes = Bytes::copy_from_slice(raw.get().as_bytes());
-                self.archive.put(&key, bytes.clone()).await?;
-                bytes
-            }
-            (None, Some(reference)) => self.archive.get(reference).await?,
-            (None, None) => {
-                return Err(ConsumeError::Envelope(
-                    "no payload and no payload_ref".into(),
-                ))
-            }
-        };
+        let kind = self.kind;
+        let payload = self
+            .payload(&envelope, |_| payload_key(&call_id, kind))
+            .await?;
         let mut event = CallEvent::from_payload(
             self.kind,
             &envelope.company_id,
@@ -229,6 +217,27 @@ impl<S: CallStore + Sync> Consumer<S> {
         Ok((call_id, outcome))
     }
 
+    /// The event's raw body: inline in the message (archived first under `key(body)`: the item
+    /// may be trimmed to fit DynamoDB, the archive never is; the key is deterministic, so a
+    /// redelivery overwrites) or claim-checked in the archive.
+    async fn payload(
+        &self,
+        envelope: &Envelope<'_>,
+        key: impl FnOnce(&[u8]) -> String,
+    ) -> Result<Bytes, ConsumeError> {
+        match (envelope.payload, &envelope.payload_ref) {
+            (Some(raw), _) => {
+                let bytes = Bytes::copy_from_slice(raw.get().as_bytes());
+                self.archive.put(&key(&bytes), bytes.clone()).await?;
+                Ok(bytes)
+            }
+            (None, Some(reference)) => Ok(self.archive.get(reference).await?),
+            (None, None) => Err(ConsumeError::Envelope(
+                "no payload and no payload_ref".into(),
+            )),
+        }
+    }
+
     /// A transfer event: archived under its own key, then one entry in the call's transfer log.
     async fn process_transfer(
         &self,
@@ -236,20 +245,11 @@ impl<S: CallStore + Sync> Consumer<S> {
         envelope: Envelope<'_>,
     ) -> Result<(CallId, ApplyOutcome), ConsumeError> {
         let call_id = CallId::parse(&envelope.call_id).map_err(CallEventError::from)?;
-        let payload: Bytes = match (envelope.payload, &envelope.payload_ref) {
-            (Some(raw), _) => {
-                let bytes = Bytes::copy_from_slice(raw.get().as_bytes());
-                let key = transfer_payload_key(&call_id, event, &bytes);
-                self.archive.put(&key, bytes.clone()).await?;
-                bytes
-            }
-            (None, Some(reference)) => self.archive.get(reference).await?,
-            (None, None) => {
-                return Err(ConsumeError::Envelope(
-                    "no payload and no payload_ref".into(),
-                ))
-            }
-        };
+        let payload = self
+            .payload(&envelope, |body| {
+                transfer_payload_key(&call_id, event, body)
+            })
+            .await?;
         let transfer = Transfer::from_payload(
             event,
             &envelope.company_id,

@@ -110,6 +110,21 @@ impl Redriven {
     pub fn ok(&self) -> bool {
         self.failed.is_empty() && self.not_found.is_empty()
     }
+
+    /// As `retell-ops dlq redrive --json` and the admin API answer it.
+    pub fn report(&self) -> Value {
+        let redriven: Vec<Value> = self
+            .moved
+            .iter()
+            .map(|(id, queue, call)| json!({"message_id": id, "queue": queue, "call_id": call}))
+            .collect();
+        let failed: Vec<Value> = self
+            .failed
+            .iter()
+            .map(|(id, e)| json!({"message_id": id, "error": e}))
+            .collect();
+        json!({"ok": self.ok(), "redriven": redriven, "failed": failed, "not_found": self.not_found})
+    }
 }
 
 /// The dead-letter queues' reader and mover.

@@ -103,26 +103,11 @@ impl CallEvent {
         received_at_ms: i64,
         payload: &[u8],
     ) -> Result<Self, CallEventError> {
-        let mut root: Map<String, Value> = serde_json::from_slice(payload)
-            .map_err(|e| CallEventError::InvalidJson(e.to_string()))?;
-        let event_name = root
-            .get("event")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if event_name != kind.as_str() {
-            return Err(CallEventError::WrongEvent {
+        let WebhookParts { call, call_id, .. } =
+            webhook_parts(payload, kind.as_str(), |found| CallEventError::WrongEvent {
                 expected: kind,
-                found: event_name.to_owned(),
-            });
-        }
-        let call = match root.remove("call") {
-            Some(Value::Object(call)) => call,
-            _ => return Err(CallEventError::MissingCall),
-        };
-        let call_id = match call.get("call_id") {
-            Some(Value::String(id)) => CallId::parse(id)?,
-            _ => return Err(CallEventError::MissingCallId),
-        };
+                found,
+            })?;
         let fields = normalise_call(call);
         Ok(Self {
             kind,
@@ -133,6 +118,45 @@ impl CallEvent {
             fields,
         })
     }
+}
+
+/// A verified webhook body, split.
+pub(crate) struct WebhookParts {
+    /// The root object without `call` (a transfer event's destination is here).
+    pub root: Map<String, Value>,
+    pub call: Map<String, Value>,
+    pub call_id: CallId,
+}
+
+/// A verified webhook body of event `expected`, split; `wrong(found)` is the error for a body of
+/// another event.
+pub(crate) fn webhook_parts(
+    payload: &[u8],
+    expected: &str,
+    wrong: impl FnOnce(String) -> CallEventError,
+) -> Result<WebhookParts, CallEventError> {
+    let mut root: Map<String, Value> =
+        serde_json::from_slice(payload).map_err(|e| CallEventError::InvalidJson(e.to_string()))?;
+    let name = root
+        .get("event")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if name != expected {
+        return Err(wrong(name.chars().take(64).collect()));
+    }
+    let call = match root.remove("call") {
+        Some(Value::Object(call)) => call,
+        _ => return Err(CallEventError::MissingCall),
+    };
+    let call_id = match call.get("call_id") {
+        Some(Value::String(id)) => CallId::parse(id)?,
+        _ => return Err(CallEventError::MissingCallId),
+    };
+    Ok(WebhookParts {
+        root,
+        call,
+        call_id,
+    })
 }
 
 pub(crate) fn normalise_call(call: Map<String, Value>) -> BTreeMap<String, Value> {

@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::calls::record::{normalise_call, CallEventError};
+use crate::calls::record::{normalise_call, webhook_parts, CallEventError, WebhookParts};
 use crate::retell::{CallId, TransferEvent};
 
 /// Call fields a transfer event may give a call no call event has reached yet (they do not
@@ -82,26 +82,16 @@ impl Transfer {
         received_at_ms: i64,
         payload: &[u8],
     ) -> Result<Self, CallEventError> {
-        let mut root: Map<String, Value> = serde_json::from_slice(payload)
-            .map_err(|e| CallEventError::InvalidJson(e.to_string()))?;
-        let name = root
-            .get("event")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if name != event.as_str() {
-            return Err(CallEventError::WrongTransferEvent {
+        let WebhookParts {
+            root,
+            call,
+            call_id,
+        } = webhook_parts(payload, event.as_str(), |found| {
+            CallEventError::WrongTransferEvent {
                 expected: event,
-                found: name.chars().take(64).collect(),
-            });
-        }
-        let call = match root.remove("call") {
-            Some(Value::Object(call)) => call,
-            _ => return Err(CallEventError::MissingCall),
-        };
-        let call_id = match call.get("call_id") {
-            Some(Value::String(id)) => CallId::parse(id)?,
-            _ => return Err(CallEventError::MissingCallId),
-        };
+                found,
+            }
+        })?;
         // Retell puts them beside the call object; older payloads had them on the call.
         let destination = root
             .get("transfer_destination")
