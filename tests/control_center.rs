@@ -727,15 +727,9 @@ async fn staff_mark_their_own_callers_vip_and_no_one_elses() {
             phone.replace('+', "%2B")
         )
     };
-    let (status, headers, _) = send(
-        &app,
-        post_form(
-            &format!("{base}/customers/vip"),
-            &staff,
-            &form("ccdemo", &phone, "true"),
-        ),
-    )
-    .await;
+    let vip_path = format!("{base}/customers/vip");
+    let post_vip = |body: String| send(&app, post_form(&vip_path, &staff, &body));
+    let (status, headers, _) = post_vip(form("ccdemo", &phone, "true")).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(headers[header::LOCATION]
         .to_str()
@@ -763,15 +757,7 @@ async fn staff_mark_their_own_callers_vip_and_no_one_elses() {
     };
     assert_eq!(vip_of("ccdemo").await, Some(AttributeValue::Bool(true)));
     // Another company's customer: as if it did not exist; nothing written.
-    let (status, _, _) = send(
-        &app,
-        post_form(
-            &format!("{base}/customers/vip"),
-            &staff,
-            &form("ccother", &phone, "true"),
-        ),
-    )
-    .await;
+    let (status, _, _) = post_vip(form("ccother", &phone, "true")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(vip_of("ccother").await, None);
     // Not a number, not a yes/no, not a call: refused.
@@ -780,22 +766,10 @@ async fn staff_mark_their_own_callers_vip_and_no_one_elses() {
         form("ccdemo", &phone, "maybe"),
         "company=ccdemo&phone=%2B4915112345678&vip=true&call_id=..%2Fx".to_owned(),
     ] {
-        let (status, _, _) = send(
-            &app,
-            post_form(&format!("{base}/customers/vip"), &staff, &bad),
-        )
-        .await;
+        let (status, _, _) = post_vip(bad.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     }
-    let (status, _, _) = send(
-        &app,
-        post_form(
-            &format!("{base}/customers/vip"),
-            &staff,
-            &form("ccdemo", &phone, "false"),
-        ),
-    )
-    .await;
+    let (status, _, _) = post_vip(form("ccdemo", &phone, "false")).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(vip_of("ccdemo").await, Some(AttributeValue::Bool(false)));
 }
