@@ -12,6 +12,7 @@ use control_center::cognito::Cognito;
 use control_center::ControlCenter;
 use integration_tests::{call_id, clients, endpoint, sdk_config, stack};
 use serde_json::{json, Value};
+use shared::booking::company::{CompanyDirectory, CompanySettings};
 use shared::calls::record::CallEvent;
 use shared::calls::store::{apply_event, apply_transfer, DynamoCallStore};
 use shared::calls::transfer::Transfer;
@@ -607,21 +608,21 @@ async fn admins_list_and_redrive_dead_letters_and_staff_may_not() {
         .expect("send");
     let message_id = sent.message_id.expect("message id");
 
+    let redrive = |token: &str, body: Value| {
+        send(
+            &app,
+            post_json("/api/retell/dead-letters/redrive", token, body),
+        )
+    };
+    let only_mine = json!({"message_ids": [message_id]});
+
     // Staff see neither the list nor the page, nor may they redrive.
     let (status, _, _) = send(&app, get("/api/retell/dead-letters", Some(&staff))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let base = &config.base_path;
     let (status, _, _) = send(&app, get(&format!("{base}/dead-letters"), Some(&staff))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _, _) = send(
-        &app,
-        post_json(
-            "/api/retell/dead-letters/redrive",
-            &staff,
-            json!({"message_ids": [message_id]}),
-        ),
-    )
-    .await;
+    let (status, _, _) = redrive(&staff, only_mine.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // An admin sees it, with what it is, on the API and the page.
@@ -652,24 +653,12 @@ async fn admins_list_and_redrive_dead_letters_and_staff_may_not() {
         json!({"message_ids": "not-a-list"}),
         json!({"message_ids": [message_id], "extra": 1}),
     ] {
-        let (status, _, body) = send(
-            &app,
-            post_json("/api/retell/dead-letters/redrive", &admin, bad.clone()),
-        )
-        .await;
+        let (status, _, body) = redrive(&admin, bad.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
 
     // Redriven: back on its queue, gone from the dead letters; again: not found.
-    let (status, _, body) = send(
-        &app,
-        post_json(
-            "/api/retell/dead-letters/redrive",
-            &admin,
-            json!({"message_ids": [message_id]}),
-        ),
-    )
-    .await;
+    let (status, _, body) = redrive(&admin, only_mine.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let report: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(report["ok"], true, "{report}");
@@ -700,15 +689,7 @@ async fn admins_list_and_redrive_dead_letters_and_staff_may_not() {
         }
     }
     assert!(found, "the redriven message is on its queue");
-    let (_, _, body) = send(
-        &app,
-        post_json(
-            "/api/retell/dead-letters/redrive",
-            &admin,
-            json!({"message_ids": [message_id]}),
-        ),
-    )
-    .await;
+    let (_, _, body) = redrive(&admin, only_mine.clone()).await;
     let again: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(again["ok"], false);
     assert_eq!(again["not_found"][0], message_id.as_str());
@@ -719,6 +700,22 @@ async fn staff_mark_their_own_callers_vip_and_no_one_elses() {
     let (app, config) = app().await;
     let staff = id_token(&config, STAFF).await;
     let base = &config.base_path;
+    // Customer records are a configured company's (one without settings has none).
+    let mut settings: CompanySettings =
+        serde_json::from_str(include_str!("../infra/local/companies/demo.json")).expect("demo");
+    settings.company_id = "ccdemo".into();
+    settings.agent_ids = vec!["agent_ccdemo".into()];
+    settings.phone_numbers = vec![];
+    settings.inbound_agent_id = None;
+    settings.vip_agent_id = None;
+    CompanyDirectory::new(
+        clients().await.dynamodb.clone(),
+        config.auth.companies_table.clone(),
+        std::time::Duration::from_secs(60),
+    )
+    .put(&settings)
+    .await
+    .expect("put company");
     let call = stored_call("ccdemo").await;
     let phone = format!("+49151{:08}", std::process::id() % 100_000_000);
     let form = |company: &str, phone: &str, vip: &str| {

@@ -394,12 +394,7 @@ def _import_json_lines(self, s3_backend, bucket):  # type: ignore[no-untyped-def
     self.status = "COMPLETED" if self.error_count == 0 else "FAILED"
 
 
-_table_import.TableImport._process_s3_files = _import_json_lines
-
 _original_project = _dynamo_type.Item.project
-_dynamo_type.Item.project = _project_once
-_cw.CloudWatchBackend.get_all_metrics = _all_metrics_in_scope
-_cw.CloudWatchBackend.get_metric_data = _metric_data_of_own_namespaces
 
 
 def use_sqs_patches(on: bool) -> None:
@@ -407,10 +402,16 @@ def use_sqs_patches(on: bool) -> None:
         setattr(owner, name, patched if on else original)
 
 
+# The patches replace moto 5.2.5's own methods (and call them with its arguments): another
+# version keeps moto as it is, and says so.
 if moto.__version__ == "5.2.5":
     use_sqs_patches(True)
+    _table_import.TableImport._process_s3_files = _import_json_lines
+    _dynamo_type.Item.project = _project_once
+    _cw.CloudWatchBackend.get_all_metrics = _all_metrics_in_scope
+    _cw.CloudWatchBackend.get_metric_data = _metric_data_of_own_namespaces
 else:
-    print(f"aws_emulator: moto {moto.__version__} is not 5.2.5; keeping moto's SQS as it is",
+    print(f"aws_emulator: moto {moto.__version__} is not 5.2.5; keeping moto as it is",
           file=sys.stderr)
 
 if __name__ == "__main__":

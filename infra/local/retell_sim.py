@@ -184,7 +184,6 @@ DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000
 DEFAULT_TOOL_TIMEOUT_MS = 120_000  # "2 minutes if not specified"
 DEFAULT_WEBHOOK_EVENTS = ("call_started", "call_ended", "call_analyzed")
 TRANSFER_LEG_MS = 45_000  # how long caller and staff talk after a bridged transfer
-E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT = 50, 1000
 IDEMPOTENCY_MS = 3_600_000  # create-phone-call's idempotency_key holds for an hour
 

@@ -175,19 +175,11 @@ def test_staff_see_their_company_and_are_refused_anothers_call(stack, page):
 
 
 def test_an_admin_redrives_a_dead_letter_and_staff_mark_a_vip(stack, page):
-    from test_local_stack import call_events
-    from test_retell_ops import day_stats, berlin_day, get_call
-    res = stack.description["resources"]
-    sqs, s3 = aws(stack, "sqs"), aws(stack, "s3")
+    from test_retell_ops import berlin_day, claim_checked_call_ended, day_stats, get_call
     # An event the consumer gave up on, whose cause is fixed since (its body is archived now).
-    call_id = f"call_ccdlq_{uuid.uuid4().hex[:12]}"
-    start = int(time.time() * 1000) - 60_000
-    ended = call_events(call_id, start)[1]
-    key = f"calls/{call_id}/call_ended.json"
-    s3.put_object(Bucket=res["EventsBucket"]["Ref"], Key=key, Body=json.dumps(ended).encode())
-    envelope = {"v": 1, "event": "call_ended", "call_id": call_id, "company_id": "demo",
-                "received_at_ms": start + 95_000, "payload_ref": key}
-    sqs.send_message(QueueUrl=res["CallEndedDeadLetterQueue"]["QueueUrl"], MessageBody=json.dumps(envelope))
+    call_id, start, ended, key = claim_checked_call_ended(stack, "call_ccdlq", "CallEndedDeadLetterQueue")
+    aws(stack, "s3").put_object(Bucket=stack.description["resources"]["EventsBucket"]["Ref"], Key=key,
+                                Body=json.dumps(ended).encode())
     before = day_stats(stack, "demo", berlin_day(start))
 
     login(stack, page, "admin")

@@ -644,7 +644,7 @@ def test_backup_agents_writes_files_that_import_would_not_change(stack, tmp_path
     body = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}/agent_demo.json")["Body"].read())
     assert body["agent_id"] == "agent_demo" and body["tools"], body
 
-    for to, needle in (("s3:///nowhere", "no bucket"), ("S3://bucket/x", "a folder or s3://")):
+    for to, needle in (("s3:///nowhere", "not an s3://bucket"), ("S3://bucket/x", "a folder or s3://")):
         code, _, err = ops_text(stack, "backup", "agents", "--to", to, check=False)
         assert code != 0 and needle in err, (to, err)
 
@@ -920,19 +920,27 @@ def test_backup_calls_exports_tables_that_import_table_restores(stack):
 
 # --- dead letters ----------------------------------------------------------------------------------
 
-def test_a_poisoned_event_is_listed_with_its_error_fixed_redriven_and_counted_once(stack):
+def claim_checked_call_ended(stack, prefix, queue):
+    """A call_ended of company demo queued on `queue` as a claim check whose archived body is
+    not there (yet): a consumer fails on it every time. -> (call_id, start, body, key)."""
     from test_local_stack import call_events
-    res = stack.description["resources"]
-    sqs, s3 = aws(stack, "sqs"), aws(stack, "s3")
-    call_id = f"call_dlq_{uuid.uuid4().hex[:12]}"
+    call_id = f"{prefix}_{uuid.uuid4().hex[:12]}"
     start = int(time.time() * 1000) - 60_000
     ended = call_events(call_id, start)[1]
     key = f"calls/{call_id}/call_ended.json"
-    # The envelope points at an archived body that is not there (yet): the consumer fails on it
-    # every time, and after five receives SQS moves it to the dead-letter queue.
     envelope = {"v": 1, "event": "call_ended", "call_id": call_id, "company_id": "demo",
                 "received_at_ms": start + 95_000, "payload_ref": key}
-    sqs.send_message(QueueUrl=res["CallEndedQueue"]["QueueUrl"], MessageBody=json.dumps(envelope))
+    aws(stack, "sqs").send_message(QueueUrl=stack.description["resources"][queue]["QueueUrl"],
+                                   MessageBody=json.dumps(envelope))
+    return call_id, start, ended, key
+
+
+def test_a_poisoned_event_is_listed_with_its_error_fixed_redriven_and_counted_once(stack):
+    from test_local_stack import call_events
+    res = stack.description["resources"]
+    s3 = aws(stack, "s3")
+    # After five receives SQS moves it to the dead-letter queue.
+    call_id, start, ended, key = claim_checked_call_ended(stack, "call_dlq", "CallEndedQueue")
 
     def listed():
         _, r, _ = ops(stack, "dlq", "list", "--event", "call_ended")

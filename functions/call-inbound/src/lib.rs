@@ -72,14 +72,7 @@ pub fn dynamic_variables(
     put("current_date", today.to_string());
     put("current_weekday", weekday(today));
     put("current_time", local.format("%H:%M").to_string());
-    put(
-        "current_date_spoken",
-        if company.is_german() {
-            german_date(today)
-        } else {
-            today.format("%A, %B %-d").to_string()
-        },
-    );
+    put("current_date_spoken", spoken_date(company, today));
     put("tomorrow_date", tomorrow.to_string());
     put("tomorrow_weekday", weekday(tomorrow));
     put("time_zone", company.settings.time_zone.clone());
@@ -89,15 +82,24 @@ pub fn dynamic_variables(
     vars
 }
 
+/// A date as the agent says it, in the company's language ("Montag, 30. November").
+fn spoken_date(company: &Company, day: chrono::NaiveDate) -> String {
+    if company.is_german() {
+        german_date(day)
+    } else {
+        day.format("%A, %B %-d").to_string()
+    }
+}
+
 /// The routing decision as prompt variables: `is_vip`, `business_open`, `next_opening` (spoken;
 /// empty while open), `transfer_available` and `transfer_number` (empty unless staffed now).
 pub fn routing_variables(company: &Company, routing: &Routing) -> Map<String, Value> {
     let next = routing.next_opening.map(|t| {
-        let time = t.format("%H:%M");
+        let (day, time) = (spoken_date(company, t.date_naive()), t.format("%H:%M"));
         if company.is_german() {
-            format!("{} um {time} Uhr", german_date(t.date_naive()))
+            format!("{day} um {time} Uhr")
         } else {
-            format!("{} at {time}", t.format("%A, %B %-d"))
+            format!("{day} at {time}")
         }
     });
     let mut vars = Map::new();

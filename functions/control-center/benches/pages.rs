@@ -125,6 +125,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     let record = long_call();
+    let caller = shared::booking::phone::PhoneNumber::parse("+4917611112222").expect("phone");
     c.bench_function("call page (200 utterances, 20 tool calls)", |b| {
         b.iter(|| {
             call::render(
@@ -133,7 +134,7 @@ fn bench(c: &mut Criterion) {
                 &[],
                 chrono_tz::Europe::Berlin,
                 None,
-                Some(false),
+                Some((caller.clone(), false)),
             )
             .into_string()
             .len()

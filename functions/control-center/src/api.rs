@@ -221,8 +221,7 @@ pub async fn dead_letters(
     Extension(session): Extension<Session>,
 ) -> ApiResult {
     admin_only(&session)?;
-    let pairs: Vec<_> = app.queue_pairs.iter().collect();
-    let (letters, notes) = app.dead_letters.list(&pairs).await.map_err(unavailable)?;
+    let (letters, notes) = app.data.dead_letters().await?;
     Ok(Json(json!({"dead_letters": letters, "notes": notes})).into_response())
 }
 
@@ -244,46 +243,8 @@ pub async fn redrive_dead_letters(
 ) -> ApiResult {
     admin_only(&session)?;
     let request: RedriveRequest = parse(&body)?;
-    if request.all != request.message_ids.is_empty() {
-        return Err(ApiError::invalid(
-            "give message_ids or all: true (one of them)",
-        ));
-    }
-    if request.message_ids.len() > 100 {
-        return Err(ApiError::invalid("at most 100 message_ids at a time"));
-    }
-    if let Some(bad) = request
-        .message_ids
-        .iter()
-        .find(|id| !crate::pages::dead_letters::is_message_id(id))
-    {
-        return Err(ApiError::invalid(format!(
-            "message_id {:?} is not an SQS message id",
-            bad.chars().take(64).collect::<String>()
-        )));
-    }
-    let pairs: Vec<_> = app.queue_pairs.iter().collect();
-    let report = app
-        .dead_letters
-        .redrive(&pairs, &request.message_ids, request.all)
-        .await
-        .map_err(unavailable)?;
-    tracing::info!(
-        moved = report.moved.len(),
-        failed = report.failed.len(),
-        not_found = report.not_found.len(),
-        "dead letters redriven"
-    );
+    let report = app.data.redrive(&request.message_ids, request.all).await?;
     Ok(Json(report.report()).into_response())
-}
-
-fn unavailable(reason: String) -> ApiError {
-    tracing::error!(reason = %reason, "SQS request failed");
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "the queues did not answer; try again",
-    )
 }
 
 #[derive(Serialize)]

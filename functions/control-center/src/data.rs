@@ -3,6 +3,7 @@
 //! answer as for a call that does not exist (None → 404), and a company they may not see is
 //! never queried.
 
+use shared::calls::dead_letters::{DeadLetter, DeadLetterQueues, QueuePair, Redriven};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -43,6 +44,19 @@ pub struct Data {
     pub ledger: AppointmentLedger,
     pub default_company_id: String,
     pub default_time_zone: Tz,
+    /// The dead-letter queues (admins list and redrive them; the caller checks the viewer).
+    pub dead_letters: DeadLetterQueues,
+    /// Each consumer's queue, dead-letter queue and log group.
+    pub queue_pairs: Vec<QueuePair>,
+}
+
+/// Messages one redrive may name.
+pub const MAX_REDRIVE_IDS: usize = 100;
+
+/// An SQS message id as SQS writes them (a UUID; the emulator's too): anything else is refused
+/// before SQS is asked.
+pub fn is_message_id(id: &str) -> bool {
+    (1..=100).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// A company as the pages show it: its settings if it has any (the default company of agents
@@ -123,6 +137,50 @@ impl Data {
         Ok(record)
     }
 
+    /// Every dead letter with its consumer's last error, and notes on logs not read.
+    pub async fn dead_letters(&self) -> Result<(Vec<DeadLetter>, Vec<String>), DataError> {
+        let pairs: Vec<&QueuePair> = self.queue_pairs.iter().collect();
+        self.dead_letters
+            .list(&pairs)
+            .await
+            .map_err(DataError::Backend)
+    }
+
+    /// Moves the dead letters `ids` (or `all`, one or the other) back to their queues; the
+    /// page's buttons and the API both come here.
+    pub async fn redrive(&self, ids: &[String], all: bool) -> Result<Redriven, DataError> {
+        if all != ids.is_empty() {
+            return Err(DataError::Invalid(
+                "give message ids or all, one of them".into(),
+            ));
+        }
+        if ids.len() > MAX_REDRIVE_IDS {
+            return Err(DataError::Invalid(format!(
+                "at most {MAX_REDRIVE_IDS} message ids at a time"
+            )));
+        }
+        if let Some(bad) = ids.iter().find(|id| !is_message_id(id)) {
+            return Err(DataError::Invalid(format!(
+                "message id {:?} is not an SQS message id",
+                bad.chars().take(64).collect::<String>()
+            )));
+        }
+        let pairs: Vec<&QueuePair> = self.queue_pairs.iter().collect();
+        let report = self
+            .dead_letters
+            .redrive(&pairs, ids, all)
+            .await
+            .map_err(DataError::Backend)?;
+        tracing::info!(
+            moved = report.moved.len(),
+            failed = report.failed.len(),
+            not_found = report.not_found.len(),
+            all,
+            "dead letters redriven"
+        );
+        Ok(report)
+    }
+
     /// Whether a caller of `company` is marked VIP (`None`: the company has no settings, so
     /// no customer records).
     pub async fn is_vip(
@@ -142,13 +200,16 @@ impl Data {
     }
 
     /// Marks a caller of `company` VIP or not (the company the viewer may see, checked by the
-    /// caller through [`Data::company`]).
+    /// caller through [`Data::company`]). A company without settings has no customers: not found.
     pub async fn set_vip(
         &self,
         company: &CompanyView,
         phone: &shared::booking::phone::PhoneNumber,
         vip: bool,
     ) -> Result<(), DataError> {
+        if company.settings.is_none() {
+            return Err(DataError::NotFound);
+        }
         self.ledger
             .set_vip(
                 &company.id,

@@ -115,7 +115,7 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("redrive_failed", "Fehlgeschlagen", "Failed"),
     ("queue", "Ereignis", "Event"),
     ("since", "Eingegangen", "Received"),
-    ("receives", "Versuche", "Attempts"),
+    ("receives", "Empfangen (mal)", "Times received"),
     ("last_error", "Letzter Fehler", "Last error"),
     (
         "last_webhook",

@@ -52,10 +52,6 @@ pub struct ControlCenter {
     pub keys: KeyProvider<SecretsManagerSource>,
     /// SQS over its JSON protocol (the dead-letter depths): a few calls do not need the SDK.
     pub sqs: shared::platform::aws_json::AwsJsonClient,
-    /// The dead-letter queues (admins list and redrive them).
-    pub dead_letters: DeadLetterQueues,
-    /// Each consumer's queue, dead-letter queue and log group.
-    pub queue_pairs: Vec<QueuePair>,
     pub logbook: logbook::Logbook,
     pub wiring: Wiring,
 }
@@ -102,8 +98,6 @@ impl ControlCenter {
             })
             .collect();
         Ok(Self {
-            dead_letters: DeadLetterQueues::new(sqs.clone(), logs.clone()),
-            queue_pairs,
             verifier: TokenVerifier::new(
                 &config.issuer,
                 &config.user_pool_client_id,
@@ -129,6 +123,8 @@ impl ControlCenter {
                 ledger: AppointmentLedger::new(dynamodb.clone(), &config.appointments_table),
                 default_company_id: config.auth.default_company_id.clone(),
                 default_time_zone: config.time_zone,
+                dead_letters: DeadLetterQueues::new(sqs.clone(), logs.clone()),
+                queue_pairs,
             },
             keys: KeyProvider::new(
                 SecretsManagerSource::new(

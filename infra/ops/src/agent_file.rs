@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use shared::retell::api::{AgentSettings, LlmSettings};
+use shared::retell::{EventKind, TransferEvent};
 use shared::tools::ToolDefinition;
 
 /// The project's default German appointment receptionist (`agents reset` without a file).
@@ -116,18 +117,15 @@ const MODELS: &[&str] = &[
     "gemini-4-argon",
 ];
 
-/// Retell's voice-call webhook events; the first three are the ones the stack stores calls
-/// from, the transfer events go into the call's transfer log.
-const WEBHOOK_EVENTS: &[&str] = &[
-    "call_started",
-    "call_ended",
-    "call_analyzed",
-    "transcript_updated",
-    "transfer_started",
-    "transfer_bridged",
-    "transfer_cancelled",
-    "transfer_ended",
-];
+/// Retell's voice-call webhook events this project does not store (acknowledged and ignored);
+/// the others are `EventKind` (calls are stored from them) and `TransferEvent` (logged on the call).
+const OTHER_WEBHOOK_EVENTS: &[&str] = &["transcript_updated"];
+
+fn known_webhook_event(name: &str) -> bool {
+    EventKind::parse(name).is_some()
+        || TransferEvent::parse(name).is_some()
+        || OTHER_WEBHOOK_EVENTS.contains(&name)
+}
 
 const AMBIENT_SOUNDS: &[&str] = &[
     "coffee-shop",
@@ -301,27 +299,32 @@ impl AgentFile {
             }
         }
         if let Some(events) = &a.webhook_events {
-            if let Some(bad) = events
-                .iter()
-                .find(|e| !WEBHOOK_EVENTS.contains(&e.as_str()))
-            {
+            if let Some(bad) = events.iter().find(|e| !known_webhook_event(e)) {
+                let known: Vec<&str> = EventKind::ALL
+                    .iter()
+                    .map(|k| k.as_str())
+                    .chain(TransferEvent::ALL.iter().map(|t| t.as_str()))
+                    .chain(OTHER_WEBHOOK_EVENTS.iter().copied())
+                    .collect();
                 return err(
                     &["agent", "webhook_events"],
                     format!(
-                        "webhook event {bad:?} is not one of {}",
-                        WEBHOOK_EVENTS.join(", ")
+                        "webhook event {:?} is not one of {}",
+                        bad.chars().take(64).collect::<String>(),
+                        known.join(", ")
                     ),
                 );
             }
-            // Without these three the stack never hears of the call at all.
-            if let Some(missing) = WEBHOOK_EVENTS[..3]
+            // Without these the stack never hears of the call at all.
+            if let Some(missing) = EventKind::ALL
                 .iter()
-                .find(|e| !events.iter().any(|x| x == *e))
+                .find(|k| !events.iter().any(|e| e == k.as_str()))
             {
                 return err(
                     &["agent", "webhook_events"],
                     format!(
-                        "webhook_events must include {missing}: the stack stores calls from it"
+                        "webhook_events must include {}: the stack stores calls from it",
+                        missing.as_str()
                     ),
                 );
             }

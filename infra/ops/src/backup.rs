@@ -112,16 +112,14 @@ pub async fn backup_calls(
         ("calls", ctx.stack.calls_table.clone()),
         ("statistics", ctx.stack.stats_table.clone()),
     ];
-    let (bucket, prefix) = match to.map(|t| t.strip_prefix("s3://").ok_or(t)) {
+    let (bucket, prefix) = match to {
         None => (ctx.stack.bucket.clone(), "backups/calls".to_owned()),
-        Some(Ok(rest)) => {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(format!("--to s3://{rest}: no bucket"));
-            }
-            (bucket.to_owned(), prefix.trim_matches('/').to_owned())
-        }
-        Some(Err(t)) => return Err(format!("--to {t}: an s3://bucket/prefix")),
+        Some(t) => crate::commands::s3_place(t).unwrap_or_else(|| {
+            Err(format!(
+                "--to {}: an s3://bucket/prefix",
+                crate::commands::shown(t)
+            ))
+        })?,
     };
     if how == CallsBackup::OnDemand && to.is_some() {
         return Err("--to is for exports; an on-demand backup stays in DynamoDB".into());

@@ -17,7 +17,7 @@ use shared::calls::reconcile::{
     CallOutcome, Checkpoint, ReconcileReport, Reconciler, RetellAccount, Tally,
 };
 use shared::calls::store::DynamoCallStore;
-use shared::calls::views::CallFilter;
+use shared::calls::views::{CallFilter, CallSummary};
 use shared::platform::aws::AwsClients;
 use shared::platform::config::DEFAULT_INLINE_LIMIT_BYTES;
 use shared::retell::api::{mask_number, LlmSettings, PhoneNumberUpdate, RetellClient};
@@ -84,27 +84,17 @@ impl Context {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<String>, String> {
-        let store = self.call_store();
         let filter = CallFilter {
             from_ms,
             to_ms,
             ..Default::default()
         };
         let mut ids = Vec::new();
-        for company in companies {
-            let mut cursor: Option<String> = None;
-            loop {
-                let page = store
-                    .company_calls(company, &filter, 200, cursor.as_deref())
-                    .await
-                    .map_err(err)?;
-                ids.extend(page.calls.into_iter().map(|c| c.call_id));
-                match page.next {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
-            }
-        }
+        each_call(&self.call_store(), companies, &filter, |_, call| {
+            ids.push(call.call_id.clone());
+            Ok(())
+        })
+        .await?;
         Ok(ids)
     }
 
@@ -515,15 +505,11 @@ pub async fn health(ctx: &Context) -> Result<bool, String> {
 }
 
 fn ago(t: DateTime<Utc>) -> String {
-    let s = (Utc::now() - t).num_seconds().max(0);
-    match s {
-        0..=119 => format!("{s} s"),
-        120..=7199 => format!("{} min", s / 60),
-        _ => format!("{} h", s / 3600),
-    }
+    crate::when::span((Utc::now() - t).num_seconds())
 }
 
-async fn queue_depth(aws: &AwsClients, url: &str) -> Result<(u64, u64), String> {
+/// (visible, in flight) messages of a queue.
+pub(crate) async fn queue_depth(aws: &AwsClients, url: &str) -> Result<(u64, u64), String> {
     let out = aws
         .sqs
         .get_queue_attributes()
@@ -914,8 +900,10 @@ pub async fn customers_vip(
     phone: &str,
     vip: bool,
 ) -> Result<bool, String> {
-    let phone = shared::booking::phone::PhoneNumber::parse(phone)
-        .map_err(|e| format!("{phone:?}: {e} (an E.164 number such as +4915112345678)"))?;
+    // The number is not echoed: it is a customer's, or not a number at all.
+    let phone = shared::booking::phone::PhoneNumber::parse(phone).map_err(|e| {
+        format!("the customer's number: {e} (an E.164 number such as +4915112345678)")
+    })?;
     let companies = ctx.companies(Some(company)).await?;
     let table = ctx.stack.appointments_table.clone().ok_or(
         "the stack has no output AppointmentsTableName (deploy the current template.yaml)",
@@ -1274,16 +1262,32 @@ async fn write_export<W: Write>(
         ..Default::default()
     };
     let mut writer = ExportWriter::calls(sink, export.format).map_err(write_err)?;
+    each_call(store, companies, &filter, |company, call| {
+        writer.call(company, call).map_err(write_err)?;
+        bar.inc(1);
+        Ok(())
+    })
+    .await?;
+    writer.finish().map_err(write_err)
+}
+
+/// Each call of `companies` that `filter` selects, newest first, 200 a page through each
+/// company's index (never a scan), handed to `f` without holding more than a page.
+pub async fn each_call(
+    store: &DynamoCallStore,
+    companies: &[String],
+    filter: &CallFilter,
+    mut f: impl FnMut(&str, &CallSummary) -> Result<(), String>,
+) -> Result<(), String> {
     for company in companies {
         let mut cursor: Option<String> = None;
         loop {
             let page = store
-                .company_calls(company, &filter, 200, cursor.as_deref())
+                .company_calls(company, filter, 200, cursor.as_deref())
                 .await
                 .map_err(|e| format!("{company}: {e}"))?;
             for call in &page.calls {
-                writer.call(company, call).map_err(write_err)?;
-                bar.inc(1);
+                f(company, call)?;
             }
             match page.next {
                 Some(next) => cursor = Some(next),
@@ -1291,7 +1295,7 @@ async fn write_export<W: Write>(
             }
         }
     }
-    writer.finish().map_err(write_err)
+    Ok(())
 }
 
 fn show_ms(ms: i64) -> String {
@@ -1473,13 +1477,9 @@ pub async fn backup_agents(
     .unwrap_or_default()
         + "\n";
 
-    let place = match to.and_then(|t| t.strip_prefix("s3://")) {
-        Some(rest) => {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(format!("--to {}: no bucket", to.unwrap_or_default()));
-            }
-            let prefix = prefix.trim_matches('/');
+    let place = match to.and_then(s3_place).transpose()? {
+        Some((bucket, prefix)) => {
+            let prefix = prefix.as_str();
             let base = if prefix.is_empty() {
                 run.clone()
             } else {
@@ -1490,7 +1490,7 @@ pub async fn backup_agents(
                 ctx.aws
                     .s3
                     .put_object()
-                    .bucket(bucket)
+                    .bucket(&bucket)
                     .key(format!("{base}/{name}"))
                     .content_type(if name.ends_with(".yaml") {
                         "application/yaml"
@@ -1511,7 +1511,7 @@ pub async fn backup_agents(
         }
         None => {
             if let Some(t) = to.filter(|t| t.contains("://")) {
-                return Err(format!("--to {t}: a folder or s3://bucket/prefix"));
+                return Err(format!("--to {}: a folder or s3://bucket/prefix", shown(t)));
             }
             let parent = PathBuf::from(to.unwrap_or("backups"));
             std::fs::create_dir_all(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
@@ -1850,4 +1850,28 @@ pub(crate) fn confirm(ctx: &Context, yes: bool, question: &str, id: &str) -> Res
         eprintln!("Not confirmed; nothing changed.");
         Ok(false)
     }
+}
+
+/// `s3://bucket/prefix` as (bucket, prefix without slashes at its ends); `None` for anything
+/// not starting `s3://`, an error for a bucket S3 could not have.
+pub fn s3_place(to: &str) -> Option<Result<(String, String), String>> {
+    let rest = to.strip_prefix("s3://")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let valid = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    Some(if valid {
+        Ok((bucket.to_owned(), prefix.trim_matches('/').to_owned()))
+    } else {
+        Err(format!(
+            "--to {}: not an s3://bucket/prefix (a bucket is 3 to 63 of a-z 0-9 . -)",
+            shown(to)
+        ))
+    })
+}
+
+/// What a user typed, as an error quotes it: at most 64 characters.
+pub fn shown(text: &str) -> String {
+    format!("{:?}", text.chars().take(64).collect::<String>())
 }

@@ -54,22 +54,13 @@ fn row(l: &DeadLetter) -> Vec<String> {
         l.message_id.clone(),
         l.call_id.clone().unwrap_or_else(dash),
         l.company_id.clone().unwrap_or_else(dash),
-        l.age_s.map(age).unwrap_or_else(dash),
+        l.age_s.map(crate::when::span).unwrap_or_else(dash),
         l.receive_count.map(|n| n.to_string()).unwrap_or_else(dash),
         l.last_error
             .clone()
             .map(|e| e.chars().take(80).collect())
             .unwrap_or_else(dash),
     ]
-}
-
-fn age(s: i64) -> String {
-    match s {
-        s if s < 120 => format!("{s} s"),
-        s if s < 7200 => format!("{} min", s / 60),
-        s if s < 172_800 => format!("{} h", s / 3600),
-        s => format!("{} d", s / 86_400),
-    }
 }
 
 const HEADERS: [&str; 7] = [
@@ -170,22 +161,8 @@ pub async fn purge(ctx: &Context, event: Option<&str>, yes: bool) -> Result<bool
     let chosen = pairs(ctx, event)?;
     let mut counts: HashMap<&str, u64> = HashMap::new();
     for pair in &chosen {
-        let attrs = ctx
-            .aws
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&pair.dlq_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
-            .await
-            .map_err(|e| DisplayErrorContext(e).to_string())?;
-        let n = attrs
-            .attributes()
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            })
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let (visible, in_flight) = crate::commands::queue_depth(&ctx.aws, &pair.dlq_url).await?;
+        let n = visible + in_flight;
         counts.insert(pair.kind.as_str(), n);
     }
     let total: u64 = counts.values().sum();

@@ -87,8 +87,8 @@ enum Command {
         /// The company called (default: the first with an agent, a number and a service).
         #[arg(long)]
         company: Option<String>,
-        /// How long to wait for the stack to store the call (seconds).
-        #[arg(long, default_value_t = 60)]
+        /// How long to wait for the stack to store the call (seconds, at most a day).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
         wait: u64,
     },
     /// Many whole calls over a time span; latency per endpoint, errors, and an exactly-once check.
@@ -174,8 +174,8 @@ enum BackupCommand {
         /// Where exports go: s3://bucket/prefix (default: the events bucket, backups/calls/).
         #[arg(long)]
         to: Option<String>,
-        /// Seconds to wait for DynamoDB to finish.
-        #[arg(long, default_value_t = 1800)]
+        /// Seconds to wait for DynamoDB to finish (at most a day).
+        #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(0..=86_400))]
         wait: u64,
     },
 }

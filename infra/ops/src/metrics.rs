@@ -267,6 +267,12 @@ pub async fn metrics(
             })
             .collect::<Vec<_>>(),
     );
+    if calls.tools_not_read > 0 {
+        out.line(&format!(
+            "not counted: the tool calls of {} call(s) too long for their item (in the events bucket)",
+            calls.tools_not_read
+        ));
+    }
     out.json_value(&json!({
         "ok": !alert,
         "period": label, "from_ms": start_ms, "to_ms": end_ms,
@@ -285,6 +291,7 @@ pub async fn metrics(
             "completed": calls.stats.completed, "booked": calls.stats.booked,
             "voicemail": calls.stats.voicemail, "successful": calls.stats.successful,
         },
+        "tools_not_read": calls.tools_not_read,
         "tools": calls.tools.iter().map(|(name, t)| (name.clone(), json!({
             "calls": t.calls, "success": t.success, "refused": t.refused, "no_answer": t.no_answer,
         }))).collect::<serde_json::Map<_, _>>(),
@@ -304,6 +311,9 @@ struct CallFigures {
     companies: Vec<String>,
     stats: CallStats,
     tools: BTreeMap<String, ToolOutcomes>,
+    /// Calls whose item left out the tool calls to stay under DynamoDB's item limit (their
+    /// raw events have them): not in `tools`.
+    tools_not_read: u64,
 }
 
 /// Every call that started in the window, each company's through its index (newest first,
@@ -320,6 +330,7 @@ async fn call_figures(
     let bar = ctx.out.progress(Some(ids.len() as u64), "calls read");
     let mut stats = CallStats::default();
     let mut tools: BTreeMap<String, ToolOutcomes> = BTreeMap::new();
+    let mut tools_not_read = 0;
     let mut records = futures::stream::iter(ids.iter().map(|id| {
         let store = &store;
         async move {
@@ -332,6 +343,9 @@ async fn call_figures(
         bar.inc(1);
         let Some(record) = record? else { continue };
         stats = stats.plus(record.stats());
+        if record.trimmed_fields.contains("transcript_with_tool_calls") {
+            tools_not_read += 1;
+        }
         let transcript = record
             .fields
             .get("transcript_with_tool_calls")
@@ -357,6 +371,7 @@ async fn call_figures(
         companies,
         stats,
         tools,
+        tools_not_read,
     })
 }
 

@@ -10,6 +10,8 @@ use chrono::{DateTime, Datelike, Utc, Weekday};
 use chrono_tz::Tz;
 use serde_json::{json, Value};
 
+use shared::retell::EventKind;
+
 use crate::target::Stack;
 
 /// The scenarios of the seed's `retell:simulate-call`.
@@ -36,11 +38,11 @@ impl CallKind {
     }
 
     /// The webhook events Retell sends for such a call, in order.
-    pub fn events(self) -> &'static [&'static str] {
+    pub fn events(self) -> &'static [EventKind] {
         if self.connected() {
-            &["call_started", "call_ended", "call_analyzed"]
+            &EventKind::ALL
         } else {
-            &["call_ended", "call_analyzed"]
+            &[EventKind::CallEnded, EventKind::CallAnalyzed]
         }
     }
 }
@@ -94,9 +96,9 @@ pub struct PlayedCall {
     pub attempts: Vec<Attempt>,
     pub tools: Vec<ToolExchange>,
     /// Events some delivery of which the stack answered 2xx.
-    pub delivered: Vec<&'static str>,
+    pub delivered: Vec<EventKind>,
     /// Events every delivery (and Retell's 3 retries) of which failed.
-    pub undelivered: Vec<&'static str>,
+    pub undelivered: Vec<EventKind>,
     /// The appointment book_appointment said it booked.
     pub booked: Option<String>,
     /// The call as the last webhook carried it.
@@ -189,7 +191,7 @@ impl Player {
         });
         let mut conversation = Conversation::default();
         if kind.connected() {
-            self.webhook(&mut played, "call_started", &call, duplicate)
+            self.webhook(&mut played, EventKind::CallStarted, &call, duplicate)
                 .await;
             self.converse(&mut played, &mut call, &mut conversation, line, day_offset)
                 .await;
@@ -216,7 +218,7 @@ impl Player {
             }
         });
         debug_assert!(ended.is_some());
-        self.webhook(&mut played, "call_ended", &call, duplicate)
+        self.webhook(&mut played, EventKind::CallEnded, &call, duplicate)
             .await;
         let analysis = match kind {
             CallKind::Appointment => json!({
@@ -239,7 +241,7 @@ impl Player {
         if let Some(c) = call.as_object_mut() {
             c.insert("call_analysis".into(), analysis);
         }
-        self.webhook(&mut played, "call_analyzed", &call, duplicate)
+        self.webhook(&mut played, EventKind::CallAnalyzed, &call, duplicate)
             .await;
         played.call = call;
         played
@@ -371,11 +373,11 @@ impl Player {
     async fn webhook(
         &self,
         played: &mut PlayedCall,
-        event: &'static str,
+        event: EventKind,
         call: &Value,
         duplicate: bool,
     ) {
-        let body = json!({"event": event, "call": call});
+        let body = json!({"event": event.as_str(), "call": call});
         let endpoint = format!("webhook {event}");
         let url = self.stack.webhook_url.clone();
         let mut delivered = false;

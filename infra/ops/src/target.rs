@@ -105,7 +105,7 @@ impl Stack {
         let res = d.get("resources").ok_or_else(|| bad("no resources"))?;
         let queue = |logical: &str| text_at(res, &format!("/{logical}/QueueUrl"));
         let mut queues = Vec::new();
-        for (kind, main, dlq) in QUEUES {
+        for (kind, main, dlq, _) in QUEUES {
             let consumer = kind.as_str().replace('_', "-");
             queues.push(QueuePair {
                 kind,
@@ -213,21 +213,11 @@ impl Stack {
         }
         let mut stack = Self::from_cloudformation(name, &region, &outputs, &parameters, alarms)?;
         for q in &mut stack.queues {
-            // CallStartedQueue is consumed by CallStartedFunction, and so on.
-            let logical = format!(
-                "{}Function",
-                q.kind
-                    .as_str()
-                    .split('_')
-                    .map(|w| {
-                        let mut c = w.chars();
-                        c.next()
-                            .map(|f| f.to_uppercase().chain(c).collect::<String>())
-                            .unwrap_or_default()
-                    })
-                    .collect::<String>()
-            );
-            q.log_group = functions.get(&logical).cloned();
+            let consumer = QUEUES
+                .iter()
+                .find(|(kind, ..)| *kind == q.kind)
+                .map(|(.., function)| *function);
+            q.log_group = consumer.and_then(|f| functions.get(f).cloned());
         }
         Ok(stack)
     }
@@ -252,7 +242,7 @@ impl Stack {
                 })
         };
         let mut queues = Vec::new();
-        for (kind, main, dlq) in QUEUES {
+        for (kind, main, dlq, _) in QUEUES {
             queues.push(QueuePair {
                 kind,
                 url: output(&format!("{main}Url"))?,
@@ -345,21 +335,25 @@ impl Stack {
     }
 }
 
-const QUEUES: [(EventKind, &str, &str); 3] = [
+/// Each consumer's queue, its dead-letter queue and the function consuming it (logical ids).
+const QUEUES: [(EventKind, &str, &str, &str); 3] = [
     (
         EventKind::CallStarted,
         "CallStartedQueue",
         "CallStartedDeadLetterQueue",
+        "CallStartedFunction",
     ),
     (
         EventKind::CallEnded,
         "CallEndedQueue",
         "CallEndedDeadLetterQueue",
+        "CallEndedFunction",
     ),
     (
         EventKind::CallAnalyzed,
         "CallAnalyzedQueue",
         "CallAnalyzedDeadLetterQueue",
+        "CallAnalyzedFunction",
     ),
 ];
 
@@ -387,7 +381,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        for (_, main, dlq) in QUEUES {
+        for (_, main, dlq, _) in QUEUES {
             o.insert(format!("{main}Url"), format!("https://sqs/{main}"));
             o.insert(format!("{dlq}Url"), format!("https://sqs/{dlq}"));
         }

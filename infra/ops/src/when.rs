@@ -84,7 +84,9 @@ pub fn day_in(
         })?,
     };
     let start = local(tz, day.and_hms_opt(0, 0, 0).unwrap_or_default(), text)?;
-    let next = day + Duration::days(1);
+    let next = day
+        .succ_opt()
+        .ok_or_else(|| format!("{day} has no next day"))?;
     let end = local(tz, next.and_hms_opt(0, 0, 0).unwrap_or_default(), text)?;
     Ok((start, end))
 }
@@ -115,6 +117,16 @@ fn wall_clock(text: &str) -> Option<NaiveDateTime> {
 
 fn midnight(d: NaiveDate) -> DateTime<Utc> {
     Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
+}
+
+/// A span of seconds as people read it: "42 s", "5 min", "3 h", "2 d".
+pub fn span(s: i64) -> String {
+    match s.max(0) {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} d", s / 86_400),
+    }
 }
 
 #[cfg(test)]

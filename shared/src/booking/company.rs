@@ -186,9 +186,8 @@ pub enum CompanyError {
 
 const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
-fn hhmm(text: &str) -> Result<NaiveTime, CompanyError> {
-    NaiveTime::parse_from_str(text.trim(), "%H:%M")
-        .map_err(|_| CompanyError::Invalid(format!("{text:?} is not HH:MM")))
+fn hhmm(text: &str) -> Result<NaiveTime, String> {
+    NaiveTime::parse_from_str(text.trim(), "%H:%M").map_err(|_| format!("{text:?} is not HH:MM"))
 }
 
 /// Weekday → `"HH:MM-HH:MM"` intervals as a week, Monday first, each day sorted.
@@ -200,16 +199,13 @@ fn weekly_intervals(
             return Err(format!("unknown weekday {day:?} (use mon…sun)"));
         }
     }
-    let time = |t: &str| {
-        NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| format!("{t:?} is not HH:MM"))
-    };
     let mut weekly: [Vec<OpenInterval>; 7] = Default::default();
     for (i, day) in WEEKDAYS.iter().enumerate() {
         for range in hours.get(*day).into_iter().flatten() {
             let (a, b) = range
                 .split_once('-')
                 .ok_or_else(|| format!("{range:?} is not HH:MM-HH:MM"))?;
-            let (start, end) = (time(a)?, time(b)?);
+            let (start, end) = (hhmm(a)?, hhmm(b)?);
             if start >= end {
                 return Err(format!("{range:?} ends before it starts"));
             }
@@ -285,6 +281,21 @@ impl Company {
         for n in &settings.phone_numbers {
             PhoneNumber::parse(n).map_err(|e| invalid(format!("phone number {n}: {e}")))?;
         }
+        // An agent answering for the company must be one of its agents: webhooks and tool calls
+        // find their company by the agent.
+        for (field, agent) in [
+            ("inbound_agent_id", &settings.inbound_agent_id),
+            ("vip_agent_id", &settings.vip_agent_id),
+        ] {
+            if let Some(agent) = agent {
+                if !settings.agent_ids.contains(agent) {
+                    return Err(invalid(format!(
+                        "{field} {:?} is not one of agent_ids",
+                        agent.chars().take(64).collect::<String>()
+                    )));
+                }
+            }
+        }
         let vip_numbers = settings
             .vip_numbers
             .iter()
@@ -307,7 +318,10 @@ impl Company {
                 .iter()
                 .filter(|b| b.days.iter().any(|d| d == day))
             {
-                let (from, to) = (hhmm(&br.from)?, hhmm(&br.to)?);
+                let (from, to) = (
+                    hhmm(&br.from).map_err(invalid)?,
+                    hhmm(&br.to).map_err(invalid)?,
+                );
                 if from >= to {
                     return Err(invalid(format!(
                         "break {}-{} ends before it starts",

@@ -118,7 +118,7 @@ mod tests {
     fn company(extra: serde_json::Value) -> Company {
         let mut settings = json!({
             "company_id": "demo", "name": "Salon", "time_zone": "Europe/Berlin",
-            "agent_ids": ["agent_usual"], "phone_numbers": ["+493012345678"],
+            "agent_ids": ["agent_usual", "agent_vip", "agent_inbound"], "phone_numbers": ["+493012345678"],
             "hours": {"mon": ["09:00-18:00"], "tue": ["09:00-18:00"], "sat": ["10:00-14:00"],
                       "sun": ["01:00-04:00"]},
             "breaks": [{"days": ["mon", "tue"], "from": "12:00", "to": "13:00"}],
@@ -247,6 +247,10 @@ mod tests {
             json!({"transfer": {"number": "12", "hours": {}}}),
             json!({"transfer": {"number": "+493099999999", "hours": {"mon": ["18:00-09:00"]}}}),
             json!({"transfer": {"number": "+493099999999", "hours": {"someday": ["09:00-10:00"]}}}),
+            // Not one of the company's agents: its calls would find no company.
+            json!({"vip_agent_id": "agent_elsewhere"}),
+            json!({"vip_agent_id": ""}),
+            json!({"inbound_agent_id": "agent_elsewhere"}),
         ] {
             let mut settings = serde_json::to_value(company(json!({})).settings).unwrap();
             for (k, v) in bad.as_object().unwrap() {

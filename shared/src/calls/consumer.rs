@@ -19,7 +19,7 @@ use crate::calendar::unresolved::{resolution, unresolved_writes};
 use crate::calendar::{AppointmentLedger, CalendarError};
 use crate::calls::archive::{ArchiveError, PayloadArchive};
 use crate::calls::queue::Envelope;
-use crate::calls::record::{payload_key, CallEvent, CallEventError};
+use crate::calls::record::{payload_key, CallEvent, CallEventError, CallRecord};
 use crate::calls::recordings::{Copied, RecordingCopier};
 use crate::calls::store::{
     apply_event, apply_transfer, ApplyOutcome, CallStore, DynamoCallStore, StoreError,
@@ -59,6 +59,8 @@ pub struct Consumer<S> {
 /// How long a batch may spend copying its calls' recordings after storing its events; what is
 /// not copied by then is left to `retell-ops backup recordings`.
 const RECORDING_COPY_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+/// Time kept back before the invocation's deadline for answering the batch.
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl<S: CallStore + Sync> Consumer<S> {
     pub fn new(
@@ -92,6 +94,18 @@ impl<S: CallStore + Sync> Consumer<S> {
     }
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_batch_within(event, None).await
+    }
+
+    /// [`Consumer::handle_batch`] in an invocation that ends after `time_left`: the recording
+    /// copies stop in time for the batch's answer to reach Lambda (an invocation that times out
+    /// loses it, and SQS delivers the whole batch again).
+    pub async fn handle_batch_within(
+        &self,
+        event: SqsEvent,
+        time_left: Option<std::time::Duration>,
+    ) -> SqsBatchResponse {
+        let deadline = time_left.map(|t| std::time::Instant::now() + t);
         let mut response = SqsBatchResponse::default();
         let mut analyzed = Vec::new();
         for message in &event.records {
@@ -104,10 +118,17 @@ impl<S: CallStore + Sync> Consumer<S> {
                 .await;
             let _guard = span.enter();
             match result {
-                Ok(Ok((call_id, ApplyOutcome::Applied { version, counted }))) => {
+                Ok(Ok((
+                    _,
+                    ApplyOutcome::Applied {
+                        version,
+                        counted,
+                        record,
+                    },
+                ))) => {
                     tracing::info!(message_id, version, "event stored");
-                    if self.kind == EventKind::CallAnalyzed {
-                        analyzed.push(call_id);
+                    if self.kind == EventKind::CallAnalyzed && self.recordings.is_some() {
+                        analyzed.push(*record);
                     }
                     // Retell's median latency arrives with the call's end: one value per call.
                     let latency = (counted.latency_calls == 1).then_some(counted.latency_e2e_ms);
@@ -131,29 +152,33 @@ impl<S: CallStore + Sync> Consumer<S> {
             }
         }
         if let Some(copier) = &self.recordings {
-            self.copy_recordings(copier, &analyzed).await;
+            let budget = match deadline {
+                Some(d) => RECORDING_COPY_BUDGET.min(
+                    d.saturating_duration_since(std::time::Instant::now())
+                        .saturating_sub(DEADLINE_MARGIN),
+                ),
+                None => RECORDING_COPY_BUDGET,
+            };
+            self.copy_recordings(copier, &analyzed, budget).await;
         }
         response
     }
 
-    /// The recordings of the calls just analyzed, concurrently, within the budget. A failure is
+    /// The recordings of the calls just analyzed, one after another, within the budget. A failure is
     /// logged and costs nothing else: the events are stored, `backup recordings` catches up.
-    async fn copy_recordings(&self, copier: &RecordingCopier, calls: &[CallId]) {
-        let copies = calls.iter().map(|call_id| {
+    async fn copy_recordings(
+        &self,
+        copier: &RecordingCopier,
+        calls: &[CallRecord],
+        budget: std::time::Duration,
+    ) {
+        let copies = calls.iter().map(|record| {
             let span = crate::event_span!("consume");
             span.record("event", "recording_copy");
-            span.record("call_id", call_id.as_str());
+            span.record("call_id", record.call_id.as_str());
             async move {
-                let record = match self.store.load(call_id).await {
-                    Ok(Some(r)) => r,
-                    Ok(None) => return,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "recording not copied: call not readable");
-                        return;
-                    }
-                };
                 tracing::Span::current().record("company", record.company_id.as_str());
-                match copier.copy(&record).await {
+                match copier.copy(record).await {
                     Ok(Copied::Copied { key, bytes }) => {
                         tracing::info!(key, bytes, "recording copied")
                     }
@@ -166,10 +191,14 @@ impl<S: CallStore + Sync> Consumer<S> {
             }
             .instrument(span)
         });
-        if tokio::time::timeout(RECORDING_COPY_BUDGET, futures::future::join_all(copies))
-            .await
-            .is_err()
-        {
+        // One at a time: each holds its recording in memory, and the function has 256 MB.
+        // Boxed, as a message's future is: inlined, rustc's layout query nests too deep.
+        let one_by_one = Box::pin(async {
+            for copy in copies {
+                copy.await;
+            }
+        });
+        if tokio::time::timeout(budget, one_by_one).await.is_err() {
             tracing::warn!(
                 calls = calls.len(),
                 "recording copies ran out of time; `retell-ops backup recordings` copies the rest"
@@ -356,7 +385,16 @@ pub async fn run_lambda(kind: EventKind) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
             let consumer = consumer.clone();
-            async move { Ok::<_, lambda_runtime::Error>(consumer.handle_batch(event.payload).await) }
+            let time_left = event
+                .context
+                .deadline()
+                .duration_since(std::time::SystemTime::now())
+                .ok();
+            async move {
+                Ok::<_, lambda_runtime::Error>(
+                    consumer.handle_batch_within(event.payload, time_left).await,
+                )
+            }
         },
     ))
     .await

@@ -4,6 +4,9 @@
 //! a call already has. Used by `retell-ops dlq` and the control center's dead-letter page, over
 //! SQS's JSON protocol (`AwsJsonClient`), which keeps the SQS SDK out of the control center.
 
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
 use serde_json::{json, Value};
 
@@ -17,6 +20,12 @@ pub const MAX_MESSAGES: usize = 1000;
 const PEEK_SECONDS: i32 = 30;
 /// How far back the consumer's log is searched: the dead-letter queues keep messages 14 days.
 const LOG_LOOKBACK_MS: i64 = 14 * 86_400_000;
+/// The consumers' lines about a message they gave up on this time (`Consumer::handle_batch`).
+const FAILED_LINES: &str = "?\"event failed\" ?\"handler panicked\"";
+/// Pages of log lines read per consumer at most, and the time the search may take: the control
+/// center answers within its 15 s timeout.
+const MAX_LOG_PAGES: usize = 20;
+const LOG_SEARCH_BUDGET: Duration = Duration::from_secs(3);
 
 /// A consumer's queue and its dead-letter queue.
 #[derive(Debug, Clone)]
@@ -153,7 +162,9 @@ impl DeadLetterQueues {
     pub async fn read(&self, pair: &QueuePair, release: bool) -> Result<Vec<DeadLetter>, String> {
         let now = Utc::now().timestamp_millis();
         let mut letters: Vec<DeadLetter> = Vec::new();
-        while letters.len() < MAX_MESSAGES {
+        // SQS samples its servers: one empty answer does not mean an empty queue.
+        let mut empty_answers = 0;
+        while letters.len() < MAX_MESSAGES && empty_answers < 2 {
             let got = self
                 .sqs(
                     "ReceiveMessage",
@@ -168,13 +179,17 @@ impl DeadLetterQueues {
                 .cloned()
                 .unwrap_or_default();
             if messages.is_empty() {
-                break;
+                empty_answers += 1;
+                continue;
             }
-            letters.extend(
-                messages
-                    .iter()
-                    .map(|m| DeadLetter::from_message(pair.kind.as_str(), m, now)),
-            );
+            empty_answers = 0;
+            for m in &messages {
+                let letter = DeadLetter::from_message(pair.kind.as_str(), m, now);
+                // A long read can see a message again once its hiding time is over.
+                if !letters.iter().any(|l| l.message_id == letter.message_id) {
+                    letters.push(letter);
+                }
+            }
         }
         if release {
             self.release(pair, &letters).await?;
@@ -227,70 +242,80 @@ impl DeadLetterQueues {
     }
 
     /// What the consumer logged about each message: its last `event failed` (or panic) line.
-    /// `Some(problem)` when the log could not be read.
+    /// One search of the consumer's log group for all of them, within [`LOG_SEARCH_BUDGET`];
+    /// `Some(problem)` when the log could not be read (or not all of it in time).
     pub async fn last_errors(
         &self,
         pair: &QueuePair,
         letters: &mut [DeadLetter],
     ) -> Option<String> {
         let group = pair.log_group.as_deref()?;
+        if letters.is_empty() {
+            return None;
+        }
         let Some(logs) = &self.logs else {
             return Some("no CloudWatch Logs client".into());
         };
+        let wanted: HashSet<String> = letters.iter().map(|l| l.message_id.clone()).collect();
+        let mut last: HashMap<String, (i64, String)> = HashMap::new();
+        let started = Instant::now();
         let now = Utc::now().timestamp_millis();
-        for letter in letters.iter_mut() {
-            let pattern = format!("\"{}\"", letter.message_id);
-            let mut token: Option<String> = None;
-            let mut last: Option<(i64, String)> = None;
-            for _ in 0..20 {
-                let page = match logs
-                    .filter_log_events(
-                        group,
-                        Some(&pattern),
-                        now - LOG_LOOKBACK_MS,
-                        now,
-                        1000,
-                        token.as_deref(),
-                    )
-                    .await
-                {
-                    Ok(p) => p,
-                    Err(e) => return Some(e.to_string()),
-                };
-                for event in &page.events {
-                    let Ok(line) = serde_json::from_str::<Value>(&event.message) else {
-                        continue;
-                    };
-                    // The emulator ignores filter patterns: the line must name this message.
-                    let field = |k: &str| {
-                        line.get(k)
-                            .or_else(|| line.get("fields").and_then(|f| f.get(k)))
-                    };
-                    if field("message_id").and_then(Value::as_str)
-                        != Some(letter.message_id.as_str())
-                    {
-                        continue;
-                    }
-                    let message = field("message").and_then(Value::as_str).unwrap_or_default();
-                    if !message.contains("failed") && !message.contains("panicked") {
-                        continue;
-                    }
-                    let error = field("error")
-                        .and_then(Value::as_str)
-                        .unwrap_or(message)
-                        .to_owned();
-                    if last.as_ref().is_none_or(|(t, _)| event.timestamp_ms >= *t) {
-                        last = Some((event.timestamp_ms, error));
-                    }
+        let mut token: Option<String> = None;
+        let mut problem = None;
+        for _ in 0..MAX_LOG_PAGES {
+            if started.elapsed() > LOG_SEARCH_BUDGET {
+                problem = Some("the search ran out of time; older errors are not shown".into());
+                break;
+            }
+            let page = match logs
+                .filter_log_events(
+                    group,
+                    Some(FAILED_LINES),
+                    now - LOG_LOOKBACK_MS,
+                    now,
+                    1000,
+                    token.as_deref(),
+                )
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    problem = Some(e.to_string());
+                    break;
                 }
-                match page.next_token {
-                    Some(t) => token = Some(t),
-                    None => break,
+            };
+            for event in &page.events {
+                let Ok(line) = serde_json::from_str::<Value>(&event.message) else {
+                    continue;
+                };
+                // The emulator ignores filter patterns: the line must say it.
+                let field = |k: &str| {
+                    line.get(k)
+                        .or_else(|| line.get("fields").and_then(|f| f.get(k)))
+                };
+                let Some(id) = field("message_id").and_then(Value::as_str) else {
+                    continue;
+                };
+                let message = field("message").and_then(Value::as_str).unwrap_or_default();
+                if !wanted.contains(id)
+                    || !(message.contains("failed") || message.contains("panicked"))
+                {
+                    continue;
+                }
+                let error = field("error").and_then(Value::as_str).unwrap_or(message);
+                if last.get(id).is_none_or(|(t, _)| event.timestamp_ms >= *t) {
+                    last.insert(id.to_owned(), (event.timestamp_ms, error.to_owned()));
                 }
             }
-            letter.last_error = last.map(|(_, e)| e);
+            match page.next_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
         }
-        None
+        for letter in letters.iter_mut() {
+            letter.last_error = last.remove(&letter.message_id).map(|(_, e)| e);
+        }
+        problem
     }
 
     /// Moves dead letters back to their queue: those named in `ids`, or all with `all`; each

@@ -742,6 +742,13 @@ impl CallRecord {
         // (the raw events stay archived).
         if log.len() > MAX_TRANSFER_ENTRIES {
             log.drain(..log.len() - MAX_TRANSFER_ENTRIES);
+            // Older than every entry kept: nothing to write.
+            if !log
+                .iter()
+                .any(|e| e.get("id").and_then(Value::as_str) == Some(transfer.id.as_str()))
+            {
+                return None;
+            }
         }
         record
             .fields

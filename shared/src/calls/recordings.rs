@@ -121,6 +121,8 @@ impl RecordingCopier {
         let http = crate::platform::http::client_builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(120))
+            // Storage may redirect to a signed URL; a chain of them is not a recording.
+            .redirect(reqwest::redirect::Policy::limited(3))
             .build()
             .map_err(|e| RecordingError::Fetch(e.to_string()))?;
         Ok(Self {

@@ -60,10 +60,12 @@ pub trait CallStore {
 /// What happened to an event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApplyOutcome {
-    /// `counted`: what the event changed in its call's statistics (all days summed).
+    /// `counted`: what the event changed in its call's statistics (all days summed);
+    /// `record`: the call as written.
     Applied {
         version: u64,
         counted: Box<CallStats>,
+        record: Box<CallRecord>,
     },
     Duplicate,
 }
@@ -119,6 +121,7 @@ async fn apply_to_call<S: CallStore>(
                 return Ok(ApplyOutcome::Applied {
                     version: applied.record.version,
                     counted: Box::new(counted),
+                    record: Box::new(applied.record),
                 });
             }
             Err(StoreError::Conflict) if attempt < ATTEMPTS => {

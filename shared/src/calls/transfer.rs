@@ -147,17 +147,6 @@ fn text_or(value: &Value, key: &str) -> Option<String> {
         .then(|| text.to_owned())
 }
 
-/// How an entry's event reads on the call page and in exports.
-pub fn outcome(event: &str) -> Option<&'static str> {
-    match event {
-        "transfer_started" => Some("started"),
-        "transfer_bridged" => Some("connected"),
-        "transfer_cancelled" => Some("not_connected"),
-        "transfer_ended" => Some("ended"),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

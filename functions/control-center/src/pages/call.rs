@@ -39,20 +39,20 @@ pub async fn page(ctx: Ctx, Path(call_id): Path<String>) -> Result<Response, Pag
         .as_ref()
         .map(|c| c.time_zone)
         .unwrap_or(ctx.company.time_zone);
-    // Whether the caller is a VIP of the call's company (staff can change it here).
-    let caller_vip = match (
+    // Whether the caller is a VIP of the call's company (staff can change it here). A failed
+    // read costs the button, not the page.
+    let mut caller_vip = None;
+    if let (Some(company), Some(phone)) = (
         call_company.as_ref(),
         record
             .str("from_number")
             .and_then(|n| PhoneNumber::parse(n).ok()),
     ) {
-        (Some(company), Some(phone)) => app
-            .data
-            .is_vip(company, &phone)
-            .await
-            .map_err(|e| PageError::from_data(e, lang))?,
-        _ => None,
-    };
+        match app.data.is_vip(company, &phone).await {
+            Ok(vip) => caller_vip = vip.map(|v| (phone, v)),
+            Err(e) => tracing::warn!(reason = ?e, "caller's VIP mark not readable"),
+        }
+    }
     let markup = render(
         &ctx,
         &record,
@@ -106,15 +106,15 @@ pub async fn set_vip(ctx: Ctx, Form(form): Form<VipForm>) -> Result<Response, Pa
     Ok(Redirect::to(&ctx.link(&format!("/calls/{}", call_id.as_str()))).into_response())
 }
 
-/// A call's page (no I/O: what the benchmark renders). `caller_vip`: whether the caller is a
-/// VIP of the call's company (`None`: not known, no button).
+/// A call's page (no I/O: what the benchmark renders). `caller_vip`: the caller's number and
+/// whether they are a VIP of the call's company (`None`: not known, no button).
 pub fn render(
     ctx: &Ctx,
     record: &CallRecord,
     appointments: &[shared::calendar::Appointment],
     tz: chrono_tz::Tz,
     call_company: Option<&crate::data::CompanyView>,
-    caller_vip: Option<bool>,
+    caller_vip: Option<(PhoneNumber, bool)>,
 ) -> maud::Markup {
     let lang = ctx.lang;
     let service_name = |id: &str| -> String {
@@ -144,13 +144,14 @@ pub fn render(
                 dt { (ctx.t("status")) } dd { (record.call_status().unwrap_or("–")) }
                 dt { (ctx.t("time")) } dd { (data::local_time(record.call_ts(), &tz, "%Y-%m-%d %H:%M:%S")) }
                 dt { (ctx.t("caller")) } dd { (text("from_number").unwrap_or_else(|| "–".into())) }
-                @if let (Some(vip), Some(phone)) = (caller_vip, text("from_number")) {
+                @if let Some((phone, vip)) = &caller_vip {
+                    @let vip = *vip;
                     dt { "VIP" } dd.vip {
                         (if vip { ctx.t("yes") } else { ctx.t("no") }) " "
                         form.inline method="post" action=(ctx.link("/customers/vip")) {
                             input type="hidden" name="csrf" value=(ctx.csrf);
                             input type="hidden" name="company" value=(record.company_id);
-                            input type="hidden" name="phone" value=(phone);
+                            input type="hidden" name="phone" value=(phone.as_str());
                             input type="hidden" name="call_id" value=(record.call_id.as_str());
                             input type="hidden" name="vip" value=(if vip { "false" } else { "true" });
                             button type="submit" { (if vip { ctx.t("vip_off") } else { ctx.t("vip_on") }) }

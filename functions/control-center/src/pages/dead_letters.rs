@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
-use shared::calls::dead_letters::QueuePair;
+use shared::calls::dead_letters::DeadLetter;
+use shared::retell::CallId;
 
 use crate::pages::{layout, Ctx, PageError};
 
@@ -33,20 +34,14 @@ fn admins_only(ctx: &Ctx) -> Result<(), PageError> {
     }
 }
 
-/// An SQS message id as SQS writes them (a UUID; the emulator's too): anything else is refused
-/// before SQS is asked.
-pub fn is_message_id(id: &str) -> bool {
-    (1..=100).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
 pub async fn page(ctx: Ctx, Query(notice): Query<Notice>) -> Result<Response, PageError> {
     admins_only(&ctx)?;
     let app = ctx.app.clone();
-    let pairs: Vec<&QueuePair> = app.queue_pairs.iter().collect();
-    let (letters, notes) = app.dead_letters.list(&pairs).await.map_err(|e| {
-        tracing::error!(reason = %e, "dead letters not readable");
-        PageError::new(StatusCode::SERVICE_UNAVAILABLE, ctx.t("error"))
-    })?;
+    let (letters, notes) = app
+        .data
+        .dead_letters()
+        .await
+        .map_err(|e| PageError::from_data(e, ctx.lang))?;
     let tz = ctx.company.time_zone;
     let now = chrono::Utc::now().timestamp_millis();
     let body = html! {
@@ -73,9 +68,10 @@ pub async fn page(ctx: Ctx, Query(notice): Query<Notice>) -> Result<Response, Pa
                 } }
                 tbody { @for l in &letters { tr {
                     td { code { (l.event.as_deref().unwrap_or(l.queue)) } }
-                    td { @match &l.call_id {
-                        Some(id) => a href=(ctx.link(&format!("/calls/{id}?company={}", l.company_id.as_deref().unwrap_or("")))) { code { (id) } },
-                        None => "–",
+                    td { @match (&l.call_id, call_link(&ctx, l)) {
+                        (Some(id), Some(href)) => a href=(href) { code { (id) } },
+                        (Some(id), None) => code { (id) },
+                        (None, _) => "–",
                     } }
                     td { (l.company_id.as_deref().unwrap_or("–")) }
                     td { (l.age_s.map(|s| crate::data::local_time(now - s * 1000, &tz, "%Y-%m-%d %H:%M")).unwrap_or_else(|| "–".into())) }
@@ -97,33 +93,37 @@ pub async fn page(ctx: Ctx, Query(notice): Query<Notice>) -> Result<Response, Pa
     Ok(ctx.respond(markup))
 }
 
+/// The call's page, when the message names a call id and a company id that can be ones (the
+/// body is whatever was queued: never a link it made up).
+fn call_link(ctx: &Ctx, letter: &DeadLetter) -> Option<String> {
+    let call = CallId::parse(letter.call_id.as_deref()?).ok()?;
+    let company = letter.company_id.as_deref()?;
+    let plain = (1..=128).contains(&company.len())
+        && company
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    plain.then(|| ctx.link(&format!("/calls/{}?company={company}", call.as_str())))
+}
+
 pub async fn redrive(ctx: Ctx, Form(form): Form<RedriveForm>) -> Result<Response, PageError> {
     admins_only(&ctx)?;
-    let all = form.all.as_deref() == Some("true");
+    let all = match form.all.as_deref() {
+        None => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(PageError::new(
+                StatusCode::BAD_REQUEST,
+                format!("{} all", ctx.t("bad_request")),
+            ))
+        }
+    };
     let ids: Vec<String> = form.message_id.into_iter().collect();
-    if !all && (ids.is_empty() || !ids.iter().all(|id| is_message_id(id))) {
-        return Err(PageError::new(
-            StatusCode::BAD_REQUEST,
-            format!("{} message_id", ctx.t("bad_request")),
-        ));
-    }
-    let app = ctx.app.clone();
-    let pairs: Vec<&QueuePair> = app.queue_pairs.iter().collect();
-    let report = app
-        .dead_letters
-        .redrive(&pairs, &ids, all)
+    let report = ctx
+        .app
+        .data
+        .redrive(&ids, all)
         .await
-        .map_err(|e| {
-            tracing::error!(reason = %e, "redrive failed");
-            PageError::new(StatusCode::SERVICE_UNAVAILABLE, ctx.t("error"))
-        })?;
-    tracing::info!(
-        moved = report.moved.len(),
-        failed = report.failed.len(),
-        not_found = report.not_found.len(),
-        all,
-        "dead letters redriven"
-    );
+        .map_err(|e| PageError::from_data(e, ctx.lang))?;
     let to = ctx.link(&format!(
         "/dead-letters?moved={}&failed={}&missing={}",
         report.moved.len(),
