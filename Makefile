@@ -17,6 +17,13 @@ $(STAMP): infra/local/requirements.txt
 
 venv: $(STAMP)
 
+# checkov (the template's security scan) pins libraries the tools above need newer: its own venv.
+CHECKOV_STAMP := .venv-checkov/.installed
+$(CHECKOV_STAMP): infra/local/requirements-checkov.txt
+	test -x .venv-checkov/bin/python || python3 -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r infra/local/requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
+
 ## Debian's chromium for the control center's browser tests (root or sudo; once).
 browser:
 	infra/local/install-browser.sh
@@ -25,8 +32,8 @@ browser:
 dev: $(STAMP)
 	$(PY) infra/local/stack.py
 
-## fmt, clippy, unit + emulator integration tests, cfn-lint, sam validate, end-to-end (browser included).
-test: $(STAMP) browser
+## fmt, clippy, unit + emulator integration tests, cfn-lint, sam validate, checkov, end-to-end (browser included).
+test: $(STAMP) $(CHECKOV_STAMP) browser
 	infra/local/run-tests.sh
 
 ## sam build: arm64 bootstraps via cargo lambda (zig from the venv), offline.

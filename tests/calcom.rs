@@ -48,7 +48,7 @@ async fn calcom_company_with(
     )
     .await
     .expect("start the Cal.com stub");
-    let secret = format!("calcom/{}", settings.company_id);
+    let secret = format!("test/calcom/{}", settings.company_id);
     aws.secrets
         .create_secret()
         .name(&secret)
@@ -81,7 +81,7 @@ fn berlin(day: NaiveDate, hh: u32, mm: u32) -> DateTime<Utc> {
 
 async fn company(aws: &AwsClients, tenant: &Tenant) -> Company {
     integration_tests::tool_harness::directory(aws)
-        .find(&shared::booking::company::CompanyKey::Id(
+        .find(&shared::booking::directory::CompanyKey::Id(
             tenant.company_id.clone(),
         ))
         .await
@@ -327,7 +327,7 @@ async fn an_unreadable_api_key_counts_as_an_outage() {
     let t = calcom_company(&aws, 2000, None).await;
     aws.secrets
         .delete_secret()
-        .secret_id(format!("calcom/{}", t.company_id))
+        .secret_id(format!("test/calcom/{}", t.company_id))
         .force_delete_without_recovery(true)
         .send()
         .await
@@ -481,4 +481,34 @@ async fn arguments_are_read_never_guessed_on_calcom() {
         .and_then(|s| s.parse().ok())
         .expect("start");
     assert_eq!(start, berlin(last, 16, 0));
+}
+
+/// A deployed stack calls calendars over https on public addresses only: a company whose
+/// Cal.com base URL is this machine gets the spoken fallback, and nothing is sent there (not
+/// even its API key read). Only the local stack allows its stand-in on 127.0.0.1.
+#[tokio::test]
+async fn a_deployed_stack_never_calls_a_calendar_on_this_machine() {
+    let (aws, log) = counted_clients().await;
+    let t = calcom_company(&aws, 2000, None).await;
+    let mut config = integration_tests::tool_harness::tool_config();
+    config.loopback_calendars = false;
+    let svc = shared::tools::ToolService::build(CheckAvailability, &config, &aws);
+    log.take();
+    let reply = call(
+        &svc,
+        &t.agent,
+        CALLER,
+        json!({"date": next_tuesday().to_string(), "service_id": "haircut"}),
+    )
+    .await;
+    assert!(is_calendar_fallback(&reply), "{reply}");
+    assert!(t.stub.received().is_empty(), "nothing reached the stand-in");
+    assert_eq!(
+        log.take()
+            .iter()
+            .filter(|r| r.ends_with("GetSecretValue"))
+            .count(),
+        1,
+        "the Retell keys only: the Cal.com key is not even read"
+    );
 }

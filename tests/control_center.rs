@@ -12,7 +12,8 @@ use control_center::cognito::Cognito;
 use control_center::ControlCenter;
 use integration_tests::{call_id, clients, endpoint, sdk_config, stack};
 use serde_json::{json, Value};
-use shared::booking::company::{CompanyDirectory, CompanySettings};
+use shared::booking::company::CompanySettings;
+use shared::booking::directory::CompanyDirectory;
 use shared::calls::record::CallEvent;
 use shared::calls::store::{apply_event, apply_transfer, DynamoCallStore};
 use shared::calls::transfer::Transfer;
@@ -329,13 +330,13 @@ async fn no_token_a_forged_token_or_a_missing_csrf_token_is_refused() {
         .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("cc_csrf="))
+        .find(|c| c.starts_with("__Host-cc_csrf="))
         .expect("csrf cookie")
         .split(';')
         .next()
         .expect("pair")
         .to_owned();
-    let csrf = csrf_cookie.trim_start_matches("cc_csrf=").to_owned();
+    let csrf = csrf_cookie.trim_start_matches("__Host-cc_csrf=").to_owned();
     assert!(form.contains(&csrf), "the form carries the token");
     let post = |body: String| {
         Request::post(format!("{base}/login"))
@@ -372,16 +373,13 @@ async fn no_token_a_forged_token_or_a_missing_csrf_token_is_refused() {
         .collect();
     let session = cookies
         .iter()
-        .find(|c| c.starts_with("cc_id="))
+        .find(|c| c.starts_with("__Host-cc_id="))
         .expect("session cookie");
-    for flag in [
-        "HttpOnly",
-        "Secure",
-        "SameSite=Lax",
-        &format!("Path={base}"),
-    ] {
+    // `__Host-`: set only by this host over https, for the whole host, never a sibling's.
+    for flag in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/;"] {
         assert!(session.contains(flag), "{session}");
     }
+    assert!(!session.contains("Domain="), "{session}");
     let jar = cookies
         .iter()
         .filter_map(|c| c.split(';').next())
@@ -402,35 +400,105 @@ async fn no_token_a_forged_token_or_a_missing_csrf_token_is_refused() {
         csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
         "{csp}"
     );
+    // Recordings play only from Retell's storage (RecordingHosts); nothing local in AWS.
+    assert!(
+        csp.contains("media-src 'self' https://dxc03zgurdly9.cloudfront.net;")
+            && !csp.contains("http:")
+            && !csp.contains("127.0.0.1"),
+        "{csp}"
+    );
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert!(!page.contains(&token), "no token in a page");
 
-    // A state-changing request with the session cookie but without the CSRF token.
-    let (status, _, _) = send(
-        &app,
-        Request::post(format!("{base}/logout"))
-            .header(header::COOKIE, jar.clone())
-            .body(Body::empty())
-            .expect("request"),
-    )
-    .await;
+    // The session's own CSRF token is in its pages; the one from before the login is not it.
+    let session_csrf = csrf_of_page(&page);
+    assert_ne!(
+        session_csrf, csrf,
+        "bound to the session, not the login form's"
+    );
+    let logout = |token: Option<&str>, jar: &str| {
+        let mut r = Request::post(format!("{base}/logout")).header(header::COOKIE, jar.to_owned());
+        if let Some(t) = token {
+            r = r.header("x-csrf-token", t);
+        }
+        r.body(Body::empty()).expect("request")
+    };
+    // A state-changing request with the session cookie but without the CSRF token, with the
+    // pre-login one, or with another session's.
+    let (status, _, _) = send(&app, logout(None, &jar)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, headers, _) = send(
+    let (status, _, _) = send(&app, logout(Some(&csrf), &jar)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the pre-login token");
+    let other_jar = login_jar(&app, &config, OTHER).await;
+    let (_, _, other_page) = send(
         &app,
-        Request::post(format!("{base}/logout"))
-            .header(header::COOKIE, jar)
-            .header("x-csrf-token", csrf)
+        Request::get(base.to_string())
+            .header(header::COOKIE, other_jar)
             .body(Body::empty())
             .expect("request"),
     )
     .await;
+    let (status, _, _) = send(&app, logout(Some(&csrf_of_page(&other_page)), &jar)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "another session's token");
+    let (status, headers, _) = send(&app, logout(Some(&session_csrf), &jar)).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let cleared = headers
         .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|c| c.starts_with("cc_id=;") && c.contains("Max-Age=0"));
+        .any(|c| c.starts_with("__Host-cc_id=;") && c.contains("Max-Age=0"));
     assert!(cleared, "logout clears the session");
+}
+
+/// The CSRF token a page carries for htmx (`hx-headers`).
+fn csrf_of_page(page: &str) -> String {
+    let at = page.find("x-csrf-token").expect("a CSRF token in the page");
+    page[at..]
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .find(|part| part.len() == 64)
+        .expect("64 hex digits")
+        .to_owned()
+}
+
+/// A browser's cookies after logging in through the form.
+async fn login_jar(
+    app: &Arc<ControlCenter>,
+    config: &ControlCenterConfig,
+    (user, password): (&str, &str),
+) -> String {
+    let base = &config.base_path;
+    let (_, headers, _) = send(app, get(&format!("{base}/login"), None)).await;
+    let csrf_cookie = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("__Host-cc_csrf="))
+        .and_then(|c| c.split(';').next())
+        .expect("csrf cookie")
+        .to_owned();
+    let csrf = csrf_cookie.trim_start_matches("__Host-cc_csrf=").to_owned();
+    let body = format!(
+        "csrf={csrf}&username={}&password={password}",
+        user.replace('@', "%40")
+    );
+    let (status, headers, _) = send(
+        app,
+        Request::post(format!("{base}/login"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, csrf_cookie.clone())
+            .body(Body::from(body))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|c| c.split(';').next())
+        .chain(std::iter::once(csrf_cookie.as_str()))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[tokio::test]
@@ -496,7 +564,12 @@ async fn hostile_query_values_are_refused_with_a_reason() {
             .expect("request");
         let (status, _, answer) = send(&app, request).await;
         assert!(
-            status == StatusCode::BAD_REQUEST || status == StatusCode::CONFLICT,
+            [
+                StatusCode::BAD_REQUEST,
+                StatusCode::CONFLICT,
+                StatusCode::FORBIDDEN
+            ]
+            .contains(&status),
             "{body}: {status} {answer}"
         );
     }
@@ -769,4 +842,130 @@ async fn staff_mark_their_own_callers_vip_and_no_one_elses() {
     let (status, _, _) = post_vip(form("ccdemo", &phone, "false")).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(vip_of("ccdemo").await, Some(AttributeValue::Bool(false)));
+}
+
+/// A stand-in for the pool's JWKS endpoint that can be down (500) or serve the real keys.
+async fn jwks_stand_in(real: String) -> (String, Arc<std::sync::atomic::AtomicBool>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/jwks.json", listener.local_addr().expect("addr"));
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = down.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let answer = if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+            } else {
+                let keys = reqwest::get(&real)
+                    .await
+                    .expect("jwks")
+                    .text()
+                    .await
+                    .expect("body");
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{keys}",
+                    keys.len()
+                )
+            };
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    (url, down)
+}
+
+/// Cognito's keys unreadable for a moment: the page says to try again (503) and the session is
+/// kept (no redirect, no cleared cookie); the next request soon after tries again and passes.
+#[tokio::test]
+async fn a_failed_key_fetch_is_a_retry_page_not_a_logout() {
+    let (working, mut config) = app().await;
+    let jar = login_jar(&working, &config, STAFF).await;
+    // A fresh container (no keys in hand) while Cognito's keys cannot be fetched.
+    let (url, down) = jwks_stand_in(config.jwks_url.clone()).await;
+    config.jwks_url = url;
+    let app = Arc::new(ControlCenter::build(&config, &sdk_config().await).expect("build"));
+    let base = &config.base_path;
+    let page = |jar: &str| {
+        Request::get(format!("{base}/calls"))
+            .header(header::COOKIE, jar.to_owned())
+            .body(Body::empty())
+            .expect("request")
+    };
+    let (status, headers, body) = send(&app, page(&jar)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(headers.contains_key(header::RETRY_AFTER));
+    assert!(
+        !headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|c| c.contains("Max-Age=0")),
+        "the session is kept"
+    );
+    let token = id_token(&config, STAFF).await;
+    let (status, _, _) = send(&app, get("/api/retell/status", Some(&token))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // Cognito answers again: the next request a moment later passes, not a minute later.
+    down.store(false, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, _, body) = send(&app, page(&jar)).await;
+    assert_eq!(status, StatusCode::OK, "{body:.300}");
+}
+
+/// Staff have the agent call only their company's test numbers, nobody calls premium-rate or
+/// short numbers, and a user starts at most five test calls an hour.
+#[tokio::test]
+async fn test_calls_go_only_where_they_may_and_not_too_often() {
+    let (app, config) = app().await;
+    let sim = integration_tests::RetellSimulator::start_seeded(integration_tests::DEFAULT_KEY);
+    let mut config = config;
+    config.retell_base_url = sim.url.clone();
+    let app_sim = Arc::new(ControlCenter::build(&config, &sdk_config().await).expect("build"));
+    drop(app);
+    // Company ccdemo: a number, an agent of the simulator's seed, one test number.
+    let mut settings: CompanySettings =
+        serde_json::from_str(include_str!("../infra/local/companies/demo.json")).expect("demo");
+    settings.company_id = "ccdemo".into();
+    settings.agent_ids = vec!["agent_demo".into()];
+    settings.phone_numbers = vec!["+493012345678".into()];
+    settings.test_numbers = vec!["+4917612345678".into()];
+    let directory = CompanyDirectory::new(
+        clients().await.dynamodb.clone(),
+        config.auth.companies_table.clone(),
+        std::time::Duration::from_secs(1),
+    );
+    let _ = directory.put(&settings).await;
+    let staff = id_token(&config, STAFF).await;
+    let admin = id_token(&config, ADMIN).await;
+    let call = |token: &str, to: &str| {
+        Request::post("/api/retell/test-call")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from(
+                json!({"to_number": to, "company_id": "ccdemo"}).to_string(),
+            ))
+            .expect("request")
+    };
+    let (status, _, body) = send(&app_sim, call(&staff, "+4917699998888")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an unlisted number: {body}");
+    for never in ["+49900123456789", "+491805123456"] {
+        let (status, _, body) = send(&app_sim, call(&admin, never)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{never}: {body}");
+    }
+    let mut started = 0;
+    let mut limited = false;
+    for _ in 0..6 {
+        let (status, _, body) = send(&app_sim, call(&staff, "+4917612345678")).await;
+        match status {
+            StatusCode::ACCEPTED => started += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                limited = true;
+                break;
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(limited && started <= 5, "at most five an hour: {started}");
 }

@@ -400,11 +400,22 @@ pub struct RetellSimulator {
 
 impl RetellSimulator {
     pub fn start(api_key: &str) -> Self {
+        Self::start_with(api_key, &[])
+    }
+
+    /// The simulator with the demo account (`infra/local/retell-seed.json`: the demo agents and
+    /// their numbers).
+    pub fn start_seeded(api_key: &str) -> Self {
+        let seed = repo_root().join("infra/local/retell-seed.json");
+        Self::start_with(api_key, &["--seed".to_owned(), seed.display().to_string()])
+    }
+
+    fn start_with(api_key: &str, extra: &[String]) -> Self {
         let port = free_port();
         let child = Command::new("sh")
             .args([
                 "-c",
-                r#""$1" "$2" --port "$3" --api-key "$4" --retry-delay 0.1 & child=$!; while kill -0 "$5" 2>/dev/null; do sleep 1; done; kill "$child""#,
+                r#"child_args="$6"; "$1" "$2" --port "$3" --api-key "$4" --retry-delay 0.1 $child_args & child=$!; while kill -0 "$5" 2>/dev/null; do sleep 1; done; kill "$child""#,
                 "retell-sim",
             ])
             .arg(python())
@@ -412,6 +423,7 @@ impl RetellSimulator {
             .arg(port.to_string())
             .arg(api_key)
             .arg(std::process::id().to_string())
+            .arg(extra.join(" "))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

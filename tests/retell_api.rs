@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use integration_tests::{clients, stack, RetellSimulator};
 use serde_json::json;
-use shared::booking::company::{CompanyDirectory, COMPANY_CACHE_TTL};
+use shared::booking::directory::{CompanyDirectory, COMPANY_CACHE_TTL};
 use shared::calls::queue::SqsEventQueue;
 use shared::calls::reconcile::{CallOutcome, Reconciler, RetellAccount, StuckPolicy};
 use shared::calls::record::CallEvent;

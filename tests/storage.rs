@@ -11,11 +11,11 @@ use integration_tests::{call_id, clients, stack};
 use local_pump::{Invoker, Pump};
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use shared::calls::archive::transfer_key;
 use shared::calls::consumer::Consumer;
 use shared::calls::queue::{AcceptedEvent, EventQueue, SqsEventQueue};
 use shared::calls::record::{Applied, CallEvent, CallRecord, CallStats};
 use shared::calls::store::{apply_event, ApplyOutcome, CallStore, DynamoCallStore, StoreError};
-use shared::calls::transfer::transfer_payload_key;
 use shared::platform::aws::AwsClients;
 use shared::platform::config::ConsumerConfig;
 use shared::retell::{CallId, EventKind, TransferEvent};
@@ -522,7 +522,7 @@ async fn queued_events_reach_the_table_and_poison_goes_to_the_dead_letter_queue(
         .s3
         .get_object()
         .bucket(&webhook_cfg.bucket)
-        .key(format!("calls/{id}/call_ended.json"))
+        .key(format!("calls/{company}/{id}/call_ended.json"))
         .send()
         .await
         .expect("archived");
@@ -601,7 +601,7 @@ async fn transfer_events_are_logged_on_the_call_once_each() {
         (TransferEvent::Started, &started),
         (TransferEvent::Bridged, &bridged),
     ] {
-        let key = transfer_payload_key(&r.call_id, event, body.as_bytes());
+        let key = transfer_key(&r.company_id, &r.call_id, event, body.as_bytes());
         let archived = aws
             .s3
             .get_object()
@@ -681,4 +681,250 @@ async fn a_panic_fails_one_message_not_the_batch() {
     }
     assert_eq!(found.values().filter(|v| **v).count(), 2);
     assert!(!found[&bad]);
+}
+
+/// A call id is Retell's: an event for a call already stored under another company (a
+/// misrouted agent, or one tenant replaying another's call id) is not merged into that call.
+/// It is logged with both companies and counted, and the message is done: never retried into
+/// the dead-letter queue. Its raw body is archived under its own company's key, next to (not
+/// over) the first company's.
+#[tokio::test]
+async fn an_event_for_another_companys_call_is_not_merged() {
+    let aws = clients().await;
+    let s = stack();
+    let (queue, webhook_cfg) = webhook_queue(&aws);
+    let id = call_id("collide");
+    let (owner, intruder) = (format!("owner-{id}"), format!("intruder-{id}"));
+    let [started, ended, _] = bodies(&id);
+    let send = |company: &str, kind: EventKind, body: &str| AcceptedEvent {
+        kind,
+        transfer: None,
+        call_id: CallId::parse(&id).expect("id"),
+        company_id: company.to_owned(),
+        received_at_ms: START,
+        body: bytes::Bytes::from(body.to_owned()),
+    };
+    queue
+        .enqueue(&send(&owner, EventKind::CallStarted, &started))
+        .await
+        .expect("enqueue");
+    let mut forged: Value = serde_json::from_str(&ended).expect("json");
+    forged["call"]["call_summary"] = json!("Alle Termine wurden abgesagt.");
+    forged["call"]["transcript"] = json!("Agent: Hier ist die andere Firma.");
+    queue
+        .enqueue(&send(&intruder, EventKind::CallEnded, &forged.to_string()))
+        .await
+        .expect("enqueue");
+    let pump = Pump::new(aws.sqs.clone(), consumers(&aws), s.region(), 0);
+    let mut failed = 0;
+    for _ in 0..5 {
+        for f in ["call-started", "call-ended"] {
+            failed += pump
+                .poll_once(&s.event_source(f), 0)
+                .await
+                .expect("poll")
+                .failed;
+        }
+    }
+    assert_eq!(failed, 0, "done, not retried");
+    assert_eq!(
+        queue_depth(&aws, &s.resource("CallEndedDeadLetterQueue", "QueueUrl")).await,
+        0
+    );
+    let record = stored(&store(&aws), &id).await;
+    assert_eq!(record.company_id, owner);
+    assert_eq!(
+        record.call_status(),
+        Some("ongoing"),
+        "the intruder's end is not merged"
+    );
+    assert!(record.str("call_summary").is_none());
+    assert!(!record.events_applied.contains(&EventKind::CallEnded));
+    let stats = store(&aws)
+        .daily_stats(&intruder, "2025-01-08")
+        .await
+        .expect("stats");
+    assert_eq!(stats.calls, 0, "nothing counted for the intruder");
+    for company in [&owner, &intruder] {
+        let kind = if *company == owner {
+            "call_started"
+        } else {
+            "call_ended"
+        };
+        aws.s3
+            .head_object()
+            .bucket(&webhook_cfg.bucket)
+            .key(format!("calls/{company}/{id}/{kind}.json"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{company}'s event archived under its own key: {e:?}"));
+    }
+}
+
+/// A stand-in for recording storage on 127.0.0.1: `/big.wav` (20 MiB, streamed), `/small.wav`,
+/// `/to-metadata.wav` (a redirect to the instance metadata address), `/to-small.wav` (a redirect
+/// on the same origin); it counts the requests it gets.
+async fn recording_storage() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let origin = format!("http://{}", listener.local_addr().expect("addr"));
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 4096];
+                let n = socket.read(&mut head).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&head[..n]).to_string();
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let answer = |status: &str, headers: &str, length: usize| {
+                    format!("HTTP/1.1 {status}\r\n{headers}content-length: {length}\r\nconnection: close\r\n\r\n")
+                };
+                match path.split('?').next().unwrap_or("/") {
+                    "/big.wav" => {
+                        let _ = socket
+                            .write_all(
+                                answer("200 OK", "content-type: audio/wav\r\n", 20 << 20)
+                                    .as_bytes(),
+                            )
+                            .await;
+                        let chunk = vec![7u8; 64 * 1024];
+                        for _ in 0..(20 << 20) / chunk.len() {
+                            if socket.write_all(&chunk).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    "/small.wav" => {
+                        let _ = socket
+                            .write_all(
+                                format!(
+                                    "{}RIFFsmall",
+                                    answer("200 OK", "content-type: audio/wav\r\n", 9)
+                                )
+                                .as_bytes(),
+                            )
+                            .await;
+                    }
+                    "/to-metadata.wav" => {
+                        let _ = socket
+                            .write_all(
+                                answer(
+                                    "302 Found",
+                                    "location: http://169.254.169.254/latest/meta-data/\r\n",
+                                    0,
+                                )
+                                .as_bytes(),
+                            )
+                            .await;
+                    }
+                    "/to-small.wav" => {
+                        let _ = socket
+                            .write_all(
+                                answer(
+                                    "302 Found",
+                                    "location: /small.wav?X-Amz-Signature=s\r\n",
+                                    0,
+                                )
+                                .as_bytes(),
+                            )
+                            .await;
+                    }
+                    _ => {
+                        let _ = socket
+                            .write_all(answer("404 Not Found", "", 0).as_bytes())
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+    (origin, hits)
+}
+
+fn call_with_recording(id: &str, url: &str) -> CallRecord {
+    let body = json!({"event": "call_ended", "call": {"call_id": id, "call_status": "ended",
+        "start_timestamp": START, "end_timestamp": START + 60_000, "recording_url": url}})
+    .to_string();
+    let event = CallEvent::from_payload(EventKind::CallEnded, "demo", START, body.as_bytes())
+        .expect("event");
+    CallRecord::apply(None, &event, &BERLIN)
+        .expect("applied")
+        .record
+}
+
+/// Recordings are fetched only from where the stack says recordings are (locally exactly the
+/// simulator's origin; in AWS Retell's storage over https), never from an address a call's data
+/// names otherwise, not after a redirect either; a long one is streamed to S3 in parts.
+#[tokio::test]
+async fn recordings_are_fetched_only_from_recording_storage() {
+    use shared::calls::recordings::{Copied, RecordingCopier, RecordingError};
+    use shared::platform::outbound::OutboundPolicy;
+    let aws = clients().await;
+    let bucket = config("call-analyzed").bucket;
+    let (origin, hits) = recording_storage().await;
+    let (elsewhere, elsewhere_hits) = recording_storage().await;
+    let copier = RecordingCopier::new(
+        aws.s3.clone(),
+        bucket.clone(),
+        OutboundPolicy::parse(&origin).expect("policy"),
+    )
+    .expect("copier");
+    let copy = |id: &str, url: String| {
+        let record = call_with_recording(&call_id(id), &url);
+        let copier = &copier;
+        async move { copier.copy(&record).await }
+    };
+    // Not where recordings are: refused before any connection.
+    for url in [
+        format!("{elsewhere}/small.wav"),
+        "http://169.254.169.254/latest/meta-data/iam".to_owned(),
+        "http://10.0.0.7/recording.wav".to_owned(),
+        "https://dxc03zgurdly9.cloudfront.net.attacker.example/r.wav".to_owned(),
+        format!("{}/small.wav", origin.replace("http://", "http://user:pw@")),
+    ] {
+        let result = copy("rec_refused", url.clone()).await;
+        assert!(
+            matches!(result, Err(RecordingError::HostNotAllowed(_))),
+            "{url}: {result:?}"
+        );
+    }
+    assert_eq!(elsewhere_hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // A redirect away from recording storage is not followed.
+    let result = copy("rec_redirect", format!("{origin}/to-metadata.wav")).await;
+    assert!(
+        matches!(result, Err(RecordingError::Fetch(_))),
+        "{result:?}"
+    );
+    // One within it is.
+    let result = copy(
+        "rec_same",
+        format!("{origin}/to-small.wav?X-Amz-Signature=s"),
+    )
+    .await;
+    assert!(
+        matches!(result, Ok(Copied::Copied { bytes: 9, .. })),
+        "{result:?}"
+    );
+    // 20 MiB: streamed in parts (S3 keeps it whole), never held at once.
+    let id = call_id("rec_big");
+    let record = call_with_recording(&id, &format!("{origin}/big.wav"));
+    let Ok(Copied::Copied { key, bytes }) = copier.copy(&record).await else {
+        panic!("not copied");
+    };
+    assert_eq!(bytes, 20 << 20);
+    let head = aws
+        .s3
+        .head_object()
+        .bucket(&bucket)
+        .key(&key)
+        .part_number(1)
+        .send()
+        .await
+        .expect("stored");
+    assert_eq!(head.parts_count(), Some(3), "8 + 8 + 4 MiB");
+    assert!(hits.load(std::sync::atomic::Ordering::SeqCst) >= 3);
 }

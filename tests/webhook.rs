@@ -8,7 +8,8 @@ use integration_tests::{
 };
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
-use shared::booking::company::{CompanyDirectory, CompanySettings, COMPANY_CACHE_TTL};
+use shared::booking::company::CompanySettings;
+use shared::booking::directory::{CompanyDirectory, COMPANY_CACHE_TTL};
 use shared::calls::queue::{Envelope, SqsEventQueue};
 use shared::platform::aws::AwsClients;
 use shared::platform::config::WebhookConfig;
@@ -69,7 +70,8 @@ impl Fixture {
                     SecretsManagerSource::new(self.aws.secrets.clone(), self.secret_id.clone()),
                     self.config.auth.default_company_id.clone(),
                     refresh,
-                ),
+                )
+                .with_max_age(refresh.max(Duration::from_millis(1))),
                 self.directory(),
             ),
             queue: SqsEventQueue::new(
@@ -128,6 +130,25 @@ impl Fixture {
             n += self.drain(kind).await.len();
         }
         n
+    }
+
+    /// Every archived key of a call, whatever its company.
+    async fn archived_keys_of(&self, call_id: &str) -> Vec<String> {
+        let out = self
+            .aws
+            .s3
+            .list_objects_v2()
+            .bucket(&self.config.bucket)
+            .prefix("calls/")
+            .send()
+            .await
+            .expect("list");
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .filter(|k| k.contains(&format!("/{call_id}/")))
+            .map(str::to_owned)
+            .collect()
     }
 
     async fn archived(&self, key: &str) -> Option<Vec<u8>> {
@@ -338,13 +359,11 @@ async fn rejections_have_a_status_and_leave_nothing_behind() {
         0,
         "nothing queued for rejected requests"
     );
-    for kind in EventKind::ALL {
-        let key = format!("calls/{id}/{}.json", kind.as_str());
-        assert!(
-            f.archived(&key).await.is_none(),
-            "nothing stored under the unverified call_id"
-        );
-    }
+    assert_eq!(
+        f.archived_keys_of(&id).await,
+        Vec::<String>::new(),
+        "nothing stored under the unverified call_id"
+    );
 }
 
 #[tokio::test]
@@ -443,6 +462,63 @@ async fn rotated_key_is_used_after_a_failure_without_redeploy() {
     assert_eq!(post(&throttled, &body, Some(&new_sig)).await.0, 401);
 }
 
+/// A signature's time is checked before anything is looked up: a stale or replayed request
+/// costs no read of the keys or the directory.
+#[tokio::test]
+async fn a_stale_signature_costs_no_lookup() {
+    let (aws, log) = counted_clients().await;
+    let f = fixture(aws, DEFAULT_KEY).await;
+    let webhook = f.webhook(Duration::from_secs(60));
+    let body = event_body("call_started", &call_id("stale"), "agent_never_seen");
+    log.take();
+    for at in [now_ms() - 6 * 60_000, now_ms() + 6 * 60_000] {
+        let (status, json) = post(
+            &webhook,
+            &body,
+            Some(&sign(body.as_bytes(), DEFAULT_KEY, at)),
+        )
+        .await;
+        assert_eq!(
+            (status, json["error"].clone()),
+            (401, json!("signature_stale"))
+        );
+    }
+    assert_eq!(log.take(), Vec::<String>::new(), "no AWS request at all");
+}
+
+/// During a key rotation a company holds its new key and the previous one: requests signed
+/// with either pass until the previous one is removed from the secret.
+#[tokio::test]
+async fn a_company_holds_two_keys_during_a_rotation() {
+    let doc = |previous: Option<&str>| {
+        let mut default = json!({"company_id": "ops", "api_key": "key_new"});
+        if let Some(p) = previous {
+            default["previous_api_key"] = json!(p);
+        }
+        json!({"default": default}).to_string()
+    };
+    let f = fixture(clients().await, &doc(Some("key_old"))).await;
+    let webhook = f.webhook(Duration::ZERO);
+    let body = event_body("call_started", &call_id("rotation"), "agent_x");
+    assert_eq!(post_signed(&webhook, &body, "key_old").await.0, 200);
+    assert_eq!(post_signed(&webhook, &body, "key_new").await.0, 200);
+    assert_eq!(post_signed(&webhook, &body, "key_other").await.0, 401);
+    f.aws
+        .secrets
+        .put_secret_value()
+        .secret_id(&f.secret_id)
+        .secret_string(doc(None))
+        .send()
+        .await
+        .expect("rotation done");
+    assert_eq!(post_signed(&webhook, &body, "key_new").await.0, 200);
+    assert_eq!(
+        post_signed(&webhook, &body, "key_old").await.0,
+        401,
+        "the previous key ends with the rotation"
+    );
+}
+
 #[tokio::test]
 async fn each_company_is_verified_with_its_own_key() {
     // The directory says whose agent it is; the secret holds only the keys.
@@ -505,7 +581,7 @@ async fn multi_megabyte_call_ended_is_claim_checked_to_s3() {
             "SQS.SendMessage"
         ]
     );
-    let key = format!("calls/{id}/call_ended.json");
+    let key = format!("calls/default/{id}/call_ended.json");
     assert_eq!(f.archived(&key).await.as_deref(), Some(body.as_bytes()));
     let queued = f.drain(EventKind::CallEnded).await;
     assert_eq!(queued.len(), 1);

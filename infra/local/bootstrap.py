@@ -88,7 +88,8 @@ class Stack:
 
     def ref(self, name):
         pseudo = {"AWS::Region": self.region, "AWS::AccountId": ACCOUNT,
-                  "AWS::URLSuffix": "amazonaws.com", "AWS::Partition": "aws"}
+                  "AWS::URLSuffix": "amazonaws.com", "AWS::Partition": "aws",
+                  "AWS::StackName": self.prefix.rstrip("-") or "local"}
         if name in pseudo:
             return pseudo[name]
         if name in self.params:
@@ -146,6 +147,10 @@ class Stack:
                 self.ddb.create_table(**args)
             except self.ddb.exceptions.ResourceInUseException:
                 pass
+            ttl = props.get("TimeToLiveSpecification") or {}
+            if ttl.get("Enabled"):
+                self.ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+                    "AttributeName": ttl["AttributeName"], "Enabled": True})
             if (props.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled"):
                 # Continuous backups as in AWS: `retell-ops backup calls` exports from them.
                 self.ddb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
@@ -213,17 +218,35 @@ class Stack:
                 pass
             self.physical[logical] = {"Ref": props["GroupName"]}
 
+    def create_log_groups(self):
+        """The template's log groups (the functions' own among them), with their retention."""
+        for logical, props in self.resources("AWS::Logs::LogGroup"):
+            name = self.resolve(props["LogGroupName"]) if "LogGroupName" in props else self.name(logical)
+            self._log_group(name, props.get("RetentionInDays"))
+            arn = f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:{name}:*"
+            self.physical[logical] = {"Ref": name, "Arn": arn}
+
+    def _log_group(self, name: str, retention) -> None:
+        try:
+            self.logs.create_log_group(logGroupName=name)
+        except self.logs.exceptions.ResourceAlreadyExistsException:
+            pass
+        if retention is not None:
+            self.logs.put_retention_policy(logGroupName=name, retentionInDays=int(self.resolve(retention)))
+
+    def function_log_group(self, logical: str, props: dict) -> str:
+        """Where a function logs: its LoggingConfig's group, else Lambda's `/aws/lambda/<name>`."""
+        group = (props.get("LoggingConfig") or {}).get("LogGroup")
+        return self.resolve(group) if group else f"/aws/lambda/{self.physical[logical]['Ref']}"
+
     # ------------------------------------------------------------ functions
     def name_functions(self):
-        """Each function's physical name and its log group (`/aws/lambda/<name>`, created here:
-        the local stack ships the functions' log lines into it)."""
-        for logical, _ in self.resources("AWS::Serverless::Function"):
+        """Each function's physical name, and its log group created (the local stack ships the
+        functions' log lines into it)."""
+        for logical, props in self.resources("AWS::Serverless::Function"):
             name = self.name(logical)
             self.physical[logical] = {"Ref": name, "Arn": f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}"}
-            try:
-                self.logs.create_log_group(logGroupName=f"/aws/lambda/{name}")
-            except self.logs.exceptions.ResourceAlreadyExistsException:
-                pass
+            self._log_group(self.function_log_group(logical, props), None)
         # The HTTP API has no local counterpart: its URLs are the gate's, set by the local stack.
         for logical, _ in self.resources("AWS::Serverless::HttpApi"):
             self.physical[logical] = {"Ref": "local-api"}
@@ -254,7 +277,7 @@ class Stack:
                     routes.append({"method": ep.get("Method"), "path": ep.get("Path")})
             functions[binary] = {
                 "logical_id": logical,
-                "log_group": f"/aws/lambda/{self.physical[logical]['Ref']}",
+                "log_group": self.function_log_group(logical, props),
                 "env": {k: str(self.resolve(v)) for k, v in env.items()},
                 "routes": routes,
                 "timeout": props.get("Timeout", glob.get("Timeout", 3)),
@@ -267,6 +290,7 @@ class Stack:
         self.create_secrets()
         self.create_queues()
         self.create_user_pools()
+        self.create_log_groups()
         self.name_functions()
         functions, sources = self.functions()
         return {"region": self.region, "resources": self.physical,

@@ -6,8 +6,11 @@
   2. the template's tables, queues, DLQs, bucket and secret (infra/local/bootstrap.py), with
      $RETELL_API_KEY stored as the Retell key
   3. `cargo lambda watch` on 127.0.0.1:$LOCAL_LAMBDA_PORT serving every function, with the
-     environment template.yaml gives it, pointed at the emulator; a function process that exits
-     is reported loudly and cargo lambda restarted (cargo lambda itself never restarts it)
+     environment template.yaml gives it, pointed at the emulator; like Lambda it runs
+     simultaneous invocations of a function side by side, in up to $LOCAL_FUNCTION_CONCURRENCY
+     processes (default 10; `--concurrency`: one more is started while every one is busy, and
+     kept); a function process that exits is reported loudly and cargo lambda restarted (cargo
+     lambda itself never restarts it)
   4. infra/local/function_gate.py on 127.0.0.1:$LOCAL_API_PORT, the front door: forwards to
      cargo lambda and gives each invocation $LOCAL_FUNCTION_TIMEOUT seconds (not cargo lambda's
      --timeout, which also cuts the connection an idle function waits on and kills it)
@@ -109,17 +112,23 @@ class LocalStack:
     limit), applied by the function gate in front of cargo lambda, never to the long poll on which
     an idle function waits for its next event.
     reload: whether cargo lambda rebuilds and restarts the functions when a source file changes
-    (benchmarks turn it off to measure the build they started with)."""
+    (benchmarks turn it off to measure the build they started with).
+    function_concurrency: how many processes of one function may run invocations at once
+    (Lambda's concurrent execution environments; `cargo lambda watch --concurrency`). cargo lambda
+    starts one on a function's first invocation and another whenever invocations wait while every
+    one is busy, up to this many, and keeps them; 1: one process, invocations take turns."""
 
     def __init__(self, aws_port: int | None = None, api_port: int | None = None, api_key: str = DEV_API_KEY,
                  state_dir: Path | None = None, prefix: str = "local-", pump_retry_secs: int = 2,
                  release: bool = False, calcom_port: int | None = None, lambda_port: int | None = None,
-                 function_timeout: float | None = 60, reload: bool = True, retell_port: int | None = None):
+                 function_timeout: float | None = 60, reload: bool = True, retell_port: int | None = None,
+                 function_concurrency: int = 10):
         self.aws_port, self.api_port, self.api_key = aws_port, api_port, api_key
         self.retell_port = retell_port
         self.calcom_port, self.lambda_port = calcom_port, lambda_port
         self.function_timeout = function_timeout or None
         self.reload = reload  # False: cargo lambda does not restart functions when a source file changes
+        self.function_concurrency = max(1, function_concurrency)
         self.state_dir = Path(state_dir or Path(tempfile.gettempdir()) / f"retell-backend-{api_port or os.getpid()}")
         self.logs = self.state_dir / "logs"
         self.prefix = prefix
@@ -138,6 +147,12 @@ class LocalStack:
         self._shipper: threading.Thread | None = None
         self.users: dict[str, tuple[str, str]] = {}
         self._functions_log_offset: int | None = None
+
+    @property
+    def stack_name(self) -> str:
+        """The stack's name as `retell-ops` knows it (`local-` → `local`): Cal.com key secrets
+        are named `<stack>/calcom/<company>`, as in AWS."""
+        return self.prefix.rstrip("-") or "local"
 
     @property
     def endpoint(self) -> str:
@@ -250,6 +265,8 @@ class LocalStack:
             "webhook_url": self.webhook_url(), "inbound_url": self.inbound_url(),
             "tool_url_template": f"{self.api}/lambda-url/{{binary}}/api/retell/functions/{{name}}",
             "default_company_id": "default",
+            "stack_name": self.stack_name,
+            "recording_hosts": self.retell_url,
         }
         (self.state_dir / "stack.json").write_text(json.dumps(self.description, indent=1))
         self.companies = self.ops("companies", "load", *self._local_companies())
@@ -269,8 +286,9 @@ class LocalStack:
         return self
 
     def local_env(self) -> dict[str, str]:
-        """What differs locally from template.yaml's environment: the simulator as Retell, and
-        the control center's view of the stack (URLs under the gate, Cognito in the emulator)."""
+        """What differs locally from template.yaml's environment: the simulator as Retell (and
+        where recordings come from), the Cal.com stand-in on loopback, and the control center's
+        view of the stack (URLs under the gate, Cognito in the emulator)."""
         pool = self.description["resources"]["ControlCenterUserPool"]["Ref"]
         return {
             "RETELL_BASE_URL": self.retell_url,
@@ -281,6 +299,10 @@ class LocalStack:
             "TOOL_URL_TEMPLATE": f"{self.api}/lambda-url/{{binary}}/api/retell/functions/{{name}}",
             "COGNITO_ENDPOINT": self.endpoint,
             "COGNITO_JWKS_URL": f"{self.endpoint}/{pool}/.well-known/jwks.json",
+            # Recordings come from the simulator, exactly its origin (in AWS: Retell's storage).
+            "RECORDING_HOSTS": self.retell_url,
+            # The Cal.com stand-in runs on 127.0.0.1 (in AWS a calendar is https on the internet).
+            "CALENDAR_LOOPBACK": "allow",
         }
 
     def control_center_url(self) -> str:
@@ -374,8 +396,11 @@ class LocalStack:
 
     def _start_functions(self) -> None:
         """`cargo lambda watch` on the internal port. No --timeout: cargo lambda would apply it to
-        the runtime API's long poll too (see function_gate.py); the gate times invocations."""
+        the runtime API's long poll too (see function_gate.py); the gate times invocations.
+        --concurrency: up to that many processes per function (cargo-lambda 1.9.2 gives each
+        AWS_LAMBDA_MAX_CONCURRENCY=1, so each runs one invocation at a time, as on Lambda)."""
         options = (["--release"] if self.release else []) + ([] if self.reload else ["--ignore-changes"])
+        options += ["--concurrency", str(self.function_concurrency)]
         log = self.logs / "functions.log"
         if self._functions_log_offset is None:  # the supervisor reads on from here (the file may be older)
             self._functions_log_offset = log.stat().st_size if log.exists() else 0
@@ -384,9 +409,11 @@ class LocalStack:
                                           "--env-file", str(self.env_file), *options])
         wait_for_port(self.lambda_port, 120, watch, "cargo lambda watch")
 
-    def _function_processes(self) -> dict[str, str]:
-        """function -> "running" (its binary) or "building" (`cargo run --bin`, before it execs the
-        binary), for every function process cargo lambda watch has started."""
+    def _function_processes(self) -> dict[str, tuple[str, int]]:
+        """function -> (state, instances) for every function cargo lambda watch runs: state
+        "running" when one of its processes runs its binary, else "building" (`cargo run --bin`,
+        before it execs the binary); instances: how many processes it runs (`--concurrency`),
+        either kind."""
         with self._procs_lock:
             watch = next((p for n, p in self.procs if n == "functions"), None)
         if watch is None or watch.poll() is not None:
@@ -396,7 +423,8 @@ class LocalStack:
         for pid, (ppid, _) in table.items():
             children.setdefault(ppid, []).append(pid)
         names = set(self.description.get("functions", {}))
-        found: dict[str, str] = {}
+        running: dict[str, set[int]] = {}
+        building: dict[str, set[int]] = {}
         todo = list(children.get(watch.pid, []))
         while todo:
             pid = todo.pop()
@@ -405,9 +433,15 @@ class LocalStack:
             if not argv:
                 continue
             if Path(argv[0]).name in names and "target" in Path(argv[0]).parts:
-                found[Path(argv[0]).name] = "running"
+                running.setdefault(Path(argv[0]).name, set()).add(pid)
             elif "run" in argv and "--bin" in argv[:-1] and argv[argv.index("--bin") + 1] in names:
-                found.setdefault(argv[argv.index("--bin") + 1], "building")
+                building.setdefault(argv[argv.index("--bin") + 1], set()).add(pid)
+        found: dict[str, tuple[str, int]] = {}
+        for name in running.keys() | building.keys():
+            binaries = running.get(name, set())
+            # A `cargo run` that did not exec its binary (only on platforms without exec) is its parent.
+            cargos = {pid for pid in building.get(name, set()) if not any(table[b][0] == pid for b in binaries)}
+            found[name] = ("running" if binaries else "building", len(binaries) + len(cargos))
         return found
 
     def _supervise(self, interval: float = 1.0, grace: float = 2.0, min_restart_gap: float = 10.0) -> None:
@@ -417,10 +451,15 @@ class LocalStack:
         next invocation starts it afresh; one that did not build is reported only (cargo lambda
         builds it again when a source file is saved). Which functions cargo lambda started comes
         from its log ("spawning function instance"), so a process that dies before a look at the
-        process table saw it is caught too."""
+        process table saw it is caught too. Under --concurrency a function may run several
+        processes: one of them exiting while others run counts as a crash too (cargo lambda
+        neither restarts it nor starts another in its place, so the function would run one
+        process fewer for good)."""
         started: set[str] = set()  # functions cargo lambda runs an instance of
         state: dict[str, str] = {}  # their process as last seen: "running" or "building"
         missing_since: dict[str, float] = {}
+        peak: dict[str, int] = {}  # the most processes each function was seen running at once
+        fewer_since: dict[str, float] = {}
         recent_log = ""
         last_restart = 0.0
         while not self._stopping.wait(interval):
@@ -432,11 +471,19 @@ class LocalStack:
                 continue
             recent_log = (recent_log + new_log)[-65536:]
             started.update(SPAWNED.findall(new_log), now_running)
-            state.update(now_running)
+            state.update({name: st for name, (st, _) in now_running.items()})
+            for name, (_, count) in now_running.items():
+                peak[name] = max(peak.get(name, 0), count)
             crashed, unbuilt = [], []
             for name in sorted(started):
                 if name in now_running:
                     missing_since.pop(name, None)
+                    if now_running[name][1] >= peak.get(name, 0):
+                        fewer_since.pop(name, None)
+                    elif time.monotonic() - fewer_since.setdefault(name, time.monotonic()) >= grace:
+                        crashed.append(name)  # one of its processes exited, the others run on
+                        fewer_since.pop(name, None)
+                        peak[name] = now_running[name][1]
                     continue
                 since = missing_since.setdefault(name, time.monotonic())
                 if time.monotonic() - since < grace:
@@ -467,6 +514,8 @@ class LocalStack:
                     started.clear()
                     state.clear()
                     missing_since.clear()
+                    peak.clear()
+                    fewer_since.clear()
                 except Exception as err:  # noqa: BLE001 - say so; the console loop sees the dead process
                     self._report(f"restarting cargo lambda watch failed: {err}")
 
@@ -529,7 +578,7 @@ class LocalStack:
             settings = json.loads(path.read_text())
             calendar = settings.get("calendar", {})
             if calendar.get("type") == "calcom":
-                name = f"{self.prefix}calcom/{settings['company_id']}"
+                name = f"{self.stack_name}/calcom/{settings['company_id']}"
                 secret = json.dumps({"api_key": DEV_CALCOM_KEY})
                 try:
                     secrets.create_secret(Name=name, SecretString=secret)
@@ -654,12 +703,14 @@ def port_setting(name: str, default: int | None = None) -> int | None:
 def main() -> int:
     api_port = port_setting("LOCAL_API_PORT", 9000)
     timeout = os.environ.get("LOCAL_FUNCTION_TIMEOUT", "").strip()
+    concurrency = os.environ.get("LOCAL_FUNCTION_CONCURRENCY", "").strip()
     api_key = os.environ.get("RETELL_API_KEY") or DEV_API_KEY
     state = os.environ.get("LOCAL_STATE_DIR")
     stack = LocalStack(port_setting("LOCAL_AWS_PORT"), api_port, api_key, Path(state) if state else None,
                        calcom_port=port_setting("LOCAL_CALCOM_PORT"), lambda_port=port_setting("LOCAL_LAMBDA_PORT"),
                        retell_port=port_setting("LOCAL_RETELL_PORT"),
-                       function_timeout=float(timeout) if timeout else 60)
+                       function_timeout=float(timeout) if timeout else 60,
+                       function_concurrency=int(concurrency) if concurrency else 10)
     stopping = False
 
     def on_signal(*_):
@@ -684,6 +735,8 @@ def main() -> int:
         "start_timestamp": int(time.time() * 1000)}}, separators=(",", ":"))
     limit = (f"an invocation may take {stack.function_timeout:g} s" if stack.function_timeout
              else "no invocation time limit") + " (LOCAL_FUNCTION_TIMEOUT)"
+    limit += (f"; up to {stack.function_concurrency} processes per function "
+              "(LOCAL_FUNCTION_CONCURRENCY)")
     print(f"""
 Local stack is up.
 

@@ -75,7 +75,7 @@ impl Tool for BookAppointment {
                     "date": {"type": "string", "description": "Day, e.g. 2025-01-15, '15. Januar', 'morgen'"},
                     "time": {"type": "string", "description": "Start time, e.g. '14:00', '14 Uhr', 'halb drei'"},
                     "service_id": {"type": "string", "description": "Service id or name, e.g. 'haircut' or 'Haarschnitt'"},
-                    "customer_name": {"type": "string", "maxLength": MAX_NAME_CHARS},
+                    "customer_name": {"type": "string", "maxLength": MAX_NAME_CHARS, "description": "Caller's name (letters only)"},
                     "customer_email": {"type": "string", "maxLength": MAX_EMAIL_CHARS},
                     "notes": {"type": "string", "maxLength": MAX_NOTES_CHARS}
                 },
@@ -88,9 +88,11 @@ impl Tool for BookAppointment {
         let date = ctx.date(args, "date")?;
         let time = ctx.time(args, "time", date)?;
         let service = ctx.service(args, "service_id")?;
-        let phone = ctx.phone(args, "customer_phone")?;
-        // Stored free text, bounded (docs/custom-functions.md, "Arguments").
-        let customer_name = ctx.stored_text(args, "customer_name", MAX_NAME_CHARS, false)?;
+        let (phone, contact_proven) = ctx.contact_number(args, "customer_phone")?;
+        // Stored free text, bounded (docs/custom-functions.md, "Arguments"); a name only as
+        // names are written, since it reaches the next call's prompt.
+        let customer_name = ctx.person_name(args, "customer_name")?;
+        let customer_name = customer_name.as_ref().map(|n| n.as_str());
         let customer_email = ctx.email(args, "customer_email")?;
         let notes = ctx.stored_text(args, "notes", MAX_NOTES_CHARS, true)?;
         if !ctx.is_bookable_start(service, date, time) {
@@ -125,6 +127,7 @@ impl Tool for BookAppointment {
             customer_email,
             notes,
             call_id: ctx.call.call_id.as_deref(),
+            contact_proven,
         };
         Ok(match ctx.calendar.book(ctx.company, &request).await {
             Ok(BookingOutcome::Booked(a)) | Ok(BookingOutcome::AlreadyBooked(a)) => {

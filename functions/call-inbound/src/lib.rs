@@ -6,7 +6,9 @@
 use chrono::{DateTime, Datelike, Duration, Utc};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
-use shared::booking::company::{Company, CompanyKey};
+use shared::booking::company::Company;
+use shared::booking::directory::CompanyKey;
+use shared::booking::person::PersonName;
 use shared::booking::phone::PhoneNumber;
 use shared::booking::routing::{route, Routing};
 use shared::booking::spoken::german_date;
@@ -133,8 +135,8 @@ impl<S: SecretSource + Send + Sync> InboundCall<S> {
         let (parts, body) = request.into_parts();
         let body: &[u8] = body.as_ref();
         let payload: Option<Value> = serde_json::from_slice(body).ok();
-        let inbound = payload.as_ref().and_then(|p| p.get("call_inbound"));
-        let text = |k: &str| inbound.and_then(|i| i.get(k)).and_then(Value::as_str);
+        let inbound = payload.as_ref().and_then(Inbound::of);
+        let text = |k: &str| inbound.as_ref().and_then(|i| i.text(k));
         let now = Utc::now();
         let to = text("to_number").and_then(|n| PhoneNumber::parse(n).ok());
         let claim = to
@@ -144,6 +146,10 @@ impl<S: SecretSource + Send + Sync> InboundCall<S> {
             .headers
             .get(SIGNATURE_HEADER)
             .and_then(|v| v.to_str().ok());
+        let wrapper = inbound.as_ref().map_or(CALL, |i| i.kind);
+        if let Some(i) = &inbound {
+            tracing::Span::current().record("event", i.kind);
+        }
         let sender = match self
             .auth
             .authenticate(body, signature, claim.as_ref(), now.timestamp_millis())
@@ -151,30 +157,52 @@ impl<S: SecretSource + Send + Sync> InboundCall<S> {
         {
             Ok(sender) => sender,
             Err(AuthError::Signature(e)) => {
-                tracing::warn!(status = 401, reason = e.reason(), "inbound call rejected");
+                tracing::warn!(
+                    status = 401,
+                    reason = e.reason(),
+                    "inbound webhook rejected"
+                );
                 return json_response(401, &json!({"error": e.reason()}));
             }
-            Err(error) => {
-                // Fail open: Retell connects the number's own inbound agent.
-                tracing::error!(reason = error.reason(), %error, "inbound call answered without settings");
-                return json_response(200, &json!({"call_inbound": {}}));
+            Err(error) if error.status() == 401 => {
+                tracing::warn!(
+                    status = 401,
+                    reason = error.reason(),
+                    "inbound webhook rejected"
+                );
+                return json_response(401, &json!({"error": error.reason()}));
             }
+            Err(error) => {
+                // Fail open: Retell connects the number's own agent.
+                tracing::error!(reason = error.reason(), %error, "inbound webhook answered without settings");
+                return json_response(200, &json!({ wrapper: {} }));
+            }
+        };
+        let Some(inbound) = inbound else {
+            tracing::warn!(
+                status = 400,
+                reason = "not_inbound",
+                "inbound webhook rejected: neither call_inbound nor chat_inbound"
+            );
+            return json_response(400, &json!({"error": "not_inbound"}));
         };
         let Some(to) = to else {
             tracing::warn!(
                 status = 400,
                 reason = "missing_to_number",
-                "inbound call rejected"
+                "inbound webhook rejected"
             );
             return json_response(400, &json!({"error": "missing_to_number"}));
         };
         let Some(company) = sender.company else {
-            // Fail open: Retell connects the number's own inbound agent.
+            // Fail open: Retell connects the number's own agent.
             tracing::error!(to = %to.masked(), "no company for the called number");
-            return json_response(200, &json!({"call_inbound": {}}));
+            return json_response(200, &json!({ wrapper: {} }));
         };
         tracing::Span::current().record("company", company.id());
-        let caller = text("from_number").and_then(|n| PhoneNumber::parse(n).ok());
+        let caller = inbound
+            .text("from_number")
+            .and_then(|n| PhoneNumber::parse(n).ok());
         let customer = match &caller {
             Some(phone) => self
                 .ledger
@@ -186,23 +214,63 @@ impl<S: SecretSource + Send + Sync> InboundCall<S> {
                 }),
             None => CustomerRecord::default(),
         };
+        // Only a name as names are written reaches the prompt (`PersonName`): a stored value
+        // with braces or line breaks could carry instructions to the agent.
+        let name = customer.name.as_deref().and_then(|n| {
+            PersonName::parse(n)
+                .map_err(
+                    |e| tracing::warn!(error = %e, "stored customer name left out of the prompt"),
+                )
+                .ok()
+        });
         let routing = route(&company, caller.as_ref(), customer.vip, now);
         let mut answer = Map::new();
-        if let Some(agent) = &routing.agent_id {
-            answer.insert("override_agent_id".into(), Value::String(agent.clone()));
+        // Our agents are voice agents: an SMS chat keeps the number's own SMS agent. An agent
+        // the number already routes to is not overridden, so the version it pins stays.
+        if let (CALL, Some(agent)) = (inbound.kind, &routing.agent_id) {
+            if inbound.text("agent_id") != Some(agent.as_str()) {
+                answer.insert("override_agent_id".into(), Value::String(agent.clone()));
+            }
         }
-        let mut variables = dynamic_variables(&company, now, customer.name.as_deref());
+        let mut variables = dynamic_variables(&company, now, name.as_ref().map(|n| n.as_str()));
         variables.extend(routing_variables(&company, &routing));
         answer.insert("dynamic_variables".into(), Value::Object(variables));
         answer.insert("metadata".into(), json!({"company_id": company.id()}));
         tracing::info!(
-            caller_known = customer.name.is_some(),
+            caller_known = name.is_some(),
             vip = routing.vip,
             open = routing.open_now,
             transfer_available = routing.transfer_number.is_some(),
-            "inbound call answered"
+            "inbound webhook answered"
         );
-        json_response(200, &json!({"call_inbound": answer}))
+        json_response(200, &json!({ inbound.kind: answer }))
+    }
+}
+
+/// Retell's wrapper of an inbound voice call.
+const CALL: &str = "call_inbound";
+/// Retell's wrapper of an inbound SMS (a number's `inbound_sms_webhook_url`).
+const CHAT: &str = "chat_inbound";
+
+/// The inbound request: a call (`call_inbound`) or an SMS chat (`chat_inbound`), each answered
+/// under its own wrapper.
+struct Inbound<'a> {
+    kind: &'static str,
+    fields: &'a Map<String, Value>,
+}
+
+impl<'a> Inbound<'a> {
+    fn of(payload: &'a Value) -> Option<Self> {
+        [CALL, CHAT].into_iter().find_map(|kind| {
+            payload
+                .get(kind)
+                .and_then(Value::as_object)
+                .map(|fields| Inbound { kind, fields })
+        })
+    }
+
+    fn text(&self, key: &str) -> Option<&'a str> {
+        self.fields.get(key).and_then(Value::as_str)
     }
 }
 

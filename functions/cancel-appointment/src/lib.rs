@@ -17,8 +17,9 @@ impl Tool for CancelAppointment {
             parameters: json!({
                 "type": "object",
                 "properties": {
-                    "phone": {"type": "string", "description": "Phone number the appointment was booked with; defaults to the caller's number"},
-                    "date": {"type": "string", "description": "Day of the appointment, if the caller has several"},
+                    "phone": {"type": "string", "description": "Only if the appointment was booked under a number other than the one the caller calls from"},
+                    "customer_name": {"type": "string", "description": "For another number: the name the booking is under"},
+                    "date": {"type": "string", "description": "Day of the appointment: if the caller has several, or for another number"},
                     "appointment_id": {"type": "string"}
                 }
             }),

@@ -17,8 +17,9 @@ use shared::retell::wiring;
 
 use crate::data::{CompanyView, DataError};
 use crate::pages::agents::{
-    agent_ids, checked_text, may_edit, retell_for, MAX_GREETING_CHARS, MAX_PROMPT_CHARS,
+    agent_ids, checked_text, may_edit, MAX_GREETING_CHARS, MAX_PROMPT_CHARS,
 };
+use crate::retell_access::retell_for;
 use crate::session::Session;
 use crate::ControlCenter;
 
@@ -205,7 +206,7 @@ pub async fn test_call(
         },
     )
     .await?;
-    match crate::pages::test_call::start_call(&app, &company, &request.to_number).await {
+    match crate::test_calls::start(&app, &session.viewer, &company, &request.to_number).await {
         Ok(call_id) => Ok((
             StatusCode::ACCEPTED,
             Json(json!({"call_id": call_id, "company_id": company.id})),

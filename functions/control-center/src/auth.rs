@@ -20,6 +20,9 @@ const MAX_TOKEN_BYTES: usize = 8 * 1024;
 const LEEWAY_SECS: i64 = 30;
 /// A kid we do not know refetches the keys at most this often (keys rotate rarely).
 const REFETCH_AFTER: Duration = Duration::from_secs(60);
+/// After a failed fetch the next request tries again, but not sooner than this: an outage at
+/// Cognito costs each request at most one wait, and a flood of requests one fetch a second.
+const RETRY_FAILED_AFTER: Duration = Duration::from_secs(1);
 
 /// The person a request comes from, as their verified token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +138,10 @@ struct Jwk {
 #[derive(Default)]
 struct KeySet {
     keys: HashMap<String, (Vec<u8>, Vec<u8>)>,
+    /// When the keys were last fetched successfully.
     fetched: Option<Instant>,
+    /// When a fetch last failed, and why.
+    failed: Option<(Instant, String)>,
 }
 
 pub struct TokenVerifier {
@@ -233,17 +239,35 @@ impl TokenVerifier {
         if set.fetched.is_some_and(|at| at.elapsed() < REFETCH_AFTER) {
             return Err(AuthError::UnknownKey);
         }
+        // A failed fetch is no answer about the key: it says nothing about the session, and
+        // the next request soon tries again (not a minute later).
+        if let Some((at, why)) = &set.failed {
+            if at.elapsed() < RETRY_FAILED_AFTER {
+                return Err(AuthError::Keys(why.clone()));
+            }
+        }
+        let fetched = async {
+            self.http
+                .get(&self.jwks_url)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(|e| e.to_string())?
+                .json::<Jwks>()
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        let jwks = match fetched {
+            Ok(jwks) => jwks,
+            Err(why) => {
+                tracing::warn!(reason = %why, "the pool's signing keys could not be fetched");
+                set.failed = Some((Instant::now(), why.clone()));
+                return Err(AuthError::Keys(why));
+            }
+        };
         set.fetched = Some(Instant::now());
-        let jwks: Jwks = self
-            .http
-            .get(&self.jwks_url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| AuthError::Keys(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| AuthError::Keys(e.to_string()))?;
+        set.failed = None;
         set.keys = jwks
             .keys
             .into_iter()

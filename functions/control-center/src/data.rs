@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
-use shared::booking::company::{Company, CompanyDirectory, CompanyKey};
+use shared::booking::company::Company;
+use shared::booking::directory::{CompanyDirectory, CompanyKey};
 use shared::calendar::ledger::AppointmentLedger;
 use shared::calendar::Appointment;
 use shared::calls::record::{CallRecord, CallStats};

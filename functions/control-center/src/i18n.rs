@@ -226,6 +226,7 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("message", "Meldung", "Message"),
     ("function", "Funktion", "Function"),
     ("no_logs", "Keine Protokollzeilen.", "No log lines."),
+    ("logs_unread_before", "Nicht durchsucht, die Zeit reichte nicht: Zeilen vor", "Not searched, out of time: lines before"),
     (
         "number_to_call",
         "Nummer, die angerufen wird (E.164)",

@@ -19,7 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use shared::booking::company::{CompanyDirectory, COMPANY_CACHE_TTL};
+use shared::booking::directory::{CompanyDirectory, COMPANY_CACHE_TTL};
 use shared::calendar::ledger::AppointmentLedger;
 use shared::calls::dead_letters::{DeadLetterQueues, QueuePair};
 use shared::calls::store::DynamoCallStore;
@@ -38,7 +38,9 @@ pub mod data;
 pub mod i18n;
 pub mod logbook;
 pub mod pages;
+pub mod retell_access;
 pub mod session;
+pub mod test_calls;
 
 use auth::TokenVerifier;
 use cognito::Cognito;
@@ -54,6 +56,8 @@ pub struct ControlCenter {
     pub sqs: shared::platform::aws_json::AwsJsonClient,
     pub logbook: logbook::Logbook,
     pub wiring: Wiring,
+    /// The Content-Security-Policy of every answer ([`content_security_policy`]).
+    pub csp: HeaderValue,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +146,7 @@ impl ControlCenter {
                 tool_url_template: config.tool_url_template.clone(),
                 tools: tool_catalog::definitions(),
             },
+            csp: content_security_policy(config),
             config: config.clone(),
         })
     }
@@ -212,7 +217,10 @@ impl ControlCenter {
                 session::authenticate,
             ))
             .layer(middleware::from_fn_with_state(self.clone(), strip_prefix))
-            .layer(middleware::from_fn(security_headers))
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                security_headers,
+            ))
             .with_state(self)
     }
 }
@@ -248,10 +256,34 @@ async fn strip_prefix(
     next.run(request).await
 }
 
-/// The usual headers on every answer: a strict Content-Security-Policy (scripts and styles
-/// only from here, no inline script, no framing), no sniffing, no referrer, HSTS, no caching of
-/// pages with personal data.
-async fn security_headers(request: Request, next: Next) -> Response {
+/// Scripts and styles only from here, no inline script, no framing; recordings only from where
+/// the stack fetches them (`RECORDING_HOSTS`: Retell's storage, locally the simulator's origin).
+pub fn content_security_policy(config: &ControlCenterConfig) -> HeaderValue {
+    let media: String = std::iter::once("'self'".to_owned())
+        .chain(config.recording_hosts.csp_sources())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let policy = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         media-src {media}; connect-src 'self'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| {
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             media-src 'self'; connect-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        )
+    })
+}
+
+/// The usual headers on every answer: the Content-Security-Policy, no sniffing, no referrer,
+/// HSTS, no caching of pages with personal data.
+async fn security_headers(
+    State(app): State<Arc<ControlCenter>>,
+    request: Request,
+    next: Next,
+) -> Response {
     use tracing::Instrument;
     let is_asset = request.uri().path().contains("/assets/");
     let head = request.method() == Method::HEAD;
@@ -272,13 +304,7 @@ async fn security_headers(request: Request, next: Next) -> Response {
     let set = |h: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
         h.insert(name, HeaderValue::from_static(value));
     };
-    set(
-        h,
-        "content-security-policy",
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         media-src 'self' https: http://127.0.0.1:*; connect-src 'self'; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'",
-    );
+    h.insert("content-security-policy", app.csp.clone());
     set(h, "x-content-type-options", "nosniff");
     set(h, "x-frame-options", "DENY");
     set(h, "referrer-policy", "no-referrer");

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
-use shared::platform::logs::{LogsClient, LogsError};
+use shared::platform::logs::{LogsClient, LogsError, Visit};
 use shared::platform::telemetry::ANSWERED;
 use tokio::sync::Mutex;
 
@@ -103,6 +103,30 @@ pub struct LogQuery {
     pub limit: usize,
 }
 
+impl LogQuery {
+    /// Whether a line is one this query lists, for this viewer.
+    fn wants(&self, viewer: &Viewer, line: &LogLine) -> bool {
+        line.visible_to(viewer)
+            && self
+                .call_id
+                .as_ref()
+                .is_none_or(|c| line.call_id.as_deref() == Some(c.as_str()))
+            && (!self.problems_only || matches!(line.level.as_str(), "WARN" | "ERROR"))
+    }
+}
+
+/// What a log search found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogLines {
+    /// Newest first.
+    pub lines: Vec<LogLine>,
+    /// The search ran out of time: lines before this were not read (in some function's log).
+    pub unread_before_ms: Option<i64>,
+}
+
+/// How long a log search may take: the page answers well within the control center's 15 s.
+pub const LOG_SEARCH_BUDGET: Duration = Duration::from_secs(3);
+
 /// Operational figures over a window.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Operations {
@@ -137,14 +161,11 @@ impl Logbook {
         self.client.is_some() && !self.groups.is_empty()
     }
 
-    /// Lines of every function, newest first, the viewer's only.
-    pub async fn lines(
-        &self,
-        viewer: &Viewer,
-        query: &LogQuery,
-    ) -> Result<Vec<LogLine>, LogsError> {
+    /// Lines of every function, newest first, the viewer's only: each function's log read
+    /// newest first, all at once, within [`LOG_SEARCH_BUDGET`].
+    pub async fn lines(&self, viewer: &Viewer, query: &LogQuery) -> Result<LogLines, LogsError> {
         let Some(client) = &self.client else {
-            return Ok(Vec::new());
+            return Ok(LogLines::default());
         };
         // A quoted term narrows what CloudWatch returns; the exact checks follow on each line.
         let pattern = query
@@ -155,53 +176,51 @@ impl Logbook {
                 Viewer::Staff { company_id, .. } => Some(format!("\"{company_id}\"")),
                 Viewer::Admin { .. } => None,
             });
-        let mut lines = Vec::new();
-        for (function, group) in &self.groups {
-            let mut token: Option<String> = None;
-            // The newest lines matter: a few pages per function at most.
-            for _ in 0..5 {
-                let page = match client
-                    .filter_log_events(
+        let limit = query.limit.max(1);
+        let searches = self.groups.iter().map(|(function, group)| {
+            let pattern = pattern.as_deref();
+            async move {
+                let mut lines = Vec::new();
+                let searched = client
+                    .newest_first(
                         group,
-                        pattern.as_deref(),
+                        pattern,
                         query.from_ms,
                         query.to_ms,
-                        1000,
-                        token.as_deref(),
+                        LOG_SEARCH_BUDGET,
+                        |event| {
+                            if let Some(line) =
+                                LogLine::parse(function, event.timestamp_ms, &event.message)
+                                    .filter(|l| query.wants(viewer, l))
+                            {
+                                lines.push(line);
+                            }
+                            if lines.len() >= limit {
+                                Visit::Enough
+                            } else {
+                                Visit::More
+                            }
+                        },
                     )
-                    .await
-                {
-                    Ok(p) => p,
-                    Err(e) if e.code() == Some("ResourceNotFoundException") => break,
-                    Err(e) => return Err(e),
-                };
-                for event in &page.events {
-                    let Some(line) = LogLine::parse(function, event.timestamp_ms, &event.message)
-                    else {
-                        continue;
-                    };
-                    if !line.visible_to(viewer) {
-                        continue;
-                    }
-                    if let Some(c) = &query.call_id {
-                        if line.call_id.as_deref() != Some(c.as_str()) {
-                            continue;
-                        }
-                    }
-                    if query.problems_only && !matches!(line.level.as_str(), "WARN" | "ERROR") {
-                        continue;
-                    }
-                    lines.push(line);
-                }
-                match page.next_token {
-                    Some(t) => token = Some(t),
-                    None => break,
+                    .await;
+                match searched {
+                    Ok(s) => Ok((lines, s.out_of_time.then_some(s.back_to_ms))),
+                    Err(e) if e.code() == Some("ResourceNotFoundException") => Ok((lines, None)),
+                    Err(e) => Err(e),
                 }
             }
+        });
+        let mut out = LogLines::default();
+        for result in futures::future::join_all(searches).await {
+            let (lines, stopped_at) = result?;
+            out.lines.extend(lines);
+            if let Some(at) = stopped_at {
+                out.unread_before_ms = Some(out.unread_before_ms.map_or(at, |o: i64| o.max(at)));
+            }
         }
-        lines.sort_by_key(|l| std::cmp::Reverse(l.timestamp_ms));
-        lines.truncate(query.limit.max(1));
-        Ok(lines)
+        out.lines.sort_by_key(|l| std::cmp::Reverse(l.timestamp_ms));
+        out.lines.truncate(limit);
+        Ok(out)
     }
 
     /// Response times and the webhook's success rate over the last hour, for the viewer's
@@ -230,7 +249,7 @@ impl Logbook {
             ..Default::default()
         };
         let lines = self.lines(viewer, &query).await?;
-        let ops = operations_of(&lines);
+        let ops = operations_of(&lines.lines);
         *self.operations.lock().await = Some((Instant::now(), scope, ops.clone()));
         Ok(Some(ops))
     }
@@ -242,23 +261,32 @@ impl Logbook {
         let client = self.client.as_ref()?;
         let (_, group) = self.groups.iter().find(|(f, _)| f == "reconcile")?;
         let now = chrono::Utc::now().timestamp_millis();
-        let page = client
-            .filter_log_events(
+        let mut last: Option<LogLine> = None;
+        client
+            .newest_first(
                 group,
                 Some("\"reconcile finished\""),
                 now - 2 * 3_600_000,
                 now,
-                1000,
-                None,
+                LOG_SEARCH_BUDGET,
+                |e| {
+                    let line = LogLine::parse("reconcile", e.timestamp_ms, &e.message)
+                        .filter(|l| l.message == "reconcile finished");
+                    if let Some(line) = line {
+                        if last
+                            .as_ref()
+                            .is_none_or(|l| l.timestamp_ms <= line.timestamp_ms)
+                        {
+                            last = Some(line);
+                        }
+                        return Visit::Enough;
+                    }
+                    Visit::More
+                },
             )
             .await
             .ok()?;
-        let last = page
-            .events
-            .iter()
-            .filter_map(|e| LogLine::parse("reconcile", e.timestamp_ms, &e.message))
-            .filter(|l| l.message == "reconcile finished")
-            .max_by_key(|l| l.timestamp_ms)?;
+        let last = last?;
         let n = |k: &str| last.fields.get(k).and_then(Value::as_u64).unwrap_or(0);
         let when = chrono::DateTime::from_timestamp_millis(last.timestamp_ms)
             .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())

@@ -14,18 +14,20 @@ impl Tool for GetCustomerInfo {
     fn definition(&self) -> ToolDefinition {
         ToolDefinition {
             name: Self::NAME,
-            description: "Kundendaten zur Telefonnummer abrufen (Name, Besuche, kommende Termine). Look up the caller: name, visits, upcoming appointments.",
+            description: "Kundendaten des Anrufers abrufen (Name, Besuche, kommende Termine). Look up the caller by the number they call from: name, visits, upcoming appointments. Another number needs the name and an appointment date.",
             parameters: json!({
                 "type": "object",
                 "properties": {
-                    "phone": {"type": "string", "description": "Phone number; defaults to the number the caller calls from"}
+                    "phone": {"type": "string", "description": "Only if the caller asks about a number other than the one they call from"},
+                    "customer_name": {"type": "string", "description": "For another number: the name its bookings are under"},
+                    "date": {"type": "string", "description": "For another number: the day of one of its appointments"}
                 }
             }),
         }
     }
 
     async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Result<Reply, Reply> {
-        let phone = ctx.phone(args, "phone")?;
+        let phone = ctx.proven_customer(args, "phone").await?.phone;
         let (name, appointments) = match tokio::join!(
             ctx.calendar.customer_name(ctx.company, &phone),
             ctx.calendar.customer_appointments(ctx.company, &phone)

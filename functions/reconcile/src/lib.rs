@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use serde::Serialize;
-use shared::booking::company::{CompanyDirectory, COMPANY_CACHE_TTL};
+use shared::booking::directory::{CompanyDirectory, COMPANY_CACHE_TTL};
 use shared::calls::queue::SqsEventQueue;
 use shared::calls::reconcile::{
     CallOutcome, ReconcileReport, Reconciler, RetellAccount, StuckPolicy, Tally,

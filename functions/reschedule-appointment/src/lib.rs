@@ -19,8 +19,9 @@ impl Tool for RescheduleAppointment {
             parameters: json!({
                 "type": "object",
                 "properties": {
-                    "phone": {"type": "string", "description": "Phone number the appointment was booked with; defaults to the caller's number"},
-                    "date": {"type": "string", "description": "Current day of the appointment, if the caller has several"},
+                    "phone": {"type": "string", "description": "Only if the appointment was booked under a number other than the one the caller calls from"},
+                    "customer_name": {"type": "string", "description": "For another number: the name the booking is under"},
+                    "date": {"type": "string", "description": "Current day of the appointment: if the caller has several, or for another number"},
                     "appointment_id": {"type": "string"},
                     "new_date": {"type": "string", "description": "New day, e.g. 'morgen', '20.01.2025'"},
                     "new_time": {"type": "string", "description": "New start time, e.g. '15 Uhr'"}

@@ -9,8 +9,9 @@ use aws_sdk_dynamodb::types::{BackupStatus, ExportFormat, ExportStatus};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde_json::json;
-use shared::calls::recordings::{Copied, RecordingCopier};
+use shared::calls::recordings::{Copied, RecordingCopier, RECORDING_FIELDS};
 use shared::calls::store::CallStore;
+use shared::platform::outbound::OutboundPolicy;
 use shared::retell::CallId;
 
 use crate::commands::{err, Context};
@@ -28,7 +29,11 @@ pub async fn backup_recordings(
 ) -> Result<bool, String> {
     let companies = ctx.companies(company).await?;
     let store = ctx.call_store();
-    let copier = RecordingCopier::new(ctx.aws.s3.clone(), ctx.stack.bucket.clone()).map_err(err)?;
+    let hosts = OutboundPolicy::parse(&ctx.stack.recording_hosts)
+        .map_err(|e| format!("the stack's RecordingHosts: {e}"))?;
+    let copier =
+        RecordingCopier::new(ctx.aws.s3.clone(), ctx.stack.bucket.clone(), hosts).map_err(err)?;
+    let retell = ctx.retell()?;
     let ids = ctx
         .call_ids(&companies, from.timestamp_millis(), to.timestamp_millis())
         .await?;
@@ -40,11 +45,22 @@ pub async fn backup_recordings(
         let (store, copier) = (&store, &copier);
         async move {
             let call_id = CallId::parse(id).map_err(|e| (id.clone(), e.to_string()))?;
-            let record = store
+            let mut record = store
                 .load(&call_id)
                 .await
                 .map_err(|e| (id.clone(), e.to_string()))?
                 .ok_or_else(|| (id.clone(), "no longer stored".to_owned()))?;
+            // The stored URLs are signed and expire after 24 hours: Retell's current ones.
+            let fresh = retell
+                .get_call(id)
+                .await
+                .map_err(|e| (id.clone(), format!("Retell: {e}")))?;
+            for field in RECORDING_FIELDS {
+                match fresh.other.get(field) {
+                    Some(url) => record.fields.insert(field.to_owned(), url.clone()),
+                    None => record.fields.remove(field),
+                };
+            }
             copier
                 .copy(&record)
                 .await

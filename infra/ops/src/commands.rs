@@ -10,7 +10,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use shared::booking::company::{Company, CompanyDirectory, CompanySettings, COMPANY_CACHE_TTL};
+use shared::booking::company::{CalendarBackend, Company, CompanySettings};
+use shared::booking::directory::{CompanyDirectory, COMPANY_CACHE_TTL};
+use shared::booking::phone::PhoneNumber;
 use shared::calls::export::{ExportFormat, ExportWriter};
 use shared::calls::queue::SqsEventQueue;
 use shared::calls::reconcile::{
@@ -20,7 +22,9 @@ use shared::calls::store::DynamoCallStore;
 use shared::calls::views::{CallFilter, CallSummary};
 use shared::platform::aws::AwsClients;
 use shared::platform::config::DEFAULT_INLINE_LIMIT_BYTES;
-use shared::retell::api::{mask_number, LlmSettings, PhoneNumberUpdate, RetellClient};
+use shared::retell::api::{
+    mask_number, ConcurrencyState, LlmSettings, PhoneNumberUpdate, RetellClient,
+};
 
 use crate::agent_file::AgentFile;
 use crate::agents::{self, describe, LoadedFile, OpsError};
@@ -471,15 +475,33 @@ pub async fn health(ctx: &Context) -> Result<bool, String> {
     };
     match &concurrency {
         Ok(c) => {
-            let (used, limit) = (c.current_concurrency.unwrap_or(0), c.concurrency_limit);
-            checks.push(Check::from_bool(
-                "Retell concurrency below its limit",
-                limit.is_none_or(|l| used < l),
-                format!(
-                    "{used} of {} in use",
-                    limit.map(|l| l.to_string()).unwrap_or_else(|| "?".into())
+            let shown = |n: Option<u64>| n.map(|l| l.to_string()).unwrap_or_else(|| "?".into());
+            let used = shown(c.current_concurrency);
+            let limit = shown(c.concurrency_limit);
+            let burst = match (c.concurrency_burst_enabled, c.concurrency_burst_limit) {
+                (Some(true), Some(b)) => format!(", burst mode up to {b}"),
+                _ => String::new(),
+            };
+            let reserved = c
+                .reserved_inbound_concurrency
+                .filter(|r| *r > 0)
+                .map(|r| format!(", {r} held for inbound calls"))
+                .unwrap_or_default();
+            let detail = format!("{used} of {limit} in use{burst}{reserved}");
+            checks.push(match c.state() {
+                ConcurrencyState::Within => Check::ok("Retell concurrency", Some(detail)),
+                ConcurrencyState::Bursting => Check::ok(
+                    "Retell concurrency",
+                    Some(format!(
+                        "{detail}: above the normal limit, in burst mode (surcharged)"
+                    )),
                 ),
-            ));
+                ConcurrencyState::AtLimit => Check::failed(
+                    "Retell concurrency",
+                    format!("{detail}: at the limit, new calls fail"),
+                ),
+                ConcurrencyState::Unknown => Check::unknown("Retell concurrency", detail),
+            });
         }
         Err(e) => checks.push(Check::failed("Retell concurrency", e.clone())),
     }
@@ -498,7 +520,9 @@ pub async fn health(ctx: &Context) -> Result<bool, String> {
         "queues": queues_json,
         "last_event_stored": last.ok().flatten().map(|t| t.to_rfc3339()),
         "alarms_in_alarm": alarms_json,
-        "retell_concurrency": concurrency.ok().map(|c| json!({"current": c.current_concurrency, "limit": c.concurrency_limit})),
+        "retell_concurrency": concurrency.ok().map(|c| json!({"current": c.current_concurrency, "limit": c.concurrency_limit,
+            "burst_enabled": c.concurrency_burst_enabled, "burst_limit": c.concurrency_burst_limit,
+            "hard_limit": c.hard_limit(), "reserved_inbound": c.reserved_inbound_concurrency})),
         "checks": checks,
     }));
     Ok(ok)
@@ -935,18 +959,40 @@ pub async fn companies_load(
 ) -> Result<bool, String> {
     let table = table.unwrap_or_else(|| ctx.stack.companies_table.clone());
     // Every file is checked before any is written.
-    let mut settings = Vec::new();
+    let mut settings: Vec<CompanySettings> = Vec::new();
+    let mut claimed: HashMap<String, String> = HashMap::new();
     for file in files {
         let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
         let s: CompanySettings = serde_json::from_str(&text)
             .map_err(|e| format!("{}:{}: {e}", file.display(), e.line()))?;
         Company::from_settings(s.clone()).map_err(|e| format!("{}: {e}", file.display()))?;
+        for_this_stack(&s, &ctx.stack).map_err(|e| format!("{}: {e}", file.display()))?;
+        let keys =
+            s.agent_ids
+                .iter()
+                .map(|a| format!("agent {a}"))
+                .chain(s.phone_numbers.iter().map(|n| {
+                    let e164 = PhoneNumber::parse(n).map(|p| p.as_str().to_owned());
+                    format!("number {}", e164.unwrap_or_else(|_| n.clone()))
+                }));
+        for key in keys {
+            if let Some(other) = claimed.insert(key.clone(), s.company_id.clone()) {
+                if other != s.company_id {
+                    return Err(format!(
+                        "{}: {key} is listed by company {other} and by company {} (remove it from one of the two files)",
+                        file.display(),
+                        s.company_id
+                    ));
+                }
+            }
+        }
         settings.push(s);
     }
     let directory = CompanyDirectory::new(ctx.aws.dynamodb.clone(), table, COMPANY_CACHE_TTL);
     let mut loaded = Vec::new();
+    let mut removed = Vec::new();
     for s in &settings {
-        directory
+        let done = directory
             .put(s)
             .await
             .map_err(|e| format!("{}: {e} (loaded before it: {:?})", s.company_id, loaded))?;
@@ -958,10 +1004,45 @@ pub async fn companies_load(
                 s.phone_numbers.len()
             )),
         ));
+        for entry in &done.removed {
+            ctx.out.check(&Check::ok(
+                format!("{}: removed {entry}", s.company_id),
+                Some("no longer listed".into()),
+            ));
+        }
+        removed.extend(
+            done.removed
+                .into_iter()
+                .map(|e| json!({"company_id": s.company_id, "removed": e})),
+        );
         loaded.push(s.company_id.clone());
     }
-    ctx.out.json_value(&json!({"ok": true, "loaded": loaded}));
+    ctx.out
+        .json_value(&json!({"ok": true, "loaded": loaded, "removed": removed}));
     Ok(true)
+}
+
+/// What a deployed stack requires of a company beyond the file's own checks: its Cal.com key is
+/// this stack's secret (`<stack>/calcom/<company_id>`), and its Cal.com is on the internet
+/// (https; a stand-in on 127.0.0.1 only for the local stack).
+fn for_this_stack(settings: &CompanySettings, stack: &Stack) -> Result<(), String> {
+    let CalendarBackend::CalCom(cal) = &settings.calendar else {
+        return Ok(());
+    };
+    let secret_stack = cal.secret_stack(&settings.company_id)?;
+    if secret_stack != stack.name {
+        return Err(format!(
+            "calendar.api_key_secret must be {}/calcom/{} for {}",
+            stack.name, settings.company_id, stack.label
+        ));
+    }
+    if cal.is_loopback() && !stack.local {
+        return Err(format!(
+            "calendar.base_url is on this machine (127.0.0.1); {} calls Cal.com over https only",
+            stack.label
+        ));
+    }
+    Ok(())
 }
 
 // ------------------------------------------------------------------ import-calls

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use shared::booking::company::{CompanyDirectory, CompanyKey, COMPANY_CACHE_TTL};
+use shared::booking::directory::{CompanyDirectory, CompanyKey, COMPANY_CACHE_TTL};
 use shared::booking::phone::PhoneNumber;
 use shared::calls::record::{CallRecord, CallStats};
 use shared::calls::store::{CallStore, DynamoCallStore};

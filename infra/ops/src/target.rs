@@ -38,6 +38,11 @@ pub struct Stack {
     pub bucket: String,
     pub queues: Vec<QueuePair>,
     pub alarms: Vec<String>,
+    /// The stack's name: a deployed stack's CloudFormation name, `local` for `make dev`
+    /// (Cal.com key secrets are `<name>/calcom/<company>`).
+    pub name: String,
+    /// `RecordingHosts`: where recordings are fetched from (`backup recordings`).
+    pub recording_hosts: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +148,16 @@ impl Stack {
             bucket: text_at(res, "/EventsBucket/Ref")?,
             queues,
             alarms: Vec::new(),
+            name: endpoints
+                .get("stack_name")
+                .and_then(Value::as_str)
+                .unwrap_or("local")
+                .to_owned(),
+            recording_hosts: endpoints
+                .get("recording_hosts")
+                .and_then(Value::as_str)
+                .unwrap_or(shared::calls::recordings::DEFAULT_RECORDING_HOSTS)
+                .to_owned(),
         };
         Ok((stack, text_at(endpoints, "/aws")?))
     }
@@ -187,6 +202,7 @@ impl Stack {
             .collect();
         let mut alarms = Vec::new();
         let mut functions: HashMap<String, String> = HashMap::new();
+        let mut log_groups: HashMap<String, String> = HashMap::new();
         let mut pages = cfn
             .list_stack_resources()
             .stack_name(name)
@@ -204,6 +220,13 @@ impl Stack {
                 ) {
                     functions.insert(logical.to_owned(), format!("/aws/lambda/{id}"));
                 }
+                if let (Some("AWS::Logs::LogGroup"), Some(logical), Some(id)) = (
+                    r.resource_type(),
+                    r.logical_resource_id(),
+                    r.physical_resource_id(),
+                ) {
+                    log_groups.insert(logical.to_owned(), id.to_owned());
+                }
                 if let (Some("AWS::CloudWatch::Alarm"), Some(id)) =
                     (r.resource_type(), r.physical_resource_id())
                 {
@@ -217,7 +240,15 @@ impl Stack {
                 .iter()
                 .find(|(kind, ..)| *kind == q.kind)
                 .map(|(.., function)| *function);
-            q.log_group = consumer.and_then(|f| functions.get(f).cloned());
+            // The function's own log group (`<Function>LogGroup`), else Lambda's default of a
+            // stack deployed before the template named them.
+            q.log_group = consumer.and_then(|f| {
+                let own = f
+                    .strip_suffix("Function")
+                    .map(|base| format!("{base}LogGroup"));
+                own.and_then(|g| log_groups.get(&g).cloned())
+                    .or_else(|| functions.get(f).cloned())
+            });
         }
         Ok(stack)
     }
@@ -277,6 +308,11 @@ impl Stack {
             bucket: output("EventsBucketName")?,
             queues,
             alarms,
+            name: name.to_owned(),
+            recording_hosts: parameters
+                .get("RecordingHosts")
+                .cloned()
+                .unwrap_or_else(|| shared::calls::recordings::DEFAULT_RECORDING_HOSTS.into()),
         })
     }
 

@@ -15,16 +15,12 @@
 //! ```
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::{NaiveDate, NaiveTime};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
 
+use crate::booking::directory::CompanyKey;
 use crate::booking::phone::PhoneNumber;
 use crate::booking::slots::{OpenInterval, Schedule, ServiceTiming};
 
@@ -82,14 +78,74 @@ pub enum CalendarBackend {
 pub struct CalComSettings {
     #[serde(default = "default_calcom_url")]
     pub base_url: String,
-    /// Secrets Manager secret (name or ARN) holding the Cal.com API key, as the bare key or
-    /// `{"api_key": "cal_live_..."}`. Tools may read secrets under `<stack>/calcom/`.
+    /// Secrets Manager secret holding the Cal.com API key, as the bare key or
+    /// `{"api_key": "cal_live_..."}`, named `<stack>/calcom/<company_id>` (the tools may read
+    /// only secrets under `<stack>/calcom/`).
     pub api_key_secret: String,
     /// Service id → Cal.com event type id; every service needs one.
     pub event_types: HashMap<String, u64>,
     /// Per-request timeout; the whole tool call is cut off at 2.5 s regardless.
     #[serde(default = "default_calcom_timeout")]
     pub timeout_ms: u64,
+}
+
+impl CalComSettings {
+    /// `base_url` is https, or plain http to a loopback address (a stand-in on the same
+    /// machine: only the local stack allows that, [`CalComSettings::is_loopback`]).
+    pub fn check_base_url(&self) -> Result<(), String> {
+        let url = self.base_url.as_str();
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(format!("calendar.base_url {:?} is not a URL", short(url)));
+        };
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if host.is_empty() || host.contains('@') {
+            return Err(format!(
+                "calendar.base_url {:?} has no plain host",
+                short(url)
+            ));
+        }
+        match scheme {
+            "https" => Ok(()),
+            "http" if self.is_loopback() => Ok(()),
+            _ => Err(format!(
+                "calendar.base_url {:?} must be https (plain http only to a local stand-in on 127.0.0.1)",
+                short(url)
+            )),
+        }
+    }
+
+    /// Whether `base_url` points at this machine (`localhost`, 127.0.0.0/8, `[::1]`).
+    pub fn is_loopback(&self) -> bool {
+        let rest = self.base_url.split_once("://").map_or("", |(_, rest)| rest);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        };
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// The stack whose secret `api_key_secret` is: it must be named `<stack>/calcom/<company_id>`,
+    /// so a company can never name another company's (or anything else's) secret.
+    pub fn secret_stack(&self, company_id: &str) -> Result<&str, String> {
+        let name = self.api_key_secret.as_str();
+        let suffix = format!("/calcom/{company_id}");
+        match name.strip_suffix(&suffix) {
+            Some(stack) if !stack.is_empty() && !stack.contains('/') => Ok(stack),
+            _ => Err(format!(
+                "calendar.api_key_secret {:?} must be named <stack>/calcom/{company_id}",
+                short(name)
+            )),
+        }
+    }
+}
+
+/// At most 64 characters of something a file said, for an error message.
+fn short(text: &str) -> String {
+    text.chars().take(64).collect()
 }
 
 fn default_calcom_url() -> String {
@@ -163,6 +219,10 @@ pub struct CompanySettings {
     /// A human to transfer callers to, and when someone is there to pick up.
     #[serde(default)]
     pub transfer: Option<TransferSettings>,
+    /// Numbers the company's staff may have the agent call from the control center (E.164;
+    /// admins may call any ordinary number).
+    #[serde(default)]
+    pub test_numbers: Vec<String>,
 }
 
 /// `transfer`: the number a caller can be put through to, and the hours it is staffed
@@ -182,6 +242,9 @@ pub enum CompanyError {
     NotFound(String),
     #[error("company directory unavailable: {0}")]
     Backend(String),
+    /// An agent or number the company lists is another company's.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -231,9 +294,12 @@ pub struct Company {
 impl Company {
     pub fn from_settings(settings: CompanySettings) -> Result<Self, CompanyError> {
         let invalid = |m: String| CompanyError::Invalid(format!("{}: {m}", settings.company_id));
-        if settings.company_id.is_empty() || settings.company_id.contains('#') {
+        // The id is part of table keys and archive paths (`calls/<company_id>/…`).
+        if !CompanyKey::Id(settings.company_id.clone()).is_well_formed()
+            || settings.company_id.len() > 64
+        {
             return Err(invalid(
-                "company_id must be non-empty and free of '#'".into(),
+                "company_id must be 1-64 letters, digits, '_', '-', '.' or ':'".into(),
             ));
         }
         let time_zone: Tz = settings
@@ -257,15 +323,8 @@ impl Company {
             }
         }
         if let CalendarBackend::CalCom(cal) = &settings.calendar {
-            if !(cal.base_url.starts_with("https://") || cal.base_url.starts_with("http://")) {
-                return Err(invalid(format!(
-                    "calendar.base_url {:?} is not an http(s) URL",
-                    cal.base_url
-                )));
-            }
-            if cal.api_key_secret.trim().is_empty() {
-                return Err(invalid("calendar.api_key_secret is empty".into()));
-            }
+            cal.check_base_url().map_err(invalid)?;
+            cal.secret_stack(&settings.company_id).map_err(invalid)?;
             if !(100..=2500).contains(&cal.timeout_ms) {
                 return Err(invalid("calendar.timeout_ms must be 100..=2500".into()));
             }
@@ -294,6 +353,15 @@ impl Company {
                         agent.chars().take(64).collect::<String>()
                     )));
                 }
+            }
+        }
+        for n in &settings.test_numbers {
+            let number =
+                PhoneNumber::parse(n).map_err(|e| invalid(format!("test number {n}: {e}")))?;
+            if number.destination() != crate::booking::phone::Destination::Ordinary {
+                return Err(invalid(format!(
+                    "test number {n} is a premium-rate, service or short number"
+                )));
             }
         }
         let vip_numbers = settings
@@ -455,174 +523,6 @@ fn fold(text: &str) -> String {
     out
 }
 
-/// How a tool call names its company.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum CompanyKey {
-    Id(String),
-    Agent(String),
-    Number(String),
-}
-
-impl CompanyKey {
-    /// Whether the key could name anything: agent and company ids are short and plain (Retell's
-    /// `agent_…`, our slugs), numbers are E.164. A request that claims anything else is treated
-    /// as claiming nothing, so it costs no lookup (and a megabyte id never reaches DynamoDB).
-    pub fn is_well_formed(&self) -> bool {
-        match self {
-            CompanyKey::Id(id) | CompanyKey::Agent(id) => {
-                (1..=128).contains(&id.len())
-                    && id.bytes().all(|b| {
-                        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':')
-                    })
-            }
-            CompanyKey::Number(n) => PhoneNumber::parse(n).is_ok_and(|p| p.as_str() == n),
-        }
-    }
-
-    fn pk(&self) -> String {
-        match self {
-            CompanyKey::Id(id) => format!("company#{id}"),
-            CompanyKey::Agent(a) => format!("agent#{a}"),
-            CompanyKey::Number(n) => format!("number#{n}"),
-        }
-    }
-}
-
-/// Companies in DynamoDB: one item per agent id and per phone number, each holding the whole
-/// settings document, so finding a company is one GetItem. The one owner of "whose call is this":
-/// the webhook, the consumers (through the webhook's envelope), the tools and the inbound webhook
-/// all ask it. Cached per container with a TTL, misses included, so a warm container asks
-/// DynamoDB at most once a TTL per key.
-pub struct CompanyDirectory {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
-    ttl: Duration,
-    cache: Mutex<HashMap<CompanyKey, CachedLookup>>,
-}
-
-/// When a key was looked up, and the company it names (`None`: nobody listed it).
-type CachedLookup = (Instant, Option<Arc<Company>>);
-
-pub const COMPANY_CACHE_TTL: Duration = Duration::from_secs(60);
-const MAX_CACHED_KEYS: usize = 10_000;
-
-impl CompanyDirectory {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>, ttl: Duration) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            ttl,
-            cache: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub async fn find(&self, key: &CompanyKey) -> Result<Arc<Company>, CompanyError> {
-        self.lookup(key)
-            .await?
-            .ok_or_else(|| CompanyError::NotFound(key.pk()))
-    }
-
-    /// The company `key` names, `None` if nobody listed it.
-    pub async fn lookup(&self, key: &CompanyKey) -> Result<Option<Arc<Company>>, CompanyError> {
-        if let Some((at, company)) = self.cache.lock().await.get(key) {
-            if at.elapsed() < self.ttl {
-                return Ok(company.clone());
-            }
-        }
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.pk()))
-            .send()
-            .await
-            .map_err(|e| CompanyError::Backend(DisplayErrorContext(e).to_string()))?;
-        let company = match out.item.as_ref().and_then(|i| i.get("settings")) {
-            Some(AttributeValue::S(json)) => {
-                let settings = serde_json::from_str::<CompanySettings>(json)
-                    .map_err(|e| CompanyError::Invalid(e.to_string()))?;
-                Some(Arc::new(Company::from_settings(settings)?))
-            }
-            _ => None,
-        };
-        let mut cache = self.cache.lock().await;
-        // Signed-looking requests with made-up agent ids must not grow the cache without end.
-        if cache.len() >= MAX_CACHED_KEYS {
-            cache.clear();
-        }
-        cache.insert(key.clone(), (Instant::now(), company.clone()));
-        Ok(company)
-    }
-
-    /// Every company id in the table: one Scan of the small companies table, for jobs that
-    /// visit each company (reconcile); no request path calls it.
-    pub async fn company_ids(&self) -> Result<Vec<String>, CompanyError> {
-        let mut ids = BTreeSet::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(pk, :p)")
-                .expression_attribute_values(":p", AttributeValue::S("company#".into()))
-                .projection_expression("company_id")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| CompanyError::Backend(DisplayErrorContext(e).to_string()))?;
-            for item in out.items() {
-                if let Some(AttributeValue::S(id)) = item.get("company_id") {
-                    ids.insert(id.clone());
-                }
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(ids.into_iter().collect()),
-            }
-        }
-    }
-
-    /// Writes a company's items (its own and one per agent id and number).
-    pub async fn put(&self, settings: &CompanySettings) -> Result<(), CompanyError> {
-        Company::from_settings(settings.clone())?;
-        let json =
-            serde_json::to_string(settings).map_err(|e| CompanyError::Invalid(e.to_string()))?;
-        let mut keys = vec![CompanyKey::Id(settings.company_id.clone()).pk()];
-        keys.extend(
-            settings
-                .agent_ids
-                .iter()
-                .map(|a| CompanyKey::Agent(a.clone()).pk()),
-        );
-        for n in &settings.phone_numbers {
-            let e164 = PhoneNumber::parse(n).map_err(|e| CompanyError::Invalid(e.to_string()))?;
-            keys.push(CompanyKey::Number(e164.as_str().to_owned()).pk());
-        }
-        for chunk in keys.chunks(25) {
-            let writes = chunk
-                .iter()
-                .map(|pk| {
-                    let put = PutRequest::builder()
-                        .item("pk", AttributeValue::S(pk.clone()))
-                        .item("company_id", AttributeValue::S(settings.company_id.clone()))
-                        .item("settings", AttributeValue::S(json.clone()))
-                        .build()
-                        .map_err(|e| CompanyError::Backend(e.to_string()))?;
-                    Ok(WriteRequest::builder().put_request(put).build())
-                })
-                .collect::<Result<Vec<_>, CompanyError>>()?;
-            self.client
-                .batch_write_item()
-                .request_items(&self.table, writes)
-                .send()
-                .await
-                .map_err(|e| CompanyError::Backend(DisplayErrorContext(e).to_string()))?;
-        }
-        Ok(())
-    }
-}
-
 /// The demo salon `make dev` seeds and the docs, tests and benches use.
 #[cfg(test)]
 pub(crate) fn demo_company() -> Company {
@@ -762,27 +662,6 @@ mod tests {
             c.last_bookable_day(today),
             NaiveDate::from_ymd_opt(2025, 7, 14).unwrap_or_default()
         );
-    }
-
-    #[test]
-    fn only_plausible_keys_are_looked_up() {
-        for ok in [
-            CompanyKey::Agent("agent_0123abcd".into()),
-            CompanyKey::Id("salon-mitte".into()),
-            CompanyKey::Number("+493012345678".into()),
-        ] {
-            assert!(ok.is_well_formed(), "{ok:?}");
-        }
-        for bad in [
-            CompanyKey::Agent(String::new()),
-            CompanyKey::Agent("x".repeat(1_000_000)),
-            CompanyKey::Agent("agent#evil".into()),
-            CompanyKey::Id("a b".into()),
-            CompanyKey::Id("Zürich".into()),
-            CompanyKey::Number("030 12345678".into()),
-        ] {
-            assert!(!bad.is_well_formed(), "{bad:?}");
-        }
     }
 
     #[test]

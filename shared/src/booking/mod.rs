@@ -2,6 +2,8 @@
 //! dates and times as callers say them and as the agent speaks them back.
 
 pub mod company;
+pub mod directory;
+pub mod person;
 pub mod phone;
 pub mod routing;
 pub mod slots;

@@ -73,6 +73,69 @@ impl PhoneNumber {
     }
 }
 
+/// What kind of destination a number is, for calls and messages placed on a business's behalf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// A subscriber's number: may be called.
+    Ordinary,
+    /// Premium-rate, shared-cost, directory, televoting and other special-service numbers, and
+    /// international premium or satellite networks: calling them costs the business money.
+    PremiumOrService,
+    /// Fewer than six digits after the country code: a short code, not a subscriber.
+    ShortCode,
+}
+
+/// Prefixes (E.164 digits, country code first) of premium-rate and special-service ranges in the
+/// countries callers of these businesses are in, and international ranges that bill by the
+/// minute. Not a numbering plan: a refusal list for outgoing test and reminder calls.
+const SPECIAL_PREFIXES: &[&str] = &[
+    // Germany: 0900 premium, 0137/0138 televoting, 018x service and user groups, 019x online
+    // services, 012 innovative services, 0115/0116/0118 authority, harmonised and directory.
+    "49900", "49137", "49138", "4918", "4919", "4912", "49115", "49116", "49118",
+    // Austria: 08xx service, 09xx premium. Switzerland: 0840-0848 shared cost, 090x premium.
+    "438", "439", "4184", "4190",
+    // United Kingdom: 09 premium, 084/087 service, 070 personal numbers, 118 directory.
+    "449", "4484", "4487", "4470", "44118", // North America: 900 and 976 premium.
+    "1900", "1976", // France: 081-083 shared cost, 089 premium, 118 directory.
+    "3381", "3382", "3383", "3389", "33118",
+    // Netherlands, Belgium, Italy, Spain: premium and service ranges.
+    "31900", "31906", "31909", "3290", "32070", "32077", "39899", "39892", "39894", "39895", "3912",
+    "34803", "34806", "34807", "34905", "34118",
+    // International premium rate (979), satellite and international networks (870, 881-883, 888).
+    "979", "870", "881", "882", "883", "888",
+];
+
+/// ITU country codes of one or two digits; every other code has three.
+fn country_code_len(digits: &str) -> usize {
+    const TWO: &[&str] = &[
+        "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46",
+        "47", "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63",
+        "64", "65", "66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98",
+    ];
+    if digits.starts_with('1') || digits.starts_with('7') {
+        1
+    } else if TWO.iter().any(|cc| digits.starts_with(cc)) {
+        2
+    } else {
+        3
+    }
+}
+
+impl PhoneNumber {
+    /// Whether this number may be called or texted on a business's behalf (test calls,
+    /// reminders): ordinary subscribers only.
+    pub fn destination(&self) -> Destination {
+        let digits = &self.0[1..];
+        if SPECIAL_PREFIXES.iter().any(|p| digits.starts_with(p)) {
+            return Destination::PremiumOrService;
+        }
+        if digits.len() - country_code_len(digits) < 6 {
+            return Destination::ShortCode;
+        }
+        Destination::Ordinary
+    }
+}
+
 impl fmt::Display for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -138,6 +201,32 @@ mod tests {
             PhoneNumber::parse("+0123456789"),
             Err(PhoneNumberError::InvalidLength)
         );
+    }
+
+    #[test]
+    fn premium_service_and_short_numbers_are_not_ordinary_destinations() {
+        for (raw, want) in [
+            ("+4917611112222", Destination::Ordinary),
+            ("+493012345678", Destination::Ordinary),
+            ("+4980012345678", Destination::Ordinary),
+            ("+14155550123", Destination::Ordinary),
+            ("+447911123456", Destination::Ordinary),
+            ("+49900123456789", Destination::PremiumOrService),
+            ("+49137123456789", Destination::PremiumOrService),
+            ("+491805123456", Destination::PremiumOrService),
+            ("+4911880123", Destination::PremiumOrService),
+            ("+43900123456", Destination::PremiumOrService),
+            ("+41901123456", Destination::PremiumOrService),
+            ("+449012345678", Destination::PremiumOrService),
+            ("+19005550123", Destination::PremiumOrService),
+            ("+979123456789", Destination::PremiumOrService),
+            ("+88160000000", Destination::PremiumOrService),
+            ("+35312345", Destination::ShortCode),
+            ("+97112345", Destination::ShortCode),
+        ] {
+            let number = PhoneNumber::parse(raw).expect("parses");
+            assert_eq!(number.destination(), want, "{raw}");
+        }
     }
 
     #[test]

@@ -31,6 +31,7 @@ use super::{
 };
 use crate::booking::company::{CalComSettings, Company, Service};
 use crate::booking::slots::SlotFinder;
+use crate::platform::outbound::{guarded_client_builder, literal_ip_allowed, OutboundPolicy};
 use crate::retell::keys::{SecretSource, SecretsManagerSource};
 
 pub const CALCOM_SLOTS_VERSION: &str = "2024-09-04";
@@ -55,6 +56,23 @@ pub enum CalComError {
     },
 }
 
+/// Whether requests may go to `settings.base_url` (see [`CalComClient::new`]).
+fn permitted_base_url(settings: &CalComSettings, loopback_allowed: bool) -> Result<(), String> {
+    settings.check_base_url()?;
+    if settings.is_loopback() {
+        return if loopback_allowed {
+            Ok(())
+        } else {
+            Err("a calendar on 127.0.0.1 is allowed only in the local stack".into())
+        };
+    }
+    let url = reqwest::Url::parse(&settings.base_url).map_err(|e| format!("base_url: {e}"))?;
+    if !literal_ip_allowed(&url, &OutboundPolicy::default()) {
+        return Err("base_url is not a public address".into());
+    }
+    Ok(())
+}
+
 impl From<CalComError> for CalendarError {
     fn from(e: CalComError) -> Self {
         CalendarError::Backend(e.to_string())
@@ -71,15 +89,24 @@ pub struct CalComClient {
 }
 
 impl CalComClient {
-    pub fn new(settings: &CalComSettings, secrets: aws_sdk_secretsmanager::Client) -> Self {
+    /// A client for `settings`' account. Its base URL must be https on a public address (plain
+    /// http to 127.0.0.1 only with `loopback_allowed`, the local stack's stand-in); any other
+    /// is refused on every request, before the API key is read.
+    pub fn new(
+        settings: &CalComSettings,
+        secrets: aws_sdk_secretsmanager::Client,
+        loopback_allowed: bool,
+    ) -> Self {
         let timeout = Duration::from_millis(settings.timeout_ms);
-        let http = crate::platform::http::client_builder()
-            .connect_timeout(timeout.min(Duration::from_secs(1)))
-            .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(concat!("retell-backend/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| e.to_string());
+        let http = permitted_base_url(settings, loopback_allowed).and_then(|()| {
+            guarded_client_builder(None, 0)
+                .connect_timeout(timeout.min(Duration::from_secs(1)))
+                .timeout(timeout)
+                .pool_idle_timeout(Duration::from_secs(60))
+                .user_agent(concat!("retell-backend/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| e.to_string())
+        });
         Self {
             http,
             base_url: settings.base_url.trim_end_matches('/').to_owned(),

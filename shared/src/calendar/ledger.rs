@@ -92,6 +92,16 @@ impl AppointmentLedger {
         }
     }
 
+    /// The table's client, for items kept beside the appointments in partitions of their own (a
+    /// call's knowledge checks, `tools::caller`; the control center's test-call counts).
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     /// The appointment item of a booking, with `status`.
     pub(super) fn appointment_item(
         &self,
@@ -149,14 +159,24 @@ impl AppointmentLedger {
             .key("sk", s(format!("U#{phone}")))
             .expression_attribute_values(":phone", s(phone))
             .expression_attribute_values(":now", n(now_ms));
+        // A booking for a number the caller does not ring from fills in a name or e-mail the
+        // customer lacks, and never replaces one: a number said aloud proves nothing.
+        let (name_value, email_value) = if req.contact_proven {
+            (":name", ":email")
+        } else {
+            (
+                "if_not_exists(#name, :name)",
+                "if_not_exists(email, :email)",
+            )
+        };
         if let Some(name) = req.customer_name.filter(|v| !v.trim().is_empty()) {
-            update.push_str(", #name = :name");
+            update.push_str(&format!(", #name = {name_value}"));
             customer = customer
                 .expression_attribute_names("#name", "name")
                 .expression_attribute_values(":name", s(name.trim()));
         }
         if let Some(email) = req.customer_email.filter(|v| !v.trim().is_empty()) {
-            update.push_str(", email = :email");
+            update.push_str(&format!(", email = {email_value}"));
             customer = customer.expression_attribute_values(":email", s(email.trim()));
         }
         Ok(TransactWriteItem::builder()

@@ -86,6 +86,9 @@ pub struct BookingRequest<'a> {
     pub customer_email: Option<&'a str>,
     pub notes: Option<&'a str>,
     pub call_id: Option<&'a str>,
+    /// Whether the caller rings from `customer_phone`: only then does the booking replace the
+    /// name and e-mail stored for that customer (otherwise it fills in only what is missing).
+    pub contact_proven: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,6 +288,8 @@ pub struct Calendars {
     native: NativeCalendar,
     secrets: aws_sdk_secretsmanager::Client,
     calcom: Mutex<HashMap<String, Arc<CalComClient>>>,
+    /// Cal.com base URLs on 127.0.0.1 are allowed (the local stack's stand-in only).
+    loopback_allowed: bool,
 }
 
 impl Calendars {
@@ -293,7 +298,14 @@ impl Calendars {
             native,
             secrets,
             calcom: Mutex::new(HashMap::new()),
+            loopback_allowed: false,
         }
+    }
+
+    /// Lets companies' calendars be stand-ins on 127.0.0.1 (`ToolConfig::loopback_calendars`).
+    pub fn allowing_loopback(mut self, allowed: bool) -> Self {
+        self.loopback_allowed = allowed;
+        self
     }
 
     pub fn for_company(&self, company: &Company) -> CompanyCalendar {
@@ -314,7 +326,11 @@ impl Calendars {
                     clients
                         .entry(key)
                         .or_insert_with(|| {
-                            Arc::new(CalComClient::new(settings, self.secrets.clone()))
+                            Arc::new(CalComClient::new(
+                                settings,
+                                self.secrets.clone(),
+                                self.loopback_allowed,
+                            ))
                         })
                         .clone()
                 };

@@ -1,9 +1,61 @@
-//! The raw-payload archive in S3 (`calls/<call_id>/<event>.json`): claim checks for bodies too
-//! large for SQS, and the lossless copy of every stored event.
+//! The raw-payload archive in S3: claim checks for bodies too large for SQS, and the lossless
+//! copy of every stored event. Keys carry the company, so two companies' events never share a
+//! key, even for the same call id:
+//!
+//! - `calls/<company_id>/<call_id>/<event>.json` for a call event (`call_started`, …), one per
+//!   call and event: a redelivery overwrites its own copy;
+//! - `calls/<company_id>/<call_id>/<transfer event>-<digest>.json` for a transfer event, one per
+//!   body (a second transfer attempt in the call keeps its own).
+//!
+//! (Events archived before the company was part of the key are at `calls/<call_id>/…`; the
+//! call records name them in `payload_refs`.)
 
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::retell::{CallId, EventKind, TransferEvent};
+
+/// The archive key of a call event's raw payload; deterministic so a retried event overwrites
+/// its own copy instead of adding one.
+pub fn event_key(company_id: &str, call_id: &CallId, kind: EventKind) -> String {
+    format!(
+        "calls/{company_id}/{}/{}.json",
+        call_id.as_str(),
+        kind.as_str()
+    )
+}
+
+/// The archive key of a transfer event's raw body: per event and body, so neither a second
+/// attempt nor the call's own events overwrite it, and a redelivery does.
+pub fn transfer_key(
+    company_id: &str,
+    call_id: &CallId,
+    event: TransferEvent,
+    body: &[u8],
+) -> String {
+    format!(
+        "calls/{company_id}/{}/{}-{}.json",
+        call_id.as_str(),
+        event.as_str(),
+        body_digest(body)
+    )
+}
+
+/// The first 16 hex digits of the body's SHA-256, surrounding whitespace left out (the queue
+/// carries the body as a JSON value, which does not keep it).
+pub(crate) fn body_digest(body: &[u8]) -> String {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    let end = body
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    hex::encode(&Sha256::digest(&body[start..end])[..8])
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("S3 {operation} {key}: {message}")]

@@ -17,14 +17,15 @@ use tracing::Instrument;
 
 use crate::calendar::unresolved::{resolution, unresolved_writes};
 use crate::calendar::{AppointmentLedger, CalendarError};
+use crate::calls::archive::{event_key, transfer_key};
 use crate::calls::archive::{ArchiveError, PayloadArchive};
 use crate::calls::queue::Envelope;
-use crate::calls::record::{payload_key, CallEvent, CallEventError, CallRecord};
+use crate::calls::record::{CallEvent, CallEventError, CallRecord};
 use crate::calls::recordings::{Copied, RecordingCopier};
 use crate::calls::store::{
     apply_event, apply_transfer, ApplyOutcome, CallStore, DynamoCallStore, StoreError,
 };
-use crate::calls::transfer::{transfer_payload_key, Transfer};
+use crate::calls::transfer::Transfer;
 use crate::platform::aws::{AwsBudget, AwsClients};
 use crate::platform::config::{ConsumerConfig, Env};
 use crate::retell::{CallId, EventKind, TransferEvent};
@@ -141,6 +142,17 @@ impl<S: CallStore + Sync> Consumer<S> {
                 Ok(Ok((_, ApplyOutcome::Duplicate))) => {
                     tracing::info!(message_id, "duplicate event ignored")
                 }
+                Ok(Ok((_, ApplyOutcome::OtherCompany { stored_company }))) => {
+                    // Not retried and never dead-lettered: no delivery can make it mergeable.
+                    // The raw event stays in the archive under its own company's key.
+                    tracing::error!(
+                        message_id,
+                        stored_company,
+                        reason = "call_of_another_company",
+                        "event not merged: its call is stored under another company"
+                    );
+                    crate::platform::metrics::call_company_conflict();
+                }
                 Ok(Err(err)) => {
                     tracing::error!(message_id, error = %err, "event failed; message will be retried");
                     response.add_failure(message_id);
@@ -228,7 +240,9 @@ impl<S: CallStore + Sync> Consumer<S> {
         let call_id = CallId::parse(&envelope.call_id).map_err(CallEventError::from)?;
         let kind = self.kind;
         let payload = self
-            .payload(&envelope, |_| payload_key(&call_id, kind))
+            .payload(&envelope, |_| {
+                event_key(&envelope.company_id, &call_id, kind)
+            })
             .await?;
         let mut event = CallEvent::from_payload(
             self.kind,
@@ -276,7 +290,7 @@ impl<S: CallStore + Sync> Consumer<S> {
         let call_id = CallId::parse(&envelope.call_id).map_err(CallEventError::from)?;
         let payload = self
             .payload(&envelope, |body| {
-                transfer_payload_key(&call_id, event, body)
+                transfer_key(&envelope.company_id, &call_id, event, body)
             })
             .await?;
         let transfer = Transfer::from_payload(
@@ -366,7 +380,11 @@ impl Consumer<DynamoCallStore> {
         if kind != EventKind::CallAnalyzed || !config.copy_recordings {
             return consumer;
         }
-        match RecordingCopier::new(aws.s3.clone(), config.bucket.clone()) {
+        match RecordingCopier::new(
+            aws.s3.clone(),
+            config.bucket.clone(),
+            config.recording_hosts.clone(),
+        ) {
             Ok(copier) => consumer.with_recordings(copier),
             Err(e) => {
                 tracing::error!(error = %e, "recordings will not be copied");

@@ -5,13 +5,13 @@
 //! SQS's JSON protocol (`AwsJsonClient`), which keeps the SQS SDK out of the control center.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::{json, Value};
 
 use crate::platform::aws_json::AwsJsonClient;
-use crate::platform::logs::LogsClient;
+use crate::platform::logs::{LogsClient, Visit};
 use crate::retell::EventKind;
 
 /// Messages read from one dead-letter queue at most.
@@ -22,9 +22,7 @@ const PEEK_SECONDS: i32 = 30;
 const LOG_LOOKBACK_MS: i64 = 14 * 86_400_000;
 /// The consumers' lines about a message they gave up on this time (`Consumer::handle_batch`).
 const FAILED_LINES: &str = "?\"event failed\" ?\"handler panicked\"";
-/// Pages of log lines read per consumer at most, and the time the search may take: the control
-/// center answers within its 15 s timeout.
-const MAX_LOG_PAGES: usize = 20;
+/// The time the search may take: the control center answers within its 15 s timeout.
 const LOG_SEARCH_BUDGET: Duration = Duration::from_secs(3);
 
 /// A consumer's queue and its dead-letter queue.
@@ -258,60 +256,37 @@ impl DeadLetterQueues {
         };
         let wanted: HashSet<String> = letters.iter().map(|l| l.message_id.clone()).collect();
         let mut last: HashMap<String, (i64, String)> = HashMap::new();
-        let started = Instant::now();
         let now = Utc::now().timestamp_millis();
-        let mut token: Option<String> = None;
-        let mut problem = None;
-        for _ in 0..MAX_LOG_PAGES {
-            if started.elapsed() > LOG_SEARCH_BUDGET {
-                problem = Some("the search ran out of time; older errors are not shown".into());
-                break;
+        // Newest first: a message's last error is in the newest window that mentions it, and
+        // the search ends once every message has one.
+        let searched = logs
+            .newest_first(
+                group,
+                Some(FAILED_LINES),
+                now - LOG_LOOKBACK_MS,
+                now,
+                LOG_SEARCH_BUDGET,
+                |event| {
+                    if let Some((id, error)) = failure_of(&event.message, &wanted) {
+                        if last.get(&id).is_none_or(|(t, _)| event.timestamp_ms >= *t) {
+                            last.insert(id, (event.timestamp_ms, error));
+                        }
+                    }
+                    if last.len() == wanted.len() {
+                        Visit::Enough
+                    } else {
+                        Visit::More
+                    }
+                },
+            )
+            .await;
+        let problem = match searched {
+            Ok(s) if s.out_of_time && last.len() < wanted.len() => {
+                Some("the search ran out of time; older errors are not shown".to_owned())
             }
-            let page = match logs
-                .filter_log_events(
-                    group,
-                    Some(FAILED_LINES),
-                    now - LOG_LOOKBACK_MS,
-                    now,
-                    1000,
-                    token.as_deref(),
-                )
-                .await
-            {
-                Ok(p) => p,
-                Err(e) => {
-                    problem = Some(e.to_string());
-                    break;
-                }
-            };
-            for event in &page.events {
-                let Ok(line) = serde_json::from_str::<Value>(&event.message) else {
-                    continue;
-                };
-                // The emulator ignores filter patterns: the line must say it.
-                let field = |k: &str| {
-                    line.get(k)
-                        .or_else(|| line.get("fields").and_then(|f| f.get(k)))
-                };
-                let Some(id) = field("message_id").and_then(Value::as_str) else {
-                    continue;
-                };
-                let message = field("message").and_then(Value::as_str).unwrap_or_default();
-                if !wanted.contains(id)
-                    || !(message.contains("failed") || message.contains("panicked"))
-                {
-                    continue;
-                }
-                let error = field("error").and_then(Value::as_str).unwrap_or(message);
-                if last.get(id).is_none_or(|(t, _)| event.timestamp_ms >= *t) {
-                    last.insert(id.to_owned(), (event.timestamp_ms, error.to_owned()));
-                }
-            }
-            match page.next_token {
-                Some(t) => token = Some(t),
-                None => break,
-            }
-        }
+            Ok(_) => None,
+            Err(e) => Some(e.to_string()),
+        };
         for letter in letters.iter_mut() {
             letter.last_error = last.remove(&letter.message_id).map(|(_, e)| e);
         }
@@ -370,4 +345,21 @@ impl DeadLetterQueues {
             .collect();
         Ok(report)
     }
+}
+
+/// A consumer's `event failed` (or panic) line about one of `wanted`: the message id and the
+/// error. The emulator ignores filter patterns, so the line itself must say it.
+fn failure_of(raw: &str, wanted: &HashSet<String>) -> Option<(String, String)> {
+    let line = serde_json::from_str::<Value>(raw).ok()?;
+    let field = |k: &str| {
+        line.get(k)
+            .or_else(|| line.get("fields").and_then(|f| f.get(k)))
+    };
+    let id = field("message_id").and_then(Value::as_str)?;
+    let message = field("message").and_then(Value::as_str).unwrap_or_default();
+    if !wanted.contains(id) || !(message.contains("failed") || message.contains("panicked")) {
+        return None;
+    }
+    let error = field("error").and_then(Value::as_str).unwrap_or(message);
+    Some((id.to_owned(), error.to_owned()))
 }

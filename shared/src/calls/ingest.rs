@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::booking::company::CompanyKey;
+use crate::booking::directory::CompanyKey;
 use crate::calls::queue::{AcceptedEvent, Delivery, EventQueue, QueueError};
 use crate::retell::auth::{AuthError, RequestAuth};
 use crate::retell::keys::{KeyRing, SecretSource};

@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod consumer;
 pub mod dead_letters;
+pub mod disconnection;
 pub mod export;
 pub mod ingest;
 pub mod queue;

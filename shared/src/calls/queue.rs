@@ -10,9 +10,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::calls::archive::PayloadArchive;
-use crate::calls::record::payload_key;
-use crate::calls::transfer::transfer_payload_key;
+use crate::calls::archive::{event_key, transfer_key, PayloadArchive};
 use crate::retell::{CallId, EventKind, TransferEvent};
 
 pub const ENVELOPE_VERSION: u8 = 1;
@@ -68,8 +66,8 @@ impl AcceptedEvent {
     /// Where its raw body is archived (and claim-checked).
     pub fn archive_key(&self) -> String {
         match self.transfer {
-            Some(t) => transfer_payload_key(&self.call_id, t, &self.body),
-            None => payload_key(&self.call_id, self.kind),
+            Some(t) => transfer_key(&self.company_id, &self.call_id, t, &self.body),
+            None => event_key(&self.company_id, &self.call_id, self.kind),
         }
     }
 }
@@ -210,7 +208,7 @@ mod tests {
             "x".repeat(5000)
         );
         let (json, key) = envelope_json(&accepted(body.as_bytes()), 1000).expect("ok");
-        assert_eq!(key.as_deref(), Some("calls/call_1/call_ended.json"));
+        assert_eq!(key.as_deref(), Some("calls/acme/call_1/call_ended.json"));
         assert!(json.len() < 300);
         let env: Envelope<'_> = serde_json::from_str(&json).expect("parses");
         assert!(env.payload.is_none());

@@ -19,7 +19,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::booking::company::{CompanyDirectory, CompanyKey};
+use crate::booking::directory::{CompanyDirectory, CompanyKey};
 use crate::calls::queue::{AcceptedEvent, EventQueue};
 use crate::calls::store::{CallStore, DynamoCallStore};
 use crate::retell::api::{Call, RetellApiError, RetellClient};

@@ -13,6 +13,7 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
 use crate::booking::phone::PhoneNumber;
+use crate::calls::disconnection::{end_class, EndClass};
 use crate::retell::{CallId, CallIdError, EventKind};
 
 /// Attributes this service owns on a call item. A payload field with one of these names is
@@ -88,12 +89,6 @@ pub struct CallEvent {
     pub payload_ref: String,
 }
 
-/// The archive key of an event's raw payload; deterministic so a retried event overwrites its
-/// own copy instead of adding one.
-pub fn payload_key(call_id: &CallId, kind: EventKind) -> String {
-    format!("calls/{}/{}.json", call_id.as_str(), kind.as_str())
-}
-
 impl CallEvent {
     /// Parses a verified webhook body. Accepts Retell's call object and the older shape in the
     /// seed document (`customer_number`, `duration_seconds`, `summary`, `custom_data`).
@@ -111,7 +106,7 @@ impl CallEvent {
         let fields = normalise_call(call);
         Ok(Self {
             kind,
-            payload_ref: payload_key(&call_id, kind),
+            payload_ref: crate::calls::archive::event_key(company_id, &call_id, kind),
             call_id,
             company_id: company_id.to_owned(),
             received_at_ms,
@@ -462,17 +457,6 @@ fn local_hour(ts_ms: i64, tz: &Tz) -> u32 {
         .unwrap_or(0)
 }
 
-/// How a call ends when it ran its course (Retell's `disconnection_reason`); anything else (an
-/// error, a failed dial, a refused or unpaid call) is not a completed call.
-pub const COMPLETED_REASONS: &[&str] = &[
-    "user_hangup",
-    "agent_hangup",
-    "call_transfer",
-    "voicemail_reached",
-    "inactivity",
-    "max_duration_reached",
-];
-
 impl CallRecord {
     fn new(call_id: &CallId, company_id: &str, received_at_ms: i64, tz: &Tz) -> Self {
         let mut record = Self {
@@ -548,7 +532,7 @@ impl CallRecord {
         if self.call_status() == Some("ended")
             && self
                 .str("disconnection_reason")
-                .is_none_or(|r| COMPLETED_REASONS.contains(&r))
+                .is_none_or(|r| end_class(r) == Some(EndClass::Completed))
         {
             s.completed = 1;
         }
@@ -620,6 +604,18 @@ impl CallRecord {
             Some(r) => r.clone(),
             None => Self::new(&event.call_id, &event.company_id, event.received_at_ms, tz),
         };
+        if let Some(reason) = event
+            .fields
+            .get("disconnection_reason")
+            .and_then(Value::as_str)
+            .filter(|r| end_class(r).is_none())
+        {
+            // Counted as not completed until calls/disconnection_reasons.json classes it.
+            tracing::warn!(
+                reason = %reason.chars().take(64).collect::<String>(),
+                "disconnection_reason unknown to this version"
+            );
+        }
         let rank = event.kind.rank();
         for (key, value) in &event.fields {
             let current_rank = record.field_rank.get(key).copied();
@@ -1078,7 +1074,7 @@ mod tests {
         assert_eq!(e.fields["user_sentiment"], json!("Positive"));
         assert_eq!(e.fields["combined_cost"], json!(42.5));
         assert!(!e.fields.contains_key("call_analysis"));
-        assert_eq!(e.payload_ref, "calls/call_1/call_analyzed.json");
+        assert_eq!(e.payload_ref, "calls/acme/call_1/call_analyzed.json");
 
         let seed = event(
             EventKind::CallEnded,

@@ -5,17 +5,35 @@
 //! itself stores it: `everything` (or none given): `recording_url`; `everything_except_pii`: only
 //! the PII-free `scrubbed_recording_url`; `basic_attributes_only`: nothing (nor for a call that
 //! opted out of sensitive data storage). A copy that exists is never fetched again.
+//!
+//! A recording's URL comes with the call's data, so it is fetched only where recordings live:
+//! over https from the hosts the stack lists (`RECORDING_HOSTS`, Retell's storage; locally the
+//! simulator's exact origin), never from a private, loopback or link-local address, checked
+//! after DNS and again on every redirect ([`crate::platform::outbound`]). It is streamed to S3
+//! in parts, so a copy holds at most one part in memory whatever the recording's size.
 
 use std::time::Duration;
 
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use serde_json::Value;
 
 use crate::calls::record::CallRecord;
+use crate::platform::outbound::{guarded_client_builder, literal_ip_allowed, OutboundPolicy};
 
 /// A recording larger than this is refused (an hour of 16-bit mono at 24 kHz is ~170 MB).
 pub const MAX_RECORDING_BYTES: usize = 256 * 1024 * 1024;
+/// The size of each part streamed to S3 (S3's minimum for all parts but the last is 5 MiB): the
+/// most a copy holds in memory, far below the consumer's 256 MB.
+pub const PART_BYTES: usize = 8 * 1024 * 1024;
+/// Redirects followed (storage may redirect to a signed URL), each to an allowed host.
+const MAX_REDIRECTS: usize = 3;
+/// Retell's storage, where recording URLs point (the `RecordingHosts` stack parameter's default).
+pub const DEFAULT_RECORDING_HOSTS: &str = "dxc03zgurdly9.cloudfront.net";
+
+/// The call fields that hold a recording's URL (Retell signs them; they expire after 24 hours).
+pub const RECORDING_FIELDS: [&str; 2] = ["recording_url", "scrubbed_recording_url"];
 
 /// What may be copied for a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +116,9 @@ pub enum Copied {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordingError {
+    /// The URL names a host the stack does not list, or a non-public address.
+    #[error("the recording URL's host {0:?} is not one recordings are fetched from")]
+    HostNotAllowed(String),
     #[error("fetching the recording failed: {0}")]
     Fetch(String),
     #[error("the recording answered HTTP {0}")]
@@ -114,21 +135,26 @@ pub struct RecordingCopier {
     http: reqwest::Client,
     s3: aws_sdk_s3::Client,
     bucket: String,
+    hosts: OutboundPolicy,
 }
 
 impl RecordingCopier {
-    pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Result<Self, RecordingError> {
-        let http = crate::platform::http::client_builder()
+    /// A copier fetching only from `hosts` (see the module docs).
+    pub fn new(
+        s3: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        hosts: OutboundPolicy,
+    ) -> Result<Self, RecordingError> {
+        let http = guarded_client_builder(Some(hosts.clone()), MAX_REDIRECTS)
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(120))
-            // Storage may redirect to a signed URL; a chain of them is not a recording.
-            .redirect(reqwest::redirect::Policy::limited(3))
             .build()
             .map_err(|e| RecordingError::Fetch(e.to_string()))?;
         Ok(Self {
             http,
             s3,
             bucket: bucket.into(),
+            hosts,
         })
     }
 
@@ -156,9 +182,21 @@ impl RecordingCopier {
             Err(SdkError::ServiceError(e)) if e.err().is_not_found() => {}
             Err(e) => return Err(RecordingError::Storage(DisplayErrorContext(e).to_string())),
         }
+        let parsed =
+            reqwest::Url::parse(&url).map_err(|_| RecordingError::HostNotAllowed(String::new()))?;
+        if !self.hosts.allows(&parsed) || !literal_ip_allowed(&parsed, &self.hosts) {
+            return Err(RecordingError::HostNotAllowed(
+                parsed
+                    .host_str()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(64)
+                    .collect(),
+            ));
+        }
         let mut answer = self
             .http
-            .get(&url)
+            .get(parsed)
             .send()
             .await
             .map_err(|e| RecordingError::Fetch(without_url(&e)))?;
@@ -178,31 +216,156 @@ impl RecordingCopier {
             .filter(|t| t.starts_with("audio/") || *t == "application/octet-stream")
             .unwrap_or("audio/wav")
             .to_owned();
-        let mut body = Vec::new();
-        while let Some(chunk) = answer
-            .chunk()
-            .await
-            .map_err(|e| RecordingError::Fetch(without_url(&e)))?
-        {
-            if body.len() + chunk.len() > MAX_RECORDING_BYTES {
-                return Err(RecordingError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
+        let object = Object {
+            s3: &self.s3,
+            bucket: &self.bucket,
+            key: &key,
+            content_type: &content_type,
+            record,
+        };
+        let bytes = object.stream(&mut answer).await?;
+        Ok(Copied::Copied { key, bytes })
+    }
+}
+
+/// Where one recording goes in the bucket.
+struct Object<'a> {
+    s3: &'a aws_sdk_s3::Client,
+    bucket: &'a str,
+    key: &'a str,
+    content_type: &'a str,
+    record: &'a CallRecord,
+}
+
+impl Object<'_> {
+    /// The answer's body into the object, one part at a time: a recording that fits one part is
+    /// one PutObject, a longer one a multipart upload (aborted if anything fails, so no part is
+    /// left behind).
+    async fn stream(&self, answer: &mut reqwest::Response) -> Result<usize, RecordingError> {
+        let first = next_part(answer, 0).await?;
+        if first.len() < PART_BYTES {
+            let bytes = first.len();
+            self.s3
+                .put_object()
+                .bucket(self.bucket)
+                .key(self.key)
+                .content_type(self.content_type)
+                .metadata("call_id", self.record.call_id.as_str())
+                .metadata("company_id", &self.record.company_id)
+                .body(ByteStream::from(first))
+                .send()
+                .await
+                .map_err(|e| RecordingError::Storage(DisplayErrorContext(e).to_string()))?;
+            return Ok(bytes);
         }
-        let bytes = body.len();
-        self.s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .content_type(content_type)
-            .metadata("call_id", record.call_id.as_str())
-            .metadata("company_id", &record.company_id)
-            .body(ByteStream::from(body))
+        let upload = self
+            .s3
+            .create_multipart_upload()
+            .bucket(self.bucket)
+            .key(self.key)
+            .content_type(self.content_type)
+            .metadata("call_id", self.record.call_id.as_str())
+            .metadata("company_id", &self.record.company_id)
             .send()
             .await
             .map_err(|e| RecordingError::Storage(DisplayErrorContext(e).to_string()))?;
-        Ok(Copied::Copied { key, bytes })
+        let upload_id = upload.upload_id().unwrap_or_default().to_owned();
+        match self.parts(answer, first, &upload_id).await {
+            Ok(bytes) => Ok(bytes),
+            Err(e) => {
+                if let Err(abort) = self
+                    .s3
+                    .abort_multipart_upload()
+                    .bucket(self.bucket)
+                    .key(self.key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await
+                {
+                    tracing::warn!(error = %DisplayErrorContext(abort), "aborting a recording's upload failed");
+                }
+                Err(e)
+            }
+        }
     }
+
+    async fn parts(
+        &self,
+        answer: &mut reqwest::Response,
+        first: Vec<u8>,
+        upload_id: &str,
+    ) -> Result<usize, RecordingError> {
+        let storage = |e: String| RecordingError::Storage(e);
+        let mut done = Vec::new();
+        let mut total = 0;
+        let mut part = first;
+        loop {
+            let number = i32::try_from(done.len() + 1).unwrap_or(i32::MAX);
+            let last = part.len() < PART_BYTES;
+            total += part.len();
+            let uploaded = self
+                .s3
+                .upload_part()
+                .bucket(self.bucket)
+                .key(self.key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(part))
+                .send()
+                .await
+                .map_err(|e| storage(DisplayErrorContext(e).to_string()))?;
+            done.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(uploaded.e_tag().map(str::to_owned))
+                    .build(),
+            );
+            if last {
+                break;
+            }
+            part = next_part(answer, total).await?;
+            if part.is_empty() {
+                break;
+            }
+        }
+        self.s3
+            .complete_multipart_upload()
+            .bucket(self.bucket)
+            .key(self.key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(done))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| storage(DisplayErrorContext(e).to_string()))?;
+        Ok(total)
+    }
+}
+
+/// Up to [`PART_BYTES`] more of the body (fewer only at its end), `so_far` bytes having been
+/// read before; the whole may not exceed [`MAX_RECORDING_BYTES`].
+async fn next_part(
+    answer: &mut reqwest::Response,
+    so_far: usize,
+) -> Result<Vec<u8>, RecordingError> {
+    let mut part = Vec::with_capacity(PART_BYTES.min(1024 * 1024));
+    while part.len() < PART_BYTES {
+        let Some(chunk) = answer
+            .chunk()
+            .await
+            .map_err(|e| RecordingError::Fetch(without_url(&e)))?
+        else {
+            break;
+        };
+        if so_far + part.len() + chunk.len() > MAX_RECORDING_BYTES {
+            return Err(RecordingError::TooLarge);
+        }
+        part.extend_from_slice(&chunk);
+    }
+    Ok(part)
 }
 
 /// A fetch error without its URL: recording URLs can carry signed tokens, which logs never do.

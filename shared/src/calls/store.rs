@@ -68,6 +68,12 @@ pub enum ApplyOutcome {
         record: Box<CallRecord>,
     },
     Duplicate,
+    /// The call is stored under another company: the event is not merged (a call id is
+    /// Retell's, and two tenants' events must never share a record). The consumer logs it with
+    /// both companies and counts it; the message is done, not retried.
+    OtherCompany {
+        stored_company: String,
+    },
 }
 
 /// Read, merge, conditionally write; on a concurrent write to the same call, read again.
@@ -76,7 +82,7 @@ pub async fn apply_event<S: CallStore>(
     event: &CallEvent,
     tz: &Tz,
 ) -> Result<ApplyOutcome, StoreError> {
-    apply_to_call(store, &event.call_id, |existing| {
+    apply_to_call(store, &event.call_id, &event.company_id, |existing| {
         CallRecord::apply(existing, event, tz)
     })
     .await
@@ -88,7 +94,7 @@ pub async fn apply_transfer<S: CallStore>(
     transfer: &Transfer,
     tz: &Tz,
 ) -> Result<ApplyOutcome, StoreError> {
-    apply_to_call(store, &transfer.call_id, |existing| {
+    apply_to_call(store, &transfer.call_id, &transfer.company_id, |existing| {
         CallRecord::apply_transfer(existing, transfer, tz)
     })
     .await
@@ -98,6 +104,7 @@ pub async fn apply_transfer<S: CallStore>(
 async fn apply_to_call<S: CallStore>(
     store: &S,
     call_id: &CallId,
+    company_id: &str,
     change: impl Fn(Option<&CallRecord>) -> Option<Applied>,
 ) -> Result<ApplyOutcome, StoreError> {
     // A call has at most three distinct events, but SQS may deliver copies concurrently:
@@ -107,6 +114,11 @@ async fn apply_to_call<S: CallStore>(
     loop {
         attempt += 1;
         let existing = store.load(call_id).await?;
+        if let Some(stored) = existing.as_ref().filter(|r| r.company_id != company_id) {
+            return Ok(ApplyOutcome::OtherCompany {
+                stored_company: stored.company_id.clone(),
+            });
+        }
         let Some(mut applied) = change(existing.as_ref()) else {
             return Ok(ApplyOutcome::Duplicate);
         };

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
+use crate::calls::archive::{body_digest, transfer_key};
 use crate::calls::record::{normalise_call, webhook_parts, CallEventError, WebhookParts};
 use crate::retell::{CallId, TransferEvent};
 
@@ -28,31 +28,6 @@ const IDENTITY_FIELDS: &[&str] = &[
 
 /// Longest destination or option kept; Retell's are a number, a SIP URI or a short name.
 const MAX_TEXT: usize = 256;
-
-/// The archive key of a transfer event's raw body: per event and body, so neither a second
-/// attempt nor the call's own events overwrite it, and a redelivery does.
-pub fn transfer_payload_key(call_id: &CallId, event: TransferEvent, body: &[u8]) -> String {
-    format!(
-        "calls/{}/{}-{}.json",
-        call_id.as_str(),
-        event.as_str(),
-        body_digest(body)
-    )
-}
-
-/// The first 16 hex digits of the body's SHA-256, surrounding whitespace left out (the queue
-/// carries the body as a JSON value, which does not keep it).
-fn body_digest(body: &[u8]) -> String {
-    let start = body
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(body.len());
-    let end = body
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |i| i + 1);
-    hex::encode(&Sha256::digest(&body[start..end])[..8])
-}
 
 /// One transfer event, as the call's transfer log keeps it.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,7 +85,7 @@ impl Transfer {
         call_fields.retain(|k, _| IDENTITY_FIELDS.contains(&k.as_str()));
         Ok(Self {
             event,
-            payload_ref: transfer_payload_key(&call_id, event, payload),
+            payload_ref: transfer_key(company_id, &call_id, event, payload),
             id: body_digest(payload),
             call_id,
             company_id: company_id.to_owned(),
@@ -170,7 +145,9 @@ mod tests {
             kept,
             ["agent_id", "call_status", "from_number", "start_timestamp"]
         );
-        assert!(t.payload_ref.starts_with("calls/call_t1/transfer_started-"));
+        assert!(t
+            .payload_ref
+            .starts_with("calls/demo/call_t1/transfer_started-"));
         assert_eq!(t.entry()["event"], "transfer_started");
 
         let b = body(

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono_tz::Tz;
 
+use crate::platform::outbound::OutboundPolicy;
 use crate::retell::EventKind;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -104,6 +105,10 @@ impl RetellAuthConfig {
 pub struct ToolConfig {
     pub auth: RetellAuthConfig,
     pub appointments_table: String,
+    /// `CALENDAR_LOOPBACK=allow`: a company's Cal.com base URL may be plain http to 127.0.0.1
+    /// (the local stack's stand-in). Never set by template.yaml: a deployed stack calls
+    /// calendars over https on public addresses only.
+    pub loopback_calendars: bool,
 }
 
 impl ToolConfig {
@@ -111,8 +116,23 @@ impl ToolConfig {
         Ok(Self {
             auth: RetellAuthConfig::from_env(env)?,
             appointments_table: env.required("APPOINTMENTS_TABLE")?,
+            loopback_calendars: env
+                .optional("CALENDAR_LOOPBACK")
+                .is_some_and(|v| v.trim() == "allow"),
         })
     }
+}
+
+/// `RECORDING_HOSTS`: where call recordings are fetched from and played (Retell's storage by
+/// default; locally the simulator's origin).
+pub fn recording_hosts(env: &Env) -> Result<OutboundPolicy, ConfigError> {
+    let list = env
+        .optional("RECORDING_HOSTS")
+        .unwrap_or_else(|| crate::calls::recordings::DEFAULT_RECORDING_HOSTS.to_owned());
+    OutboundPolicy::parse(&list).map_err(|reason| ConfigError::Invalid {
+        name: "RECORDING_HOSTS",
+        reason,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -152,6 +172,8 @@ pub struct ConsumerConfig {
     /// COPY_RECORDINGS=true: the call-analyzed consumer copies each call's recording into the
     /// bucket once the call is analyzed (`crate::calls::recordings`).
     pub copy_recordings: bool,
+    /// [`recording_hosts`]: the only places recordings are copied from.
+    pub recording_hosts: OutboundPolicy,
 }
 
 impl ConsumerConfig {
@@ -165,6 +187,7 @@ impl ConsumerConfig {
             copy_recordings: env
                 .optional("COPY_RECORDINGS")
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+            recording_hosts: recording_hosts(env)?,
         })
     }
 }
@@ -248,6 +271,8 @@ pub struct ControlCenterConfig {
     pub url_prefix: String,
     /// `DEFAULT_TIME_ZONE`: the statistics' days, and times of companies without settings.
     pub time_zone: Tz,
+    /// [`recording_hosts`]: the recordings a call's page plays (its CSP's `media-src`).
+    pub recording_hosts: OutboundPolicy,
 }
 
 impl ControlCenterConfig {
@@ -336,6 +361,7 @@ impl ControlCenterConfig {
                 .trim_end_matches('/')
                 .to_owned(),
             time_zone: env.time_zone()?,
+            recording_hosts: recording_hosts(env)?,
             region,
         })
     }

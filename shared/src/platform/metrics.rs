@@ -7,6 +7,7 @@
 //!   `ResponseTime` (ms), by `Api` and by `Api` + `Function`;
 //! - every stored call event that changes the statistics: `CallsCounted`, `CallsCompleted`, and
 //!   with Retell's latency `AgentResponseTime` (its end-to-end median, ms), by `Pipeline`;
+//! - every event for a call stored under another company: `CallCompanyConflicts`, by `Pipeline`;
 //! - the reconcile job's run: `Reconcile*` by `Job`.
 
 use serde_json::{json, Map, Value};
@@ -94,6 +95,17 @@ pub fn call_counted(calls: i64, completed: i64, agent_latency_ms: Option<i64>) {
         metrics.push(("AgentResponseTime", Unit::Milliseconds, ms as f64));
     }
     emit(&[("Pipeline", "calls")], &[&["Pipeline"]], &metrics);
+}
+
+/// An event for a call id already stored under another company, left unmerged
+/// (`CallCompanyConflicts`, by `Pipeline`): a misrouted agent or a tenant replaying another's
+/// call id.
+pub fn call_company_conflict() {
+    emit(
+        &[("Pipeline", "calls")],
+        &[&["Pipeline"]],
+        &[("CallCompanyConflicts", Unit::Count, 1.0)],
+    );
 }
 
 /// One metric to read: its name, dimensions and statistic (`Sum`, `Average`, `p95`, …).

@@ -9,6 +9,7 @@ pub mod dynamo;
 pub mod http;
 pub mod logs;
 pub mod metrics;
+pub mod outbound;
 pub mod secrets;
 pub mod telemetry;
 pub mod tls;

@@ -6,9 +6,8 @@
 
 use std::sync::Arc;
 
-use crate::booking::company::{
-    Company, CompanyDirectory, CompanyError, CompanyKey, COMPANY_CACHE_TTL,
-};
+use crate::booking::company::{Company, CompanyError};
+use crate::booking::directory::{CompanyDirectory, CompanyKey, COMPANY_CACHE_TTL};
 use crate::platform::aws::AwsClients;
 use crate::platform::config::RetellAuthConfig;
 use crate::retell::keys::{
@@ -28,6 +27,10 @@ pub enum AuthError {
     Keys(#[from] KeyError),
     #[error("companies directory unavailable: {0}")]
     Directory(CompanyError),
+    /// The company was named outside the signed body (a header, the query string, or not at
+    /// all) and shares its key with other companies: the signature cannot tell whose it is.
+    #[error("the company claim is not covered by the signature")]
+    UnsignedClaim,
 }
 
 impl From<VerifyError> for AuthError {
@@ -43,7 +46,7 @@ impl AuthError {
     /// 401 for the caller's fault; 503 (Retell retries) when we cannot tell.
     pub fn status(&self) -> u16 {
         match self {
-            AuthError::Signature(_) => 401,
+            AuthError::Signature(_) | AuthError::UnsignedClaim => 401,
             AuthError::Keys(_) | AuthError::Directory(_) => 503,
         }
     }
@@ -53,6 +56,7 @@ impl AuthError {
             AuthError::Signature(e) => e.reason(),
             AuthError::Keys(_) => "keys_unavailable",
             AuthError::Directory(_) => "companies_unavailable",
+            AuthError::UnsignedClaim => "company_claim_unsigned",
         }
     }
 }
@@ -97,7 +101,8 @@ impl<S: SecretSource> RequestAuth<S> {
     }
 
     /// Proves `body` was signed by the company `claim` names (or with the default key, for a
-    /// claim nobody listed).
+    /// claim nobody listed). The claim is read from the signed body itself (its agent or the
+    /// number called).
     pub async fn authenticate(
         &self,
         body: &[u8],
@@ -105,8 +110,38 @@ impl<S: SecretSource> RequestAuth<S> {
         claim: Option<&CompanyKey>,
         now_ms: i64,
     ) -> Result<Sender, AuthError> {
-        // The header first: an unsigned request costs no lookup.
+        self.verify(body, signature, claim, now_ms).await
+    }
+
+    /// As [`Self::authenticate`] for a claim the signature does not cover (a header or the
+    /// query string of an args-only tool call, or none): accepted only for a company that signs
+    /// with a key of its own. A request signed with a shared key could otherwise be replayed
+    /// within the signature's five minutes under another company's name, or under none (the
+    /// default company), and act there.
+    pub async fn authenticate_unsigned_claim(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+        claim: Option<&CompanyKey>,
+        now_ms: i64,
+    ) -> Result<Sender, AuthError> {
+        let sender = self.verify(body, signature, claim, now_ms).await?;
+        if !self.keys.current().await?.has_own_key(&sender.company_id) {
+            return Err(AuthError::UnsignedClaim);
+        }
+        Ok(sender)
+    }
+
+    async fn verify(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+        claim: Option<&CompanyKey>,
+        now_ms: i64,
+    ) -> Result<Sender, AuthError> {
+        // The header and its time first: an unsigned, stale or replayed request costs no lookup.
         let header = SignatureHeader::parse(signature.ok_or(SignatureError::Missing)?)?;
+        header.check_fresh(now_ms)?;
         let company = match claim.filter(|key| key.is_well_formed()) {
             Some(key) => self
                 .companies

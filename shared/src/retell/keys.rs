@@ -3,8 +3,11 @@
 //! The secret is either a bare API key (every company signs with it) or JSON:
 //! `{"default": {"company_id": "...", "api_key": "..."},
 //!   "companies": [{"company_id": "...", "api_key": "..."}]}`.
+//! During a key rotation an entry may also hold `previous_api_key`: requests signed with either
+//! are accepted until it is removed (README, "Rotating a Retell key"); Retell is called with
+//! `api_key` only.
 //! The secret holds keys only: which company an agent or a number belongs to is the companies
-//! directory's answer ([`crate::booking::company::CompanyDirectory`]), and a request is verified with the
+//! directory's answer ([`crate::booking::directory::CompanyDirectory`]), and a request is verified with the
 //! key of that company, or the default key when the company has none of its own. (Older secrets
 //! also listed `agent_ids` per company; they are read and ignored, with a warning.)
 //! The key ring is cached for the life of the container and re-read at most once per
@@ -23,6 +26,8 @@ pub use crate::platform::secrets::{SecretError, SecretSource, SecretsManagerSour
 pub struct Tenant {
     pub company_id: String,
     api_key: String,
+    /// The key being rotated out: still accepted on requests, never used to call Retell.
+    previous_api_key: Option<String>,
 }
 
 impl Tenant {
@@ -30,11 +35,17 @@ impl Tenant {
         Self {
             company_id: company_id.into(),
             api_key: api_key.into(),
+            previous_api_key: None,
         }
     }
 
     pub fn api_key(&self) -> &str {
         &self.api_key
+    }
+
+    /// The keys a request of this tenant may be signed with: the current one first.
+    pub fn signing_keys(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.api_key.as_str()).chain(self.previous_api_key.as_deref())
     }
 }
 
@@ -44,6 +55,10 @@ impl std::fmt::Debug for Tenant {
         f.debug_struct("Tenant")
             .field("company_id", &self.company_id)
             .field("api_key", &"<redacted>")
+            .field(
+                "previous_api_key",
+                &self.previous_api_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -84,6 +99,8 @@ struct KeyDocument {
 struct TenantDoc {
     company_id: String,
     api_key: String,
+    #[serde(default)]
+    previous_api_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -91,7 +108,35 @@ struct CompanyDoc {
     company_id: String,
     api_key: String,
     #[serde(default)]
+    previous_api_key: Option<String>,
+    #[serde(default)]
     agent_ids: Vec<String>,
+}
+
+/// A tenant from its entry; a blank previous key is no previous key.
+fn tenant(company_id: String, api_key: String, previous: Option<String>) -> Tenant {
+    Tenant {
+        company_id,
+        api_key,
+        previous_api_key: previous.filter(|k| !k.trim().is_empty()),
+    }
+}
+
+/// Why a key document did not parse, without serde's text: that quotes the values it could not
+/// read, and a value here is a key.
+fn document_error(e: &serde_json::Error) -> KeyError {
+    let what = match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "not valid JSON",
+        serde_json::error::Category::Data => {
+            "not a key document (a field is missing or of the wrong type)"
+        }
+        serde_json::error::Category::Io => "unreadable",
+    };
+    KeyError::Invalid(format!(
+        "{what} at line {}, column {}",
+        e.line(),
+        e.column()
+    ))
 }
 
 impl KeyRing {
@@ -112,8 +157,7 @@ impl KeyRing {
         if !trimmed.starts_with('{') {
             return Ok(Self::single(default_company_id, trimmed));
         }
-        let doc: KeyDocument =
-            serde_json::from_str(trimmed).map_err(|e| KeyError::Invalid(e.to_string()))?;
+        let doc: KeyDocument = serde_json::from_str(trimmed).map_err(|e| document_error(&e))?;
         if doc.default.api_key.is_empty() || doc.default.company_id.is_empty() {
             return Err(KeyError::Invalid(
                 "default needs company_id and api_key".into(),
@@ -127,9 +171,13 @@ impl KeyRing {
                     "every company needs company_id and api_key".into(),
                 ));
             }
-            let tenant = Tenant::new(company.company_id.clone(), company.api_key.clone());
+            let entry = tenant(
+                company.company_id.clone(),
+                company.api_key,
+                company.previous_api_key,
+            );
             if by_company
-                .insert(company.company_id.clone(), tenant)
+                .insert(company.company_id.clone(), entry)
                 .is_some()
             {
                 return Err(KeyError::Invalid(format!(
@@ -139,7 +187,11 @@ impl KeyRing {
             }
         }
         Ok(Self {
-            default: Tenant::new(doc.default.company_id, doc.default.api_key),
+            default: tenant(
+                doc.default.company_id,
+                doc.default.api_key,
+                doc.default.previous_api_key,
+            ),
             by_company,
             lists_agents,
         })
@@ -166,10 +218,30 @@ impl KeyRing {
 
     /// The key `company_id` signs with: its own, else the default key.
     pub fn key_for(&self, company_id: Option<&str>) -> &str {
+        self.tenant_for(company_id).api_key()
+    }
+
+    /// The tenant whose keys sign `company_id`'s requests: its own, else the default.
+    pub fn tenant_for(&self, company_id: Option<&str>) -> &Tenant {
         company_id
             .and_then(|c| self.by_company.get(c))
             .unwrap_or(&self.default)
-            .api_key()
+    }
+
+    /// Whether `company_id` signs with a key of its own, which no other company shares: only
+    /// then does a signature prove a request is that company's whatever it claims.
+    pub fn has_own_key(&self, company_id: &str) -> bool {
+        self.by_company.get(company_id).is_some_and(|own| {
+            let shared = |k: &str| {
+                self.default.signing_keys().any(|d| d == k)
+                    || self
+                        .by_company
+                        .values()
+                        .filter(|t| t.company_id != company_id)
+                        .any(|t| t.signing_keys().any(|o| o == k))
+            };
+            !own.signing_keys().any(shared)
+        })
     }
 }
 
@@ -183,10 +255,15 @@ pub struct KeyProvider<S> {
     source: S,
     default_company_id: String,
     refresh_interval: Duration,
+    max_age: Duration,
     cache: Mutex<Cached>,
 }
 
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// A ring older than this is read again before use, so a key removed from the secret (the end
+/// of a rotation) stops being accepted within this time in every warm container. If the
+/// secret cannot be read then, the ring in hand is used (and the failure logged).
+pub const KEY_MAX_AGE: Duration = Duration::from_secs(300);
 
 impl<S: SecretSource> KeyProvider<S> {
     pub fn new(
@@ -198,11 +275,18 @@ impl<S: SecretSource> KeyProvider<S> {
             source,
             default_company_id: default_company_id.into(),
             refresh_interval,
+            max_age: KEY_MAX_AGE,
             cache: Mutex::new(Cached {
                 ring: None,
                 fetched_at: None,
             }),
         }
+    }
+
+    /// Reads the ring again once it is older than `max_age` (default [`KEY_MAX_AGE`]).
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
     }
 
     async fn load(&self, cache: &mut Cached) -> Result<Arc<KeyRing>, KeyError> {
@@ -218,11 +302,22 @@ impl<S: SecretSource> KeyProvider<S> {
         Ok(ring)
     }
 
-    /// The cached ring, read from the source on first use.
+    /// The cached ring, read from the source on first use and again once older than the max
+    /// age (keeping the old one if that read fails).
     pub async fn current(&self) -> Result<Arc<KeyRing>, KeyError> {
         let mut cache = self.cache.lock().await;
-        match &cache.ring {
-            Some(ring) => Ok(ring.clone()),
+        let stale = cache
+            .fetched_at
+            .is_none_or(|at| at.elapsed() >= self.max_age);
+        match cache.ring.clone() {
+            Some(ring) if !stale => Ok(ring),
+            Some(ring) => match self.load(&mut cache).await {
+                Ok(fresh) => Ok(fresh),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the Retell keys could not be read again; using the ones in hand");
+                    Ok(ring)
+                }
+            },
             None => self.load(&mut cache).await,
         }
     }
@@ -266,14 +361,14 @@ impl<S: SecretSource> KeyProvider<S> {
         company_id: Option<&str>,
         now_ms: i64,
     ) -> Result<(), VerifyError> {
-        use crate::retell::signature::{verify_signature, SignatureError};
+        use crate::retell::signature::SignatureError;
         let ring = self.current().await?;
-        match verify_signature(body, ring.key_for(company_id), header, now_ms) {
+        match verify_with(&ring, body, header, company_id, now_ms) {
             Ok(()) => Ok(()),
             Err(SignatureError::Mismatch) => match self.refresh_after_failure().await? {
                 Some(fresh) => {
                     tracing::info!("signature mismatch: re-read the Retell keys");
-                    verify_signature(body, fresh.key_for(company_id), header, now_ms)?;
+                    verify_with(&fresh, body, header, company_id, now_ms)?;
                     Ok(())
                 }
                 None => Err(SignatureError::Mismatch.into()),
@@ -281,6 +376,25 @@ impl<S: SecretSource> KeyProvider<S> {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Verifies with each key the company may sign with (during a rotation, two).
+fn verify_with(
+    ring: &KeyRing,
+    body: &[u8],
+    header: &crate::retell::signature::SignatureHeader<'_>,
+    company_id: Option<&str>,
+    now_ms: i64,
+) -> Result<(), crate::retell::signature::SignatureError> {
+    use crate::retell::signature::{verify_signature, SignatureError};
+    let mut result = Err(SignatureError::Mismatch);
+    for key in ring.tenant_for(company_id).signing_keys() {
+        result = verify_signature(body, key, header, now_ms);
+        if !matches!(result, Err(SignatureError::Mismatch)) {
+            break;
+        }
+    }
+    result
 }
 
 #[cfg(test)]
@@ -323,6 +437,87 @@ mod tests {
                 matches!(KeyRing::parse(bad, "d"), Err(KeyError::Invalid(_))),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn a_rotation_accepts_the_previous_key_until_it_is_removed() {
+        use crate::retell::signature::{sign, SignatureHeader};
+        let doc = r#"{"default": {"company_id": "ops", "api_key": "k_new", "previous_api_key": "k_old"},
+                      "companies": [{"company_id": "acme", "api_key": "a_new", "previous_api_key": "a_old"},
+                                    {"company_id": "plain", "api_key": "p1", "previous_api_key": " "}]}"#;
+        let ring = KeyRing::parse(doc, "ignored").expect("valid");
+        let now = 1_700_000_000_000;
+        let body = br#"{"event":"call_started"}"#;
+        let check = |key: &str, company: Option<&str>| {
+            let header = sign(body, key, now);
+            let parsed = SignatureHeader::parse(&header).expect("well formed");
+            verify_with(&ring, body, &parsed, company, now)
+        };
+        for (key, company) in [
+            ("k_new", None),
+            ("k_old", None),
+            ("k_old", Some("nobody")),
+            ("a_new", Some("acme")),
+            ("a_old", Some("acme")),
+            ("p1", Some("plain")),
+        ] {
+            assert_eq!(check(key, company), Ok(()), "{key} for {company:?}");
+        }
+        for (key, company) in [
+            ("k_old", Some("acme")),
+            ("a_old", None),
+            (" ", Some("plain")),
+        ] {
+            assert!(check(key, company).is_err(), "{key:?} for {company:?}");
+        }
+        // Retell is called with the current key only.
+        assert_eq!(ring.tenants()[0].api_key(), "k_new");
+        assert_eq!(ring.key_for(Some("acme")), "a_new");
+    }
+
+    #[test]
+    fn only_a_key_nobody_else_has_is_a_companys_own() {
+        let doc = r#"{"default": {"company_id": "ops", "api_key": "k0"},
+                      "companies": [{"company_id": "acme", "api_key": "k1"},
+                                    {"company_id": "twin", "api_key": "k0"},
+                                    {"company_id": "old", "api_key": "k3", "previous_api_key": "k1"}]}"#;
+        let ring = KeyRing::parse(doc, "ignored").expect("valid");
+        assert!(!ring.has_own_key("ops"), "the default key is everyone's");
+        assert!(
+            !ring.has_own_key("twin"),
+            "listed, but with the default key"
+        );
+        assert!(
+            !ring.has_own_key("acme"),
+            "its key is another's previous key"
+        );
+        assert!(!ring.has_own_key("old"));
+        assert!(!ring.has_own_key("nobody"));
+        let ring = KeyRing::parse(
+            r#"{"default": {"company_id": "ops", "api_key": "k0"}, "companies": [{"company_id": "acme", "api_key": "k1"}]}"#,
+            "x",
+        )
+        .expect("valid");
+        assert!(ring.has_own_key("acme"));
+    }
+
+    #[test]
+    fn a_mistyped_key_document_never_quotes_a_key() {
+        for bad in [
+            r#"{"default": {"company_id": "a", "api_key": 12345678901234}}"#,
+            r#"{"default": {"company_id": "a", "api_key": "key_secret_123", "companies": 1}"#,
+            r#"{"default": {"company_id": "a", "api_key": ["key_secret_123"]}}"#,
+            r#"{"default": {"company_id": "a", "api_key": "key_secret_123"}, "companies": [{"company_id": "b", "api_key": {"v": "key_secret_456"}}]}"#,
+            r#"{"default": "key_secret_123"}"#,
+        ] {
+            let Err(KeyError::Invalid(text)) = KeyRing::parse(bad, "d") else {
+                panic!("accepted: {bad}");
+            };
+            for secret in ["key_secret", "12345678901234"] {
+                assert!(!text.contains(secret), "{text}");
+            }
+            assert!(text.contains("line"), "{text}");
         }
     }
 

@@ -7,10 +7,11 @@ use serde_json::{json, Value};
 
 use super::args::{
     argument_label, looks_like_email, sentence_start, ArgError, Args, MAX_EMAIL_CHARS,
+    MAX_NAME_CHARS,
 };
 use super::CallInfo;
 use crate::booking::company::{Company, Service};
-use crate::booking::phone::PhoneNumber;
+use crate::booking::person::PersonName;
 use crate::booking::slots::SlotFinder;
 use crate::booking::spoken::{
     german_date, german_date_with_year, hhmm, parse_date, parse_time, SpokenError,
@@ -168,6 +169,22 @@ impl ToolContext<'_> {
     ) -> Result<Option<&'a str>, Value> {
         args.stored_text(name, max_chars, multiline)
             .map_err(|e| self.bad_argument(name, e))
+    }
+
+    /// An optional person's name, as names are written ([`PersonName`]): it is stored with the
+    /// booking and reaches the next call's prompt, so nothing but a name gets in.
+    pub fn person_name(&self, args: &Args, name: &str) -> Result<Option<PersonName>, Value> {
+        let Some(raw) = self.stored_text(args, name, MAX_NAME_CHARS, false)? else {
+            return Ok(None);
+        };
+        PersonName::parse(raw).map(Some).map_err(|e| {
+            tracing::info!(argument = name, error = %e, "argument refused");
+            self.refuse_argument(
+                name,
+                "Den Namen kann ich so nicht notieren. Wie heißen Sie, mit Vor- und Nachnamen?",
+                "I cannot note the name like that. What is your first and last name?",
+            )
+        })
     }
 
     /// An optional email address: stored text of at most `MAX_EMAIL_CHARS`, shaped like one
@@ -335,28 +352,6 @@ impl ToolContext<'_> {
         })
     }
 
-    /// The customer's phone: the argument if given, else the number the caller rang from. A
-    /// number that is present but unreadable is refused, never replaced by the caller's.
-    pub fn phone(&self, args: &Args, name: &str) -> Result<PhoneNumber, Value> {
-        let raw = self
-            .text(args, name)?
-            .or(self.call.from_number.as_deref())
-            .ok_or_else(|| {
-                self.refuse_argument(
-                    name,
-                    "Unter welcher Telefonnummer sind Sie erreichbar?",
-                    "Which phone number can we reach you at?",
-                )
-            })?;
-        PhoneNumber::parse(raw).map_err(|_| {
-            self.refuse_argument(
-                name,
-                "Die Telefonnummer habe ich nicht richtig verstanden. Können Sie sie bitte noch einmal Ziffer für Ziffer nennen?",
-                "I did not get the phone number. Could you repeat it digit by digit?",
-            )
-        })
-    }
-
     /// An optional duration in minutes (a number, or text holding just one), 5..=600.
     pub fn duration(&self, args: &Args, name: &str) -> Result<Option<u32>, Value> {
         let Some(minutes) = args.number(name).map_err(|e| self.bad_argument(name, e))? else {
@@ -393,16 +388,17 @@ impl ToolContext<'_> {
 
 impl ToolContext<'_> {
     /// The caller's own booked, upcoming appointment named by `appointment_id` or `date` (or
-    /// their only one). Ownership is by phone: another customer's appointment is "not found".
+    /// their only one). Ownership is by phone, the caller's own line or a number they proved
+    /// (`caller`): another customer's appointment is "not found".
     pub async fn own_appointment(
         &self,
         args: &Args,
     ) -> Result<crate::calendar::Appointment, Value> {
         // Every argument is read before the calendar is asked: an unreadable one is a refusal,
         // never a reason to fall back to the caller's only appointment.
-        let phone = self.phone(args, "phone")?;
         let id = self.text(args, "appointment_id")?;
         let date = self.appointment_date(args, "date")?;
+        let phone = self.proven_customer(args, "phone").await?.phone;
         let not_found = || {
             self.refuse(
                 "Ich finde zu Ihrer Telefonnummer keinen passenden Termin. Unter welcher Nummer haben Sie gebucht?",

@@ -6,6 +6,8 @@
 //!   [`crate::retell::auth`]), the reply deadline, the reply cap;
 //! - [`lambda`]: the Lambda built from [`crate::platform::config::ToolConfig`];
 //! - [`args`]: reading arguments strictly (wrong types and unreadable text are refusals);
+//! - [`caller`]: whose appointments a call may read or change (the caller's own line, or a
+//!   number proven by a knowledge check);
 //! - [`context`]: what a tool runs with, its argument readers that answer with a spoken
 //!   refusal, and the replies.
 //!
@@ -19,6 +21,7 @@ use std::future::Future;
 use serde_json::{json, Value};
 
 pub mod args;
+pub mod caller;
 pub mod context;
 pub mod lambda;
 pub mod service;

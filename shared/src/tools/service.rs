@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use tracing::Instrument;
 
 use super::{Args, CallInfo, Tool, ToolContext, MAX_REPLY_CHARS, REPLY_DEADLINE};
-use crate::booking::company::CompanyKey;
+use crate::booking::directory::CompanyKey;
 use crate::booking::phone::{mask_phone, PhoneNumber};
 use crate::calendar::unresolved::{JournaledCalendar, WriteJournal};
 use crate::calendar::{Calendars, NativeCalendar};
@@ -84,7 +84,8 @@ impl<T: Tool> ToolService<T, SecretsManagerSource> {
             calendars: Calendars::new(
                 NativeCalendar::new(aws.dynamodb.clone(), config.appointments_table.clone()),
                 aws.secrets.clone(),
-            ),
+            )
+            .allowing_loopback(config.loopback_calendars),
         }
     }
 }
@@ -108,7 +109,12 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
         let claim = parsed
             .as_ref()
             .ok()
-            .and_then(|(_, call)| company_key(call, &parts.headers, query));
+            .map(|(_, call)| company_key(call, &parts.headers, query));
+        let (claim, signed_claim) = match claim {
+            Some(Claim::Signed(key)) => (Some(key), true),
+            Some(Claim::Unsigned(key)) => (key, false),
+            None => (None, true),
+        };
         let signature = parts
             .headers
             .get(SIGNATURE_HEADER)
@@ -117,15 +123,21 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
         // Everything, authentication included, is inside the deadline: the caller hears an
         // answer, never silence.
         let deadline = tokio::time::Instant::now() + REPLY_DEADLINE;
-        let sender = match tokio::time::timeout_at(
-            deadline,
-            self.auth
-                .authenticate(body, signature, claim.as_ref(), now.timestamp_millis()),
-        )
-        .await
-        {
+        let now_ms = now.timestamp_millis();
+        let authenticated = async {
+            if signed_claim {
+                self.auth
+                    .authenticate(body, signature, claim.as_ref(), now_ms)
+                    .await
+            } else {
+                self.auth
+                    .authenticate_unsigned_claim(body, signature, claim.as_ref(), now_ms)
+                    .await
+            }
+        };
+        let sender = match tokio::time::timeout_at(deadline, authenticated).await {
             Ok(Ok(sender)) => sender,
-            Ok(Err(AuthError::Signature(e))) => {
+            Ok(Err(e @ (AuthError::Signature(_) | AuthError::UnsignedClaim))) => {
                 tracing::warn!(status = 401, reason = e.reason(), "tool call rejected");
                 return json_response(401, &json!({"error": e.reason()}));
             }
@@ -195,22 +207,30 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
     }
 }
 
+/// Where a tool call names its company.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// In the signed body: the call's agent or the number called.
+    Signed(CompanyKey),
+    /// Outside it (headers, the query string) or not at all: args-only calls. Accepted only
+    /// for a company with a key of its own ([`RequestAuth::authenticate_unsigned_claim`]).
+    ///
+    /// [`RequestAuth::authenticate_unsigned_claim`]: crate::retell::auth::RequestAuth::authenticate_unsigned_claim
+    Unsigned(Option<CompanyKey>),
+}
+
 /// Which company a call belongs to: the agent, else the called number, else (args-only calls)
 /// `x-company-id` / `?company_id=` or `x-agent-id` / `?agent_id=`.
-pub fn company_key(
-    call: &CallInfo,
-    headers: &lambda_http::http::HeaderMap,
-    query: &str,
-) -> Option<CompanyKey> {
+pub fn company_key(call: &CallInfo, headers: &lambda_http::http::HeaderMap, query: &str) -> Claim {
     if let Some(agent) = &call.agent_id {
-        return Some(CompanyKey::Agent(agent.clone()));
+        return Claim::Signed(CompanyKey::Agent(agent.clone()));
     }
     if let Some(number) = call
         .to_number
         .as_deref()
         .and_then(|n| PhoneNumber::parse(n).ok())
     {
-        return Some(CompanyKey::Number(number.as_str().to_owned()));
+        return Claim::Signed(CompanyKey::Number(number.as_str().to_owned()));
     }
     let param = |name: &str| {
         query
@@ -226,9 +246,11 @@ pub fn company_key(
             .map(str::to_owned)
     };
     if let Some(id) = header("x-company-id").or_else(|| param("company_id")) {
-        return Some(CompanyKey::Id(id));
+        return Claim::Unsigned(Some(CompanyKey::Id(id)));
     }
-    header("x-agent-id")
-        .or_else(|| param("agent_id"))
-        .map(CompanyKey::Agent)
+    Claim::Unsigned(
+        header("x-agent-id")
+            .or_else(|| param("agent_id"))
+            .map(CompanyKey::Agent),
+    )
 }

@@ -2,9 +2,9 @@ use chrono::{NaiveDate, NaiveTime, Utc};
 use serde_json::{json, Value};
 
 use super::args::{looks_like_email, MAX_ARG_CHARS, MAX_NAME_CHARS, MAX_NOTES_CHARS};
-use super::service::{cap_reply, company_key, parse_request};
+use super::service::{cap_reply, company_key, parse_request, Claim};
 use super::*;
-use crate::booking::company::CompanyKey;
+use crate::booking::directory::CompanyKey;
 use crate::calendar::is_appointment_id;
 use crate::calendar::unresolved::{JournaledCalendar, WriteJournal};
 
@@ -33,7 +33,7 @@ fn company_from_agent_number_header_or_query() {
     };
     assert_eq!(
         company_key(&call, &headers, ""),
-        Some(CompanyKey::Agent("agent_demo".into()))
+        Claim::Signed(CompanyKey::Agent("agent_demo".into()))
     );
     let call = CallInfo {
         to_number: Some("030 12345678".into()),
@@ -41,11 +41,11 @@ fn company_from_agent_number_header_or_query() {
     };
     assert_eq!(
         company_key(&call, &headers, ""),
-        Some(CompanyKey::Number("+493012345678".into()))
+        Claim::Signed(CompanyKey::Number("+493012345678".into()))
     );
     assert_eq!(
         company_key(&CallInfo::default(), &headers, "company_id=demo"),
-        Some(CompanyKey::Id("demo".into()))
+        Claim::Unsigned(Some(CompanyKey::Id("demo".into())))
     );
     let mut headers = lambda_http::http::HeaderMap::new();
     headers.insert(
@@ -54,7 +54,7 @@ fn company_from_agent_number_header_or_query() {
     );
     assert_eq!(
         company_key(&CallInfo::default(), &headers, ""),
-        Some(CompanyKey::Agent("agent_x".into()))
+        Claim::Unsigned(Some(CompanyKey::Agent("agent_x".into())))
     );
     assert_eq!(
         company_key(
@@ -62,7 +62,7 @@ fn company_from_agent_number_header_or_query() {
             &lambda_http::http::HeaderMap::new(),
             ""
         ),
-        None
+        Claim::Unsigned(None)
     );
 }
 
@@ -342,22 +342,31 @@ fn times_phones_and_durations_are_read_or_refused() {
             Ok(None)
         );
 
-        let phone = |v: Value| ctx.phone(&args(json!({ "phone": v })), "phone");
+        let phone = |v: Value| {
+            ctx.contact_number(&args(json!({ "phone": v })), "phone")
+                .map(|(p, own_line)| (p.as_str().to_owned(), own_line))
+        };
         assert_eq!(
-            phone(Value::Null).map(|p| p.as_str().to_owned()),
-            Ok("+4917611112222".to_owned()),
+            phone(Value::Null),
+            Ok(("+4917611112222".to_owned(), true)),
             "absent: the caller's number"
         );
         assert_eq!(
-            phone(json!("0176 3333 4444")).map(|p| p.as_str().to_owned()),
-            Ok("+4917633334444".to_owned())
+            phone(json!("0176 1111 2222")),
+            Ok(("+4917611112222".to_owned(), true)),
+            "the caller's own number, said aloud"
+        );
+        assert_eq!(
+            phone(json!("0176 3333 4444")),
+            Ok(("+4917633334444".to_owned(), false)),
+            "another number: a contact, not the caller's own line"
         );
         for bad in [
             json!(4917633334444_u64),
             json!({"n": "0176"}),
             json!(["0176"]),
         ] {
-            let reply = phone(bad.clone()).map(|p| p.as_str().to_owned());
+            let reply = phone(bad.clone());
             assert_eq!(
                 reply.as_ref().err().and_then(refused_argument),
                 Some("phone"),

@@ -14,24 +14,13 @@ use shared::retell::wiring;
 
 use super::{layout, Ctx, PageError};
 use crate::data::CompanyView;
+use crate::retell_access::retell_for;
 use crate::ControlCenter;
 
 /// Longest prompt and greeting accepted (Retell's own limits are higher; a prompt this long is a
 /// mistake).
 pub const MAX_PROMPT_CHARS: usize = 50_000;
 pub const MAX_GREETING_CHARS: usize = 2_000;
-
-/// A Retell client with the key the company's calls are signed with.
-pub async fn retell_for(app: &ControlCenter, company_id: &str) -> Result<RetellClient, String> {
-    let ring = app.keys.current().await.map_err(|e| e.to_string())?;
-    let key = ring.key_for(Some(company_id)).to_owned();
-    RetellClient::new(
-        &app.config.retell_base_url,
-        key,
-        std::time::Duration::from_secs(10),
-    )
-    .map_err(|e| e.to_string())
-}
 
 /// The agent ids of a company: its settings' `agent_ids`; an admin looking at a company without
 /// settings (the default company) sees every agent of the account.

@@ -215,7 +215,7 @@ pub fn render(
                 }
             }
         }
-        @if let Some(url) = text("recording_url").filter(|u| u.starts_with("https://") || u.starts_with("http://")) {
+        @if let Some(url) = text("recording_url").filter(|u| playable(ctx, u)) {
             section.recording {
                 h2 { (ctx.t("recording")) }
                 audio controls preload="none" src=(url) {}
@@ -305,4 +305,10 @@ fn latency(record: &CallRecord) -> String {
         (Some(p50), None) => format!("{p50:.0} ms (p50)"),
         _ => "–".into(),
     }
+}
+
+/// A recording the page may play: from where the stack fetches recordings (its CSP allows
+/// nothing else, so any other URL would be a broken player).
+fn playable(ctx: &Ctx, url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| ctx.app.config.recording_hosts.allows(&u))
 }

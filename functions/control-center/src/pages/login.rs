@@ -108,7 +108,7 @@ pub async fn submit(
             Ok(viewer) => {
                 tracing::info!(admin = viewer.is_admin(), "login");
                 let mut response = Redirect::to(&app.link("")).into_response();
-                for c in session::session_cookies(&tokens, &app.link("")) {
+                for c in session::session_cookies(&tokens) {
                     response.headers_mut().append(header::SET_COOKIE, c);
                 }
                 response
@@ -172,7 +172,7 @@ pub async fn logout(
     }
     tracing::info!("logout");
     let mut response = Redirect::to(&app.link("/login")).into_response();
-    for c in session::cleared_cookies(&app.link("")) {
+    for c in session::cleared_cookies() {
         response.headers_mut().append(header::SET_COOKIE, c);
     }
     response

@@ -83,7 +83,10 @@ pub async fn page(ctx: Ctx, Query(q): Query<LogsQuery>) -> Result<Response, Page
             label.check { input type="checkbox" name="problems" value="1" checked[problems_only]; " WARN/ERROR" }
             button type="submit" { (ctx.t("filter")) }
         }
-        @match &lines {
+        @if let Some(before) = lines.as_ref().and_then(|l| l.unread_before_ms) {
+            p.note { (ctx.t("logs_unread_before")) " " (data::local_time(before, &tz, "%H:%M:%S")) }
+        }
+        @match lines.as_ref().map(|l| &l.lines) {
             None => p.empty { (ctx.t("not_available")) },
             Some(lines) if lines.is_empty() => p.empty { (ctx.t("no_logs")) },
             Some(lines) => table.logs {

@@ -85,14 +85,12 @@ impl Ctx {
         common: &Common,
     ) -> Result<Ctx, PageError> {
         let jar = session::cookies(headers);
-        let path = app.link("");
         let mut set_cookies = Vec::new();
         let requested = match common.company.as_deref().filter(|c| !c.is_empty()) {
             Some(c) => {
                 set_cookies.push(session::set_cookie(
                     session::COMPANY_COOKIE,
                     &cookie_safe(c),
-                    &path,
                     30 * 24 * 3600,
                 ));
                 Some(c.to_owned())
@@ -139,7 +137,6 @@ impl Ctx {
                 set_cookies.push(session::set_cookie(
                     session::LANG_COOKIE,
                     l.code(),
-                    &path,
                     365 * 24 * 3600,
                 ));
                 l
@@ -305,6 +302,29 @@ impl IntoResponse for PageError {
             }
         };
         (self.status, page).into_response()
+    }
+}
+
+/// The page when a request could not be checked (Cognito's signing keys unreadable): the
+/// session is kept, the page reloads itself after a few seconds.
+pub fn retry_page(home: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        html {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="refresh" content="5";
+                title { "503" }
+                link rel="stylesheet" href=(format!("{home}/assets/app.css"));
+            }
+            body { main {
+                h1 { "503" }
+                p.error role="alert" {
+                    "Die Anmeldung kann gerade nicht geprüft werden; die Seite lädt in ein paar Sekunden neu. "
+                    "/ Your login cannot be checked right now; the page reloads in a few seconds."
+                }
+            } }
+        }
     }
 }
 

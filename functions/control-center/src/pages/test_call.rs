@@ -1,73 +1,16 @@
-//! Test call: Retell calls a number from the company's own number with the company's agent
-//! (locally the simulator plays it), and the page watches the call arrive here.
+//! Test call: the form, and the page that watches the call arrive here (who may call where, and
+//! how often, is `crate::test_calls`; locally the simulator plays the call).
 
 use axum::extract::{Form, Path};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
-use shared::booking::phone::PhoneNumber;
-use shared::retell::api::PhoneCallRequest;
 
 use super::{layout, Ctx, PageError};
-use crate::data::{CompanyView, DataError};
-use crate::pages::agents::retell_for;
+use crate::data::DataError;
+use crate::test_calls::{caller_of, start as start_call};
 use crate::ControlCenter;
-
-/// What starting a test call needs from the company: its number and its agent.
-pub fn caller_of(company: &CompanyView) -> Result<(String, Option<String>), &'static str> {
-    let settings = company
-        .settings
-        .as_ref()
-        .ok_or("the company has no settings (phone numbers, agents)")?;
-    let from = settings
-        .settings
-        .phone_numbers
-        .first()
-        .cloned()
-        .ok_or("the company has no phone number")?;
-    let agent = settings
-        .settings
-        .inbound_agent_id
-        .clone()
-        .or_else(|| settings.settings.agent_ids.first().cloned());
-    Ok((from, agent))
-}
-
-/// Starts a test call to `to` (E.164) for the company; the call's id.
-pub async fn start_call(
-    app: &ControlCenter,
-    company: &CompanyView,
-    to: &str,
-) -> Result<String, (StatusCode, String)> {
-    let to = PhoneNumber::parse(to.trim()).map_err(|_| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("{to:?} is not a phone number in E.164 (+49…)"),
-        )
-    })?;
-    let (from, agent) = caller_of(company).map_err(|r| (StatusCode::CONFLICT, r.to_owned()))?;
-    let retell = retell_for(app, &company.id)
-        .await
-        .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e))?;
-    let call = retell
-        .create_phone_call(&PhoneCallRequest {
-            from_number: from,
-            to_number: to.as_str().to_owned(),
-            override_agent_id: agent,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| {
-            let status = match e.status() {
-                Some(s) if (400..500).contains(&s) => StatusCode::BAD_REQUEST,
-                _ => StatusCode::BAD_GATEWAY,
-            };
-            (status, e.to_string())
-        })?;
-    tracing::info!(call_id = %call.call_id, company = %company.id, "test call started");
-    Ok(call.call_id)
-}
 
 pub async fn form(ctx: Ctx) -> Result<Response, PageError> {
     let _app = ctx.app.clone();
@@ -102,7 +45,7 @@ pub struct StartForm {
 
 pub async fn start(ctx: Ctx, Form(form): Form<StartForm>) -> Result<Response, PageError> {
     let app = ctx.app.clone();
-    match start_call(&app, &ctx.company, &form.to_number).await {
+    match start_call(&app, &ctx.viewer, &ctx.company, &form.to_number).await {
         Ok(call_id) => {
             Ok(Redirect::to(&ctx.link(&format!("/test-call/{call_id}"))).into_response())
         }

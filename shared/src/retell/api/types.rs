@@ -1,6 +1,8 @@
 //! Retell's API objects, as the official SDK (`retell/types/`) and docs.retellai.com describe
 //! them. Reads keep what this project does not name in `other`; writes send only what is set.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -305,6 +307,18 @@ pub enum VersionRef {
     Tag(String),
 }
 
+/// As Retell takes a version (the SDK's `Union[str, int]`): a number, or its name.
+impl Serialize for VersionRef {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            VersionRef::Latest => serializer.serialize_str("latest"),
+            VersionRef::LatestPublished => serializer.serialize_str("latest_published"),
+            VersionRef::Number(n) => serializer.serialize_u64(*n),
+            VersionRef::Tag(tag) => serializer.serialize_str(tag),
+        }
+    }
+}
+
 impl WeightedAgent {
     pub fn version_ref(&self) -> VersionRef {
         match &self.agent_version {
@@ -446,24 +460,70 @@ pub struct PhoneCallRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub override_agent_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub override_agent_version: Option<u64>,
+    pub override_agent_version: Option<VersionRef>,
     /// Retell starts one call per key (for an hour), however often the request is repeated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// The prompt's variables: strings only, as Retell takes them (`Dict[str, str]`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub retell_llm_dynamic_variables: Option<Map<String, Value>>,
+    pub retell_llm_dynamic_variables: Option<BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
 }
 
+/// `get-concurrency`: calls running now against the account's limits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Concurrency {
     #[serde(default)]
     pub current_concurrency: Option<u64>,
+    /// The normal limit (base plus purchased).
     #[serde(default)]
     pub concurrency_limit: Option<u64>,
+    /// Burst mode: calls above the normal limit are placed (at a surcharge) up to
+    /// `concurrency_burst_limit`.
+    #[serde(default)]
+    pub concurrency_burst_enabled: Option<bool>,
+    #[serde(default)]
+    pub concurrency_burst_limit: Option<u64>,
+    /// Held for inbound calls: outbound calls have that much less room.
+    #[serde(default)]
+    pub reserved_inbound_concurrency: Option<u64>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
+}
+
+/// Where the account's calls stand against its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConcurrencyState {
+    /// Below the normal limit.
+    Within,
+    /// Above the normal limit, below the burst limit: calls still go through (at a surcharge).
+    Bursting,
+    /// At the hard limit (the burst limit with burst on, else the normal one): new calls fail.
+    AtLimit,
+    /// Retell did not say.
+    Unknown,
+}
+
+impl Concurrency {
+    /// The limit beyond which no call is placed: the burst limit when burst mode is on.
+    pub fn hard_limit(&self) -> Option<u64> {
+        match (self.concurrency_burst_enabled, self.concurrency_burst_limit) {
+            (Some(true), Some(burst)) if burst > 0 => Some(burst),
+            _ => self.concurrency_limit,
+        }
+    }
+
+    pub fn state(&self) -> ConcurrencyState {
+        let (Some(used), Some(limit)) = (self.current_concurrency, self.concurrency_limit) else {
+            return ConcurrencyState::Unknown;
+        };
+        match self.hard_limit() {
+            Some(hard) if used >= hard => ConcurrencyState::AtLimit,
+            _ if used >= limit => ConcurrencyState::Bursting,
+            _ => ConcurrencyState::Within,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -553,5 +613,53 @@ mod tests {
         let call: Call = serde_json::from_value(raw.clone()).expect("call");
         assert_eq!(serde_json::to_value(&call).expect("json"), raw);
         assert!(call.has_ended());
+    }
+
+    #[test]
+    fn burst_mode_raises_the_limit_calls_fail_at() {
+        let c = |used: u64, burst: Option<(bool, u64)>| Concurrency {
+            current_concurrency: Some(used),
+            concurrency_limit: Some(20),
+            concurrency_burst_enabled: burst.map(|b| b.0),
+            concurrency_burst_limit: burst.map(|b| b.1),
+            reserved_inbound_concurrency: None,
+            other: Map::new(),
+        };
+        assert_eq!(c(5, None).state(), ConcurrencyState::Within);
+        assert_eq!(c(20, None).state(), ConcurrencyState::AtLimit);
+        assert_eq!(c(20, Some((false, 60))).state(), ConcurrencyState::AtLimit);
+        assert_eq!(c(25, Some((true, 60))).state(), ConcurrencyState::Bursting);
+        assert_eq!(c(60, Some((true, 60))).state(), ConcurrencyState::AtLimit);
+        assert_eq!(c(25, Some((true, 0))).state(), ConcurrencyState::AtLimit);
+        let unknown: Concurrency = serde_json::from_value(json!({})).expect("parses");
+        assert_eq!(unknown.state(), ConcurrencyState::Unknown);
+    }
+
+    #[test]
+    fn a_phone_call_request_sends_the_sdks_types() {
+        let request = PhoneCallRequest {
+            from_number: "+493012345678".into(),
+            to_number: "+4917611112222".into(),
+            override_agent_version: Some(VersionRef::Number(3)),
+            retell_llm_dynamic_variables: Some(BTreeMap::from([
+                ("is_vip".to_owned(), "true".to_owned()),
+                ("visits".to_owned(), "3".to_owned()),
+            ])),
+            ..Default::default()
+        };
+        let sent = serde_json::to_value(&request).expect("json");
+        assert_eq!(sent["override_agent_version"], json!(3));
+        assert_eq!(
+            sent["retell_llm_dynamic_variables"],
+            json!({"is_vip": "true", "visits": "3"})
+        );
+        assert!(sent.get("override_agent_id").is_none());
+        for (version, wire) in [
+            (VersionRef::LatestPublished, json!("latest_published")),
+            (VersionRef::Latest, json!("latest")),
+            (VersionRef::Tag("production".into()), json!("production")),
+        ] {
+            assert_eq!(serde_json::to_value(&version).expect("json"), wire);
+        }
     }
 }
