@@ -344,25 +344,29 @@ class Handler(BaseHTTPRequestHandler):
 
     def _answered_in_time(self, conn: http.client.HTTPConnection, started: float) -> bool:
         """Waits for the answer to start: True once it does, False when the invocation ran out of
-        time (the time the function spends being built does not count)."""
+        time. As on Lambda, a cold start does not count: while cargo lambda is starting a process
+        of the function (`cargo run --bin <function>`, a build or just cargo's lock and start),
+        which under --concurrency may be the one this invocation waits for, the time starts again
+        from when it is up."""
         if self.server.invocation_timeout is None:
             return True
         deadline = started + self.server.invocation_timeout
         match = FUNCTION_IN_PATH.match(self.path)
         building_noted = False
         while True:
-            if select.select([conn.sock], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            # Short waits first (most answers come at once), then a look at the process table
+            # every half second, so a process that starts and is up between two looks still counts.
+            wait = min(0.5, max(0.0, deadline - time.monotonic()))
+            if select.select([conn.sock], [], [], wait)[0]:
                 return True
-            if not (match and being_built(match.group(1))):
+            if match and being_built(match.group(1)):
+                if not building_noted:
+                    self.log_message("%s %s: %s is being built or started; its invocation waits",
+                                     self.command, self.path, match.group(1))
+                    building_noted = True
+                deadline = time.monotonic() + self.server.invocation_timeout
+            elif time.monotonic() >= deadline:
                 return False
-            if not building_noted:
-                self.log_message("%s %s: %s is being built; its invocation waits", self.command, self.path,
-                                 match.group(1))
-                building_noted = True
-            while being_built(match.group(1)):  # then the full time from when it is built
-                if select.select([conn.sock], [], [], 2.0)[0]:
-                    return True
-            deadline = time.monotonic() + self.server.invocation_timeout
 
     def _send(self, status: int, headers: list[tuple[str, str]], payload: bytes, reason: str | None = None,
               utf8: bool = False, length: str | None = None) -> None:

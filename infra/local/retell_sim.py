@@ -45,7 +45,8 @@ Phone numbers take inbound_agents / outbound_agents (weights adding up to 1); th
 inbound_agent_id / outbound_agent_id are read as a single agent of weight 1. A number's agent
 without agent_version means the agent's latest version. A version is a number, "latest" or
 "latest_published"; the account has no version tags, so another string is refused with 400.
-GET /recordings/{call_id}.wav (no key: Retell's recording URLs are public) is a short silent WAV.
+GET /recordings/{call_id}.wav (no key: Retell's recording URLs are public) is a short silent WAV;
+GET /recordings/{name} serves a file put with POST /sim/recordings/{name}.
 
 Playing calls
 -------------
@@ -79,6 +80,9 @@ POST /sim/calls   {"direction": "inbound"|"outbound", "from_number", "to_number"
                    "dynamic_variables"?: {"k": "v"}, "metadata"?: {...}, "duration_ms"?: N,
                    "drop"?: ["call_started"|"call_ended"|"call_analyzed"|"call_inbound"|"transfer_…"],
                    "start_timestamp_ms"?: N (a past start: a call that began hours ago),
+                   "recording"?: {"recording_url"?, "scrubbed_recording_url"?,
+                                  "data_storage_setting"?, "opt_out_sensitive_data_storage"?}
+                                 (what the ended call says about its recording),
                    "wait"?: false}
     Text and args may use `{{name}}`: the call's dynamic variables, plus `{{slot}}`,
     `{{slot_date}}` (first free slot of the last check_availability reply, else 10:00 on the
@@ -101,6 +105,7 @@ POST /sim/calls/bulk  {"count": N (<= 100000), "agent_id", "from_number", "to_nu
     N finished (ended + analyzed) calls straight into state, no webhooks; realistic transcripts,
     tool calls and analysis. 201 {"created", "first_call_id", "last_call_id",
     "start_timestamp_min", "start_timestamp_max"}.
+POST /sim/recordings/{name}  raw body: a recording file, served at GET /recordings/{name}.
 POST /sim/faults  {"drop_webhooks": bool} drop every webhook from now on;
                   {"fail": {"path_prefix": "/v2/get-call", "status": 429|500|503, "count": N,
                             "retry_after"?: secs | HTTP date, "after"?: bool,
@@ -170,6 +175,7 @@ from retell.types import (
     phone_number_import_params,
     phone_number_update_params,
 )
+from retell.types.phone_call_response import PhoneCallResponse
 
 # --- limits --------------------------------------------------------------------------------------
 
@@ -188,6 +194,18 @@ LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT = 50, 1000
 IDEMPOTENCY_MS = 3_600_000  # create-phone-call's idempotency_key holds for an hour
 
 INVALID_FORMAT = "Invalid request format, please check API reference."  # Retell's 400 message
+
+
+def _literals(annotation) -> tuple[str, ...]:
+    """The Literal values inside an SDK field's annotation (Optional[...] included)."""
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)
+    return tuple(v for arg in get_args(annotation) for v in _literals(arg))
+
+
+# What Retell may end a call with, and how a call's data may be stored, as the SDK lists them.
+DISCONNECTION_REASONS = frozenset(_literals(PhoneCallResponse.model_fields["disconnection_reason"].annotation))
+DATA_STORAGE_SETTINGS = frozenset(_literals(PhoneCallResponse.model_fields["data_storage_setting"].annotation))
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 SURROGATE = re.compile("[\ud800-\udfff]")
@@ -801,6 +819,7 @@ class RetellSimulator:
         self._meta: dict[str, dict] = {}  # call_id -> {"key", "hidden", "done", ...}
         self._order: list[tuple[int, str]] = []  # (sort timestamp, call_id), ascending
         self._deliveries: list[dict] = []
+        self._recordings: dict[str, bytes] = {}  # /sim/recordings: file name -> bytes served
         self._idempotency: dict[str, tuple[str, int]] = {}  # create-phone-call key -> (call_id, until ms)
         self._generation = 0  # bumped by /sim/reset: a call played across it stops writing
         self._faults: dict[str, Any] = {}
@@ -894,7 +913,8 @@ class RetellSimulator:
             ("GET", "/get-concurrency", self.get_concurrency, "api"),
             ("GET", "/list-voices", self.list_voices, "api"),
             ("GET", f"/get-voice/{seg}", self.get_voice, "api"),
-            ("GET", r"/recordings/([^/]+)\.wav", self.get_recording, "public"),
+            ("GET", r"/recordings/([A-Za-z0-9_.-]+)", self.get_recording, "public"),
+            ("POST", r"/sim/recordings/([A-Za-z0-9_.-]+)", self.sim_put_recording, "sim"),
             ("POST", "/sim/calls", self.sim_calls, "sim"),
             ("POST", "/sim/calls/bulk", self.sim_bulk, "sim"),
             ("POST", "/sim/faults", self.sim_faults, "sim"),
@@ -1452,11 +1472,24 @@ class RetellSimulator:
                 "reserved_inbound_concurrency": 0}
 
     def get_recording(self, req: Request, name: str) -> tuple[int, bytes]:
+        """A file put with /sim/recordings, else a known call's `<call_id>.wav` (silence)."""
         with self._lock:
-            known = name in self._calls and not self._meta[name].get("hidden")
+            stored = self._recordings.get(name)
+            known = name.endswith(".wav") and name[:-4] in self._calls \
+                and not self._meta[name[:-4]].get("hidden")
+        if stored is not None:
+            return 200, stored
         if not known:
             raise ApiError(404, "Recording not found")
         return 200, SILENT_WAV
+
+    def sim_put_recording(self, req: Request, name: str) -> dict:
+        """POST /sim/recordings/{name}: the raw body is served at GET /recordings/{name}."""
+        if len(req.raw) > MAX_BODY_BYTES:
+            raise bad_request("a recording is at most 1 MB here")
+        with self._lock:
+            self._recordings[name] = bytes(req.raw)
+        return {"url": f"{self.url}/recordings/{name}", "bytes": len(req.raw)}
 
     # ---- calls: storage and listing ----
 
@@ -1721,7 +1754,7 @@ class RetellSimulator:
             **({"transfer_destination": transferred[0]} if transferred else {}),
             duration_ms=duration,
             disconnection_reason=spec.get("disconnection_reason") or meta.get("hangup") or "user_hangup",
-            recording_url=f"{self.url}/recordings/{call_id}.wav",
+            **{"recording_url": f"{self.url}/recordings/{call_id}.wav", **(spec.get("recording") or {})},
             call_cost=call_cost(duration),
             latency=call_latency(sum(1 for e in call.get("transcript_object") or () if e["role"] == "agent"),
                                  seed=hash(call_id) & 0xFFFF),
@@ -2031,6 +2064,18 @@ class RetellSimulator:
         for field in ("agent_id", "disconnection_reason"):
             if body.get(field) is not None and not isinstance(body[field], str):
                 raise fail(f"{field} must be a string")
+        if body.get("disconnection_reason") is not None and body["disconnection_reason"] not in DISCONNECTION_REASONS:
+            raise fail("disconnection_reason must be one the SDK lists")
+        recording = body.get("recording")
+        if recording is not None:
+            allowed = {"recording_url": str, "scrubbed_recording_url": str, "data_storage_setting": str,
+                       "opt_out_sensitive_data_storage": bool}
+            if not isinstance(recording, dict) or not all(
+                    k in allowed and isinstance(v, allowed[k]) for k, v in recording.items()):
+                raise fail("recording may hold recording_url, scrubbed_recording_url (strings), "
+                           "data_storage_setting and opt_out_sensitive_data_storage")
+            if recording.get("data_storage_setting", "everything") not in DATA_STORAGE_SETTINGS:
+                raise fail("data_storage_setting must be one the SDK lists")
         version = body.get("agent_version")
         if version is not None and (isinstance(version, bool) or not isinstance(version, (int, str))):
             raise fail("agent_version must be an integer")
@@ -2067,7 +2112,7 @@ class RetellSimulator:
             raise fail("start_timestamp_ms must be a past time in ms since the epoch")
         return {k: body.get(k) for k in ("direction", "from_number", "to_number", "agent_id", "agent_version",
                                          "script", "disconnection_reason", "call_analysis", "dynamic_variables",
-                                         "metadata", "duration_ms", "drop", "start_timestamp_ms")}
+                                         "metadata", "duration_ms", "drop", "start_timestamp_ms", "recording")}
 
     def sim_bulk(self, req: Request) -> tuple[int, dict]:
         body = req.body()
@@ -2225,6 +2270,7 @@ class RetellSimulator:
             self._order.clear()
             self._deliveries.clear()
             self._idempotency.clear()
+            self._recordings.clear()
         return {"reset": True}
 
 

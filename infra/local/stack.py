@@ -452,14 +452,16 @@ class LocalStack:
         builds it again when a source file is saved). Which functions cargo lambda started comes
         from its log ("spawning function instance"), so a process that dies before a look at the
         process table saw it is caught too. Under --concurrency a function may run several
-        processes: one of them exiting while others run counts as a crash too (cargo lambda
-        neither restarts it nor starts another in its place, so the function would run one
-        process fewer for good)."""
+        processes; one of them exiting while others run is not restarted (cargo lambda neither
+        replaces it nor frees its place, so the function runs one process fewer until the next
+        restart, but every invocation is still served): restarting cargo lambda watch would cut
+        every function off for seconds."""
         started: set[str] = set()  # functions cargo lambda runs an instance of
         state: dict[str, str] = {}  # their process as last seen: "running" or "building"
         missing_since: dict[str, float] = {}
-        peak: dict[str, int] = {}  # the most processes each function was seen running at once
-        fewer_since: dict[str, float] = {}
+        # A process cargo lambda logged as spawning may take seconds to appear (its watcher starts
+        # first, and under --concurrency many start at once): until one was seen, wait longer.
+        spawn_grace = max(grace, 20.0)
         recent_log = ""
         last_restart = 0.0
         while not self._stopping.wait(interval):
@@ -472,21 +474,13 @@ class LocalStack:
             recent_log = (recent_log + new_log)[-65536:]
             started.update(SPAWNED.findall(new_log), now_running)
             state.update({name: st for name, (st, _) in now_running.items()})
-            for name, (_, count) in now_running.items():
-                peak[name] = max(peak.get(name, 0), count)
             crashed, unbuilt = [], []
             for name in sorted(started):
                 if name in now_running:
                     missing_since.pop(name, None)
-                    if now_running[name][1] >= peak.get(name, 0):
-                        fewer_since.pop(name, None)
-                    elif time.monotonic() - fewer_since.setdefault(name, time.monotonic()) >= grace:
-                        crashed.append(name)  # one of its processes exited, the others run on
-                        fewer_since.pop(name, None)
-                        peak[name] = now_running[name][1]
                     continue
                 since = missing_since.setdefault(name, time.monotonic())
-                if time.monotonic() - since < grace:
+                if time.monotonic() - since < (grace if name in state else spawn_grace):
                     continue
                 last = state.get(name) or ("building" if "could not compile" in recent_log else "running")
                 (crashed if last == "running" else unbuilt).append(name)
@@ -514,8 +508,6 @@ class LocalStack:
                     started.clear()
                     state.clear()
                     missing_since.clear()
-                    peak.clear()
-                    fewer_since.clear()
                 except Exception as err:  # noqa: BLE001 - say so; the console loop sees the dead process
                     self._report(f"restarting cargo lambda watch failed: {err}")
 

@@ -81,14 +81,16 @@ def test_login_refuses_a_wrong_password(stack, page):
     assert page.locator("p.error").inner_text() == "Benutzername oder Passwort ist falsch."
     shot(page, "01-login-refused")
     cookies = {c["name"]: c for c in page.context.cookies()}
-    assert "cc_id" not in cookies and cookies["cc_csrf"]["httpOnly"] and cookies["cc_csrf"]["secure"]
+    csrf = cookies["__Host-cc_csrf"]
+    assert "__Host-cc_id" not in cookies and csrf["httpOnly"] and csrf["secure"] and csrf["path"] == "/"
 
 
 def test_an_admin_watches_a_call_arrive_and_opens_calls_and_analytics(stack, page):
     login(stack, page, "admin")
     assert page.locator("h1").inner_text() == "Übersicht"
     cookies = {c["name"]: c for c in page.context.cookies()}
-    assert cookies["cc_id"]["httpOnly"] and cookies["cc_id"]["secure"] and cookies["cc_id"]["sameSite"] == "Lax"
+    session = cookies["__Host-cc_id"]  # the browser took the prefix: this host only, over a secure origin
+    assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Lax" and session["path"] == "/"
     shot(page, "02-overview-admin")
 
     # A call that is still going on (its end never arrives): the overview shows it live.
@@ -107,7 +109,7 @@ def test_an_admin_watches_a_call_arrive_and_opens_calls_and_analytics(stack, pag
         {"tool": "check_availability", "args": {"service_id": "Haarschnitt", "date": "{{slot_date}}"}},
         {"agent": "{{last_message}}"},
         {"tool": "book_appointment", "args": {"service_id": "Haarschnitt", "date": "{{slot_date}}",
-                                              "time": "{{slot}}", "customer_name": "Eva <b>Fett</b>"}},
+                                              "time": "{{slot}}", "customer_name": "Eva Fett"}},
         {"agent": "Bis bald!"}])
     call_id = booked["call"]["call_id"]
     wait_for(lambda: {"call_ended", "call_analyzed"} <= events_applied(stack, call_id))
@@ -118,7 +120,7 @@ def test_an_admin_watches_a_call_arrive_and_opens_calls_and_analytics(stack, pag
     assert "Ich heiße <script>window.__pwned = 1</script>" in conversation.inner_text()
     assert page.evaluate("window.__pwned") is None
     booking = page.locator("section.appointment table")
-    assert "Haarschnitt" in booking.inner_text() and "Eva <b>Fett</b>" in booking.inner_text()
+    assert "Haarschnitt" in booking.inner_text() and "Eva Fett" in booking.inner_text()
     assert page.locator("section.tools summary", has_text="book_appointment").count() == 1
     shot(page, "04-call")
 
@@ -171,6 +173,12 @@ def test_staff_see_their_company_and_are_refused_anothers_call(stack, page):
     page.wait_for_url(re.compile(r".*/test-call/call_[0-9a-f]+$"))
     page.locator("#call-status dd.status").get_by_text("ended").wait_for(timeout=60_000)
     shot(page, "10-test-call")
+    # A number that is not one of the company's test numbers is refused, and nothing rings.
+    page.goto(stack.control_center_url() + "/test-call")
+    page.fill("input[name=to_number]", "+4917699990000")
+    page.click("main form button[type=submit]")
+    assert "test numbers" in page.locator("p.error").inner_text()
+    shot(page, "10b-test-call-refused")
     logout(page)
 
 

@@ -83,7 +83,7 @@ def test_sdk_signed_events_in_any_order_end_as_one_record(stack):
         "company_id": {"S": "demo"}, "day": {"S": day}}, ConsistentRead=True)["Item"]
     assert int(stats["calls"]["N"]) >= 1
     archive = aws(stack, "s3").get_object(Bucket=stack.description["resources"]["EventsBucket"]["Ref"],
-                                          Key=f"calls/{call_id}/call_ended.json")["Body"].read()
+                                          Key=f"calls/demo/{call_id}/call_ended.json")["Body"].read()
     assert json.loads(archive)["call"]["transcript"].startswith("Agent: Guten Tag")
 
 
@@ -158,7 +158,7 @@ def test_agent_tools_book_against_the_seeded_demo_company(stack):
                  {"date": day, "service_id": "Haarschnitt"})
     assert reply["available"] is True, reply
     booked = tool(stack, "book-appointment", "book_appointment", call,
-                  {"date": day, "time": reply["slots"][-1], "service_id": "haircut", "customer_name": "E2E Test"})
+                  {"date": day, "time": reply["slots"][-1], "service_id": "haircut", "customer_name": "Erika Test"})
     assert booked["success"] is True, booked
     assert booked["message"].startswith("Ihr Termin für Haarschnitt ist gebucht")
     status, inbound = post_signed(stack, "/lambda-url/call-inbound/api/retell/inbound",
@@ -166,7 +166,7 @@ def test_agent_tools_book_against_the_seeded_demo_company(stack):
                                    "call_inbound": {"from_number": "+4917688887777", "to_number": "+493012345678"}})
     assert status == 200, inbound
     assert inbound["call_inbound"]["override_agent_id"] == "agent_demo"
-    assert inbound["call_inbound"]["dynamic_variables"]["customer_name"] == "E2E Test"
+    assert inbound["call_inbound"]["dynamic_variables"]["customer_name"] == "Erika Test"
 
 
 def test_cal_com_company_books_in_its_cal_com_calendar(stack):
@@ -251,3 +251,58 @@ def test_a_companys_calls_statistics_and_appointments_share_one_company_id(stack
         "pk": {"S": f"C#{company}"}, "sk": {"S": f"A#{booked['appointment_id']}"}}, ConsistentRead=True).get("Item")
     assert appointment and appointment["company_id"] == {"S": company}, appointment
     assert appointment["call_id"] == {"S": call_id}
+
+
+def signed_bytes(stack, body: bytes) -> str:
+    """Retell's signature over raw bytes (the SDK's helper takes text only)."""
+    import hashlib
+    import hmac
+    ts = str(int(time.time() * 1000))
+    digest = hmac.new(stack.api_key.encode(), body + ts.encode(), hashlib.sha256).hexdigest()
+    return f"v={ts},d={digest}"
+
+
+def test_a_body_that_is_not_utf8_reaches_the_function_as_api_gateway_sends_it(stack):
+    """API Gateway passes such a body base64-encoded; the webhook refuses it with its own 400
+    (cargo lambda alone answered its bare 500 without invoking the function)."""
+    body = b'{"event":"call_started","call":{"call_id":"call_bytes","agent_id":"agent_demo","x":"\xff\xfe"}}'
+    req = urllib.request.Request(stack.webhook_url(), data=body, method="POST",
+                                 headers={"content-type": "application/json",
+                                          "x-retell-signature": signed_bytes(stack, body)})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            status, text = resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        status, text = err.code, err.read().decode()
+    assert (status, json.loads(text)) == (400, {"error": "invalid_utf8"}), text
+
+
+def test_five_webhooks_at_once_while_aws_stalls_all_answer_within_retells_ten_seconds(stack):
+    """Functions run side by side as in Lambda: while the emulator is frozen (a stalled AWS), five
+    simultaneous webhooks each get their 503 after the function's own AWS budget, instead of
+    queueing behind each other past Retell's 10 s."""
+    import concurrent.futures
+    import os
+    import signal
+    # Warm: the webhook answers normally first.
+    body = json.dumps(call_events(f"call_warm_{uuid.uuid4().hex[:8]}", int(time.time() * 1000))[0])
+    assert stack.post_webhook(body, stack.sign(body))[0] == 200
+    moto = next(p for name, p in stack.procs if name == "moto")
+    bodies = [json.dumps(call_events(f"call_stall_{uuid.uuid4().hex[:8]}", int(time.time() * 1000))[0])
+              for _ in range(5)]
+
+    def post(body):
+        started = time.monotonic()
+        status, _ = stack.post_webhook(body, stack.sign(body), timeout=30)
+        return status, time.monotonic() - started
+
+    os.kill(moto.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=5) as pool:
+            answers = list(pool.map(post, bodies))
+        took = time.monotonic() - started
+    finally:
+        os.kill(moto.pid, signal.SIGCONT)
+    assert all(status == 503 for status, _ in answers), answers
+    assert took < 10, f"the last of five answered after {took:.1f} s: {answers}"

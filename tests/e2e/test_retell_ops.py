@@ -829,46 +829,61 @@ def test_the_call_analyzed_consumer_copies_a_simulated_calls_recording(stack):
         assert size == len(resp.read())
 
 
+def put_recording(stack, name, data: bytes) -> str:
+    """A recording file in the simulator (Retell's storage here): its URL."""
+    req = urllib.request.Request(f"{stack.retell_url}/sim/recordings/{name}", data=data, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())["url"] + "?X-Amz-Signature=abc"
+
+
 def test_backup_recordings_copies_as_each_calls_storage_setting_allows_and_only_once(stack):
-    files = RecordingStore()
-    files.files = {"full.wav": b"RIFF" + os.urandom(3000), "scrubbed.wav": b"RIFF" + os.urandom(2000),
-                   "never.wav": b"RIFF" + b"\0" * 10}
+    tag = uuid.uuid4().hex[:8]
+    full, scrubbed = b"RIFF" + os.urandom(3000), b"RIFF" + os.urandom(2000)
+    urls = {name: put_recording(stack, f"{tag}-{name}.wav", data)
+            for name, data in (("full", full), ("scrubbed", scrubbed), ("never", b"RIFF" + b"\0" * 10))}
+    elsewhere = RecordingStore()  # not where the stack fetches recordings from
+    elsewhere.files = {"full.wav": full}
     # Two days ago, so neither the consumer's copy of today's calls nor other tests' calls mix in.
     start = int(time.time() * 1000) - 2 * 86_400_000
     day = berlin_day(start)
-    tag = uuid.uuid4().hex[:8]
     calls = {
-        "everything": dict(recording_url=files.url("full.wav"), data_storage_setting="everything"),
-        "except_pii": dict(recording_url=files.url("full.wav"), scrubbed_recording_url=files.url("scrubbed.wav"),
+        "everything": dict(recording_url=urls["full"], data_storage_setting="everything"),
+        "except_pii": dict(recording_url=urls["full"], scrubbed_recording_url=urls["scrubbed"],
                            data_storage_setting="everything_except_pii"),
-        "basic": dict(recording_url=files.url("never.wav"), data_storage_setting="basic_attributes_only"),
-        "opted_out": dict(recording_url=files.url("never.wav"), opt_out_sensitive_data_storage=True),
-        "gone": dict(recording_url=files.url("missing.wav")),
-        "none": dict(),
+        "basic": dict(recording_url=urls["never"], data_storage_setting="basic_attributes_only"),
+        "opted_out": dict(recording_url=urls["never"], opt_out_sensitive_data_storage=True),
+        "gone": dict(recording_url=urls["full"].replace(f"{tag}-full.wav", f"{tag}-missing.wav")),
+        "elsewhere": dict(recording_url=elsewhere.url("full.wav")),
+        "metadata": dict(recording_url="http://169.254.169.254/latest/meta-data/iam/x.wav"),
     }
     ids = {}
-    for i, (name, fields) in enumerate(calls.items()):
-        ids[name] = f"call_rec_{tag}_{name}"
-        ended_call(stack, ids[name], start + i * 1000, **fields)
-    files.fetches.clear()  # the consumer copies only what is analyzed now, of any day: start counting here
+    for i, (name, recording) in enumerate(calls.items()):
+        played = play(stack, start_timestamp_ms=start + i * 1000, recording=recording,
+                      script=[{"user": "Hallo"}, {"agent": "Guten Tag"}])
+        ids[name] = played["call"]["call_id"]
+    for call_id in ids.values():
+        wait_for(lambda c=call_id: {"call_ended", "call_analyzed"} <= events_applied(stack, c))
+    # The consumer copies what it may as each call is analyzed, from the simulator only.
+    assert elsewhere.fetches == [], "a recording URL on another host is never fetched"
 
     code, report, _ = ops(stack, "backup", "recordings", "--date", day, "--company", "demo", check=False)
-    assert code != 0 and report["ok"] is False  # the recording that is gone
+    assert code != 0 and report["ok"] is False  # the one that is gone, and the two not allowed
     keys = recording_keys(stack)
     base = f"recordings/demo/{day}/"
-    assert keys.get(base + ids["everything"] + ".wav") == len(files.files["full.wav"])
-    assert keys.get(base + ids["except_pii"] + ".wav") == len(files.files["scrubbed.wav"])
-    for name in ("basic", "opted_out", "gone", "none"):
+    assert keys.get(base + ids["everything"] + ".wav") == len(full)
+    assert keys.get(base + ids["except_pii"] + ".wav") == len(scrubbed)
+    for name in ("basic", "opted_out", "gone", "elsewhere", "metadata"):
         assert base + ids[name] + ".wav" not in keys, name
-    assert "never.wav" not in files.fetches
-    assert [f for f in report["failed"] if ids["gone"] in f] and "X-Amz-Signature" not in json.dumps(report)
-    assert sum(report["not_copied"].values()) >= 3
+    failed = " ".join(report["failed"])
+    for name in ("gone", "elsewhere", "metadata"):
+        assert ids[name] in failed, (name, failed)
+    assert "not one recordings are fetched from" in failed and "X-Amz-Signature" not in json.dumps(report)
+    assert elsewhere.fetches == []
+    assert sum(report["not_copied"].values()) >= 2
 
-    # Again: nothing fetched twice, the one that is gone still reported.
-    files.fetches.clear()
+    # Again: nothing copied twice (the copies are there), the failures still reported.
     code, again, _ = ops(stack, "backup", "recordings", "--date", day, "--company", "demo", check=False)
     assert code != 0 and again["copied"] == 0 and again["already_there"] >= 2
-    assert files.fetches == ["missing.wav"]
     code, report, _ = ops(stack, "backup", "recordings", "--date", "someday", check=False)
     assert code != 0 and "--date" in report["error"]
 
@@ -927,7 +942,7 @@ def claim_checked_call_ended(stack, prefix, queue):
     call_id = f"{prefix}_{uuid.uuid4().hex[:12]}"
     start = int(time.time() * 1000) - 60_000
     ended = call_events(call_id, start)[1]
-    key = f"calls/{call_id}/call_ended.json"
+    key = f"calls/demo/{call_id}/call_ended.json"
     envelope = {"v": 1, "event": "call_ended", "call_id": call_id, "company_id": "demo",
                 "received_at_ms": start + 95_000, "payload_ref": key}
     aws(stack, "sqs").send_message(QueueUrl=stack.description["resources"][queue]["QueueUrl"],

@@ -58,6 +58,8 @@ pub struct CompanyDirectory {
     table: String,
     ttl: Duration,
     cache: Mutex<HashMap<CompanyKey, CachedLookup>>,
+    /// The company ids, as last scanned, for the same TTL (an admin's every page lists them).
+    ids: Mutex<Option<(Instant, Vec<String>)>>,
 }
 
 /// When a key was looked up, and the company it names (`None`: nobody listed it).
@@ -73,6 +75,7 @@ impl CompanyDirectory {
             table: table.into(),
             ttl,
             cache: Mutex::new(HashMap::new()),
+            ids: Mutex::new(None),
         }
     }
 
@@ -114,9 +117,21 @@ impl CompanyDirectory {
         Ok(company)
     }
 
-    /// Every company id in the table: one Scan of the small companies table, for jobs that
-    /// visit each company (reconcile); no request path calls it.
+    /// Every company id in the table: one Scan of the small companies table (for jobs that visit
+    /// each company, and an admin's company list), reused for the TTL.
     pub async fn company_ids(&self) -> Result<Vec<String>, CompanyError> {
+        let mut cached = self.ids.lock().await;
+        if let Some((at, ids)) = cached.as_ref() {
+            if at.elapsed() < self.ttl {
+                return Ok(ids.clone());
+            }
+        }
+        let ids = self.scan_company_ids().await?;
+        *cached = Some((Instant::now(), ids.clone()));
+        Ok(ids)
+    }
+
+    async fn scan_company_ids(&self) -> Result<Vec<String>, CompanyError> {
         let mut ids = BTreeSet::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
