@@ -59,6 +59,11 @@
    said COMPLETED. The export format is one JSON document per line (as DynamoDB writes it and
    moto's own export writes it); here each line is read with `json.loads`, the rest as moto does.
 
+9. Answers without a delayed-ACK stall. moto's server writes a response's headers and body in
+   separate sends on a socket with Nagle's algorithm on; on a kept-alive connection the body can
+   then wait for the client's delayed acknowledgement (up to 40 ms). TCP_NODELAY is set on every
+   connection it accepts, as the local stack's function gate does on its own.
+
 Same arguments as `moto_server`.
 """
 
@@ -87,6 +92,7 @@ from moto.cloudwatch import models as _cw
 from moto.dynamodb.models import dynamo_type as _dynamo_type
 from moto.dynamodb.models import table_import as _table_import
 from moto.dynamodb.models.utilities import find_nested_key as _find_nested_key
+from moto.moto_server.werkzeug_app import MotoRequestHandler
 from moto.server import main
 
 _dynamodb_lock = threading.Lock()
@@ -413,6 +419,9 @@ if moto.__version__ == "5.2.5":
 else:
     print(f"aws_emulator: moto {moto.__version__} is not 5.2.5; keeping moto as it is",
           file=sys.stderr)
+
+# socketserver sets TCP_NODELAY on each accepted connection when the handler asks (9.).
+MotoRequestHandler.disable_nagle_algorithm = True
 
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -387,6 +387,7 @@ class LocalStack:
 
             # What CloudWatch does with Lambda's Embedded Metric Format lines.
             for namespace, data in metrics.items():
+                data = as_value_lists(data)
                 try:
                     for i in range(0, len(data), 1000):
                         cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[i:i + 1000])
@@ -666,6 +667,24 @@ def emf_datums(raw: bytes) -> list[tuple[str, dict]]:
         return out
     except (ValueError, KeyError, TypeError):
         return []
+
+
+def as_value_lists(data: list[dict]) -> list[dict]:
+    """Metric data of one metric, unit, dimensions and second as one datum with `Values` (at
+    most 150, CloudWatch's limit), as CloudWatch takes them: the same statistics, a fraction of
+    the request for the emulator to parse (it parses 1,000 single-value data in ~110 ms, while
+    holding its interpreter: a tool call arriving meanwhile waits that long)."""
+    grouped: dict[tuple, list[float]] = {}
+    for d in data:
+        when = d["Timestamp"].replace(microsecond=0)
+        key = (d["MetricName"], d["Unit"], tuple((x["Name"], x["Value"]) for x in d["Dimensions"]), when)
+        grouped.setdefault(key, []).append(d["Value"])
+    out = []
+    for (name, unit, dims, when), values in grouped.items():
+        for i in range(0, len(values), 150):
+            out.append({"MetricName": name, "Unit": unit, "Timestamp": when, "Values": values[i:i + 150],
+                        "Dimensions": [{"Name": n, "Value": v} for n, v in dims]})
+    return out
 
 
 def function_of_line(raw: bytes) -> str | None:
