@@ -14,7 +14,7 @@ use integration_tests::{call_id, clients, endpoint, sdk_config, stack};
 use serde_json::{json, Value};
 use shared::booking::company::CompanySettings;
 use shared::booking::directory::CompanyDirectory;
-use shared::calls::record::CallEvent;
+use shared::calls::event::CallEvent;
 use shared::calls::store::{apply_event, apply_transfer, DynamoCallStore};
 use shared::calls::transfer::Transfer;
 use shared::platform::aws_json::AwsJsonClient;

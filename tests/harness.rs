@@ -388,7 +388,7 @@ impl Drop for FreezableEmulator {
     }
 }
 
-/// The local Retell simulator (infra/local/retell_sim.py) on a free port, for this test binary;
+/// The local Retell simulator (infra/local/retell_sim/) on a free port, for this test binary;
 /// it exits with the test process.
 pub struct RetellSimulator {
     /// The `sh` that stops the simulator when this test process ends (killing it would orphan
@@ -415,19 +415,20 @@ impl RetellSimulator {
         let child = Command::new("sh")
             .args([
                 "-c",
-                r#"child_args="$6"; "$1" "$2" --port "$3" --api-key "$4" --retry-delay 0.1 $child_args & child=$!; while kill -0 "$5" 2>/dev/null; do sleep 1; done; kill "$child""#,
+                r#"child_args="$6"; "$1" -m "$2" --port "$3" --api-key "$4" --retry-delay 0.1 $child_args & child=$!; while kill -0 "$5" 2>/dev/null; do sleep 1; done; kill "$child""#,
                 "retell-sim",
             ])
             .arg(python())
-            .arg(repo_root().join("infra/local/retell_sim.py"))
+            .arg("retell_sim")
             .arg(port.to_string())
             .arg(api_key)
             .arg(std::process::id().to_string())
             .arg(extra.join(" "))
+            .env("PYTHONPATH", repo_root().join("infra/local"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start infra/local/retell_sim.py");
+            .expect("start the Retell simulator (python -m retell_sim)");
         wait_until_listening(port, "the Retell simulator");
         Self {
             _watch: child,

@@ -8,9 +8,9 @@ use std::time::Duration;
 use integration_tests::{clients, stack, RetellSimulator};
 use serde_json::json;
 use shared::booking::directory::{CompanyDirectory, COMPANY_CACHE_TTL};
+use shared::calls::event::CallEvent;
 use shared::calls::queue::SqsEventQueue;
 use shared::calls::reconcile::{CallOutcome, Reconciler, RetellAccount, StuckPolicy};
-use shared::calls::record::CallEvent;
 use shared::calls::store::{apply_event, DynamoCallStore};
 use shared::retell::api::{
     AgentSettings, LlmSettings, PhoneCallRequest, PhoneNumberUpdate, ResponseEngine,

@@ -17,7 +17,7 @@
   5. local-pump: delivers SQS batches to the consumers like Lambda's event source mapping
   6. calcom-stub on 127.0.0.1:$LOCAL_CALCOM_PORT, the Cal.com calendar of the seeded company
      `salon-calcom` (infra/local/companies/calcom-demo.json)
-  7. the Retell simulator on 127.0.0.1:$LOCAL_RETELL_PORT (infra/local/retell_sim.py): Retell's
+  7. the Retell simulator on 127.0.0.1:$LOCAL_RETELL_PORT (infra/local/retell_sim/): Retell's
      API and its calls, seeded with the demo agents and numbers (infra/local/retell-seed.json);
      `retell-ops --local` then loads the companies, resets the demo agents to the default
      template and syncs agents, tools and numbers to this stack
@@ -41,7 +41,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -51,6 +50,7 @@ sys.path.insert(0, str(HERE))
 
 import boto3  # noqa: E402
 from bootstrap import bootstrap  # noqa: E402
+from log_shipper import ship_logs  # noqa: E402
 
 DEV_API_KEY = "key_local_dev_retell"  # documented in README.md; never a real key
 DEV_CALCOM_KEY = "cal_test_local_stub"  # the local Cal.com stub's API key; never a real key
@@ -249,9 +249,11 @@ class LocalStack:
         stub = self._spawn("calcom-stub", [str(self.bin_dir / "calcom-stub"),
                                            "--port", str(self.calcom_port), "--api-key", DEV_CALCOM_KEY])
         wait_for_port(self.calcom_port, 30, stub, "calcom-stub")
-        sim = self._spawn("retell-sim", [str(VENV_BIN / "python"), str(HERE / "retell_sim.py"),
+        # The simulator is a package here in infra/local: `python -m retell_sim` with HERE on the path.
+        sim_path = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+        sim = self._spawn("retell-sim", [str(VENV_BIN / "python"), "-m", "retell_sim",
                                          "--port", str(self.retell_port), "--api-key", self.api_key,
-                                         "--seed", str(HERE / "retell-seed.json")])
+                                         "--seed", str(HERE / "retell-seed.json")], env={"PYTHONPATH": sim_path})
         wait_for_port(self.retell_port, 30, sim, "Retell simulator")
 
         self.lambda_port = claim_port(self.lambda_port, "LOCAL_LAMBDA_PORT")
@@ -281,7 +283,10 @@ class LocalStack:
                     env={"RUST_LOG": "info"})
         self._supervisor = threading.Thread(target=self._supervise, name="function-supervisor", daemon=True)
         self._supervisor.start()
-        self._shipper = threading.Thread(target=self._ship_logs, name="log-shipper", daemon=True)
+        # The functions' log lines and metrics into the emulator's CloudWatch, as Lambda ships them.
+        groups = {name: fn["log_group"] for name, fn in self.description["functions"].items()}
+        self._shipper = threading.Thread(target=ship_logs, name="log-shipper", daemon=True,
+                                         args=(self.endpoint, REGION, groups, self.logs, self._stopping))
         self._shipper.start()
         return self
 
@@ -329,71 +334,6 @@ class LocalStack:
             if role == "admin":
                 idp.admin_add_user_to_group(UserPoolId=pool, Username=name, GroupName="admins")
         return {role: (name, password) for role, (name, password, _) in users.items()}
-
-    def _ship_logs(self, interval: float = 1.0) -> None:
-        """The functions' JSON log lines into the emulator's CloudWatch Logs, each into its
-        function's group (as Lambda does), so the control center reads logs the same way here
-        and in AWS. cargo lambda writes every function to one file; a line's span says whose."""
-        logs = boto3.client("logs", endpoint_url=self.endpoint, region_name=REGION,
-                            aws_access_key_id="test", aws_secret_access_key="test")
-        cloudwatch = boto3.client("cloudwatch", endpoint_url=self.endpoint, region_name=REGION,
-                                  aws_access_key_id="test", aws_secret_access_key="test")
-        groups = {name: fn["log_group"] for name, fn in self.description["functions"].items()}
-        created: set[str] = set()
-        path = self.logs / "functions.log"
-        offset = path.stat().st_size if path.exists() else 0
-        while not self._stopping.is_set():
-            time.sleep(interval)
-            try:
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    chunk = f.read()
-            except FileNotFoundError:
-                continue
-            end = chunk.rfind(b"\n")
-            if end < 0:
-                continue
-            offset += end + 1
-            batches: dict[str, list[dict]] = {}
-            metrics: dict[str, list[dict]] = {}
-            for raw in chunk[: end + 1].splitlines():
-                for namespace, datum in emf_datums(raw):
-                    metrics.setdefault(namespace, []).append(datum)
-                function = function_of_line(raw)
-                if function not in groups:
-                    continue
-                try:
-                    ts = json.loads(raw).get("timestamp", "")
-                    ms = int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
-                except (ValueError, AttributeError):
-                    ms = int(time.time() * 1000)
-                batches.setdefault(groups[function], []).append(
-                    {"timestamp": ms, "message": raw.decode("utf-8", "replace")})
-            for group, events in batches.items():
-                try:
-                    if group not in created:
-                        try:
-                            logs.create_log_stream(logGroupName=group, logStreamName="local")
-                        except logs.exceptions.ResourceAlreadyExistsException:
-                            pass
-                        created.add(group)
-                    events.sort(key=lambda e: e["timestamp"])
-                    for i in range(0, len(events), 5000):
-                        logs.put_log_events(logGroupName=group, logStreamName="local",
-                                            logEvents=events[i:i + 5000])
-                except Exception as err:  # noqa: BLE001 - shipping is best effort, never fatal
-                    with open(self.logs / "supervisor.log", "a") as out:
-                        out.write(f"log shipping to {group} failed: {err}\n")
-
-            # What CloudWatch does with Lambda's Embedded Metric Format lines.
-            for namespace, data in metrics.items():
-                data = as_value_lists(data)
-                try:
-                    for i in range(0, len(data), 1000):
-                        cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[i:i + 1000])
-                except Exception as err:  # noqa: BLE001 - best effort, as above
-                    with open(self.logs / "supervisor.log", "a") as out:
-                        out.write(f"metrics of {namespace} failed: {err}\n")
 
     def _start_functions(self) -> None:
         """`cargo lambda watch` on the internal port. No --timeout: cargo lambda would apply it to
@@ -644,68 +584,6 @@ def env_value(value: str) -> str:
     return value
 
 
-def emf_datums(raw: bytes) -> list[tuple[str, dict]]:
-    """The metrics of an Embedded Metric Format line, as CloudWatch extracts them: for each
-    directive, each metric under each of its dimension sets (values from the line's fields)."""
-    if b'"_aws"' not in raw:
-        return []
-    try:
-        line = json.loads(raw)
-        meta = line["_aws"]
-        when = datetime.fromtimestamp(meta["Timestamp"] / 1000, timezone.utc)
-        out = []
-        for directive in meta["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                value = line.get(metric["Name"])
-                if not isinstance(value, (int, float)) or isinstance(value, bool):
-                    continue
-                for names in directive.get("Dimensions") or [[]]:
-                    out.append((directive["Namespace"], {
-                        "MetricName": metric["Name"], "Timestamp": when, "Value": float(value),
-                        "Unit": metric.get("Unit", "None"),
-                        "Dimensions": [{"Name": n, "Value": str(line[n])} for n in names]}))
-        return out
-    except (ValueError, KeyError, TypeError):
-        return []
-
-
-def as_value_lists(data: list[dict]) -> list[dict]:
-    """Metric data of one metric, unit, dimensions and second as one datum with `Values` (at
-    most 150, CloudWatch's limit), as CloudWatch takes them: the same statistics, a fraction of
-    the request for the emulator to parse (it parses 1,000 single-value data in ~110 ms, while
-    holding its interpreter: a tool call arriving meanwhile waits that long)."""
-    grouped: dict[tuple, list[float]] = {}
-    for d in data:
-        when = d["Timestamp"].replace(microsecond=0)
-        key = (d["MetricName"], d["Unit"], tuple((x["Name"], x["Value"]) for x in d["Dimensions"]), when)
-        grouped.setdefault(key, []).append(d["Value"])
-    out = []
-    for (name, unit, dims, when), values in grouped.items():
-        for i in range(0, len(values), 150):
-            out.append({"MetricName": name, "Unit": unit, "Timestamp": when, "Values": values[i:i + 150],
-                        "Dimensions": [{"Name": n, "Value": v} for n, v in dims]})
-    return out
-
-
-def function_of_line(raw: bytes) -> str | None:
-    """Which function wrote a JSON log line, by its span: the webhook, a tool (its name), the
-    inbound webhook, a consumer (its event), the reconcile job, the control center."""
-    try:
-        line = json.loads(raw)
-    except ValueError:
-        return None
-    span = line.get("span") if isinstance(line, dict) else None
-    if not isinstance(span, dict):
-        return None
-    name, event = span.get("name"), str(span.get("event") or "")
-    if name == "tool":
-        return event.replace("_", "-")
-    if name == "consume" and event.startswith("call_"):
-        return "call-" + event[len("call_"):]
-    return {"webhook": "webhook", "inbound": "call-inbound", "reconcile": "reconcile",
-            "control_center": "control-center"}.get(name)
-
-
 def port_setting(name: str, default: int | None = None) -> int | None:
     value = os.environ.get(name, "").strip()
     return int(value) if value else default
@@ -760,7 +638,7 @@ Local stack is up.
                      (cargo lambda watch on port {stack.lambda_port} behind the gate; {limit})
   Cal.com stub       {stack.calcom_url}   (company salon-calcom books there; API key {DEV_CALCOM_KEY})
   Retell simulator   {stack.retell_url}   (Retell's API for `retell-ops --local` and the SDK's base_url;
-                     POST /sim/calls plays a call: see infra/local/retell_sim.py)
+                     POST /sim/calls plays a call: see infra/local/retell_sim/README.md)
   Control center     {stack.control_center_url()}
                      admin: {stack.users["admin"][0]} / {stack.users["admin"][1]}   (sees every company)
                      staff: {stack.users["staff"][0]} / {stack.users["staff"][1]}   (company demo)

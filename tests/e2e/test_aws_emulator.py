@@ -243,21 +243,21 @@ def test_cloudwatch_answers_percentiles_as_cloudwatch_does():
 
 
 def test_emf_lines_become_metrics_per_dimension_set():
-    """The local stack's stand-in for CloudWatch's EMF extraction (stack.emf_datums)."""
-    import stack
+    """The local stack's stand-in for CloudWatch's EMF extraction (log_shipper.emf_datums)."""
+    import log_shipper
     line = (b'{"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"Namespace":"RetellBackend",'
             b'"Dimensions":[["Api"],["Api","Function"]],"Metrics":[{"Name":"Requests","Unit":"Count"},'
             b'{"Name":"ResponseTime","Unit":"Milliseconds"}]}]},"Api":"tools","Function":"book_appointment",'
             b'"Requests":1,"ResponseTime":12.5}')
-    datums = stack.emf_datums(line)
+    datums = log_shipper.emf_datums(line)
     assert [(ns, d["MetricName"], [x["Value"] for x in d["Dimensions"]]) for ns, d in datums] == [
         ("RetellBackend", "Requests", ["tools"]), ("RetellBackend", "Requests", ["tools", "book_appointment"]),
         ("RetellBackend", "ResponseTime", ["tools"]),
         ("RetellBackend", "ResponseTime", ["tools", "book_appointment"])]
     assert datums[2][1]["Value"] == 12.5 and datums[2][1]["Unit"] == "Milliseconds"
-    assert stack.emf_datums(b'{"message": "request answered"}') == []
-    assert stack.emf_datums(b'{"_aws": {"CloudWatchMetrics": "nonsense"}}') == []
-    assert stack.emf_datums(b'\xff\xfe not json "_aws"') == []
+    assert log_shipper.emf_datums(b'{"message": "request answered"}') == []
+    assert log_shipper.emf_datums(b'{"_aws": {"CloudWatchMetrics": "nonsense"}}') == []
+    assert log_shipper.emf_datums(b'\xff\xfe not json "_aws"') == []
 
 
 def test_projecting_an_item_once_matches_moto():

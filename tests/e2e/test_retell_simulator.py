@@ -1,4 +1,4 @@
-"""infra/local/retell_sim.py, Retell's cloud on this machine, driven by the official retell-sdk: the
+"""infra/local/retell_sim/, Retell's cloud on this machine, driven by the official retell-sdk: the
 REST API (agents with versions, Retell LLMs with custom tools, phone numbers, calls, concurrency),
 Retell's errors as the SDK raises them, and calls played against a local receiver that checks
 every signature the way our backend does (retell.lib.webhook_auth). Independent of the Rust
@@ -646,9 +646,9 @@ def test_bulk_calls_and_list_calls_pagination(sim, client):
 # --- the command line ------------------------------------------------------------------------------
 
 def test_command_line_prints_its_url_and_stops_on_sigterm():
-    proc = subprocess.Popen([sys.executable, str(ROOT / "infra" / "local" / "retell_sim.py"), "--port", "0",
-                             "--api-key", KEY, "--seed", str(SEED)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen([sys.executable, "-m", "retell_sim", "--port", "0", "--api-key", KEY,
+                             "--seed", str(SEED)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT / "infra" / "local")})
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith("retell-sim listening on http://127.0.0.1:"), line

@@ -167,7 +167,7 @@ pub async fn status(
     } else {
         None
     };
-    let fields = shared::calls::record::STATS_FIELDS;
+    let fields = shared::calls::stats::STATS_FIELDS;
     let today_json: serde_json::Map<String, Value> = fields
         .iter()
         .zip(stats.values())

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use shared::calls::record::CallStats;
+use shared::calls::stats::CallStats;
 use shared::calls::store::CallStore;
 use shared::calls::tool_calls::ToolCall;
 use shared::platform::metrics::{MetricQuery, MetricsReader};

@@ -11,7 +11,8 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use shared::booking::directory::{CompanyDirectory, CompanyKey, COMPANY_CACHE_TTL};
 use shared::booking::phone::PhoneNumber;
-use shared::calls::record::{CallRecord, CallStats};
+use shared::calls::record::CallRecord;
+use shared::calls::stats::CallStats;
 use shared::calls::store::{CallStore, DynamoCallStore};
 use shared::retell::{CallId, EventKind};
 

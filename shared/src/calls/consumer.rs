@@ -19,8 +19,9 @@ use crate::calendar::unresolved::{resolution, unresolved_writes};
 use crate::calendar::{AppointmentLedger, CalendarError};
 use crate::calls::archive::{event_key, transfer_key};
 use crate::calls::archive::{ArchiveError, PayloadArchive};
+use crate::calls::event::{CallEvent, CallEventError};
 use crate::calls::queue::Envelope;
-use crate::calls::record::{CallEvent, CallEventError, CallRecord};
+use crate::calls::record::CallRecord;
 use crate::calls::recordings::{Copied, RecordingCopier};
 use crate::calls::store::{
     apply_event, apply_transfer, ApplyOutcome, CallStore, DynamoCallStore, StoreError,

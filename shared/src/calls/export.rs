@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use serde_json::{json, Map, Value};
 
-use crate::calls::record::CallStats;
+use crate::calls::stats::CallStats;
 use crate::calls::views::CallSummary;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,15 +4,18 @@
 //! ([`reconcile`]).
 
 pub mod archive;
+pub mod budget;
 pub mod consumer;
 pub mod dead_letters;
 pub mod disconnection;
+pub mod event;
 pub mod export;
 pub mod ingest;
 pub mod queue;
 pub mod reconcile;
 pub mod record;
 pub mod recordings;
+pub mod stats;
 pub mod store;
 pub mod tool_calls;
 pub mod transfer;

@@ -385,7 +385,7 @@ fn without_url(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calls::record::CallEvent;
+    use crate::calls::event::CallEvent;
     use crate::retell::EventKind;
     use serde_json::json;
 

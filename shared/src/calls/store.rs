@@ -11,9 +11,11 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono_tz::Tz;
 
-use crate::calls::record::{
-    Applied, CallEvent, CallRecord, CallStats, StatsDelta, RESERVED_ATTRIBUTES,
-};
+use crate::calls::event::{CallEvent, RESERVED_ATTRIBUTES};
+
+use crate::calls::record::{Applied, CallRecord};
+
+use crate::calls::stats::{CallStats, StatsDelta};
 use crate::calls::transfer::Transfer;
 use crate::platform::dynamo::{from_attribute, to_attribute};
 use crate::retell::{CallId, EventKind};

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::calls::archive::{body_digest, transfer_key};
-use crate::calls::record::{normalise_call, webhook_parts, CallEventError, WebhookParts};
+use crate::calls::event::{normalise_call, webhook_parts, CallEventError, WebhookParts};
 use crate::retell::{CallId, TransferEvent};
 
 /// Call fields a transfer event may give a call no call event has reached yet (they do not

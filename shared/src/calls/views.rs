@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use crate::calls::record::CallStats;
+use crate::calls::stats::CallStats;
 use crate::calls::store::{stats_from_item, DynamoCallStore, StoreError};
 
 /// Indexes of the calls table (template.yaml).

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use maud::html;
 use serde::Deserialize;
-use shared::calls::record::CallStats;
+use shared::calls::stats::CallStats;
 
 use super::{cost, layout, number, percent, Ctx, PageError};
 use crate::charts::{bars, split, Bar};

@@ -3,7 +3,7 @@
 
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
-use shared::calls::record::CallStats;
+use shared::calls::stats::CallStats;
 use shared::calls::views::CallSummary;
 use shared::retell::EventKind;
 
