@@ -19,7 +19,6 @@ import json
 import random
 import statistics
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -110,8 +109,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--release", action="store_true")
     args = ap.parse_args()
-    stack = LocalStack(api_key="key_bench_cc", state_dir=Path(tempfile.mkdtemp(prefix="retell-bench-cc-")),
-                       prefix="bc-", release=args.release, reload=False)
+    stack = LocalStack.for_bench("cc", release=args.release)
     stack.start()
     try:
         call_id = seed(stack, args.calls)

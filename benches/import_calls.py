@@ -25,7 +25,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -175,9 +174,7 @@ def main() -> int:
     parser.add_argument("--release", action="store_true")
     args = parser.parse_args()
 
-    state = Path(tempfile.mkdtemp(prefix="retell-bench-import-"))
-    stack = LocalStack(api_key="key_bench_import", state_dir=state, prefix="bi-", release=args.release,
-                       reload=False)
+    stack = LocalStack.for_bench("import", release=args.release)
     stack.start()
     try:
         company = "default"

@@ -25,7 +25,6 @@ import http.client
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -84,8 +83,7 @@ def main() -> int:
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--release", action="store_true")
     args = ap.parse_args()
-    stack = LocalStack(api_key="key_bench_tools", state_dir=Path(tempfile.mkdtemp(prefix="retell-bench-tools-")),
-                       prefix="bt-", release=args.release, reload=False)
+    stack = LocalStack.for_bench("tools", release=args.release)
     stack.start()
     try:
         gate, direct = Client(stack.api_port), Client(stack.lambda_port)

@@ -118,6 +118,14 @@ class LocalStack:
     starts one on a function's first invocation and another whenever invocations wait while every
     one is busy, up to this many, and keeps them; 1: one process, invocations take turns."""
 
+    @classmethod
+    def for_bench(cls, name: str, *, release: bool, api_key: str | None = None) -> "LocalStack":
+        """A private stack for the bench `name`: its own state directory and resource prefix, the
+        build it starts with measured (no reload), and its own Retell key."""
+        return cls(api_key=api_key or f"key_bench_{name}",
+                   state_dir=Path(tempfile.mkdtemp(prefix=f"retell-bench-{name}-")),
+                   prefix=f"b{name[:2]}-", release=release, reload=False)
+
     def __init__(self, aws_port: int | None = None, api_port: int | None = None, api_key: str = DEV_API_KEY,
                  state_dir: Path | None = None, prefix: str = "local-", pump_retry_secs: int = 2,
                  release: bool = False, calcom_port: int | None = None, lambda_port: int | None = None,

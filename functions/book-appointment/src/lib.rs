@@ -6,10 +6,9 @@ use chrono::{NaiveDate, NaiveTime};
 use serde_json::{json, Value};
 use shared::booking::company::Service;
 use shared::booking::spoken::{german_date, hhmm};
-use shared::calendar::{BookingOutcome, BookingRequest, CalendarError};
+use shared::calendar::{BookingOutcome, BookingRequest, Calendar, CalendarError};
 use shared::tools::{
-    args::{MAX_EMAIL_CHARS, MAX_NAME_CHARS, MAX_NOTES_CHARS},
-    Args, Reply, Tool, ToolContext, ToolDefinition,
+    args::MAX_NOTES_CHARS, parameters, Args, Reply, Tool, ToolContext, ToolDefinition,
 };
 
 pub struct BookAppointment;
@@ -68,19 +67,32 @@ impl Tool for BookAppointment {
         ToolDefinition {
             name: Self::NAME,
             description: "Einen Termin verbindlich buchen. Book an appointment; if the time is taken, the reply lists alternatives.",
-            parameters: json!({
-                "type": "object",
-                "properties": {
-                    "customer_phone": {"type": "string", "description": "Caller's phone number; defaults to the number they call from"},
-                    "date": {"type": "string", "description": "Day, e.g. 2025-01-15, '15. Januar', 'morgen'"},
-                    "time": {"type": "string", "description": "Start time, e.g. '14:00', '14 Uhr', 'halb drei'"},
-                    "service_id": {"type": "string", "description": "Service id or name, e.g. 'haircut' or 'Haarschnitt'"},
-                    "customer_name": {"type": "string", "maxLength": MAX_NAME_CHARS, "description": "Caller's name (letters only)"},
-                    "customer_email": {"type": "string", "maxLength": MAX_EMAIL_CHARS},
-                    "notes": {"type": "string", "maxLength": MAX_NOTES_CHARS}
-                },
-                "required": ["date", "time", "service_id"]
-            }),
+            parameters: parameters::object(
+                [
+                    (
+                        "customer_phone",
+                        parameters::text(
+                            "Caller's phone number; defaults to the number they call from",
+                        ),
+                    ),
+                    (
+                        "date",
+                        parameters::day("Day, e.g. 2025-01-15, '15. Januar', 'morgen'"),
+                    ),
+                    (
+                        "time",
+                        parameters::time("Start time, e.g. '14:00', '14 Uhr', 'halb drei'"),
+                    ),
+                    ("service_id", parameters::service_id()),
+                    (
+                        "customer_name",
+                        parameters::person_name("Caller's name (letters only)"),
+                    ),
+                    ("customer_email", parameters::email()),
+                    ("notes", parameters::notes()),
+                ],
+                &["date", "time", "service_id"],
+            ),
         }
     }
 

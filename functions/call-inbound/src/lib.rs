@@ -20,6 +20,7 @@ use shared::platform::http::json_response;
 use shared::retell::auth::{AuthError, RequestAuth, SIGNATURE_HEADER};
 use shared::retell::keys::SecretSource;
 use shared::retell::keys::SecretsManagerSource;
+use shared::retell::signature::SignatureHeader;
 use tracing::Instrument;
 
 pub struct InboundCall<S> {
@@ -150,11 +151,13 @@ impl<S: SecretSource + Send + Sync> InboundCall<S> {
         if let Some(i) = &inbound {
             tracing::Span::current().record("event", i.kind);
         }
-        let sender = match self
-            .auth
-            .authenticate(body, signature, claim.as_ref(), now.timestamp_millis())
-            .await
-        {
+        let authenticated = async {
+            let header = SignatureHeader::from_request(signature)?;
+            self.auth
+                .authenticate(body, &header, claim.as_ref(), now.timestamp_millis())
+                .await
+        };
+        let sender = match authenticated.await {
             Ok(sender) => sender,
             Err(AuthError::Signature(e)) => {
                 tracing::warn!(

@@ -3,7 +3,8 @@
 
 use serde_json::json;
 use shared::booking::spoken::{german_date, hhmm};
-use shared::tools::{Args, Reply, Tool, ToolContext, ToolDefinition};
+use shared::calendar::Calendar;
+use shared::tools::{parameters, Args, Reply, Tool, ToolContext, ToolDefinition};
 
 pub struct CancelAppointment;
 
@@ -14,15 +15,12 @@ impl Tool for CancelAppointment {
         ToolDefinition {
             name: Self::NAME,
             description: "Einen eigenen Termin des Anrufers absagen. Cancel one of the caller's own appointments (found by phone, date or id).",
-            parameters: json!({
-                "type": "object",
-                "properties": {
-                    "phone": {"type": "string", "description": "Only if the appointment was booked under a number other than the one the caller calls from"},
-                    "customer_name": {"type": "string", "description": "For another number: the name the booking is under"},
-                    "date": {"type": "string", "description": "Day of the appointment: if the caller has several, or for another number"},
-                    "appointment_id": {"type": "string"}
-                }
-            }),
+            parameters: parameters::object(
+                parameters::own_appointment(
+                    "Day of the appointment: if the caller has several, or for another number",
+                ),
+                &[],
+            ),
         }
     }
 

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use shared::booking::company::Service;
 use shared::booking::spoken::{german_date, hhmm};
-use shared::tools::{Args, Reply, Tool, ToolContext, ToolDefinition};
+use shared::tools::{parameters, Args, Reply, Tool, ToolContext, ToolDefinition};
 
 /// How far ahead alternatives are looked for.
 const SEARCH_DAYS: u32 = 14;
@@ -20,16 +20,24 @@ impl Tool for CheckAvailability {
         ToolDefinition {
             name: Self::NAME,
             description: "Freie Termine für eine Leistung an einem Tag prüfen. Check free appointment times for a service on a day; offers the next open days if that day is full.",
-            parameters: json!({
-                "type": "object",
-                "properties": {
-                    "date": {"type": "string", "description": "Day as the caller said it: 2025-01-15, 15.01.2025, '15. Januar', 'morgen', 'nächsten Dienstag'"},
-                    "service_id": {"type": "string", "description": "Service id or name, e.g. 'haircut' or 'Haarschnitt'"},
-                    "duration": {"type": "integer", "description": "Minutes, if the caller needs longer than the service's usual duration"},
-                    "time": {"type": "string", "description": "A specific time to check, e.g. '14:00' or 'halb drei'; omit to list the day's free times"}
-                },
-                "required": ["date", "service_id"]
-            }),
+            parameters: parameters::object(
+                [
+                    (
+                        "date",
+                        parameters::day("Day as the caller said it: 2025-01-15, 15.01.2025, '15. Januar', 'morgen', 'nächsten Dienstag'"),
+                    ),
+                    ("service_id", parameters::service_id()),
+                    (
+                        "duration",
+                        parameters::minutes("Minutes, if the caller needs longer than the service's usual duration"),
+                    ),
+                    (
+                        "time",
+                        parameters::time("A specific time to check, e.g. '14:00' or 'halb drei'; omit to list the day's free times"),
+                    ),
+                ],
+                &["date", "service_id"],
+            ),
         }
     }
 

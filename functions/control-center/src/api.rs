@@ -15,10 +15,8 @@ use serde_json::{json, Value};
 use shared::retell::api::{AgentSettings, LlmSettings, ResponseEngine, RetellApiError};
 use shared::retell::wiring;
 
+use crate::agent_rules::{agent_ids, checked_text, may_edit, MAX_GREETING_CHARS, MAX_PROMPT_CHARS};
 use crate::data::{CompanyView, DataError};
-use crate::pages::agents::{
-    agent_ids, checked_text, may_edit, MAX_GREETING_CHARS, MAX_PROMPT_CHARS,
-};
 use crate::retell_access::retell_for;
 use crate::session::Session;
 use crate::ControlCenter;
@@ -162,7 +160,7 @@ pub async fn status(
         .ok()
         .flatten();
     let health = if session.viewer.is_admin() {
-        let h = crate::pages::overview::system_health(&app).await;
+        let h = crate::health::system_health(&app).await;
         Some(json!({"dead_letters": h.dead_letters.ok(), "reconcile": h.reconcile}))
     } else {
         None

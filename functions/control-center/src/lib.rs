@@ -9,6 +9,9 @@
 //!   they expire; a CSRF token on every state-changing request.
 //! - [`pages`] (maud: markup is escaped unless a page says otherwise, so whatever a caller said
 //!   shows as text), [`api`], [`charts`] (SVG drawn here, no chart script), [`i18n`].
+//! - What pages and API share sits beside [`data`], never in [`pages`]: [`agent_rules`] (which
+//!   agents a viewer may edit, prompt limits), [`health`] (dead letters, reconcile),
+//!   [`retell_access`], [`test_calls`], [`logbook`].
 //! - Assets (htmx, the stylesheet) are embedded in the binary and served by it.
 
 use std::sync::Arc;
@@ -29,12 +32,14 @@ use shared::retell::keys::{KeyProvider, SecretsManagerSource, DEFAULT_REFRESH_IN
 use shared::retell::wiring::Wiring;
 use shared::retell::EventKind;
 
+pub mod agent_rules;
 pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod charts;
 pub mod cognito;
 pub mod data;
+pub mod health;
 pub mod i18n;
 pub mod logbook;
 pub mod pages;
@@ -75,7 +80,6 @@ impl ControlCenter {
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, BuildError> {
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
-        let _ = pages::HOME.set(format!("{}{}", config.url_prefix, config.base_path));
         let logs = match LogsClient::from_sdk_config(sdk) {
             Ok(l) => Some(l),
             Err(e) => {
@@ -212,6 +216,10 @@ impl ControlCenter {
             .nest(&base, pages)
             .nest("/api/retell", api)
             .fallback(not_found)
+            .layer(middleware::map_response_with_state(
+                self.clone(),
+                pages::error_page,
+            ))
             .layer(middleware::from_fn_with_state(
                 self.clone(),
                 session::authenticate,

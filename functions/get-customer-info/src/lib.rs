@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use shared::booking::spoken::{german_date, hhmm};
 use shared::calendar::AppointmentStatus;
 use shared::calendar::Calendar;
-use shared::tools::{Args, Reply, Tool, ToolContext, ToolDefinition};
+use shared::tools::{parameters, Args, Reply, Tool, ToolContext, ToolDefinition};
 
 pub struct GetCustomerInfo;
 
@@ -15,14 +15,12 @@ impl Tool for GetCustomerInfo {
         ToolDefinition {
             name: Self::NAME,
             description: "Kundendaten des Anrufers abrufen (Name, Besuche, kommende Termine). Look up the caller by the number they call from: name, visits, upcoming appointments. Another number needs the name and an appointment date.",
-            parameters: json!({
-                "type": "object",
-                "properties": {
-                    "phone": {"type": "string", "description": "Only if the caller asks about a number other than the one they call from"},
-                    "customer_name": {"type": "string", "description": "For another number: the name its bookings are under"},
-                    "date": {"type": "string", "description": "For another number: the day of one of its appointments"}
-                }
-            }),
+            parameters: parameters::object(
+                parameters::another_customer(
+                    "For another number: the day of one of its appointments",
+                ),
+                &[],
+            ),
         }
     }
 

@@ -4,8 +4,8 @@
 
 use serde_json::json;
 use shared::booking::spoken::{german_date, hhmm};
-use shared::calendar::CalendarError;
-use shared::tools::{Args, Reply, Tool, ToolContext, ToolDefinition};
+use shared::calendar::{Calendar, CalendarError};
+use shared::tools::{parameters, Args, Reply, Tool, ToolContext, ToolDefinition};
 
 pub struct RescheduleAppointment;
 
@@ -16,18 +16,20 @@ impl Tool for RescheduleAppointment {
         ToolDefinition {
             name: Self::NAME,
             description: "Einen eigenen Termin verschieben. Move one of the caller's own appointments to a new day and time.",
-            parameters: json!({
-                "type": "object",
-                "properties": {
-                    "phone": {"type": "string", "description": "Only if the appointment was booked under a number other than the one the caller calls from"},
-                    "customer_name": {"type": "string", "description": "For another number: the name the booking is under"},
-                    "date": {"type": "string", "description": "Current day of the appointment: if the caller has several, or for another number"},
-                    "appointment_id": {"type": "string"},
-                    "new_date": {"type": "string", "description": "New day, e.g. 'morgen', '20.01.2025'"},
-                    "new_time": {"type": "string", "description": "New start time, e.g. '15 Uhr'"}
-                },
-                "required": ["new_date", "new_time"]
-            }),
+            parameters: parameters::object(
+                parameters::own_appointment(
+                    "Current day of the appointment: if the caller has several, or for another number",
+                )
+                .into_iter()
+                .chain([
+                    (
+                        "new_date",
+                        parameters::day("New day, e.g. 'morgen', '20.01.2025'"),
+                    ),
+                    ("new_time", parameters::time("New start time, e.g. '15 Uhr'")),
+                ]),
+                &["new_date", "new_time"],
+            ),
         }
     }
 

@@ -1,7 +1,5 @@
-//! Agents as code: one file (YAML or JSON) holds a Retell agent and its Retell LLM, reviewable in
-//! git (docs/agents-as-code.md). Reading a file checks everything that can be checked without
-//! Retell (names, types, ranges, Retell's rules, the tools this project has) and says where:
-//! `file:line: message`. What the file leaves out, `import` leaves as it is in Retell.
+//! Agents as code: the file (YAML or JSON) that holds a Retell agent and its Retell LLM for git
+//! (docs/agents-as-code.md), read and checked without Retell.
 
 use std::collections::BTreeSet;
 
@@ -15,6 +13,9 @@ use shared::tools::ToolDefinition;
 pub const DEFAULT_TEMPLATE: &str = include_str!("../agents/default-de.yaml");
 pub const DEFAULT_TEMPLATE_NAME: &str = "infra/ops/agents/default-de.yaml";
 
+/// A Retell agent and its LLM, reviewable in git. Reading one checks everything that can be
+/// checked without Retell (names, types, ranges, Retell's rules, the tools this project has) and
+/// says where: `file:line: message`. What the file leaves out, `import` leaves as it is in Retell.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentFile {
@@ -692,116 +693,4 @@ pub fn locate(text: &str, path: &[String]) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<AgentFile, FileError> {
-        AgentFile::parse(text, "a.yaml", false)
-    }
-
-    const GOOD: &str = "agent:\n  agent_name: Rezeption\n  voice_id: 11labs-Anna\n  language: de-DE\nllm:\n  model: gpt-4.1\n  general_prompt: Hallo\ntools:\n  - function: check_availability\n  - type: end_call\n    name: end_call\n";
-
-    #[test]
-    fn the_default_template_is_a_valid_file() {
-        let file = parse(DEFAULT_TEMPLATE).expect("default template");
-        let names: Vec<_> = file
-            .tools
-            .iter()
-            .filter_map(|t| t.function.clone())
-            .collect();
-        let all: Vec<String> = project_tools().iter().map(|d| d.name.to_owned()).collect();
-        assert_eq!(names, all);
-        let prompt = file.llm.general_prompt.as_deref().unwrap_or_default();
-        for var in [
-            "{{current_date}}",
-            "{{current_date_spoken}}",
-            "{{company_name}}",
-            "{{tomorrow_date}}",
-            "{{customer_name}}",
-            "{{is_vip}}",
-            "{{business_open}}",
-            "{{next_opening}}",
-            "{{transfer_available}}",
-        ] {
-            assert!(prompt.contains(var), "template prompt lacks {var}");
-        }
-        let transfer = file
-            .tools
-            .iter()
-            .find(|t| t.kind.as_deref() == Some("transfer_call"))
-            .expect("a transfer tool");
-        assert_eq!(transfer.number.as_deref(), Some("{{transfer_number}}"));
-        let events = file.agent.webhook_events.clone().unwrap_or_default();
-        assert!(events.iter().any(|e| e == "transfer_bridged"), "{events:?}");
-        // current_date_spoken names the weekday itself ("Montag, 31. März").
-        assert!(!prompt.contains("{{current_weekday}}, der {{current_date_spoken}}"));
-    }
-
-    #[test]
-    fn a_good_file_resolves_its_tools_to_this_stack() {
-        let file = parse(GOOD).expect("good");
-        let tools = file.general_tools(&|t| format!("https://x/{t}"));
-        assert_eq!(tools[0]["url"], "https://x/check_availability");
-        assert_eq!(tools[0]["type"], "custom");
-        assert!(tools[0]["parameters"]["properties"].is_object());
-        assert_eq!(tools[1], json!({"type": "end_call", "name": "end_call"}));
-    }
-
-    #[test]
-    fn bad_files_are_refused_with_their_line() {
-        let cases: &[(&str, &str, usize, &str)] = &[
-            ("unknown field", "agent:\n  agent_name: R\n  voice_id: v\n  voice_idd: x\nllm:\n  general_prompt: p\n", 4, "voice_idd"),
-            ("unknown tool", "agent:\n  agent_name: R\n  voice_id: v\nllm:\n  general_prompt: p\ntools:\n  - function: check_availability\n  - function: order_pizza\n", 8, "unknown tool"),
-            ("wrong type", "agent:\n  agent_name: R\n  voice_id: v\n  voice_speed: fast\nllm:\n  general_prompt: p\n", 4, "voice_speed"),
-            ("out of range", "agent:\n  agent_name: R\n  voice_id: v\n  voice_speed: 3\nllm:\n  general_prompt: p\n", 4, "between 0.5 and 2"),
-            ("unknown model", "agent:\n  agent_name: R\n  voice_id: v\nllm:\n  model: gpt-2\n  general_prompt: p\n", 5, "model"),
-            ("no prompt", "agent:\n  agent_name: R\n  voice_id: v\nllm:\n  model: gpt-4.1\n", 4, "general_prompt is required"),
-            ("webhook in file", "agent:\n  agent_name: R\n  voice_id: v\n  webhook_url: https://x\nllm:\n  general_prompt: p\n", 4, "sync"),
-            ("twice", "agent:\n  agent_name: R\n  voice_id: v\nllm:\n  general_prompt: p\ntools:\n  - function: book_appointment\n  - function: book_appointment\n", 8, "twice"),
-            ("bad transfer", "agent:\n  agent_name: R\n  voice_id: v\nllm:\n  general_prompt: p\ntools:\n  - type: transfer_call\n    name: to_staff\n    number: '030 123'\n", 7, "E.164"),
-            ("transfer variable", "agent:\n  agent_name: R\n  voice_id: v\nllm:\n  general_prompt: p\ntools:\n  - type: transfer_call\n    name: to_staff\n    number: '{{Transfer Nummer}}'\n", 7, "dynamic variable"),
-            ("unknown webhook event", "agent:\n  agent_name: R\n  voice_id: v\n  webhook_events: [call_started, call_ended, call_analyzed, call_exploded]\nllm:\n  general_prompt: p\n", 4, "call_exploded"),
-            ("calls not stored", "agent:\n  agent_name: R\n  voice_id: v\n  webhook_events: [call_started, transfer_started]\nllm:\n  general_prompt: p\n", 4, "call_ended"),
-            ("not yaml", "agent: [\n", 1, ""),
-            ("language", "agent:\n  agent_name: R\n  voice_id: v\n  language: klingon\nllm:\n  general_prompt: p\n", 4, "language"),
-        ];
-        for (what, text, line, needle) in cases {
-            let err = parse(text).expect_err(what);
-            assert_eq!(err.line, *line, "{what}: {err}");
-            assert!(err.message.contains(needle), "{what}: {err}");
-        }
-    }
-
-    #[test]
-    fn json_files_are_read_too() {
-        let file = AgentFile::parse(
-            r#"{"agent": {"agent_name": "R", "voice_id": "v"},
- "llm": {"general_prompt": "p", "modell": "x"}}"#,
-            "a.json",
-            true,
-        )
-        .expect_err("unknown field");
-        assert_eq!(file.line, 2);
-    }
-
-    #[test]
-    fn export_round_trips_through_the_file() {
-        let file = parse(DEFAULT_TEMPLATE).expect("template");
-        let url = |t: &str| format!("https://x/{t}");
-        let agent: shared::retell::api::Agent = serde_json::from_value(json!({
-            "agent_id": "agent_1", "version": 0, "response_engine": {"type": "retell-llm", "llm_id": "llm_1"},
-            "webhook_url": "https://x/webhook", "agent_name": file.agent.agent_name,
-            "voice_id": file.agent.voice_id, "language": file.agent.language, "unknown_new": 1
-        }))
-        .expect("agent");
-        let mut llm_json = serde_json::to_value(&file.llm).expect("llm");
-        llm_json["llm_id"] = json!("llm_1");
-        llm_json["general_tools"] = json!(file.general_tools(&url));
-        let llm: shared::retell::api::RetellLlm = serde_json::from_value(llm_json).expect("llm");
-        let exported = AgentFile::from_retell(&agent, &llm).expect("export");
-        assert_eq!(exported.tools, file.tools);
-        assert_eq!(exported.llm, file.llm);
-        let reread = parse(&exported.to_yaml()).expect("exported file parses");
-        assert_eq!(reread.agent_id.as_deref(), Some("agent_1"));
-    }
-}
+mod tests;

@@ -1,11 +1,10 @@
-//! `retell-ops agents …`: agents as code. A file is planned against Retell (what would change,
-//! field by field) and applied by creating or updating the agent and its LLM; applying the same
-//! file twice changes nothing the second time.
+//! Agents as code against Retell: a file is planned (what would change, field by field) and
+//! applied by creating or updating the agent and its LLM; applying it twice changes nothing.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use shared::retell::api::{
     Agent, AgentSettings, LlmSettings, ResponseEngine, RetellApiError, RetellClient, RetellLlm,
     Voice,
@@ -426,6 +425,21 @@ pub fn describe(change: &Change) -> Vec<String> {
             show(&change.to)
         )],
     }
+}
+
+/// An agent and its LLM from Retell: as Retell answers (`{"agent": …, "llm": …}`) and as an
+/// agent file.
+pub async fn fetch(retell: &RetellClient, agent_id: &str) -> Result<(Value, AgentFile), String> {
+    let agent = retell
+        .get_agent(agent_id, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let llm_id = agent
+        .llm_id()
+        .ok_or_else(|| format!("agent {agent_id} does not answer with a Retell LLM"))?;
+    let llm = retell.get_llm(llm_id).await.map_err(|e| e.to_string())?;
+    let file = AgentFile::from_retell(&agent, &llm)?;
+    Ok((json!({"agent": agent, "llm": llm}), file))
 }
 
 /// Where `export` writes by default: `agents/<agent_id>.yaml`.

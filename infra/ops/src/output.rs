@@ -1,9 +1,10 @@
-//! What the operator sees: ✅/❌ lines and tables for people, one JSON document for scripts
-//! (`--json`), colour and progress bars only on a terminal.
+//! What the operator sees and is asked: ✅/❌ lines and tables for people, one JSON document for
+//! scripts (`--json`), colour and progress bars only on a terminal, and how values are shown.
 
-use std::io::IsTerminal;
+use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
@@ -137,6 +138,49 @@ impl Out {
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     }
+
+    /// `--yes`, or the operator types `id` at a terminal; never a silent yes. Ok(false): not
+    /// confirmed (said on stderr), nothing is to change.
+    pub fn confirm(&self, yes: bool, question: &str, id: &str) -> Result<bool, String> {
+        if yes {
+            return Ok(true);
+        }
+        if !std::io::stdin().is_terminal() || self.json {
+            return Err(format!(
+                "{question} Pass --yes to confirm (no terminal to ask on)"
+            ));
+        }
+        eprint!("{question}\nType {id} to confirm: ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| e.to_string())?;
+        if answer.trim() == id {
+            Ok(true)
+        } else {
+            eprintln!("Not confirmed; nothing changed.");
+            Ok(false)
+        }
+    }
+}
+
+/// What a user typed, as an error quotes it: at most 64 characters.
+pub fn shown(text: &str) -> String {
+    format!("{:?}", text.chars().take(64).collect::<String>())
+}
+
+/// Milliseconds since the epoch as RFC 3339 (the number itself if it is no time).
+pub fn show_ms(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// How long ago `t` was, as [`crate::when::span`] says it ("5 min").
+pub fn ago(t: DateTime<Utc>) -> String {
+    crate::when::span((Utc::now() - t).num_seconds())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -1,8 +1,5 @@
-//! Plays Retell's side of a whole call against a stack: the signed inbound-call webhook, the
-//! call webhooks and the agent's tool calls, straight to the stack's URLs, as Retell sends them
-//! (the same bodies, the `x-retell-signature` of the stack's key, Retell's retries on a non-2xx
-//! webhook answer). It needs no phone and no Retell account, so `simulate-call` and `load-test`
-//! run the same code against the local stack and a deployed one.
+//! Plays Retell's side of a whole call against a stack, straight to its URLs: the signed
+//! inbound-call webhook, the call webhooks and the agent's tool calls.
 
 use std::time::{Duration, Instant};
 
@@ -111,6 +108,9 @@ const TOOL_TIMEOUT: Duration = Duration::from_millis(shared::tools::TOOL_TIMEOUT
 /// Retell retries a webhook 3 times after a failed attempt.
 const WEBHOOK_RETRIES: usize = 3;
 
+/// Sends a call as Retell does: the same bodies, the `x-retell-signature` of the stack's key,
+/// Retell's retries on a non-2xx webhook answer. It needs no phone and no Retell account, so
+/// `simulate-call` and `load-test` run the same code against the local stack and a deployed one.
 pub struct Player {
     http: reqwest::Client,
     key: String,

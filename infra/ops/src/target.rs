@@ -1,6 +1,5 @@
-//! The system `retell-ops` operates: a deployed stack (`--stack NAME`, read from CloudFormation)
-//! or the running `make dev` (`--local`, read from the state file the local stack writes). Both
-//! give the same [`Stack`], so every command runs one code path against either.
+//! The system `retell-ops` operates, as one [`Stack`]: a deployed stack (`--stack NAME`, read
+//! from CloudFormation) or the running `make dev` (`--local`, read from its state file).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,13 +8,15 @@ use std::time::Duration;
 use serde_json::Value;
 pub use shared::calls::dead_letters::QueuePair;
 use shared::platform::aws::{AwsBudget, AwsClients};
-use shared::retell::api::{RetellClient, DEFAULT_BASE_URL};
+use shared::platform::config::DEFAULT_RETELL_BASE_URL;
+use shared::retell::api::RetellClient;
 use shared::retell::keys::KeyRing;
 use shared::retell::EventKind;
 
 /// template.yaml's default for the `DefaultTimeZone` parameter (and the local stack's).
 const DEFAULT_TIME_ZONE: &str = "Europe/Berlin";
 
+/// A deployed or the local stack, alike: every command runs one code path against either.
 #[derive(Debug, Clone)]
 pub struct Stack {
     /// What the operator is told: "local stack (…)" or "stack NAME (region)".
@@ -156,7 +157,7 @@ impl Stack {
             recording_hosts: endpoints
                 .get("recording_hosts")
                 .and_then(Value::as_str)
-                .unwrap_or(shared::calls::recordings::DEFAULT_RECORDING_HOSTS)
+                .unwrap_or(shared::platform::config::DEFAULT_RECORDING_HOSTS)
                 .to_owned(),
         };
         Ok((stack, text_at(endpoints, "/aws")?))
@@ -291,7 +292,7 @@ impl Stack {
                 "{}/api/retell/functions/{{name}}",
                 base.trim_end_matches('/')
             ),
-            retell_base_url: DEFAULT_BASE_URL.to_owned(),
+            retell_base_url: DEFAULT_RETELL_BASE_URL.to_owned(),
             secret_id: output("WebhookKeysSecretArn")?,
             default_company_id: parameters
                 .get("DefaultCompanyId")
@@ -312,7 +313,7 @@ impl Stack {
             recording_hosts: parameters
                 .get("RecordingHosts")
                 .cloned()
-                .unwrap_or_else(|| shared::calls::recordings::DEFAULT_RECORDING_HOSTS.into()),
+                .unwrap_or_else(|| shared::platform::config::DEFAULT_RECORDING_HOSTS.into()),
         })
     }
 

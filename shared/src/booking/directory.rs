@@ -108,13 +108,30 @@ impl CompanyDirectory {
             }
             _ => None,
         };
-        let mut cache = self.cache.lock().await;
-        // Signed-looking requests with made-up agent ids must not grow the cache without end.
-        if cache.len() >= MAX_CACHED_KEYS {
-            cache.clear();
-        }
-        cache.insert(key.clone(), (Instant::now(), company.clone()));
+        self.remember([key.clone()], company.clone()).await;
         Ok(company)
+    }
+
+    /// Records what `keys` name, as a lookup that read it would, for the TTL: what this process
+    /// has just written ([`Self::put`]), or already knows (a warm container, in the benches).
+    pub async fn remember(
+        &self,
+        keys: impl IntoIterator<Item = CompanyKey>,
+        company: Option<Arc<Company>>,
+    ) {
+        let mut cache = self.cache.lock().await;
+        for key in keys {
+            // Signed-looking requests with made-up agent ids must not grow the cache without end.
+            if cache.len() >= MAX_CACHED_KEYS {
+                cache.clear();
+            }
+            cache.insert(key, (Instant::now(), company.clone()));
+        }
+    }
+
+    /// Drops the cached answer for the key stored as `pk`: it is read again when asked.
+    async fn forget(&self, pk: &str) {
+        self.cache.lock().await.retain(|key, _| key.pk() != pk);
     }
 
     /// Every company id in the table: one Scan of the small companies table (for jobs that visit
@@ -162,12 +179,13 @@ impl CompanyDirectory {
     /// no other company has any of its agents or numbers, and removes the entries of agents and
     /// numbers it listed before and no longer does.
     pub async fn put(&self, settings: &CompanySettings) -> Result<Loaded, CompanyError> {
-        Company::from_settings(settings.clone())?;
+        let company = Arc::new(Company::from_settings(settings.clone())?);
         let json =
             serde_json::to_string(settings).map_err(|e| CompanyError::Invalid(e.to_string()))?;
         let me = settings.company_id.as_str();
         let own = CompanyKey::Id(me.to_owned()).pk();
-        let wanted = listed_keys(settings)?;
+        let listed = listed_keys(settings)?;
+        let wanted: Vec<String> = listed.iter().map(CompanyKey::pk).collect();
         let mut read = wanted.clone();
         read.push(own.clone());
         let found = self.batch_get(&read).await?;
@@ -191,7 +209,10 @@ impl CompanyDirectory {
             .and_then(|v| v.as_s().ok())
             .and_then(|text| serde_json::from_str::<CompanySettings>(text).ok())
             .and_then(|old| listed_keys(&old).ok())
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .iter()
+            .map(CompanyKey::pk)
+            .collect();
         let mut all = vec![own];
         all.extend(wanted.iter().cloned());
         let writes = all
@@ -209,8 +230,13 @@ impl CompanyDirectory {
         for chunk in writes.chunks(25) {
             self.batch_write(chunk.to_vec()).await?;
         }
+        // This process sees what it wrote at once, not after the TTL.
+        let mut own_keys = listed;
+        own_keys.push(CompanyKey::Id(me.to_owned()));
+        self.remember(own_keys, Some(company)).await;
         let mut removed = Vec::new();
         for pk in before.iter().filter(|pk| !wanted.contains(pk)) {
+            self.forget(pk).await;
             // Only if it still names this company: another may have taken it since.
             let deleted = self
                 .client
@@ -314,18 +340,18 @@ pub struct Loaded {
     pub removed: Vec<String>,
 }
 
-/// The agent and number keys a company's settings list.
-fn listed_keys(settings: &CompanySettings) -> Result<Vec<String>, CompanyError> {
-    let mut keys: Vec<String> = settings
+/// The agent and number keys a company's settings list, each once.
+fn listed_keys(settings: &CompanySettings) -> Result<Vec<CompanyKey>, CompanyError> {
+    let mut keys: Vec<CompanyKey> = settings
         .agent_ids
         .iter()
-        .map(|a| CompanyKey::Agent(a.clone()).pk())
+        .map(|a| CompanyKey::Agent(a.clone()))
         .collect();
     for n in &settings.phone_numbers {
         let e164 = PhoneNumber::parse(n).map_err(|e| CompanyError::Invalid(e.to_string()))?;
-        keys.push(CompanyKey::Number(e164.as_str().to_owned()).pk());
+        keys.push(CompanyKey::Number(e164.as_str().to_owned()));
     }
-    keys.sort();
+    keys.sort_by_key(CompanyKey::pk);
     keys.dedup();
     Ok(keys)
 }

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use super::breaker::CircuitBreaker;
 use super::ledger::{AppointmentLedger, Reservation};
-use super::native::Placement;
+use super::placement::Placement;
 use super::{
     appointment_id, day_slots, Appointment, BookingOutcome, BookingRequest, Calendar,
     CalendarError, DaySlots,
@@ -32,7 +32,7 @@ use super::{
 use crate::booking::company::{CalComSettings, Company, Service};
 use crate::booking::slots::SlotFinder;
 use crate::platform::outbound::{guarded_client_builder, literal_ip_allowed, OutboundPolicy};
-use crate::retell::keys::{SecretSource, SecretsManagerSource};
+use crate::platform::secrets::{SecretSource, SecretsManagerSource};
 
 pub const CALCOM_SLOTS_VERSION: &str = "2024-09-04";
 pub const CALCOM_BOOKINGS_VERSION: &str = "2024-08-13";

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
 
-use super::native::Placement;
+use super::placement::Placement;
 use super::{Appointment, AppointmentStatus, BookingRequest, CalendarError};
 use crate::booking::company::Company;
 use crate::booking::phone::PhoneNumber;

@@ -9,6 +9,7 @@
 mod breaker;
 mod calcom;
 mod native;
+mod placement;
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;

@@ -1,6 +1,6 @@
 //! Writes whose outcome the caller does not know.
 //!
-//! A tool answers within [`crate::tools::REPLY_DEADLINE`]. When a booking, cancellation or
+//! A tool answers within a deadline (`tools::REPLY_DEADLINE`). When a booking, cancellation or
 //! reschedule is still on its way to the calendar at the deadline (AWS or Cal.com stalled), it
 //! may yet commit: saying "that failed" would leave the caller believing something false. So:
 //!
@@ -8,7 +8,7 @@
 //!    is sent and whether it settled (an answer, or a definite refusal). A reply cut off with a
 //!    write under way, or a write that failed with a backend error (a timeout: it may have
 //!    committed), says the outcome is being checked and asks the agent to call the same tool
-//!    again ([`PendingWrite::unknown_outcome_reply`]). The retry is idempotent (same appointment
+//!    again (the tools' `ToolContext::unknown_outcome`). The retry is idempotent (same appointment
 //!    id) and answers the truth.
 //! 2. Retell keeps every tool result in the call's `transcript_with_tool_calls`. When the call
 //!    ends, the consumer reads it ([`unresolved_writes`]): a write that answered "unknown" and
@@ -18,17 +18,17 @@
 
 use std::sync::Mutex;
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::booking::company::{Company, Service};
 use crate::booking::slots::local_instant;
+use crate::calendar::ledger::AppointmentLedger;
 use crate::calendar::{
     appointment_id, is_appointment_id, Appointment, AppointmentStatus, BookingOutcome,
-    BookingRequest, Calendar, CalendarError, CompanyCalendar,
+    BookingRequest, Calendar, CalendarError, CompanyCalendar, DaySlots,
 };
-use crate::tools::ToolContext;
 
 /// Marks a reply whose write may or may not have happened.
 pub const UNKNOWN_OUTCOME: &str = "unknown";
@@ -49,33 +49,6 @@ pub struct PendingWrite {
     /// The appointment's time after the write (booked at, moved to, or cancelled at).
     pub date: NaiveDate,
     pub time: String,
-}
-
-impl PendingWrite {
-    /// The reply when the deadline passed with this write under way.
-    pub fn unknown_outcome_reply(&self, ctx: &ToolContext<'_>, tool: &str) -> Value {
-        tracing::error!(
-            appointment_id = %self.appointment_id,
-            action = ?self.action,
-            reason = "deadline",
-            "write outcome unknown at the reply deadline"
-        );
-        let (de, en) = match self.action {
-            WriteAction::Book => ("die Buchung", "the booking"),
-            WriteAction::Cancel => ("die Absage", "the cancellation"),
-            WriteAction::Reschedule => ("die Verschiebung", "the change"),
-        };
-        json!({
-            "success": false,
-            "outcome": UNKNOWN_OUTCOME,
-            "pending_write": self,
-            "next_step": format!("Call {tool} again with the same arguments to learn the outcome. Do not tell the caller it failed or succeeded before that."),
-            "message": ctx.say(
-                format!("Einen Moment bitte, ich prüfe noch, ob {de} durchgegangen ist."),
-                format!("One moment please, I am still checking whether {en} went through."),
-            ),
-        })
-    }
 }
 
 /// The last write a tool call sent (a tool sends at most one), and whether it settled.
@@ -112,7 +85,7 @@ impl WriteJournal {
 }
 
 /// A company's calendar whose writes are noted in a journal before they are sent; reads go
-/// straight through (`Deref`).
+/// straight through.
 pub struct JournaledCalendar<'a> {
     inner: &'a CompanyCalendar,
     journal: &'a WriteJournal,
@@ -122,8 +95,23 @@ impl<'a> JournaledCalendar<'a> {
     pub fn new(inner: &'a CompanyCalendar, journal: &'a WriteJournal) -> Self {
         Self { inner, journal }
     }
+}
 
-    pub async fn book(
+impl Calendar for JournaledCalendar<'_> {
+    async fn free_slots(
+        &self,
+        company: &Company,
+        service: &Service,
+        date: NaiveDate,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DaySlots>, CalendarError> {
+        self.inner
+            .free_slots(company, service, date, days, now)
+            .await
+    }
+
+    async fn book(
         &self,
         company: &Company,
         req: &BookingRequest<'_>,
@@ -146,7 +134,11 @@ impl<'a> JournaledCalendar<'a> {
         result
     }
 
-    pub async fn cancel(
+    fn ledger(&self) -> &AppointmentLedger {
+        self.inner.ledger()
+    }
+
+    async fn cancel(
         &self,
         company: &Company,
         appointment: &Appointment,
@@ -162,7 +154,7 @@ impl<'a> JournaledCalendar<'a> {
         result
     }
 
-    pub async fn reschedule(
+    async fn reschedule(
         &self,
         company: &Company,
         appointment: &Appointment,
@@ -182,14 +174,6 @@ impl<'a> JournaledCalendar<'a> {
             .await;
         self.journal.settle(&result);
         result
-    }
-}
-
-impl std::ops::Deref for JournaledCalendar<'_> {
-    type Target = CompanyCalendar;
-
-    fn deref(&self) -> &CompanyCalendar {
-        self.inner
     }
 }
 
@@ -274,6 +258,8 @@ pub fn resolution(
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn entries(results: &[(&str, &str, Value)]) -> Value {

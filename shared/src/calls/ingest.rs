@@ -1,4 +1,4 @@
-//! The webhook's decision for one request: authenticate, parse, route. Every rejection is an
+//! The webhook's work for one request: authenticate, parse, route, queue. Every rejection is an
 //! [`IngestError`] with one HTTP status, decided here once.
 
 use bytes::Bytes;
@@ -6,8 +6,8 @@ use bytes::Bytes;
 use crate::booking::directory::CompanyKey;
 use crate::calls::queue::{AcceptedEvent, Delivery, EventQueue, QueueError};
 use crate::retell::auth::{AuthError, RequestAuth};
-use crate::retell::keys::{KeyRing, SecretSource};
-use crate::retell::signature::{verify_signature, SignatureError, SignatureHeader};
+use crate::retell::keys::SecretSource;
+use crate::retell::signature::{SignatureError, SignatureHeader};
 use crate::retell::{
     exceeds_json_depth, is_utf8, CallId, CallIdError, EventKind, TransferEvent, WebhookPeek,
     MAX_JSON_DEPTH,
@@ -99,25 +99,6 @@ pub struct Verified {
     pub route: Route,
 }
 
-/// Verify + parse + route with a given key ring and the company the directory named (`None`:
-/// the default company); no I/O. This is the webhook's CPU work per request.
-pub fn authenticate(
-    ring: &KeyRing,
-    company_id: Option<&str>,
-    body: &[u8],
-    signature: Option<&str>,
-    now_ms: i64,
-) -> Result<Verified, IngestError> {
-    let header = SignatureHeader::parse(signature.ok_or(SignatureError::Missing)?)?;
-    let peek = WebhookPeek::parse(body);
-    verify_signature(body, ring.key_for(company_id), &header, now_ms)?;
-    route(
-        peek,
-        body,
-        company_id.unwrap_or_else(|| ring.default_company_id()),
-    )
-}
-
 /// Where a verified body goes. A body that is queued is one a consumer can parse and DynamoDB
 /// can store: valid UTF-8 throughout (the syntax check skips the contents of fields it does not
 /// read) and nested no deeper than [`MAX_JSON_DEPTH`]. Anything else is refused here with a 400
@@ -191,7 +172,7 @@ pub async fn ingest<S: SecretSource, Q: EventQueue>(
         });
     }
     // An unsigned request costs no parse.
-    SignatureHeader::parse(signature.ok_or(SignatureError::Missing)?)?;
+    let header = SignatureHeader::from_request(signature)?;
     let peek = WebhookPeek::parse(&body);
     let claim = peek
         .as_ref()
@@ -199,7 +180,7 @@ pub async fn ingest<S: SecretSource, Q: EventQueue>(
         .and_then(|p| p.agent_id())
         .map(|agent| CompanyKey::Agent(agent.to_owned()));
     let sender = auth
-        .authenticate(&body, signature, claim.as_ref(), now_ms)
+        .authenticate(&body, &header, claim.as_ref(), now_ms)
         .await?;
     let verified = route(peek, &body, &sender.company_id)?;
     let (kind, transfer, call_id) = match verified.route {
@@ -231,105 +212,169 @@ pub async fn ingest<S: SecretSource, Q: EventQueue>(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
     use super::*;
+    use crate::booking::company::demo_company;
+    use crate::booking::directory::CompanyDirectory;
+    use crate::platform::secrets::StaticSecret;
+    use crate::retell::keys::{KeyProvider, DEFAULT_REFRESH_INTERVAL};
     use crate::retell::signature::sign;
 
     const NOW: i64 = 1_700_000_000_000;
+    const LIMIT: usize = 1 << 20;
 
-    fn ring() -> KeyRing {
-        KeyRing::parse(
-            r#"{"default": {"company_id": "default", "api_key": "key_default"},
-                "companies": [{"company_id": "acme", "api_key": "key_acme"}]}"#,
-            "default",
-        )
-        .expect("valid")
-    }
+    /// What was queued, by event and company.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<(&'static str, String)>>);
 
-    /// As the webhook sees it when the directory says `agent_acme` is company `acme`.
-    fn check(body: &str, key: &str) -> Result<Verified, IngestError> {
-        let sig = sign(body.as_bytes(), key, NOW);
-        let company = body.contains("agent_acme").then_some("acme");
-        authenticate(&ring(), company, body.as_bytes(), Some(&sig), NOW)
-    }
-
-    #[test]
-    fn routes_stored_events_with_their_company() {
-        let v = check(
-            r#"{"event":"call_ended","call":{"call_id":"c1","agent_id":"agent_acme"}}"#,
-            "key_acme",
-        )
-        .expect("accepted");
-        assert_eq!(v.company_id, "acme");
-        assert!(matches!(
-            v.route,
-            Route::Queue {
-                kind: EventKind::CallEnded,
-                ..
+    impl EventQueue for Recorded {
+        async fn enqueue(&self, event: &AcceptedEvent) -> Result<Delivery, QueueError> {
+            if let Ok(mut queued) = self.0.lock() {
+                queued.push((event.event_name(), event.company_id.clone()));
             }
-        ));
-        let v = check(
-            r#"{"event":"call_started","call":{"call_id":"c1","agent_id":"other"}}"#,
-            "key_default",
-        )
-        .expect("accepted");
-        assert_eq!(v.company_id, "default");
+            Ok(Delivery::Inline)
+        }
     }
 
-    #[test]
-    fn another_companys_key_is_not_accepted() {
-        let err = check(
-            r#"{"event":"call_ended","call":{"call_id":"c1","agent_id":"agent_acme"}}"#,
+    /// The webhook's own path, with keys for the default company and `demo`, and a directory
+    /// that has already read `agent_demo` (company `demo`) and `agent_other` (nobody's): no
+    /// lookup leaves the process.
+    async fn webhook() -> RequestAuth<StaticSecret> {
+        let keys = KeyProvider::new(
+            StaticSecret(
+                r#"{"default": {"company_id": "default", "api_key": "key_default"},
+                    "companies": [{"company_id": "demo", "api_key": "key_demo"}]}"#
+                    .to_owned(),
+            ),
+            "default",
+            DEFAULT_REFRESH_INTERVAL,
+        );
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .region(aws_sdk_dynamodb::config::Region::new("eu-central-1"))
+                .build(),
+        );
+        let directory = CompanyDirectory::new(dynamodb, "companies", Duration::from_secs(3600));
+        directory
+            .remember(
+                [CompanyKey::Agent("agent_demo".into())],
+                Some(Arc::new(demo_company())),
+            )
+            .await;
+        directory
+            .remember([CompanyKey::Agent("agent_other".into())], None)
+            .await;
+        RequestAuth::new(keys, directory)
+    }
+
+    async fn send(body: &[u8], signature: Option<&str>) -> Result<IngestOutcome, IngestError> {
+        let queue = Recorded::default();
+        let outcome = ingest(
+            &webhook().await,
+            &queue,
+            Bytes::copy_from_slice(body),
+            signature,
+            NOW,
+            LIMIT,
+        )
+        .await;
+        let queued = queue.0.lock().map(|q| q.len()).unwrap_or(0);
+        assert_eq!(
+            queued,
+            usize::from(matches!(outcome, Ok(IngestOutcome::Queued { .. }))),
+            "queued exactly when accepted for the queue"
+        );
+        outcome
+    }
+
+    async fn check(body: &str, key: &str) -> Result<IngestOutcome, IngestError> {
+        let sig = sign(body.as_bytes(), key, NOW);
+        send(body.as_bytes(), Some(&sig)).await
+    }
+
+    fn queued_for(outcome: &IngestOutcome) -> (&str, &str) {
+        match outcome {
+            IngestOutcome::Queued {
+                event, company_id, ..
+            } => (event, company_id),
+            IngestOutcome::Ignored { .. } => ("ignored", ""),
+        }
+    }
+
+    #[tokio::test]
+    async fn routes_stored_events_with_their_company() {
+        let v = check(
+            r#"{"event":"call_ended","call":{"call_id":"c1","agent_id":"agent_demo"}}"#,
+            "key_demo",
+        )
+        .await
+        .expect("accepted");
+        assert_eq!(queued_for(&v), ("call_ended", "demo"));
+        let v = check(
+            r#"{"event":"call_started","call":{"call_id":"c1","agent_id":"agent_other"}}"#,
             "key_default",
         )
+        .await
+        .expect("accepted");
+        assert_eq!(queued_for(&v), ("call_started", "default"));
+    }
+
+    #[tokio::test]
+    async fn another_companys_key_is_not_accepted() {
+        let err = check(
+            r#"{"event":"call_ended","call":{"call_id":"c1","agent_id":"agent_demo"}}"#,
+            "key_default",
+        )
+        .await
         .expect_err("wrong tenant");
         assert_eq!(err.status(), 401);
     }
 
-    #[test]
-    fn transfer_events_are_queued_with_the_live_call() {
+    #[tokio::test]
+    async fn transfer_events_are_queued_with_the_live_call() {
         for event in TransferEvent::ALL {
             let v = check(
                 &format!(
-                    r#"{{"event":"{event}","call":{{"call_id":"c1","agent_id":"agent_acme"}},"transfer_destination":"+4930123"}}"#,
+                    r#"{{"event":"{event}","call":{{"call_id":"c1","agent_id":"agent_demo"}},"transfer_destination":"+4930123"}}"#,
                     event = event.as_str()
                 ),
-                "key_acme",
+                "key_demo",
             )
+            .await
             .expect("accepted");
-            assert_eq!(v.company_id, "acme");
-            assert_eq!(
-                v.route,
-                Route::Transfer {
-                    event,
-                    call_id: CallId::parse("c1").expect("valid")
-                }
-            );
+            assert_eq!(queued_for(&v), (event.as_str(), "demo"));
         }
         // The same checks as any stored event: no call id, no queue.
         let err = check(r#"{"event":"transfer_bridged","call":{}}"#, "key_default")
+            .await
             .expect_err("no call id");
         assert_eq!(err.reason(), "missing_call_id");
     }
 
-    #[test]
-    fn unknown_events_are_acknowledged_not_queued() {
+    #[tokio::test]
+    async fn unknown_events_are_acknowledged_not_queued() {
         for event in ["transcript_updated", "something_new"] {
             let v = check(
                 &format!(r#"{{"event":"{event}","call":{{}}}}"#),
                 "key_default",
             )
+            .await
             .expect("ok");
             assert_eq!(
-                v.route,
-                Route::Ignore {
-                    event: event.into()
+                v,
+                IngestOutcome::Ignored {
+                    event: event.into(),
+                    company_id: "default".into()
                 }
             );
         }
     }
 
-    #[test]
-    fn bad_input_maps_to_its_status() {
+    #[tokio::test]
+    async fn bad_input_maps_to_its_status() {
         let cases: [(&str, u16, &str); 5] = [
             (r#"{"event":"call_ended""#, 400, "malformed_json"),
             (
@@ -346,35 +391,31 @@ mod tests {
             (r#"[1,2]"#, 400, "malformed_json"),
         ];
         for (body, status, reason) in cases {
-            let err = check(body, "key_default").expect_err(body);
+            let err = check(body, "key_default").await.expect_err(body);
             assert_eq!((err.status(), err.reason()), (status, reason), "{body}");
         }
         // Bad JSON with a bad signature is an authentication failure first.
-        let err = check(r#"{"event":"#, "wrong").expect_err("unauthenticated");
+        let err = check(r#"{"event":"#, "wrong")
+            .await
+            .expect_err("unauthenticated");
         assert_eq!(err.status(), 401);
         let body = br#"{"event":"call_ended","call":{"call_id":"c"}}"#;
         for sig in [None, Some("garbage"), Some("v=1,d=zz")] {
-            let err = authenticate(&ring(), None, body, sig, NOW).expect_err("unauthenticated");
+            let err = send(body, sig).await.expect_err("unauthenticated");
             assert_eq!(err.status(), 401);
         }
-        let stale = sign(body, "key_default", NOW - 400_000);
-        assert_eq!(
-            authenticate(&ring(), None, body, Some(&stale), NOW)
-                .map_err(|e| e.reason())
-                .err(),
-            Some("signature_stale")
-        );
-        let future = sign(body, "key_default", NOW + 400_000);
-        assert_eq!(
-            authenticate(&ring(), None, body, Some(&future), NOW)
-                .map_err(|e| e.reason())
-                .err(),
-            Some("signature_stale")
-        );
+        for skew in [-400_000, 400_000] {
+            let signature = sign(body, "key_default", NOW + skew);
+            let err = send(body, Some(&signature)).await.expect_err("stale");
+            assert_eq!(err.reason(), "signature_stale");
+        }
+        let big = vec![b' '; LIMIT + 1];
+        let err = send(&big, None).await.expect_err("too large");
+        assert_eq!((err.status(), err.reason()), (413, "body_too_large"));
     }
 
-    #[test]
-    fn queued_bodies_are_ones_a_consumer_can_store() {
+    #[tokio::test]
+    async fn queued_bodies_are_ones_a_consumer_can_store() {
         let nested = |depth: usize| {
             // The root and `call` are two levels; `custom` adds the rest.
             let inner = depth - 3;
@@ -384,9 +425,11 @@ mod tests {
                 "]".repeat(inner + 1)
             )
         };
-        assert!(check(&nested(MAX_JSON_DEPTH), "key_default").is_ok());
+        assert!(check(&nested(MAX_JSON_DEPTH), "key_default").await.is_ok());
         for depth in [MAX_JSON_DEPTH + 1, 129, 10_000] {
-            let err = check(&nested(depth), "key_default").expect_err("too deep");
+            let err = check(&nested(depth), "key_default")
+                .await
+                .expect_err("too deep");
             assert_eq!((err.status(), err.reason()), (400, "too_deeply_nested"));
         }
         // Brackets inside strings are text, not nesting.
@@ -395,14 +438,14 @@ mod tests {
             "[".repeat(500),
             "{".repeat(500)
         );
-        assert!(check(&text, "key_default").is_ok());
+        assert!(check(&text, "key_default").await.is_ok());
 
         let mut bytes =
             br#"{"event":"call_ended","call":{"call_id":"c1","transcript":"Gr"#.to_vec();
         bytes.extend_from_slice(&[0xfc, 0xdf, 0xff]);
         bytes.extend_from_slice(br#"e"}}"#);
         let sig = sign(&bytes, "key_default", NOW);
-        let err = authenticate(&ring(), None, &bytes, Some(&sig), NOW).expect_err("not UTF-8");
+        let err = send(&bytes, Some(&sig)).await.expect_err("not UTF-8");
         assert_eq!((err.status(), err.reason()), (400, "invalid_utf8"));
     }
 }

@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::booking::directory::{CompanyDirectory, CompanyKey};
 use crate::calls::queue::{AcceptedEvent, EventQueue};
-use crate::calls::store::{CallStore, DynamoCallStore};
+use crate::calls::store::{ActiveCalls, CallStore, DynamoCallStore};
 use crate::retell::api::{Call, RetellApiError, RetellClient};
 use crate::retell::{CallId, EventKind};
 
@@ -469,15 +469,6 @@ fn advance_checkpoint(previous: Option<&Checkpoint>, items: &[Call]) -> Option<C
         start_ms: newest,
         done_at_start: done.into_iter().collect(),
     })
-}
-
-/// The calls a store shows as still active for a company, with their start times.
-pub trait ActiveCalls {
-    fn active_call_ids(
-        &self,
-        company_id: &str,
-        started_before_ms: i64,
-    ) -> impl std::future::Future<Output = Result<Vec<(CallId, i64)>, String>> + Send;
 }
 
 /// A shared counter for progress shown while calls finish out of order (and for what a run

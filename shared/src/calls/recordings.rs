@@ -29,8 +29,6 @@ pub const MAX_RECORDING_BYTES: usize = 256 * 1024 * 1024;
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
 /// Redirects followed (storage may redirect to a signed URL), each to an allowed host.
 const MAX_REDIRECTS: usize = 3;
-/// Retell's storage, where recording URLs point (the `RecordingHosts` stack parameter's default).
-pub const DEFAULT_RECORDING_HOSTS: &str = "dxc03zgurdly9.cloudfront.net";
 
 /// The call fields that hold a recording's URL (Retell signs them; they expire after 24 hours).
 pub const RECORDING_FIELDS: [&str; 2] = ["recording_url", "scrubbed_recording_url"];

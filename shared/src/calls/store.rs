@@ -12,9 +12,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono_tz::Tz;
 
 use crate::calls::event::{CallEvent, RESERVED_ATTRIBUTES};
-
 use crate::calls::record::{Applied, CallRecord};
-
 use crate::calls::stats::{CallStats, StatsDelta};
 use crate::calls::transfer::Transfer;
 use crate::platform::dynamo::{from_attribute, to_attribute};
@@ -469,7 +467,16 @@ impl CallStore for DynamoCallStore {
 /// Index of the calls still registered/ongoing, per company (sparse: `active_company`).
 pub const ACTIVE_CALLS_INDEX: &str = "active-calls";
 
-impl crate::calls::reconcile::ActiveCalls for DynamoCallStore {
+/// The calls a store shows as still active for a company, with their start times.
+pub trait ActiveCalls {
+    fn active_call_ids(
+        &self,
+        company_id: &str,
+        started_before_ms: i64,
+    ) -> impl std::future::Future<Output = Result<Vec<(CallId, i64)>, String>> + Send;
+}
+
+impl ActiveCalls for DynamoCallStore {
     async fn active_call_ids(
         &self,
         company_id: &str,

@@ -1,11 +1,21 @@
 //! AWS clients, built once per container. `AWS_ENDPOINT_URL` (set locally) points every client
 //! at the emulator; in Lambda it is unset and the SDK uses the real endpoints: same code path.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::{
+    RuntimeComponents, RuntimeComponentsBuilder,
+};
+use aws_smithy_types::config_bag::ConfigBag;
 
 /// How long one AWS call may take, retries included. Without it a stalled connection (a network
 /// brown-out, a frozen emulator) holds a request until Retell gives up on us at 10 s.
@@ -57,7 +67,62 @@ pub fn config_loader() -> aws_config::ConfigLoader {
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .tls_context(super::tls::sdk_tls_context())
         .build_https();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http)
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(SharedHttpClient::new(CheckedOnce::new(http)))
+}
+
+/// The SDK's HTTP client, checked once per process. Every service client's construction asks
+/// its HTTP client to check itself, and the SDK's client answers by building a whole TLS
+/// connector (decoding and parsing every trust root) that it then throws away: four times in
+/// the webhook's init, more in the control center's. One check proves the same thing.
+#[derive(Debug)]
+struct CheckedOnce {
+    inner: SharedHttpClient,
+    checked: AtomicBool,
+}
+
+impl CheckedOnce {
+    fn new(inner: SharedHttpClient) -> Self {
+        CheckedOnce {
+            inner,
+            checked: AtomicBool::new(false),
+        }
+    }
+}
+
+impl HttpClient for CheckedOnce {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.inner.http_connector(settings, components)
+    }
+
+    fn validate_base_client_config(
+        &self,
+        components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.checked.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.inner.validate_base_client_config(components, cfg)?;
+        self.checked.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.inner.connector_metadata()
+    }
 }
 
 /// The loader with `budget` on every call.
@@ -81,5 +146,88 @@ impl AwsClients {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorFuture};
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+
+    use super::*;
+
+    #[derive(Debug)]
+    struct Unreachable;
+
+    impl HttpConnector for Unreachable {
+        fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
+            HttpConnectorFuture::ready(Err(
+                aws_smithy_runtime_api::client::result::ConnectorError::other(
+                    "no network in this test".into(),
+                    None,
+                ),
+            ))
+        }
+    }
+
+    /// Counts how often the SDK asks it to check itself.
+    #[derive(Debug, Default)]
+    struct CountingClient {
+        checks: Arc<AtomicUsize>,
+    }
+
+    impl HttpClient for CountingClient {
+        fn http_connector(
+            &self,
+            _settings: &HttpConnectorSettings,
+            _components: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            SharedHttpConnector::new(Unreachable)
+        }
+
+        fn validate_base_client_config(
+            &self,
+            _components: &RuntimeComponentsBuilder,
+            _cfg: &ConfigBag,
+        ) -> Result<(), BoxError> {
+            self.checks.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn sdk_config(http: SharedHttpClient) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-central-1"))
+            .http_client(http)
+            .build()
+    }
+
+    #[test]
+    fn every_service_client_checks_the_http_client_without_the_wrapper() {
+        let checks = Arc::new(AtomicUsize::new(0));
+        let http = SharedHttpClient::new(CountingClient {
+            checks: checks.clone(),
+        });
+        AwsClients::from_sdk_config(&sdk_config(http));
+        // What the wrapper saves: one check (one TLS connector built) per client.
+        assert_eq!(checks.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn the_http_client_is_checked_once_for_all_service_clients() {
+        let checks = Arc::new(AtomicUsize::new(0));
+        let http = SharedHttpClient::new(CheckedOnce::new(SharedHttpClient::new(
+            CountingClient {
+                checks: checks.clone(),
+            },
+        )));
+        let config = sdk_config(http);
+        AwsClients::from_sdk_config(&config);
+        AwsClients::from_sdk_config(&config);
+        assert_eq!(checks.load(Ordering::SeqCst), 1);
     }
 }

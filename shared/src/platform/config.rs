@@ -123,12 +123,18 @@ impl ToolConfig {
     }
 }
 
+/// Retell's storage, where recording URLs point (the `RecordingHosts` stack parameter's default).
+pub const DEFAULT_RECORDING_HOSTS: &str = "dxc03zgurdly9.cloudfront.net";
+
+/// Retell's API (`RETELL_BASE_URL` when unset).
+pub const DEFAULT_RETELL_BASE_URL: &str = "https://api.retellai.com";
+
 /// `RECORDING_HOSTS`: where call recordings are fetched from and played (Retell's storage by
 /// default; locally the simulator's origin).
 pub fn recording_hosts(env: &Env) -> Result<OutboundPolicy, ConfigError> {
     let list = env
         .optional("RECORDING_HOSTS")
-        .unwrap_or_else(|| crate::calls::recordings::DEFAULT_RECORDING_HOSTS.to_owned());
+        .unwrap_or_else(|| DEFAULT_RECORDING_HOSTS.to_owned());
     OutboundPolicy::parse(&list).map_err(|reason| ConfigError::Invalid {
         name: "RECORDING_HOSTS",
         reason,
@@ -220,7 +226,7 @@ impl ReconcileConfig {
             stats_table: env.required("CALL_STATS_TABLE")?,
             retell_base_url: env
                 .optional("RETELL_BASE_URL")
-                .unwrap_or_else(|| crate::retell::api::DEFAULT_BASE_URL.to_owned()),
+                .unwrap_or_else(|| DEFAULT_RETELL_BASE_URL.to_owned()),
             lookback_minutes: env.parsed("RECONCILE_LOOKBACK_MINUTES", 360)?,
             stuck_after_minutes: env.parsed("STUCK_AFTER_MINUTES", 120)?,
             give_up_minutes: env.parsed("STUCK_GIVE_UP_MINUTES", 1440)?,
@@ -339,7 +345,7 @@ impl ControlCenterConfig {
             public_base_url,
             retell_base_url: env
                 .optional("RETELL_BASE_URL")
-                .unwrap_or_else(|| crate::retell::api::DEFAULT_BASE_URL.to_owned()),
+                .unwrap_or_else(|| DEFAULT_RETELL_BASE_URL.to_owned()),
             queue_urls,
             dead_letter_urls,
             log_groups: env

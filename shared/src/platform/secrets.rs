@@ -15,6 +15,16 @@ pub trait SecretSource {
     fn fetch(&self) -> impl std::future::Future<Output = Result<String, SecretError>> + Send;
 }
 
+/// A secret known when the process starts (benches and tests; never a deployed function).
+#[derive(Clone, Debug)]
+pub struct StaticSecret(pub String);
+
+impl SecretSource for StaticSecret {
+    async fn fetch(&self) -> Result<String, SecretError> {
+        Ok(self.0.clone())
+    }
+}
+
 /// One secret in AWS Secrets Manager.
 #[derive(Clone, Debug)]
 pub struct SecretsManagerSource {

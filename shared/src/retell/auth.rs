@@ -106,11 +106,11 @@ impl<S: SecretSource> RequestAuth<S> {
     pub async fn authenticate(
         &self,
         body: &[u8],
-        signature: Option<&str>,
+        header: &SignatureHeader<'_>,
         claim: Option<&CompanyKey>,
         now_ms: i64,
     ) -> Result<Sender, AuthError> {
-        self.verify(body, signature, claim, now_ms).await
+        self.verify(body, header, claim, now_ms).await
     }
 
     /// As [`Self::authenticate`] for a claim the signature does not cover (a header or the
@@ -121,11 +121,11 @@ impl<S: SecretSource> RequestAuth<S> {
     pub async fn authenticate_unsigned_claim(
         &self,
         body: &[u8],
-        signature: Option<&str>,
+        header: &SignatureHeader<'_>,
         claim: Option<&CompanyKey>,
         now_ms: i64,
     ) -> Result<Sender, AuthError> {
-        let sender = self.verify(body, signature, claim, now_ms).await?;
+        let sender = self.verify(body, header, claim, now_ms).await?;
         if !self.keys.current().await?.has_own_key(&sender.company_id) {
             return Err(AuthError::UnsignedClaim);
         }
@@ -135,12 +135,11 @@ impl<S: SecretSource> RequestAuth<S> {
     async fn verify(
         &self,
         body: &[u8],
-        signature: Option<&str>,
+        header: &SignatureHeader<'_>,
         claim: Option<&CompanyKey>,
         now_ms: i64,
     ) -> Result<Sender, AuthError> {
-        // The header and its time first: an unsigned, stale or replayed request costs no lookup.
-        let header = SignatureHeader::parse(signature.ok_or(SignatureError::Missing)?)?;
+        // The signed time first: a stale or replayed request costs no lookup.
         header.check_fresh(now_ms)?;
         let company = match claim.filter(|key| key.is_well_formed()) {
             Some(key) => self
@@ -151,7 +150,7 @@ impl<S: SecretSource> RequestAuth<S> {
             None => None,
         };
         let company_id = company.as_ref().map(|c| c.id());
-        self.keys.verify(body, &header, company_id, now_ms).await?;
+        self.keys.verify(body, header, company_id, now_ms).await?;
         let company_id = match company_id {
             Some(id) => id.to_owned(),
             None => self.keys.default_company_id().await?,

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod custom_function;
 pub mod keys;
 pub mod wiring;
 

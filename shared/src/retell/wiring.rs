@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::retell::api::{
     Agent, PhoneNumber, RetellApiError, RetellClient, RetellLlm, VersionRef, WeightedAgent,
 };
-use crate::tools::ToolDefinition;
+use crate::retell::custom_function::ToolDefinition;
 
 /// A stack's addresses and the project's tools: what agents, LLMs and numbers should point at.
 #[derive(Debug, Clone)]

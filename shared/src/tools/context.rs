@@ -16,7 +16,7 @@ use crate::booking::slots::SlotFinder;
 use crate::booking::spoken::{
     german_date, german_date_with_year, hhmm, parse_date, parse_time, SpokenError,
 };
-use crate::calendar::unresolved::JournaledCalendar;
+use crate::calendar::unresolved::{JournaledCalendar, PendingWrite, WriteAction, UNKNOWN_OUTCOME};
 use crate::calendar::{is_appointment_id, AppointmentStatus, Calendar};
 
 pub struct ToolContext<'a> {
@@ -54,6 +54,32 @@ impl ToolContext<'_> {
             "Ich kann gerade nicht auf den Kalender zugreifen. Darf ich Ihre Nummer notieren, damit wir Sie zurückrufen?",
             "I cannot reach the calendar right now. May I take your number so we can call you back?",
         )
+    }
+
+    /// The reply when the deadline passed with a write under way: its outcome is being
+    /// checked, and the agent asks again with the same arguments (`calendar::unresolved`).
+    pub fn unknown_outcome(&self, write: &PendingWrite, tool: &str) -> Value {
+        tracing::error!(
+            appointment_id = %write.appointment_id,
+            action = ?write.action,
+            reason = "deadline",
+            "write outcome unknown at the reply deadline"
+        );
+        let (de, en) = match write.action {
+            WriteAction::Book => ("die Buchung", "the booking"),
+            WriteAction::Cancel => ("die Absage", "the cancellation"),
+            WriteAction::Reschedule => ("die Verschiebung", "the change"),
+        };
+        json!({
+            "success": false,
+            "outcome": UNKNOWN_OUTCOME,
+            "pending_write": write,
+            "next_step": format!("Call {tool} again with the same arguments to learn the outcome. Do not tell the caller it failed or succeeded before that."),
+            "message": self.say(
+                format!("Einen Moment bitte, ich prüfe noch, ob {de} durchgegangen ist."),
+                format!("One moment please, I am still checking whether {en} went through."),
+            ),
+        })
     }
 
     /// A refusal about one argument: `argument` names it, so the agent knows what to ask again.

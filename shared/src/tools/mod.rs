@@ -5,6 +5,7 @@
 //! - [`service`]: the HTTP side: request format, signature and company (through
 //!   [`crate::retell::auth`]), the reply deadline, the reply cap;
 //! - [`lambda`]: the Lambda built from [`crate::platform::config::ToolConfig`];
+//! - [`parameters`]: the arguments' schemas, each described once;
 //! - [`args`]: reading arguments strictly (wrong types and unreadable text are refusals);
 //! - [`caller`]: whose appointments a call may read or change (the caller's own line, or a
 //!   number proven by a knowledge check);
@@ -18,14 +19,16 @@
 
 use std::future::Future;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub mod args;
 pub mod caller;
 pub mod context;
 pub mod lambda;
+pub mod parameters;
 pub mod service;
 
+pub use crate::retell::custom_function::{ToolDefinition, TOOL_TIMEOUT_MS};
 pub use args::{ArgError, Args};
 pub use context::ToolContext;
 pub use lambda::run_lambda;
@@ -41,51 +44,8 @@ pub const MAX_REPLY_CHARS: usize = 15_000;
 /// fallback instead of silence (API Gateway and Lambda add well under the remaining 0.5 s).
 pub const REPLY_DEADLINE: std::time::Duration = std::time::Duration::from_millis(2500);
 
-/// What Retell needs to offer a tool to the LLM: generated from code, so the definition in the
-/// Retell dashboard and the implementation cannot drift apart (`<binary> --tool-definition`).
-#[derive(Debug, Clone)]
-pub struct ToolDefinition {
-    pub name: &'static str,
-    pub description: &'static str,
-    pub parameters: Value,
-}
-
-impl ToolDefinition {
-    /// The HTTP route of the tool (template.yaml must have it).
-    pub fn path(&self) -> String {
-        format!("/api/retell/functions/{}", self.name)
-    }
-
-    /// Retell's custom-function definition, with `url` filled in from the deployed base URL.
-    pub fn retell_json(&self, base_url: &str) -> Value {
-        self.retell_tool(&format!(
-            "{}{}",
-            base_url.trim_end_matches('/'),
-            self.path()
-        ))
-    }
-
-    /// Retell's custom-function definition calling `url`: the schema and description from
-    /// code, the request as the tools read it (`{name, args, call}`), and a timeout above the
-    /// tool's own reply deadline.
-    pub fn retell_tool(&self, url: &str) -> Value {
-        json!({
-            "type": "custom",
-            "name": self.name,
-            "description": self.description,
-            "url": url,
-            "speak_during_execution": false,
-            "speak_after_execution": true,
-            "args_at_root": false,
-            "timeout_ms": TOOL_TIMEOUT_MS,
-            "parameters": self.parameters,
-        })
-    }
-}
-
-/// What Retell waits for a tool: the tool replies within [`REPLY_DEADLINE`], a cold start and
-/// API Gateway on top stay well inside this.
-pub const TOOL_TIMEOUT_MS: u64 = 10_000;
+// Retell must wait longer for a tool than the tool takes to answer.
+const _: () = assert!(TOOL_TIMEOUT_MS > REPLY_DEADLINE.as_millis() as u64);
 
 /// The call the tool runs in, as Retell sends it (absent for "args only" requests).
 #[derive(Debug, Clone, Default)]

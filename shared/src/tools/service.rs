@@ -16,6 +16,7 @@ use crate::platform::config::ToolConfig;
 use crate::platform::http::json_response;
 use crate::retell::auth::{AuthError, RequestAuth, SIGNATURE_HEADER};
 use crate::retell::keys::{SecretSource, SecretsManagerSource};
+use crate::retell::signature::SignatureHeader;
 
 /// A parsed request: `{"name", "args", "call"}`, or the args alone at the root.
 pub fn parse_request(body: &[u8]) -> Result<(Args, CallInfo), serde_json::Error> {
@@ -125,13 +126,14 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
         let deadline = tokio::time::Instant::now() + REPLY_DEADLINE;
         let now_ms = now.timestamp_millis();
         let authenticated = async {
+            let header = SignatureHeader::from_request(signature)?;
             if signed_claim {
                 self.auth
-                    .authenticate(body, signature, claim.as_ref(), now_ms)
+                    .authenticate(body, &header, claim.as_ref(), now_ms)
                     .await
             } else {
                 self.auth
-                    .authenticate_unsigned_claim(body, signature, claim.as_ref(), now_ms)
+                    .authenticate_unsigned_claim(body, &header, claim.as_ref(), now_ms)
                     .await
             }
         };
@@ -186,7 +188,7 @@ impl<T: Tool, S: SecretSource + Send + Sync> ToolService<T, S> {
         // A write that may have committed: say that its outcome is being checked, never that
         // it failed or succeeded (`crate::calendar::unresolved`).
         let reply = match (journal.unsettled(), reply) {
-            (Some(write), _) => write.unknown_outcome_reply(&ctx, T::NAME),
+            (Some(write), _) => ctx.unknown_outcome(&write, T::NAME),
             (None, Ok(reply)) => cap_reply(reply),
             (None, Err(_)) => ctx.unavailable(&"no answer within the reply deadline"),
         };

@@ -68,6 +68,11 @@ impl<'a> SignatureHeader<'a> {
         })
     }
 
+    /// The header of a request, which may have none.
+    pub fn from_request(header: Option<&'a str>) -> Result<Self, SignatureError> {
+        Self::parse(header.ok_or(SignatureError::Missing)?)
+    }
+
     /// Whether the signed time is within [`MAX_SKEW_MS`] of `now_ms`: checked before anything is
     /// looked up for the request, so a stale or replayed one costs nothing.
     pub fn check_fresh(&self, now_ms: i64) -> Result<(), SignatureError> {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
@@ -249,8 +250,9 @@ pub fn layout(ctx: &Ctx, active: &str, title: &str, body: Markup) -> Markup {
     }
 }
 
-/// An error page (or JSON for the API), with the status it stands for.
-#[derive(Debug)]
+/// An error page, with the status it stands for. The response carries the error; [`error_page`]
+/// renders it with the app's links.
+#[derive(Debug, Clone)]
 pub struct PageError {
     pub status: StatusCode,
     pub message: String,
@@ -279,30 +281,48 @@ impl PageError {
     }
 }
 
-/// The control center's own path (`URL_PREFIX` + `BASE_PATH`), for pages built without a
-/// request context (errors): set once when the app is built.
-pub static HOME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let home = HOME.get().cloned().unwrap_or_default();
-        let page = html! {
-            (DOCTYPE)
-            html {
-                head {
-                    meta charset="utf-8";
-                    title { (self.status.as_u16()) }
-                    link rel="stylesheet" href=(format!("{home}/assets/app.css"));
-                }
-                body { main {
-                    h1 { (self.status.as_u16()) }
-                    p.error role="alert" { (self.message) }
-                    p { a href=(if home.is_empty() { "/".to_owned() } else { home.clone() }) { "← " (crate::i18n::Lang::De.t("overview")) " / " (crate::i18n::Lang::En.t("overview")) } }
-                } }
-            }
-        };
-        (self.status, page).into_response()
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(self);
+        response
     }
+}
+
+/// Renders a [`PageError`] a handler or extractor answered with as the error page, linking to
+/// the control center's own path (`URL_PREFIX` + `BASE_PATH`).
+pub async fn error_page(State(app): State<Arc<ControlCenter>>, response: Response) -> Response {
+    let Some(error) = response.extensions().get::<PageError>().cloned() else {
+        return response;
+    };
+    let home = app.link("");
+    let page = html! {
+        (DOCTYPE)
+        html {
+            head {
+                meta charset="utf-8";
+                title { (error.status.as_u16()) }
+                link rel="stylesheet" href=(format!("{home}/assets/app.css"));
+            }
+            body { main {
+                h1 { (error.status.as_u16()) }
+                p.error role="alert" { (error.message) }
+                p { a href=(if home.is_empty() { "/".to_owned() } else { home.clone() }) { "← " (Lang::De.t("overview")) " / " (Lang::En.t("overview")) } }
+            } }
+        }
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.extensions.remove::<PageError>();
+    let mut page = page.into_response();
+    *page.status_mut() = error.status;
+    page.headers_mut().extend(
+        parts
+            .headers
+            .into_iter()
+            .filter_map(|(name, value)| Some((name?, value)))
+            .filter(|(name, _)| *name != header::CONTENT_TYPE && *name != header::CONTENT_LENGTH),
+    );
+    page
 }
 
 /// The page when a request could not be checked (Cognito's signing keys unreadable): the

@@ -5,12 +5,11 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use shared::calls::stats::CallStats;
 use shared::calls::views::CallSummary;
-use shared::retell::EventKind;
 
 use super::{layout, number, percent, Ctx, PageError};
-use crate::data::{self, CompanyView};
+use crate::data::{self};
+use crate::health::system_health;
 use crate::i18n::Lang;
-use crate::ControlCenter;
 
 /// The seed's targets: API response time < 200 ms, webhook success > 99 %, call completion
 /// > 90 %, agent response time < 2 s.
@@ -220,56 +219,4 @@ fn metric_row(
             } }
         }
     }
-}
-
-/// What an admin sees of the pipeline: messages waiting in the dead-letter queues, and the
-/// reconcile job's last summary line.
-pub struct Health {
-    pub dead_letters: Result<u64, String>,
-    pub reconcile: Option<String>,
-}
-
-pub async fn system_health(app: &ControlCenter) -> Health {
-    let mut total = 0u64;
-    let mut error = None;
-    for kind in EventKind::ALL {
-        let Some(url) = app.config.dead_letter_urls.get(&kind) else {
-            continue;
-        };
-        let answer: Result<serde_json::Value, _> = app
-            .sqs
-            .call(
-                "GetQueueAttributes",
-                &serde_json::json!({"QueueUrl": url, "AttributeNames": ["ApproximateNumberOfMessages"]}),
-            )
-            .await;
-        match answer {
-            Ok(out) => {
-                total += out
-                    .pointer("/Attributes/ApproximateNumberOfMessages")
-                    .and_then(serde_json::Value::as_str)
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .unwrap_or(0)
-            }
-            Err(e) => error = Some(e.to_string()),
-        }
-    }
-    let reconcile = app.logbook.reconcile_status().await;
-    Health {
-        dead_letters: match error {
-            Some(e) => Err(e),
-            None => Ok(total),
-        },
-        reconcile,
-    }
-}
-
-/// Unused in pages but kept for the API: the company's figures of today.
-pub async fn today_stats(app: &ControlCenter, company: &CompanyView) -> Option<CallStats> {
-    let today = data::today(&company.time_zone);
-    app.data
-        .stats(company, today, today)
-        .await
-        .ok()
-        .and_then(|d| d.first().map(|(_, s)| *s))
 }

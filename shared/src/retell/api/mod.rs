@@ -21,9 +21,6 @@ pub mod types;
 
 pub use types::*;
 
-/// Retell's API.
-pub const DEFAULT_BASE_URL: &str = "https://api.retellai.com";
-
 /// One page of a list: Retell's `{items, has_more, pagination_key}`.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct Page<T> {
@@ -209,7 +206,7 @@ impl std::fmt::Debug for RetellClient {
 }
 
 impl RetellClient {
-    /// A client for `base_url` (Retell's is [`DEFAULT_BASE_URL`]); `timeout` bounds each
+    /// A client for `base_url` (Retell's is `platform::config::DEFAULT_RETELL_BASE_URL`); `timeout` bounds each
     /// attempt, connection included.
     pub fn new(
         base_url: &str,

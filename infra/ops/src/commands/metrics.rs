@@ -1,7 +1,5 @@
 //! `metrics`: the seed's four key metrics against their targets and alert thresholds, and the
-//! calls, bookings and tool outcomes of a period. Operational figures (response times, webhook
-//! success) come from the CloudWatch metrics the functions publish as EMF log lines; call figures
-//! from the calls table, read through each company's index.
+//! calls, bookings and tool outcomes of a period; an alert makes the exit code non-zero.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +12,42 @@ use shared::calls::tool_calls::ToolCall;
 use shared::platform::metrics::{MetricQuery, MetricsReader};
 use shared::retell::CallId;
 
-use crate::commands::{err, Context};
+use crate::context::Context;
+use crate::error::{err, CliResult};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, value_enum, default_value_t = Period::Hour)]
+    period: Period,
+    /// One company's calls (default: every company's; the operational figures are the stack's).
+    #[arg(long)]
+    company: Option<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Period {
+    #[value(name = "1h")]
+    Hour,
+    #[value(name = "24h")]
+    Day,
+    #[value(name = "7d")]
+    Week,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> CliResult {
+    let (seconds, label) = match args.period {
+        Period::Hour => (3_600, "hour"),
+        Period::Day => (86_400, "24 hours"),
+        Period::Week => (7 * 86_400, "7 days"),
+    };
+    metrics(
+        ctx,
+        std::time::Duration::from_secs(seconds),
+        label,
+        args.company.as_deref(),
+    )
+    .await
+}
 
 /// The seed's targets and alert thresholds (template.yaml's alarms use the same).
 pub const API_RESPONSE_TARGET_MS: f64 = 200.0;
@@ -53,12 +86,15 @@ pub fn standing(value: Option<f64>, target: f64, alert: f64, higher_is_better: b
 /// The APIs whose answers are measured (the `Api` dimension).
 const APIS: [&str; 3] = ["webhook", "inbound", "tools"];
 
-pub async fn metrics(
+/// The figures of the `period` until now (`label` names it). Operational figures (response
+/// times, webhook success) come from the CloudWatch metrics the functions publish as EMF log
+/// lines; call figures from the calls table, through each company's index.
+async fn metrics(
     ctx: &Context,
     period: std::time::Duration,
     label: &str,
     company: Option<&str>,
-) -> Result<bool, String> {
+) -> CliResult {
     let end_ms = Utc::now().timestamp_millis();
     let start_ms = end_ms - period.as_millis() as i64;
 
@@ -296,7 +332,7 @@ pub async fn metrics(
             "calls": t.calls, "success": t.success, "refused": t.refused, "no_answer": t.no_answer,
         }))).collect::<serde_json::Map<_, _>>(),
     }));
-    Ok(!alert)
+    Ok((!alert).into())
 }
 
 #[derive(Default)]

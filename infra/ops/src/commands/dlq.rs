@@ -1,7 +1,5 @@
-//! `dlq list | show | redrive | purge`: the events the consumers gave up on (five failed
-//! receives), with what the consumer logged about each, moved back to their queue once the cause
-//! is fixed. A redriven event is stored once whatever happened before: the consumers skip an
-//! event a call already has.
+//! `dlq list | show | redrive | purge`: the events the consumers gave up on, with what the
+//! consumer logged about each, moved back to their queue once the cause is fixed.
 
 use std::collections::HashMap;
 
@@ -11,8 +9,64 @@ use shared::calls::dead_letters::{DeadLetter, DeadLetterQueues, QueuePair};
 use shared::platform::aws_json::AwsJsonClient;
 use shared::platform::logs::LogsClient;
 
-use crate::commands::{confirm, Context};
+use crate::context::Context;
+use crate::error::{CliError, CliResult, Outcome};
 use crate::output::Check;
+
+#[derive(clap::Subcommand)]
+pub enum DlqCommand {
+    /// Every dead letter: its event, call, company, age, receive count and the consumer's last error.
+    List(ListArgs),
+    /// One dead letter, with a summary of its envelope (never its transcript).
+    Show(ShowArgs),
+    /// Send dead letters back to their queue (stored once, whatever happened before).
+    Redrive(RedriveArgs),
+    /// Delete every dead letter (of --event) for good; asks first.
+    Purge(PurgeArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Only this event's queue: call_started, call_ended or call_analyzed.
+    #[arg(long)]
+    event: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct ShowArgs {
+    message_id: String,
+}
+
+#[derive(clap::Args)]
+pub struct RedriveArgs {
+    /// The messages (ids from `dlq list`).
+    message_ids: Vec<String>,
+    /// Every dead letter (of --event).
+    #[arg(long, conflicts_with = "message_ids")]
+    all: bool,
+    #[arg(long)]
+    event: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct PurgeArgs {
+    #[arg(long)]
+    event: Option<String>,
+    /// Do not ask.
+    #[arg(long)]
+    yes: bool,
+}
+
+impl DlqCommand {
+    pub async fn run(self, ctx: &Context) -> CliResult {
+        match self {
+            Self::List(args) => list(ctx, args).await,
+            Self::Show(args) => show(ctx, args).await,
+            Self::Redrive(args) => redrive(ctx, args).await,
+            Self::Purge(args) => purge(ctx, args).await,
+        }
+    }
+}
 
 /// The dead-letter queues of the stack, with the consumers' logs for their last errors.
 async fn queues() -> Result<DeadLetterQueues, String> {
@@ -26,7 +80,8 @@ async fn queues() -> Result<DeadLetterQueues, String> {
     ))
 }
 
-fn pairs<'a>(ctx: &'a Context, event: Option<&str>) -> Result<Vec<&'a QueuePair>, String> {
+/// The queues of `event` (every queue without it).
+fn pairs<'a>(ctx: &'a Context, event: Option<&str>) -> Result<Vec<&'a QueuePair>, CliError> {
     let pairs: Vec<&QueuePair> = ctx
         .stack
         .queues
@@ -34,7 +89,7 @@ fn pairs<'a>(ctx: &'a Context, event: Option<&str>) -> Result<Vec<&'a QueuePair>
         .filter(|q| event.is_none_or(|e| q.kind.as_str() == e))
         .collect();
     if pairs.is_empty() {
-        return Err(format!(
+        return Err(CliError::Usage(format!(
             "--event: one of {}",
             ctx.stack
                 .queues
@@ -42,11 +97,12 @@ fn pairs<'a>(ctx: &'a Context, event: Option<&str>) -> Result<Vec<&'a QueuePair>
                 .map(|q| q.kind.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
-        ));
+        )));
     }
     Ok(pairs)
 }
 
+/// A dead letter as a row of [`HEADERS`].
 fn row(l: &DeadLetter) -> Vec<String> {
     let dash = || "-".to_owned();
     vec![
@@ -73,8 +129,11 @@ const HEADERS: [&str; 7] = [
     "last error",
 ];
 
-pub async fn list(ctx: &Context, event: Option<&str>) -> Result<bool, String> {
-    let (all, notes) = queues().await?.list(&pairs(ctx, event)?).await?;
+async fn list(ctx: &Context, args: ListArgs) -> CliResult {
+    let (all, notes) = queues()
+        .await?
+        .list(&pairs(ctx, args.event.as_deref())?)
+        .await?;
     ctx.out
         .table(&HEADERS, &all.iter().map(row).collect::<Vec<_>>());
     for n in &notes {
@@ -82,10 +141,11 @@ pub async fn list(ctx: &Context, event: Option<&str>) -> Result<bool, String> {
     }
     ctx.out
         .json_value(&json!({"ok": true, "dead_letters": all, "notes": notes}));
-    Ok(true)
+    Ok(Outcome::Success)
 }
 
-pub async fn show(ctx: &Context, message_id: &str) -> Result<bool, String> {
+async fn show(ctx: &Context, args: ShowArgs) -> CliResult {
+    let message_id = args.message_id.as_str();
     let queues = queues().await?;
     for pair in pairs(ctx, None)? {
         let mut letters = queues.read(pair, true).await?;
@@ -118,28 +178,32 @@ pub async fn show(ctx: &Context, message_id: &str) -> Result<bool, String> {
         out.json_value(
             &json!({"ok": true, "dead_letter": letter, "envelope": summary, "note": note}),
         );
-        return Ok(true);
+        return Ok(Outcome::Success);
     }
     Err(format!(
         "no message {:?} in the dead-letter queues",
         message_id.chars().take(64).collect::<String>()
-    ))
+    )
+    .into())
 }
 
 /// Moves dead letters back to their queue: `ids` (none: all, with `all`), sent again with the
-/// same body, then deleted from the dead-letter queue.
-pub async fn redrive(
-    ctx: &Context,
-    ids: &[String],
-    all: bool,
-    event: Option<&str>,
-) -> Result<bool, String> {
+/// same body, then deleted from the dead-letter queue. A redriven event is stored once whatever
+/// happened before: the consumers skip an event a call already has.
+async fn redrive(ctx: &Context, args: RedriveArgs) -> CliResult {
+    let RedriveArgs {
+        message_ids: ids,
+        all,
+        event,
+    } = args;
     if ids.is_empty() && !all {
-        return Err("name the messages to redrive, or pass --all".into());
+        return Err(CliError::Usage(
+            "name the messages to redrive, or pass --all".into(),
+        ));
     }
     let report = queues()
         .await?
-        .redrive(&pairs(ctx, event)?, ids, all)
+        .redrive(&pairs(ctx, event.as_deref())?, &ids, all)
         .await?;
     let ok = report.ok();
     ctx.out.check(&Check::from_bool(
@@ -153,15 +217,15 @@ pub async fn redrive(
         ),
     ));
     ctx.out.json_value(&report.report());
-    Ok(ok)
+    Ok(ok.into())
 }
 
 /// Deletes every message of the dead-letter queues (of `event`), after confirmation.
-pub async fn purge(ctx: &Context, event: Option<&str>, yes: bool) -> Result<bool, String> {
-    let chosen = pairs(ctx, event)?;
+async fn purge(ctx: &Context, args: PurgeArgs) -> CliResult {
+    let chosen = pairs(ctx, args.event.as_deref())?;
     let mut counts: HashMap<&str, u64> = HashMap::new();
     for pair in &chosen {
-        let (visible, in_flight) = crate::commands::queue_depth(&ctx.aws, &pair.dlq_url).await?;
+        let (visible, in_flight) = ctx.queue_depth(&pair.dlq_url).await?;
         let n = visible + in_flight;
         counts.insert(pair.kind.as_str(), n);
     }
@@ -171,8 +235,8 @@ pub async fn purge(ctx: &Context, event: Option<&str>, yes: bool) -> Result<bool
         "Delete {total} dead letter(s) of {} for good? The events in them are then only in the events bucket.",
         names.join(", ")
     );
-    if !confirm(ctx, yes, &question, "purge")? {
-        return Ok(false);
+    if !ctx.out.confirm(args.yes, &question, "purge")? {
+        return Ok(Outcome::Failure);
     }
     for pair in &chosen {
         ctx.aws
@@ -188,5 +252,5 @@ pub async fn purge(ctx: &Context, event: Option<&str>, yes: bool) -> Result<bool
         Some(format!("{total} dead letter(s) of {}", names.join(", "))),
     ));
     ctx.out.json_value(&json!({"ok": true, "purged": counts}));
-    Ok(true)
+    Ok(Outcome::Success)
 }

@@ -1,115 +1,43 @@
-//! `backup recordings` (Retell's recordings into the events bucket, as each call's storage setting
-//! allows) and `backup calls` (the calls and statistics tables, through DynamoDB's own export to
-//! S3 or its on-demand backups). `backup agents` is in `commands`.
+//! `backup calls`: the calls and statistics tables through DynamoDB's own export to S3 (default)
+//! or its on-demand backups, waited for until complete.
 
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{BackupStatus, ExportFormat, ExportStatus};
-use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use chrono::Utc;
 use serde_json::json;
-use shared::calls::recordings::{Copied, RecordingCopier, RECORDING_FIELDS};
-use shared::calls::store::CallStore;
-use shared::platform::outbound::OutboundPolicy;
-use shared::retell::CallId;
 
-use crate::commands::{err, Context};
-use crate::output::{Check, Status};
+use crate::args::s3_place;
+use crate::context::Context;
+use crate::error::{CliError, CliResult};
+use crate::output::{shown, Check, Status};
 
-/// Recordings fetched at once.
-const RECORDING_COPIES: usize = 4;
+#[derive(clap::Args)]
+pub struct Args {
+    /// Take on-demand DynamoDB backups instead of exports to S3.
+    #[arg(long)]
+    on_demand: bool,
+    /// Where exports go: s3://bucket/prefix (default: the events bucket, backups/calls/).
+    #[arg(long)]
+    to: Option<String>,
+    /// Seconds to wait for DynamoDB to finish (at most a day).
+    #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    wait: u64,
+}
 
-/// The recordings of the calls that started in `[from, to)`, into the events bucket.
-pub async fn backup_recordings(
-    ctx: &Context,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    company: Option<&str>,
-) -> Result<bool, String> {
-    let companies = ctx.companies(company).await?;
-    let store = ctx.call_store();
-    let hosts = OutboundPolicy::parse(&ctx.stack.recording_hosts)
-        .map_err(|e| format!("the stack's RecordingHosts: {e}"))?;
-    let copier =
-        RecordingCopier::new(ctx.aws.s3.clone(), ctx.stack.bucket.clone(), hosts).map_err(err)?;
-    let retell = ctx.retell()?;
-    let ids = ctx
-        .call_ids(&companies, from.timestamp_millis(), to.timestamp_millis())
-        .await?;
-    let bar = ctx.out.progress(Some(ids.len() as u64), "recordings");
-    let (mut copied, mut there, mut bytes) = (0usize, 0usize, 0usize);
-    let mut skipped: std::collections::BTreeMap<&'static str, usize> = Default::default();
-    let mut failed: Vec<String> = Vec::new();
-    let mut copies = futures::stream::iter(ids.iter().map(|id| {
-        let (store, copier) = (&store, &copier);
-        async move {
-            let call_id = CallId::parse(id).map_err(|e| (id.clone(), e.to_string()))?;
-            let mut record = store
-                .load(&call_id)
-                .await
-                .map_err(|e| (id.clone(), e.to_string()))?
-                .ok_or_else(|| (id.clone(), "no longer stored".to_owned()))?;
-            // The stored URLs are signed and expire after 24 hours: Retell's current ones.
-            let fresh = retell
-                .get_call(id)
-                .await
-                .map_err(|e| (id.clone(), format!("Retell: {e}")))?;
-            for field in RECORDING_FIELDS {
-                match fresh.other.get(field) {
-                    Some(url) => record.fields.insert(field.to_owned(), url.clone()),
-                    None => record.fields.remove(field),
-                };
-            }
-            copier
-                .copy(&record)
-                .await
-                .map_err(|e| (id.clone(), e.to_string()))
-        }
-    }))
-    .buffer_unordered(RECORDING_COPIES);
-    while let Some(result) = copies.next().await {
-        bar.inc(1);
-        match result {
-            Ok(Copied::Copied { bytes: n, .. }) => {
-                copied += 1;
-                bytes += n;
-            }
-            Ok(Copied::AlreadyThere { .. }) => there += 1,
-            Ok(Copied::Skipped(why)) => *skipped.entry(why).or_default() += 1,
-            Err((id, e)) => failed.push(format!("{id}: {e}")),
-        }
-    }
-    bar.finish_and_clear();
-    let ok = failed.is_empty();
-    let out = &ctx.out;
-    out.line(&format!(
-        "{} calls from {} to {} ({}): {copied} recordings copied ({:.1} MB), {there} copied before, {} not copied, {} failed",
-        ids.len(),
-        from.to_rfc3339(),
-        to.to_rfc3339(),
-        companies.join(", "),
-        bytes as f64 / 1e6,
-        skipped.values().sum::<usize>(),
-        failed.len()
-    ));
-    for (why, n) in &skipped {
-        out.line(&format!("  not copied, {why}: {n}"));
-    }
-    for f in failed.iter().take(20) {
-        out.check(&Check::failed("copy", f.clone()));
-    }
-    out.json_value(&json!({
-        "ok": ok, "bucket": ctx.stack.bucket, "calls": ids.len(), "copied": copied, "bytes": bytes,
-        "already_there": there, "not_copied": skipped, "failed": failed,
-        "from": from.to_rfc3339(), "to": to.to_rfc3339(), "companies": companies,
-    }));
-    Ok(ok)
+pub async fn run(ctx: &Context, args: Args) -> CliResult {
+    let how = if args.on_demand {
+        CallsBackup::OnDemand
+    } else {
+        CallsBackup::Export
+    };
+    backup_calls(ctx, how, args.to.as_deref(), Duration::from_secs(args.wait)).await
 }
 
 /// How `backup calls` keeps the tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallsBackup {
+enum CallsBackup {
     /// ExportTableToPointInTime into S3 (DynamoDB JSON, gzip); needs point-in-time recovery.
     Export,
     /// CreateBackup: DynamoDB's own backup, restored with RestoreTableFromBackup.
@@ -117,12 +45,12 @@ pub enum CallsBackup {
 }
 
 /// The calls and statistics tables, exported to S3 (or backed up on demand), waited for.
-pub async fn backup_calls(
+async fn backup_calls(
     ctx: &Context,
     how: CallsBackup,
     to: Option<&str>,
     wait: Duration,
-) -> Result<bool, String> {
+) -> CliResult {
     let stamp = Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let tables = [
         ("calls", ctx.stack.calls_table.clone()),
@@ -130,15 +58,17 @@ pub async fn backup_calls(
     ];
     let (bucket, prefix) = match to {
         None => (ctx.stack.bucket.clone(), "backups/calls".to_owned()),
-        Some(t) => crate::commands::s3_place(t).unwrap_or_else(|| {
-            Err(format!(
+        Some(t) => s3_place(t).unwrap_or_else(|| {
+            Err(CliError::Usage(format!(
                 "--to {}: an s3://bucket/prefix",
-                crate::commands::shown(t)
-            ))
+                shown(t)
+            )))
         })?,
     };
     if how == CallsBackup::OnDemand && to.is_some() {
-        return Err("--to is for exports; an on-demand backup stays in DynamoDB".into());
+        return Err(CliError::Usage(
+            "--to is for exports; an on-demand backup stays in DynamoDB".into(),
+        ));
     }
     let db = &ctx.aws.dynamodb;
     let mut started = Vec::new();
@@ -292,5 +222,5 @@ pub async fn backup_calls(
     }
     out.json_value(&json!({"ok": ok, "how": match how { CallsBackup::Export => "export", CallsBackup::OnDemand => "on-demand" },
                            "tables": results}));
-    Ok(ok)
+    Ok(ok.into())
 }

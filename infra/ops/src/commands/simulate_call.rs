@@ -1,0 +1,303 @@
+//! `simulate-call`: one whole call played against the stack (signed webhooks, tool calls), then
+//! read back from what the stack stored and checked.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use shared::booking::phone::PhoneNumber;
+use shared::calls::store::CallStore;
+use shared::retell::CallId;
+
+use crate::context::Context;
+use crate::error::{err, CliError, CliResult};
+use crate::output::{Check, Status};
+use crate::player::{CallKind, PlayedCall};
+use crate::simulate::{applied, line_for, names, player, settled};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long = "type", value_enum, default_value_t = CallKind::Appointment)]
+    kind: CallKind,
+    /// The customer's number (E.164; a national number is read as German).
+    #[arg(long, default_value = "+4915112345678")]
+    customer: String,
+    /// The company called (default: the first with an agent, a number and a service).
+    #[arg(long)]
+    company: Option<String>,
+    /// How long to wait for the stack to store the call (seconds, at most a day).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    wait: u64,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> CliResult {
+    let kind = args.kind;
+    let company = args.company.as_deref();
+    let wait = Duration::from_secs(args.wait);
+    let customer = PhoneNumber::parse(&args.customer).map_err(|e| {
+        CliError::Usage(format!(
+            "--customer: {e} (an E.164 number such as +4915112345678)"
+        ))
+    })?;
+    let (company_id, line) = line_for(ctx, company, customer.as_str()).await?;
+    let player = player(ctx)?;
+    let out = &ctx.out;
+    out.line(&format!(
+        "Playing a{} {} call: {} {} company {company_id} ({})",
+        if kind.inbound() {
+            "n inbound"
+        } else {
+            "n outbound"
+        },
+        clap::ValueEnum::to_possible_value(&kind)
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default(),
+        customer.masked(),
+        if kind.inbound() {
+            "calls"
+        } else {
+            "is called by"
+        },
+        line.agent_id
+    ));
+    let played = player.play(kind, &line, false, 2).await;
+    let mut checks = Vec::new();
+    checks.push(Check::from_bool(
+        "webhooks accepted",
+        played.undelivered.is_empty(),
+        if played.undelivered.is_empty() {
+            names(&played.delivered)
+        } else {
+            format!(
+                "not accepted after Retell's retries: {} ({})",
+                names(&played.undelivered),
+                failures(&played)
+            )
+        },
+    ));
+    for t in &played.tools {
+        let message = t
+            .reply
+            .as_ref()
+            .and_then(|r| r.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or("(no answer)");
+        checks.push(Check::from_bool(
+            format!("tool {}", t.name),
+            t.status == Some(200),
+            format!(
+                "HTTP {}: {message}",
+                t.status.map_or("none".to_owned(), |s| s.to_string())
+            ),
+        ));
+    }
+
+    // The consumers work from queues: wait for every accepted event to be applied.
+    let store = ctx.call_store();
+    let deadline = Instant::now() + wait;
+    let record = loop {
+        match settled(&store, &played).await? {
+            Some(r) => break Some(r),
+            None if Instant::now() >= deadline => break None,
+            None => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    };
+    let record = match (
+        record,
+        store
+            .load(&CallId::parse(&played.call_id).map_err(err)?)
+            .await,
+    ) {
+        (Some(r), _) => {
+            checks.push(Check::from_bool(
+                "call stored",
+                r.company_id == company_id,
+                format!(
+                    "{} in company {}, events {}",
+                    played.call_id,
+                    r.company_id,
+                    applied(&r)
+                ),
+            ));
+            Some(r)
+        }
+        (None, Ok(Some(partial))) => {
+            checks.push(Check::failed(
+                "call stored",
+                format!(
+                    "after {} s only events {} of {} are applied",
+                    wait.as_secs(),
+                    applied(&partial),
+                    names(&played.delivered)
+                ),
+            ));
+            Some(partial)
+        }
+        (None, Ok(None)) => {
+            checks.push(Check::failed(
+                "call stored",
+                format!("no record of {} after {} s", played.call_id, wait.as_secs()),
+            ));
+            None
+        }
+        (None, Err(e)) => {
+            checks.push(Check::failed("call stored", e.to_string()));
+            None
+        }
+    };
+    let expected_status = if kind.connected() {
+        "ended"
+    } else {
+        "not_connected"
+    };
+    if let Some(r) = &record {
+        checks.push(Check::from_bool(
+            "call status",
+            r.call_status() == Some(expected_status),
+            format!(
+                "{} ({})",
+                r.call_status().unwrap_or("none"),
+                r.str("disconnection_reason").unwrap_or("no reason")
+            ),
+        ));
+    }
+
+    let mut booking = Value::Null;
+    if kind == CallKind::Appointment {
+        match &played.booked {
+            None => checks.push(Check::failed(
+                "appointment booked",
+                "book_appointment booked nothing",
+            )),
+            Some(id) => {
+                checks.push(Check::ok("appointment booked", Some(id.clone())));
+                let on_record = record
+                    .as_ref()
+                    .is_some_and(|r| r.booked_appointments().contains(id));
+                checks.push(Check::from_bool(
+                    "booking on the call record",
+                    on_record,
+                    if on_record {
+                        id.clone()
+                    } else {
+                        "the stored call names no such booking".into()
+                    },
+                ));
+                // Read back through the stack's own calendar, as the agent would.
+                let readback = player.customer_info(&played, &line).await;
+                let upcoming = readback
+                    .as_ref()
+                    .and_then(|r| r.get("upcoming"))
+                    .and_then(Value::as_array)
+                    .and_then(|a| {
+                        a.iter()
+                            .find(|u| u.get("appointment_id").and_then(Value::as_str) == Some(id))
+                    })
+                    .cloned();
+                checks.push(Check::from_bool(
+                    "booking in the calendar",
+                    upcoming.is_some(),
+                    match &upcoming {
+                        Some(u) => format!(
+                            "{} {} {}",
+                            u["date"].as_str().unwrap_or(""),
+                            u["time"].as_str().unwrap_or(""),
+                            u["service_id"].as_str().unwrap_or("")
+                        ),
+                        None => "get_customer_info does not list it".into(),
+                    },
+                ));
+                booking = json!({"appointment_id": id, "calendar": upcoming});
+            }
+        }
+    }
+
+    let ok = checks.iter().all(|c| c.status != Status::Failed);
+    if let Some(r) = &record {
+        out.line(&format!("\n{}", out.bold("Stored call")));
+        // The record keeps Retell's call_analysis fields at its top level.
+        let field = |k: &str| {
+            r.fields
+                .get(k)
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        };
+        let rows = [
+            ("call_id", played.call_id.clone()),
+            ("company", r.company_id.clone()),
+            ("status", r.call_status().unwrap_or("").to_owned()),
+            (
+                "disconnection",
+                r.str("disconnection_reason").unwrap_or("").to_owned(),
+            ),
+            (
+                "duration",
+                format!("{} ms", r.int("duration_ms").unwrap_or(0)),
+            ),
+            ("sentiment", field("user_sentiment").unwrap_or_default()),
+            ("successful", field("call_successful").unwrap_or_default()),
+            ("summary", field("call_summary").unwrap_or_default()),
+            ("day", r.stats_day.clone()),
+        ];
+        out.table(
+            &["field", "value"],
+            &rows
+                .iter()
+                .map(|(k, v)| vec![k.to_string(), v.clone()])
+                .collect::<Vec<_>>(),
+        );
+    }
+    if !played.tools.is_empty() {
+        out.line(&format!("\n{}", out.bold("Tool answers")));
+    }
+    for t in &played.tools {
+        out.line(&format!(
+            "{} {} → {}",
+            t.name,
+            t.args,
+            t.reply
+                .as_ref()
+                .and_then(|r| r.get("message"))
+                .and_then(Value::as_str)
+                .unwrap_or("(no answer)")
+        ));
+    }
+    out.line("");
+    for c in &checks {
+        out.check(c);
+    }
+    out.json_value(&json!({
+        "ok": ok, "call_id": played.call_id, "type": kind, "company_id": company_id,
+        "customer": customer.masked(),
+        "record": record.as_ref().map(|r| json!({
+            "company_id": r.company_id, "call_status": r.call_status(),
+            "disconnection_reason": r.str("disconnection_reason"), "duration_ms": r.int("duration_ms"),
+            "events_applied": r.events_applied.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+            "stats_day": r.stats_day,
+            "call_analysis": (["call_summary", "user_sentiment", "call_successful", "in_voicemail"]
+                .iter().map(|k| (k.to_string(), r.fields.get(*k).cloned().unwrap_or(Value::Null)))
+                .collect::<serde_json::Map<_, _>>()),
+            "booked_appointments": r.booked_appointments(),
+        })),
+        "tools": played.tools, "booking": booking, "checks": checks,
+    }));
+    Ok(ok.into())
+}
+
+/// The failed attempts of a call, counted by endpoint and status.
+fn failures(played: &PlayedCall) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for a in played.attempts.iter().filter(|a| !a.ok()) {
+        let status = match &a.status {
+            Ok(s) => format!("HTTP {s}"),
+            Err(e) => e.clone(),
+        };
+        *counts
+            .entry(format!("{} {status}", a.endpoint))
+            .or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(k, n)| format!("{k} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
