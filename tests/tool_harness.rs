@@ -21,7 +21,18 @@ pub fn env() -> Env {
 }
 
 /// The demo salon's settings (infra/local/companies/demo.json) under a unique id and agent.
+/// The demo salon as a company without staff (one booking per time, as before staff existed),
+/// under a fresh id and agent.
 pub fn demo_settings() -> CompanySettings {
+    let mut settings = salon_settings();
+    settings.staff.clear();
+    settings.resources.clear();
+    settings
+}
+
+/// The demo salon with its staff (Anna, Ben, Clara) and colour station, under a fresh id and
+/// agent.
+pub fn salon_settings() -> CompanySettings {
     let tag = call_id("co");
     let mut settings: CompanySettings =
         serde_json::from_str(include_str!("../infra/local/companies/demo.json"))

@@ -1,7 +1,9 @@
-//! Free slots for one day with 200 existing bookings (target < 50 µs; docs/performance.md).
+//! Free slots for one day with 200 existing bookings (target < 50 µs; docs/performance.md): one
+//! schedule, and a team of 8 staff with 2 resources.
 
 use chrono::{Duration, NaiveDate, NaiveTime};
 use criterion::{criterion_group, criterion_main, Criterion};
+use shared::booking::availability::{free_times, Occupancy};
 use shared::booking::company::{Company, CompanySettings};
 use shared::booking::slots::{local_instant, Busy, ServiceTiming, SlotFinder};
 use std::hint::black_box;
@@ -40,6 +42,66 @@ fn bench(c: &mut Criterion) {
             SlotFinder::new(&schedule).free_slots(black_box(day), service, black_box(&busy), now)
         })
     });
+
+    // 8 staff (everyone cuts, every other one colours, one off on Tuesdays' mornings), a colour
+    // station and two washing chairs; the 200 bookings spread over staff and units.
+    let mut settings: CompanySettings =
+        serde_json::from_str(include_str!("../../infra/local/companies/demo.json"))
+            .expect("demo.json");
+    settings.staff = serde_json::from_value(serde_json::json!((0..8)
+        .map(|i| {
+            let mut person =
+                serde_json::json!({"id": format!("s{i}"), "name": format!("Stylist {i}")});
+            if i % 2 == 1 {
+                person["services"] = serde_json::json!(["haircut", "beard"]);
+            }
+            if i == 7 {
+                person["hours"] = serde_json::json!({"tue": ["13:00-18:00"]});
+            }
+            person
+        })
+        .collect::<Vec<_>>()))
+    .expect("staff");
+    settings.resources = serde_json::from_value(serde_json::json!([
+        {"id": "color-station", "name": "Farbplatz", "capacity": 2, "services": ["coloring"]},
+        {"id": "wash", "name": "Waschplatz", "capacity": 2, "services": ["haircut"]}
+    ]))
+    .expect("resources");
+    let company = Company::from_settings(settings).expect("valid");
+    let mut occupancy = Occupancy::default();
+    for (i, b) in busy.iter().enumerate() {
+        occupancy.staff_busy(&format!("s{}", i % 8), *b);
+        occupancy.appointment(&format!("s{}", i % 8), day);
+        if i % 4 == 0 {
+            occupancy.unit_busy("wash", (i % 2) as u32, *b);
+        }
+        if i % 5 == 0 {
+            occupancy.unit_busy("color-station", (i % 2) as u32, *b);
+        }
+    }
+    for service_id in ["haircut", "coloring"] {
+        let service = company
+            .settings
+            .services
+            .iter()
+            .find(|s| s.id == service_id)
+            .expect("demo service");
+        c.bench_function(
+            &format!("free_times/8_staff_2_resources_200_bookings/{service_id}"),
+            |b| {
+                b.iter(|| {
+                    free_times(
+                        &company.team,
+                        service,
+                        black_box(day),
+                        black_box(&occupancy),
+                        now,
+                        None,
+                    )
+                })
+            },
+        );
+    }
 }
 
 criterion_group!(benches, bench);

@@ -2,6 +2,7 @@
 consumer Lambdas -> DynamoDB, read back with boto3; agent tools against the native calendar and the
 Cal.com stand-in."""
 
+import concurrent.futures
 import datetime
 import json
 import random
@@ -160,13 +161,33 @@ def test_agent_tools_book_against_the_seeded_demo_company(stack):
     booked = tool(stack, "book-appointment", "book_appointment", call,
                   {"date": day, "time": reply["slots"][-1], "service_id": "haircut", "customer_name": "Erika Test"})
     assert booked["success"] is True, booked
-    assert booked["message"].startswith("Ihr Termin für Haarschnitt ist gebucht")
+    assert booked["staff"] in ("Anna", "Ben", "Clara"), booked
+    assert booked["message"].startswith(f"Ihr Termin für Haarschnitt bei {booked['staff']} ist gebucht")
     status, inbound = post_signed(stack, "/lambda-url/call-inbound/api/retell/inbound",
                                   {"event": "call_inbound",
                                    "call_inbound": {"from_number": "+4917688887777", "to_number": "+493012345678"}})
     assert status == 200, inbound
     assert inbound["call_inbound"]["override_agent_id"] == "agent_demo"
     assert inbound["call_inbound"]["dynamic_variables"]["customer_name"] == "Erika Test"
+
+
+def test_sixteen_callers_racing_for_one_time_get_the_three_stylists(stack):
+    """The demo salon has three stylists who cut hair: sixteen callers booking the same time
+    concurrently over HTTP make exactly three bookings, each with a different person."""
+    day = next_tuesday() + datetime.timedelta(days=7)
+    tag = uuid.uuid4().hex[:6]
+
+    def book(i):
+        call = {"call_id": f"call_e2e_race_{tag}_{i}", "agent_id": "agent_demo",
+                "from_number": f"+49176444{i:02d}{int(tag[:4], 16) % 10000:04d}", "to_number": "+493012345678"}
+        return tool(stack, "book-appointment", "book_appointment", call,
+                    {"date": day.isoformat(), "time": "16:00", "service_id": "haircut"})
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        replies = list(pool.map(book, range(16)))
+    booked = sorted(r["staff"] for r in replies if r["success"] is True)
+    assert booked == ["Anna", "Ben", "Clara"], replies
+    assert all(r.get("alternatives") for r in replies if r["success"] is not True), replies
 
 
 def test_cal_com_company_books_in_its_cal_com_calendar(stack):

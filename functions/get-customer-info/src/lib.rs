@@ -2,8 +2,8 @@
 
 use serde_json::{json, Value};
 use shared::booking::spoken::{german_date, hhmm};
-use shared::calendar::AppointmentStatus;
 use shared::calendar::Calendar;
+use shared::calendar::{Appointment, AppointmentStatus};
 use shared::tools::{parameters, Args, Reply, Tool, ToolContext, ToolDefinition};
 
 pub struct GetCustomerInfo;
@@ -40,6 +40,9 @@ impl Tool for GetCustomerInfo {
         let upcoming: Vec<_> = booked.filter(|a| a.start >= ctx.now).collect();
         let known = name.is_some() || !appointments.is_empty();
         let last_visit = past.last().map(|a| a.date.to_string());
+        // "Wie letztes Mal bei Anna?": the person of the last visit, and of each upcoming one.
+        let staff_of = |a: &&Appointment| a.staff_id.as_deref().and_then(|id| ctx.staff_name(id));
+        let last_staff = past.last().and_then(staff_of);
         let message = if !known {
             ctx.say(
                 "Zu dieser Nummer ist noch kein Kunde bekannt.",
@@ -49,25 +52,36 @@ impl Tool for GetCustomerInfo {
             let who = name
                 .clone()
                 .unwrap_or_else(|| ctx.say("Der Kunde", "The customer"));
-            match upcoming.first().map(|a| (a.date, hhmm(a.time))) {
-                Some((d, t)) => ctx.say(
-                    format!(
-                        "{who} war {} Mal hier. Nächster Termin: {} um {t} Uhr.",
-                        past.len(),
-                        german_date(d)
-                    ),
-                    format!(
-                        "{who} has visited {} times. Next appointment: {d} at {t}.",
-                        past.len()
-                    ),
-                ),
+            let last_with = last_staff.map_or(String::new(), |n| {
+                ctx.say(format!(" (zuletzt bei {n})"), format!(" (last with {n})"))
+            });
+            match upcoming
+                .first()
+                .map(|a| (a.date, hhmm(a.time), staff_of(a)))
+            {
+                Some((d, t, staff)) => {
+                    let with = staff.map_or(String::new(), |n| {
+                        ctx.say(format!(" bei {n}"), format!(" with {n}"))
+                    });
+                    ctx.say(
+                        format!(
+                            "{who} war {} Mal hier{last_with}. Nächster Termin: {} um {t} Uhr{with}.",
+                            past.len(),
+                            german_date(d)
+                        ),
+                        format!(
+                            "{who} has visited {} times{last_with}. Next appointment: {d} at {t}{with}.",
+                            past.len()
+                        ),
+                    )
+                }
                 None => ctx.say(
                     format!(
-                        "{who} war {} Mal hier und hat keinen kommenden Termin.",
+                        "{who} war {} Mal hier{last_with} und hat keinen kommenden Termin.",
                         past.len()
                     ),
                     format!(
-                        "{who} has visited {} times and has no upcoming appointment.",
+                        "{who} has visited {} times{last_with} and has no upcoming appointment.",
                         past.len()
                     ),
                 ),
@@ -75,11 +89,17 @@ impl Tool for GetCustomerInfo {
         };
         let upcoming: Vec<Value> = upcoming
             .iter()
-            .map(|a| json!({"appointment_id": a.appointment_id, "date": a.date.to_string(), "time": hhmm(a.time), "service_id": a.service_id}))
+            .map(|a| {
+                let mut item = json!({"appointment_id": a.appointment_id, "date": a.date.to_string(), "time": hhmm(a.time), "service_id": a.service_id});
+                if let Some(staff) = staff_of(a) {
+                    item["staff"] = json!(staff);
+                }
+                item
+            })
             .collect();
         Ok(
             json!({"known": known, "name": name, "phone": phone.as_str(), "visits": past.len(),
-                   "last_visit": last_visit, "upcoming": upcoming, "message": message}),
+                   "last_visit": last_visit, "last_staff": last_staff, "upcoming": upcoming, "message": message}),
         )
     }
 }

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::booking::directory::CompanyKey;
 use crate::booking::phone::PhoneNumber;
 use crate::booking::slots::{OpenInterval, Schedule, ServiceTiming};
+use crate::booking::staff::{ResourceSettings, StaffSettings, Team};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Service {
@@ -223,6 +224,13 @@ pub struct CompanySettings {
     /// admins may call any ordinary number).
     #[serde(default)]
     pub test_numbers: Vec<String>,
+    /// Who takes appointments (`crate::booking::staff`); none listed: one implicit person, as
+    /// before staff existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub staff: Vec<StaffSettings>,
+    /// Rooms and stations with a capacity, and the services that need one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceSettings>,
 }
 
 /// `transfer`: the number a caller can be put through to, and the hours it is staffed
@@ -279,12 +287,89 @@ fn weekly_intervals(
     Ok(weekly)
 }
 
+/// Opening hours with the breaks cut out, Monday first, each day sorted.
+pub(crate) fn opening_week(
+    hours: &HashMap<String, Vec<String>>,
+    breaks: &[Break],
+) -> Result<[Vec<OpenInterval>; 7], String> {
+    let opening = weekly_intervals(hours)?;
+    let mut weekly: [Vec<OpenInterval>; 7] = Default::default();
+    for (i, day) in WEEKDAYS.iter().enumerate() {
+        let mut intervals = opening[i].clone();
+        for br in breaks.iter().filter(|b| b.days.iter().any(|d| d == day)) {
+            let (from, to) = (hhmm(&br.from)?, hhmm(&br.to)?);
+            if from >= to {
+                return Err(format!("break {}-{} ends before it starts", br.from, br.to));
+            }
+            intervals = intervals
+                .into_iter()
+                .flat_map(|iv| {
+                    if to <= iv.start || from >= iv.end {
+                        return vec![iv];
+                    }
+                    let mut parts = Vec::new();
+                    if iv.start < from {
+                        parts.push(OpenInterval {
+                            start: iv.start,
+                            end: from,
+                        });
+                    }
+                    if to < iv.end {
+                        parts.push(OpenInterval {
+                            start: to,
+                            end: iv.end,
+                        });
+                    }
+                    parts
+                })
+                .collect();
+        }
+        intervals.sort_by_key(|iv| iv.start);
+        weekly[i] = intervals;
+    }
+    for br in breaks {
+        for day in &br.days {
+            if !WEEKDAYS.contains(&day.as_str()) {
+                return Err(format!(
+                    "break: unknown weekday {:?} (use mon…sun)",
+                    short(day)
+                ));
+            }
+        }
+    }
+    Ok(weekly)
+}
+
+/// Closed days (single days and ranges of at most a year) as a set.
+pub(crate) fn closure_days(closures: &[Closure]) -> Result<BTreeSet<NaiveDate>, String> {
+    let mut days = BTreeSet::new();
+    for c in closures {
+        match *c {
+            Closure::Day(d) => {
+                days.insert(d);
+            }
+            Closure::Range { from, to } => {
+                if to < from || (to - from).num_days() > 366 {
+                    return Err(format!(
+                        "closure {from}..{to} is not a range of at most a year"
+                    ));
+                }
+                days.extend(from.iter_days().take_while(|d| *d <= to));
+            }
+        }
+    }
+    Ok(days)
+}
+
 /// A company ready to answer tool calls: settings validated and turned into a schedule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Company {
     pub settings: CompanySettings,
     pub time_zone: Tz,
+    /// The business's hours (each staff member's own are in `team`).
     pub schedule: Schedule,
+    /// Who takes appointments and what they need (one implicit member if no staff is listed).
+    pub team: Team,
     /// `vip_numbers`, read once.
     pub vip_numbers: Vec<PhoneNumber>,
     /// The transfer number and when it is staffed (Monday first), if the company has one.
@@ -377,74 +462,8 @@ impl Company {
                 weekly_intervals(&t.hours).map_err(|e| invalid(format!("transfer hours: {e}")))?,
             )),
         };
-        let opening = weekly_intervals(&settings.hours).map_err(invalid)?;
-        let mut weekly: [Vec<OpenInterval>; 7] = Default::default();
-        for (i, day) in WEEKDAYS.iter().enumerate() {
-            let mut intervals = opening[i].clone();
-            for br in settings
-                .breaks
-                .iter()
-                .filter(|b| b.days.iter().any(|d| d == day))
-            {
-                let (from, to) = (
-                    hhmm(&br.from).map_err(invalid)?,
-                    hhmm(&br.to).map_err(invalid)?,
-                );
-                if from >= to {
-                    return Err(invalid(format!(
-                        "break {}-{} ends before it starts",
-                        br.from, br.to
-                    )));
-                }
-                intervals = intervals
-                    .into_iter()
-                    .flat_map(|iv| {
-                        if to <= iv.start || from >= iv.end {
-                            return vec![iv];
-                        }
-                        let mut parts = Vec::new();
-                        if iv.start < from {
-                            parts.push(OpenInterval {
-                                start: iv.start,
-                                end: from,
-                            });
-                        }
-                        if to < iv.end {
-                            parts.push(OpenInterval {
-                                start: to,
-                                end: iv.end,
-                            });
-                        }
-                        parts
-                    })
-                    .collect();
-            }
-            intervals.sort_by_key(|iv| iv.start);
-            weekly[i] = intervals;
-        }
-        let mut closures = BTreeSet::new();
-        for c in &settings.closures {
-            match *c {
-                Closure::Day(d) => {
-                    closures.insert(d);
-                }
-                Closure::Range { from, to } => {
-                    if to < from || (to - from).num_days() > 366 {
-                        return Err(invalid(format!(
-                            "closure {from}..{to} is not a range of at most a year"
-                        )));
-                    }
-                    let mut d = from;
-                    loop {
-                        closures.insert(d);
-                        match d.succ_opt() {
-                            Some(next) if next <= to => d = next,
-                            _ => break,
-                        }
-                    }
-                }
-            }
-        }
+        let weekly = opening_week(&settings.hours, &settings.breaks).map_err(invalid)?;
+        let closures = closure_days(&settings.closures).map_err(invalid)?;
         let schedule = Schedule {
             time_zone,
             weekly,
@@ -452,12 +471,30 @@ impl Company {
             slot_step_minutes: settings.slot_step_minutes,
             min_notice_minutes: settings.min_notice_minutes,
         };
+        let team = Team::build(
+            &settings.staff,
+            &settings.resources,
+            &settings.services,
+            &schedule,
+            &settings.hours,
+            &settings.breaks,
+            &settings.name,
+        )
+        .map_err(invalid)?;
+        if team.is_staffed() || !team.resources.is_empty() {
+            if let CalendarBackend::CalCom(_) = settings.calendar {
+                return Err(invalid(
+                    "staff and resources are for the native calendar; a Cal.com company maps them to its own event types and hosts (not supported yet)".into(),
+                ));
+            }
+        }
         Ok(Self {
             settings,
             time_zone,
             schedule,
             vip_numbers,
             transfer,
+            team,
         })
     }
 
@@ -507,8 +544,9 @@ impl Company {
     }
 }
 
-/// Lower case with umlauts folded and non-letters dropped, for matching spoken names.
-fn fold(text: &str) -> String {
+/// Lower case with umlauts folded, other accents dropped and non-letters dropped, for matching
+/// spoken names.
+pub(crate) fn fold(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars().flat_map(char::to_lowercase) {
         match c {
@@ -516,6 +554,15 @@ fn fold(text: &str) -> String {
             'ö' => out.push_str("oe"),
             'ü' => out.push_str("ue"),
             'ß' => out.push_str("ss"),
+            'à' | 'á' | 'â' | 'ã' | 'å' => out.push('a'),
+            'ç' | 'č' | 'ć' => out.push('c'),
+            'è' | 'é' | 'ê' | 'ë' => out.push('e'),
+            'ì' | 'í' | 'î' | 'ï' => out.push('i'),
+            'ñ' | 'ń' => out.push('n'),
+            'ò' | 'ó' | 'ô' | 'õ' | 'ø' => out.push('o'),
+            'ù' | 'ú' | 'û' => out.push('u'),
+            'š' | 'ś' => out.push('s'),
+            'ž' | 'ź' | 'ż' => out.push('z'),
             c if c.is_alphanumeric() => out.push(c),
             _ => {}
         }
@@ -624,7 +671,15 @@ mod tests {
             r#""calendar": {"type": "calcom", "api_key_secret": "stack/calcom/demo",
                             "event_types": {"haircut": 1001, "coloring": 1002, "beard": 1003}}"#,
         );
-        let settings: CompanySettings = serde_json::from_str(&json).expect("parses");
+        let mut settings: CompanySettings = serde_json::from_str(&json).expect("parses");
+        let with_staff = settings.clone();
+        assert!(
+            Company::from_settings(with_staff)
+                .is_err_and(|e| e.to_string().contains("not supported yet")),
+            "staff on Cal.com need host mapping first"
+        );
+        settings.staff.clear();
+        settings.resources.clear();
         let CalendarBackend::CalCom(cal) = &settings.calendar else {
             panic!("not Cal.com: {:?}", settings.calendar);
         };

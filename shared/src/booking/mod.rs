@@ -1,6 +1,7 @@
 //! The business side of a call: companies and their settings, phone numbers, free slots, and
 //! dates and times as callers say them and as the agent speaks them back.
 
+pub mod availability;
 pub mod company;
 pub mod directory;
 pub mod person;
@@ -8,3 +9,4 @@ pub mod phone;
 pub mod routing;
 pub mod slots;
 pub mod spoken;
+pub mod staff;

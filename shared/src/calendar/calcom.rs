@@ -27,7 +27,7 @@ use super::ledger::{AppointmentLedger, Reservation};
 use super::placement::Placement;
 use super::{
     appointment_id, day_slots, Appointment, BookingOutcome, BookingRequest, Calendar,
-    CalendarError, DaySlots,
+    CalendarError, DaySlots, FreeTime,
 };
 use crate::booking::company::{CalComSettings, Company, Service};
 use crate::booking::slots::SlotFinder;
@@ -498,8 +498,12 @@ impl Calendar for CalComCalendar {
             finder
                 .free_slots(day, service.timing(), &[], now)
                 .iter()
-                .map(|s| s.local)
-                .filter(|t| cal.is_some_and(|c| c.contains(t)))
+                .filter(|s| cal.is_some_and(|c| c.contains(&s.local)))
+                .map(|s| FreeTime {
+                    time: s.local,
+                    start: s.start,
+                    staff: vec![String::new()],
+                })
                 .collect()
         }))
     }

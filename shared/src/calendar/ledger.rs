@@ -64,6 +64,7 @@ pub(super) fn booked_appointment(
         customer_name: req.customer_name.map(str::to_owned),
         status: AppointmentStatus::Booked,
         external_uid: external_uid.map(str::to_owned),
+        staff_id: Some(at.staff_id.clone()).filter(|id| !id.is_empty()),
         locks,
     }
 }
@@ -131,6 +132,9 @@ impl AppointmentLedger {
             ("status".to_owned(), s(status.as_str())),
             ("created_at_ms".to_owned(), n(now_ms)),
         ]);
+        if !at.staff_id.is_empty() {
+            item.insert("staff_id".to_owned(), s(&at.staff_id));
+        }
         for (k, v) in [
             ("customer_name", req.customer_name),
             ("customer_email", req.customer_email),
@@ -368,6 +372,10 @@ impl AppointmentLedger {
             .expression_attribute_values(":start", n(to.start.timestamp_millis()))
             .expression_attribute_values(":end", n(to.end.timestamp_millis()))
             .expression_attribute_values(":now", n(Utc::now().timestamp_millis()));
+        if !to.staff_id.is_empty() {
+            update.push_str(", staff_id = :staff");
+            builder = builder.expression_attribute_values(":staff", s(&to.staff_id));
+        }
         match external_uid {
             Some(uid) => {
                 update.push_str(", external_uid = :uid");
@@ -577,6 +585,9 @@ impl AppointmentLedger {
             start: to.start,
             end: to.end,
             external_uid: Some(uid.to_owned()),
+            staff_id: Some(to.staff_id.clone())
+                .filter(|id| !id.is_empty())
+                .or_else(|| appointment.staff_id.clone()),
             ..appointment.clone()
         })
     }
@@ -621,6 +632,7 @@ fn parse_appointment(item: &HashMap<String, AttributeValue>) -> Result<Appointme
         customer_name: text("customer_name").ok(),
         status: AppointmentStatus::parse(&text("status")?).ok_or_else(|| corrupt("status"))?,
         external_uid: text("external_uid").ok(),
+        staff_id: text("staff_id").ok(),
         locks: match item.get("locks") {
             Some(AttributeValue::Ss(l)) => l.iter().cloned().collect(),
             _ => BTreeSet::new(),

@@ -28,8 +28,10 @@ pub use native::NativeCalendar;
 pub mod ledger;
 pub mod unresolved;
 
+pub use crate::booking::availability::FreeTime;
 use crate::booking::company::{CalendarBackend, Company, Service};
 use crate::booking::phone::PhoneNumber;
+use crate::booking::staff::StaffMember;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appointment {
@@ -45,6 +47,9 @@ pub struct Appointment {
     pub status: AppointmentStatus,
     /// The booking's id in the external calendar (Cal.com's booking uid).
     pub external_uid: Option<String>,
+    /// Who it is with; `None` for a company without staff and for bookings made before the
+    /// company listed its staff.
+    pub staff_id: Option<String>,
     locks: BTreeSet<String>,
 }
 
@@ -87,6 +92,8 @@ pub struct BookingRequest<'a> {
     pub customer_email: Option<&'a str>,
     pub notes: Option<&'a str>,
     pub call_id: Option<&'a str>,
+    /// The person the caller asked for; `None`: whoever is free (the fair choice).
+    pub staff: Option<&'a StaffMember>,
     /// Whether the caller rings from `customer_phone`: only then does the booking replace the
     /// name and e-mail stored for that customer (otherwise it fills in only what is missing).
     pub contact_proven: bool,
@@ -110,15 +117,16 @@ pub enum CalendarError {
     Corrupt(String),
 }
 
-/// Free start times per day: the asked day first (even if empty), then later days with room.
-pub type DaySlots = (NaiveDate, Vec<NaiveTime>);
+/// Free start times per day, each with who could take it: the asked day first (even if empty),
+/// then later days with room.
+pub type DaySlots = (NaiveDate, Vec<FreeTime>);
 
 /// `days` days from `first` (at least the first), each with its free times from `free`, in the
 /// `DaySlots` order: the first day always, later days only where there is room.
 fn day_slots(
     first: NaiveDate,
     days: u32,
-    mut free: impl FnMut(NaiveDate) -> Vec<NaiveTime>,
+    mut free: impl FnMut(NaiveDate) -> Vec<FreeTime>,
 ) -> Vec<DaySlots> {
     first
         .iter_days()
@@ -207,8 +215,8 @@ pub trait Calendar: Sync {
         appointment: &Appointment,
     ) -> impl Future<Output = Result<bool, CalendarError>> + Send;
 
-    /// Moves a booked appointment: the new time is taken and the old freed together, or
-    /// nothing changes (`Ok(None)`: the new time is taken).
+    /// Moves a booked appointment, with the same person: the new time is taken and the old
+    /// freed together, or nothing changes (`Ok(None)`: the new time is taken).
     fn reschedule(
         &self,
         company: &Company,

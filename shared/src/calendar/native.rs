@@ -6,21 +6,28 @@
 //! from company, caller, start and service, so Retell's retry of the same booking finds its own
 //! appointment instead of a taken slot.
 //!
+//! With staff, each person's time is locked by their own lock items and a resource's by its
+//! units' (`calendar::placement`): a salon with three stylists takes three bookings at ten.
+//!
 //! The appointment and customer items themselves are the [`AppointmentLedger`]'s; this adds the
 //! lock items and the free-slot search over them.
+
+use std::collections::HashSet;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 
 use super::ledger::{backend, booked_appointment, company_pk, s, AppointmentLedger};
-use super::placement::{lock_sk, Placement};
+use super::placement::{lock_sk, parse_lock_sk, LockOwner, Placement};
 use super::{
     appointment_id, day_slots, Appointment, AppointmentStatus, BookingOutcome, BookingRequest,
     Calendar, CalendarError, DaySlots,
 };
+use crate::booking::availability::{free_times, Occupancy};
 use crate::booking::company::{Company, Service};
-use crate::booking::slots::{local_instant, Busy, SlotFinder};
+use crate::booking::slots::{local_instant, Busy};
+use crate::booking::staff::StaffMember;
 
 #[derive(Clone, Debug)]
 pub struct NativeCalendar {
@@ -34,15 +41,20 @@ impl NativeCalendar {
         }
     }
 
-    /// Busy intervals between two instants (one strongly consistent Query of the lock items).
-    pub async fn busy(
+    /// What is booked between two instants (one strongly consistent Query of the lock items):
+    /// busy time per person and per resource unit, and appointments per person and day. Locks of
+    /// the implicit member (`L#<ms>`, bookings from before the company listed staff) count for
+    /// its first staff member.
+    pub async fn occupancy(
         &self,
         company: &Company,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Busy>, CalendarError> {
+    ) -> Result<Occupancy, CalendarError> {
         let step = Duration::minutes(i64::from(company.settings.slot_step_minutes));
-        let mut busy = Vec::new();
+        let default_staff = company.team.default_member().id.as_str();
+        let mut occupancy = Occupancy::default();
+        let mut counted: HashSet<(String, String)> = HashSet::new();
         let mut start_key = None;
         loop {
             let out = self
@@ -55,44 +67,136 @@ impl NativeCalendar {
                 .expression_attribute_values(":pk", s(company_pk(company.id())))
                 .expression_attribute_values(":from", s(lock_sk(from.timestamp_millis())))
                 .expression_attribute_values(":to", s(lock_sk(to.timestamp_millis())))
-                .projection_expression("sk")
+                .projection_expression("sk, appointment_id")
                 .set_exclusive_start_key(start_key)
                 .send()
                 .await
                 .map_err(|e| backend(DisplayErrorContext(e)))?;
             for item in out.items.unwrap_or_default() {
-                if let Some(AttributeValue::S(sk)) = item.get("sk") {
-                    let ms: i64 = sk[2..]
-                        .parse()
-                        .map_err(|_| CalendarError::Corrupt(sk.clone()))?;
-                    if let Some(t) = Utc.timestamp_millis_opt(ms).single() {
-                        busy.push(Busy {
-                            start: t,
-                            end: t + step,
-                        });
+                let Some(AttributeValue::S(sk)) = item.get("sk") else {
+                    continue;
+                };
+                let (ms, owner) =
+                    parse_lock_sk(sk).ok_or_else(|| CalendarError::Corrupt(sk.clone()))?;
+                let Some(t) = Utc.timestamp_millis_opt(ms).single() else {
+                    return Err(CalendarError::Corrupt(sk.clone()));
+                };
+                let busy = Busy {
+                    start: t,
+                    end: t + step,
+                };
+                match owner {
+                    LockOwner::Staff(id) => {
+                        let id = if id.is_empty() { default_staff } else { id };
+                        occupancy.staff_busy(id, busy);
+                        if let Some(AttributeValue::S(appointment)) = item.get("appointment_id") {
+                            if counted.insert((id.to_owned(), appointment.clone())) {
+                                let day = t.with_timezone(&company.time_zone).date_naive();
+                                occupancy.appointment(id, day);
+                            }
+                        }
                     }
+                    LockOwner::Unit(resource, unit) => occupancy.unit_busy(resource, unit, busy),
                 }
             }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start_key = Some(k),
-                _ => return Ok(busy),
+                _ => return Ok(occupancy),
             }
         }
     }
 
+    /// The occupancy of the local day `date`.
+    async fn day_occupancy(
+        &self,
+        company: &Company,
+        date: NaiveDate,
+    ) -> Result<Occupancy, CalendarError> {
+        let tz = &company.time_zone;
+        let from = local_instant(tz, date, NaiveTime::MIN).unwrap_or_default();
+        let to = local_instant(tz, date + Duration::days(1), NaiveTime::MIN).unwrap_or(from);
+        self.occupancy(company, from, to).await
+    }
+
+    /// Books with the asked-for person, or else the fairest free one: each candidate (and
+    /// resource unit) in turn is one transaction, which either takes every lock or none, so of
+    /// racing bookings each person and unit goes to exactly one.
     async fn book_native(
         &self,
         company: &Company,
         req: &BookingRequest<'_>,
     ) -> Result<BookingOutcome, CalendarError> {
-        let at = Placement::new(company, req.service, req.date, req.time)?;
-        let phone = req.customer_phone.as_str();
-        let id = appointment_id(company.id(), phone, at.start, &req.service.id);
+        let team = &company.team;
+        let resource = team.resource_for(&req.service.id);
+        let staff: Vec<&StaffMember>;
+        let mut units: Vec<u32> = resource.map_or(vec![], |r| (0..r.capacity).collect());
+        if let Some(person) = req.staff {
+            // The asked-for person, or nobody: never a silent switch.
+            staff = vec![person];
+        } else if !team.is_staffed() && resource.is_none() {
+            staff = vec![team.default_member()];
+        } else {
+            // Who is free then, the fairest first, and free units first (one Query).
+            let occupancy = self.day_occupancy(company, req.date).await?;
+            let free = free_times(team, req.service, req.date, &occupancy, Utc::now(), None);
+            let Some(at) = free.iter().find(|f| f.time == req.time) else {
+                return Ok(BookingOutcome::SlotTaken);
+            };
+            staff = at.staff.iter().filter_map(|id| team.member(id)).collect();
+            if let Some(r) = resource {
+                let end = at.start
+                    + Duration::minutes(i64::from(
+                        req.service.duration_minutes + req.service.buffer_minutes,
+                    ));
+                units.sort_by_key(|u| !occupancy.unit_free(&r.id, *u, at.start, end));
+            }
+        }
+        let base = Placement::new(company, req.service, req.date, req.time)?;
+        let id = appointment_id(
+            company.id(),
+            req.customer_phone.as_str(),
+            base.start,
+            &req.service.id,
+        );
+        let mut attempts = 0;
+        for person in staff {
+            let unit_choices: Vec<Option<u32>> = if units.is_empty() {
+                vec![None]
+            } else {
+                units.iter().copied().map(Some).collect()
+            };
+            for unit in unit_choices {
+                attempts += 1;
+                if attempts > MAX_BOOKING_ATTEMPTS {
+                    return Ok(BookingOutcome::SlotTaken);
+                }
+                let at = Placement::new(company, req.service, req.date, req.time)?.assigned(
+                    &person.id,
+                    resource.zip(unit).map(|(r, u)| (r.id.as_str(), u)),
+                );
+                match self.try_book(company, req, &id, &at).await? {
+                    Attempt::Done(outcome) => return Ok(*outcome),
+                    Attempt::PersonTaken => break,
+                    Attempt::UnitTaken => continue,
+                }
+            }
+        }
+        Ok(BookingOutcome::SlotTaken)
+    }
+
+    /// One transaction: the appointment, its locks and the customer.
+    async fn try_book(
+        &self,
+        company: &Company,
+        req: &BookingRequest<'_>,
+        id: &str,
+        at: &Placement,
+    ) -> Result<Attempt, CalendarError> {
         let pk = company_pk(company.id());
         let now = Utc::now().timestamp_millis();
         let mut appointment =
             self.ledger
-                .appointment_item(company, req, &id, &at, AppointmentStatus::Booked, now);
+                .appointment_item(company, req, id, at, AppointmentStatus::Booked, now);
         appointment.insert(
             "locks".to_owned(),
             AttributeValue::Ss(at.locks.iter().cloned().collect()),
@@ -112,34 +216,44 @@ impl NativeCalendar {
                     .map_err(backend)?,
             )
             .build()];
-        for lock in &at.locks {
-            items.push(self.put_lock(&pk, lock, &id)?);
+        let locks: Vec<&String> = at.locks.iter().collect();
+        for lock in &locks {
+            items.push(self.put_lock(&pk, lock, id)?);
         }
         // Upsert the customer in the same transaction.
         items.push(self.ledger.customer_upsert(company, req, now)?);
-        match self.ledger.transact(items).await? {
-            Ok(()) => Ok(BookingOutcome::Booked(booked_appointment(
-                company,
-                req,
-                &id,
-                &at,
-                None,
-                at.locks.clone(),
-            ))),
-            Err(reasons) => {
-                if reasons.first().map(String::as_str) == Some("ConditionalCheckFailed") {
-                    // Our own appointment exists and is booked: this is a retry.
-                    if let Some(existing) = self.ledger.appointment(company, &id).await? {
-                        if existing.status == AppointmentStatus::Booked {
-                            return Ok(BookingOutcome::AlreadyBooked(existing));
-                        }
-                    }
-                }
-                // A lock exists (ConditionalCheckFailed), or a concurrent booking of the same
-                // units is committing (TransactionConflict): either way the other one wins.
-                Ok(BookingOutcome::SlotTaken)
+        let reasons = match self.ledger.transact(items).await? {
+            Ok(()) => {
+                return Ok(Attempt::Done(Box::new(BookingOutcome::Booked(
+                    booked_appointment(company, req, id, at, None, at.locks.clone()),
+                ))))
             }
+            Err(reasons) => reasons,
+        };
+        if reasons.first().map(String::as_str) == Some("ConditionalCheckFailed") {
+            // Our own appointment exists and is booked: this is a retry.
+            if let Some(existing) = self.ledger.appointment(company, id).await? {
+                if existing.status == AppointmentStatus::Booked {
+                    return Ok(Attempt::Done(Box::new(BookingOutcome::AlreadyBooked(
+                        existing,
+                    ))));
+                }
+            }
+            return Ok(Attempt::Done(Box::new(BookingOutcome::SlotTaken)));
         }
+        // A lock exists (ConditionalCheckFailed), or a concurrent booking of the same units is
+        // committing (TransactionConflict): either way the other one has that person or unit.
+        let person_taken = locks
+            .iter()
+            .zip(reasons.iter().skip(1))
+            .any(|(lock, reason)| {
+                reason != "None" && matches!(parse_lock_sk(lock), Some((_, LockOwner::Staff(_))))
+            });
+        Ok(if person_taken {
+            Attempt::PersonTaken
+        } else {
+            Attempt::UnitTaken
+        })
     }
 
     fn put_lock(&self, pk: &str, lock: &str, id: &str) -> Result<TransactWriteItem, CalendarError> {
@@ -177,6 +291,8 @@ impl NativeCalendar {
             .build())
     }
 
+    /// Moves with the same person (the default member for an appointment made before the
+    /// company listed staff); a service that needs a resource takes any free unit.
     async fn reschedule_native(
         &self,
         company: &Company,
@@ -185,32 +301,76 @@ impl NativeCalendar {
         date: NaiveDate,
         time: NaiveTime,
     ) -> Result<Option<Appointment>, CalendarError> {
-        let to = Placement::new(company, service, date, time)?;
+        let team = &company.team;
+        let person = team.member_or_default(appointment.staff_id.as_deref());
+        let resource = team.resource_for(&service.id);
+        let units: Vec<Option<u32>> = match resource {
+            None => vec![None],
+            Some(r) => (0..r.capacity.min(MAX_BOOKING_ATTEMPTS))
+                .map(Some)
+                .collect(),
+        };
         let pk = company_pk(company.id());
         let id = &appointment.appointment_id;
-        let mut items = vec![self
-            .ledger
-            .move_item(company, appointment, date, time, &to, None)?];
-        // Units in both the old and the new time stay ours; only the difference changes.
-        for lock in appointment.locks.difference(&to.locks) {
-            items.push(self.delete_lock(&pk, lock, id)?);
+        for unit in units {
+            let to = Placement::new(company, service, date, time)?.assigned(
+                &person.id,
+                resource.zip(unit).map(|(r, u)| (r.id.as_str(), u)),
+            );
+            let mut items =
+                vec![self
+                    .ledger
+                    .move_item(company, appointment, date, time, &to, None)?];
+            // Units in both the old and the new time stay ours; only the difference changes.
+            for lock in appointment.locks.difference(&to.locks) {
+                items.push(self.delete_lock(&pk, lock, id)?);
+            }
+            let added: Vec<&String> = to.locks.difference(&appointment.locks).collect();
+            for lock in &added {
+                items.push(self.put_lock(&pk, lock, id)?);
+            }
+            let removed = appointment.locks.difference(&to.locks).count();
+            match self.ledger.transact(items).await? {
+                Ok(()) => {
+                    return Ok(Some(Appointment {
+                        date,
+                        time,
+                        start: to.start,
+                        end: to.end,
+                        staff_id: Some(to.staff_id.clone()).filter(|s| !s.is_empty()),
+                        locks: to.locks,
+                        ..appointment.clone()
+                    }))
+                }
+                Err(reasons) => {
+                    let person_taken = reasons.first().is_some_and(|r| r != "None")
+                        || added.iter().zip(reasons.iter().skip(1 + removed)).any(
+                            |(lock, reason)| {
+                                reason != "None"
+                                    && matches!(parse_lock_sk(lock), Some((_, LockOwner::Staff(_))))
+                            },
+                        );
+                    if person_taken {
+                        return Ok(None);
+                    }
+                }
+            }
         }
-        for lock in to.locks.difference(&appointment.locks) {
-            items.push(self.put_lock(&pk, lock, id)?);
-        }
-        if !self.ledger.run(items).await? {
-            return Ok(None);
-        }
-        Ok(Some(Appointment {
-            date,
-            time,
-            start: to.start,
-            end: to.end,
-            locks: to.locks,
-            ..appointment.clone()
-        }))
+        Ok(None)
     }
 }
+
+/// What one booking transaction came to.
+enum Attempt {
+    Done(Box<BookingOutcome>),
+    /// The person is booked then: try the next one.
+    PersonTaken,
+    /// Only the resource unit is taken: try the next unit.
+    UnitTaken,
+}
+
+/// Transactions one booking may try (people × units) before it answers "taken".
+const MAX_BOOKING_ATTEMPTS: u32 = 8;
 
 impl Calendar for NativeCalendar {
     /// One Query of the lock items for the whole range, then the slot finder per day.
@@ -226,11 +386,9 @@ impl Calendar for NativeCalendar {
         let from = local_instant(tz, date, NaiveTime::MIN).unwrap_or(now);
         let last = date + Duration::days(i64::from(days));
         let to = local_instant(tz, last, NaiveTime::MIN).unwrap_or(from);
-        let busy = self.busy(company, from, to).await?;
-        let finder = SlotFinder::new(&company.schedule);
+        let occupancy = self.occupancy(company, from, to).await?;
         Ok(day_slots(date, days, |day| {
-            let slots = finder.free_slots(day, service.timing(), &busy, now);
-            slots.iter().map(|s| s.local).collect()
+            free_times(&company.team, service, day, &occupancy, now, None)
         }))
     }
 

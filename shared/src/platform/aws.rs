@@ -220,11 +220,9 @@ mod tests {
     #[test]
     fn the_http_client_is_checked_once_for_all_service_clients() {
         let checks = Arc::new(AtomicUsize::new(0));
-        let http = SharedHttpClient::new(CheckedOnce::new(SharedHttpClient::new(
-            CountingClient {
-                checks: checks.clone(),
-            },
-        )));
+        let http = SharedHttpClient::new(CheckedOnce::new(SharedHttpClient::new(CountingClient {
+            checks: checks.clone(),
+        })));
         let config = sdk_config(http);
         AwsClients::from_sdk_config(&config);
         AwsClients::from_sdk_config(&config);

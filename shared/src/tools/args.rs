@@ -171,6 +171,11 @@ pub(crate) fn argument_label(name: &str) -> (&'static str, &'static str, &'stati
         ),
         "notes" => ("die Notiz", "Die Notiz", "the note"),
         "duration" => ("die Dauer", "Die Dauer", "the duration"),
+        "staff" => (
+            "den Namen der Mitarbeiterin oder des Mitarbeiters",
+            "Der Name der Mitarbeiterin oder des Mitarbeiters",
+            "the staff member's name",
+        ),
         _ => ("eine Angabe", "Eine Angabe", "something"),
     }
 }

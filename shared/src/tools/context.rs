@@ -16,6 +16,7 @@ use crate::booking::slots::SlotFinder;
 use crate::booking::spoken::{
     german_date, german_date_with_year, hhmm, parse_date, parse_time, SpokenError,
 };
+use crate::booking::staff::StaffMember;
 use crate::calendar::unresolved::{JournaledCalendar, PendingWrite, WriteAction, UNKNOWN_OUTCOME};
 use crate::calendar::{is_appointment_id, AppointmentStatus, Calendar};
 
@@ -162,6 +163,10 @@ impl ToolContext<'_> {
                 "Wie viele Minuten soll der Termin dauern?",
                 "How many minutes should the appointment take?",
             ),
+            "staff" => (
+                "Zu wem möchten Sie, oder ist es Ihnen egal?",
+                "Who would you like to see, or does it not matter?",
+            ),
             _ => (
                 "Können Sie das bitte noch einmal sagen?",
                 "Could you say that again, please?",
@@ -229,13 +234,27 @@ impl ToolContext<'_> {
         Ok(Some(email))
     }
 
-    /// Whether `time` on `date` is a start the company's hours allow for `service`, bookings
-    /// aside (book and reschedule refuse anything else before asking the calendar).
-    pub fn is_bookable_start(&self, service: &Service, date: NaiveDate, time: NaiveTime) -> bool {
-        SlotFinder::new(&self.company.schedule)
-            .free_slots(date, service.timing(), &[], self.now)
-            .iter()
-            .any(|s| s.local == time)
+    /// Whether `time` on `date` is a start the hours allow for `service`, bookings aside: the
+    /// hours of `person`, or of anyone who performs it (book and reschedule refuse anything
+    /// else before asking the calendar).
+    pub fn is_bookable_start(
+        &self,
+        service: &Service,
+        date: NaiveDate,
+        time: NaiveTime,
+        person: Option<&StaffMember>,
+    ) -> bool {
+        let works = |p: &StaffMember| {
+            p.performs(&service.id)
+                && SlotFinder::new(&p.schedule)
+                    .free_slots(date, service.timing(), &[], self.now)
+                    .iter()
+                    .any(|s| s.local == time)
+        };
+        match person {
+            Some(p) => works(p),
+            None => self.company.team.qualified(&service.id).any(works),
+        }
     }
 
     /// The last day a new appointment may be on (`max_advance_days` after today).

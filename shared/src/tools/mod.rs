@@ -10,7 +10,8 @@
 //! - [`caller`]: whose appointments a call may read or change (the caller's own line, or a
 //!   number proven by a knowledge check);
 //! - [`context`]: what a tool runs with, its argument readers that answer with a spoken
-//!   refusal, and the replies.
+//!   refusal, and the replies;
+//! - [`staff`]: the `staff` argument (a person asked for by name) and people named in replies.
 //!
 //! Replies are always HTTP 200 JSON with a short `message` the agent can speak, in the company's
 //! language: bad or impossible arguments are `success: false` with a message that helps the
@@ -27,6 +28,7 @@ pub mod context;
 pub mod lambda;
 pub mod parameters;
 pub mod service;
+pub mod staff;
 
 pub use crate::retell::custom_function::{ToolDefinition, TOOL_TIMEOUT_MS};
 pub use args::{ArgError, Args};

@@ -48,6 +48,10 @@ pub fn person_name(description: &str) -> Value {
 }
 
 /// An e-mail address stored for a customer (`ToolContext::email`).
+pub fn staff() -> Value {
+    text("The staff member the caller asks for, as they said it ('Anna', 'Frau Berg', 'bei Ben') or an id; omit when anyone will do")
+}
+
 pub fn email() -> Value {
     json!({"type": "string", "maxLength": MAX_EMAIL_CHARS})
 }
