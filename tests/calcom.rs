@@ -37,17 +37,25 @@ async fn calcom_company(aws: &AwsClients, timeout_ms: u64, stored_key: Option<&s
 /// A fresh company on Cal.com with these settings (calendar replaced), its own stub and key.
 async fn calcom_company_with(
     aws: &AwsClients,
-    mut settings: shared::booking::company::CompanySettings,
+    settings: shared::booking::company::CompanySettings,
     timeout_ms: u64,
     stored_key: Option<&str>,
 ) -> Tenant {
+    calcom_company_on(aws, settings, timeout_ms, stored_key, StubConfig::salon).await
+}
+
+/// As [`calcom_company_with`], with the stub's host as `host` configures it (from its key).
+async fn calcom_company_on(
+    aws: &AwsClients,
+    mut settings: shared::booking::company::CompanySettings,
+    timeout_ms: u64,
+    stored_key: Option<&str>,
+    host: fn(&str) -> StubConfig,
+) -> Tenant {
     let key = call_id("cal_test");
-    let stub = CalComStub::start(
-        StubConfig::salon(&key),
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("start the Cal.com stub");
+    let stub = CalComStub::start(host(&key), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("start the Cal.com stub");
     let secret = format!("test/calcom/{}", settings.company_id);
     aws.secrets
         .create_secret()
@@ -131,9 +139,13 @@ async fn slots_come_from_calcom_where_the_company_schedule_agrees() {
     );
     assert_eq!(request.api_version.as_deref(), Some(CALCOM_SLOTS_VERSION));
     let query = request.query.unwrap_or_default();
+    // The company's local day as instants (Cal.com reads a bare date as a UTC day).
+    let midnight = berlin(day, 0, 0)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        .replace(':', "%3A");
     for part in [
         "eventTypeId=1001".to_owned(),
-        format!("start={day}"),
+        format!("start={midnight}"),
         "timeZone=Europe%2FBerlin".to_owned(),
     ] {
         assert!(query.contains(&part), "{query} lacks {part}");
@@ -511,4 +523,78 @@ async fn a_deployed_stack_never_calls_a_calendar_on_this_machine() {
         1,
         "the Retell keys only: the Cal.com key is not even read"
     );
+}
+
+/// Cal.com refuses a booking for a reason other than a taken time (here an invalid phone
+/// number): the caller hears the calendar fallback, not alternatives that would fail the same
+/// way; the reason is logged and the pending item goes, so the same booking works once Cal.com
+/// takes it.
+#[tokio::test]
+async fn a_refusal_that_is_not_a_taken_time_offers_no_alternatives() {
+    let aws = clients().await;
+    let t = calcom_company(&aws, 2000, None).await;
+    let book = service(BookAppointment, &aws);
+    let day = next_tuesday().to_string();
+    let args = json!({"date": day, "time": "11:00", "service_id": "haircut"});
+    t.stub.set_fault(Fault::Refuse("Invalid phone number"));
+    let refused = call(&book, &t.agent, CALLER, args.clone()).await;
+    t.stub.set_fault(Fault::None);
+    assert!(is_calendar_fallback(&refused), "{refused}");
+    assert!(refused.get("alternatives").is_none(), "{refused}");
+    let booked = call(&book, &t.agent, CALLER, args).await;
+    assert_eq!(booked["success"], json!(true), "{booked}");
+}
+
+/// A company west of UTC open until nine in the evening: its evening is the next UTC day. The
+/// slots are asked for the company's local day as instants, so the evening is offered (asked by
+/// date alone, Cal.com would read a UTC day and cut it).
+#[tokio::test]
+async fn a_company_west_of_utc_gets_its_evening_slots() {
+    fn new_york(key: &str) -> StubConfig {
+        let day = NaiveTime::from_hms_opt(9, 0, 0).zip(NaiveTime::from_hms_opt(21, 0, 0));
+        StubConfig {
+            time_zone: chrono_tz::America::New_York,
+            hours: [day, day, day, day, day, day, None],
+            ..StubConfig::salon(key)
+        }
+    }
+    let aws = clients().await;
+    let mut settings = demo_settings();
+    settings.time_zone = "America/New_York".into();
+    settings.language = "en".into();
+    settings.breaks.clear();
+    settings.hours = ["mon", "tue", "wed", "thu", "fri"]
+        .into_iter()
+        .map(|d| (d.to_owned(), vec!["09:00-21:00".to_owned()]))
+        .collect();
+    let t = calcom_company_on(&aws, settings, 2000, None, new_york).await;
+    let check = service(CheckAvailability, &aws);
+    let reply = call(
+        &check,
+        &t.agent,
+        CALLER,
+        json!({"date": next_tuesday().to_string(), "service_id": "haircut"}),
+    )
+    .await;
+    let free = slots(&reply);
+    assert_eq!(free.first().map(String::as_str), Some("09:00"), "{reply}");
+    assert_eq!(free.last().map(String::as_str), Some("20:30"), "{reply}");
+    let asked = t.stub.received();
+    let query = asked
+        .iter()
+        .filter(|r| r.path == "/v2/slots")
+        .filter_map(|r| r.query.clone())
+        .next_back()
+        .unwrap_or_default();
+    // The local day's bounds as instants: New York's midnight, not a bare date.
+    let midnight = local_instant(
+        &chrono_tz::America::New_York,
+        next_tuesday(),
+        NaiveTime::MIN,
+    )
+    .expect("midnight exists");
+    let expected = midnight
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        .replace(':', "%3A");
+    assert!(query.contains(&format!("start={expected}")), "{query}");
 }

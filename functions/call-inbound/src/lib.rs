@@ -82,7 +82,34 @@ pub fn dynamic_variables(
     put("customer_known", caller_name.is_some().to_string());
     // Always set: Retell leaves a variable it was not given as `{{customer_name}}` in the prompt.
     put("customer_name", caller_name.unwrap_or_default().to_owned());
+    // Who callers can ask for, and who is in today (empty for a company without staff).
+    let and = if company.is_german() { "und" } else { "and" };
+    let team = &company.team;
+    put(
+        "staff_names",
+        spoken_list(
+            team.members
+                .iter()
+                .filter(|m| !m.is_implicit())
+                .map(|m| m.name.as_str()),
+            and,
+        ),
+    );
+    put(
+        "staff_today",
+        spoken_list(team.working_on(today).map(|m| m.name.as_str()), and),
+    );
     vars
+}
+
+/// "Anna, Ben und Clara".
+fn spoken_list<'a>(names: impl Iterator<Item = &'a str>, and: &str) -> String {
+    let names: Vec<&str> = names.collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} {and} {last}", rest.join(", ")),
+        Some((last, _)) => (*last).to_owned(),
+        None => String::new(),
+    }
 }
 
 /// A date as the agent says it, in the company's language ("Montag, 30. November").
@@ -302,6 +329,24 @@ mod tests {
         assert_eq!(vars["tomorrow_date"], json!("2025-04-01"));
         assert_eq!(vars["tomorrow_weekday"], json!("Dienstag"));
         assert_eq!(vars["customer_name"], json!("Frau Weber"));
+        assert_eq!(vars["staff_names"], json!("Anna, Ben und Clara"));
+        assert_eq!(vars["staff_today"], json!("Anna, Ben und Clara"));
+        // Saturday 5 April 2025: Ben is off on Saturdays.
+        let saturday = Utc
+            .with_ymd_and_hms(2025, 4, 5, 9, 0, 0)
+            .single()
+            .expect("valid");
+        let sat = dynamic_variables(&company, saturday, None);
+        assert_eq!(sat["staff_today"], json!("Anna und Clara"));
+        // Sunday: closed, nobody in.
+        let sunday = Utc
+            .with_ymd_and_hms(2025, 4, 6, 9, 0, 0)
+            .single()
+            .expect("valid");
+        assert_eq!(
+            dynamic_variables(&company, sunday, None)["staff_today"],
+            json!("")
+        );
         let unknown = dynamic_variables(&company, now, None);
         assert_eq!(unknown["customer_known"], json!("false"));
         assert_eq!(unknown["customer_name"], json!(""));

@@ -2,11 +2,14 @@
 //! documented requests and answers:
 //!
 //! - `GET /v2/slots?eventTypeId&start&end&timeZone` (`cal-api-version: 2024-09-04`) →
-//!   `{"status":"success","data":{"YYYY-MM-DD":[{"start":"<ISO 8601 with offset>"}]}}`
+//!   `{"status":"success","data":{"YYYY-MM-DD":[{"start":"<ISO 8601 with offset>"}]}}`;
+//!   `start`/`end` are instants, or bare dates read as UTC days (as Cal.com reads them)
 //! - `POST /v2/bookings`, `GET /v2/bookings`, `GET /v2/bookings/{uid}`,
 //!   `POST /v2/bookings/{uid}/cancel`, `POST /v2/bookings/{uid}/reschedule`
 //!   (`cal-api-version: 2024-08-13`); a time that is not free is a 400
-//!   `{"status":"error","error":{"code":"BadRequestException","message":...}}`.
+//!   `{"status":"error","error":{"code":"BadRequestException","message":...}}` saying the host
+//!   is not available, and so are a missing attendee field and a start in the past, with their
+//!   own messages.
 //!
 //! Every request needs `Authorization: Bearer <api key>` and the right `cal-api-version`.
 //! One host: weekly hours in one time zone, event types by id with their length, bookings of
@@ -68,6 +71,9 @@ pub enum Fault {
     AnswerLate(Duration),
     /// Answers 500.
     ServerError,
+    /// Answers 400 with this message, as Cal.com refuses a request that is at fault (an invalid
+    /// phone number, a missing booking field, a time out of bounds).
+    Refuse(&'static str),
 }
 
 /// One request as received.
@@ -283,6 +289,7 @@ async fn faults(State(shared): State<Shared>, request: Request, next: Next) -> R
                 "Internal server error",
             )
         }
+        Fault::Refuse(message) => return bad_request(message),
     }
     let response = next
         .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
@@ -365,9 +372,20 @@ fn day_slots(
     out
 }
 
-fn date_param(q: &HashMap<String, String>, name: &str) -> Option<NaiveDate> {
+/// A slots bound as Cal.com reads it: an ISO 8601 instant as it is, a bare date as that day
+/// in UTC (its start for `start`, its last millisecond for `end`), whatever `timeZone` says.
+fn instant_param(q: &HashMap<String, String>, name: &str) -> Option<DateTime<Utc>> {
     let raw = q.get(name)?;
-    raw.get(..10)?.parse().ok()
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let day: NaiveDate = raw.parse().ok()?;
+    let start = Utc.from_utc_datetime(&day.and_time(NaiveTime::MIN));
+    Some(if name == "end" {
+        start + Span::days(1) - Span::milliseconds(1)
+    } else {
+        start
+    })
 }
 
 async fn slots(
@@ -390,8 +408,8 @@ async fn slots(
             "Event type not found",
         );
     };
-    let (Some(start), Some(end)) = (date_param(&q, "start"), date_param(&q, "end")) else {
-        return bad_request("start and end are required");
+    let (Some(start), Some(end)) = (instant_param(&q, "start"), instant_param(&q, "end")) else {
+        return bad_request("start and end are required (ISO 8601 date or date-time)");
     };
     if end < start || (end - start).num_days() > 62 {
         return bad_request("end must be after start, within two months");
@@ -402,8 +420,16 @@ async fn slots(
         Some(Err(_)) => return bad_request("timeZone is not an IANA time zone"),
     };
     let mut data = serde_json::Map::new();
-    for day in start.iter_days().take_while(|d| *d <= end) {
-        for s in day_slots(&inner, length, day, None) {
+    let host = inner.config.time_zone;
+    let (first, last) = (
+        start.with_timezone(&host).date_naive(),
+        end.with_timezone(&host).date_naive(),
+    );
+    for day in first.iter_days().take_while(|d| *d <= last) {
+        for s in day_slots(&inner, length, day, None)
+            .into_iter()
+            .filter(|s| (start..=end).contains(s))
+        {
             let local = s.with_timezone(&tz);
             let key = local.date_naive().to_string();
             let entry = data.entry(key).or_insert_with(|| json!([]));
@@ -455,6 +481,10 @@ async fn create(
         .is_none()
     {
         return bad_request("attendee.timeZone is not an IANA time zone");
+    }
+    // What Cal.com answers for a start in the past (not "taken": no other time will do).
+    if start <= Utc::now() {
+        return bad_request("Attempting to book a meeting in the past.");
     }
     let end = start + Span::minutes(i64::from(length));
     let day = start.with_timezone(&inner.config.time_zone).date_naive();

@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::company::{closure_days, fold, opening_week, Break, Closure, Service};
@@ -68,8 +69,10 @@ pub struct StaffMember {
     /// Empty for the implicit member of a company without staff.
     pub id: String,
     pub name: String,
-    /// Folded names a caller may say: id, name, each word of the name, aliases.
+    /// Folded whole names a caller may say: id, name, aliases (each one person's only).
     keys: Vec<String>,
+    /// Folded single words of the name and aliases ("anna", "berg"; may be shared).
+    words: Vec<String>,
     /// `None`: every service.
     services: Option<BTreeSet<String>>,
     /// The company's schedule with this person's hours, breaks and absences.
@@ -220,15 +223,10 @@ impl Team {
             let mut closures = schedule.closures.clone();
             closures
                 .extend(closure_days(&person.absences).map_err(|e| format!("{at}.absences: {e}"))?);
-            let mut keys: Vec<String> = std::iter::once(fold(&person.id))
-                .chain(std::iter::once(fold(&person.name)))
-                .chain(
-                    person
-                        .name
-                        .split_whitespace()
-                        .map(fold)
-                        .filter(|w| w.chars().count() >= 2 && !NOT_NAMES.contains(&w.as_str())),
-                )
+            // Whole names (id, name, aliases) name one person only; single words of them may
+            // be shared (two Annas), and then a caller's "Anna" is asked which.
+            let mut keys: Vec<String> = [fold(&person.id), fold(&person.name)]
+                .into_iter()
                 .chain(person.aliases.iter().map(|a| fold(&without_titles(a))))
                 .filter(|k| !k.is_empty())
                 .collect();
@@ -243,10 +241,19 @@ impl Team {
                     }
                 }
             }
+            let mut words: Vec<String> = std::iter::once(person.name.as_str())
+                .chain(person.aliases.iter().map(String::as_str))
+                .flat_map(str::split_whitespace)
+                .map(fold)
+                .filter(|w| w.chars().count() >= 2 && !NOT_NAMES.contains(&w.as_str()))
+                .collect();
+            words.sort();
+            words.dedup();
             members.push(StaffMember {
                 id: person.id.clone(),
                 name: person.name.trim().to_owned(),
                 keys,
+                words,
                 services,
                 schedule: Schedule {
                     weekly,
@@ -260,6 +267,7 @@ impl Team {
                 id: String::new(),
                 name: company_name.to_owned(),
                 keys: Vec::new(),
+                words: Vec::new(),
                 services: None,
                 schedule: schedule.clone(),
             });
@@ -327,6 +335,14 @@ impl Team {
             .unwrap_or_else(|| self.default_member())
     }
 
+    /// The staff who work on `date` (hours that day, not absent, the business not closed), in
+    /// file order; none for a company without staff.
+    pub fn working_on(&self, date: NaiveDate) -> impl Iterator<Item = &StaffMember> {
+        self.members.iter().filter(move |m| {
+            !m.is_implicit() && crate::booking::slots::SlotFinder::new(&m.schedule).is_open_on(date)
+        })
+    }
+
     /// Those who perform `service_id`, in file order.
     pub fn qualified<'a>(&'a self, service_id: &'a str) -> impl Iterator<Item = &'a StaffMember> {
         self.members.iter().filter(move |m| m.performs(service_id))
@@ -350,21 +366,27 @@ impl Team {
         if ANYONE.contains(&want.as_str()) || ANYONE.contains(&fold(spoken).as_str()) {
             return StaffMatch::Anyone;
         }
-        let by = |key: &str| -> Vec<&StaffMember> {
+        let by_key = |key: &str| -> Vec<&StaffMember> {
             self.members
                 .iter()
                 .filter(|m| m.keys.iter().any(|k| k == key))
                 .collect()
         };
-        let mut found = by(&want);
+        let by_word = |word: &str| -> Vec<&StaffMember> {
+            self.members
+                .iter()
+                .filter(|m| m.keys.iter().chain(&m.words).any(|k| k == word))
+                .collect()
+        };
+        let mut found = by_key(&want);
         if found.is_empty() {
-            // "Anna Schmidt" for an Anna listed by first name: each word on its own, when all
-            // words that name someone name the same person.
+            // "Anna Schmidt" for an Anna listed by first name, "Berg" for Anna Berg: each word
+            // on its own; several people named that way are several.
             let mut people: Vec<&StaffMember> = bare
                 .split_whitespace()
                 .map(fold)
                 .filter(|w| !w.is_empty())
-                .flat_map(|w| by(&w))
+                .flat_map(|w| by_word(&w))
                 .collect();
             people.sort_by(|a, b| a.id.cmp(&b.id));
             people.dedup_by(|a, b| a.id == b.id);

@@ -30,7 +30,7 @@ use super::{
     CalendarError, DaySlots, FreeTime,
 };
 use crate::booking::company::{CalComSettings, Company, Service};
-use crate::booking::slots::SlotFinder;
+use crate::booking::slots::{local_instant, SlotFinder};
 use crate::platform::outbound::{guarded_client_builder, literal_ip_allowed, OutboundPolicy};
 use crate::platform::secrets::{SecretSource, SecretsManagerSource};
 
@@ -47,12 +47,15 @@ pub enum CalComError {
     /// Timeout, connection failure, 5xx/429, a refused API key, or the breaker is open.
     #[error("Cal.com unavailable: {0}")]
     Unavailable(String),
-    /// Cal.com answered and said no (4xx): a taken slot is a 400.
-    #[error("Cal.com refused {op} with {status} ({code})")]
+    /// Cal.com answered and said no (4xx): a taken slot is a 400 or 409 saying the host is
+    /// not available ([`CalComError::is_taken`]); any other is the request's fault.
+    #[error("Cal.com refused {op} with {status} ({code}: {message})")]
     Rejected {
         op: &'static str,
         status: u16,
         code: String,
+        /// Cal.com's `error.message`, at most 200 characters.
+        message: String,
     },
 }
 
@@ -190,26 +193,30 @@ impl CalComClient {
             return Err(failed(format!("status {status}")));
         }
         self.breaker.record_success();
+        let (code, message) = error_code_and_message(&bytes);
         Err(CalComError::Rejected {
             op,
             status: status.as_u16(),
-            code: error_code(&bytes),
+            code,
+            message,
         })
     }
 
-    /// Free slot starts for an event type, `start..=end` (dates in `time_zone`).
+    /// Free slot starts for an event type, `start..=end`, grouped by day in `time_zone`. The
+    /// bounds go as instants: Cal.com reads a bare date as a UTC day, which cuts the evening of
+    /// a company west of UTC and lets in the early hours of the next day east of it.
     pub async fn slots(
         &self,
         event_type_id: u64,
-        start: NaiveDate,
-        end: NaiveDate,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
         time_zone: &str,
     ) -> Result<Vec<DateTime<FixedOffset>>, CalComError> {
         let mut url = self.url("/v2/slots")?;
         url.query_pairs_mut()
             .append_pair("eventTypeId", &event_type_id.to_string())
-            .append_pair("start", &start.to_string())
-            .append_pair("end", &end.to_string())
+            .append_pair("start", &iso(start))
+            .append_pair("end", &iso(end))
             .append_pair("timeZone", time_zone);
         let answer = self
             .send(
@@ -322,8 +329,14 @@ impl CalComClient {
     }
 }
 
+/// The uid of a booking answer's `data`: an object, or for a recurring event type an array of
+/// the series' bookings (the first is the one asked for).
 fn booking_uid(data: &Value) -> Result<String, CalComError> {
-    data["uid"]
+    let booking = match data {
+        Value::Array(series) => series.first().unwrap_or(&Value::Null),
+        one => one,
+    };
+    booking["uid"]
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| CalComError::Unavailable("booking answer has no uid".into()))
@@ -353,11 +366,39 @@ fn parse_api_key(secret: &str) -> Option<String> {
 
 /// Cal.com's error code (`{"status":"error","error":{"code":"BadRequestException",...}}`);
 /// the message is left out of logs: it may repeat what the caller said.
-fn error_code(body: &[u8]) -> String {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| "no error code".into())
+/// `error.code` and `error.message` of a Cal.com error answer (the message bounded).
+fn error_code_and_message(body: &[u8]) -> (String, String) {
+    let answer = serde_json::from_slice::<Value>(body).unwrap_or_default();
+    let text = |v: &Value, missing: &str| {
+        v.as_str()
+            .map(|t| t.chars().take(200).collect())
+            .unwrap_or_else(|| missing.to_owned())
+    };
+    (
+        text(&answer["error"]["code"], "no error code"),
+        text(&answer["error"]["message"], "no message"),
+    )
+}
+
+impl CalComError {
+    /// Whether Cal.com refused because the time is taken: a 400 or 409 that says the host (or
+    /// one of the hosts) is not available. Every other refusal — an invalid phone or e-mail, a
+    /// missing booking field, a time out of bounds or in the past — is the request's fault,
+    /// and offering other times would fail the same way.
+    pub fn is_taken(&self) -> bool {
+        let CalComError::Rejected {
+            status, message, ..
+        } = self
+        else {
+            return false;
+        };
+        let message = message.to_ascii_lowercase();
+        matches!(status, 400 | 409)
+            && (message.contains("already has booking")
+                || message.contains("is not available")
+                || message.contains("one of the hosts")
+                || message.contains("no_available_users_found"))
+    }
 }
 
 fn describe(e: &reqwest::Error) -> String {
@@ -463,10 +504,6 @@ impl CalComCalendar {
     }
 }
 
-fn taken(status: u16) -> bool {
-    status == 400 || status == 409
-}
-
 impl Calendar for CalComCalendar {
     /// Cal.com's free slots, kept where the company's own schedule (hours, closures, notice)
     /// agrees, so the agent never offers a time the booking tool would refuse.
@@ -480,9 +517,19 @@ impl Calendar for CalComCalendar {
     ) -> Result<Vec<DaySlots>, CalendarError> {
         let event_type = self.event_type(service)?;
         let last = date + chrono::Duration::days(i64::from(days.max(1)) - 1);
+        // The company's local days, from the first midnight to the last millisecond.
+        let tz = &company.time_zone;
+        // A midnight skipped by a clock change (some zones switch at 00:00): the day starts at one.
+        let day_start = |d: NaiveDate| {
+            local_instant(tz, d, NaiveTime::MIN)
+                .or_else(|| local_instant(tz, d, NaiveTime::from_hms_opt(1, 0, 0)?))
+        };
+        let from = day_start(date).unwrap_or(now);
+        let to = day_start(last + chrono::Duration::days(1)).unwrap_or(from)
+            - chrono::Duration::milliseconds(1);
         let offered = self
             .client
-            .slots(event_type, date, last, &company.settings.time_zone)
+            .slots(event_type, from, to, &company.settings.time_zone)
             .await?;
         let mut by_day: BTreeMap<NaiveDate, BTreeSet<NaiveTime>> = BTreeMap::new();
         for start in offered {
@@ -538,7 +585,7 @@ impl Calendar for CalComCalendar {
                     .await?;
                 Ok(BookingOutcome::Booked(a))
             }
-            Err(CalComError::Rejected { status, .. }) if taken(status) => {
+            Err(e) if e.is_taken() => {
                 // Taken, perhaps by our own earlier attempt that was cut off before it
                 // recorded Cal.com's answer.
                 if retry {
@@ -552,6 +599,13 @@ impl Calendar for CalComCalendar {
                 }
                 self.items.external_release(company, &id).await?;
                 Ok(BookingOutcome::SlotTaken)
+            }
+            // Refused for another reason (an invalid e-mail, a time out of bounds): Cal.com
+            // booked nothing, and other times would fail the same way.
+            Err(e @ CalComError::Rejected { .. }) => {
+                tracing::warn!(reason = %e, "Cal.com refused the booking");
+                self.items.external_release(company, &id).await?;
+                Err(CalendarError::Refused(e.to_string()))
             }
             // The pending item stays: a retry looks for this attempt's booking in Cal.com.
             Err(e) => Err(e.into()),
@@ -609,12 +663,10 @@ impl Calendar for CalComCalendar {
             .await
         {
             Ok(new_uid) => new_uid,
-            Err(CalComError::Rejected { status, .. }) if taken(status) => {
-                match self.already_moved_to(uid, to.start).await? {
-                    Some(new_uid) => new_uid,
-                    None => return Ok(None),
-                }
-            }
+            Err(e) if e.is_taken() => match self.already_moved_to(uid, to.start).await? {
+                Some(new_uid) => new_uid,
+                None => return Ok(None),
+            },
             Err(e) => return Err(e.into()),
         };
         self.items
@@ -651,8 +703,43 @@ mod tests {
     #[test]
     fn error_codes_are_read_from_calcom_errors() {
         let body = br#"{"status":"error","timestamp":"2025-01-01T00:00:00.000Z","path":"/v2/bookings","error":{"code":"BadRequestException","message":"User either already has booking at this time or is not available"}}"#;
-        assert_eq!(error_code(body), "BadRequestException");
-        assert_eq!(error_code(b"<html>"), "no error code");
+        let (code, message) = error_code_and_message(body);
+        assert_eq!(code, "BadRequestException");
+        let rejected = |status: u16, message: &str| CalComError::Rejected {
+            op: "create booking",
+            status,
+            code: code.clone(),
+            message: message.to_owned(),
+        };
+        assert!(rejected(400, &message).is_taken());
+        assert!(rejected(
+            409,
+            "One of the hosts either already has booking at this time or is not available"
+        )
+        .is_taken());
+        for other in [
+            "Attempting to book a meeting in the past.",
+            "booking_time_out_of_bounds_error",
+            "Invalid phone number",
+            "responses - {email}error_required_field",
+        ] {
+            assert!(!rejected(400, other).is_taken(), "{other}");
+        }
+        assert!(!rejected(404, &message).is_taken());
+        assert_eq!(
+            error_code_and_message(b"<html>"),
+            ("no error code".into(), "no message".into())
+        );
+    }
+
+    #[test]
+    fn a_recurring_event_types_answer_names_its_first_booking() {
+        assert_eq!(booking_uid(&json!({"uid": "a"})), Ok("a".into()));
+        assert_eq!(
+            booking_uid(&json!([{"uid": "first"}, {"uid": "second"}])),
+            Ok("first".into())
+        );
+        assert!(booking_uid(&json!([])).is_err());
     }
 
     #[test]

@@ -113,6 +113,10 @@ pub enum CalendarError {
     NonexistentTime,
     #[error("calendar unavailable: {0}")]
     Backend(String),
+    /// The calendar answered and refused the request for a reason of its own (not a taken
+    /// time); nothing was written.
+    #[error("calendar refused the request: {0}")]
+    Refused(String),
     #[error("stored appointment is invalid: {0}")]
     Corrupt(String),
 }

@@ -165,19 +165,26 @@ impl NativeCalendar {
             } else {
                 units.iter().copied().map(Some).collect()
             };
-            for unit in unit_choices {
-                attempts += 1;
-                if attempts > MAX_BOOKING_ATTEMPTS {
-                    return Ok(BookingOutcome::SlotTaken);
-                }
+            'units: for unit in unit_choices {
                 let at = Placement::new(company, req.service, req.date, req.time)?.assigned(
                     &person.id,
                     resource.zip(unit).map(|(r, u)| (r.id.as_str(), u)),
                 );
-                match self.try_book(company, req, &id, &at).await? {
-                    Attempt::Done(outcome) => return Ok(*outcome),
-                    Attempt::PersonTaken => break,
-                    Attempt::UnitTaken => continue,
+                loop {
+                    attempts += 1;
+                    if attempts > MAX_BOOKING_ATTEMPTS {
+                        return Ok(BookingOutcome::SlotTaken);
+                    }
+                    match self.try_book(company, req, &id, &at).await? {
+                        Attempt::Done(outcome) => return Ok(*outcome),
+                        Attempt::PersonTaken => break 'units,
+                        Attempt::UnitTaken => continue 'units,
+                        // Nobody has it yet: another booking's transaction was committing.
+                        Attempt::Conflict => {
+                            let pause = 10 + fastrand::u64(0..40);
+                            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                        }
+                    }
                 }
             }
         }
@@ -241,8 +248,13 @@ impl NativeCalendar {
             }
             return Ok(Attempt::Done(Box::new(BookingOutcome::SlotTaken)));
         }
-        // A lock exists (ConditionalCheckFailed), or a concurrent booking of the same units is
-        // committing (TransactionConflict): either way the other one has that person or unit.
+        // A lock exists (ConditionalCheckFailed): the other one has that person or unit. A
+        // concurrent transaction on the same items (TransactionConflict) may yet fail: again.
+        if reasons.iter().any(|r| r == "TransactionConflict")
+            && !reasons.iter().any(|r| r == "ConditionalCheckFailed")
+        {
+            return Ok(Attempt::Conflict);
+        }
         let person_taken = locks
             .iter()
             .zip(reasons.iter().skip(1))
@@ -367,6 +379,8 @@ enum Attempt {
     PersonTaken,
     /// Only the resource unit is taken: try the next unit.
     UnitTaken,
+    /// Cancelled by a concurrent transaction on the same items, nothing taken yet: try again.
+    Conflict,
 }
 
 /// Transactions one booking may try (people × units) before it answers "taken".

@@ -29,6 +29,8 @@ fn the_default_template_is_a_valid_file() {
         "{{business_open}}",
         "{{next_opening}}",
         "{{transfer_available}}",
+        "{{staff_names}}",
+        "{{staff_today}}",
     ] {
         assert!(prompt.contains(var), "template prompt lacks {var}");
     }

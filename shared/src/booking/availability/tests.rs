@@ -287,6 +287,24 @@ fn one_person_only_and_names_as_callers_say_them() {
         StaffMatch::Nobody => "nobody".into(),
         StaffMatch::Anyone => "anyone".into(),
     };
+    let two_annas = with_staff(serde_json::json!([
+        {"id": "anna-b", "name": "Anna Berg"},
+        {"id": "anna-m", "name": "Anna Müller"},
+        {"id": "ben", "name": "Ben"}
+    ]));
+    let found_of = |spoken: &str| match two_annas.team.find(spoken) {
+        StaffMatch::One(m) => m.id.clone(),
+        StaffMatch::Several(people) => people
+            .iter()
+            .map(|m| m.id.as_str())
+            .collect::<Vec<_>>()
+            .join("+"),
+        _ => "none".into(),
+    };
+    assert_eq!(found_of("Anna"), "anna-b+anna-m", "two Annas: asked which");
+    assert_eq!(found_of("Frau Müller"), "anna-m");
+    assert_eq!(found_of("Anna Mueller"), "anna-m");
+    assert_eq!(found_of("anna berg"), "anna-b");
     for (spoken, want) in [
         ("Anna", "anna"),
         ("anna", "anna"),
