@@ -95,6 +95,14 @@ impl<'a> SlotFinder<'a> {
         let mut slots = Vec::new();
         let mut first_relevant = 0;
         for interval in &s.weekly[date.weekday().num_days_from_monday() as usize] {
+            // Without a clock change inside the interval (its two ends as far apart in UTC as on
+            // the wall), every start is the interval's first instant plus the wall-clock offset:
+            // one time-zone lookup an interval instead of one a candidate.
+            let first = local_instant(&s.time_zone, date, interval.start);
+            let steady = first.filter(|first| {
+                local_instant(&s.time_zone, date, interval.end)
+                    .is_some_and(|last| last - *first == interval.end - interval.start)
+            });
             let mut local = interval.start;
             loop {
                 // The appointment itself must end by closing time; the buffer may run over.
@@ -102,7 +110,11 @@ impl<'a> SlotFinder<'a> {
                 if wrapped != 0 || end_local > interval.end {
                     break;
                 }
-                if let Some(start) = local_instant(&s.time_zone, date, local) {
+                let instant = match steady {
+                    Some(first) => Some(first + (local - interval.start)),
+                    None => local_instant(&s.time_zone, date, local),
+                };
+                if let Some(start) = instant {
                     let end = start + occupied;
                     if start >= earliest {
                         // Bookings are sorted and candidates ascend: skip those that ended.
