@@ -269,6 +269,29 @@ async fn reschedule_keeps_the_person_and_customer_info_names_them() {
     .await;
     assert_eq!(moved["success"], json!(true), "{moved}");
     assert_eq!(moved["staff"], json!("Clara"));
+    // Asked for, another person: the appointment moves to Ben at three (Clara's three stays
+    // the other caller's).
+    let to_ben = call(
+        &move_it,
+        &agent,
+        me,
+        json!({"new_date": day, "new_time": "15:00", "staff": "Ben"}),
+    )
+    .await;
+    assert_eq!(to_ben["success"], json!(true), "{to_ben}");
+    assert_eq!(to_ben["staff"], json!("Ben"));
+    let back = call(
+        &move_it,
+        &agent,
+        me,
+        json!({"new_date": day, "new_time": "16:00", "staff": "Clara"}),
+    )
+    .await;
+    assert_eq!(
+        back["staff"],
+        json!("Clara"),
+        "Clara's four o'clock was freed: {back}"
+    );
     let known = call(&info, &agent, me, json!({})).await;
     let said = known.to_string();
     assert!(said.contains("Clara"), "{said}");

@@ -1,6 +1,7 @@
 //! `reschedule_appointment([phone], [date], [appointment_id], new_date, new_time)`: moves one of
-//! the caller's own appointments, with the same person; the new time is taken and the old freed
-//! together, or nothing changes (and the reply says who else is free then).
+//! the caller's own appointments, with the same person or the one asked for (`staff`); the new
+//! time is taken and the old freed together, or nothing changes (and the reply says who else is
+//! free then).
 
 use serde_json::json;
 use shared::booking::spoken::{german_date, hhmm};
@@ -27,6 +28,7 @@ impl Tool for RescheduleAppointment {
                         parameters::day("New day, e.g. 'morgen', '20.01.2025'"),
                     ),
                     ("new_time", parameters::time("New start time, e.g. '15 Uhr'")),
+                    ("staff", parameters::staff()),
                 ]),
                 &["new_date", "new_time"],
             ),
@@ -49,14 +51,24 @@ impl Tool for RescheduleAppointment {
                 "That service is no longer offered; please cancel and book again.",
             ));
         };
-        let person = ctx
-            .company
-            .team
-            .member_or_default(appointment.staff_id.as_deref());
+        // Another person only when the caller asks for one; otherwise the same.
+        let asked = ctx.staff(args, "staff", service)?;
+        let person = asked.unwrap_or_else(|| {
+            ctx.company
+                .team
+                .member_or_default(appointment.staff_id.as_deref())
+        });
         if ctx.is_bookable_start(service, new_date, new_time, Some(person)) {
             match ctx
                 .calendar
-                .reschedule(ctx.company, &appointment, service, new_date, new_time)
+                .reschedule(
+                    ctx.company,
+                    &appointment,
+                    service,
+                    new_date,
+                    new_time,
+                    asked,
+                )
                 .await
             {
                 Ok(Some(moved)) => {

@@ -31,6 +31,7 @@ use super::{
 };
 use crate::booking::company::{CalComSettings, Company, Service};
 use crate::booking::slots::{local_instant, SlotFinder};
+use crate::booking::staff::StaffMember;
 use crate::platform::outbound::{guarded_client_builder, literal_ip_allowed, OutboundPolicy};
 use crate::platform::secrets::{SecretSource, SecretsManagerSource};
 
@@ -652,6 +653,8 @@ impl Calendar for CalComCalendar {
         service: &Service,
         date: NaiveDate,
         time: NaiveTime,
+        // A Cal.com company lists no staff (`companies load` refuses them until hosts are mapped).
+        _staff: Option<&StaffMember>,
     ) -> Result<Option<Appointment>, CalendarError> {
         let to = Placement::new(company, service, date, time)?;
         let uid = appointment.external_uid.as_deref().ok_or_else(|| {

@@ -219,8 +219,8 @@ pub trait Calendar: Sync {
         appointment: &Appointment,
     ) -> impl Future<Output = Result<bool, CalendarError>> + Send;
 
-    /// Moves a booked appointment, with the same person: the new time is taken and the old
-    /// freed together, or nothing changes (`Ok(None)`: the new time is taken).
+    /// Moves a booked appointment, with the same person or with `staff`: the new time is taken
+    /// and the old freed together, or nothing changes (`Ok(None)`: the new time is taken).
     fn reschedule(
         &self,
         company: &Company,
@@ -228,6 +228,7 @@ pub trait Calendar: Sync {
         service: &Service,
         date: NaiveDate,
         time: NaiveTime,
+        staff: Option<&StaffMember>,
     ) -> impl Future<Output = Result<Option<Appointment>, CalendarError>> + Send;
 }
 
@@ -289,8 +290,9 @@ impl Calendar for CompanyCalendar {
         service: &Service,
         date: NaiveDate,
         time: NaiveTime,
+        staff: Option<&StaffMember>,
     ) -> Result<Option<Appointment>, CalendarError> {
-        dispatch!(self, c => c.reschedule(company, appointment, service, date, time))
+        dispatch!(self, c => c.reschedule(company, appointment, service, date, time, staff))
     }
 }
 

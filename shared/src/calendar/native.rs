@@ -303,18 +303,20 @@ impl NativeCalendar {
             .build())
     }
 
-    /// Moves with the same person (the default member for an appointment made before the
-    /// company listed staff); a service that needs a resource takes any free unit.
+    /// Moves with `staff`, or else the same person (the default member for an appointment made
+    /// before the company listed staff); a service that needs a resource takes any free unit.
     async fn reschedule_native(
         &self,
         company: &Company,
         appointment: &Appointment,
         service: &Service,
-        date: NaiveDate,
-        time: NaiveTime,
+        at: (NaiveDate, NaiveTime),
+        staff: Option<&StaffMember>,
     ) -> Result<Option<Appointment>, CalendarError> {
+        let (date, time) = at;
         let team = &company.team;
-        let person = team.member_or_default(appointment.staff_id.as_deref());
+        let person =
+            staff.unwrap_or_else(|| team.member_or_default(appointment.staff_id.as_deref()));
         let resource = team.resource_for(&service.id);
         let units: Vec<Option<u32>> = match resource {
             None => vec![None],
@@ -438,8 +440,9 @@ impl Calendar for NativeCalendar {
         service: &Service,
         date: NaiveDate,
         time: NaiveTime,
+        staff: Option<&StaffMember>,
     ) -> Result<Option<Appointment>, CalendarError> {
-        self.reschedule_native(company, appointment, service, date, time)
+        self.reschedule_native(company, appointment, service, (date, time), staff)
             .await
     }
 }

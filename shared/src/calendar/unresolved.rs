@@ -24,6 +24,7 @@ use serde_json::Value;
 
 use crate::booking::company::{Company, Service};
 use crate::booking::slots::local_instant;
+use crate::booking::staff::StaffMember;
 use crate::calendar::ledger::AppointmentLedger;
 use crate::calendar::{
     appointment_id, is_appointment_id, Appointment, AppointmentStatus, BookingOutcome,
@@ -161,6 +162,7 @@ impl Calendar for JournaledCalendar<'_> {
         service: &Service,
         date: NaiveDate,
         time: NaiveTime,
+        staff: Option<&StaffMember>,
     ) -> Result<Option<Appointment>, CalendarError> {
         self.journal.note(PendingWrite {
             action: WriteAction::Reschedule,
@@ -170,7 +172,7 @@ impl Calendar for JournaledCalendar<'_> {
         });
         let result = self
             .inner
-            .reschedule(company, appointment, service, date, time)
+            .reschedule(company, appointment, service, date, time, staff)
             .await;
         self.journal.settle(&result);
         result
