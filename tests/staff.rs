@@ -356,3 +356,47 @@ async fn with_staff_a_booking_is_one_query_and_one_transaction() {
         "book_appointment with a person asked for"
     );
 }
+
+/// A company that starts listing staff: a booking from before (a lock of the time itself)
+/// counts as its first staff member's, so Anna cannot be booked over it, by name or not.
+#[tokio::test]
+async fn bookings_from_before_staff_count_as_the_first_persons() {
+    let aws = clients().await;
+    let mut settings = salon_settings();
+    let staff = std::mem::take(&mut settings.staff);
+    let resources = std::mem::take(&mut settings.resources);
+    let (_, agent) = put_company(&aws, &settings).await;
+    let book = service(BookAppointment, &aws);
+    let day = next_tuesday().to_string();
+    let before = call(
+        &book,
+        &agent,
+        "+4917655593001",
+        json!({"date": day, "time": "10:00", "service_id": "haircut"}),
+    )
+    .await;
+    assert_eq!(before["success"], json!(true), "{before}");
+    assert!(before.get("staff").is_none_or(Value::is_null), "{before}");
+    settings.staff = staff;
+    settings.resources = resources;
+    put_company(&aws, &settings).await;
+    // A fresh tool service: the company is read anew, with its staff.
+    let book = service(BookAppointment, &aws);
+    let anna = call(
+        &book,
+        &agent,
+        "+4917655593002",
+        json!({"date": day, "time": "10:00", "service_id": "haircut", "staff": "Anna"}),
+    )
+    .await;
+    assert_eq!(anna["success"], json!(false), "{anna}");
+    assert_eq!(names(&anna, "others_free"), ["Ben", "Clara"]);
+    let anyone = call(
+        &book,
+        &agent,
+        "+4917655593003",
+        json!({"date": day, "time": "10:00", "service_id": "haircut"}),
+    )
+    .await;
+    assert_eq!(anyone["staff"], json!("Ben"), "{anyone}");
+}

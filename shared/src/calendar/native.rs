@@ -12,10 +12,10 @@
 //! The appointment and customer items themselves are the [`AppointmentLedger`]'s; this adds the
 //! lock items and the free-slot search over them.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 
 use super::ledger::{backend, booked_appointment, company_pk, s, AppointmentLedger};
@@ -227,6 +227,12 @@ impl NativeCalendar {
         for lock in &locks {
             items.push(self.put_lock(&pk, lock, id)?);
         }
+        // The first staff member also owns the locks from before the company listed staff.
+        let legacy = self.legacy_locks(company, at, &BTreeSet::new());
+        for lock in &legacy {
+            items.push(self.lock_absent(&pk, lock)?);
+        }
+        let locks: Vec<&String> = locks.into_iter().chain(legacy.iter()).collect();
         // Upsert the customer in the same transaction.
         items.push(self.ledger.customer_upsert(company, req, now)?);
         let reasons = match self.ledger.transact(items).await? {
@@ -266,6 +272,36 @@ impl NativeCalendar {
         } else {
             Attempt::UnitTaken
         })
+    }
+
+    /// The implicit member's lock keys `at` must find absent: those of the company's first staff
+    /// member once it lists staff (bookings made before it did are theirs), but `own`.
+    fn legacy_locks(
+        &self,
+        company: &Company,
+        at: &Placement,
+        own: &BTreeSet<String>,
+    ) -> BTreeSet<String> {
+        let team = &company.team;
+        if !team.is_staffed() || at.staff_id != team.default_member().id {
+            return BTreeSet::new();
+        }
+        at.unowned_locks().difference(own).cloned().collect()
+    }
+
+    /// A condition that lock `lock` does not exist (written by nobody in this transaction).
+    fn lock_absent(&self, pk: &str, lock: &str) -> Result<TransactWriteItem, CalendarError> {
+        Ok(TransactWriteItem::builder()
+            .condition_check(
+                ConditionCheck::builder()
+                    .table_name(&self.ledger.table)
+                    .key("pk", s(pk))
+                    .key("sk", s(lock))
+                    .condition_expression("attribute_not_exists(sk)")
+                    .build()
+                    .map_err(backend)?,
+            )
+            .build())
     }
 
     fn put_lock(&self, pk: &str, lock: &str, id: &str) -> Result<TransactWriteItem, CalendarError> {
@@ -343,6 +379,13 @@ impl NativeCalendar {
             for lock in &added {
                 items.push(self.put_lock(&pk, lock, id)?);
             }
+            // Moving to the first staff member: their locks from before staff were listed too
+            // (but this appointment's own, which the transaction deletes).
+            let legacy = self.legacy_locks(company, &to, &appointment.locks);
+            for lock in &legacy {
+                items.push(self.lock_absent(&pk, lock)?);
+            }
+            let added: Vec<&String> = added.into_iter().chain(legacy.iter()).collect();
             let removed = appointment.locks.difference(&to.locks).count();
             match self.ledger.transact(items).await? {
                 Ok(()) => {

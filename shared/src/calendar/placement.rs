@@ -112,6 +112,13 @@ impl Placement {
         })
     }
 
+    /// The implicit member's lock keys for this time (`L#<ms>`): a company that lists staff
+    /// still holds them for bookings made before it did, and they count as its first staff
+    /// member's, so that person's bookings check them.
+    pub fn unowned_locks(&self) -> BTreeSet<String> {
+        self.units.iter().map(|ms| lock_sk(*ms)).collect()
+    }
+
     /// The locks for `staff_id` (empty: the implicit member) and, if the service needs one, a
     /// unit of a resource.
     pub fn assigned(mut self, staff_id: &str, unit: Option<(&str, u32)>) -> Self {
