@@ -57,6 +57,13 @@ pub fn local_instant(tz: &Tz, date: NaiveDate, time: NaiveTime) -> Option<DateTi
     }
 }
 
+/// Where the local day `date` begins: midnight, or, where a clock change skips midnight (some
+/// zones switch at 00:00), the first hour after it.
+pub fn local_day_start(tz: &Tz, date: NaiveDate) -> Option<DateTime<Utc>> {
+    local_instant(tz, date, NaiveTime::MIN)
+        .or_else(|| local_instant(tz, date, NaiveTime::from_hms_opt(1, 0, 0)?))
+}
+
 pub struct SlotFinder<'a> {
     schedule: &'a Schedule,
 }

@@ -30,7 +30,7 @@ use super::{
     CalendarError, DaySlots, FreeTime,
 };
 use crate::booking::company::{CalComSettings, Company, Service};
-use crate::booking::slots::{local_instant, SlotFinder};
+use crate::booking::slots::{local_day_start, SlotFinder};
 use crate::booking::staff::StaffMember;
 use crate::platform::outbound::{guarded_client_builder, literal_ip_allowed, OutboundPolicy};
 use crate::platform::secrets::{SecretSource, SecretsManagerSource};
@@ -520,13 +520,8 @@ impl Calendar for CalComCalendar {
         let last = date + chrono::Duration::days(i64::from(days.max(1)) - 1);
         // The company's local days, from the first midnight to the last millisecond.
         let tz = &company.time_zone;
-        // A midnight skipped by a clock change (some zones switch at 00:00): the day starts at one.
-        let day_start = |d: NaiveDate| {
-            local_instant(tz, d, NaiveTime::MIN)
-                .or_else(|| local_instant(tz, d, NaiveTime::from_hms_opt(1, 0, 0)?))
-        };
-        let from = day_start(date).unwrap_or(now);
-        let to = day_start(last + chrono::Duration::days(1)).unwrap_or(from)
+        let from = local_day_start(tz, date).unwrap_or(now);
+        let to = local_day_start(tz, last + chrono::Duration::days(1)).unwrap_or(from)
             - chrono::Duration::milliseconds(1);
         let offered = self
             .client

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::booking::availability::{free_times, Occupancy};
 use crate::booking::company::{Company, Service};
-use crate::booking::slots::{local_instant, Busy};
+use crate::booking::slots::{local_day_start, Busy};
 use crate::booking::staff::StaffMember;
 
 #[derive(Clone, Debug)]
@@ -113,8 +113,12 @@ impl NativeCalendar {
         date: NaiveDate,
     ) -> Result<Occupancy, CalendarError> {
         let tz = &company.time_zone;
-        let from = local_instant(tz, date, NaiveTime::MIN).unwrap_or_default();
-        let to = local_instant(tz, date + Duration::days(1), NaiveTime::MIN).unwrap_or(from);
+        let (Some(from), Some(to)) = (
+            local_day_start(tz, date),
+            local_day_start(tz, date + Duration::days(1)),
+        ) else {
+            return Err(CalendarError::NonexistentTime);
+        };
         self.occupancy(company, from, to).await
     }
 
@@ -442,9 +446,9 @@ impl Calendar for NativeCalendar {
         now: DateTime<Utc>,
     ) -> Result<Vec<DaySlots>, CalendarError> {
         let tz = &company.time_zone;
-        let from = local_instant(tz, date, NaiveTime::MIN).unwrap_or(now);
+        let from = local_day_start(tz, date).unwrap_or(now);
         let last = date + Duration::days(i64::from(days));
-        let to = local_instant(tz, last, NaiveTime::MIN).unwrap_or(from);
+        let to = local_day_start(tz, last).unwrap_or(from);
         let occupancy = self.occupancy(company, from, to).await?;
         Ok(day_slots(date, days, |day| {
             free_times(&company.team, service, day, &occupancy, now, None)
