@@ -13,12 +13,12 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use get_customer_info::GetCustomerInfo;
 use integration_tests::tool_harness::{
     assert_arguments_are_read_never_guessed, calendar, call, demo_settings, next_tuesday,
-    put_company, service, settings_with_horizon, slots, Tools,
+    put_company, salon_settings, service, settings_with_horizon, slots, Tools,
 };
 use integration_tests::{call_id, clients, counted_clients};
 use reschedule_appointment::RescheduleAppointment;
 use serde_json::{json, Value};
-use shared::booking::company::{CalComSettings, CalendarBackend, Company};
+use shared::booking::company::{CalComHost, CalComSettings, CalendarBackend, Company};
 use shared::booking::slots::local_instant;
 use shared::calendar::{appointment_id, Calendar, CALCOM_BOOKINGS_VERSION, CALCOM_SLOTS_VERSION};
 use shared::platform::aws::AwsClients;
@@ -64,6 +64,12 @@ async fn calcom_company_on(
         .send()
         .await
         .expect("create the Cal.com key secret");
+    // With staff, each person is the Cal.com host calcom-demo.json maps them to.
+    let hosts = if settings.staff.is_empty() {
+        Default::default()
+    } else {
+        demo_hosts()
+    };
     settings.calendar = CalendarBackend::CalCom(CalComSettings {
         base_url: stub.url(),
         api_key_secret: secret,
@@ -73,12 +79,24 @@ async fn calcom_company_on(
             ("beard".into(), 1003),
         ]),
         timeout_ms,
+        hosts,
     });
     let (company_id, agent) = put_company(aws, &settings).await;
     Tenant {
         stub,
         company_id,
         agent,
+    }
+}
+
+/// The staff → Cal.com host mapping of the Cal.com demo company.
+fn demo_hosts() -> std::collections::BTreeMap<String, CalComHost> {
+    let settings: shared::booking::company::CompanySettings =
+        serde_json::from_str(include_str!("../infra/local/companies/calcom-demo.json"))
+            .expect("calcom-demo.json");
+    match settings.calendar {
+        CalendarBackend::CalCom(cal) => cal.hosts,
+        other => panic!("calcom-demo.json is not on Cal.com: {other:?}"),
     }
 }
 
@@ -597,4 +615,195 @@ async fn a_company_west_of_utc_gets_its_evening_slots() {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         .replace(':', "%3A");
     assert!(query.contains(&format!("start={expected}")), "{query}");
+}
+
+fn names(reply: &Value, field: &str) -> Vec<String> {
+    reply[field]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The booking in the stub that carries `appointment_id`, live (accepted).
+fn live_booking(t: &Tenant, appointment_id: &Value) -> Value {
+    t.stub
+        .bookings()
+        .into_iter()
+        .find(|b| &b["metadata"]["appointment_id"] == appointment_id && b["status"] == "accepted")
+        .unwrap_or_else(|| panic!("no live booking for {appointment_id}"))
+}
+
+/// Staff on Cal.com: each person is a host with their own event types; "anyone" books the
+/// round-robin team type, and Cal.com's choice of host comes back as the staff member. Asked for
+/// a person, their own type is booked; a person who is busy in Cal.com is not offered; moving to
+/// another person is a booking on their type and the old one cancelled.
+#[tokio::test]
+async fn staff_on_calcom_are_hosts_with_their_own_event_types() {
+    let aws = clients().await;
+    let mut settings = salon_settings();
+    settings.resources.clear();
+    let t = calcom_company_on(&aws, settings, 2000, None, StubConfig::salon_team).await;
+    let day = next_tuesday();
+    let d = day.to_string();
+    // Anna has a booking at ten in Cal.com (made on its booking page).
+    t.stub.add_booking(2001, berlin(day, 10, 0), 30);
+    let check = service(CheckAvailability, &aws);
+    let anyone = call(
+        &check,
+        &t.agent,
+        CALLER,
+        json!({"date": d, "time": "10:00", "service_id": "haircut"}),
+    )
+    .await;
+    assert_eq!(anyone["available"], json!(true), "{anyone}");
+    assert_eq!(
+        anyone["staff"]["10:00"],
+        json!(["Ben", "Clara"]),
+        "{anyone}"
+    );
+    assert_eq!(
+        anyone["staff"]["10:30"],
+        json!(["Anna", "Ben", "Clara"]),
+        "{anyone}"
+    );
+    let asked = t.stub.received();
+    let types: std::collections::BTreeSet<String> = asked
+        .iter()
+        .filter(|r| r.path == "/v2/slots")
+        .filter_map(|r| {
+            r.query
+                .as_deref()?
+                .split('&')
+                .find(|p| p.starts_with("eventTypeId="))
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(
+        types.into_iter().collect::<Vec<_>>(),
+        ["eventTypeId=2001", "eventTypeId=2101", "eventTypeId=2201"],
+        "each qualified person's own type"
+    );
+    let anna = call(
+        &check,
+        &t.agent,
+        CALLER,
+        json!({"date": d, "time": "10:00", "service_id": "haircut", "staff": "Frau Berg"}),
+    )
+    .await;
+    assert_eq!(anna["available"], json!(false), "{anna}");
+    assert_eq!(names(&anna, "others_free"), ["Ben", "Clara"], "{anna}");
+
+    // Anyone at ten: Cal.com's round robin picks the free host with the fewest bookings (Ben).
+    let book = service(BookAppointment, &aws);
+    let first = call(
+        &book,
+        &t.agent,
+        CALLER,
+        json!({"date": d, "time": "10:00", "service_id": "haircut"}),
+    )
+    .await;
+    assert_eq!(first["success"], json!(true), "{first}");
+    assert_eq!(first["staff"], json!("Ben"), "{first}");
+    let booking = live_booking(&t, &first["appointment_id"]);
+    assert_eq!(booking["eventTypeId"], json!(1001), "the team type");
+    assert_eq!(booking["hosts"][0]["id"], json!(12));
+    // Clara by name: her own type.
+    let second = call(
+        &book,
+        &t.agent,
+        "+4917655580002",
+        json!({"date": d, "time": "10:00", "service_id": "haircut", "staff": "Clara"}),
+    )
+    .await;
+    assert_eq!(second["success"], json!(true), "{second}");
+    assert_eq!(second["staff"], json!("Clara"));
+    assert_eq!(
+        live_booking(&t, &second["appointment_id"])["eventTypeId"],
+        json!(2201)
+    );
+    // Anna by name at ten: Cal.com says she is taken; the caller hears the alternatives.
+    let third = call(
+        &book,
+        &t.agent,
+        "+4917655580003",
+        json!({"date": d, "time": "10:00", "service_id": "haircut", "staff": "Anna"}),
+    )
+    .await;
+    assert_eq!(third["success"], json!(false), "{third}");
+    assert!(
+        third["alternatives"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{third}"
+    );
+    // Ben does not colour: refused with who does, before Cal.com is asked.
+    let ben = call(
+        &book,
+        &t.agent,
+        "+4917655580004",
+        json!({"date": d, "time": "14:00", "service_id": "coloring", "staff": "Herr Weber"}),
+    )
+    .await;
+    assert_eq!(ben["argument"], json!("staff"), "{ben}");
+
+    // Moved within Ben: Cal.com reschedules the booking and keeps him.
+    let reschedule = service(RescheduleAppointment, &aws);
+    let later = call(
+        &reschedule,
+        &t.agent,
+        CALLER,
+        json!({"new_date": d, "new_time": "11:00"}),
+    )
+    .await;
+    assert_eq!(later["success"], json!(true), "{later}");
+    assert_eq!(later["staff"], json!("Ben"), "{later}");
+    let moved = live_booking(&t, &first["appointment_id"]);
+    assert_eq!(
+        (
+            moved["hosts"][0]["id"].clone(),
+            moved["rescheduledFromUid"].is_string()
+        ),
+        (json!(12), true)
+    );
+    // To Anna: a booking on her type, Ben's cancelled, the ledger names her.
+    let to_anna = call(
+        &reschedule,
+        &t.agent,
+        CALLER,
+        json!({"new_date": d, "new_time": "11:30", "staff": "Anna"}),
+    )
+    .await;
+    assert_eq!(to_anna["success"], json!(true), "{to_anna}");
+    assert_eq!(to_anna["staff"], json!("Anna"), "{to_anna}");
+    assert_eq!(
+        to_anna["appointment_id"], first["appointment_id"],
+        "the caller's id stays"
+    );
+    let now = live_booking(&t, &first["appointment_id"]);
+    assert_eq!(
+        (now["eventTypeId"].clone(), now["hosts"][0]["id"].clone()),
+        (json!(2001), json!(11))
+    );
+    let old = t
+        .stub
+        .bookings()
+        .into_iter()
+        .find(|b| b["uid"] == moved["uid"])
+        .expect("Ben's booking");
+    assert_eq!(old["status"], json!("cancelled"), "{old}");
+    let c = company(&aws, &t).await;
+    let id = first["appointment_id"].as_str().unwrap_or_default();
+    let record = calendar(&aws)
+        .appointment(&c, id)
+        .await
+        .expect("read")
+        .expect("record");
+    assert_eq!(record.staff_id.as_deref(), Some("anna"));
+    assert_eq!(record.external_uid, now["uid"].as_str().map(str::to_owned));
+    let info = call(&service(GetCustomerInfo, &aws), &t.agent, CALLER, json!({})).await;
+    assert_eq!(info["upcoming"][0]["staff"], json!("Anna"), "{info}");
 }

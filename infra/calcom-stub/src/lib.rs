@@ -12,8 +12,11 @@
 //!   own messages.
 //!
 //! Every request needs `Authorization: Bearer <api key>` and the right `cal-api-version`.
-//! One host: weekly hours in one time zone, event types by id with their length, bookings of
-//! any event type block each other. Faults (a hang, 500s) can be switched on to play an outage.
+//! Hosts have weekly hours in one time zone; an event type has a length and its hosts: one (the
+//! account owner's types, or a person's own type) or several (a round-robin team type, booked
+//! with the free host who has the fewest bookings). A host's bookings of any event type block
+//! that host; a booking answers its `hosts`. Faults (a hang, 500s) can be switched on to play
+//! an outage.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -33,15 +36,39 @@ use serde_json::{json, Value};
 pub const SLOTS_VERSION: &str = "2024-09-04";
 pub const BOOKINGS_VERSION: &str = "2024-08-13";
 
+/// Monday first: opening and closing time, or closed.
+pub type WeekHours = [Option<(NaiveTime, NaiveTime)>; 7];
+
+/// The account owner's user id: the host of `StubConfig::event_types`.
+pub const OWNER_ID: u64 = 1;
+
 #[derive(Debug, Clone)]
 pub struct StubConfig {
     pub api_key: String,
-    /// The host's time zone; `hours` are local to it.
+    /// The hosts' time zone; `hours` are local to it.
     pub time_zone: Tz,
-    /// Monday first: opening and closing time, or closed.
-    pub hours: [Option<(NaiveTime, NaiveTime)>; 7],
-    /// Event type id → length in minutes (slots start every `length` minutes).
+    /// The account owner's hours.
+    pub hours: WeekHours,
+    /// The owner's event types: id → length in minutes (slots start every `length` minutes).
     pub event_types: HashMap<u64, u32>,
+    /// Team members (hosts besides the owner).
+    pub team: Vec<TeamMember>,
+    /// Event types of team members: a person's own (one host) or round robin (several).
+    pub team_event_types: HashMap<u64, TeamEventType>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TeamMember {
+    pub user_id: u64,
+    pub name: String,
+    pub hours: WeekHours,
+}
+
+#[derive(Debug, Clone)]
+pub struct TeamEventType {
+    pub length: u32,
+    /// User ids; more than one: round robin.
+    pub hosts: Vec<u64>,
 }
 
 impl StubConfig {
@@ -56,6 +83,75 @@ impl StubConfig {
             time_zone: chrono_tz::Europe::Berlin,
             hours: [day, day, day, day, day, day, None],
             event_types: HashMap::from([(1001, 30), (1002, 90), (1003, 15)]),
+            team: Vec::new(),
+            team_event_types: HashMap::new(),
+        }
+    }
+
+    /// The demo salon with its staff as Cal.com hosts (`infra/local/companies/calcom-demo.json`):
+    /// Anna (11), Ben (12, Monday to Friday) and Clara (13); 1001–1003 are round-robin team
+    /// types (colouring: Anna and Clara), and each person has their own type per service they
+    /// perform: Anna 2001–2003, Ben 2101 and 2103, Clara 2201–2203.
+    pub fn salon_team(api_key: &str) -> Self {
+        let salon = Self::salon(api_key);
+        let weekdays = {
+            let mut h = salon.hours;
+            h[5] = None;
+            h
+        };
+        let member = |user_id: u64, name: &str, hours: WeekHours| TeamMember {
+            user_id,
+            name: name.to_owned(),
+            hours,
+        };
+        let mut types = HashMap::from([
+            (
+                1001,
+                TeamEventType {
+                    length: 30,
+                    hosts: vec![11, 12, 13],
+                },
+            ),
+            (
+                1002,
+                TeamEventType {
+                    length: 90,
+                    hosts: vec![11, 13],
+                },
+            ),
+            (
+                1003,
+                TeamEventType {
+                    length: 15,
+                    hosts: vec![11, 12, 13],
+                },
+            ),
+        ]);
+        for (base, user, services) in [
+            (2000, 11, &[1, 2, 3][..]),
+            (2100, 12, &[1, 3][..]),
+            (2200, 13, &[1, 2, 3][..]),
+        ] {
+            for n in services {
+                let length = [30, 90, 15][*n as usize - 1];
+                types.insert(
+                    base + n,
+                    TeamEventType {
+                        length,
+                        hosts: vec![user],
+                    },
+                );
+            }
+        }
+        Self {
+            event_types: HashMap::new(),
+            team: vec![
+                member(11, "Anna Berg", salon.hours),
+                member(12, "Ben Weber", weekdays),
+                member(13, "Clara Jansen", salon.hours),
+            ],
+            team_event_types: types,
+            ..salon
         }
     }
 }
@@ -91,6 +187,7 @@ struct Booking {
     id: u64,
     uid: String,
     event_type_id: u64,
+    host: Host,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     status: String,
@@ -114,6 +211,8 @@ impl Booking {
             "duration": (self.end - self.start).num_minutes(),
             "eventTypeId": self.event_type_id,
             "eventType": {"id": self.event_type_id},
+            "hosts": [{"id": self.host.id, "name": self.host.name, "email": self.host.email(),
+                       "username": self.host.username(), "timeZone": self.host.time_zone}],
             "attendees": [self.attendee],
             "guests": [],
             "metadata": self.metadata,
@@ -137,8 +236,30 @@ impl Booking {
     }
 }
 
+/// A host as bookings name it.
+#[derive(Debug, Clone)]
+struct Host {
+    id: u64,
+    name: String,
+    hours: WeekHours,
+    time_zone: String,
+}
+
+impl Host {
+    fn username(&self) -> String {
+        self.name.to_lowercase().replace(' ', "-")
+    }
+
+    fn email(&self) -> String {
+        format!("{}@salon.example", self.username())
+    }
+}
+
 struct Inner {
     config: StubConfig,
+    hosts: Vec<Host>,
+    /// Event type id → length and host ids.
+    types: HashMap<u64, (u32, Vec<u64>)>,
     bookings: Vec<Booking>,
     fault: Fault,
     received: Vec<Received>,
@@ -163,8 +284,34 @@ pub struct CalComStub {
 impl CalComStub {
     /// Serves on `addr` (port 0: any free port) until the runtime ends.
     pub async fn start(config: StubConfig, addr: SocketAddr) -> std::io::Result<Self> {
+        let time_zone = config.time_zone.name().to_owned();
+        let mut hosts = vec![Host {
+            id: OWNER_ID,
+            name: "Salon Demo".into(),
+            hours: config.hours,
+            time_zone: time_zone.clone(),
+        }];
+        hosts.extend(config.team.iter().map(|m| Host {
+            id: m.user_id,
+            name: m.name.clone(),
+            hours: m.hours,
+            time_zone: time_zone.clone(),
+        }));
+        let mut types: HashMap<u64, (u32, Vec<u64>)> = config
+            .event_types
+            .iter()
+            .map(|(id, length)| (*id, (*length, vec![OWNER_ID])))
+            .collect();
+        types.extend(
+            config
+                .team_event_types
+                .iter()
+                .map(|(id, t)| (*id, (t.length, t.hosts.clone()))),
+        );
         let shared = Shared(Arc::new(Mutex::new(Inner {
             config,
+            hosts,
+            types,
             bookings: Vec::new(),
             fault: Fault::None,
             received: Vec::new(),
@@ -208,16 +355,24 @@ impl CalComStub {
             .collect()
     }
 
-    /// A booking made elsewhere (the Cal.com booking page, staff): blocks its time.
+    /// A booking made elsewhere (the Cal.com booking page, staff): blocks its time for the
+    /// event type's first host.
     pub fn add_booking(&self, event_type_id: u64, start: DateTime<Utc>, minutes: i64) -> String {
         let mut inner = self.shared.lock();
         let id = inner.next_id;
         inner.next_id += 1;
         let uid = format!("ext{id:06}");
+        let host_id = inner
+            .types
+            .get(&event_type_id)
+            .and_then(|(_, hosts)| hosts.first().copied())
+            .unwrap_or(OWNER_ID);
+        let host = inner.host(host_id);
         inner.bookings.push(Booking {
             id,
             uid: uid.clone(),
             event_type_id,
+            host,
             start,
             end: start + Span::minutes(minutes),
             status: "accepted".into(),
@@ -257,6 +412,18 @@ fn booking_not_found() -> Response {
 }
 
 const NOT_AVAILABLE: &str = "User either already has booking at this time or is not available";
+
+/// What Cal.com says when no host of a round-robin type is free.
+const NO_HOST_AVAILABLE: &str =
+    "One of the hosts either already has booking at this time or is not available";
+
+fn not_available(hosts: &[u64]) -> &'static str {
+    if hosts.len() > 1 {
+        NO_HOST_AVAILABLE
+    } else {
+        NOT_AVAILABLE
+    }
+}
 
 /// Records every request and plays the fault around the handler.
 async fn faults(State(shared): State<Shared>, request: Request, next: Next) -> Response {
@@ -319,57 +486,104 @@ fn refusal(shared: &Shared, headers: &HeaderMap, version: &str) -> Option<Respon
     None
 }
 
-/// Whether `[start, end)` is inside the host's hours and clear of bookings (but `except`).
-fn free(inner: &Inner, start: DateTime<Utc>, end: DateTime<Utc>, except: Option<&str>) -> bool {
-    let tz = inner.config.time_zone;
-    let local = start.with_timezone(&tz);
-    let day = local.date_naive();
-    let Some((open, close)) =
-        inner.config.hours[chrono::Datelike::weekday(&day).num_days_from_monday() as usize]
-    else {
-        return false;
-    };
-    let (Some(open), Some(close)) = (
-        tz.from_local_datetime(&day.and_time(open)).single(),
-        tz.from_local_datetime(&day.and_time(close)).single(),
-    ) else {
-        return false;
-    };
-    start >= open
-        && end <= close
-        && start > Utc::now()
-        && !inner
-            .bookings
+impl Inner {
+    fn host(&self, id: u64) -> Host {
+        self.hosts
             .iter()
-            .filter(|b| b.blocks() && Some(b.uid.as_str()) != except)
-            .any(|b| b.start < end && start < b.end)
-}
-
-/// Slot starts of an event type on a host-local day (bookings but `except` block).
-fn day_slots(
-    inner: &Inner,
-    length: u32,
-    day: NaiveDate,
-    except: Option<&str>,
-) -> Vec<DateTime<Utc>> {
-    let tz = inner.config.time_zone;
-    let weekday = chrono::Datelike::weekday(&day).num_days_from_monday() as usize;
-    let Some((open, _)) = inner.config.hours[weekday] else {
-        return Vec::new();
-    };
-    let Some(first) = tz.from_local_datetime(&day.and_time(open)).single() else {
-        return Vec::new();
-    };
-    let step = Span::minutes(i64::from(length));
-    let mut out = Vec::new();
-    let mut start = first.with_timezone(&Utc);
-    while start.with_timezone(&tz).date_naive() == day {
-        if free(inner, start, start + step, except) {
-            out.push(start);
-        }
-        start += step;
+            .find(|h| h.id == id)
+            .cloned()
+            .unwrap_or_else(|| self.hosts[0].clone())
     }
-    out
+
+    /// Whether `[start, end)` is inside `host`'s hours and clear of their bookings (but
+    /// `except`).
+    fn free(
+        &self,
+        host: &Host,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        except: Option<&str>,
+    ) -> bool {
+        let tz = self.config.time_zone;
+        let day = start.with_timezone(&tz).date_naive();
+        let Some((open, close)) =
+            host.hours[chrono::Datelike::weekday(&day).num_days_from_monday() as usize]
+        else {
+            return false;
+        };
+        let (Some(open), Some(close)) = (
+            tz.from_local_datetime(&day.and_time(open)).single(),
+            tz.from_local_datetime(&day.and_time(close)).single(),
+        ) else {
+            return false;
+        };
+        start >= open
+            && end <= close
+            && start > Utc::now()
+            && !self
+                .bookings
+                .iter()
+                .filter(|b| b.blocks() && b.host.id == host.id && Some(b.uid.as_str()) != except)
+                .any(|b| b.start < end && start < b.end)
+    }
+
+    /// The hosts of `hosts` free for `[start, end)`, fewest bookings first (ties in order).
+    fn free_hosts(
+        &self,
+        hosts: &[u64],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        except: Option<&str>,
+    ) -> Vec<Host> {
+        let mut free: Vec<Host> = hosts
+            .iter()
+            .map(|id| self.host(*id))
+            .filter(|h| self.free(h, start, end, except))
+            .collect();
+        free.sort_by_key(|h| {
+            self.bookings
+                .iter()
+                .filter(|b| b.blocks() && b.host.id == h.id)
+                .count()
+        });
+        free
+    }
+
+    /// Slot starts of an event type (its length and hosts) on a host-local day: every
+    /// `length` minutes from the earliest opening, where one of its hosts is free.
+    fn day_slots(
+        &self,
+        length: u32,
+        hosts: &[u64],
+        day: NaiveDate,
+        except: Option<&str>,
+    ) -> Vec<DateTime<Utc>> {
+        let tz = self.config.time_zone;
+        let weekday = chrono::Datelike::weekday(&day).num_days_from_monday() as usize;
+        let Some(open) = hosts
+            .iter()
+            .filter_map(|id| self.host(*id).hours[weekday].map(|(open, _)| open))
+            .min()
+        else {
+            return Vec::new();
+        };
+        let Some(first) = tz.from_local_datetime(&day.and_time(open)).single() else {
+            return Vec::new();
+        };
+        let step = Span::minutes(i64::from(length));
+        let mut out = Vec::new();
+        let mut start = first.with_timezone(&Utc);
+        while start.with_timezone(&tz).date_naive() == day {
+            if !self
+                .free_hosts(hosts, start, start + step, except)
+                .is_empty()
+            {
+                out.push(start);
+            }
+            start += step;
+        }
+        out
+    }
 }
 
 /// A slots bound as Cal.com reads it: an ISO 8601 instant as it is, a bare date as that day
@@ -397,10 +611,10 @@ async fn slots(
         return r;
     }
     let inner = shared.lock();
-    let Some(length) = q
+    let Some((length, hosts)) = q
         .get("eventTypeId")
         .and_then(|id| id.parse::<u64>().ok())
-        .and_then(|id| inner.config.event_types.get(&id).copied())
+        .and_then(|id| inner.types.get(&id).cloned())
     else {
         return error(
             StatusCode::NOT_FOUND,
@@ -426,7 +640,8 @@ async fn slots(
         end.with_timezone(&host).date_naive(),
     );
     for day in first.iter_days().take_while(|d| *d <= last) {
-        for s in day_slots(&inner, length, day, None)
+        for s in inner
+            .day_slots(length, &hosts, day, None)
             .into_iter()
             .filter(|s| (start..=end).contains(s))
         {
@@ -462,7 +677,7 @@ async fn create(
     let Some(event_type_id) = body["eventTypeId"].as_u64() else {
         return bad_request("eventTypeId is required");
     };
-    let Some(length) = inner.config.event_types.get(&event_type_id).copied() else {
+    let Some((length, hosts)) = inner.types.get(&event_type_id).cloned() else {
         return error(
             StatusCode::NOT_FOUND,
             "NotFoundException",
@@ -488,15 +703,20 @@ async fn create(
     }
     let end = start + Span::minutes(i64::from(length));
     let day = start.with_timezone(&inner.config.time_zone).date_naive();
-    if !day_slots(&inner, length, day, None).contains(&start) {
-        return bad_request(NOT_AVAILABLE);
-    }
+    let free = inner.free_hosts(&hosts, start, end, None);
+    let (Some(host), true) = (
+        free.into_iter().next(),
+        inner.day_slots(length, &hosts, day, None).contains(&start),
+    ) else {
+        return bad_request(not_available(&hosts));
+    };
     let id = inner.next_id;
     inner.next_id += 1;
     let booking = Booking {
         id,
         uid: format!("bk{id:06}x{}", start.timestamp() % 100_000),
         event_type_id,
+        host,
         start,
         end,
         status: "accepted".into(),
@@ -608,9 +828,26 @@ async fn reschedule(
     let tz = inner.config.time_zone;
     let minutes = length.num_minutes() as u32;
     let day = start.with_timezone(&tz).date_naive();
-    if !day_slots(&inner, minutes, day, Some(&uid)).contains(&start) {
-        return bad_request(NOT_AVAILABLE);
-    }
+    let hosts = inner
+        .types
+        .get(&old.event_type_id)
+        .map(|(_, hosts)| hosts.clone())
+        .unwrap_or_else(|| vec![old.host.id]);
+    // The same host if free, else (round robin) another of the type's hosts.
+    let free = inner.free_hosts(&hosts, start, start + length, Some(&uid));
+    let host = free
+        .iter()
+        .find(|h| h.id == old.host.id)
+        .or(free.first())
+        .cloned();
+    let (Some(host), true) = (
+        host,
+        inner
+            .day_slots(minutes, &hosts, day, Some(&uid))
+            .contains(&start),
+    ) else {
+        return bad_request(not_available(&hosts));
+    };
     let id = inner.next_id;
     inner.next_id += 1;
     let new_uid = format!("bk{id:06}x{}", start.timestamp() % 100_000);
@@ -621,6 +858,7 @@ async fn reschedule(
         end: start + length,
         rescheduled_from: Some(uid.clone()),
         rescheduled_to: None,
+        host,
         ..old
     };
     if let Some(b) = inner.bookings.iter_mut().find(|b| b.uid == uid) {

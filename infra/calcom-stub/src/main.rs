@@ -1,5 +1,6 @@
 //! `calcom-stub [--port 9411] [--api-key cal_test_local]`: the Cal.com stand-in for `make dev`,
-//! with the demo salon's event types (1001 haircut, 1002 coloring, 1003 beard).
+//! with the demo salon's staff as hosts (`StubConfig::salon_team`): round-robin types 1001
+//! haircut, 1002 coloring, 1003 beard, and each person's own types.
 
 use std::net::SocketAddr;
 
@@ -22,7 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let stub = CalComStub::start(
-        StubConfig::salon(&api_key),
+        StubConfig::salon_team(&api_key),
         SocketAddr::from(([127, 0, 0, 1], port)),
     )
     .await?;

@@ -20,6 +20,7 @@ use chrono::{NaiveDate, NaiveTime};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+pub use crate::booking::calcom_settings::{CalComHost, CalComSettings};
 use crate::booking::directory::CompanyKey;
 use crate::booking::phone::PhoneNumber;
 use crate::booking::slots::{OpenInterval, Schedule, ServiceTiming};
@@ -74,86 +75,9 @@ pub enum CalendarBackend {
     CalCom(CalComSettings),
 }
 
-/// Where a company's Cal.com account is and how each service maps to an event type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CalComSettings {
-    #[serde(default = "default_calcom_url")]
-    pub base_url: String,
-    /// Secrets Manager secret holding the Cal.com API key, as the bare key or
-    /// `{"api_key": "cal_live_..."}`, named `<stack>/calcom/<company_id>` (the tools may read
-    /// only secrets under `<stack>/calcom/`).
-    pub api_key_secret: String,
-    /// Service id → Cal.com event type id; every service needs one.
-    pub event_types: HashMap<String, u64>,
-    /// Per-request timeout; the whole tool call is cut off at 2.5 s regardless.
-    #[serde(default = "default_calcom_timeout")]
-    pub timeout_ms: u64,
-}
-
-impl CalComSettings {
-    /// `base_url` is https, or plain http to a loopback address (a stand-in on the same
-    /// machine: only the local stack allows that, [`CalComSettings::is_loopback`]).
-    pub fn check_base_url(&self) -> Result<(), String> {
-        let url = self.base_url.as_str();
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return Err(format!("calendar.base_url {:?} is not a URL", short(url)));
-        };
-        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        if host.is_empty() || host.contains('@') {
-            return Err(format!(
-                "calendar.base_url {:?} has no plain host",
-                short(url)
-            ));
-        }
-        match scheme {
-            "https" => Ok(()),
-            "http" if self.is_loopback() => Ok(()),
-            _ => Err(format!(
-                "calendar.base_url {:?} must be https (plain http only to a local stand-in on 127.0.0.1)",
-                short(url)
-            )),
-        }
-    }
-
-    /// Whether `base_url` points at this machine (`localhost`, 127.0.0.0/8, `[::1]`).
-    pub fn is_loopback(&self) -> bool {
-        let rest = self.base_url.split_once("://").map_or("", |(_, rest)| rest);
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let host = match authority.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or_default(),
-            None => authority.split(':').next().unwrap_or_default(),
-        };
-        host.eq_ignore_ascii_case("localhost")
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    }
-
-    /// The stack whose secret `api_key_secret` is: it must be named `<stack>/calcom/<company_id>`,
-    /// so a company can never name another company's (or anything else's) secret.
-    pub fn secret_stack(&self, company_id: &str) -> Result<&str, String> {
-        let name = self.api_key_secret.as_str();
-        let suffix = format!("/calcom/{company_id}");
-        match name.strip_suffix(&suffix) {
-            Some(stack) if !stack.is_empty() && !stack.contains('/') => Ok(stack),
-            _ => Err(format!(
-                "calendar.api_key_secret {:?} must be named <stack>/calcom/{company_id}",
-                short(name)
-            )),
-        }
-    }
-}
-
 /// At most 64 characters of something a file said, for an error message.
-fn short(text: &str) -> String {
+pub(crate) fn short(text: &str) -> String {
     text.chars().take(64).collect()
-}
-
-fn default_calcom_url() -> String {
-    "https://api.cal.com".into()
-}
-fn default_calcom_timeout() -> u64 {
-    2000
 }
 
 fn default_language() -> String {
@@ -413,14 +337,6 @@ impl Company {
             if !(100..=2500).contains(&cal.timeout_ms) {
                 return Err(invalid("calendar.timeout_ms must be 100..=2500".into()));
             }
-            for s in &settings.services {
-                if !cal.event_types.contains_key(&s.id) {
-                    return Err(invalid(format!(
-                        "calendar.event_types has no Cal.com event type for service {}",
-                        s.id
-                    )));
-                }
-            }
         }
         for n in &settings.phone_numbers {
             PhoneNumber::parse(n).map_err(|e| invalid(format!("phone number {n}: {e}")))?;
@@ -481,12 +397,9 @@ impl Company {
             &settings.name,
         )
         .map_err(invalid)?;
-        if team.is_staffed() || !team.resources.is_empty() {
-            if let CalendarBackend::CalCom(_) = settings.calendar {
-                return Err(invalid(
-                    "staff and resources are for the native calendar; a Cal.com company maps them to its own event types and hosts (not supported yet)".into(),
-                ));
-            }
+        if let CalendarBackend::CalCom(cal) = &settings.calendar {
+            cal.check_event_types(&settings.services, &team)
+                .map_err(invalid)?;
         }
         Ok(Self {
             settings,
@@ -674,9 +587,10 @@ mod tests {
         let mut settings: CompanySettings = serde_json::from_str(&json).expect("parses");
         let with_staff = settings.clone();
         assert!(
-            Company::from_settings(with_staff)
-                .is_err_and(|e| e.to_string().contains("not supported yet")),
-            "staff on Cal.com need host mapping first"
+            Company::from_settings(with_staff).is_err_and(|e| e
+                .to_string()
+                .contains("resources are for the native calendar")),
+            "a colour station is Cal.com's to keep"
         );
         settings.staff.clear();
         settings.resources.clear();

@@ -2,6 +2,7 @@
 //! dates and times as callers say them and as the agent speaks them back.
 
 pub mod availability;
+pub mod calcom_settings;
 pub mod company;
 pub mod directory;
 pub mod person;

@@ -15,7 +15,7 @@
 //! and `booked` with Cal.com's uid after it. A retry of a booking whose first attempt was cut
 //! off finds that attempt's Cal.com booking by its metadata instead of hearing "slot taken".
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,10 +27,11 @@ use super::ledger::{AppointmentLedger, Reservation};
 use super::placement::Placement;
 use super::{
     appointment_id, day_slots, Appointment, BookingOutcome, BookingRequest, Calendar,
-    CalendarError, DaySlots, FreeTime,
+    CalendarError, DaySlots,
 };
+use crate::booking::availability::{free_times, Occupancy};
 use crate::booking::company::{CalComSettings, Company, Service};
-use crate::booking::slots::{local_day_start, SlotFinder};
+use crate::booking::slots::local_day_start;
 use crate::booking::staff::StaffMember;
 use crate::platform::outbound::{guarded_client_builder, literal_ip_allowed, OutboundPolicy};
 use crate::platform::secrets::{SecretSource, SecretsManagerSource};
@@ -240,8 +241,8 @@ impl CalComClient {
         Ok(out)
     }
 
-    /// Creates a booking; Cal.com's uid.
-    pub async fn create_booking(&self, body: &Value) -> Result<String, CalComError> {
+    /// Creates a booking; its uid and host.
+    pub async fn create_booking(&self, body: &Value) -> Result<CalComBooking, CalComError> {
         let answer = self
             .send(
                 "create booking",
@@ -251,7 +252,7 @@ impl CalComClient {
                 Some(body),
             )
             .await?;
-        booking_uid(&answer["data"])
+        booking_of(&answer["data"])
     }
 
     /// A booking as Cal.com describes it (`data` of `GET /v2/bookings/{uid}`).
@@ -274,7 +275,7 @@ impl CalComClient {
         event_type_id: u64,
         start: DateTime<Utc>,
         appointment_id: &str,
-    ) -> Result<Option<String>, CalComError> {
+    ) -> Result<Option<CalComBooking>, CalComError> {
         let mut url = self.url("/v2/bookings")?;
         url.query_pairs_mut()
             .append_pair("eventTypeId", &event_type_id.to_string())
@@ -295,7 +296,7 @@ impl CalComClient {
                     && matches!(b["status"].as_str(), Some("accepted" | "pending"))
             })
         });
-        found.map(booking_uid).transpose()
+        found.map(booking_of).transpose()
     }
 
     pub async fn cancel(&self, uid: &str, reason: &str) -> Result<(), CalComError> {
@@ -310,13 +311,13 @@ impl CalComClient {
         .map(|_| ())
     }
 
-    /// Moves a booking to `start`; the uid of the booking that replaces it.
+    /// Moves a booking to `start`; the booking that replaces it.
     pub async fn reschedule(
         &self,
         uid: &str,
         start: DateTime<Utc>,
         reason: &str,
-    ) -> Result<String, CalComError> {
+    ) -> Result<CalComBooking, CalComError> {
         let answer = self
             .send(
                 "reschedule booking",
@@ -326,21 +327,32 @@ impl CalComClient {
                 Some(&json!({"start": iso(start), "reschedulingReason": reason})),
             )
             .await?;
-        booking_uid(&answer["data"])
+        booking_of(&answer["data"])
     }
 }
 
-/// The uid of a booking answer's `data`: an object, or for a recurring event type an array of
+/// A booking Cal.com made: its uid, and the user id of its (first) host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalComBooking {
+    pub uid: String,
+    pub host_id: Option<u64>,
+}
+
+/// The booking of an answer's `data`: an object, or for a recurring event type an array of
 /// the series' bookings (the first is the one asked for).
-fn booking_uid(data: &Value) -> Result<String, CalComError> {
+fn booking_of(data: &Value) -> Result<CalComBooking, CalComError> {
     let booking = match data {
         Value::Array(series) => series.first().unwrap_or(&Value::Null),
         one => one,
     };
-    booking["uid"]
+    let uid = booking["uid"]
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| CalComError::Unavailable("booking answer has no uid".into()))
+        .ok_or_else(|| CalComError::Unavailable("booking answer has no uid".into()))?;
+    Ok(CalComBooking {
+        uid,
+        host_id: booking["hosts"][0]["id"].as_u64(),
+    })
 }
 
 /// UTC, millisecond ISO 8601, as Cal.com writes it.
@@ -433,14 +445,57 @@ impl CalComCalendar {
         }
     }
 
-    fn event_type(&self, service: &Service) -> Result<u64, CalendarError> {
+    /// The event type that books `service` with `staff_id` (empty: anyone).
+    fn event_type(&self, service: &Service, staff_id: &str) -> Result<u64, CalendarError> {
         self.settings
-            .event_types
-            .get(&service.id)
-            .copied()
+            .event_type(&service.id, staff_id)
             .ok_or_else(|| {
-                CalendarError::Backend(format!("no Cal.com event type for {}", service.id))
+                CalendarError::Backend(format!(
+                    "no Cal.com event type for {} with {staff_id:?}",
+                    service.id
+                ))
             })
+    }
+
+    /// The staff member a booking is with: the one asked for, else the host Cal.com chose
+    /// (round robin), mapped back through `hosts`.
+    fn staff_of(&self, asked: &str, booking: &CalComBooking) -> String {
+        let chosen = booking
+            .host_id
+            .and_then(|user| self.settings.staff_of_user(user));
+        if !asked.is_empty() {
+            if chosen.is_some_and(|c| c != asked) {
+                tracing::warn!(asked, chosen = ?chosen, "Cal.com booked another host than the person's own event type has");
+            }
+            return asked.to_owned();
+        }
+        if chosen.is_none() && !self.settings.hosts.is_empty() {
+            tracing::warn!(host = ?booking.host_id, "Cal.com chose a host that calendar.hosts does not map");
+        }
+        chosen.unwrap_or_default().to_owned()
+    }
+
+    /// Free starts `from..=to` per local day and time, as Cal.com offers them for one event type.
+    async fn offered(
+        &self,
+        company: &Company,
+        event_type: u64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<BTreeMap<NaiveDate, BTreeSet<NaiveTime>>, CalendarError> {
+        let offered = self
+            .client
+            .slots(event_type, from, to, &company.settings.time_zone)
+            .await?;
+        let mut by_day: BTreeMap<NaiveDate, BTreeSet<NaiveTime>> = BTreeMap::new();
+        for start in offered {
+            let local = start.with_timezone(&company.time_zone);
+            by_day
+                .entry(local.date_naive())
+                .or_default()
+                .insert(local.time());
+        }
+        Ok(by_day)
     }
 
     fn booking_body(
@@ -491,7 +546,7 @@ impl CalComCalendar {
         &self,
         uid: &str,
         start: DateTime<Utc>,
-    ) -> Result<Option<String>, CalComError> {
+    ) -> Result<Option<CalComBooking>, CalComError> {
         let old = self.client.booking(uid).await?;
         let Some(next) = old["rescheduledToUid"].as_str() else {
             return Ok(None);
@@ -501,13 +556,18 @@ impl CalComCalendar {
             .as_str()
             .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
             .is_some_and(|s| s == start);
-        Ok(same_start.then(|| next.to_owned()))
+        Ok(same_start.then(|| CalComBooking {
+            uid: next.to_owned(),
+            host_id: new["hosts"][0]["id"].as_u64(),
+        }))
     }
 }
 
 impl Calendar for CalComCalendar {
-    /// Cal.com's free slots, kept where the company's own schedule (hours, closures, notice)
-    /// agrees, so the agent never offers a time the booking tool would refuse.
+    /// Cal.com's free slots, kept where the company's own schedule (hours, closures, notice,
+    /// each person's hours and absences) agrees, so the agent never offers a time the booking
+    /// tool would refuse. A company with staff asks each qualified person's event type (one
+    /// request each, at once) to say who is free when.
     async fn free_slots(
         &self,
         company: &Company,
@@ -516,36 +576,35 @@ impl Calendar for CalComCalendar {
         days: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<DaySlots>, CalendarError> {
-        let event_type = self.event_type(service)?;
         let last = date + chrono::Duration::days(i64::from(days.max(1)) - 1);
         // The company's local days, from the first midnight to the last millisecond.
         let tz = &company.time_zone;
         let from = local_day_start(tz, date).unwrap_or(now);
         let to = local_day_start(tz, last + chrono::Duration::days(1)).unwrap_or(from)
             - chrono::Duration::milliseconds(1);
-        let offered = self
-            .client
-            .slots(event_type, from, to, &company.settings.time_zone)
-            .await?;
-        let mut by_day: BTreeMap<NaiveDate, BTreeSet<NaiveTime>> = BTreeMap::new();
-        for start in offered {
-            let local = start.with_timezone(&company.time_zone);
-            by_day
-                .entry(local.date_naive())
-                .or_default()
-                .insert(local.time());
-        }
-        let finder = SlotFinder::new(&company.schedule);
+        let team = &company.team;
+        let people: Vec<&StaffMember> = team.qualified(&service.id).collect();
+        let asked = people.iter().map(|p| async move {
+            let event_type = self.event_type(service, &p.id)?;
+            self.offered(company, event_type, from, to).await
+        });
+        let offered: HashMap<&str, BTreeMap<NaiveDate, BTreeSet<NaiveTime>>> = people
+            .iter()
+            .map(|p| p.id.as_str())
+            .zip(futures::future::try_join_all(asked).await?)
+            .collect();
+        let none = Occupancy::default();
         Ok(day_slots(date, days, |day| {
-            let cal = by_day.get(&day);
-            finder
-                .free_slots(day, service.timing(), &[], now)
-                .iter()
-                .filter(|s| cal.is_some_and(|c| c.contains(&s.local)))
-                .map(|s| FreeTime {
-                    time: s.local,
-                    start: s.start,
-                    staff: vec![String::new()],
+            free_times(team, service, day, &none, now, None)
+                .into_iter()
+                .filter_map(|mut free| {
+                    free.staff.retain(|id| {
+                        offered
+                            .get(id.as_str())
+                            .and_then(|by_day| by_day.get(&day))
+                            .is_some_and(|times| times.contains(&free.time))
+                    });
+                    (!free.staff.is_empty()).then_some(free)
                 })
                 .collect()
         }))
@@ -556,8 +615,9 @@ impl Calendar for CalComCalendar {
         company: &Company,
         req: &BookingRequest<'_>,
     ) -> Result<BookingOutcome, CalendarError> {
-        let event_type = self.event_type(req.service)?;
-        let at = Placement::new(company, req.service, req.date, req.time)?;
+        let asked = req.staff.map_or("", |m| m.id.as_str());
+        let event_type = self.event_type(req.service, asked)?;
+        let at = Placement::new(company, req.service, req.date, req.time)?.assigned(asked, None);
         let id = appointment_id(
             company.id(),
             req.customer_phone.as_str(),
@@ -574,10 +634,11 @@ impl Calendar for CalComCalendar {
         };
         let body = self.booking_body(company, req, event_type, at.start, &id);
         match self.client.create_booking(&body).await {
-            Ok(uid) => {
+            Ok(booking) => {
+                let at = at.assigned(&self.staff_of(asked, &booking), None);
                 let a = self
                     .items
-                    .external_confirm(company, req, &id, &at, &uid)
+                    .external_confirm(company, req, &id, &at, &booking.uid)
                     .await?;
                 Ok(BookingOutcome::Booked(a))
             }
@@ -585,10 +646,13 @@ impl Calendar for CalComCalendar {
                 // Taken, perhaps by our own earlier attempt that was cut off before it
                 // recorded Cal.com's answer.
                 if retry {
-                    if let Some(uid) = self.client.find_booking(event_type, at.start, &id).await? {
+                    if let Some(booking) =
+                        self.client.find_booking(event_type, at.start, &id).await?
+                    {
+                        let at = at.assigned(&self.staff_of(asked, &booking), None);
                         let a = self
                             .items
-                            .external_confirm(company, req, &id, &at, &uid)
+                            .external_confirm(company, req, &id, &at, &booking.uid)
                             .await?;
                         return Ok(BookingOutcome::AlreadyBooked(a));
                     }
@@ -618,29 +682,17 @@ impl Calendar for CalComCalendar {
         appointment: &Appointment,
     ) -> Result<bool, CalendarError> {
         if let Some(uid) = &appointment.external_uid {
-            match self
-                .client
-                .cancel(uid, "Cancelled by the caller on the phone")
-                .await
-            {
-                Ok(()) => {}
-                Err(CalComError::Rejected { .. }) => {
-                    // Already cancelled there (a retry, or staff cancelled it) is fine.
-                    let booking = self.client.booking(uid).await?;
-                    let status = booking["status"].as_str().unwrap_or_default();
-                    if status != "cancelled" && status != "rejected" {
-                        return Err(CalendarError::Backend(format!(
-                            "Cal.com refused to cancel a booking that is {status:?}"
-                        )));
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
+            self.cancel_booking(uid, "Cancelled by the caller on the phone")
+                .await?;
         }
         // Its item has no lock items: the native cancellation is exactly the item update.
         self.items.cancel(company, appointment).await
     }
 
+    /// Within the same person (or, for a round-robin booking, whoever Cal.com keeps) Cal.com
+    /// moves the booking itself. To another person it is that person's event type: Cal.com
+    /// cannot move a booking between event types, so it is a new booking there (carrying the
+    /// appointment's id, so a retry finds it) and then the old one cancelled.
     async fn reschedule(
         &self,
         company: &Company,
@@ -648,27 +700,118 @@ impl Calendar for CalComCalendar {
         service: &Service,
         date: NaiveDate,
         time: NaiveTime,
-        // A Cal.com company lists no staff (`companies load` refuses them until hosts are mapped).
-        _staff: Option<&StaffMember>,
+        staff: Option<&StaffMember>,
     ) -> Result<Option<Appointment>, CalendarError> {
         let to = Placement::new(company, service, date, time)?;
         let uid = appointment.external_uid.as_deref().ok_or_else(|| {
             CalendarError::Corrupt(format!("{} has no Cal.com uid", appointment.appointment_id))
         })?;
-        let new_uid = match self
+        let current = appointment.staff_id.as_deref().unwrap_or_default();
+        let asked = staff.map_or("", |m| m.id.as_str());
+        if !asked.is_empty() && asked != current {
+            return self
+                .move_to_person(company, appointment, service, (date, time), to, asked, uid)
+                .await;
+        }
+        let moved = match self
             .client
             .reschedule(uid, to.start, "Rescheduled by the caller on the phone")
             .await
         {
-            Ok(new_uid) => new_uid,
+            Ok(moved) => moved,
             Err(e) if e.is_taken() => match self.already_moved_to(uid, to.start).await? {
-                Some(new_uid) => new_uid,
+                Some(moved) => moved,
                 None => return Ok(None),
             },
             Err(e) => return Err(e.into()),
         };
+        let to = to.assigned(&self.staff_of(current, &moved), None);
         self.items
-            .external_moved(company, appointment, date, time, &to, &new_uid)
+            .external_moved(company, appointment, date, time, &to, &moved.uid)
+            .await
+            .map(Some)
+    }
+}
+
+impl CalComCalendar {
+    /// Cancels a booking in Cal.com; one already cancelled there (a retry, or staff did) is fine.
+    async fn cancel_booking(&self, uid: &str, reason: &str) -> Result<(), CalendarError> {
+        match self.client.cancel(uid, reason).await {
+            Ok(()) => Ok(()),
+            Err(CalComError::Rejected { .. }) => {
+                let booking = self.client.booking(uid).await?;
+                let status = booking["status"].as_str().unwrap_or_default();
+                if status == "cancelled" || status == "rejected" {
+                    Ok(())
+                } else {
+                    Err(CalendarError::Backend(format!(
+                        "Cal.com refused to cancel a booking that is {status:?}"
+                    )))
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Moves an appointment to another person: a booking on their event type, then the old
+    /// booking cancelled. `Ok(None)`: they are not free then (nothing changed).
+    #[allow(clippy::too_many_arguments)]
+    async fn move_to_person(
+        &self,
+        company: &Company,
+        appointment: &Appointment,
+        service: &Service,
+        (date, time): (NaiveDate, NaiveTime),
+        to: Placement,
+        person: &str,
+        old_uid: &str,
+    ) -> Result<Option<Appointment>, CalendarError> {
+        let event_type = self.event_type(service, person)?;
+        let phone = crate::booking::phone::PhoneNumber::parse(&appointment.customer_phone)
+            .map_err(|e| CalendarError::Corrupt(format!("stored phone number: {e}")))?;
+        let req = BookingRequest {
+            date,
+            time,
+            service,
+            customer_phone: &phone,
+            customer_name: appointment.customer_name.as_deref(),
+            customer_email: None,
+            notes: None,
+            call_id: None,
+            staff: None,
+            contact_proven: false,
+        };
+        let id = &appointment.appointment_id;
+        let body = self.booking_body(company, &req, event_type, to.start, id);
+        let booking = match self.client.create_booking(&body).await {
+            Ok(booking) => booking,
+            // Perhaps an earlier attempt of this move booked it and was cut off.
+            Err(e) if e.is_taken() => {
+                match self.client.find_booking(event_type, to.start, id).await? {
+                    Some(booking) => booking,
+                    None => return Ok(None),
+                }
+            }
+            Err(e @ CalComError::Rejected { .. }) => {
+                tracing::warn!(reason = %e, "Cal.com refused the booking with another person");
+                return Err(CalendarError::Refused(e.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // The new booking stands whatever the old one's cancel says: the caller has their new
+        // time; an old booking Cal.com would not cancel is logged for the business to remove.
+        if let Err(e) = self
+            .cancel_booking(
+                old_uid,
+                "Moved to another person by the caller on the phone",
+            )
+            .await
+        {
+            tracing::error!(old_uid, error = %e, "moved to another person, but the old Cal.com booking is still there; cancel it in Cal.com");
+        }
+        let to = to.assigned(person, None);
+        self.items
+            .external_moved(company, appointment, date, time, &to, &booking.uid)
             .await
             .map(Some)
     }
@@ -732,12 +875,15 @@ mod tests {
 
     #[test]
     fn a_recurring_event_types_answer_names_its_first_booking() {
-        assert_eq!(booking_uid(&json!({"uid": "a"})), Ok("a".into()));
+        let uid = |data: Value| booking_of(&data).map(|b| b.uid);
+        assert_eq!(uid(json!({"uid": "a"})), Ok("a".into()));
         assert_eq!(
-            booking_uid(&json!([{"uid": "first"}, {"uid": "second"}])),
+            uid(json!([{"uid": "first"}, {"uid": "second"}])),
             Ok("first".into())
         );
-        assert!(booking_uid(&json!([])).is_err());
+        assert!(uid(json!([])).is_err());
+        let hosted = booking_of(&json!({"uid": "b", "hosts": [{"id": 12, "name": "Ben"}]}));
+        assert_eq!(hosted.map(|b| b.host_id), Ok(Some(12)));
     }
 
     #[test]

@@ -488,16 +488,26 @@ impl AppointmentLedger {
         uid: &str,
     ) -> Result<Appointment, CalendarError> {
         let now = Utc::now().timestamp_millis();
+        let mut confirm = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(company_pk(company.id())))
+            .key("sk", s(format!("A#{id}")));
+        // The person is known only now when the external calendar chose them (round robin).
+        confirm = if at.staff_id.is_empty() {
+            confirm.update_expression(
+                "SET #status = :booked, external_uid = :uid, booked_at_ms = :now",
+            )
+        } else {
+            confirm
+                .update_expression(
+                    "SET #status = :booked, external_uid = :uid, booked_at_ms = :now, staff_id = :staff",
+                )
+                .expression_attribute_values(":staff", s(&at.staff_id))
+        };
         let items = vec![
             TransactWriteItem::builder()
                 .update(
-                    Update::builder()
-                        .table_name(&self.table)
-                        .key("pk", s(company_pk(company.id())))
-                        .key("sk", s(format!("A#{id}")))
-                        .update_expression(
-                            "SET #status = :booked, external_uid = :uid, booked_at_ms = :now",
-                        )
+                    confirm
                         .condition_expression("attribute_exists(sk) AND #status <> :cancelled")
                         .expression_attribute_names("#status", "status")
                         .expression_attribute_values(

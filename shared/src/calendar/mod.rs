@@ -20,7 +20,8 @@ use sha2::{Digest, Sha256};
 
 pub use breaker::CircuitBreaker;
 pub use calcom::{
-    CalComCalendar, CalComClient, CalComError, CALCOM_BOOKINGS_VERSION, CALCOM_SLOTS_VERSION,
+    CalComBooking, CalComCalendar, CalComClient, CalComError, CALCOM_BOOKINGS_VERSION,
+    CALCOM_SLOTS_VERSION,
 };
 pub use ledger::AppointmentLedger;
 pub use native::NativeCalendar;
