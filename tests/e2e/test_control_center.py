@@ -121,6 +121,8 @@ def test_an_admin_watches_a_call_arrive_and_opens_calls_and_analytics(stack, pag
     assert page.evaluate("window.__pwned") is None
     booking = page.locator("section.appointment table")
     assert "Haarschnitt" in booking.inner_text() and "Eva Fett" in booking.inner_text()
+    stylist = booking.locator("td.staff").inner_text()
+    assert stylist in ("Anna", "Ben", "Clara"), booking.inner_text()
     assert page.locator("section.tools summary", has_text="book_appointment").count() == 1
     shot(page, "04-call")
 
@@ -130,6 +132,8 @@ def test_an_admin_watches_a_call_arrive_and_opens_calls_and_analytics(stack, pag
     page.locator("figure.chart svg").first.wait_for()
     assert page.locator("figure.chart svg").count() >= 5
     assert page.locator("figure.chart rect.bar").count() > 30
+    per_staff = page.locator("div.per-staff figure.chart")
+    assert stylist in per_staff.inner_text(), per_staff.inner_text()
     shot(page, "05-analytics")
     with page.expect_download() as download:
         page.click("a.download")

@@ -605,6 +605,8 @@ def test_export_analytics_writes_the_calls_and_the_days_as_csv_and_json(stack, t
     days = {r["day"]: r for r in csv.DictReader(io.StringIO(text))}
     today = berlin_day(played["call"]["start_timestamp"])
     assert int(days[today]["calls"]) == day_stats(stack, "demo", today) >= 1, days
+    booked_by_staff = {name: day_stats(stack, "demo", today, f"booked_staff:{name}") for name in ("Anna", "Ben", "Clara")}
+    assert days[today]["booked_by_staff"] == "; ".join(f"{n}={c}" for n, c in booked_by_staff.items() if c), days[today]
 
     # Bad input is refused with the reason and writes nothing.
     for args, needle in ((["--from", "now", "--to", "1d"], "must be before"),
@@ -662,6 +664,7 @@ def test_simulate_call_plays_each_type_and_reads_back_what_was_stored(stack, kin
     day = datetime.datetime.now(ZoneInfo("Europe/Berlin")).date().isoformat()
     before = day_stats(stack, "demo", day)
     booked_before = day_stats(stack, "demo", day, "booked")
+    staff_before = {name: day_stats(stack, "demo", day, f"booked_staff:{name}") for name in ("Anna", "Ben", "Clara")}
     _, report, _ = ops(stack, "simulate-call", "--type", kind, "--customer", customer)
     assert report["ok"] is True and report["type"] == kind and report["company_id"] == "demo", report
     record = report["record"]
@@ -679,6 +682,10 @@ def test_simulate_call_plays_each_type_and_reads_back_what_was_stored(stack, kin
         assert record["booked_appointments"] == [appointment]
         assert report["booking"]["calendar"]["appointment_id"] == appointment
         assert day_stats(stack, "demo", day, "booked") == booked_before + 1
+        # The day's bookings per staff member: the one the booking named, once.
+        staff = next(t["reply"]["staff"] for t in report["tools"] if t["name"] == "book_appointment")
+        after = {name: day_stats(stack, "demo", day, f"booked_staff:{name}") for name in staff_before}
+        assert after == {**staff_before, staff: staff_before[staff] + 1}, (staff, staff_before, after)
     else:
         assert record["booked_appointments"] == [] and report["booking"] is None
     if kind == "voicemail":

@@ -158,8 +158,15 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     let to = days.last().map(|d| d.0).unwrap_or(from);
+    let staff = [("Anna", 120), ("Ben", 80), ("Clara", 95)]
+        .map(|(name, n)| (name.to_owned(), n))
+        .into();
     c.bench_function("analytics page (366 days)", |b| {
-        b.iter(|| analytics::render(&ctx, from, to, &days).into_string().len())
+        b.iter(|| {
+            analytics::render(&ctx, from, to, &days, &staff)
+                .into_string()
+                .len()
+        })
     });
 }
 

@@ -146,13 +146,8 @@ pub async fn status(
     let company = company(&app, &session, &q).await?;
     let active = app.data.active_calls(&company).await?;
     let today = crate::data::today(&company.time_zone);
-    let stats = app
-        .data
-        .stats(&company, today, today)
-        .await?
-        .first()
-        .map(|(_, s)| *s)
-        .unwrap_or_default();
+    let (days, booked_by_staff) = app.data.stats_with_staff(&company, today, today).await?;
+    let stats = days.first().map(|(_, s)| *s).unwrap_or_default();
     let operations = app
         .logbook
         .operations(&session.viewer, chrono::Utc::now().timestamp_millis())
@@ -166,11 +161,12 @@ pub async fn status(
         None
     };
     let fields = shared::calls::stats::STATS_FIELDS;
-    let today_json: serde_json::Map<String, Value> = fields
+    let mut today_json: serde_json::Map<String, Value> = fields
         .iter()
         .zip(stats.values())
         .map(|(k, v)| ((*k).to_owned(), json!(v)))
         .collect();
+    today_json.insert("booked_by_staff".to_owned(), json!(booked_by_staff));
     Ok(Json(json!({
         "company_id": company.id,
         "day": today.to_string(),

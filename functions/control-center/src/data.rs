@@ -13,7 +13,7 @@ use shared::booking::directory::{CompanyDirectory, CompanyKey};
 use shared::calendar::ledger::AppointmentLedger;
 use shared::calendar::Appointment;
 use shared::calls::record::CallRecord;
-use shared::calls::stats::CallStats;
+use shared::calls::stats::{CallStats, StaffBookings};
 use shared::calls::store::{CallStore, DynamoCallStore};
 use shared::calls::views::{CallFilter, CallPage, CallSummary};
 use shared::retell::CallId;
@@ -266,17 +266,32 @@ impl Data {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<(NaiveDate, CallStats)>, DataError> {
+        Ok(self.stats_with_staff(company, from, to).await?.0)
+    }
+
+    /// As [`Data::stats`], and the range's bookings per staff member.
+    pub async fn stats_with_staff(
+        &self,
+        company: &CompanyView,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<(Vec<(NaiveDate, CallStats)>, StaffBookings), DataError> {
         let found = self
             .calls
             .stats_range(&company.id, &from.to_string(), &to.to_string())
             .await?;
+        let mut staff = StaffBookings::new();
+        for (name, n) in found.iter().flat_map(|d| &d.booked_by_staff) {
+            *staff.entry(name.clone()).or_default() += n;
+        }
+        staff.retain(|_, n| *n > 0);
         let mut days = Vec::new();
         let mut day = from;
         while day <= to {
             let stats = found
                 .iter()
-                .find(|(d, _)| *d == day.to_string())
-                .map(|(_, s)| *s)
+                .find(|d| d.day == day.to_string())
+                .map(|d| d.stats)
                 .unwrap_or_default();
             days.push((day, stats));
             match day.succ_opt() {
@@ -284,7 +299,7 @@ impl Data {
                 None => break,
             }
         }
-        Ok(days)
+        Ok((days, staff))
     }
 }
 

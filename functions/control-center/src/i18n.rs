@@ -70,6 +70,8 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("yesterday", "Gestern", "Yesterday"),
     ("minutes", "Minuten", "Minutes"),
     ("bookings", "Buchungen", "Bookings"),
+    ("bookings_per_staff", "Buchungen je Mitarbeiter", "Bookings per staff member"),
+    ("staff", "Mitarbeiter", "Staff"),
     ("success_rate", "Erfolgsquote", "Success rate"),
     ("sentiment", "Stimmung", "Sentiment"),
     (

@@ -35,6 +35,7 @@ pub const DERIVED_FIELDS: &[&str] = &[
     "unresolved_writes",
     "needs_follow_up",
     "booked_appointments",
+    "booked_staff",
 ];
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use serde_json::{json, Map, Value};
 
-use crate::calls::stats::CallStats;
+use crate::calls::stats::{CallStats, StatsDay};
 use crate::calls::views::CallSummary;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,15 @@ pub const CALL_COLUMNS: [&str; 13] = [
     "call_summary",
 ];
 
+/// The columns of the days export, in order.
+fn day_columns() -> Vec<&'static str> {
+    ["company_id", "day"]
+        .into_iter()
+        .chain(CallStats::FIELDS)
+        .chain(["booked_by_staff"])
+        .collect()
+}
+
 /// Writes an export: a header (or `[`) when built, a row per call or day, the end on `finish`.
 pub struct ExportWriter<W: Write> {
     out: W,
@@ -47,13 +56,9 @@ impl<W: Write> ExportWriter<W> {
         Self::start(out, format, &CALL_COLUMNS)
     }
 
-    /// An export of daily statistics: `company_id`, `day` and every counter.
+    /// An export of daily statistics: `company_id`, `day`, every counter and `booked_by_staff`.
     pub fn days(out: W, format: ExportFormat) -> io::Result<Self> {
-        let columns: Vec<&str> = ["company_id", "day"]
-            .into_iter()
-            .chain(CallStats::FIELDS)
-            .collect();
-        Self::start(out, format, &columns)
+        Self::start(out, format, &day_columns())
     }
 
     fn start(mut out: W, format: ExportFormat, columns: &[&str]) -> io::Result<Self> {
@@ -90,15 +95,24 @@ impl<W: Write> ExportWriter<W> {
         self.row(&CALL_COLUMNS, row)
     }
 
-    pub fn day(&mut self, company_id: &str, day: &str, stats: &CallStats) -> io::Result<()> {
-        let columns: Vec<&str> = ["company_id", "day"]
+    /// One company-day; its bookings per staff member as one cell: an object in JSON,
+    /// `Anna=2; Ben=1` in CSV (empty for a company without staff).
+    pub fn day(&mut self, company_id: &str, day: &StatsDay) -> io::Result<()> {
+        let staff = match self.format {
+            ExportFormat::Json => json!(day.booked_by_staff),
+            ExportFormat::Csv => Value::String(
+                day.booked_by_staff
+                    .iter()
+                    .map(|(name, n)| format!("{name}={n}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        };
+        let row = [Value::from(company_id), Value::from(day.day.as_str())]
             .into_iter()
-            .chain(CallStats::FIELDS)
-            .collect();
-        let row = [Value::from(company_id), Value::from(day)]
-            .into_iter()
-            .chain(stats.values().into_iter().map(Value::from));
-        self.row(&columns, row)
+            .chain(day.stats.values().into_iter().map(Value::from))
+            .chain([staff]);
+        self.row(&day_columns(), row)
     }
 
     fn row(&mut self, columns: &[&str], values: impl IntoIterator<Item = Value>) -> io::Result<()> {
@@ -252,26 +266,47 @@ mod tests {
     }
 
     #[test]
-    fn a_day_row_carries_every_counter() {
-        let stats = CallStats {
-            calls: 3,
-            booked: 1,
-            ..Default::default()
+    fn a_day_row_carries_every_counter_and_the_bookings_per_staff_member() {
+        let day = StatsDay {
+            day: "2026-11-30".into(),
+            stats: CallStats {
+                calls: 3,
+                booked: 2,
+                ..Default::default()
+            },
+            booked_by_staff: [("Anna".to_owned(), 2), ("Ben".to_owned(), 1)].into(),
         };
         let mut buf = Vec::new();
         {
             let mut w = ExportWriter::days(&mut buf, ExportFormat::Csv).expect("start");
-            w.day("demo", "2026-11-30", &stats).expect("row");
+            w.day("demo", &day).expect("row");
+            w.day("solo", &StatsDay::default()).expect("row");
             w.finish().expect("finish");
         }
         let text = String::from_utf8(buf).expect("utf-8");
         let lines: Vec<&str> = text.lines().collect();
         let header: Vec<&str> = lines[0].split(',').collect();
         let row: Vec<&str> = lines[1].split(',').collect();
-        assert_eq!(header.len(), 2 + CallStats::FIELDS.len());
+        assert_eq!(header.len(), 3 + CallStats::FIELDS.len());
         assert_eq!(row.len(), header.len());
         let at = |name: &str| row[header.iter().position(|h| *h == name).expect(name)];
         assert_eq!((at("company_id"), at("day")), ("demo", "2026-11-30"));
-        assert_eq!((at("calls"), at("booked")), ("3", "1"));
+        assert_eq!((at("calls"), at("booked")), ("3", "2"));
+        // Quoted: a semicolon separates cells in German spreadsheets.
+        assert_eq!(at("booked_by_staff"), "\"Anna=2; Ben=1\"");
+        assert!(
+            lines[2].ends_with(','),
+            "no staff: an empty cell: {}",
+            lines[2]
+        );
+
+        let mut buf = Vec::new();
+        {
+            let mut w = ExportWriter::days(&mut buf, ExportFormat::Json).expect("start");
+            w.day("demo", &day).expect("row");
+            w.finish().expect("finish");
+        }
+        let rows: Vec<Value> = serde_json::from_slice(&buf).expect("JSON");
+        assert_eq!(rows[0]["booked_by_staff"], json!({"Anna": 2, "Ben": 1}));
     }
 }

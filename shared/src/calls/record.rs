@@ -14,7 +14,9 @@ use serde_json::Value;
 use crate::calls::budget::ITEM_BUDGET_BYTES;
 use crate::calls::disconnection::end_class;
 use crate::calls::event::CallEvent;
-use crate::calls::stats::{local_day, local_hour, CallStats, StatsDelta};
+use crate::calls::stats::{
+    local_day, local_hour, staff_minus, CallStats, StaffBookings, StatsDelta,
+};
 use crate::retell::{CallId, EventKind};
 
 /// Most entries a call's transfer log keeps (the latest).
@@ -109,6 +111,22 @@ impl CallRecord {
         is_active(self.call_status()).then_some(self.company_id.as_str())
     }
 
+    /// The call's bookings per staff member (a company without staff: none).
+    pub fn staff_bookings(&self) -> StaffBookings {
+        let mut out = StaffBookings::new();
+        for name in self
+            .fields
+            .get("booked_staff")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            *out.entry(name.to_owned()).or_default() += 1;
+        }
+        out
+    }
+
     /// The appointments the call booked: `book_appointment` results that said so.
     pub fn booked_appointments(&self) -> Vec<String> {
         self.fields
@@ -189,21 +207,30 @@ impl CallRecord {
         if event.fields.contains_key("transcript_with_tool_calls")
             && record.field_rank.get("transcript_with_tool_calls") == Some(&rank)
         {
-            let booked: Vec<Value> = record
+            let tool_calls = record
                 .fields
                 .get("transcript_with_tool_calls")
                 .map(crate::calls::tool_calls::ToolCall::parse_all)
-                .unwrap_or_default()
+                .unwrap_or_default();
+            let booked: Vec<Value> = tool_calls
                 .iter()
                 .filter_map(|c| c.booked_appointment())
+                .map(Value::from)
+                .collect();
+            let staff: Vec<Value> = tool_calls
+                .iter()
+                .filter_map(|c| c.booked_staff())
                 .map(Value::from)
                 .collect();
             record
                 .fields
                 .insert("booked_appointments".to_owned(), Value::Array(booked));
             record
-                .field_rank
-                .insert("booked_appointments".to_owned(), rank);
+                .fields
+                .insert("booked_staff".to_owned(), Value::Array(staff));
+            for field in ["booked_appointments", "booked_staff"] {
+                record.field_rank.insert(field.to_owned(), rank);
+            }
         }
         record.events_applied.insert(event.kind);
         record.payload_refs.insert(event.payload_ref.clone());
@@ -295,20 +322,23 @@ impl CallRecord {
         let new_day = local_day(record.call_ts(), tz);
         record.stats_hour = Some(local_hour(record.call_ts(), tz));
         let mut stats = Vec::with_capacity(2);
+        let none = StaffBookings::new();
         match existing {
             None => stats.push(StatsDelta {
                 company_id: record.company_id.clone(),
                 day: new_day.clone(),
                 delta: record.stats(),
+                staff: record.staff_bookings(),
             }),
             Some(old) if old.stats_day == new_day => {
-                let delta = record.stats().minus(old.stats());
+                let delta = StatsDelta {
+                    company_id: record.company_id.clone(),
+                    day: new_day.clone(),
+                    delta: record.stats().minus(old.stats()),
+                    staff: staff_minus(&record.staff_bookings(), &old.staff_bookings()),
+                };
                 if !delta.is_zero() {
-                    stats.push(StatsDelta {
-                        company_id: record.company_id.clone(),
-                        day: new_day.clone(),
-                        delta,
-                    });
+                    stats.push(delta);
                 }
             }
             Some(old) => {
@@ -316,11 +346,13 @@ impl CallRecord {
                     company_id: record.company_id.clone(),
                     day: old.stats_day.clone(),
                     delta: CallStats::default().minus(old.stats()),
+                    staff: staff_minus(&none, &old.staff_bookings()),
                 });
                 stats.push(StatsDelta {
                     company_id: record.company_id.clone(),
                     day: new_day.clone(),
                     delta: record.stats(),
+                    staff: record.staff_bookings(),
                 });
             }
         }

@@ -1,6 +1,8 @@
 //! What a call contributes to its company's daily statistics, and the counters' attribute
 //! names. One macro lists the counters, so a field and its stored name cannot drift apart.
 
+use std::collections::BTreeMap;
+
 use chrono::{TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
@@ -157,12 +159,44 @@ impl CallStats {
     }
 }
 
+/// Bookings made on calls, per staff member (their display name as the booking tool answered).
+pub type StaffBookings = BTreeMap<String, i64>;
+
+/// The statistics item's attribute for one staff member's bookings: `booked_staff:<name>`.
+pub const BOOKED_STAFF_PREFIX: &str = "booked_staff:";
+
+/// `new - old`, without the members whose count did not change.
+pub fn staff_minus(new: &StaffBookings, old: &StaffBookings) -> StaffBookings {
+    let mut out = new.clone();
+    for (name, n) in old {
+        *out.entry(name.clone()).or_default() -= n;
+    }
+    out.retain(|_, n| *n != 0);
+    out
+}
+
 /// A change to one company-day's statistics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatsDelta {
     pub company_id: String,
     pub day: String,
     pub delta: CallStats,
+    /// Bookings per staff member.
+    pub staff: StaffBookings,
+}
+
+impl StatsDelta {
+    pub fn is_zero(&self) -> bool {
+        self.delta.is_zero() && self.staff.is_empty()
+    }
+}
+
+/// One company-day of the statistics table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsDay {
+    pub day: String,
+    pub stats: CallStats,
+    pub booked_by_staff: StaffBookings,
 }
 
 /// The company-local date a timestamp falls on (1970-01-01 for an impossible timestamp).

@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 
 use crate::calls::event::{CallEvent, RESERVED_ATTRIBUTES};
 use crate::calls::record::{Applied, CallRecord};
-use crate::calls::stats::{CallStats, StatsDelta};
+use crate::calls::stats::{CallStats, StaffBookings, StatsDelta, BOOKED_STAFF_PREFIX};
 use crate::calls::transfer::Transfer;
 use crate::platform::dynamo::{from_attribute, to_attribute};
 use crate::retell::{CallId, EventKind};
@@ -278,6 +278,26 @@ pub fn stats_from_item(item: &HashMap<String, AttributeValue>) -> Result<CallSta
     Ok(CallStats::from_values(values))
 }
 
+/// The `booked_staff:<name>` counters of a statistics item (zero counts left out).
+pub fn staff_bookings_from_item(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<StaffBookings, StoreError> {
+    let mut out = StaffBookings::new();
+    for (attribute, value) in item {
+        let Some(name) = attribute.strip_prefix(BOOKED_STAFF_PREFIX) else {
+            continue;
+        };
+        let AttributeValue::N(n) = value else {
+            return Err(corrupt(attribute));
+        };
+        let n: i64 = n.parse().map_err(|_| corrupt(attribute))?;
+        if n != 0 {
+            out.insert(name.to_owned(), n);
+        }
+    }
+    Ok(out)
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
 }
@@ -364,6 +384,12 @@ fn stats_update(
                 .expression_attribute_names(format!("#f{i}"), *name)
                 .expression_attribute_values(format!(":v{i}"), n(value));
         }
+    }
+    for (i, (name, value)) in delta.staff.iter().enumerate() {
+        adds.push(format!("#s{i} :w{i}"));
+        update = update
+            .expression_attribute_names(format!("#s{i}"), format!("{BOOKED_STAFF_PREFIX}{name}"))
+            .expression_attribute_values(format!(":w{i}"), n(*value));
     }
     let mut expression = "SET updated_at_ms = :now".to_owned();
     if !adds.is_empty() {

@@ -62,6 +62,18 @@ impl ToolCall {
         calls
     }
 
+    /// Who a `book_appointment` call booked with: its answer's `staff` (a display name, at most
+    /// 60 characters as `companies load` allows), when it booked.
+    pub fn booked_staff(&self) -> Option<&str> {
+        self.booked_appointment()?;
+        self.result
+            .as_ref()?
+            .get("staff")?
+            .as_str()
+            .map(str::trim)
+            .filter(|name| !name.is_empty() && name.chars().count() <= 60)
+    }
+
     /// The appointment a `book_appointment` call booked (its answer said `success: true` with
     /// one of this service's appointment ids).
     pub fn booked_appointment(&self) -> Option<&str> {

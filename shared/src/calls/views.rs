@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use crate::calls::stats::CallStats;
-use crate::calls::store::{stats_from_item, DynamoCallStore, StoreError};
+use crate::calls::stats::StatsDay;
+use crate::calls::store::{staff_bookings_from_item, stats_from_item, DynamoCallStore, StoreError};
 
 /// Indexes of the calls table (template.yaml).
 pub const COMPANY_CALLS_INDEX: &str = "company-calls";
@@ -262,7 +262,7 @@ impl DynamoCallStore {
         company_id: &str,
         from_day: &str,
         to_day: &str,
-    ) -> Result<Vec<(String, CallStats)>, StoreError> {
+    ) -> Result<Vec<StatsDay>, StoreError> {
         let mut days = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -281,7 +281,11 @@ impl DynamoCallStore {
                 .map_err(|e| StoreError::Backend(DisplayErrorContext(e).to_string()))?;
             for item in out.items() {
                 if let Some(AttributeValue::S(day)) = item.get("day") {
-                    days.push((day.clone(), stats_from_item(item)?));
+                    days.push(StatsDay {
+                        day: day.clone(),
+                        stats: stats_from_item(item)?,
+                        booked_by_staff: staff_bookings_from_item(item)?,
+                    });
                 }
             }
             match out.last_evaluated_key {

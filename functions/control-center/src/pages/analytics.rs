@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use maud::html;
 use serde::Deserialize;
-use shared::calls::stats::CallStats;
+use shared::calls::stats::{CallStats, StaffBookings};
 
 use super::{cost, layout, number, percent, Ctx, PageError};
 use crate::charts::{bars, split, Bar};
@@ -64,24 +64,26 @@ pub async fn page(ctx: Ctx, Query(q): Query<AnalyticsQuery>) -> Result<Response,
             format!("{} {r}", lang.t("bad_request")),
         )
     })?;
-    let days = app
+    let (days, staff) = app
         .data
-        .stats(&ctx.company, from, to)
+        .stats_with_staff(&ctx.company, from, to)
         .await
         .map_err(|e| PageError::from_data(e, lang))?;
     if q.format.as_deref() == Some("csv") {
         return Ok(csv(&ctx.company.id, from, to, &days));
     }
-    let markup = render(&ctx, from, to, &days);
+    let markup = render(&ctx, from, to, &days, &staff);
     Ok(ctx.respond(markup))
 }
 
-/// The analytics page of `days` (no I/O: what the benchmark renders).
+/// The analytics page of `days` and the range's bookings per staff member (no I/O: what the
+/// benchmark renders).
 pub fn render(
     ctx: &Ctx,
     from: NaiveDate,
     to: NaiveDate,
     days: &[(NaiveDate, CallStats)],
+    staff: &StaffBookings,
 ) -> maud::Markup {
     let lang = ctx.lang;
     let total = days
@@ -114,6 +116,14 @@ pub fn render(
             title: number(v, lang),
         })
         .collect();
+    let per_staff: Vec<Bar> = staff
+        .iter()
+        .map(|(name, n)| Bar {
+            label: name.clone(),
+            value: *n as f64,
+            title: number(*n, lang),
+        })
+        .collect();
     let csv_link = format!("{}?from={from}&to={to}&format=csv", ctx.link("/analytics"));
     let body = html! {
         form.filters method="get" action=(ctx.link("/analytics")) {
@@ -134,6 +144,9 @@ pub fn render(
         (bars(ctx.t("calls_per_day"), &per_day(|s| s.calls), every))
         (bars(ctx.t("minutes_per_day"), &per_day(|s| s.minutes), every))
         (bars(ctx.t("bookings"), &per_day(|s| s.booked), every))
+        @if !per_staff.is_empty() {
+            div.per-staff { (bars(ctx.t("bookings_per_staff"), &per_staff, 1)) }
+        }
         (bars(ctx.t("calls_per_hour"), &hours, 2))
         (bars(ctx.t("duration_distribution"), &durations, 1))
         (split(ctx.t("sentiment"), &[

@@ -124,6 +124,17 @@ pub fn render(
             .and_then(|svc| svc.names.first().cloned())
             .unwrap_or_else(|| id.to_owned())
     };
+    // Who an appointment is with: the staff member's name (an id no longer listed as it is).
+    let team = call_company
+        .and_then(|c| c.settings.as_ref())
+        .map(|s| &s.team)
+        .filter(|t| t.is_staffed());
+    let staff_name = |id: Option<&str>| -> String {
+        match (team, id) {
+            (Some(team), Some(id)) => team.member(id).map_or(id, |m| m.name.as_str()).to_owned(),
+            _ => "–".to_owned(),
+        }
+    };
     let text = |k: &str| record.str(k).map(str::to_owned);
     let tool_calls = record
         .fields
@@ -192,10 +203,13 @@ pub fn render(
             } @else {
                 table {
                     thead { tr { th { (ctx.t("date")) } th { (ctx.t("time")) } th { (ctx.t("service")) }
+                                 @if team.is_some() { th { (ctx.t("staff")) } }
                                  th { (ctx.t("customer")) } th { (ctx.t("status")) } } }
                     tbody { @for a in appointments { tr {
                         td { (a.date.to_string()) } td { (a.time.format("%H:%M").to_string()) }
-                        td { (service_name(&a.service_id)) } td { (a.customer_name.as_deref().unwrap_or("–")) }
+                        td { (service_name(&a.service_id)) }
+                        @if team.is_some() { td.staff { (staff_name(a.staff_id.as_deref())) } }
+                        td { (a.customer_name.as_deref().unwrap_or("–")) }
                         td { (format!("{:?}", a.status).to_lowercase()) }
                     } } }
                 }

@@ -172,8 +172,8 @@ async fn write_export<W: Write>(
                 .stats_range(company, &first.to_string(), &last.to_string())
                 .await
                 .map_err(|e| format!("{company}: {e}"))?;
-            for (day, stats) in &days {
-                writer.day(company, day, stats).map_err(write_err)?;
+            for day in &days {
+                writer.day(company, day).map_err(write_err)?;
                 bar.inc(1);
             }
         }

@@ -480,3 +480,74 @@ fn oversized_records_are_trimmed_to_budget() {
     assert!(r.str("transcript").is_some_and(|t| t.len() > 100_000));
     assert_eq!(r.call_status(), Some("ended"));
 }
+
+/// Bookings per staff member by day, as the statistics table would add them up.
+fn fold_staff(events: &[CallEvent]) -> BTreeMap<String, StaffBookings> {
+    let mut record: Option<CallRecord> = None;
+    let mut days: BTreeMap<String, StaffBookings> = BTreeMap::new();
+    for e in events {
+        if let Some(applied) = CallRecord::apply(record.as_ref(), e, &BERLIN) {
+            for d in applied.stats {
+                let day = days.entry(d.day).or_default();
+                for (name, n) in d.staff {
+                    *day.entry(name).or_default() += n;
+                }
+            }
+            let mut next = applied.record;
+            next.version += 1;
+            record = Some(next);
+        }
+    }
+    for day in days.values_mut() {
+        day.retain(|_, n| *n != 0);
+    }
+    days.retain(|_, d| !d.is_empty());
+    days
+}
+
+#[test]
+fn bookings_count_once_per_staff_member_in_any_order() {
+    let staffed = |kind: EventKind, extra: Value| {
+        let mut call = json!({"call_id": "c", "agent_id": "a", "start_timestamp": START,
+        "transcript_with_tool_calls": [
+            {"role": "tool_call_invocation", "tool_call_id": "t1", "name": "book_appointment", "arguments": "{}"},
+            {"role": "tool_call_result", "tool_call_id": "t1",
+             "content": "{\"success\":true,\"appointment_id\":\"apt_0123456789abcdef\",\"staff\":\"Anna\"}"},
+            {"role": "tool_call_invocation", "tool_call_id": "t2", "name": "book_appointment", "arguments": "{}"},
+            {"role": "tool_call_result", "tool_call_id": "t2",
+             "content": "{\"success\":false,\"staff\":\"Ben\"}"},
+            {"role": "tool_call_invocation", "tool_call_id": "t3", "name": "book_appointment", "arguments": "{}"},
+            {"role": "tool_call_result", "tool_call_id": "t3",
+             "content": "{\"success\":true,\"appointment_id\":\"apt_00000000000000ff\",\"staff\":\"Anna\"}"}
+        ]});
+        if let (Some(call), Some(extra)) = (call.as_object_mut(), extra.as_object()) {
+            call.extend(extra.clone());
+        }
+        event(kind, call)
+    };
+    let all = [
+        staffed(EventKind::CallStarted, json!({"call_status": "ongoing"})),
+        staffed(
+            EventKind::CallEnded,
+            json!({"call_status": "ended", "duration_ms": 60_000}),
+        ),
+        staffed(EventKind::CallAnalyzed, json!({"call_status": "ended"})),
+    ];
+    let want: BTreeMap<String, StaffBookings> =
+        [("2024-01-11".to_owned(), [("Anna".to_owned(), 2)].into())].into();
+    for order in [[0, 1, 2], [2, 1, 0], [1, 2, 0]] {
+        let events: Vec<CallEvent> = order
+            .iter()
+            .flat_map(|i| [all[*i].clone(), all[*i].clone()])
+            .collect();
+        assert_eq!(fold_staff(&events), want, "order {order:?}");
+    }
+    let (record, _) = fold(&all);
+    assert_eq!(record.staff_bookings(), [("Anna".to_owned(), 2)].into());
+    // A payload cannot bring its own count.
+    let forged = event(
+        EventKind::CallStarted,
+        json!({"call_id": "c", "agent_id": "a", "start_timestamp": START, "booked_staff": ["Mallory"]}),
+    );
+    assert!(fold_staff(&[forged]).is_empty());
+}
