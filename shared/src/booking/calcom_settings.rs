@@ -263,9 +263,18 @@ mod tests {
         assert_eq!(cal.staff_of_user(99), None);
     }
 
+    type Change = fn(&mut CompanySettings);
+
+    fn host<'a>(settings: &'a mut CompanySettings, id: &str) -> &'a mut super::CalComHost {
+        cal(settings)
+            .hosts
+            .get_mut(id)
+            .expect("a host of the demo company")
+    }
+
     #[test]
     fn host_mappings_are_checked_with_the_field_named() {
-        let cases: [(&str, fn(&mut CompanySettings), &str); 9] = [
+        let cases: [(&str, Change, &str); 9] = [
             (
                 "a person without a host",
                 |s| {
@@ -284,47 +293,40 @@ mod tests {
             (
                 "a service the person performs without a type",
                 |s| {
-                    cal(s)
-                        .hosts
-                        .get_mut("anna")
-                        .map(|h| h.event_types.remove("coloring"));
+                    let h = host(s, "anna");
+                    h.event_types.remove("coloring");
                 },
                 "calendar.hosts.anna.event_types has no event type for service coloring",
             ),
             (
                 "a type for a service the person does not perform",
                 |s| {
-                    cal(s)
-                        .hosts
-                        .get_mut("ben")
-                        .map(|h| h.event_types.insert("coloring".into(), 2102));
+                    let h = host(s, "ben");
+                    h.event_types.insert("coloring".into(), 2102);
                 },
                 "calendar.hosts.ben.event_types.coloring: ben does not perform it",
             ),
             (
                 "one user id for two people",
                 |s| {
-                    cal(s).hosts.get_mut("clara").map(|h| h.user_id = 11);
+                    let h = host(s, "clara");
+                    h.user_id = 11;
                 },
                 "calendar.hosts.clara.user_id: 11 is another staff member's",
             ),
             (
                 "one event type for two people",
                 |s| {
-                    cal(s)
-                        .hosts
-                        .get_mut("clara")
-                        .map(|h| h.event_types.insert("haircut".into(), 2001));
+                    let h = host(s, "clara");
+                    h.event_types.insert("haircut".into(), 2001);
                 },
                 "calendar.hosts.clara.event_types.haircut: event type 2001 is used twice",
             ),
             (
                 "a person's type that is the team's",
                 |s| {
-                    cal(s)
-                        .hosts
-                        .get_mut("anna")
-                        .map(|h| h.event_types.insert("beard".into(), 1003));
+                    let h = host(s, "anna");
+                    h.event_types.insert("beard".into(), 1003);
                 },
                 "calendar.hosts.anna.event_types.beard: event type 1003 is used twice",
             ),
@@ -349,5 +351,18 @@ mod tests {
             assert!(said.contains(expected), "{what}: {said:?}");
         }
         assert_eq!(refusal(|_| {}), "", "the demo company is valid");
+        for hostile in [
+            r#"{"user_id": "11", "event_types": {}}"#,
+            r#"{"user_id": 11, "event_types": {"haircut": "2001"}}"#,
+            r#"{"user_id": 11, "event_types": {"haircut": {"id": 2001}}}"#,
+            r#"{"user_id": -1, "event_types": {}}"#,
+            r#"{"user_id": 11, "event_types": {}, "admin": true}"#,
+            r#"{"event_types": {}}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<super::CalComHost>(hostile).is_err(),
+                "{hostile}"
+            );
+        }
     }
 }
