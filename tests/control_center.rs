@@ -8,143 +8,19 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use control_center::cognito::Cognito;
 use control_center::ControlCenter;
-use integration_tests::{call_id, clients, endpoint, sdk_config, stack};
+use integration_tests::cc_harness::{
+    app, get, id_token, post_form, post_json, put_salon, send, ADMIN, OTHER, STAFF,
+};
+use integration_tests::{call_id, clients, sdk_config, stack};
 use serde_json::{json, Value};
 use shared::booking::company::CompanySettings;
 use shared::booking::directory::CompanyDirectory;
 use shared::calls::event::CallEvent;
 use shared::calls::store::{apply_event, apply_transfer, DynamoCallStore};
 use shared::calls::transfer::Transfer;
-use shared::platform::aws_json::AwsJsonClient;
-use shared::platform::config::{ControlCenterConfig, Env};
+use shared::platform::config::ControlCenterConfig;
 use shared::retell::{EventKind, TransferEvent};
-use tower::ServiceExt;
-
-const ADMIN: (&str, &str) = ("admin@cc.example", "AdminPass-2026");
-const STAFF: (&str, &str) = ("staff@cc.example", "StaffPass-2026");
-const OTHER: (&str, &str) = ("other@cc.example", "OtherPass-2026");
-
-fn config() -> ControlCenterConfig {
-    let s = stack();
-    let mut env: std::collections::HashMap<String, String> = s.description["functions"]
-        ["control-center"]["env"]
-        .as_object()
-        .expect("control-center in template.yaml")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-        .collect();
-    let pool = s.resource("ControlCenterUserPool", "Ref");
-    env.insert("AWS_REGION".into(), s.region());
-    env.insert("COGNITO_ENDPOINT".into(), endpoint());
-    env.insert(
-        "COGNITO_JWKS_URL".into(),
-        format!("{}/{pool}/.well-known/jwks.json", endpoint()),
-    );
-    ControlCenterConfig::from_env(&Env::from_map(env)).expect("config")
-}
-
-async fn idp(action: &str, body: Value) -> Value {
-    let sdk = sdk_config().await;
-    let api = AwsJsonClient::new(
-        &sdk,
-        "cognito-idp",
-        "AWSCognitoIdentityProviderService",
-        None,
-    )
-    .expect("client");
-    api.call(action, &body).await.expect(action)
-}
-
-/// The three logins (once per test binary).
-async fn users(config: &ControlCenterConfig) {
-    let pool = &config.user_pool_id;
-    for ((name, password), company) in [
-        (ADMIN, None),
-        (STAFF, Some("ccdemo")),
-        (OTHER, Some("ccother")),
-    ] {
-        let mut attrs = vec![json!({"Name": "email", "Value": name})];
-        if let Some(c) = company {
-            attrs.push(json!({"Name": "custom:company_id", "Value": c}));
-        }
-        let sdk = sdk_config().await;
-        let api = AwsJsonClient::new(
-            &sdk,
-            "cognito-idp",
-            "AWSCognitoIdentityProviderService",
-            None,
-        )
-        .expect("client");
-        let _ = api
-            .call::<Value>(
-                "AdminCreateUser",
-                &json!({"UserPoolId": pool, "Username": name, "UserAttributes": attrs, "MessageAction": "SUPPRESS"}),
-            )
-            .await;
-        idp(
-            "AdminSetUserPassword",
-            json!({"UserPoolId": pool, "Username": name, "Password": password, "Permanent": true}),
-        )
-        .await;
-    }
-    idp(
-        "AdminAddUserToGroup",
-        json!({"UserPoolId": pool, "Username": ADMIN.0, "GroupName": "admins"}),
-    )
-    .await;
-}
-
-async fn app() -> (Arc<ControlCenter>, ControlCenterConfig) {
-    let config = config();
-    users(&config).await;
-    let sdk = sdk_config().await;
-    (
-        Arc::new(ControlCenter::build(&config, &sdk).expect("build")),
-        config,
-    )
-}
-
-async fn id_token(config: &ControlCenterConfig, (user, password): (&str, &str)) -> String {
-    let sdk = sdk_config().await;
-    Cognito::new(
-        &sdk,
-        &config.cognito_endpoint,
-        &config.user_pool_id,
-        &config.user_pool_client_id,
-    )
-    .expect("cognito")
-    .password_login(user, password)
-    .await
-    .expect("login")
-    .id_token
-}
-
-async fn send(
-    app: &Arc<ControlCenter>,
-    request: Request<Body>,
-) -> (StatusCode, axum::http::HeaderMap, String) {
-    let response = app.clone().router().oneshot(request).await.expect("answer");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), 10 << 20)
-        .await
-        .expect("body");
-    (
-        status,
-        headers,
-        String::from_utf8_lossy(&bytes).into_owned(),
-    )
-}
-
-fn get(path: &str, token: Option<&str>) -> Request<Body> {
-    let mut r = Request::get(path);
-    if let Some(t) = token {
-        r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    r.body(Body::empty()).expect("request")
-}
 
 /// A finished call of `company` whose transcript and summary carry markup.
 /// The stack's calls and statistics tables.
@@ -158,13 +34,18 @@ async fn call_store() -> DynamoCallStore {
 }
 
 async fn stored_call(company: &str) -> String {
+    stored_call_from(company, "+4917611112222").await
+}
+
+/// As [`stored_call`], an inbound call from `from_number`.
+async fn stored_call_from(company: &str, from_number: &str) -> String {
     let id = call_id(company);
     let store = call_store().await;
     let start = chrono::Utc::now().timestamp_millis() - 60_000;
     let body = json!({"event": "call_ended", "call": {
         "call_id": id, "agent_id": "agent_x", "call_status": "ended", "start_timestamp": start,
         "end_timestamp": start + 30_000, "duration_ms": 30_000, "disconnection_reason": "user_hangup",
-        "from_number": "+4917611112222",
+        "direction": "inbound", "from_number": from_number, "to_number": "+493012345678",
         "transcript": "Agent: Guten Tag\nUser: Ich heiße <script>alert(1)</script>",
         "transcript_object": [
             {"role": "agent", "content": "Guten Tag"},
@@ -643,23 +524,6 @@ async fn paging_a_filtered_list_never_loses_a_call() {
     }
 }
 
-/// A form post as a script may send it (Bearer: no CSRF token needed).
-fn post_form(path: &str, token: &str, form: &str) -> Request<Body> {
-    Request::post(path)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(form.to_owned()))
-        .expect("request")
-}
-
-fn post_json(path: &str, token: &str, body: Value) -> Request<Body> {
-    Request::post(path)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .expect("request")
-}
-
 #[tokio::test]
 async fn admins_list_and_redrive_dead_letters_and_staff_may_not() {
     let (app, config) = app().await;
@@ -774,23 +638,9 @@ async fn staff_mark_their_own_callers_vip_and_no_one_elses() {
     let staff = id_token(&config, STAFF).await;
     let base = &config.base_path;
     // Customer records are a configured company's (one without settings has none).
-    let mut settings: CompanySettings =
-        serde_json::from_str(include_str!("../infra/local/companies/demo.json")).expect("demo");
-    settings.company_id = "ccdemo".into();
-    settings.agent_ids = vec!["agent_ccdemo".into()];
-    settings.phone_numbers = vec![];
-    settings.inbound_agent_id = None;
-    settings.vip_agent_id = None;
-    CompanyDirectory::new(
-        clients().await.dynamodb.clone(),
-        config.auth.companies_table.clone(),
-        std::time::Duration::from_secs(60),
-    )
-    .put(&settings)
-    .await
-    .expect("put company");
-    let call = stored_call("ccdemo").await;
+    put_salon(&config, "ccdemo").await;
     let phone = format!("+49151{:08}", std::process::id() % 100_000_000);
+    let call = stored_call_from("ccdemo", &phone).await;
     let form = |company: &str, phone: &str, vip: &str| {
         format!(
             "company={company}&phone={}&vip={vip}&call_id={call}",
@@ -834,6 +684,9 @@ async fn staff_mark_their_own_callers_vip_and_no_one_elses() {
     for bad in [
         form("ccdemo", "0151 123", "true"),
         form("ccdemo", &phone, "maybe"),
+        // The salon's own line (the call's other number), or anyone but the call's customer.
+        form("ccdemo", "+493012345678", "true"),
+        form("ccdemo", "+4915199990000", "true"),
         "company=ccdemo&phone=%2B4915112345678&vip=true&call_id=..%2Fx".to_owned(),
     ] {
         let (status, _, _) = post_vip(bad.clone()).await;

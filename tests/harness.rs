@@ -20,6 +20,7 @@ use serde_json::Value;
 use shared::platform::aws::AwsClients;
 use shared::platform::config::Env;
 
+pub mod cc_harness;
 pub mod tool_harness;
 
 pub const DEFAULT_KEY: &str = "key_test_default";

@@ -175,8 +175,28 @@ def test_staff_see_their_company_and_are_refused_anothers_call(stack, page):
     page.fill("input[name=to_number]", "+4917612345678")
     page.click("main form button[type=submit]")
     page.wait_for_url(re.compile(r".*/test-call/call_[0-9a-f]+$"))
-    page.locator("#call-status dd.status").get_by_text("ended").wait_for(timeout=60_000)
+    page.locator("#call-status dd.status").get_by_text("Beendet").wait_for(timeout=60_000)
     shot(page, "10-test-call")
+    # The test call is outbound: its customer is the number called, never the salon's own line,
+    # and every label is German.
+    test_call_id = page.url.rsplit("/", 1)[1]
+    page.goto(f"{stack.control_center_url()}/calls")
+    row = page.locator("table.calls tr", has=page.locator(f"a[href$='/calls/{test_call_id}']"))
+    assert row.locator("td.direction").inner_text() == "Ausgehend", row.inner_text()
+    assert row.locator("td.customer").inner_text().endswith("+4917612345678"), row.inner_text()
+    assert row.locator("td.status").inner_text() == "Beendet", row.inner_text()
+    assert "not_connected" not in page.locator("select[name=status]").inner_text()
+    page.goto(f"{stack.control_center_url()}/calls/{test_call_id}")
+    assert page.locator("dd.direction").inner_text() == "Ausgehend"
+    assert page.locator("dd.customer").inner_text().endswith("+4917612345678")
+    assert page.locator("dd.vip input[name=phone]").get_attribute("value") == "+4917612345678"
+    assert page.locator("dd.status").inner_text() == "Beendet"
+    shot(page, "10c-outbound-call")
+    # The salon's own number cannot be marked through the call's form.
+    csrf = page.locator("dd.vip input[name=csrf]").get_attribute("value")
+    forged = page.request.post(f"{stack.control_center_url()}/customers/vip", form={
+        "csrf": csrf, "company": "demo", "phone": "+493012345678", "call_id": test_call_id, "vip": "true"})
+    assert forged.status == 400, forged.status
     # A number that is not one of the company's test numbers is refused, and nothing rings.
     page.goto(stack.control_center_url() + "/test-call")
     page.fill("input[name=to_number]", "+4917699990000")
@@ -261,3 +281,60 @@ def _tag(loader, suffix, node):
 
 
 _CfnLoader.add_multi_constructor("!", _tag)
+
+
+def test_staff_run_the_day_at_the_desk(stack, page):
+    """The desk: the phone agent's booking on the day's grid, a walk-in added beside it, the agent
+    refused that person at that time afterwards, and the desk refused a taken person (409) with
+    who is free; the week view shows the day's appointments."""
+    import datetime
+    from test_local_stack import next_tuesday, tool
+    day = (next_tuesday() + datetime.timedelta(weeks=3)).isoformat()
+    call = {"call_id": f"call_e2e_desk_{uuid.uuid4().hex[:8]}", "agent_id": "agent_demo",
+            "from_number": "+4917655501234", "to_number": "+493012345678"}
+    phoned = tool(stack, "book-appointment", "book_appointment", call,
+                  {"date": day, "time": "11:00", "service_id": "haircut", "staff": "Ben",
+                   "customer_name": "Paula Phone"})
+    assert phoned["success"] is True and phoned["staff"] == "Ben", phoned
+
+    login(stack, page, "staff")
+    page.click("nav a:text('Termine')")
+    page.wait_for_url(re.compile(r".*/appointments(\?.*)?$"), wait_until="load")
+    page.goto(f"{stack.control_center_url()}/appointments?date={day}")
+    ben = page.locator("section.staff-column[data-staff=ben]")
+    assert "Paula Phone" in ben.inner_text() and "Telefon" in ben.inner_text(), ben.inner_text()
+    assert ben.locator(f"a[href$='/calls/{call['call_id']}']").count() == 1, "linked to its call"
+    shot(page, "14-desk-day")
+
+    def book_at_desk(staff, name, phone):
+        form = page.locator("form.new")
+        form.locator("select[name=service_id]").select_option("haircut")
+        form.locator("select[name=staff]").select_option(staff)
+        form.locator("input[name=time]").fill("11:00")
+        form.locator("input[name=customer_name]").fill(name)
+        form.locator("input[name=customer_phone]").fill(phone)
+        form.locator("button[type=submit]").click()
+        page.wait_for_load_state("load")
+
+    book_at_desk("clara", "Walter Walk-in", "+4915112340000")
+    clara = page.locator("section.staff-column[data-staff=clara]")
+    assert "Walter Walk-in" in clara.inner_text() and "Empfang" in clara.inner_text(), clara.inner_text()
+    shot(page, "15-desk-walk-in")
+
+    # The agent asked for Clara at eleven now hears she is taken, and that Anna is free.
+    refused = tool(stack, "book-appointment", "book_appointment", dict(call, call_id=call["call_id"] + "b"),
+                   {"date": day, "time": "11:00", "service_id": "haircut", "staff": "Clara"})
+    assert refused["success"] is False and refused["others_free"] == ["Anna"], refused
+
+    # The desk asked for Ben at eleven: 409 on the page, with who is free.
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        book_at_desk("ben", "Zweiter Versuch", "+4915112340001")
+    assert posted.value.status == 409
+    assert "Frei ist: Anna" in page.locator("p.error").inner_text()
+    shot(page, "16-desk-taken")
+
+    page.goto(f"{stack.control_center_url()}/appointments?date={day}&view=week")
+    week = page.locator("div.week-grid")
+    assert "Paula Phone" in week.inner_text() and "Walter Walk-in" in week.inner_text()
+    shot(page, "17-desk-week")
+    logout(page)

@@ -201,6 +201,7 @@ impl Tool for BookAppointment {
             call_id: ctx.call.call_id.as_deref(),
             staff: person,
             contact_proven,
+            booked_by: None,
         };
         Ok(match ctx.calendar.book(ctx.company, &request).await {
             Ok(BookingOutcome::Booked(a)) | Ok(BookingOutcome::AlreadyBooked(a)) => {

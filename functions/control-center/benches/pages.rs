@@ -110,7 +110,8 @@ fn bench(c: &mut Criterion) {
                 call_id: format!("call_{i:026x}"),
                 call_ts: 1_764_500_000_000 + i * 60_000,
                 call_status: Some("ended".into()),
-                from_number: Some("+4917611112222".into()),
+                from_number: Some(format!("+49176111{i:05}")),
+                direction: Some("inbound".into()),
                 duration_ms: Some(185_000),
                 user_sentiment: Some("Positive".into()),
                 call_summary: Some("Der Anrufer hat einen Haarschnitt am Dienstag gebucht.".into()),
@@ -119,9 +120,13 @@ fn bench(c: &mut Criterion) {
             .collect(),
         next: Some("7b".repeat(40)),
     };
+    let names = (0..50)
+        .filter(|i| i % 2 == 0)
+        .map(|i| (format!("+49176111{i:05}"), format!("Kundin {i}")))
+        .collect();
     c.bench_function("calls page (50 calls)", |b| {
         b.iter(|| {
-            calls::render(&ctx, day, &CallFilter::default(), &page)
+            calls::render(&ctx, day, &CallFilter::default(), &page, &names)
                 .into_string()
                 .len()
         })
@@ -136,7 +141,13 @@ fn bench(c: &mut Criterion) {
                 &[],
                 chrono_tz::Europe::Berlin,
                 None,
-                Some((caller.clone(), false)),
+                Some((
+                    caller.clone(),
+                    shared::calendar::ledger::CustomerRecord {
+                        name: Some("Eva Fett".into()),
+                        vip: false,
+                    },
+                )),
             )
             .into_string()
             .len()

@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 use shared::retell::api::{AgentSettings, LlmSettings, ResponseEngine, RetellApiError};
 use shared::retell::wiring;
 
+pub mod appointments;
+
 use crate::agent_rules::{agent_ids, checked_text, may_edit, MAX_GREETING_CHARS, MAX_PROMPT_CHARS};
 use crate::data::{CompanyView, DataError};
 use crate::retell_access::retell_for;
@@ -95,7 +97,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
 /// A JSON body of type `T`, strictly: unknown fields, wrong types and oversized bodies are
 /// refused with the reason.

@@ -4,13 +4,14 @@
 //! never queried.
 
 use shared::calls::dead_letters::{DeadLetter, DeadLetterQueues, QueuePair, Redriven};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use shared::booking::company::Company;
 use shared::booking::directory::{CompanyDirectory, CompanyKey};
-use shared::calendar::ledger::AppointmentLedger;
+use shared::calendar::ledger::{AppointmentLedger, CustomerRecord};
 use shared::calendar::Appointment;
 use shared::calls::record::CallRecord;
 use shared::calls::stats::{CallStats, StaffBookings};
@@ -183,22 +184,39 @@ impl Data {
         Ok(report)
     }
 
-    /// Whether a caller of `company` is marked VIP (`None`: the company has no settings, so
-    /// no customer records).
-    pub async fn is_vip(
+    /// A customer of `company`: their stored name and VIP mark (`None`: the company has no
+    /// settings, so no customers).
+    pub async fn customer(
         &self,
         company: &CompanyView,
         phone: &shared::booking::phone::PhoneNumber,
-    ) -> Result<Option<bool>, DataError> {
+    ) -> Result<Option<CustomerRecord>, DataError> {
         let Some(settings) = &company.settings else {
             return Ok(None);
         };
-        let customer = self
-            .ledger
+        self.ledger
             .customer(settings, phone)
             .await
-            .map_err(|e| DataError::Backend(e.to_string()))?;
-        Ok(Some(customer.vip))
+            .map(Some)
+            .map_err(|e| DataError::Backend(e.to_string()))
+    }
+
+    /// The names `company` has for these numbers (E.164; others are skipped), by number.
+    pub async fn customer_names<'a>(
+        &self,
+        company: &CompanyView,
+        numbers: impl Iterator<Item = &'a str>,
+    ) -> Result<HashMap<String, String>, DataError> {
+        let phones: Vec<shared::booking::phone::PhoneNumber> = numbers
+            .filter_map(|n| shared::booking::phone::PhoneNumber::parse(n).ok())
+            .collect();
+        if phones.is_empty() || company.settings.is_none() {
+            return Ok(HashMap::new());
+        }
+        self.ledger
+            .customer_names(&company.id, &phones)
+            .await
+            .map_err(|e| DataError::Backend(e.to_string()))
     }
 
     /// Marks a caller of `company` VIP or not (the company the viewer may see, checked by the

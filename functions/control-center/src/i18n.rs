@@ -72,6 +72,31 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("bookings", "Buchungen", "Bookings"),
     ("bookings_per_staff", "Buchungen je Mitarbeiter", "Bookings per staff member"),
     ("staff", "Mitarbeiter", "Staff"),
+    ("appointments", "Termine", "Appointments"),
+    ("phone", "Telefon", "Phone"),
+    ("desk_taken_nobody", "Zu dieser Zeit ist niemand frei.", "Nobody is free at that time."),
+    ("desk_taken_free", "Zu dieser Zeit schon vergeben. Frei ist:", "Taken at that time. Free:"),
+    ("desk_not_booked", "Der Termin ist nicht mehr gebucht (inzwischen abgesagt oder verschoben).", "The appointment is no longer booked (cancelled or moved meanwhile)."),
+    ("desk_prev_day", "Vortag", "Previous day"),
+    ("desk_next_day", "Folgetag", "Next day"),
+    ("desk_prev_week", "Vorwoche", "Previous week"),
+    ("desk_next_week", "Folgewoche", "Next week"),
+    ("desk_day_view", "Tagesansicht", "Day view"),
+    ("desk_week_view", "Wochenansicht", "Week view"),
+    ("desk_week_of", "Woche vom", "week of"),
+    ("desk_free_day", "Keine Termine", "No appointments"),
+    ("desk_source_phone", "Telefon", "Phone"),
+    ("desk_source_desk", "Empfang", "Desk"),
+    ("desk_change", "Ändern", "Change"),
+    ("desk_move", "Verschieben", "Move"),
+    ("desk_arrived", "Erschienen", "Arrived"),
+    ("desk_no_show", "Nicht erschienen", "No-show"),
+    ("desk_cancel", "Absagen", "Cancel"),
+    ("desk_cancelled", "Abgesagt", "Cancelled"),
+    ("desk_booked", "Gebucht", "Booked"),
+    ("desk_anyone", "Wer frei ist", "Whoever is free"),
+    ("desk_new", "Neuer Termin", "New appointment"),
+    ("desk_book", "Buchen", "Book"),
     ("success_rate", "Erfolgsquote", "Success rate"),
     ("sentiment", "Stimmung", "Sentiment"),
     (
@@ -128,6 +153,7 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("day", "Tag", "Day"),
     ("status", "Status", "Status"),
     ("caller", "Anrufer", "Caller"),
+    ("direction", "Richtung", "Direction"),
     ("all", "alle", "all"),
     ("filter", "Filtern", "Filter"),
     ("time", "Zeit", "Time"),
@@ -289,5 +315,29 @@ mod tests {
         }
         assert_eq!(Lang::De.t("calls"), "Anrufe");
         assert_eq!(Lang::En.t("calls"), "Calls");
+    }
+
+    /// Every `t("…")` in the pages names a key that is here (a missing one would show the key).
+    #[test]
+    fn every_key_the_sources_use_is_there() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![dir.clone()];
+        let mut missing = Vec::new();
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path).expect("read src").flatten() {
+                    files.push(entry.path());
+                }
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for part in text.split(".t(\"").skip(1) {
+                let key = part.split('"').next().unwrap_or_default();
+                if !key.is_empty() && !TEXTS.iter().any(|(k, _, _)| *k == key) {
+                    missing.push(format!("{}: {key}", path.display()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "{missing:?}");
     }
 }

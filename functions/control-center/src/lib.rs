@@ -39,8 +39,10 @@ pub mod auth;
 pub mod charts;
 pub mod cognito;
 pub mod data;
+pub mod desk;
 pub mod health;
 pub mod i18n;
+pub mod labels;
 pub mod logbook;
 pub mod pages;
 pub mod retell_access;
@@ -56,6 +58,8 @@ pub struct ControlCenter {
     pub verifier: TokenVerifier,
     pub cognito: Cognito,
     pub data: data::Data,
+    /// The appointment desk, over the same calendars as the tools.
+    pub desk: desk::Desk,
     pub keys: KeyProvider<SecretsManagerSource>,
     /// SQS over its JSON protocol (the dead-letter depths): a few calls do not need the SDK.
     pub sqs: shared::platform::aws_json::AwsJsonClient,
@@ -134,6 +138,17 @@ impl ControlCenter {
                 dead_letters: DeadLetterQueues::new(sqs.clone(), logs.clone()),
                 queue_pairs,
             },
+            desk: desk::Desk {
+                calendars: shared::calendar::Calendars::new(
+                    shared::calendar::NativeCalendar::new(
+                        dynamodb.clone(),
+                        &config.appointments_table,
+                    ),
+                    aws_sdk_secretsmanager::Client::new(sdk),
+                )
+                .allowing_loopback(config.loopback_calendars),
+                ledger: AppointmentLedger::new(dynamodb.clone(), &config.appointments_table),
+            },
             keys: KeyProvider::new(
                 SecretsManagerSource::new(
                     aws_sdk_secretsmanager::Client::new(sdk),
@@ -173,6 +188,22 @@ impl ControlCenter {
             .route("/calls/{call_id}", get(pages::call::page))
             .route("/customers/vip", post(pages::call::set_vip))
             .route("/analytics", get(pages::analytics::page))
+            .route(
+                "/appointments",
+                get(pages::appointments::page).post(pages::appointments::create),
+            )
+            .route(
+                "/appointments/{id}/move",
+                post(pages::appointments::reschedule),
+            )
+            .route(
+                "/appointments/{id}/cancel",
+                post(pages::appointments::cancel),
+            )
+            .route(
+                "/appointments/{id}/attendance",
+                post(pages::appointments::attendance),
+            )
             .route("/agents", get(pages::agents::list))
             .route(
                 "/agents/{agent_id}",
@@ -199,6 +230,14 @@ impl ControlCenter {
             .route("/status", get(api::status))
             .route("/test-call", post(api::test_call))
             .route("/dead-letters", get(api::dead_letters))
+            .route(
+                "/appointments",
+                get(api::appointments::list).post(api::appointments::create),
+            )
+            .route(
+                "/appointments/{id}",
+                axum::routing::patch(api::appointments::change).delete(api::appointments::cancel),
+            )
             .route("/dead-letters/redrive", post(api::redrive_dead_letters))
             .route("/agents", get(api::list_agents).post(api::create_agent))
             .route(

@@ -780,6 +780,7 @@ impl CalComCalendar {
             call_id: None,
             staff: None,
             contact_proven: false,
+            booked_by: None,
         };
         let id = &appointment.appointment_id;
         let body = self.booking_body(company, &req, event_type, to.start, id);

@@ -13,10 +13,10 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
-use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 
 use super::placement::Placement;
-use super::{Appointment, AppointmentStatus, BookingRequest, CalendarError};
+use super::{Appointment, AppointmentStatus, Attendance, BookingRequest, CalendarError};
 use crate::booking::company::Company;
 use crate::booking::phone::PhoneNumber;
 
@@ -65,6 +65,10 @@ pub(super) fn booked_appointment(
         status: AppointmentStatus::Booked,
         external_uid: external_uid.map(str::to_owned),
         staff_id: Some(at.staff_id.clone()).filter(|id| !id.is_empty()),
+        call_id: req.call_id.map(str::to_owned),
+        booked_by: req.booked_by.map(str::to_owned),
+        backend: external_uid.map(|_| "calcom".to_owned()),
+        attendance: None,
         locks,
     }
 }
@@ -140,6 +144,7 @@ impl AppointmentLedger {
             ("customer_email", req.customer_email),
             ("notes", req.notes),
             ("call_id", req.call_id),
+            ("booked_by", req.booked_by),
         ] {
             if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
                 item.insert(k.to_owned(), s(v.trim()));
@@ -242,6 +247,80 @@ impl AppointmentLedger {
         Ok(list)
     }
 
+    /// A company's appointments (every status) starting in `[from, to)`, by start: the
+    /// `company-appointments` index, page by page, at most `limit`.
+    pub async fn appointments_between(
+        &self,
+        company_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Appointment>, CalendarError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("company-appointments")
+                .key_condition_expression("company_id = :c AND start_ms BETWEEN :from AND :to")
+                .expression_attribute_values(":c", s(company_id))
+                .expression_attribute_values(":from", n(from.timestamp_millis()))
+                .expression_attribute_values(":to", n(to.timestamp_millis() - 1))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| backend(DisplayErrorContext(e)))?;
+            for item in page.items() {
+                out.push(parse_appointment(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() && out.len() < limit => start = Some(key),
+                _ => break,
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Marks whether a booked appointment's customer came; `Ok(false)`: it is not booked (any
+    /// more), nothing changed.
+    pub async fn set_attendance(
+        &self,
+        company_id: &str,
+        appointment_id: &str,
+        attendance: Attendance,
+        by: &str,
+    ) -> Result<bool, CalendarError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(company_pk(company_id)))
+            .key("sk", s(format!("A#{appointment_id}")))
+            .update_expression("SET attendance = :a, attendance_by = :by, attendance_at_ms = :now")
+            .condition_expression("#status = :booked")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":booked", s(AppointmentStatus::Booked.as_str()))
+            .expression_attribute_values(":a", s(attendance.as_str()))
+            .expression_attribute_values(":by", s(by))
+            .expression_attribute_values(":now", n(Utc::now().timestamp_millis()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(backend(DisplayErrorContext(err))),
+        }
+    }
+
     /// The customer's record: the name a booking gave, and whether they are a VIP (one GetItem).
     pub async fn customer(
         &self,
@@ -261,6 +340,69 @@ impl AppointmentLedger {
                 Some(AttributeValue::Bool(true))
             ),
         })
+    }
+
+    /// The names stored for these customers of `company_id`, by E.164 number (those without a
+    /// record or a name left out): one BatchGetItem per 100 numbers, its unprocessed keys asked
+    /// again at most twice.
+    pub async fn customer_names(
+        &self,
+        company_id: &str,
+        phones: &[PhoneNumber],
+    ) -> Result<HashMap<String, String>, CalendarError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut names = HashMap::new();
+        let mut unique: Vec<&str> = phones.iter().map(PhoneNumber::as_str).collect();
+        unique.sort_unstable();
+        unique.dedup();
+        for chunk in unique.chunks(100) {
+            let keys = chunk
+                .iter()
+                .map(|phone| {
+                    HashMap::from([
+                        ("pk".to_owned(), s(company_pk(company_id))),
+                        ("sk".to_owned(), s(format!("U#{phone}"))),
+                    ])
+                })
+                .collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .projection_expression("sk, #name")
+                    .expression_attribute_names("#name", "name")
+                    .build()
+                    .map_err(backend)?,
+            );
+            for _ in 0..3 {
+                let Some(ask) = request.take() else { break };
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ask)
+                    .send()
+                    .await
+                    .map_err(|e| backend(DisplayErrorContext(e)))?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    if let (Some(AttributeValue::S(sk)), Some(AttributeValue::S(name))) =
+                        (item.get("sk"), item.get("name"))
+                    {
+                        if let Some(phone) = sk.strip_prefix("U#") {
+                            names.insert(phone.to_owned(), name.clone());
+                        }
+                    }
+                }
+                request = out
+                    .unprocessed_keys
+                    .and_then(|mut left| left.remove(&self.table))
+                    .filter(|left| !left.keys.is_empty());
+            }
+        }
+        Ok(names)
     }
 
     /// Marks a customer of `company_id` as a VIP (or not); the record is created if the
@@ -643,6 +785,10 @@ fn parse_appointment(item: &HashMap<String, AttributeValue>) -> Result<Appointme
         status: AppointmentStatus::parse(&text("status")?).ok_or_else(|| corrupt("status"))?,
         external_uid: text("external_uid").ok(),
         staff_id: text("staff_id").ok(),
+        call_id: text("call_id").ok(),
+        booked_by: text("booked_by").ok(),
+        backend: text("backend").ok(),
+        attendance: text("attendance").ok().and_then(|a| Attendance::parse(&a)),
         locks: match item.get("locks") {
             Some(AttributeValue::Ss(l)) => l.iter().cloned().collect(),
             _ => BTreeSet::new(),

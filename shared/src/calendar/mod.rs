@@ -51,7 +51,65 @@ pub struct Appointment {
     /// Who it is with; `None` for a company without staff and for bookings made before the
     /// company listed its staff.
     pub staff_id: Option<String>,
+    /// The call that booked it (phone bookings).
+    pub call_id: Option<String>,
+    /// The control-center user who booked it (desk bookings).
+    pub booked_by: Option<String>,
+    /// `calcom` for a Cal.com company's appointment (none: the native calendar).
+    pub backend: Option<String>,
+    /// Whether the customer came, as the desk marked it.
+    pub attendance: Option<Attendance>,
     locks: BTreeSet<String>,
+}
+
+/// Where an appointment was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppointmentSource {
+    /// By the phone agent, on a call.
+    Phone,
+    /// On the control center's desk.
+    Desk,
+    /// In Cal.com itself (its booking page).
+    CalCom,
+}
+
+impl Appointment {
+    pub fn source(&self) -> AppointmentSource {
+        if self.call_id.is_some() {
+            AppointmentSource::Phone
+        } else if self.booked_by.is_some() {
+            AppointmentSource::Desk
+        } else if self.backend.as_deref() == Some("calcom") {
+            AppointmentSource::CalCom
+        } else {
+            // A phone booking whose call id was not given (an args-only tool call).
+            AppointmentSource::Phone
+        }
+    }
+}
+
+/// Whether the customer came (`attendance` attribute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attendance {
+    Arrived,
+    NoShow,
+}
+
+impl Attendance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Arrived => "arrived",
+            Self::NoShow => "no_show",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "arrived" => Some(Self::Arrived),
+            "no_show" => Some(Self::NoShow),
+            _ => None,
+        }
+    }
 }
 
 /// Where an appointment item stands (its `status` attribute).
@@ -98,6 +156,8 @@ pub struct BookingRequest<'a> {
     /// Whether the caller rings from `customer_phone`: only then does the booking replace the
     /// name and e-mail stored for that customer (otherwise it fills in only what is missing).
     pub contact_proven: bool,
+    /// The control-center user booking at the desk (`None`: the phone agent).
+    pub booked_by: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -111,6 +111,16 @@ impl CallRecord {
         is_active(self.call_status()).then_some(self.company_id.as_str())
     }
 
+    /// The other party's number: the caller of an inbound call, the callee of an outbound one
+    /// (a test or reminder call), never the business's own line.
+    pub fn customer_number(&self) -> Option<&str> {
+        crate::calls::views::customer_number(
+            self.str("direction"),
+            self.str("from_number"),
+            self.str("to_number"),
+        )
+    }
+
     /// The call's bookings per staff member (a company without staff: none).
     pub fn staff_bookings(&self) -> StaffBookings {
         let mut out = StaffBookings::new();

@@ -33,6 +33,15 @@ pub struct CallSummary {
 }
 
 impl CallSummary {
+    /// The other party's number: the caller of an inbound call, the callee of an outbound one.
+    pub fn customer_number(&self) -> Option<&str> {
+        customer_number(
+            self.direction.as_deref(),
+            self.from_number.as_deref(),
+            self.to_number.as_deref(),
+        )
+    }
+
     fn from_item(item: &HashMap<String, AttributeValue>) -> Option<Self> {
         let s = |k: &str| match item.get(k) {
             Some(AttributeValue::S(v)) => Some(v.clone()),
@@ -298,6 +307,20 @@ impl DynamoCallStore {
 
 fn num(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
+}
+
+/// The other party of a call: `to_number` for an outbound call (the business called them),
+/// else `from_number`.
+pub fn customer_number<'a>(
+    direction: Option<&str>,
+    from_number: Option<&'a str>,
+    to_number: Option<&'a str>,
+) -> Option<&'a str> {
+    if direction == Some("outbound") {
+        to_number
+    } else {
+        from_number
+    }
 }
 
 #[cfg(test)]

@@ -279,6 +279,8 @@ pub struct ControlCenterConfig {
     pub time_zone: Tz,
     /// [`recording_hosts`]: the recordings a call's page plays (its CSP's `media-src`).
     pub recording_hosts: OutboundPolicy,
+    /// `CALENDAR_LOOPBACK=allow`, as for the tools: the desk books through the same calendars.
+    pub loopback_calendars: bool,
 }
 
 impl ControlCenterConfig {
@@ -368,6 +370,9 @@ impl ControlCenterConfig {
                 .to_owned(),
             time_zone: env.time_zone()?,
             recording_hosts: recording_hosts(env)?,
+            loopback_calendars: env
+                .optional("CALENDAR_LOOPBACK")
+                .is_some_and(|v| v.trim() == "allow"),
             region,
         })
     }

@@ -8,12 +8,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use serde_json::Value;
 use shared::booking::phone::PhoneNumber;
+use shared::calendar::ledger::CustomerRecord;
 use shared::calls::record::CallRecord;
 use shared::calls::tool_calls::ToolCall;
 use shared::retell::CallId;
 
 use super::{cost, duration, layout, pretty, Ctx, PageError};
-use crate::data;
+use crate::{data, labels};
 
 pub async fn page(ctx: Ctx, Path(call_id): Path<String>) -> Result<Response, PageError> {
     let app = ctx.app.clone();
@@ -39,18 +40,19 @@ pub async fn page(ctx: Ctx, Path(call_id): Path<String>) -> Result<Response, Pag
         .as_ref()
         .map(|c| c.time_zone)
         .unwrap_or(ctx.company.time_zone);
-    // Whether the caller is a VIP of the call's company (staff can change it here). A failed
-    // read costs the button, not the page.
-    let mut caller_vip = None;
+    // The customer (the other party, never the business's own line): their name and whether
+    // they are a VIP of the call's company (staff can change it here). A failed read costs the
+    // name and the button, not the page.
+    let mut customer = None;
     if let (Some(company), Some(phone)) = (
         call_company.as_ref(),
         record
-            .str("from_number")
+            .customer_number()
             .and_then(|n| PhoneNumber::parse(n).ok()),
     ) {
-        match app.data.is_vip(company, &phone).await {
-            Ok(vip) => caller_vip = vip.map(|v| (phone, v)),
-            Err(e) => tracing::warn!(reason = ?e, "caller's VIP mark not readable"),
+        match app.data.customer(company, &phone).await {
+            Ok(found) => customer = found.map(|c| (phone, c)),
+            Err(e) => tracing::warn!(reason = ?e, "customer record not readable"),
         }
     }
     let markup = render(
@@ -59,7 +61,7 @@ pub async fn page(ctx: Ctx, Path(call_id): Path<String>) -> Result<Response, Pag
         &appointments,
         tz,
         call_company.as_ref(),
-        caller_vip,
+        customer,
     );
     Ok(ctx.respond(markup))
 }
@@ -98,6 +100,16 @@ pub async fn set_vip(ctx: Ctx, Form(form): Form<VipForm>) -> Result<Response, Pa
         .company(&ctx.viewer, Some(&form.company))
         .await
         .map_err(|e| PageError::from_data(e, lang))?;
+    // Only the call's customer, of the call's own company: never the business's own number.
+    let record = app
+        .data
+        .call(&ctx.viewer, call_id.as_str())
+        .await
+        .map_err(|e| PageError::from_data(e, lang))?;
+    if record.company_id != company.id || record.customer_number() != Some(phone.as_str()) {
+        tracing::warn!(company = %company.id, "VIP form for a number that is not the call's customer");
+        return Err(bad("phone"));
+    }
     app.data
         .set_vip(&company, &phone, vip)
         .await
@@ -107,14 +119,15 @@ pub async fn set_vip(ctx: Ctx, Form(form): Form<VipForm>) -> Result<Response, Pa
 }
 
 /// A call's page (no I/O: what the benchmark renders). `caller_vip`: the caller's number and
-/// whether they are a VIP of the call's company (`None`: not known, no button).
+/// the customer's record: their name and whether they are a VIP of the call's company (`None`:
+/// not known, no name and no button).
 pub fn render(
     ctx: &Ctx,
     record: &CallRecord,
     appointments: &[shared::calendar::Appointment],
     tz: chrono_tz::Tz,
     call_company: Option<&crate::data::CompanyView>,
-    caller_vip: Option<(PhoneNumber, bool)>,
+    customer: Option<(PhoneNumber, CustomerRecord)>,
 ) -> maud::Markup {
     let lang = ctx.lang;
     let service_name = |id: &str| -> String {
@@ -152,11 +165,17 @@ pub fn render(
             dl {
                 dt { (ctx.t("call_id")) } dd { code { (record.call_id.as_str()) } }
                 dt { (ctx.t("company")) } dd { (record.company_id) }
-                dt { (ctx.t("status")) } dd { (record.call_status().unwrap_or("–")) }
+                dt { (ctx.t("status")) } dd.status { (record.call_status().map(|s| labels::status(s, lang)).unwrap_or_else(|| "–".into())) }
                 dt { (ctx.t("time")) } dd { (data::local_time(record.call_ts(), &tz, "%Y-%m-%d %H:%M:%S")) }
-                dt { (ctx.t("caller")) } dd { (text("from_number").unwrap_or_else(|| "–".into())) }
-                @if let Some((phone, vip)) = &caller_vip {
-                    @let vip = *vip;
+                dt { (ctx.t("direction")) } dd.direction { (record.str("direction").map(|d| labels::direction(d, lang)).unwrap_or_else(|| "–".into())) }
+                dt { (ctx.t("customer")) } dd.customer {
+                    @if let Some(name) = customer.as_ref().and_then(|(_, c)| c.name.as_deref()) {
+                        (name) " · "
+                    }
+                    (record.customer_number().unwrap_or("–"))
+                }
+                @if let Some((phone, c)) = &customer {
+                    @let vip = c.vip;
                     dt { "VIP" } dd.vip {
                         (if vip { ctx.t("yes") } else { ctx.t("no") }) " "
                         form.inline method="post" action=(ctx.link("/customers/vip")) {
@@ -171,7 +190,7 @@ pub fn render(
                 }
                 dt { (ctx.t("duration")) } dd { (record.int("duration_ms").map(duration).unwrap_or_else(|| "–".into())) }
                 dt { (ctx.t("agent")) } dd { (text("agent_id").unwrap_or_else(|| "–".into())) }
-                dt { (ctx.t("reason")) } dd { (text("disconnection_reason").unwrap_or_else(|| "–".into())) }
+                dt { (ctx.t("reason")) } dd.reason { (text("disconnection_reason").map(|r| labels::reason(&r, lang)).unwrap_or_else(|| "–".into())) }
                 dt { (ctx.t("cost")) } dd { (record.fields.get("combined_cost").and_then(Value::as_f64)
                         .map(|c| cost(c, lang)).unwrap_or_else(|| "–".into())) }
                 dt { (ctx.t("latency")) } dd { (latency(record)) }
@@ -186,7 +205,7 @@ pub fn render(
             p { (text("call_summary").unwrap_or_else(|| "–".into())) }
             h2 { (ctx.t("analysis")) }
             dl {
-                dt { (ctx.t("sentiment")) } dd { (text("user_sentiment").unwrap_or_else(|| "–".into())) }
+                dt { (ctx.t("sentiment")) } dd { (text("user_sentiment").map(|s| labels::sentiment(&s, lang)).unwrap_or_else(|| "–".into())) }
                 dt { (ctx.t("successful")) } dd { (match record.fields.get("call_successful").and_then(Value::as_bool) {
                     Some(true) => ctx.t("yes"), Some(false) => ctx.t("no"), None => "–" }) }
                 @if let Some(custom) = record.fields.get("custom_analysis_data").and_then(Value::as_object) {

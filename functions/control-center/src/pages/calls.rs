@@ -1,6 +1,8 @@
 //! Calls: a day's calls of the company, newest first, filtered by status, sentiment and caller,
 //! page by page (the company-calls index; the caller index for one caller).
 
+use std::collections::HashMap;
+
 use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -11,7 +13,7 @@ use shared::booking::phone::PhoneNumber;
 use shared::calls::views::{CallFilter, CallPage};
 
 use super::{duration, layout, Ctx, PageError};
-use crate::data;
+use crate::{data, labels};
 
 pub const STATUSES: [&str; 5] = ["registered", "ongoing", "ended", "not_connected", "error"];
 pub const SENTIMENTS: [&str; 4] = ["Positive", "Neutral", "Negative", "Unknown"];
@@ -80,13 +82,33 @@ pub async fn list(ctx: Ctx, Query(q): Query<CallsQuery>) -> Result<Response, Pag
         .calls_page(&ctx.company, &filter, q.cursor.as_deref(), PAGE_SIZE)
         .await
         .map_err(|e| PageError::from_data(e, lang))?;
-    let markup = render(&ctx, day, &filter, &page);
+    // The customers' names: one batch read for the page (a failed read costs the names).
+    let names = app
+        .data
+        .customer_names(
+            &ctx.company,
+            page.calls.iter().filter_map(|c| c.customer_number()),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(reason = ?e, "customer names not readable");
+            Default::default()
+        });
+    let markup = render(&ctx, day, &filter, &page, &names);
     Ok(ctx.respond(markup))
 }
 
-/// The page of a day's calls (no I/O: what the benchmark renders).
-pub fn render(ctx: &Ctx, day: NaiveDate, filter: &CallFilter, page: &CallPage) -> Markup {
+/// The page of a day's calls, with the names known for their customers (no I/O: what the
+/// benchmark renders).
+pub fn render(
+    ctx: &Ctx,
+    day: NaiveDate,
+    filter: &CallFilter,
+    page: &CallPage,
+    names: &HashMap<String, String>,
+) -> Markup {
     let tz = ctx.company.time_zone;
+    let lang = ctx.lang;
     let next_link = page.next.as_ref().map(|cursor| {
         let mut params = vec![("day", day.to_string()), ("cursor", cursor.clone())];
         for (k, v) in [
@@ -106,13 +128,13 @@ pub fn render(ctx: &Ctx, day: NaiveDate, filter: &CallFilter, page: &CallPage) -
             label { (ctx.t("status"))
                 select name="status" {
                     option value="" { (ctx.t("all")) }
-                    @for s in STATUSES { option value=(s) selected[filter.status.as_deref() == Some(s)] { (s) } }
+                    @for s in STATUSES { option value=(s) selected[filter.status.as_deref() == Some(s)] { (labels::status(s, lang)) } }
                 }
             }
             label { (ctx.t("sentiment"))
                 select name="sentiment" {
                     option value="" { (ctx.t("all")) }
-                    @for s in SENTIMENTS { option value=(s) selected[filter.sentiment.as_deref() == Some(s)] { (s) } }
+                    @for s in SENTIMENTS { option value=(s) selected[filter.sentiment.as_deref() == Some(s)] { (labels::sentiment(s, lang)) } }
                 }
             }
             label { (ctx.t("caller")) input type="text" name="caller" placeholder="+49…" value=(filter.caller.clone().unwrap_or_default()); }
@@ -123,7 +145,7 @@ pub fn render(ctx: &Ctx, day: NaiveDate, filter: &CallFilter, page: &CallPage) -
         } @else {
             table.calls {
                 thead { tr {
-                    th { (ctx.t("time")) } th { (ctx.t("caller")) } th { (ctx.t("status")) }
+                    th { (ctx.t("time")) } th { (ctx.t("direction")) } th { (ctx.t("customer")) } th { (ctx.t("status")) }
                     th { (ctx.t("duration")) } th { (ctx.t("sentiment")) } th { (ctx.t("summary")) }
                 } }
                 tbody {
@@ -131,10 +153,16 @@ pub fn render(ctx: &Ctx, day: NaiveDate, filter: &CallFilter, page: &CallPage) -
                         tr {
                             td { a href=(ctx.link(&format!("/calls/{}", c.call_id))) {
                                 (data::local_time(c.call_ts, &tz, "%H:%M:%S")) } }
-                            td { (c.from_number.as_deref().unwrap_or("–")) }
-                            td { (c.call_status.as_deref().unwrap_or("–")) }
+                            td.direction { (c.direction.as_deref().map(|d| labels::direction(d, lang)).unwrap_or_else(|| "–".into())) }
+                            td.customer {
+                                @if let Some(name) = c.customer_number().and_then(|n| names.get(n)) {
+                                    (name) " · "
+                                }
+                                (c.customer_number().unwrap_or("–"))
+                            }
+                            td.status { (c.call_status.as_deref().map(|s| labels::status(s, lang)).unwrap_or_else(|| "–".into())) }
                             td { (c.duration_ms.map(duration).unwrap_or_else(|| "–".into())) }
-                            td { (c.user_sentiment.as_deref().unwrap_or("–")) }
+                            td.sentiment { (c.user_sentiment.as_deref().map(|s| labels::sentiment(s, lang)).unwrap_or_else(|| "–".into())) }
                             td.summary { (c.call_summary.as_deref().unwrap_or("")) }
                         }
                     }

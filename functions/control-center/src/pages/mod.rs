@@ -17,6 +17,7 @@ use crate::ControlCenter;
 
 pub mod agents;
 pub mod analytics;
+pub mod appointments;
 pub mod call;
 pub mod calls;
 pub mod dead_letters;
@@ -185,8 +186,9 @@ fn cookie_safe(value: &str) -> String {
 }
 
 /// The navigation entries: (path, text key).
-const NAV: [(&str, &str); 6] = [
+const NAV: [(&str, &str); 7] = [
     ("", "overview"),
+    ("/appointments", "appointments"),
     ("/calls", "calls"),
     ("/analytics", "analytics"),
     ("/agents", "agents"),

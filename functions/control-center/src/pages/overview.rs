@@ -10,6 +10,7 @@ use super::{layout, number, percent, Ctx, PageError};
 use crate::data::{self};
 use crate::health::system_health;
 use crate::i18n::Lang;
+use crate::labels;
 
 /// The seed's targets: API response time < 200 ms, webhook success > 99 %, call completion
 /// > 90 %, agent response time < 2 s.
@@ -166,8 +167,8 @@ fn active_list(ctx: &Ctx, calls: &[CallSummary]) -> Markup {
                     li {
                         a href=(ctx.link(&format!("/calls/{}", c.call_id))) {
                             (data::local_time(c.call_ts, &tz, "%H:%M:%S")) " · "
-                            (c.from_number.as_deref().unwrap_or("–")) " · "
-                            (c.call_status.as_deref().unwrap_or(""))
+                            (c.customer_number().unwrap_or("–")) " · "
+                            (c.call_status.as_deref().map(|s| labels::status(s, ctx.lang)).unwrap_or_default())
                         }
                     }
                 }

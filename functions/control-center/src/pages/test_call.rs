@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::{layout, Ctx, PageError};
 use crate::data::DataError;
+use crate::labels;
 use crate::test_calls::{caller_of, start as start_call};
 use crate::ControlCenter;
 
@@ -89,7 +90,7 @@ async fn call_status(app: &ControlCenter, ctx: &Ctx, call_id: &str) -> Markup {
             let events: Vec<&str> = record.events_applied.iter().map(|e| e.as_str()).collect();
             html! {
                 dl.call-status {
-                    dt { (ctx.t("status")) } dd.status { (record.call_status().unwrap_or("–")) }
+                    dt { (ctx.t("status")) } dd.status { (record.call_status().map(|s| labels::status(s, ctx.lang)).unwrap_or_else(|| "–".into())) }
                     dt { "events" } dd { (events.join(", ")) }
                 }
                 p { a href=(ctx.link(&format!("/calls/{call_id}"))) { (ctx.t("call")) " " (ctx.t("open")) } }
