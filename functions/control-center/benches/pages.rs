@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use control_center::auth::Viewer;
 use control_center::data::CompanyView;
 use control_center::i18n::Lang;
-use control_center::pages::{analytics, call, calls, Ctx};
+use control_center::pages::{analytics, appointments, call, calls, Ctx};
 use control_center::ControlCenter;
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
@@ -68,6 +68,54 @@ fn ctx(app: &Arc<ControlCenter>) -> Ctx {
         companies: vec!["demo".into()],
         set_cookies: Vec::new(),
     }
+}
+
+/// The demo salon with 8 staff (everyone cuts hair) and 200 appointments on one day, spread
+/// over them: the desk's day page at its largest expected size.
+fn busy_day() -> (
+    shared::booking::company::Company,
+    NaiveDate,
+    Vec<shared::calendar::Appointment>,
+) {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    let mut settings: shared::booking::company::CompanySettings =
+        serde_json::from_str(include_str!("../../../infra/local/companies/demo.json"))
+            .expect("demo");
+    settings.staff = (1..=8)
+        .map(|i| {
+            serde_json::from_value(json!({"id": format!("p{i}"), "name": format!("Person {i}")}))
+                .expect("staff")
+        })
+        .collect();
+    let company = shared::booking::company::Company::from_settings(settings).expect("company");
+    let day = NaiveDate::from_ymd_opt(2026, 12, 15).expect("day");
+    let list = (0..200)
+        .map(|i: i64| {
+            let start = 1_765_785_600_000 + (i % 25) * 1_200_000;
+            let item: HashMap<String, A> = [
+                ("appointment_id", A::S(format!("apt_{i:016x}"))),
+                ("company_id", A::S("demo".into())),
+                ("date", A::S(day.to_string())),
+                (
+                    "time",
+                    A::S(format!("{:02}:{:02}", 9 + (i % 25) / 3, (i % 3) * 20)),
+                ),
+                ("start_ms", A::N(start.to_string())),
+                ("end_ms", A::N((start + 1_800_000).to_string())),
+                ("service_id", A::S("haircut".into())),
+                ("customer_phone", A::S(format!("+49151{i:08}"))),
+                ("customer_name", A::S(format!("Kundin {i}"))),
+                ("status", A::S("booked".into())),
+                ("staff_id", A::S(format!("p{}", 1 + i % 8))),
+                ("call_id", A::S(format!("call_{i:026x}"))),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            shared::calendar::ledger::parse_appointment(&item).expect("appointment")
+        })
+        .collect();
+    (company, day, list)
 }
 
 fn long_call() -> CallRecord {
@@ -151,6 +199,21 @@ fn bench(c: &mut Criterion) {
             )
             .into_string()
             .len()
+        })
+    });
+    let (company, day, list) = busy_day();
+    c.bench_function("desk day page (8 staff, 200 appointments)", |b| {
+        b.iter(|| {
+            appointments::render(&ctx, &company, day, false, &list, None)
+                .into_string()
+                .len()
+        })
+    });
+    c.bench_function("desk week page (200 appointments)", |b| {
+        b.iter(|| {
+            appointments::render(&ctx, &company, day, true, &list, None)
+                .into_string()
+                .len()
         })
     });
     let from = NaiveDate::from_ymd_opt(2025, 12, 1).expect("from");

@@ -758,7 +758,10 @@ fn cancellation_codes<R>(
     }
 }
 
-fn parse_appointment(item: &HashMap<String, AttributeValue>) -> Result<Appointment, CalendarError> {
+/// An appointment item read back (docs/data-model.md, "Appointments table").
+pub fn parse_appointment(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<Appointment, CalendarError> {
     let corrupt = |f: &str| CalendarError::Corrupt(f.to_owned());
     let text = |f: &str| match item.get(f) {
         Some(AttributeValue::S(v)) => Ok(v.clone()),

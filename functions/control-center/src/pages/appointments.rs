@@ -26,9 +26,9 @@ pub struct DeskQuery {
 }
 
 /// What the page shows besides the appointments: a refusal of the last write.
-struct Notice {
-    status: StatusCode,
-    text: String,
+pub struct Notice {
+    pub status: StatusCode,
+    pub text: String,
 }
 
 pub async fn page(ctx: Ctx, Query(q): Query<DeskQuery>) -> Result<Response, PageError> {
@@ -265,8 +265,8 @@ fn by(ctx: &Ctx) -> String {
     format!("desk:{}", ctx.viewer.user())
 }
 
-/// The desk page (no I/O).
-fn render(
+/// The desk page (no I/O: what the benchmark renders).
+pub fn render(
     ctx: &Ctx,
     company: &Company,
     date: NaiveDate,
@@ -362,7 +362,7 @@ fn week_grid(
             @for day in monday.iter_days().take(7) {
                 section.week-day {
                     h2 { a href=(format!("{}?date={day}&company={}", ctx.link("/appointments"), ctx.company.id)) {
-                        (day.format("%a %d.%m.").to_string()) } }
+                        (weekday(ctx, day)) " " (day.format("%d.%m.").to_string()) } }
                     @for a in appointments.iter().filter(|a| a.date == day) {
                         div.appointment.compact class=[(a.status == AppointmentStatus::Cancelled).then_some("cancelled")] {
                             span.time { (a.time.format("%H:%M").to_string()) }
@@ -374,6 +374,15 @@ fn week_grid(
                 }
             }
         }
+    }
+}
+
+/// A day's short weekday name in the page's language.
+fn weekday(ctx: &Ctx, day: NaiveDate) -> &'static str {
+    let i = day.weekday().num_days_from_monday() as usize;
+    match ctx.lang {
+        crate::i18n::Lang::De => ["Mo", "Di", "Mi", "Do", "Fr", "Sa", "So"][i],
+        crate::i18n::Lang::En => ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][i],
     }
 }
 
