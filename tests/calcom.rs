@@ -12,7 +12,7 @@ use check_availability::CheckAvailability;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use get_customer_info::GetCustomerInfo;
 use integration_tests::tool_harness::{
-    assert_arguments_are_read_never_guessed, calendar, call, demo_settings, next_tuesday,
+    assert_arguments_are_read_never_guessed, calendar, call, demo_settings, names, next_tuesday,
     put_company, salon_settings, service, settings_with_horizon, slots, Tools,
 };
 use integration_tests::{call_id, clients, counted_clients};
@@ -615,17 +615,6 @@ async fn a_company_west_of_utc_gets_its_evening_slots() {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         .replace(':', "%3A");
     assert!(query.contains(&format!("start={expected}")), "{query}");
-}
-
-fn names(reply: &Value, field: &str) -> Vec<String> {
-    reply[field]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The booking in the stub that carries `appointment_id`, live (accepted).

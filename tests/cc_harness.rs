@@ -38,16 +38,19 @@ pub fn config() -> ControlCenterConfig {
     ControlCenterConfig::from_env(&Env::from_map(env)).expect("config")
 }
 
-pub async fn idp(action: &str, body: Value) -> Value {
+async fn idp_client() -> AwsJsonClient {
     let sdk = sdk_config().await;
-    let api = AwsJsonClient::new(
+    AwsJsonClient::new(
         &sdk,
         "cognito-idp",
         "AWSCognitoIdentityProviderService",
         None,
     )
-    .expect("client");
-    api.call(action, &body).await.expect(action)
+    .expect("client")
+}
+
+pub async fn idp(action: &str, body: Value) -> Value {
+    idp_client().await.call(action, &body).await.expect(action)
 }
 
 /// The three logins (once per test binary).
@@ -62,15 +65,9 @@ pub async fn users(config: &ControlCenterConfig) {
         if let Some(c) = company {
             attrs.push(json!({"Name": "custom:company_id", "Value": c}));
         }
-        let sdk = sdk_config().await;
-        let api = AwsJsonClient::new(
-            &sdk,
-            "cognito-idp",
-            "AWSCognitoIdentityProviderService",
-            None,
-        )
-        .expect("client");
-        let _ = api
+        // Already there from an earlier test of this binary: fine.
+        let _ = idp_client()
+            .await
             .call::<Value>(
                 "AdminCreateUser",
                 &json!({"UserPoolId": pool, "Username": name, "UserAttributes": attrs, "MessageAction": "SUPPRESS"}),

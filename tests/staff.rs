@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use integration_tests::tool_harness::{call, next_tuesday, put_company, salon_settings, service};
+use integration_tests::tool_harness::{
+    call, names, next_tuesday, put_company, salon_settings, service,
+};
 use integration_tests::{clients, counted_clients};
 use serde_json::{json, Value};
 
@@ -13,17 +15,6 @@ use book_appointment::BookAppointment;
 use check_availability::CheckAvailability;
 use get_customer_info::GetCustomerInfo;
 use reschedule_appointment::RescheduleAppointment;
-
-fn names(reply: &Value, field: &str) -> Vec<String> {
-    reply[field]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[tokio::test]
 async fn sixteen_callers_for_one_time_get_the_three_stylists() {

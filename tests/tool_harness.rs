@@ -139,7 +139,12 @@ pub fn next_tuesday() -> NaiveDate {
 }
 
 pub fn slots(reply: &Value) -> Vec<String> {
-    reply["slots"]
+    names(reply, "slots")
+}
+
+/// The strings of the array `field` of a reply (`slots`, `others_free`).
+pub fn names(reply: &Value, field: &str) -> Vec<String> {
+    reply[field]
         .as_array()
         .map(|a| {
             a.iter()
