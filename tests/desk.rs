@@ -189,6 +189,26 @@ async fn the_desk_books_moves_marks_and_cancels_and_only_its_own_company() {
         (json!("15:00"), json!("arrived")),
         "{text}"
     );
+    // Every change of the desk is in the appointment's log: what, to what, by whom.
+    let log: Vec<(String, String, String)> = mine["changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let text = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+            (text("what"), text("detail"), text("by"))
+        })
+        .collect();
+    let by = "api:staff@cc.example".to_owned();
+    assert_eq!(
+        log,
+        [
+            ("booked".to_owned(), format!("{day} 14:00 anna"), by.clone()),
+            ("moved".to_owned(), format!("{day} 15:00 clara"), by.clone()),
+            ("arrived".to_owned(), format!("{day} 15:00 clara"), by),
+        ],
+        "{mine}"
+    );
     let (status, _, _) = send(&app, delete(&path, &staff)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _, text) = send(&app, delete(&path, &staff)).await;

@@ -319,6 +319,9 @@ def test_staff_run_the_day_at_the_desk(stack, page):
     book_at_desk("clara", "Walter Walk-in", "+4915112340000")
     clara = page.locator("section.staff-column[data-staff=clara]")
     assert "Walter Walk-in" in clara.inner_text() and "Empfang" in clara.inner_text(), clara.inner_text()
+    log = clara.locator("details.log")
+    log.locator("summary").click()
+    assert "Gebucht" in log.inner_text() and "desk:staff@demo.example" in log.inner_text(), log.inner_text()
     shot(page, "15-desk-walk-in")
 
     # The agent asked for Clara at eleven now hears she is taken, and that Anna is free.

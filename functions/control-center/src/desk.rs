@@ -154,7 +154,10 @@ impl Desk {
         };
         let calendar = self.calendars.for_company(company);
         match calendar.book(company, &request).await? {
-            BookingOutcome::Booked(a) => Ok(a),
+            BookingOutcome::Booked(a) => {
+                self.log(company, &a, by, "booked").await;
+                Ok(a)
+            }
             // The same customer, service and time exist already: not a second booking.
             BookingOutcome::AlreadyBooked(_) => Err(DeskError::Invalid(
                 "this customer already has this service at this time".into(),
@@ -170,9 +173,9 @@ impl Desk {
         &self,
         company: &Company,
         appointment_id: &str,
-        date: NaiveDate,
-        time: NaiveTime,
+        (date, time): (NaiveDate, NaiveTime),
         staff: Option<&str>,
+        by: &str,
     ) -> Result<Appointment, DeskError> {
         let appointment = self.booked(company, appointment_id).await?;
         let service = service(company, &appointment.service_id)?;
@@ -189,17 +192,26 @@ impl Desk {
             .reschedule(company, &appointment, service, date, time, person)
             .await?
         {
-            Some(moved) => Ok(moved),
+            Some(moved) => {
+                self.log(company, &moved, by, "moved").await;
+                Ok(moved)
+            }
             None => Err(DeskError::Taken {
                 free: self.free_then(company, service, date, time).await?,
             }),
         }
     }
 
-    pub async fn cancel(&self, company: &Company, appointment_id: &str) -> Result<(), DeskError> {
+    pub async fn cancel(
+        &self,
+        company: &Company,
+        appointment_id: &str,
+        by: &str,
+    ) -> Result<(), DeskError> {
         let appointment = self.booked(company, appointment_id).await?;
         let calendar = self.calendars.for_company(company);
         if calendar.cancel(company, &appointment).await? {
+            self.log(company, &appointment, by, "cancelled").await;
             Ok(())
         } else {
             Err(DeskError::NotBooked)
@@ -213,15 +225,35 @@ impl Desk {
         attendance: Attendance,
         by: &str,
     ) -> Result<(), DeskError> {
-        self.booked(company, appointment_id).await?;
+        let appointment = self.booked(company, appointment_id).await?;
         if self
             .ledger
             .set_attendance(company.id(), appointment_id, attendance, by)
             .await?
         {
+            self.log(company, &appointment, by, attendance.as_str())
+                .await;
             Ok(())
         } else {
             Err(DeskError::NotBooked)
+        }
+    }
+
+    /// Notes a change in the appointment's log: `what`, and the time and person it is at now.
+    /// The change is made already; a log that cannot be written is logged, not an error.
+    async fn log(&self, company: &Company, a: &Appointment, by: &str, what: &str) {
+        let detail = format!(
+            "{} {} {}",
+            a.date,
+            a.time.format("%H:%M"),
+            a.staff_id.as_deref().unwrap_or_default()
+        );
+        if let Err(e) = self
+            .ledger
+            .record_change(company.id(), &a.appointment_id, by, what, detail.trim_end())
+            .await
+        {
+            tracing::warn!(appointment_id = %a.appointment_id, reason = %e, "change log not written");
         }
     }
 

@@ -97,6 +97,9 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("desk_anyone", "Wer frei ist", "Whoever is free"),
     ("desk_new", "Neuer Termin", "New appointment"),
     ("desk_book", "Buchen", "Book"),
+    ("desk_log", "Änderungen", "Changes"),
+    ("desk_moved", "Verschoben", "Moved"),
+    ("desk_changed", "Geändert", "Changed"),
     ("success_rate", "Erfolgsquote", "Success rate"),
     ("sentiment", "Stimmung", "Sentiment"),
     (

@@ -16,7 +16,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Up
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 
 use super::placement::Placement;
-use super::{Appointment, AppointmentStatus, Attendance, BookingRequest, CalendarError};
+use super::{Appointment, AppointmentStatus, Attendance, BookingRequest, CalendarError, Change};
+
+/// The longest change log an appointment keeps.
+pub const MAX_CHANGES: usize = 100;
 use crate::booking::company::Company;
 use crate::booking::phone::PhoneNumber;
 
@@ -69,6 +72,7 @@ pub(super) fn booked_appointment(
         booked_by: req.booked_by.map(str::to_owned),
         backend: external_uid.map(|_| "calcom".to_owned()),
         attendance: None,
+        changes: Vec::new(),
         locks,
     }
 }
@@ -282,6 +286,55 @@ impl AppointmentLedger {
         }
         out.truncate(limit);
         Ok(out)
+    }
+
+    /// Appends to an appointment's change log (at most [`MAX_CHANGES`] entries; later ones are
+    /// logged, not kept). After the change itself, so a failure here never undoes it.
+    pub async fn record_change(
+        &self,
+        company_id: &str,
+        appointment_id: &str,
+        by: &str,
+        what: &str,
+        detail: &str,
+    ) -> Result<(), CalendarError> {
+        let entry = AttributeValue::M(HashMap::from([
+            ("at_ms".to_owned(), n(Utc::now().timestamp_millis())),
+            ("by".to_owned(), s(by)),
+            ("what".to_owned(), s(what)),
+            ("detail".to_owned(), s(detail)),
+        ]));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(company_pk(company_id)))
+            .key("sk", s(format!("A#{appointment_id}")))
+            .update_expression("SET changes = list_append(if_not_exists(changes, :none), :entry)")
+            .condition_expression(
+                "attribute_exists(sk) AND (attribute_not_exists(changes) OR size(changes) < :max)",
+            )
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":entry", AttributeValue::L(vec![entry]))
+            .expression_attribute_values(":max", n(MAX_CHANGES as i64))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                tracing::warn!(
+                    appointment_id,
+                    what,
+                    "change log full (or the appointment is gone): not kept"
+                );
+                Ok(())
+            }
+            Err(err) => Err(backend(DisplayErrorContext(err))),
+        }
     }
 
     /// Marks whether a booked appointment's customer came; `Ok(false)`: it is not booked (any
@@ -758,6 +811,25 @@ fn cancellation_codes<R>(
     }
 }
 
+fn parse_change(entry: &AttributeValue) -> Option<Change> {
+    let AttributeValue::M(m) = entry else {
+        return None;
+    };
+    let text = |k: &str| match m.get(k) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    };
+    Some(Change {
+        at_ms: match m.get("at_ms") {
+            Some(AttributeValue::N(v)) => v.parse().ok()?,
+            _ => return None,
+        },
+        by: text("by")?,
+        what: text("what")?,
+        detail: text("detail").unwrap_or_default(),
+    })
+}
+
 /// An appointment item read back (docs/data-model.md, "Appointments table").
 pub fn parse_appointment(
     item: &HashMap<String, AttributeValue>,
@@ -792,6 +864,10 @@ pub fn parse_appointment(
         booked_by: text("booked_by").ok(),
         backend: text("backend").ok(),
         attendance: text("attendance").ok().and_then(|a| Attendance::parse(&a)),
+        changes: match item.get("changes") {
+            Some(AttributeValue::L(entries)) => entries.iter().filter_map(parse_change).collect(),
+            _ => Vec::new(),
+        },
         locks: match item.get("locks") {
             Some(AttributeValue::Ss(l)) => l.iter().cloned().collect(),
             _ => BTreeSet::new(),

@@ -59,7 +59,19 @@ pub struct Appointment {
     pub backend: Option<String>,
     /// Whether the customer came, as the desk marked it.
     pub attendance: Option<Attendance>,
+    /// What the desk changed, oldest first (`changes`).
+    pub changes: Vec<Change>,
     locks: BTreeSet<String>,
+}
+
+/// One entry of an appointment's change log: when, who (`desk:<user>`, `api:<user>`), what
+/// (`booked`, `moved`, `cancelled`, `arrived`, `no_show`) and to what (`2026-12-29 11:00 clara`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub at_ms: i64,
+    pub by: String,
+    pub what: String,
+    pub detail: String,
 }
 
 /// Where an appointment was made.

@@ -118,6 +118,8 @@ pub fn appointment_json(company: &Company, a: &Appointment) -> Value {
             AppointmentSource::CalCom => "calcom",
         },
         "call_id": a.call_id,
+        "booked_by": a.booked_by,
+        "changes": a.changes.iter().map(|c| json!({"at_ms": c.at_ms, "by": c.by, "what": c.what, "detail": c.detail})).collect::<Vec<_>>(),
     })
 }
 
@@ -291,7 +293,11 @@ pub async fn change(
                 None => current.time,
             };
             let staff = staff.filter(|s| !s.trim().is_empty());
-            match app.desk.reschedule(&company, &id, date, time, staff).await {
+            match app
+                .desk
+                .reschedule(&company, &id, (date, time), staff, &by(&session))
+                .await
+            {
                 Ok(a) => Ok(Json(appointment_json(&company, &a)).into_response()),
                 Err(e) => Ok(refused(e)),
             }
@@ -307,7 +313,7 @@ pub async fn cancel(
     Query(q): Query<CompanyIdQuery>,
 ) -> ApiResult {
     let company = company_of(&app, &session, q.company_id.as_deref()).await?;
-    match app.desk.cancel(&company, &id).await {
+    match app.desk.cancel(&company, &id, &by(&session)).await {
         Ok(()) => {
             tracing::info!(appointment_id = %id, "desk cancelled (API)");
             Ok(StatusCode::NO_CONTENT.into_response())

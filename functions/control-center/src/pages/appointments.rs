@@ -195,7 +195,7 @@ pub async fn reschedule(
             let staff = Some(form.staff.trim()).filter(|s| !s.is_empty());
             ctx.app
                 .desk
-                .reschedule(&company, &id, date, time, staff)
+                .reschedule(&company, &id, (date, time), staff, &by(&ctx))
                 .await
                 .map(|a| tracing::info!(appointment_id = %a.appointment_id, "desk moved"))
         }
@@ -222,7 +222,7 @@ pub async fn cancel(
 ) -> Result<Response, PageError> {
     let company = settings(&ctx)?;
     let date = read_date(&form.date).unwrap_or_else(|_| data::today(&company.time_zone));
-    match ctx.app.desk.cancel(&company, &id).await {
+    match ctx.app.desk.cancel(&company, &id, &by(&ctx)).await {
         Ok(()) => {
             tracing::info!(appointment_id = %id, "desk cancelled");
             Ok(back_to(&ctx, date))
@@ -434,6 +434,19 @@ fn card(
                 }) }
                 " · " span.status { (status_text(ctx, a)) }
             }
+            @if !a.changes.is_empty() {
+                details.log {
+                    summary { (ctx.t("desk_log")) " (" (a.changes.len()) ")" }
+                    ol {
+                        @for c in &a.changes {
+                            li {
+                                (data::local_time(c.at_ms, tz, "%d.%m. %H:%M")) " · "
+                                (change_text(ctx, &c.what)) " · " (c.detail) " · " span.by { (c.by) }
+                            }
+                        }
+                    }
+                }
+            }
             @if booked {
                 details.actions {
                     summary { (ctx.t("desk_change")) }
@@ -460,6 +473,17 @@ fn card(
                 }
             }
         }
+    }
+}
+
+fn change_text(ctx: &Ctx, what: &str) -> &'static str {
+    match what {
+        "booked" => ctx.t("desk_booked"),
+        "moved" => ctx.t("desk_moved"),
+        "cancelled" => ctx.t("desk_cancelled"),
+        "arrived" => ctx.t("desk_arrived"),
+        "no_show" => ctx.t("desk_no_show"),
+        _ => ctx.t("desk_changed"),
     }
 }
 
