@@ -758,6 +758,39 @@ async fn staff_on_calcom_are_hosts_with_their_own_event_types() {
         ),
         (json!(12), true)
     );
+    // A round-robin booking moved to a time its host is busy: Cal.com gives it to another free
+    // host, and the appointment names who it is with now (never the one it was with before).
+    let third_caller = "+4917655580009";
+    let rr = call(
+        &book,
+        &t.agent,
+        third_caller,
+        json!({"date": d, "time": "16:00", "service_id": "haircut"}),
+    )
+    .await;
+    let first_host = rr["staff"].as_str().unwrap_or_default().to_owned();
+    let busy_type = match first_host.as_str() {
+        "Anna" => 2001,
+        "Ben" => 2101,
+        _ => 2201,
+    };
+    t.stub.add_booking(busy_type, berlin(day, 16, 30), 30);
+    let rr_moved = call(
+        &reschedule,
+        &t.agent,
+        third_caller,
+        json!({"new_date": d, "new_time": "16:30"}),
+    )
+    .await;
+    assert_eq!(rr_moved["success"], json!(true), "{rr_moved}");
+    assert_ne!(rr_moved["staff"], json!(first_host), "{rr_moved}");
+    let host = live_booking(&t, &rr["appointment_id"])["hosts"][0]["name"].clone();
+    assert!(
+        host.as_str()
+            .unwrap_or_default()
+            .starts_with(rr_moved["staff"].as_str().unwrap_or("?")),
+        "{host} {rr_moved}"
+    );
     // To Anna: a booking on her type, Ben's cancelled, the ledger names her.
     let to_anna = call(
         &reschedule,

@@ -457,22 +457,31 @@ impl CalComCalendar {
             })
     }
 
-    /// The staff member a booking is with: the one asked for, else the host Cal.com chose
-    /// (round robin), mapped back through `hosts`.
-    fn staff_of(&self, asked: &str, booking: &CalComBooking) -> String {
+    /// The staff member a booking is with: the host Cal.com names (`hosts[0].id`, mapped back
+    /// through `hosts`) — a round-robin type may choose or, on a move, change the host — else
+    /// the one it was made for (`expected`; empty for a company without staff).
+    fn staff_of(&self, expected: &str, booking: &CalComBooking) -> String {
         let chosen = booking
             .host_id
             .and_then(|user| self.settings.staff_of_user(user));
-        if !asked.is_empty() {
-            if chosen.is_some_and(|c| c != asked) {
-                tracing::warn!(asked, chosen = ?chosen, "Cal.com booked another host than the person's own event type has");
+        match chosen {
+            Some(chosen) => {
+                if !expected.is_empty() && chosen != expected {
+                    tracing::info!(
+                        expected,
+                        chosen,
+                        "Cal.com booked another host than expected"
+                    );
+                }
+                chosen.to_owned()
             }
-            return asked.to_owned();
+            None => {
+                if !self.settings.hosts.is_empty() {
+                    tracing::warn!(host = ?booking.host_id, "Cal.com answered with a host that calendar.hosts does not map");
+                }
+                expected.to_owned()
+            }
         }
-        if chosen.is_none() && !self.settings.hosts.is_empty() {
-            tracing::warn!(host = ?booking.host_id, "Cal.com chose a host that calendar.hosts does not map");
-        }
-        chosen.unwrap_or_default().to_owned()
     }
 
     /// Free starts `from..=to` per local day and time, as Cal.com offers them for one event type.
