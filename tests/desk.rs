@@ -93,7 +93,7 @@ async fn a_desk_and_a_phone_booking_for_one_person_and_time_have_one_winner() {
 }
 
 #[tokio::test]
-async fn the_desk_books_moves_marks_and_cancels_and_only_its_own_company() {
+async fn the_desk_books_moves_and_cancels_and_only_its_own_company() {
     let (app, config) = app().await;
     put_salon(&config, COMPANY).await;
     let staff = id_token(&config, STAFF).await;
@@ -121,6 +121,22 @@ async fn the_desk_books_moves_marks_and_cancels_and_only_its_own_company() {
         (json!("Anna"), json!("desk"))
     );
     let path = format!("/api/retell/appointments/{id}");
+    // The same request again (a script's retry): the same booking, not a second one.
+    let (status, _, text) = send(
+        &app,
+        post_json(
+            "/api/retell/appointments",
+            &staff,
+            json!({"service_id": "coloring", "date": day, "time": "14:00",
+                   "customer_name": "Eva Fett", "customer_phone": "+4915155577001"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, body(&text)["appointment_id"].clone()),
+        (StatusCode::CREATED, json!(id)),
+        "{text}"
+    );
     // The colour station is one: Clara cannot colour at 14:00 as well.
     let (status, _, text) = send(
         &app,
@@ -147,12 +163,29 @@ async fn the_desk_books_moves_marks_and_cancels_and_only_its_own_company() {
         (body(&text)["time"].clone(), body(&text)["staff"].clone()),
         (json!("15:00"), json!("Clara"))
     );
-    let (status, _, text) = send(
-        &app,
-        patch_json(&path, &staff, json!({"attendance": "arrived"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{text}");
+    // Whether the customer came is not known a week ahead; an empty person is no person; an id
+    // that is not one is not looked up.
+    for (request, expected) in [
+        (
+            patch_json(&path, &staff, json!({"attendance": "arrived"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            patch_json(&path, &staff, json!({"staff": ""})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            patch_json(
+                &format!("/api/retell/appointments/{}", "a".repeat(5000)),
+                &staff,
+                json!({"time": "16:00"}),
+            ),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (status, _, text) = send(&app, request).await;
+        assert_eq!(status, expected, "{text}");
+    }
     // Another company's staff: every id of this company is not found, nothing changes.
     for request in [
         get(
@@ -186,7 +219,7 @@ async fn the_desk_books_moves_marks_and_cancels_and_only_its_own_company() {
         .unwrap_or_default();
     assert_eq!(
         (mine["time"].clone(), mine["attendance"].clone()),
-        (json!("15:00"), json!("arrived")),
+        (json!("15:00"), Value::Null),
         "{text}"
     );
     // Every change of the desk is in the appointment's log: what, to what, by whom.
@@ -204,8 +237,7 @@ async fn the_desk_books_moves_marks_and_cancels_and_only_its_own_company() {
         log,
         [
             ("booked".to_owned(), format!("{day} 14:00 anna"), by.clone()),
-            ("moved".to_owned(), format!("{day} 15:00 clara"), by.clone()),
-            ("arrived".to_owned(), format!("{day} 15:00 clara"), by),
+            ("moved".to_owned(), format!("{day} 15:00 clara"), by),
         ],
         "{mine}"
     );
@@ -376,4 +408,67 @@ async fn the_day_page_shows_columns_and_books_walk_ins() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// Arrived and no-show are marked from shortly before the start; a move clears the mark (the
+/// moved appointment is a new visit), through the ledger the desk writes with.
+#[tokio::test]
+async fn attendance_is_marked_once_the_appointment_is_near_and_cleared_by_a_move() {
+    use shared::calendar::{Attendance, BookingOutcome, BookingRequest, Calendar, NativeCalendar};
+    let (app, config) = app().await;
+    let settings = put_salon(&config, COMPANY).await;
+    let company = shared::booking::company::Company::from_settings(settings).expect("company");
+    let staff = id_token(&config, STAFF).await;
+    // Booked directly for a past start (the desk itself never books the past).
+    let calendar =
+        NativeCalendar::new(clients().await.dynamodb.clone(), &config.appointments_table);
+    let day = next_tuesday() - chrono::Duration::weeks(1);
+    let service = company
+        .settings
+        .services
+        .iter()
+        .find(|s| s.id == "beard")
+        .expect("beard");
+    let phone = shared::booking::phone::PhoneNumber::parse("+4915155566001").expect("phone");
+    let request = BookingRequest {
+        date: day,
+        time: chrono::NaiveTime::from_hms_opt(9, 0, 0).expect("time"),
+        service,
+        customer_phone: &phone,
+        customer_name: Some("Gestern"),
+        customer_email: None,
+        notes: None,
+        call_id: None,
+        staff: company.team.member("ben"),
+        contact_proven: true,
+        booked_by: Some("desk:test"),
+    };
+    let BookingOutcome::Booked(a) = calendar.book(&company, &request).await.expect("book") else {
+        panic!("not booked");
+    };
+    let path = format!("/api/retell/appointments/{}", a.appointment_id);
+    let (status, _, text) = send(
+        &app,
+        patch_json(&path, &staff, json!({"attendance": "no_show"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let marked = calendar
+        .ledger()
+        .appointment(&company, &a.appointment_id)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(marked.attendance, Some(Attendance::NoShow));
+    let (status, _, text) = send(
+        &app,
+        patch_json(
+            &path,
+            &staff,
+            json!({"date": week_after(4), "time": "10:00"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(body(&text)["attendance"], Value::Null, "{text}");
 }

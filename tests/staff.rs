@@ -391,3 +391,23 @@ async fn bookings_from_before_staff_count_as_the_first_persons() {
     .await;
     assert_eq!(anyone["staff"], json!("Ben"), "{anyone}");
 }
+
+/// Retell retries a tool call whose answer it did not get: the retry of a booking with no
+/// person asked for finds its own appointment (the time it holds is not "taken" for it).
+#[tokio::test]
+async fn the_retry_of_a_booking_with_whoever_is_free_finds_its_own_appointment() {
+    let aws = clients().await;
+    let (_, agent) = put_company(&aws, &salon_settings()).await;
+    let book = service(BookAppointment, &aws);
+    let args =
+        json!({"date": next_tuesday().to_string(), "time": "15:00", "service_id": "coloring"});
+    let first = call(&book, &agent, "+4917655590001", args.clone()).await;
+    assert_eq!(first["success"], json!(true), "{first}");
+    // The colour station is taken at 15:00 now: only this booking may have it again.
+    let again = call(&book, &agent, "+4917655590001", args.clone()).await;
+    assert_eq!(again["success"], json!(true), "{again}");
+    assert_eq!(again["appointment_id"], first["appointment_id"]);
+    assert_eq!(again["staff"], first["staff"]);
+    let other = call(&book, &agent, "+4917655590002", args).await;
+    assert_eq!(other["success"], json!(false), "{other}");
+}

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use shared::booking::company::{Company, Service};
 use shared::booking::phone::PhoneNumber;
-use shared::booking::slots::{local_day_start, SlotFinder};
+use shared::booking::slots::local_day_start;
 use shared::booking::staff::StaffMember;
 use shared::calendar::ledger::AppointmentLedger;
 use shared::calendar::{
@@ -17,6 +17,8 @@ use shared::calendar::{
 
 /// At most this many appointments in one view (a week of a large salon fits many times).
 pub const MAX_APPOINTMENTS: usize = 2000;
+/// How long before its start an appointment may be marked arrived or no-show.
+const ATTENDANCE_LEAD_MINUTES: i64 = 60;
 /// Names on the desk are bounded like the booking tool's.
 const MAX_NAME_CHARS: usize = 100;
 
@@ -110,6 +112,7 @@ pub struct Desk {
 impl Desk {
     /// The appointments (booked and cancelled, not the pending attempts of an external
     /// booking) starting on `days` local days from `first`: one Query of the company's index.
+    /// More than [`MAX_APPOINTMENTS`] is refused (a narrower range), never cut short silently.
     pub async fn appointments(
         &self,
         company: &Company,
@@ -122,8 +125,13 @@ impl Desk {
             .ok_or(DeskError::NotFound)?;
         let mut list = self
             .ledger
-            .appointments_between(company.id(), from, to, MAX_APPOINTMENTS)
+            .appointments_between(company.id(), from, to, MAX_APPOINTMENTS + 1)
             .await?;
+        if list.len() > MAX_APPOINTMENTS {
+            return Err(DeskError::Invalid(format!(
+                "more than {MAX_APPOINTMENTS} appointments: choose fewer days"
+            )));
+        }
         list.retain(|a| a.status != AppointmentStatus::Pending);
         Ok(list)
     }
@@ -158,10 +166,9 @@ impl Desk {
                 self.log(company, &a, by, "booked").await;
                 Ok(a)
             }
-            // The same customer, service and time exist already: not a second booking.
-            BookingOutcome::AlreadyBooked(_) => Err(DeskError::Invalid(
-                "this customer already has this service at this time".into(),
-            )),
+            // The same customer, service and time (a repeated request): that booking, not a
+            // second one.
+            BookingOutcome::AlreadyBooked(a) => Ok(a),
             BookingOutcome::SlotTaken => Err(DeskError::Taken {
                 free: self.free_then(company, service, new.date, new.time).await?,
             }),
@@ -179,12 +186,16 @@ impl Desk {
     ) -> Result<Appointment, DeskError> {
         let appointment = self.booked(company, appointment_id).await?;
         let service = service(company, &appointment.service_id)?;
+        // Asked for nobody: the same person (an appointment from before the company listed
+        // staff is its first member's, where the calendar moves it).
         let person = match person(company, staff, service)? {
             Some(p) => Some(p),
-            None => appointment
-                .staff_id
-                .as_deref()
-                .and_then(|id| company.team.member(id)),
+            None if company.team.is_staffed() => Some(
+                company
+                    .team
+                    .member_or_default(appointment.staff_id.as_deref()),
+            ),
+            None => None,
         };
         works_then(company, service, date, time, person)?;
         let calendar = self.calendars.for_company(company);
@@ -196,9 +207,13 @@ impl Desk {
                 self.log(company, &moved, by, "moved").await;
                 Ok(moved)
             }
-            None => Err(DeskError::Taken {
-                free: self.free_then(company, service, date, time).await?,
-            }),
+            None => {
+                // Refused: the time is taken, or the appointment itself changed meanwhile.
+                self.booked(company, appointment_id).await?;
+                Err(DeskError::Taken {
+                    free: self.free_then(company, service, date, time).await?,
+                })
+            }
         }
     }
 
@@ -226,6 +241,12 @@ impl Desk {
         by: &str,
     ) -> Result<(), DeskError> {
         let appointment = self.booked(company, appointment_id).await?;
+        // Whether someone came is known from shortly before the appointment on.
+        if appointment.start > Utc::now() + Duration::minutes(ATTENDANCE_LEAD_MINUTES) {
+            return Err(DeskError::Invalid(
+                "attendance: the appointment has not started yet".into(),
+            ));
+        }
         if self
             .ledger
             .set_attendance(company.id(), appointment_id, attendance, by)
@@ -330,7 +351,8 @@ fn desk_now(company: &Company) -> DateTime<Utc> {
 }
 
 /// Whether `time` on `date` starts `service` inside the person's (or someone qualified's)
-/// hours, breaks and absences, on the slot grid, and not in the past.
+/// hours, breaks and absences, on the slot grid, and not in the past (the shared check of the
+/// tools, with the desk's "now").
 fn works_then(
     company: &Company,
     service: &Service,
@@ -338,19 +360,10 @@ fn works_then(
     time: NaiveTime,
     person: Option<&StaffMember>,
 ) -> Result<(), DeskError> {
-    let now = desk_now(company);
-    let works = |p: &StaffMember| {
-        p.performs(&service.id)
-            && SlotFinder::new(&p.schedule)
-                .free_slots(date, service.timing(), &[], now)
-                .iter()
-                .any(|s| s.local == time)
-    };
-    let ok = match person {
-        Some(p) => works(p),
-        None => company.team.qualified(&service.id).any(works),
-    };
-    if ok {
+    if company
+        .team
+        .is_bookable_start(service, date, time, person, desk_now(company))
+    {
         Ok(())
     } else {
         Err(DeskError::Invalid(

@@ -164,6 +164,30 @@ const ANYONE: &[&str] = &[
 ];
 
 impl Team {
+    /// Whether `time` on `date` is a start the hours allow for `service`, bookings aside: the
+    /// hours (breaks, absences, closures, notice from `now`, slot grid) of `person`, or of anyone
+    /// who performs it. The tools and the desk check this before asking the calendar.
+    pub fn is_bookable_start(
+        &self,
+        service: &crate::booking::company::Service,
+        date: NaiveDate,
+        time: chrono::NaiveTime,
+        person: Option<&StaffMember>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        let works = |p: &StaffMember| {
+            p.performs(&service.id)
+                && crate::booking::slots::SlotFinder::new(&p.schedule)
+                    .free_slots(date, service.timing(), &[], now)
+                    .iter()
+                    .any(|s| s.local == time)
+        };
+        match person {
+            Some(p) => works(p),
+            None => self.qualified(&service.id).any(works),
+        }
+    }
+
     /// The team of a company: `schedule` (with its `hours` and `breaks`) is the company's; each
     /// member's is derived from it.
     pub fn build(

@@ -571,6 +571,8 @@ impl AppointmentLedger {
             update.push_str(", staff_id = :staff");
             builder = builder.expression_attribute_values(":staff", s(&to.staff_id));
         }
+        // A moved appointment is a new visit: whether the customer came is not known yet.
+        let clear = " REMOVE attendance, attendance_by, attendance_at_ms";
         match external_uid {
             Some(uid) => {
                 update.push_str(", external_uid = :uid");
@@ -586,6 +588,7 @@ impl AppointmentLedger {
                     );
             }
         }
+        update.push_str(clear);
         Ok(TransactWriteItem::builder()
             .update(builder.update_expression(update).build().map_err(backend)?)
             .build())
@@ -793,6 +796,7 @@ impl AppointmentLedger {
             staff_id: Some(to.staff_id.clone())
                 .filter(|id| !id.is_empty())
                 .or_else(|| appointment.staff_id.clone()),
+            attendance: None,
             ..appointment.clone()
         })
     }

@@ -168,8 +168,21 @@ pub struct BookingRequest<'a> {
     /// Whether the caller rings from `customer_phone`: only then does the booking replace the
     /// name and e-mail stored for that customer (otherwise it fills in only what is missing).
     pub contact_proven: bool,
-    /// The control-center user booking at the desk (`None`: the phone agent).
+    /// The control-center user booking at the desk (`None`: the phone agent). The desk books
+    /// walk-ins: the company's minimum notice does not apply to it, the hours do.
     pub booked_by: Option<&'a str>,
+}
+
+impl BookingRequest<'_> {
+    /// The "now" the hours are checked from: for the desk, without the minimum notice.
+    pub fn notice_from(&self, company: &Company) -> DateTime<Utc> {
+        let now = Utc::now();
+        if self.booked_by.is_some() {
+            now - chrono::Duration::minutes(i64::from(company.settings.min_notice_minutes))
+        } else {
+            now
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

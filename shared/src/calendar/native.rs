@@ -132,6 +132,13 @@ impl NativeCalendar {
     ) -> Result<BookingOutcome, CalendarError> {
         let team = &company.team;
         let resource = team.resource_for(&req.service.id);
+        let base = Placement::new(company, req.service, req.date, req.time)?;
+        let id = appointment_id(
+            company.id(),
+            req.customer_phone.as_str(),
+            base.start,
+            &req.service.id,
+        );
         let staff: Vec<&StaffMember>;
         let mut units: Vec<u32> = resource.map_or(vec![], |r| (0..r.capacity).collect());
         if let Some(person) = req.staff {
@@ -142,9 +149,23 @@ impl NativeCalendar {
         } else {
             // Who is free then, the fairest first, and free units first (one Query).
             let occupancy = self.day_occupancy(company, req.date).await?;
-            let free = free_times(team, req.service, req.date, &occupancy, Utc::now(), None);
+            let free = free_times(
+                team,
+                req.service,
+                req.date,
+                &occupancy,
+                req.notice_from(company),
+                None,
+            );
             let Some(at) = free.iter().find(|f| f.time == req.time) else {
-                return Ok(BookingOutcome::SlotTaken);
+                // Nobody is free then — perhaps because this very booking holds the time (a
+                // retry whose first answer was lost): then it is that booking.
+                return Ok(match self.ledger.appointment(company, &id).await? {
+                    Some(a) if a.status == AppointmentStatus::Booked => {
+                        BookingOutcome::AlreadyBooked(a)
+                    }
+                    _ => BookingOutcome::SlotTaken,
+                });
             };
             staff = at.staff.iter().filter_map(|id| team.member(id)).collect();
             if let Some(r) = resource {
@@ -155,13 +176,6 @@ impl NativeCalendar {
                 units.sort_by_key(|u| !occupancy.unit_free(&r.id, *u, at.start, end));
             }
         }
-        let base = Placement::new(company, req.service, req.date, req.time)?;
-        let id = appointment_id(
-            company.id(),
-            req.customer_phone.as_str(),
-            base.start,
-            &req.service.id,
-        );
         let mut attempts = 0;
         for person in staff {
             let unit_choices: Vec<Option<u32>> = if units.is_empty() {
@@ -399,6 +413,7 @@ impl NativeCalendar {
                         start: to.start,
                         end: to.end,
                         staff_id: Some(to.staff_id.clone()).filter(|s| !s.is_empty()),
+                        attendance: None,
                         locks: to.locks,
                         ..appointment.clone()
                     }))

@@ -12,7 +12,6 @@ use super::args::{
 use super::CallInfo;
 use crate::booking::company::{Company, Service};
 use crate::booking::person::PersonName;
-use crate::booking::slots::SlotFinder;
 use crate::booking::spoken::{
     german_date, german_date_with_year, hhmm, parse_date, parse_time, SpokenError,
 };
@@ -244,17 +243,9 @@ impl ToolContext<'_> {
         time: NaiveTime,
         person: Option<&StaffMember>,
     ) -> bool {
-        let works = |p: &StaffMember| {
-            p.performs(&service.id)
-                && SlotFinder::new(&p.schedule)
-                    .free_slots(date, service.timing(), &[], self.now)
-                    .iter()
-                    .any(|s| s.local == time)
-        };
-        match person {
-            Some(p) => works(p),
-            None => self.company.team.qualified(&service.id).any(works),
-        }
+        self.company
+            .team
+            .is_bookable_start(service, date, time, person, self.now)
     }
 
     /// The last day a new appointment may be on (`max_advance_days` after today).

@@ -244,6 +244,9 @@ pub async fn change(
     Query(q): Query<CompanyIdQuery>,
     body: Bytes,
 ) -> ApiResult {
+    if !shared::calendar::is_appointment_id(&id) {
+        return Err(ApiError::not_found());
+    }
     let body = Fields::read(&body, &["date", "time", "staff", "attendance"])?;
     let (date, time, staff, attendance) = (
         body.text("date")?,
@@ -282,7 +285,6 @@ pub async fn change(
                 .appointment(&company, &id)
                 .await
                 .map_err(|e| ApiError::from(DeskError::from(e)))?
-                .filter(|_| shared::calendar::is_appointment_id(&id))
                 .ok_or_else(ApiError::not_found)?;
             let date = match date {
                 Some(d) => read_date(d)?,
@@ -292,7 +294,11 @@ pub async fn change(
                 Some(t) => read_time(t)?,
                 None => current.time,
             };
-            let staff = staff.filter(|s| !s.trim().is_empty());
+            if staff.is_some_and(|s| s.trim().is_empty()) {
+                return Err(ApiError::invalid(
+                    "staff: a staff id (leave it out to keep the person)",
+                ));
+            }
             match app
                 .desk
                 .reschedule(&company, &id, (date, time), staff, &by(&session))
