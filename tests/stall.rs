@@ -112,6 +112,7 @@ fn call_ended(call: &str, agent: &str, results: &[(&str, &Value)]) -> Value {
         );
     }
     json!({"event": "call_ended", "call": {"call_id": call, "agent_id": agent, "call_status": "ended",
+        "direction": "inbound", "from_number": "+4915112345678", "to_number": "+493012345678",
         "start_timestamp": now_ms() - 60_000, "end_timestamp": now_ms(),
         "transcript_with_tool_calls": transcript}})
 }
@@ -244,4 +245,34 @@ async fn a_booking_cut_off_by_a_stall_is_never_reported_as_failed() {
     assert_eq!(unresolved[0]["appointment_id"], json!(appointment_id));
     assert_eq!(unresolved[0]["outcome"], json!("booked_caller_not_told"));
     assert_eq!(unresolved[0]["tool"], json!("book_appointment"));
+
+    // Staff get a callback for it, once however often the event comes.
+    let callbacks = shared::callbacks::CallbackStore::new(aws.dynamodb.clone(), appointments);
+    let callback = callbacks
+        .of_call(&tag, &hung_up)
+        .await
+        .expect("read")
+        .expect("a callback for staff");
+    assert_eq!(callback.source, shared::callbacks::CallbackSource::FollowUp);
+    assert_eq!(callback.phone, "+4915112345678");
+    assert!(
+        callback.reason.contains("booked_caller_not_told"),
+        "{}",
+        callback.reason
+    );
+    let failures = consumer
+        .handle_batch(consume(
+            &hung_up,
+            call_ended(&hung_up, &agent, &[("book_appointment", &pending)]),
+        ))
+        .await;
+    assert!(failures.batch_item_failures.is_empty());
+    let pending_ones = callbacks.pending(&tag).await.expect("list");
+    assert_eq!(
+        pending_ones
+            .iter()
+            .filter(|c| c.call_id.as_deref() == Some(hung_up.as_str()))
+            .count(),
+        1
+    );
 }

@@ -16,6 +16,7 @@
 
 pub mod booking;
 pub mod calendar;
+pub mod callbacks;
 pub mod calls;
 pub mod platform;
 pub mod retell;

@@ -16,6 +16,7 @@ use shared::retell::api::{AgentSettings, LlmSettings, ResponseEngine, RetellApiE
 use shared::retell::wiring;
 
 pub mod appointments;
+pub mod callbacks;
 
 use crate::agent_rules::{agent_ids, checked_text, may_edit, MAX_GREETING_CHARS, MAX_PROMPT_CHARS};
 use crate::data::{CompanyView, DataError};

@@ -11,7 +11,7 @@
 //!   shows as text), [`api`], [`charts`] (SVG drawn here, no chart script), [`i18n`].
 //! - What pages and API share sits beside [`data`], never in [`pages`]: [`agent_rules`] (which
 //!   agents a viewer may edit, prompt limits), [`health`] (dead letters, reconcile),
-//!   [`retell_access`], [`test_calls`], [`logbook`].
+//!   [`retell_access`], [`test_calls`], [`logbook`], [`desk`], [`callbacks`].
 //! - Assets (htmx, the stylesheet) are embedded in the binary and served by it.
 
 use std::sync::Arc;
@@ -36,6 +36,7 @@ pub mod agent_rules;
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod callbacks;
 pub mod charts;
 pub mod cognito;
 pub mod data;
@@ -60,6 +61,8 @@ pub struct ControlCenter {
     pub data: data::Data,
     /// The appointment desk, over the same calendars as the tools.
     pub desk: desk::Desk,
+    /// The callbacks the agent noted and calls opened for follow-up.
+    pub callbacks: shared::callbacks::CallbackStore,
     pub keys: KeyProvider<SecretsManagerSource>,
     /// SQS over its JSON protocol (the dead-letter depths): a few calls do not need the SDK.
     pub sqs: shared::platform::aws_json::AwsJsonClient,
@@ -149,6 +152,10 @@ impl ControlCenter {
                 .allowing_loopback(config.loopback_calendars),
                 ledger: AppointmentLedger::new(dynamodb.clone(), &config.appointments_table),
             },
+            callbacks: shared::callbacks::CallbackStore::new(
+                dynamodb.clone(),
+                &config.appointments_table,
+            ),
             keys: KeyProvider::new(
                 SecretsManagerSource::new(
                     aws_sdk_secretsmanager::Client::new(sdk),
@@ -204,6 +211,8 @@ impl ControlCenter {
                 "/appointments/{id}/attendance",
                 post(pages::appointments::attendance),
             )
+            .route("/callbacks", get(pages::callbacks::page))
+            .route("/callbacks/{id}", post(pages::callbacks::change))
             .route("/agents", get(pages::agents::list))
             .route(
                 "/agents/{agent_id}",
@@ -237,6 +246,11 @@ impl ControlCenter {
             .route(
                 "/appointments/{id}",
                 axum::routing::patch(api::appointments::change).delete(api::appointments::cancel),
+            )
+            .route("/callbacks", get(api::callbacks::list))
+            .route(
+                "/callbacks/{id}",
+                axum::routing::patch(api::callbacks::change),
             )
             .route("/dead-letters/redrive", post(api::redrive_dead_letters))
             .route("/agents", get(api::list_agents).post(api::create_agent))

@@ -20,6 +20,8 @@ use shared::retell::api::RetellClient;
 use shared::retell::keys::{KeyProvider, KeyRing, SecretsManagerSource, DEFAULT_REFRESH_INTERVAL};
 use tracing::Instrument;
 
+pub mod callbacks;
+
 pub struct Reconcile {
     pub reconciler: Reconciler<SqsEventQueue, DynamoCallStore>,
     pub keys: KeyProvider<SecretsManagerSource>,
@@ -27,6 +29,8 @@ pub struct Reconcile {
     pub lookback: chrono::Duration,
     pub stuck_after: chrono::Duration,
     pub give_up_after: chrono::Duration,
+    /// Where callbacks are kept: each run counts the overdue ones ([`callbacks`]).
+    pub callbacks: Option<shared::callbacks::CallbackStore>,
 }
 
 /// What a run did, logged and returned.
@@ -37,6 +41,7 @@ pub struct Summary {
     pub stuck: ReconcileReport,
     pub errors: Vec<String>,
     pub timed_out: bool,
+    pub callbacks: Option<callbacks::CallbackTally>,
 }
 
 impl Reconcile {
@@ -79,6 +84,10 @@ impl Reconcile {
                     .max(config.stuck_after_minutes)
                     .max(1),
             ),
+            callbacks: config
+                .appointments_table
+                .as_ref()
+                .map(|table| shared::callbacks::CallbackStore::new(aws.dynamodb.clone(), table)),
         }
     }
 
@@ -100,6 +109,12 @@ impl Reconcile {
         )
         .await;
         summary.timed_out = outcome.is_err();
+        if let Some(store) = &self.callbacks {
+            // A few Queries per company, after the import: short, and counted even when the
+            // import ran out of time.
+            let tally = callbacks::count_overdue(store, &self.reconciler.companies, now).await;
+            summary.callbacks = Some(tally);
+        }
         summary.window = window.snapshot();
         summary.stuck = stuck.snapshot();
         let repaired = summary.stuck.imported;

@@ -12,6 +12,7 @@ pub fn definitions() -> Vec<ToolDefinition> {
         get_customer_info::GetCustomerInfo.definition(),
         cancel_appointment::CancelAppointment.definition(),
         reschedule_appointment::RescheduleAppointment.definition(),
+        request_callback::RequestCallback::tool_definition(),
     ]
 }
 

@@ -92,6 +92,9 @@ fn default_notice() -> u32 {
 fn default_calendar() -> CalendarBackend {
     CalendarBackend::Native
 }
+fn default_callback_promise() -> u32 {
+    crate::callbacks::deadline::DEFAULT_PROMISE_MINUTES
+}
 fn default_max_advance_days() -> u32 {
     DEFAULT_MAX_ADVANCE_DAYS
 }
@@ -155,6 +158,10 @@ pub struct CompanySettings {
     /// Rooms and stations with a capacity, and the services that need one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ResourceSettings>,
+    /// Within how many minutes of opening hours staff promise to call back
+    /// (`crate::callbacks`): an open callback after that is overdue. 1..=10080, default 120.
+    #[serde(default = "default_callback_promise")]
+    pub callback_promise_minutes: u32,
 }
 
 /// `transfer`: the number a caller can be put through to, and the hours it is staffed
@@ -324,6 +331,14 @@ impl Company {
         if !(1..=MAX_ADVANCE_DAYS_LIMIT).contains(&settings.max_advance_days) {
             return Err(invalid(format!(
                 "max_advance_days must be 1..={MAX_ADVANCE_DAYS_LIMIT}"
+            )));
+        }
+        if !(1..=crate::callbacks::deadline::MAX_PROMISE_MINUTES)
+            .contains(&settings.callback_promise_minutes)
+        {
+            return Err(invalid(format!(
+                "callback_promise_minutes must be 1..={}",
+                crate::callbacks::deadline::MAX_PROMISE_MINUTES
             )));
         }
         for s in &settings.services {
@@ -571,6 +586,15 @@ mod tests {
                 "max_advance_days {days}"
             );
         }
+        for minutes in [0, 10_081] {
+            let mut bad = base.clone();
+            bad.callback_promise_minutes = minutes;
+            assert!(
+                Company::from_settings(bad).is_err(),
+                "callback_promise_minutes {minutes}"
+            );
+        }
+        assert_eq!(base.callback_promise_minutes, 120, "the default");
         assert!(
             serde_json::from_str::<CompanySettings>(r#"{"company_id": "x", "unknown": 1}"#)
                 .is_err()

@@ -15,8 +15,12 @@ use chrono_tz::Tz;
 use futures::FutureExt;
 use tracing::Instrument;
 
+use chrono::Utc;
+
+use crate::booking::phone::PhoneNumber;
 use crate::calendar::unresolved::{resolution, unresolved_writes};
 use crate::calendar::{AppointmentLedger, CalendarError};
+use crate::callbacks::{CallbackSource, CallbackStore, NewCallback, Opened, MAX_REASON_CHARS};
 use crate::calls::archive::{event_key, transfer_key};
 use crate::calls::archive::{ArchiveError, PayloadArchive};
 use crate::calls::event::{CallEvent, CallEventError};
@@ -47,6 +51,8 @@ pub enum ConsumeError {
     Store(#[from] StoreError),
     #[error("appointments: {0}")]
     Appointments(CalendarError),
+    #[error("callbacks: {0}")]
+    Callbacks(String),
 }
 
 pub struct Consumer<S> {
@@ -347,6 +353,20 @@ impl<S: CallStore + Sync> Consumer<S> {
                 "outcome": outcome,
             }));
         }
+        let reason = recorded
+            .iter()
+            .map(|w| {
+                let text = |k: &str| w.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
+                format!(
+                    "{} {} {}: {}",
+                    text("action"),
+                    text("date"),
+                    text("time"),
+                    text("outcome")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
         event.fields.insert(
             "unresolved_writes".to_owned(),
             serde_json::Value::Array(recorded),
@@ -354,7 +374,46 @@ impl<S: CallStore + Sync> Consumer<S> {
         event
             .fields
             .insert("needs_follow_up".to_owned(), serde_json::Value::Bool(true));
-        Ok(())
+        self.open_follow_up(appointments, event, reason).await
+    }
+
+    /// A call that needs following up is a callback for staff (one per call: a redelivered
+    /// event, or a callback the agent already noted in that call, opens none).
+    async fn open_follow_up(
+        &self,
+        appointments: &AppointmentLedger,
+        event: &CallEvent,
+        reason: String,
+    ) -> Result<(), ConsumeError> {
+        let text = |k: &str| event.fields.get(k).and_then(serde_json::Value::as_str);
+        let customer = match text("direction") {
+            Some("outbound") => text("to_number"),
+            _ => text("from_number"),
+        };
+        let Some(phone) = customer.and_then(|n| PhoneNumber::parse(n).ok()) else {
+            tracing::warn!("a call to follow up has no customer number: no callback opened");
+            return Ok(());
+        };
+        let store = CallbackStore::new(appointments.client().clone(), appointments.table());
+        let new = NewCallback {
+            source: CallbackSource::FollowUp,
+            reason: reason.chars().take(MAX_REASON_CHARS).collect(),
+            name: None,
+            phone,
+            preferred: None,
+            call_id: Some(event.call_id.as_str().to_owned()),
+        };
+        match store.open(&event.company_id, new, Utc::now()).await {
+            Ok(Opened::New(cb)) => {
+                tracing::info!(callback_id = %cb.callback_id, "follow-up callback opened");
+                Ok(())
+            }
+            Ok(Opened::Existing(cb)) => {
+                tracing::info!(callback_id = %cb.callback_id, "the call has a callback already");
+                Ok(())
+            }
+            Err(e) => Err(ConsumeError::Callbacks(e.to_string())),
+        }
     }
 }
 

@@ -216,6 +216,9 @@ pub struct ReconcileConfig {
     pub give_up_minutes: i64,
     /// `RECONCILE_CONCURRENCY` (default 8): get-call requests in flight.
     pub concurrency: usize,
+    /// `APPOINTMENTS_TABLE`: where callbacks are kept; without it the run counts no overdue
+    /// callbacks.
+    pub appointments_table: Option<String>,
 }
 
 impl ReconcileConfig {
@@ -231,6 +234,7 @@ impl ReconcileConfig {
             stuck_after_minutes: env.parsed("STUCK_AFTER_MINUTES", 120)?,
             give_up_minutes: env.parsed("STUCK_GIVE_UP_MINUTES", 1440)?,
             concurrency: env.parsed("RECONCILE_CONCURRENCY", 8)?,
+            appointments_table: env.optional("APPOINTMENTS_TABLE"),
         })
     }
 }

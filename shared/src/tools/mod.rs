@@ -33,7 +33,7 @@ pub mod staff;
 pub use crate::retell::custom_function::{ToolDefinition, TOOL_TIMEOUT_MS};
 pub use args::{ArgError, Args};
 pub use context::ToolContext;
-pub use lambda::run_lambda;
+pub use lambda::{run_lambda, run_lambda_with};
 pub use service::ToolService;
 
 /// A tool's answer: JSON whose `message` the agent speaks.

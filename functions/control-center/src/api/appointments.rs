@@ -73,11 +73,11 @@ pub struct ListQuery {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyIdQuery {
-    company_id: Option<String>,
+    pub(super) company_id: Option<String>,
 }
 
 /// The company a request names (or the viewer's own), with its settings.
-async fn company_of(
+pub(super) async fn company_of(
     app: &ControlCenter,
     session: &Session,
     company_id: Option<&str>,
@@ -89,7 +89,7 @@ async fn company_of(
         .ok_or_else(ApiError::not_found)
 }
 
-fn by(session: &Session) -> String {
+pub(super) fn by(session: &Session) -> String {
     format!("api:{}", session.viewer.user())
 }
 
@@ -171,10 +171,10 @@ pub async fn list(
 
 /// A JSON object's fields, each a string: the first field that is unknown, missing (when
 /// required) or not a string is refused by name.
-struct Fields(serde_json::Map<String, Value>);
+pub(super) struct Fields(pub(super) serde_json::Map<String, Value>);
 
 impl Fields {
-    fn read(body: &Bytes, known: &[&str]) -> Result<Self, ApiError> {
+    pub(super) fn read(body: &Bytes, known: &[&str]) -> Result<Self, ApiError> {
         let Value::Object(map) = parse::<Value>(body)? else {
             return Err(ApiError::invalid("body: a JSON object"));
         };
@@ -185,7 +185,7 @@ impl Fields {
         Ok(Self(map))
     }
 
-    fn text(&self, name: &str) -> Result<Option<&str>, ApiError> {
+    pub(super) fn text(&self, name: &str) -> Result<Option<&str>, ApiError> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),

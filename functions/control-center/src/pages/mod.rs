@@ -19,6 +19,7 @@ pub mod agents;
 pub mod analytics;
 pub mod appointments;
 pub mod call;
+pub mod callbacks;
 pub mod calls;
 pub mod dead_letters;
 pub mod login;
@@ -186,9 +187,10 @@ fn cookie_safe(value: &str) -> String {
 }
 
 /// The navigation entries: (path, text key).
-const NAV: [(&str, &str); 7] = [
+const NAV: [(&str, &str); 8] = [
     ("", "overview"),
     ("/appointments", "appointments"),
+    ("/callbacks", "callbacks"),
     ("/calls", "calls"),
     ("/analytics", "analytics"),
     ("/agents", "agents"),

@@ -68,6 +68,19 @@ pub async fn page(ctx: Ctx) -> Result<Response, PageError> {
         .await
         .ok()
         .and_then(|p| p.calls.into_iter().next());
+    // Callbacks owed: only a company with settings has any.
+    let callbacks = match ctx.company.settings.as_deref() {
+        Some(company) => {
+            match crate::callbacks::counts(&app.callbacks, company, chrono::Utc::now()).await {
+                Ok(counts) => Some(counts),
+                Err(e) => {
+                    tracing::warn!(reason = %e, "callbacks unavailable");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     let body = html! {
         section.active {
             h2 { (ctx.t("active_calls")) }
@@ -84,6 +97,13 @@ pub async fn page(ctx: Ctx) -> Result<Response, PageError> {
                 (card(lang.t("success_rate"), percent(now.successful, now.successful + now.unsuccessful, lang),
                       percent(before.successful, before.successful + before.unsuccessful, lang)))
                 (card(lang.t("sentiment"), sentiment(&now, lang), sentiment(&before, lang)))
+                @if let Some((pending, overdue)) = callbacks {
+                    a.card.callbacks href=(ctx.link("/callbacks")) {
+                        span.label { (ctx.t("callbacks")) }
+                        span.value.pending-count { (pending) " " (ctx.t("callbacks_pending")) }
+                        span.before.overdue-count class=[(overdue > 0).then_some("bad")] { (overdue) " " (ctx.t("callbacks_overdue")) }
+                    }
+                }
             }
         }
         section.metrics {
