@@ -32,6 +32,7 @@ use shared::retell::keys::{KeyProvider, SecretsManagerSource, DEFAULT_REFRESH_IN
 use shared::retell::wiring::Wiring;
 use shared::retell::EventKind;
 
+pub mod absences;
 pub mod agent_rules;
 pub mod api;
 pub mod assets;
@@ -48,6 +49,8 @@ pub mod logbook;
 pub mod pages;
 pub mod retell_access;
 pub mod session;
+pub mod settings;
+pub mod settings_form;
 pub mod test_calls;
 
 use auth::TokenVerifier;
@@ -199,6 +202,7 @@ impl ControlCenter {
                 "/appointments",
                 get(pages::appointments::page).post(pages::appointments::create),
             )
+            .route("/appointments/absence", post(pages::appointments::absence))
             .route(
                 "/appointments/{id}/move",
                 post(pages::appointments::reschedule),
@@ -210,6 +214,10 @@ impl ControlCenter {
             .route(
                 "/appointments/{id}/attendance",
                 post(pages::appointments::attendance),
+            )
+            .route(
+                "/settings",
+                get(pages::settings::page).post(pages::settings::save_section),
             )
             .route("/callbacks", get(pages::callbacks::page))
             .route("/callbacks/{id}", post(pages::callbacks::change))
@@ -246,6 +254,10 @@ impl ControlCenter {
             .route(
                 "/appointments/{id}",
                 axum::routing::patch(api::appointments::change).delete(api::appointments::cancel),
+            )
+            .route(
+                "/companies/{id}/settings",
+                get(api::settings::get).put(api::settings::put),
             )
             .route("/callbacks", get(api::callbacks::list))
             .route(

@@ -35,6 +35,9 @@ pub struct Service {
     pub duration_minutes: u32,
     #[serde(default)]
     pub buffer_minutes: u32,
+    /// What it costs, as written (`"45"`, `"45-60"`, `"ab 45"`; `crate::booking::price`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<crate::booking::price::Price>,
 }
 
 impl Service {
@@ -184,6 +187,9 @@ pub enum CompanyError {
     /// An agent or number the company lists is another company's.
     #[error("{0}")]
     Conflict(String),
+    /// The settings were written since the version an edit was made on.
+    #[error("the settings were changed meanwhile; load them again")]
+    Stale,
 }
 
 const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];

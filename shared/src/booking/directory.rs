@@ -15,6 +15,10 @@ use tokio::sync::Mutex;
 use crate::booking::company::{Company, CompanyError, CompanySettings};
 use crate::booking::phone::PhoneNumber;
 
+mod edit;
+
+pub use edit::{changed_settings, SettingsChange, StoredSettings, MAX_SETTINGS_CHANGES};
+
 /// How a tool call names its company.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CompanyKey {
@@ -213,15 +217,45 @@ impl CompanyDirectory {
             .iter()
             .map(CompanyKey::pk)
             .collect();
-        let mut all = vec![own];
+        // A load is a write like any other: it raises the version (an edit made on what was
+        // there before is refused) and goes in the change log.
+        let (version, log) = edit::version_and_log(found.get(&own));
+        let version = AttributeValue::N((version + 1).to_string());
+        let what = found
+            .get(&own)
+            .and_then(|item| item.get("settings"))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|text| serde_json::from_str::<CompanySettings>(text).ok())
+            .map_or_else(
+                || vec!["created".to_owned()],
+                |old| changed_settings(&old, settings),
+            );
+        let log = edit::log_with(
+            log,
+            SettingsChange {
+                at_ms: chrono::Utc::now().timestamp_millis(),
+                by: "companies load".into(),
+                what: if what.is_empty() {
+                    "loaded, unchanged".into()
+                } else {
+                    what.join(", ")
+                },
+            },
+        );
+        let mut all = vec![own.clone()];
         all.extend(wanted.iter().cloned());
         let writes = all
             .iter()
             .map(|pk| {
-                let put = PutRequest::builder()
+                let mut put = PutRequest::builder()
                     .item("pk", AttributeValue::S(pk.clone()))
                     .item("company_id", AttributeValue::S(me.to_owned()))
                     .item("settings", AttributeValue::S(json.clone()))
+                    .item("version", version.clone());
+                if *pk == own {
+                    put = put.item("settings_changes", log.clone());
+                }
+                let put = put
                     .build()
                     .map_err(|e| CompanyError::Backend(e.to_string()))?;
                 Ok(WriteRequest::builder().put_request(put).build())

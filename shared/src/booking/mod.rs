@@ -7,6 +7,7 @@ pub mod company;
 pub mod directory;
 pub mod person;
 pub mod phone;
+pub mod price;
 pub mod routing;
 pub mod slots;
 pub mod spoken;

@@ -16,8 +16,10 @@ use shared::booking::company::Company;
 use shared::calendar::{Appointment, AppointmentSource, AppointmentStatus, Attendance};
 
 use super::{layout, Ctx, PageError};
+use crate::absences::{self, Absence};
 use crate::data;
 use crate::desk::{read_date, read_time, DeskError, NewAppointment};
+use crate::settings::SettingsError;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct DeskQuery {
@@ -29,6 +31,8 @@ pub struct DeskQuery {
 pub struct Notice {
     pub status: StatusCode,
     pub text: String,
+    /// Appointments the notice is about (an absence's collisions), each linked to its day.
+    pub appointments: Vec<Appointment>,
 }
 
 pub async fn page(ctx: Ctx, Query(q): Query<DeskQuery>) -> Result<Response, PageError> {
@@ -108,14 +112,17 @@ fn notice_of(ctx: &Ctx, e: DeskError) -> Result<Notice, PageError> {
             } else {
                 format!("{} {}", ctx.t("desk_taken_free"), free.join(", "))
             },
+            appointments: Vec::new(),
         },
         DeskError::Invalid(reason) => Notice {
             status: StatusCode::BAD_REQUEST,
             text: format!("{} {reason}", ctx.t("bad_request")),
+            appointments: Vec::new(),
         },
         DeskError::NotBooked => Notice {
             status: StatusCode::CONFLICT,
             text: ctx.t("desk_not_booked").to_owned(),
+            appointments: Vec::new(),
         },
         other => return Err(desk_error(other, ctx.lang)),
     })
@@ -168,6 +175,84 @@ pub async fn create(ctx: Ctx, Form(form): Form<NewForm>) -> Result<Response, Pag
             show(ctx, date, false, Some(notice)).await
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AbsenceForm {
+    staff: String,
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// Marks a staff member absent; the day is shown again with the person's appointments on the
+/// absent days listed, to be moved or called (none is cancelled).
+pub async fn absence(ctx: Ctx, Form(form): Form<AbsenceForm>) -> Result<Response, PageError> {
+    let company = settings(&ctx)?;
+    let shown = read_date(&form.from).unwrap_or_else(|_| data::today(&company.time_zone));
+    let marked = match Absence::read(&form.staff, &form.from, &form.to) {
+        Ok(absence) => absences::mark(
+            &ctx.app.data.companies,
+            &ctx.app.desk,
+            &ctx.viewer,
+            company.id(),
+            &absence,
+            &by(&ctx),
+        )
+        .await
+        .map(|collisions| (absence, collisions)),
+        Err(e) => Err(e),
+    };
+    let notice = match marked {
+        Ok((absence, collisions)) => {
+            let name = company
+                .team
+                .member(&absence.staff_id)
+                .map_or(absence.staff_id.clone(), |m| m.name.clone());
+            tracing::info!(staff = %absence.staff_id, collisions = collisions.len(), "absence marked");
+            Notice {
+                status: StatusCode::OK,
+                text: format!(
+                    "{name}: {} {} – {}. {}",
+                    ctx.t("desk_absent"),
+                    absence.from.format("%d.%m.%Y"),
+                    absence.to.format("%d.%m.%Y"),
+                    if collisions.is_empty() {
+                        ctx.t("desk_no_collisions")
+                    } else {
+                        ctx.t("desk_collisions")
+                    }
+                ),
+                appointments: collisions,
+            }
+        }
+        Err(e) => settings_notice(&ctx, e)?,
+    };
+    show(ctx, shown, false, Some(notice)).await
+}
+
+/// A settings write's refusal as a notice (409 stale, 400 invalid, 403 admin-only).
+fn settings_notice(ctx: &Ctx, e: SettingsError) -> Result<Notice, PageError> {
+    let status = match &e {
+        SettingsError::Stale | SettingsError::Conflict(_) => StatusCode::CONFLICT,
+        SettingsError::Invalid(_) => StatusCode::BAD_REQUEST,
+        SettingsError::Forbidden(_) => StatusCode::FORBIDDEN,
+        SettingsError::NotFound => {
+            return Err(PageError::new(StatusCode::NOT_FOUND, ctx.t("not_found")))
+        }
+        SettingsError::Backend(reason) => {
+            tracing::error!(reason = %reason, "settings unavailable");
+            return Err(PageError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ctx.t("error"),
+            ));
+        }
+    };
+    Ok(Notice {
+        status,
+        text: format!("{} {e}", ctx.t("bad_request")),
+        appointments: Vec::new(),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -312,7 +397,26 @@ pub fn render(
             }
         }
         @if let Some(n) = notice {
-            p.error role="alert" { (n.text) }
+            @if n.status.is_success() {
+                div.notice.absence role="status" {
+                    p { (n.text) }
+                    @if !n.appointments.is_empty() {
+                        ul.collisions {
+                            @for a in &n.appointments {
+                                li data-id=(a.appointment_id) {
+                                    a href=(format!("{}?date={}&company={}", ctx.link("/appointments"), a.date, ctx.company.id)) {
+                                        (a.date.format("%d.%m.%Y").to_string()) " " (a.time.format("%H:%M").to_string())
+                                    }
+                                    " · " (services.get(a.service_id.as_str()).copied().unwrap_or(&a.service_id))
+                                    " · " (a.customer_name.as_deref().unwrap_or("–")) " · " a href=(format!("tel:{}", a.customer_phone)) { (a.customer_phone) }
+                                }
+                            }
+                        }
+                    }
+                }
+            } @else {
+                p.error role="alert" { (n.text) }
+            }
         }
         @if week {
             (week_grid(ctx, company, date, appointments, &services))
@@ -407,6 +511,14 @@ fn card(
     let tz = &company.time_zone;
     let end = a.end.with_timezone(tz).format("%H:%M").to_string();
     let booked = a.status == AppointmentStatus::Booked;
+    // The person is off that day (an absence marked after the booking) or the business closed.
+    let collides = booked
+        && company
+            .team
+            .member_or_default(a.staff_id.as_deref())
+            .schedule
+            .closures
+            .contains(&a.date);
     let action = |what: &str| {
         ctx.link(&format!(
             "/appointments/{}/{what}?company={}",
@@ -414,10 +526,13 @@ fn card(
         ))
     };
     html! {
-        article.appointment data-id=(a.appointment_id) class=[(!booked).then_some("cancelled")] {
+        article.appointment data-id=(a.appointment_id) class=[(!booked).then_some("cancelled")] data-collides=[collides.then_some("true")] {
             header {
                 span.time { (a.time.format("%H:%M").to_string()) "–" (end) }
                 " " span.service { (services.get(a.service_id.as_str()).copied().unwrap_or(&a.service_id)) }
+            }
+            @if collides {
+                p.collides { (ctx.t("desk_collides")) }
             }
             p.customer {
                 (a.customer_name.as_deref().unwrap_or("–")) " · " (a.customer_phone)
@@ -529,6 +644,18 @@ fn new_form(ctx: &Ctx, company: &Company, date: NaiveDate) -> Markup {
                 label { (ctx.t("customer")) input type="text" name="customer_name" maxlength="100"; }
                 label { (ctx.t("phone")) input type="tel" name="customer_phone" placeholder="+49…" required maxlength="32"; }
                 button type="submit" { (ctx.t("desk_book")) }
+            }
+        }
+        @if company.team.is_staffed() {
+            section.absence {
+                h2 { (ctx.t("desk_absence")) }
+                form.absence method="post" action=(ctx.link(&format!("/appointments/absence?company={}", ctx.company.id))) {
+                    input type="hidden" name="csrf" value=(ctx.csrf);
+                    label { (ctx.t("staff")) (staff_select(ctx, company, None, false)) }
+                    label { (ctx.t("desk_absent_from")) input type="date" name="from" value=(date.to_string()) required; }
+                    label { (ctx.t("desk_absent_to")) input type="date" name="to"; }
+                    button type="submit" { (ctx.t("desk_absence_save")) }
+                }
             }
         }
     }

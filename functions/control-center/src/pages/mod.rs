@@ -25,6 +25,7 @@ pub mod dead_letters;
 pub mod login;
 pub mod logs;
 pub mod overview;
+pub mod settings;
 pub mod test_call;
 
 /// Who asks, in which language, about which company; and cookies to set with the answer.
@@ -187,7 +188,7 @@ fn cookie_safe(value: &str) -> String {
 }
 
 /// The navigation entries: (path, text key).
-const NAV: [(&str, &str); 8] = [
+const NAV: [(&str, &str); 9] = [
     ("", "overview"),
     ("/appointments", "appointments"),
     ("/callbacks", "callbacks"),
@@ -196,6 +197,7 @@ const NAV: [(&str, &str); 8] = [
     ("/agents", "agents"),
     ("/logs", "logs"),
     ("/test-call", "test_call"),
+    ("/settings", "settings"),
 ];
 
 /// The frame of every page: head (assets, CSRF header for htmx), navigation, company and
