@@ -50,7 +50,7 @@ async fn calcom_company_on(
     mut settings: shared::booking::company::CompanySettings,
     timeout_ms: u64,
     stored_key: Option<&str>,
-    host: fn(&str) -> StubConfig,
+    host: impl FnOnce(&str) -> StubConfig,
 ) -> Tenant {
     let key = call_id("cal_test");
     let stub = CalComStub::start(host(&key), "127.0.0.1:0".parse().expect("addr"))
@@ -828,4 +828,312 @@ async fn staff_on_calcom_are_hosts_with_their_own_event_types() {
     assert_eq!(record.external_uid, now["uid"].as_str().map(str::to_owned));
     let info = call(&service(GetCustomerInfo, &aws), &t.agent, CALLER, json!({})).await;
     assert_eq!(info["upcoming"][0]["staff"], json!("Anna"), "{info}");
+}
+
+/// The Cal.com webhook function behind a local HTTP server (as API Gateway would call it): the
+/// URL the stub delivers to for `company_id`, and the function.
+async fn serve_inbox(
+    aws: &AwsClients,
+    company_id: &str,
+) -> (String, std::sync::Arc<calcom_webhook::CalComInbox>) {
+    let tools = integration_tests::tool_harness::tool_config();
+    let inbox = std::sync::Arc::new(calcom_webhook::CalComInbox::build(
+        &shared::platform::config::CalComWebhookConfig {
+            companies_table: tools.auth.companies_table.clone(),
+            appointments_table: tools.appointments_table.clone(),
+        },
+        aws,
+    ));
+    let served = inbox.clone();
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let inbox = served.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let bytes = axum::body::to_bytes(body, 1 << 20)
+                .await
+                .unwrap_or_default();
+            let mut forwarded = lambda_http::http::Request::builder()
+                .method(parts.method.as_str())
+                .uri(parts.uri.path());
+            for (name, value) in &parts.headers {
+                forwarded = forwarded.header(name.as_str(), value.as_bytes());
+            }
+            let answer = inbox
+                .handle(
+                    forwarded
+                        .body(lambda_http::Body::from(bytes.to_vec()))
+                        .expect("request"),
+                )
+                .await;
+            (
+                axum::http::StatusCode::from_u16(answer.status().as_u16()).unwrap_or_default(),
+                answer.body().to_vec(),
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (
+        format!("http://{addr}/api/calcom/webhook/{company_id}"),
+        inbox,
+    )
+}
+
+/// Waits until `check` holds of the company's appointments on `day` (deliveries are async).
+async fn appointments_until(
+    aws: &AwsClients,
+    company_id: &str,
+    day: NaiveDate,
+    check: impl Fn(&[shared::calendar::Appointment]) -> bool,
+) -> Vec<shared::calendar::Appointment> {
+    let ledger = shared::calendar::ledger::AppointmentLedger::new(
+        aws.dynamodb.clone(),
+        integration_tests::tool_harness::tool_config().appointments_table,
+    );
+    let from = berlin(day, 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = ledger
+            .appointments_between(company_id, from, from + chrono::Duration::days(1), 100)
+            .await
+            .expect("ledger");
+        if check(&list) || Instant::now() > deadline {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A stub request with the tenant's key, as a client of Cal.com's API would send it.
+async fn stub_post(t: &Tenant, key: &str, path: &str, body: Value) -> Value {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .post(format!("{}{path}", t.stub.url()))
+        .bearer_auth(key)
+        .header("cal-api-version", CALCOM_BOOKINGS_VERSION)
+        .json(&body)
+        .send()
+        .await
+        .expect("stub")
+        .json()
+        .await
+        .expect("json")
+}
+
+#[tokio::test]
+async fn bookings_made_on_calcom_reach_the_ledger_once_and_a_caller_can_cancel_them_by_phone() {
+    let aws = clients().await;
+    let mut settings = salon_settings();
+    settings.resources.clear();
+    let key = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = key.clone();
+    let t = calcom_company_on(&aws, settings, 2000, None, move |k| {
+        *seen.lock().expect("key") = k.to_owned();
+        StubConfig::salon_team(k)
+    })
+    .await;
+    let key = key.lock().expect("key").clone();
+    let company = company(&aws, &t).await;
+    let CalendarBackend::CalCom(cal) = &company.settings.calendar else {
+        panic!("not on Cal.com");
+    };
+    let (url, inbox) = serve_inbox(&aws, &t.company_id).await;
+    // What `retell-ops sync` does: a secret of the company's own, and the webhook at Cal.com.
+    aws.secrets
+        .create_secret()
+        .name(cal.webhook_secret_id())
+        .secret_string("whsec-test-0123456789")
+        .send()
+        .await
+        .expect("secret");
+    let client = shared::calendar::CalComClient::new(cal, aws.secrets.clone(), true);
+    client
+        .create_webhook(&url, "whsec-test-0123456789")
+        .await
+        .expect("webhook");
+    assert_eq!(client.webhooks().await.expect("list").len(), 1);
+
+    // A booking on Cal.com's page with Anna (her own event type), with a phone number.
+    let day = next_tuesday() + chrono::Duration::weeks(2);
+    let caller = "+4917655501234";
+    let made = stub_post(
+        &t,
+        &key,
+        "/v2/bookings",
+        json!({"eventTypeId": 2001, "start": berlin(day, 11, 0).to_rfc3339(),
+               "attendee": {"name": "Lea Online", "email": "lea@example.com",
+                            "timeZone": "Europe/Berlin", "phoneNumber": caller}}),
+    )
+    .await;
+    let uid = made["data"]["uid"].as_str().expect("uid").to_owned();
+    let list = appointments_until(&aws, &t.company_id, day, |l| !l.is_empty()).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    let online = &list[0];
+    assert_eq!(
+        (
+            online.service_id.as_str(),
+            online.staff_id.as_deref(),
+            online.customer_phone.as_str()
+        ),
+        ("haircut", Some("anna"), caller)
+    );
+    assert_eq!(online.external_uid.as_deref(), Some(uid.as_str()));
+    assert_eq!(online.source(), shared::calendar::AppointmentSource::CalCom);
+
+    // The same delivery again (a replay, or Cal.com retrying): nothing changes.
+    let first = t.stub.delivered().into_iter().next().expect("delivered");
+    assert_eq!(first.status, 200);
+    let signature =
+        shared::calendar::calcom_webhook::sign(first.body.as_bytes(), "whsec-test-0123456789");
+    let replay = |sig: Option<String>, body: String, path: String| {
+        let inbox = inbox.clone();
+        async move {
+            let mut r = lambda_http::http::Request::builder()
+                .method("POST")
+                .uri(path);
+            if let Some(sig) = sig {
+                r = r.header("x-cal-signature-256", sig);
+            }
+            let answer = inbox
+                .handle(r.body(lambda_http::Body::from(body)).expect("request"))
+                .await;
+            (
+                answer.status().as_u16(),
+                String::from_utf8_lossy(answer.body().as_ref()).into_owned(),
+            )
+        }
+    };
+    let path = format!("/api/calcom/webhook/{}", t.company_id);
+    let (status, text) = replay(Some(signature.clone()), first.body.clone(), path.clone()).await;
+    assert_eq!((status, text.contains("replay")), (200, true), "{text}");
+    // Refusals: unsigned, no secret, a wrong signature, another body, no such company.
+    for (sig, body, at, want) in [
+        (None, first.body.clone(), path.clone(), 401),
+        (
+            Some("no-secret-provided".to_owned()),
+            first.body.clone(),
+            path.clone(),
+            401,
+        ),
+        (Some("ab".repeat(32)), first.body.clone(), path.clone(), 401),
+        (
+            Some(signature.clone()),
+            first.body.replace("Lea", "Eve"),
+            path.clone(),
+            401,
+        ),
+        (
+            Some(signature.clone()),
+            first.body.clone(),
+            "/api/calcom/webhook/nobody-here".to_owned(),
+            404,
+        ),
+        (
+            Some(signature.clone()),
+            first.body.clone(),
+            "/api/calcom/webhook/a%23b".to_owned(),
+            404,
+        ),
+        (
+            Some(shared::calendar::calcom_webhook::sign(
+                b"{\"triggerEvent\": 5}",
+                "whsec-test-0123456789",
+            )),
+            "{\"triggerEvent\": 5}".to_owned(),
+            path.clone(),
+            400,
+        ),
+        (None, "x".repeat(300_000), path.clone(), 413),
+    ] {
+        let (status, text) = replay(sig, body, at).await;
+        assert_eq!(status, want, "{text}");
+    }
+    assert_eq!(
+        appointments_until(&aws, &t.company_id, day, |_| true)
+            .await
+            .len(),
+        1
+    );
+
+    // The caller rings and cancels it: the tool finds it by their number; Cal.com's echo of
+    // that cancel changes nothing more.
+    let cancel = service(CancelAppointment, &aws);
+    let reply = call(&cancel, &t.agent, caller, json!({"date": day.to_string()})).await;
+    assert_eq!(reply["success"], json!(true), "{reply}");
+    let list = appointments_until(&aws, &t.company_id, day, |l| {
+        l.iter()
+            .all(|a| a.status == shared::calendar::AppointmentStatus::Cancelled)
+    })
+    .await;
+    assert_eq!(
+        list[0].status,
+        shared::calendar::AppointmentStatus::Cancelled
+    );
+    let booking = t
+        .stub
+        .bookings()
+        .into_iter()
+        .find(|b| b["uid"] == json!(uid))
+        .expect("booking");
+    assert_eq!(booking["status"], json!("cancelled"));
+
+    // Another booked online, then moved and cancelled on Cal.com: the ledger follows.
+    let made = stub_post(
+        &t,
+        &key,
+        "/v2/bookings",
+        json!({"eventTypeId": 1001, "start": berlin(day, 14, 0).to_rfc3339(),
+               "attendee": {"name": "Max Online", "email": "max@example.com",
+                            "timeZone": "Europe/Berlin", "phoneNumber": "+4917655501235"}}),
+    )
+    .await;
+    let uid2 = made["data"]["uid"].as_str().expect("uid").to_owned();
+    appointments_until(&aws, &t.company_id, day, |l| l.len() == 2).await;
+    let moved = stub_post(
+        &t,
+        &key,
+        &format!("/v2/bookings/{uid2}/reschedule"),
+        json!({"start": berlin(day, 15, 0).to_rfc3339(), "reschedulingReason": "later"}),
+    )
+    .await;
+    let uid3 = moved["data"]["uid"].as_str().expect("uid").to_owned();
+    let list = appointments_until(&aws, &t.company_id, day, |l| {
+        l.iter()
+            .any(|a| a.external_uid.as_deref() == Some(uid3.as_str()))
+    })
+    .await;
+    let max = list
+        .iter()
+        .find(|a| a.external_uid.as_deref() == Some(uid3.as_str()))
+        .expect("moved in the ledger");
+    assert_eq!(max.time, NaiveTime::from_hms_opt(15, 0, 0).expect("time"));
+    assert_eq!(list.len(), 2, "moved, not added: {list:?}");
+    stub_post(
+        &t,
+        &key,
+        &format!("/v2/bookings/{uid3}/cancel"),
+        json!({"cancellationReason": "Can't make it"}),
+    )
+    .await;
+    let list = appointments_until(&aws, &t.company_id, day, |l| {
+        l.iter()
+            .all(|a| a.status == shared::calendar::AppointmentStatus::Cancelled)
+    })
+    .await;
+    assert!(
+        list.iter()
+            .all(|a| a.status == shared::calendar::AppointmentStatus::Cancelled),
+        "{list:?}"
+    );
+    assert!(
+        t.stub.delivered().iter().all(|d| d.status == 200),
+        "every delivery taken"
+    );
 }

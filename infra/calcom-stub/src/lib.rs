@@ -33,6 +33,10 @@ use chrono::{DateTime, Duration as Span, NaiveDate, NaiveTime, SecondsFormat, Ti
 use chrono_tz::Tz;
 use serde_json::{json, Value};
 
+mod webhooks;
+
+pub use webhooks::Delivered;
+
 pub const SLOTS_VERSION: &str = "2024-09-04";
 pub const BOOKINGS_VERSION: &str = "2024-08-13";
 
@@ -264,6 +268,8 @@ struct Inner {
     fault: Fault,
     received: Vec<Received>,
     next_id: u64,
+    webhooks: Vec<webhooks::Webhook>,
+    delivered: Vec<Delivered>,
 }
 
 #[derive(Clone)]
@@ -316,6 +322,8 @@ impl CalComStub {
             fault: Fault::None,
             received: Vec::new(),
             next_id: 1,
+            webhooks: Vec::new(),
+            delivered: Vec::new(),
         })));
         let app = Router::new()
             .route("/v2/slots", get(slots))
@@ -323,6 +331,8 @@ impl CalComStub {
             .route("/v2/bookings/{uid}", get(one))
             .route("/v2/bookings/{uid}/cancel", post(cancel))
             .route("/v2/bookings/{uid}/reschedule", post(reschedule))
+            .route("/v2/webhooks", post(webhooks::create).get(webhooks::list))
+            .route("/v2/webhooks/{id}", axum::routing::delete(webhooks::delete))
             .layer(middleware::from_fn_with_state(shared.clone(), faults))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -339,6 +349,11 @@ impl CalComStub {
 
     pub fn set_fault(&self, fault: Fault) {
         self.shared.lock().fault = fault;
+    }
+
+    /// The webhook deliveries made so far.
+    pub fn delivered(&self) -> Vec<Delivered> {
+        self.shared.lock().delivered.clone()
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -731,7 +746,9 @@ async fn create(
         rescheduled_to: None,
     };
     let out = booking.json();
-    inner.bookings.push(booking);
+    inner.bookings.push(booking.clone());
+    drop(inner);
+    webhooks::deliver(&shared, "BOOKING_CREATED", &booking, json!({}));
     (
         StatusCode::CREATED,
         Json(json!({"status": "success", "data": out})),
@@ -798,7 +815,10 @@ async fn cancel(
     }
     b.status = "cancelled".into();
     b.cancellation_reason = body["cancellationReason"].as_str().map(str::to_owned);
-    Json(json!({"status": "success", "data": b.json()})).into_response()
+    let cancelled = b.clone();
+    drop(inner);
+    webhooks::deliver(&shared, "BOOKING_CANCELLED", &cancelled, json!({}));
+    Json(json!({"status": "success", "data": cancelled.json()})).into_response()
 }
 
 async fn reschedule(
@@ -866,7 +886,15 @@ async fn reschedule(
         b.rescheduled_to = Some(new_uid);
     }
     let out = new.json();
-    inner.bookings.push(new);
+    inner.bookings.push(new.clone());
+    drop(inner);
+    webhooks::deliver(
+        &shared,
+        "BOOKING_RESCHEDULED",
+        &new,
+        json!({"rescheduleUid": uid, "rescheduleId": old.id,
+               "rescheduleStartTime": iso(old.start), "rescheduleEndTime": iso(old.end)}),
+    );
     (
         StatusCode::CREATED,
         Json(json!({"status": "success", "data": out})),

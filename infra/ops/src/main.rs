@@ -13,6 +13,7 @@ mod account;
 mod agent_file;
 mod agents;
 mod args;
+mod calcom_webhooks;
 mod commands;
 mod context;
 mod error;

@@ -61,6 +61,19 @@ pub enum TargetError {
 }
 
 impl Stack {
+    /// Where Cal.com delivers a company's booking webhooks: the tools' API, at
+    /// `/api/calcom/webhook/<company_id>` (served by the `calcom-webhook` function).
+    pub fn calcom_webhook_url(&self, company_id: &str) -> String {
+        let tool = self
+            .tool_url_template
+            .replace("{binary}", "calcom-webhook")
+            .replace("{name}", "x");
+        let base = tool
+            .strip_suffix("/api/retell/functions/x")
+            .unwrap_or(tool.as_str());
+        format!("{base}/api/calcom/webhook/{company_id}")
+    }
+
     pub fn tool_url(&self, tool: &str) -> String {
         self.wiring().tool_url(tool)
     }

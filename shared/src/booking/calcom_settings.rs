@@ -115,6 +115,32 @@ impl CalComSettings {
     }
 
     /// The staff member a Cal.com user id is, if `hosts` maps one.
+    /// The service (and, for a person's own event type, the staff member) an event type is
+    /// for: what a booking made on Cal.com's own pages is.
+    pub fn service_of_event_type(&self, event_type_id: u64) -> Option<(&str, Option<&str>)> {
+        if let Some((service, _)) = self
+            .event_types
+            .iter()
+            .find(|(_, id)| **id == event_type_id)
+        {
+            return Some((service.as_str(), None));
+        }
+        self.hosts.iter().find_map(|(staff, host)| {
+            host.event_types
+                .iter()
+                .find(|(_, id)| **id == event_type_id)
+                .map(|(service, _)| (service.as_str(), Some(staff.as_str())))
+        })
+    }
+
+    /// The secret holding the company's Cal.com webhook secret: `<stack>/calcom-webhook/<id>`
+    /// beside the API key's `<stack>/calcom/<id>` (`retell-ops sync` writes it; only the webhook
+    /// function reads it).
+    pub fn webhook_secret_id(&self) -> String {
+        self.api_key_secret
+            .replacen("/calcom/", "/calcom-webhook/", 1)
+    }
+
     pub fn staff_of_user(&self, user_id: u64) -> Option<&str> {
         self.hosts
             .iter()

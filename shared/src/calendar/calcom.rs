@@ -311,6 +311,53 @@ impl CalComClient {
         .map(|_| ())
     }
 
+    /// The account's webhooks (`GET /v2/webhooks`, the first 250).
+    pub async fn webhooks(&self) -> Result<Vec<Value>, CalComError> {
+        let answer = self
+            .send(
+                "list webhooks",
+                reqwest::Method::GET,
+                self.url("/v2/webhooks?take=250")?,
+                CALCOM_BOOKINGS_VERSION,
+                None,
+            )
+            .await?;
+        Ok(answer["data"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Subscribes `url` to the booking triggers, signed with `secret`; the webhook's id.
+    pub async fn create_webhook(&self, url: &str, secret: &str) -> Result<String, CalComError> {
+        let answer = self
+            .send(
+                "create webhook",
+                reqwest::Method::POST,
+                self.url("/v2/webhooks")?,
+                CALCOM_BOOKINGS_VERSION,
+                Some(
+                    &json!({"active": true, "subscriberUrl": url, "secret": secret,
+                             "triggers": super::calcom_webhook::TRIGGERS}),
+                ),
+            )
+            .await?;
+        // Cal.com's id is a string in its answers (a number in older ones).
+        Ok(match &answer["data"]["id"] {
+            Value::String(id) => id.clone(),
+            other => other.to_string(),
+        })
+    }
+
+    pub async fn delete_webhook(&self, id: &str) -> Result<(), CalComError> {
+        self.send(
+            "delete webhook",
+            reqwest::Method::DELETE,
+            self.url(&format!("/v2/webhooks/{}", path_segment(id)))?,
+            CALCOM_BOOKINGS_VERSION,
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Moves a booking to `start`; the booking that replaces it.
     pub async fn reschedule(
         &self,

@@ -576,7 +576,12 @@ impl AppointmentLedger {
         match external_uid {
             Some(uid) => {
                 update.push_str(", external_uid = :uid");
-                builder = builder.expression_attribute_values(":uid", s(uid));
+                // Cal.com's webhook for this very move may have landed first (calcom_inbox).
+                builder = builder
+                    .condition_expression(
+                        "#status = :booked AND (start_ms = :old_start OR external_uid = :uid)",
+                    )
+                    .expression_attribute_values(":uid", s(uid));
             }
             None => {
                 update.push_str(", #locks = :locks");

@@ -8,6 +8,8 @@
 
 mod breaker;
 mod calcom;
+pub mod calcom_inbox;
+pub mod calcom_webhook;
 mod native;
 mod placement;
 

@@ -141,6 +141,22 @@ pub fn recording_hosts(env: &Env) -> Result<OutboundPolicy, ConfigError> {
     })
 }
 
+/// The Cal.com webhook function: where companies and appointments are.
+#[derive(Debug, Clone)]
+pub struct CalComWebhookConfig {
+    pub companies_table: String,
+    pub appointments_table: String,
+}
+
+impl CalComWebhookConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            companies_table: env.required("COMPANIES_TABLE")?,
+            appointments_table: env.required("APPOINTMENTS_TABLE")?,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
     pub auth: RetellAuthConfig,

@@ -1,5 +1,6 @@
 //! `sync`: points every agent's webhook, every number's inbound webhook and the LLMs' tools at
 //! this stack, planned from one [`crate::account`] walk; `--publish` also moves pinned numbers.
+//! Companies on Cal.com get their booking webhook ([`crate::calcom_webhooks`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -275,6 +276,20 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
     for u in &unresolved {
         out.check(&Check::failed("not pointed at this stack", u.clone()));
     }
+    // Cal.com companies: their booking webhooks point here, signed with their own secret.
+    let calcom = crate::calcom_webhooks::sync(ctx, dry_run).await?;
+    for row in &calcom {
+        let what = format!("Cal.com webhook of {}", row.company_id);
+        if row.failed {
+            failures.push(format!("{what}: {}", row.change));
+            out.check(&Check::failed(what, row.change.clone()));
+        } else {
+            out.check(&Check::ok(
+                what,
+                Some(format!("{} ({})", row.change, row.url)),
+            ));
+        }
+    }
     let ok = failures.is_empty() && unresolved.is_empty();
     out.json_value(&json!({
         "ok": ok,
@@ -284,6 +299,7 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
         "published": published,
         "unresolved": unresolved,
         "failures": failures,
+        "calcom_webhooks": calcom.iter().map(|r| json!({"company_id": r.company_id, "url": r.url, "change": r.change, "ok": !r.failed})).collect::<Vec<_>>(),
     }));
     Ok(ok.into())
 }
