@@ -1076,6 +1076,16 @@ async fn bookings_made_on_calcom_reach_the_ledger_once_and_a_caller_can_cancel_t
         list[0].status,
         shared::calendar::AppointmentStatus::Cancelled
     );
+    let log: Vec<(&str, &str)> = list[0]
+        .changes
+        .iter()
+        .map(|c| (c.by.as_str(), c.what.as_str()))
+        .collect();
+    assert_eq!(
+        log,
+        [("calcom", "booked"), ("phone:call_tools", "cancelled")],
+        "who changed it, in order"
+    );
     let booking = t
         .stub
         .bookings()

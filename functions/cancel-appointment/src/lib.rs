@@ -29,6 +29,16 @@ impl Tool for CancelAppointment {
         Ok(match ctx.calendar.cancel(ctx.company, &appointment).await {
             Ok(true) => {
                 tracing::info!(appointment_id = %appointment.appointment_id, "appointment cancelled");
+                let detail = format!("{} {}", appointment.date, hhmm(appointment.time));
+                ctx.calendar
+                    .log_change(
+                        ctx.company,
+                        &appointment.appointment_id,
+                        &ctx.changed_by(),
+                        "cancelled",
+                        &detail,
+                    )
+                    .await;
                 json!({"success": true, "appointment_id": appointment.appointment_id,
                        "date": appointment.date.to_string(), "time": hhmm(appointment.time),
                        "message": ctx.say(

@@ -38,6 +38,14 @@ impl ToolContext<'_> {
         }
     }
 
+    /// Who a change-log entry names for this tool call: the call (`phone:<call_id>`).
+    pub fn changed_by(&self) -> String {
+        match &self.call.call_id {
+            Some(id) => format!("phone:{}", id.chars().take(64).collect::<String>()),
+            None => "phone".to_owned(),
+        }
+    }
+
     pub fn today(&self) -> NaiveDate {
         self.now.with_timezone(&self.company.time_zone).date_naive()
     }
