@@ -343,3 +343,87 @@ def test_staff_run_the_day_at_the_desk(stack, page):
     assert "Paula Phone" in week.inner_text() and "Walter Walk-in" in week.inner_text()
     shot(page, "17-desk-week")
     logout(page)
+
+
+def test_staff_mark_an_absence_and_work_through_callbacks(stack, page):
+    """An absence marked at the desk lists the appointment it collides with (nothing cancelled);
+    a callback the agent noted in a call appears on the callbacks page and on the overview, is
+    assigned, noted and done; the settings page saves a section and logs who did."""
+    import datetime
+    from test_local_stack import next_tuesday, tool
+    day = (next_tuesday() + datetime.timedelta(weeks=7)).isoformat()
+    call = {"call_id": f"call_e2e_cb_{uuid.uuid4().hex[:8]}", "agent_id": "agent_demo",
+            "from_number": "+4917655502468", "to_number": "+493012345678"}
+    booked = tool(stack, "book-appointment", "book_appointment", call,
+                  {"date": day, "time": "10:00", "service_id": "haircut", "staff": "Clara",
+                   "customer_name": "Kai Kollision"})
+    assert booked["success"] is True and booked["staff"] == "Clara", booked
+    noted = tool(stack, "request-callback", "request_callback", call,
+                 {"reason": "Frage zum Preis für Strähnchen", "customer_name": "Rita Rückruf",
+                  "preferred_time": "morgen ab 14 Uhr"})
+    assert noted["success"] is True and noted["callback_id"].startswith("cb_"), noted
+    again = tool(stack, "request-callback", "request_callback", call, {"reason": "nochmal"})
+    assert again["callback_id"] == noted["callback_id"], "one callback per call"
+
+    login(stack, page, "staff")
+    # The overview counts it.
+    card = page.locator("a.card.callbacks")
+    assert "offen" in card.inner_text(), card.inner_text()
+
+    # Clara is off that day: the desk lists Kai's appointment, still booked, flagged.
+    page.goto(f"{stack.control_center_url()}/appointments?date={day}")
+    form = page.locator("form.absence")
+    form.locator("select[name=staff]").select_option("clara")
+    form.locator("input[name=from]").fill(day)
+    form.locator("button[type=submit]").click()
+    page.wait_for_load_state("load")
+    notice = page.locator("div.notice.absence")
+    assert "Clara" in notice.inner_text() and "Kai Kollision" in notice.inner_text(), notice.inner_text()
+    assert "nichts wurde abgesagt" in notice.inner_text()
+    card = page.locator(f"article.appointment[data-id='{booked['appointment_id']}']")
+    assert card.get_attribute("data-collides") == "true"
+    assert "Gebucht" in card.inner_text() or "abwesend" in card.inner_text(), card.inner_text()
+    shot(page, "18-desk-absence")
+    # And the agent no longer offers Clara that day.
+    asked = tool(stack, "check-availability", "check_availability", call,
+                 {"date": day, "service_id": "haircut", "staff": "Clara"})
+    assert "Clara" not in json.dumps(asked.get("staff", {})), asked
+
+    # The callback: open, then assigned to me, a note, done.
+    page.click("nav a:text('Rückrufe')")
+    page.wait_for_url(re.compile(r".*/callbacks(\?.*)?$"), wait_until="load")
+    row = page.locator(f"tr.callback[id='{noted['callback_id']}']")
+    assert "Rita Rückruf" in row.inner_text() and "morgen ab 14 Uhr" in row.inner_text(), row.inner_text()
+    assert row.get_attribute("data-status") == "open"
+    assert row.locator(f"a[href*='/calls/{call['call_id']}']").count() == 1, "linked to its call"
+    shot(page, "19-callbacks-open")
+    row.locator("button[value=assign]").click()
+    page.wait_for_load_state("load")
+    row = page.locator(f"tr.callback[id='{noted['callback_id']}']")
+    assert row.get_attribute("data-status") == "assigned"
+    assert "staff@demo.example" in row.locator("td.status").inner_text()
+    row.locator("textarea[name=note]").fill("Erreicht, Preis genannt")
+    row.locator("button[value=done]").click()
+    page.wait_for_load_state("load")
+    done = page.locator(f"section.callbacks-done tr.callback[id='{noted['callback_id']}']")
+    assert done.get_attribute("data-status") == "done"
+    assert "Erreicht, Preis genannt" in done.inner_text()
+    shot(page, "20-callbacks-done")
+
+    # Settings: a closure saved from the form, logged with who saved it.
+    page.click("nav a:text('Einstellungen')")
+    page.wait_for_url(re.compile(r".*/settings(\?.*)?$"), wait_until="load")
+    closed = (next_tuesday() + datetime.timedelta(weeks=30)).isoformat()
+    closures = page.locator("section.settings[data-section=closures]")
+    text = closures.locator("textarea[name=closures]").input_value()
+    closures.locator("textarea[name=closures]").fill((text + "\n" + closed).strip())
+    closures.locator("button[type=submit]").click()
+    page.wait_for_load_state("load")
+    assert "Gespeichert" in page.locator("p.notice").inner_text()
+    assert closed in page.locator("section.settings[data-section=closures] textarea").input_value()
+    log = page.locator("section.settings-log").inner_text()
+    assert "desk:staff@demo.example" in log and "closures" in log, log
+    shot(page, "21-settings")
+    page.goto(f"{stack.control_center_url()}/settings?lang=en")
+    shot(page, "22-settings-en")
+    logout(page)

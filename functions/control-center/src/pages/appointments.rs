@@ -187,7 +187,7 @@ pub struct AbsenceForm {
 
 /// Marks a staff member absent; the day is shown again with the person's appointments on the
 /// absent days listed, to be moved or called (none is cancelled).
-pub async fn absence(ctx: Ctx, Form(form): Form<AbsenceForm>) -> Result<Response, PageError> {
+pub async fn absence(mut ctx: Ctx, Form(form): Form<AbsenceForm>) -> Result<Response, PageError> {
     let company = settings(&ctx)?;
     let shown = read_date(&form.from).unwrap_or_else(|_| data::today(&company.time_zone));
     let marked = match Absence::read(&form.staff, &form.from, &form.to) {
@@ -228,6 +228,18 @@ pub async fn absence(ctx: Ctx, Form(form): Form<AbsenceForm>) -> Result<Response
         }
         Err(e) => settings_notice(&ctx, e)?,
     };
+    // The day as it is now: with the absence (the directory remembers what it just wrote).
+    if let Ok(Some(now)) = ctx
+        .app
+        .data
+        .companies
+        .lookup(&shared::booking::directory::CompanyKey::Id(
+            ctx.company.id.clone(),
+        ))
+        .await
+    {
+        ctx.company.settings = Some(now);
+    }
     show(ctx, shown, false, Some(notice)).await
 }
 
