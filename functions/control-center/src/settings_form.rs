@@ -76,8 +76,8 @@ fn week(fields: &Fields, prefix: &str) -> HashMap<String, Vec<String>> {
         .collect()
 }
 
-/// Lines of closures: `2026-12-24` or `2026-12-24..2026-12-31`.
-pub fn closures(text: &str, name: &str) -> Result<Vec<Closure>, String> {
+/// A textarea's non-empty lines, at most [`MAX_LINES`].
+fn lines<'a>(text: &'a str, name: &str) -> Result<Vec<&'a str>, String> {
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim)
@@ -86,7 +86,12 @@ pub fn closures(text: &str, name: &str) -> Result<Vec<Closure>, String> {
     if lines.len() > MAX_LINES {
         return Err(format!("{name}: at most {MAX_LINES} lines"));
     }
-    lines
+    Ok(lines)
+}
+
+/// Lines of closures: `2026-12-24` or `2026-12-24..2026-12-31`.
+pub fn closures(text: &str, name: &str) -> Result<Vec<Closure>, String> {
+    lines(text, name)?
         .iter()
         .map(|line| {
             let date = |t: &str| {
@@ -120,15 +125,7 @@ pub fn closures_text(list: &[Closure]) -> String {
 
 /// Lines of breaks: `mon tue wed 12:00-13:00`.
 fn breaks(text: &str) -> Result<Vec<Break>, String> {
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    if lines.len() > MAX_LINES {
-        return Err(format!("breaks: at most {MAX_LINES} lines"));
-    }
-    lines
+    lines(text, "breaks")?
         .iter()
         .map(|line| {
             let words: Vec<&str> = line
