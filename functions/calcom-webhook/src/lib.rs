@@ -177,20 +177,6 @@ impl CalComInbox {
                         ("skipped", None)
                     }
                 };
-                if let Some(id) = id {
-                    let detail = delivery
-                        .start
-                        .with_timezone(&company.time_zone)
-                        .format("%Y-%m-%d %H:%M")
-                        .to_string();
-                    if let Err(e) = self
-                        .ledger
-                        .record_change(company.id(), id, "calcom", what, &detail)
-                        .await
-                    {
-                        tracing::warn!(error = %e, "change log not written");
-                    }
-                }
                 tracing::info!(trigger = delivery.trigger.as_str(), uid = %delivery.uid, applied = what, "Cal.com delivery");
                 json_response(200, &json!({"applied": what, "appointment_id": id}))
             }

@@ -26,30 +26,26 @@ impl Tool for CancelAppointment {
 
     async fn run(&self, ctx: &ToolContext<'_>, args: &Args) -> Result<Reply, Reply> {
         let appointment = ctx.own_appointment(args).await?;
-        Ok(match ctx.calendar.cancel(ctx.company, &appointment).await {
-            Ok(true) => {
-                tracing::info!(appointment_id = %appointment.appointment_id, "appointment cancelled");
-                let detail = format!("{} {}", appointment.date, hhmm(appointment.time));
-                ctx.calendar
-                    .log_change(
-                        ctx.company,
-                        &appointment.appointment_id,
-                        &ctx.changed_by(),
-                        "cancelled",
-                        &detail,
-                    )
-                    .await;
-                json!({"success": true, "appointment_id": appointment.appointment_id,
+        Ok(
+            match ctx
+                .calendar
+                .cancel(ctx.company, &appointment, &ctx.changed_by())
+                .await
+            {
+                Ok(true) => {
+                    tracing::info!(appointment_id = %appointment.appointment_id, "appointment cancelled");
+                    json!({"success": true, "appointment_id": appointment.appointment_id,
                        "date": appointment.date.to_string(), "time": hhmm(appointment.time),
                        "message": ctx.say(
                            format!("Ihr Termin am {} um {} Uhr ist abgesagt.", german_date(appointment.date), hhmm(appointment.time)),
                            format!("Your appointment on {} at {} is cancelled.", appointment.date, hhmm(appointment.time)))})
-            }
-            Ok(false) => ctx.refuse(
-                "Dieser Termin ist bereits abgesagt.",
-                "That appointment is already cancelled.",
-            ),
-            Err(e) => ctx.unavailable(&e),
-        })
+                }
+                Ok(false) => ctx.refuse(
+                    "Dieser Termin ist bereits abgesagt.",
+                    "That appointment is already cancelled.",
+                ),
+                Err(e) => ctx.unavailable(&e),
+            },
+        )
     }
 }

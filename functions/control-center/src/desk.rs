@@ -200,13 +200,11 @@ impl Desk {
         works_then(company, service, date, time, person)?;
         let calendar = self.calendars.for_company(company);
         match calendar
-            .reschedule(company, &appointment, service, date, time, person)
+            .reschedule(company, &appointment, service, date, time, person, by)
             .await?
         {
-            Some(moved) => {
-                self.log(company, &moved, by, "moved").await;
-                Ok(moved)
-            }
+            // The calendar's write carries the change-log entry.
+            Some(moved) => Ok(moved),
             None => {
                 // Refused: the time is taken, or the appointment itself changed meanwhile.
                 self.booked(company, appointment_id).await?;
@@ -225,8 +223,7 @@ impl Desk {
     ) -> Result<(), DeskError> {
         let appointment = self.booked(company, appointment_id).await?;
         let calendar = self.calendars.for_company(company);
-        if calendar.cancel(company, &appointment).await? {
-            self.log(company, &appointment, by, "cancelled").await;
+        if calendar.cancel(company, &appointment, by).await? {
             Ok(())
         } else {
             Err(DeskError::NotBooked)

@@ -68,25 +68,12 @@ impl Tool for RescheduleAppointment {
                     new_date,
                     new_time,
                     asked,
+                    &ctx.changed_by(),
                 )
                 .await
             {
                 Ok(Some(moved)) => {
                     tracing::info!(appointment_id = %moved.appointment_id, "appointment rescheduled");
-                    let detail = format!(
-                        "{new_date} {} {}",
-                        hhmm(new_time),
-                        moved.staff_id.as_deref().unwrap_or_default()
-                    );
-                    ctx.calendar
-                        .log_change(
-                            ctx.company,
-                            &moved.appointment_id,
-                            &ctx.changed_by(),
-                            "moved",
-                            detail.trim_end(),
-                        )
-                        .await;
                     let staff = moved.staff_id.as_deref().and_then(|id| ctx.staff_name(id));
                     let with = staff.map_or(String::new(), |n| {
                         ctx.say(format!(" bei {n}"), format!(" with {n}"))

@@ -736,13 +736,14 @@ impl Calendar for CalComCalendar {
         &self,
         company: &Company,
         appointment: &Appointment,
+        by: &str,
     ) -> Result<bool, CalendarError> {
         if let Some(uid) = &appointment.external_uid {
             self.cancel_booking(uid, "Cancelled by the caller on the phone")
                 .await?;
         }
         // Its item has no lock items: the native cancellation is exactly the item update.
-        self.items.cancel(company, appointment).await
+        self.items.cancel(company, appointment, by).await
     }
 
     /// Within the same person (or, for a round-robin booking, whoever Cal.com keeps) Cal.com
@@ -757,6 +758,7 @@ impl Calendar for CalComCalendar {
         date: NaiveDate,
         time: NaiveTime,
         staff: Option<&StaffMember>,
+        by: &str,
     ) -> Result<Option<Appointment>, CalendarError> {
         let to = Placement::new(company, service, date, time)?;
         let uid = appointment.external_uid.as_deref().ok_or_else(|| {
@@ -766,7 +768,15 @@ impl Calendar for CalComCalendar {
         let asked = staff.map_or("", |m| m.id.as_str());
         if !asked.is_empty() && asked != current {
             return self
-                .move_to_person(company, appointment, service, (date, time), to, asked, uid)
+                .move_to_person(
+                    company,
+                    appointment,
+                    service,
+                    (date, time),
+                    to,
+                    (asked, uid),
+                    by,
+                )
                 .await;
         }
         let moved = match self
@@ -783,7 +793,7 @@ impl Calendar for CalComCalendar {
         };
         let to = to.assigned(&self.staff_of(current, &moved), None);
         self.items
-            .external_moved(company, appointment, date, time, &to, &moved.uid)
+            .external_moved(company, appointment, (date, time), &to, &moved.uid, by)
             .await
             .map(Some)
     }
@@ -819,8 +829,8 @@ impl CalComCalendar {
         service: &Service,
         (date, time): (NaiveDate, NaiveTime),
         to: Placement,
-        person: &str,
-        old_uid: &str,
+        (person, old_uid): (&str, &str),
+        by: &str,
     ) -> Result<Option<Appointment>, CalendarError> {
         let event_type = self.event_type(service, person)?;
         let phone = crate::booking::phone::PhoneNumber::parse(&appointment.customer_phone)
@@ -868,7 +878,7 @@ impl CalComCalendar {
         }
         let to = to.assigned(person, None);
         self.items
-            .external_moved(company, appointment, date, time, &to, &booking.uid)
+            .external_moved(company, appointment, (date, time), &to, &booking.uid, by)
             .await
             .map(Some)
     }

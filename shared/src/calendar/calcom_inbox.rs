@@ -18,10 +18,13 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::calcom_webhook::{Delivery, Trigger, OWN_REASON_SUFFIX};
-use super::ledger::{backend, company_pk, n, s, AppointmentLedger};
+use super::ledger::{backend, change_entry, company_pk, n, s, AppointmentLedger};
 use super::{Appointment, AppointmentStatus, CalendarError};
 use crate::booking::company::{CalendarBackend, Company};
 use crate::booking::phone::PhoneNumber;
+
+/// Who the change log names for what Cal.com's deliveries change.
+const BY: &str = "calcom";
 
 /// How long a delivery's trigger and uid are remembered against replays.
 const REPLAY_DAYS: i64 = 90;
@@ -180,7 +183,7 @@ impl AppointmentLedger {
                         )
                         .await;
                 };
-                let cancel = self.cancellation(company, &appointment)?;
+                let cancel = self.cancellation(company, &appointment, BY)?;
                 self.guarded(
                     id,
                     delivery,
@@ -278,6 +281,16 @@ impl AppointmentLedger {
         if let Some(staff) = staff {
             item.insert("staff_id".to_owned(), s(staff));
         }
+        let detail = format!(
+            "{} {} {}",
+            local.date_naive(),
+            local.format("%H:%M"),
+            staff.unwrap_or_default()
+        );
+        item.insert(
+            "changes".to_owned(),
+            change_entry(BY, "booked", detail.trim_end()),
+        );
         for (k, v) in [
             ("customer_name", &d.attendee_name),
             ("customer_email", &d.attendee_email),
@@ -307,8 +320,15 @@ impl AppointmentLedger {
             CalendarBackend::Native => None,
         };
         let mut update = "SET #date = :date, #time = :time, start_ms = :start, end_ms = :end, \
-                          external_uid = :uid, rescheduled_at_ms = :now"
+                          external_uid = :uid, rescheduled_at_ms = :now, \
+                          changes = list_append(if_not_exists(changes, :none), :entry)"
             .to_owned();
+        let detail = format!(
+            "{} {} {}",
+            local.date_naive(),
+            local.format("%H:%M"),
+            staff.or(old.staff_id.as_deref()).unwrap_or_default()
+        );
         let mut builder = Update::builder()
             .table_name(&self.table)
             .key("pk", s(company_pk(company.id())))
@@ -324,7 +344,9 @@ impl AppointmentLedger {
             .expression_attribute_values(":start", n(d.start.timestamp_millis()))
             .expression_attribute_values(":end", n(d.end.timestamp_millis()))
             .expression_attribute_values(":uid", s(&d.uid))
-            .expression_attribute_values(":now", n(Utc::now().timestamp_millis()));
+            .expression_attribute_values(":now", n(Utc::now().timestamp_millis()))
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":entry", change_entry(BY, "moved", detail.trim_end()));
         if let Some(staff) = staff {
             update.push_str(", staff_id = :staff");
             builder = builder.expression_attribute_values(":staff", s(staff));

@@ -289,7 +289,8 @@ impl AppointmentLedger {
     }
 
     /// Appends to an appointment's change log (at most [`MAX_CHANGES`] entries; later ones are
-    /// logged, not kept). After the change itself, so a failure here never undoes it.
+    /// logged, not kept). After the change itself, so a failure here never undoes it. Cancels
+    /// and moves carry their entry in their own write instead (`cancellation`, `move_item`).
     pub async fn record_change(
         &self,
         company_id: &str,
@@ -298,12 +299,7 @@ impl AppointmentLedger {
         what: &str,
         detail: &str,
     ) -> Result<(), CalendarError> {
-        let entry = AttributeValue::M(HashMap::from([
-            ("at_ms".to_owned(), n(Utc::now().timestamp_millis())),
-            ("by".to_owned(), s(by)),
-            ("what".to_owned(), s(what)),
-            ("detail".to_owned(), s(detail)),
-        ]));
+        let entry = change_entry(by, what, detail);
         let result = self
             .client
             .update_item()
@@ -315,7 +311,7 @@ impl AppointmentLedger {
                 "attribute_exists(sk) AND (attribute_not_exists(changes) OR size(changes) < :max)",
             )
             .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
-            .expression_attribute_values(":entry", AttributeValue::L(vec![entry]))
+            .expression_attribute_values(":entry", entry)
             .expression_attribute_values(":max", n(MAX_CHANGES as i64))
             .send()
             .await;
@@ -507,14 +503,29 @@ impl AppointmentLedger {
         &self,
         company: &Company,
         appointment: &Appointment,
+        by: &str,
     ) -> Result<TransactWriteItem, CalendarError> {
+        let detail = format!(
+            "{} {} {}",
+            appointment.date,
+            appointment.time.format("%H:%M"),
+            appointment.staff_id.as_deref().unwrap_or_default()
+        );
         Ok(TransactWriteItem::builder()
             .update(
                 Update::builder()
                     .table_name(&self.table)
                     .key("pk", s(company_pk(company.id())))
                     .key("sk", s(format!("A#{}", appointment.appointment_id)))
-                    .update_expression("SET #status = :cancelled, cancelled_at_ms = :now")
+                    .update_expression(
+                        "SET #status = :cancelled, cancelled_at_ms = :now, \
+                         changes = list_append(if_not_exists(changes, :none), :entry)",
+                    )
+                    .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+                    .expression_attribute_values(
+                        ":entry",
+                        change_entry(by, "cancelled", detail.trim_end()),
+                    )
                     .condition_expression("#status = :booked")
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(
@@ -535,8 +546,9 @@ impl AppointmentLedger {
         &self,
         company: &Company,
         appointment: &Appointment,
+        by: &str,
     ) -> Result<bool, CalendarError> {
-        self.run(vec![self.cancellation(company, appointment)?])
+        self.run(vec![self.cancellation(company, appointment, by)?])
             .await
     }
 
@@ -546,12 +558,19 @@ impl AppointmentLedger {
         &self,
         company: &Company,
         appointment: &Appointment,
-        date: NaiveDate,
-        time: NaiveTime,
+        (date, time): (NaiveDate, NaiveTime),
         to: &Placement,
         external_uid: Option<&str>,
+        by: &str,
     ) -> Result<TransactWriteItem, CalendarError> {
-        let mut update = "SET #date = :date, #time = :time, start_ms = :start, end_ms = :end, rescheduled_at_ms = :now".to_owned();
+        let mut update = "SET #date = :date, #time = :time, start_ms = :start, end_ms = :end, rescheduled_at_ms = :now, \
+                          changes = list_append(if_not_exists(changes, :none), :entry)".to_owned();
+        let staff = if to.staff_id.is_empty() {
+            appointment.staff_id.as_deref().unwrap_or_default()
+        } else {
+            to.staff_id.as_str()
+        };
+        let detail = format!("{date} {} {staff}", time.format("%H:%M"));
         let mut builder = Update::builder()
             .table_name(&self.table)
             .key("pk", s(company_pk(company.id())))
@@ -566,7 +585,9 @@ impl AppointmentLedger {
             .expression_attribute_values(":time", s(time.format("%H:%M").to_string()))
             .expression_attribute_values(":start", n(to.start.timestamp_millis()))
             .expression_attribute_values(":end", n(to.end.timestamp_millis()))
-            .expression_attribute_values(":now", n(Utc::now().timestamp_millis()));
+            .expression_attribute_values(":now", n(Utc::now().timestamp_millis()))
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":entry", change_entry(by, "moved", detail.trim_end()));
         if !to.staff_id.is_empty() {
             update.push_str(", staff_id = :staff");
             builder = builder.expression_attribute_values(":staff", s(&to.staff_id));
@@ -781,12 +802,12 @@ impl AppointmentLedger {
         &self,
         company: &Company,
         appointment: &Appointment,
-        date: NaiveDate,
-        time: NaiveTime,
+        (date, time): (NaiveDate, NaiveTime),
         to: &Placement,
         uid: &str,
+        by: &str,
     ) -> Result<Appointment, CalendarError> {
-        let item = self.move_item(company, appointment, date, time, to, Some(uid))?;
+        let item = self.move_item(company, appointment, (date, time), to, Some(uid), by)?;
         if !self.run(vec![item]).await? {
             return Err(CalendarError::Backend(format!(
                 "booking moved to {uid} but its appointment item changed concurrently"
@@ -805,6 +826,16 @@ impl AppointmentLedger {
             ..appointment.clone()
         })
     }
+}
+
+/// One change-log entry, as a list of one to append: when, who, what, and where it is now.
+pub(super) fn change_entry(by: &str, what: &str, detail: &str) -> AttributeValue {
+    AttributeValue::L(vec![AttributeValue::M(HashMap::from([
+        ("at_ms".to_owned(), n(Utc::now().timestamp_millis())),
+        ("by".to_owned(), s(by)),
+        ("what".to_owned(), s(what)),
+        ("detail".to_owned(), s(detail)),
+    ]))])
 }
 
 fn cancellation_codes<R>(

@@ -301,14 +301,19 @@ pub trait Calendar: Sync {
     }
 
     /// Cancels a booked appointment and frees its time; `false` if it was not booked any more.
+    /// `by` (`phone:<call_id>`, `desk:<user>`, …) goes into its change log in the same write.
     fn cancel(
         &self,
         company: &Company,
         appointment: &Appointment,
+        by: &str,
     ) -> impl Future<Output = Result<bool, CalendarError>> + Send;
 
     /// Moves a booked appointment, with the same person or with `staff`: the new time is taken
     /// and the old freed together, or nothing changes (`Ok(None)`: the new time is taken).
+    // Every part is a different thing the move needs; the backends, the journal and the
+    // dispatch all take them alike.
+    #[allow(clippy::too_many_arguments)]
     fn reschedule(
         &self,
         company: &Company,
@@ -317,6 +322,7 @@ pub trait Calendar: Sync {
         date: NaiveDate,
         time: NaiveTime,
         staff: Option<&StaffMember>,
+        by: &str,
     ) -> impl Future<Output = Result<Option<Appointment>, CalendarError>> + Send;
 }
 
@@ -367,8 +373,9 @@ impl Calendar for CompanyCalendar {
         &self,
         company: &Company,
         appointment: &Appointment,
+        by: &str,
     ) -> Result<bool, CalendarError> {
-        dispatch!(self, c => c.cancel(company, appointment))
+        dispatch!(self, c => c.cancel(company, appointment, by))
     }
 
     async fn reschedule(
@@ -379,8 +386,9 @@ impl Calendar for CompanyCalendar {
         date: NaiveDate,
         time: NaiveTime,
         staff: Option<&StaffMember>,
+        by: &str,
     ) -> Result<Option<Appointment>, CalendarError> {
-        dispatch!(self, c => c.reschedule(company, appointment, service, date, time, staff))
+        dispatch!(self, c => c.reschedule(company, appointment, service, date, time, staff, by))
     }
 }
 

@@ -366,6 +366,7 @@ impl NativeCalendar {
         service: &Service,
         at: (NaiveDate, NaiveTime),
         staff: Option<&StaffMember>,
+        by: &str,
     ) -> Result<Option<Appointment>, CalendarError> {
         let (date, time) = at;
         let team = &company.team;
@@ -388,7 +389,7 @@ impl NativeCalendar {
             let mut items =
                 vec![self
                     .ledger
-                    .move_item(company, appointment, date, time, &to, None)?];
+                    .move_item(company, appointment, (date, time), &to, None, by)?];
             // Units in both the old and the new time stay ours; only the difference changes.
             for lock in appointment.locks.difference(&to.locks) {
                 items.push(self.delete_lock(&pk, lock, id)?);
@@ -486,9 +487,10 @@ impl Calendar for NativeCalendar {
         &self,
         company: &Company,
         appointment: &Appointment,
+        by: &str,
     ) -> Result<bool, CalendarError> {
         let pk = company_pk(company.id());
-        let mut items = vec![self.ledger.cancellation(company, appointment)?];
+        let mut items = vec![self.ledger.cancellation(company, appointment, by)?];
         for lock in &appointment.locks {
             items.push(self.delete_lock(&pk, lock, &appointment.appointment_id)?);
         }
@@ -503,8 +505,9 @@ impl Calendar for NativeCalendar {
         date: NaiveDate,
         time: NaiveTime,
         staff: Option<&StaffMember>,
+        by: &str,
     ) -> Result<Option<Appointment>, CalendarError> {
-        self.reschedule_native(company, appointment, service, (date, time), staff)
+        self.reschedule_native(company, appointment, service, (date, time), staff, by)
             .await
     }
 }

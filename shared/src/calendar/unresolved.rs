@@ -96,34 +96,7 @@ impl<'a> JournaledCalendar<'a> {
     pub fn new(inner: &'a CompanyCalendar, journal: &'a WriteJournal) -> Self {
         Self { inner, journal }
     }
-
-    /// Adds a change the phone agent made to the appointment's change log (as the desk's are),
-    /// within [`CHANGE_LOG_BUDGET`]: the caller's reply never waits on it longer, nor fails by it.
-    pub async fn log_change(
-        &self,
-        company: &Company,
-        appointment_id: &str,
-        by: &str,
-        what: &str,
-        detail: &str,
-    ) {
-        let written = tokio::time::timeout(
-            CHANGE_LOG_BUDGET,
-            self.inner
-                .ledger()
-                .record_change(company.id(), appointment_id, by, what, detail),
-        )
-        .await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(appointment_id, reason = %e, "change log not written"),
-            Err(_) => tracing::warn!(appointment_id, reason = "budget", "change log not written"),
-        }
-    }
 }
-
-/// How long a tool waits for its change-log entry.
-pub const CHANGE_LOG_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
 
 impl Calendar for JournaledCalendar<'_> {
     async fn free_slots(
@@ -170,6 +143,7 @@ impl Calendar for JournaledCalendar<'_> {
         &self,
         company: &Company,
         appointment: &Appointment,
+        by: &str,
     ) -> Result<bool, CalendarError> {
         self.journal.note(PendingWrite {
             action: WriteAction::Cancel,
@@ -177,7 +151,7 @@ impl Calendar for JournaledCalendar<'_> {
             date: appointment.date,
             time: appointment.time.format("%H:%M").to_string(),
         });
-        let result = self.inner.cancel(company, appointment).await;
+        let result = self.inner.cancel(company, appointment, by).await;
         self.journal.settle(&result);
         result
     }
@@ -190,6 +164,7 @@ impl Calendar for JournaledCalendar<'_> {
         date: NaiveDate,
         time: NaiveTime,
         staff: Option<&StaffMember>,
+        by: &str,
     ) -> Result<Option<Appointment>, CalendarError> {
         self.journal.note(PendingWrite {
             action: WriteAction::Reschedule,
@@ -199,7 +174,7 @@ impl Calendar for JournaledCalendar<'_> {
         });
         let result = self
             .inner
-            .reschedule(company, appointment, service, date, time, staff)
+            .reschedule(company, appointment, service, date, time, staff, by)
             .await;
         self.journal.settle(&result);
         result
