@@ -210,6 +210,34 @@ def test_cal_com_company_books_in_its_cal_com_calendar(stack):
     assert len(mine) == 1 and mine[0]["attendees"][0]["phoneNumber"] == "+4917677776666", bookings
 
 
+def test_a_booking_made_on_cal_com_reaches_the_ledger_through_its_webhook(stack):
+    """A customer books on Cal.com's own page: the stand-in delivers BOOKING_CREATED, signed, to
+    the webhook `sync` registered, and the appointment is in the ledger with the person and
+    the attendee's number (so a later call finds it)."""
+    day = (next_tuesday() + datetime.timedelta(weeks=9)).isoformat()
+    body = json.dumps({"eventTypeId": 2201, "start": f"{day}T09:00:00Z",
+                       "attendee": {"name": "Olga Online", "email": "olga@example.com",
+                                    "timeZone": "Europe/Berlin", "phoneNumber": "+4917655507777"}})
+    req = urllib.request.Request(f"{stack.calcom_url}/v2/bookings", data=body.encode(), method="POST",
+                                 headers={"authorization": f"Bearer {DEV_CALCOM_KEY}",
+                                          "cal-api-version": "2024-08-13",
+                                          "content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        uid = json.loads(resp.read())["data"]["uid"]
+    ddb = aws(stack, "dynamodb")
+
+    def in_ledger():
+        out = ddb.query(TableName=stack.description["resources"]["AppointmentsTable"]["Ref"],
+                        IndexName="company-appointments",
+                        KeyConditionExpression="company_id = :c",
+                        ExpressionAttributeValues={":c": {"S": "salon-calcom"}})
+        return [i for i in out["Items"] if i.get("external_uid", {}).get("S") == uid]
+
+    found = wait_for(in_ledger, timeout=30)
+    assert found[0]["staff_id"]["S"] == "clara" and found[0]["customer_phone"]["S"] == "+4917655507777", found
+    assert found[0]["changes"]["L"][0]["M"]["by"]["S"] == "calcom", found
+
+
 def test_functions_serve_after_idling_longer_than_the_function_timeout(stack):
     """`make dev` used to pass its invocation timeout to `cargo lambda watch --timeout`, which also
     cuts the long poll an idle function waits on: a minute without requests and every function

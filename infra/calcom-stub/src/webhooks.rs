@@ -179,6 +179,8 @@ pub(crate) fn deliver(shared: &Shared, trigger: &'static str, b: &Booking, extra
                 }
                 None => "no-secret-provided".to_owned(),
             };
+            // reqwest on rustls without a default provider: ring, as the functions use.
+            let _ = rustls::crypto::ring::default_provider().install_default();
             let status = match reqwest::Client::builder()
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
