@@ -24,7 +24,7 @@ use super::{
 use crate::platform::dynamo::{from_attribute, to_attribute};
 
 /// At most this many pending callbacks are listed (and counted for the overdue metric): a
-/// company with more has a problem no list solves, and the page says it is cut.
+/// company with more sees its oldest 500, which are the ones to call first.
 pub const MAX_PENDING_LISTED: i32 = 500;
 /// Done ones shown below them, newest first.
 pub const MAX_DONE_LISTED: i32 = 50;
