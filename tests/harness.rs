@@ -253,6 +253,7 @@ pub async fn counted_clients() -> (AwsClients, RequestLog) {
                 .interceptor(log.clone())
                 .build(),
         ),
+        sdk: config.clone(),
     };
     (clients, log)
 }

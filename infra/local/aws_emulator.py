@@ -64,6 +64,11 @@
    then wait for the client's delayed acknowledgement (up to 40 ms). TCP_NODELAY is set on every
    connection it accepts, as the local stack's function gate does on its own.
 
+10. What was sent. SNS and SES keep the SMS and e-mails they "sent", with the time, sender and
+   attachments, at `GET /_outbox`; a STOP reply (`POST /_outbox/reply`) puts the number on SNS's
+   opt-out list, which replaces moto's rule that every number ending in 99 opted out
+   (`outbox.py`).
+
 Same arguments as `moto_server`.
 """
 
@@ -94,6 +99,8 @@ from moto.dynamodb.models import table_import as _table_import
 from moto.dynamodb.models.utilities import find_nested_key as _find_nested_key
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from moto.server import main
+
+import outbox  # noqa: E402 - beside this file: what SNS and SES "sent" (10.)
 
 _dynamodb_lock = threading.Lock()
 _call_action = DynamoHandler.call_action
@@ -416,6 +423,7 @@ if moto.__version__ == "5.2.5":
     _dynamo_type.Item.project = _project_once
     _cw.CloudWatchBackend.get_all_metrics = _all_metrics_in_scope
     _cw.CloudWatchBackend.get_metric_data = _metric_data_of_own_namespaces
+    outbox.install()
 else:
     print(f"aws_emulator: moto {moto.__version__} is not 5.2.5; keeping moto as it is",
           file=sys.stderr)

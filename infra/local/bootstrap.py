@@ -55,6 +55,7 @@ class Stack:
         self.sm = boto3.client("secretsmanager", **kw)
         self.idp = boto3.client("cognito-idp", **kw)
         self.logs = boto3.client("logs", **kw)
+        self.ses = boto3.client("sesv2", **kw)
         # logical id -> {"Ref": ..., "Arn": ..., ...}
         self.physical: dict[str, dict] = {}
 
@@ -134,6 +135,14 @@ class Stack:
                     "Attributes"]["QueueArn"]
                 self.physical[logical] = {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
                 pending.remove(logical)
+
+    def create_email_identities(self):
+        """SES identities the template names (a parameter left empty names none)."""
+        for logical, props in self.resources("AWS::SES::EmailIdentity"):
+            identity = str(self.resolve(props["EmailIdentity"]) or "")
+            if identity:
+                self.ses.create_email_identity(EmailIdentity=identity)
+                self.physical[logical] = {"Ref": identity}
 
     def create_tables(self):
         for logical, props in self.resources("AWS::DynamoDB::Table"):
@@ -254,7 +263,7 @@ class Stack:
     def functions(self) -> tuple[dict, list]:
         glob = self.t.get("Globals", {}).get("Function", {})
         glob_env = glob.get("Environment", {}).get("Variables", {})
-        functions, sources = {}, []
+        functions, sources, schedules = {}, [], []
         for logical, props in self.resources("AWS::Serverless::Function"):
             meta = self.t["Resources"][logical].get("Metadata", {})
             binary = meta.get("BuildProperties", {}).get("Binary") or meta.get("Binary")
@@ -273,6 +282,10 @@ class Stack:
                         "report_batch_item_failures":
                             "ReportBatchItemFailures" in ep.get("FunctionResponseTypes", []),
                     })
+                elif event["Type"] in ("Schedule", "ScheduleV2"):
+                    every = rate_seconds(ep.get("Schedule") or ep.get("ScheduleExpression") or "")
+                    if every:
+                        schedules.append({"function": binary, "every_s": every})
                 elif event["Type"] in ("HttpApi", "Api"):
                     routes.append({"method": ep.get("Method"), "path": ep.get("Path")})
             functions[binary] = {
@@ -282,7 +295,7 @@ class Stack:
                 "routes": routes,
                 "timeout": props.get("Timeout", glob.get("Timeout", 3)),
             }
-        return functions, sources
+        return functions, sources, schedules
 
     def create(self) -> dict:
         self.create_tables()
@@ -291,10 +304,20 @@ class Stack:
         self.create_queues()
         self.create_user_pools()
         self.create_log_groups()
+        self.create_email_identities()
         self.name_functions()
-        functions, sources = self.functions()
+        functions, sources, schedules = self.functions()
         return {"region": self.region, "resources": self.physical,
-                "functions": functions, "event_sources": sources}
+                "functions": functions, "event_sources": sources, "schedules": schedules}
+
+
+def rate_seconds(expression: str) -> int | None:
+    """`rate(5 minutes)` as seconds; anything else (cron) is not run locally."""
+    m = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression.strip())
+    if not m:
+        return None
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[m.group(2).rstrip("s")]
+    return int(m.group(1)) * unit
 
 
 def bootstrap(endpoint: str, prefix: str, params: dict, region: str | None = None,

@@ -226,7 +226,8 @@ class LocalStack:
         wait_for_port(self.aws_port, 30, moto, "moto_server")
 
         os.environ.update({k: v for k, v in self.aws_env().items() if k.startswith("AWS_") and "ENDPOINT" not in k})
-        self.description = bootstrap(self.endpoint, self.prefix, {"RetellApiKey": self.api_key, "CopyRecordings": "true"}, REGION)
+        self.description = bootstrap(self.endpoint, self.prefix, {"RetellApiKey": self.api_key, "CopyRecordings": "true",
+                                                                     "SenderDomain": "demo.example"}, REGION)
         (self.state_dir / "stack.json").write_text(json.dumps(self.description, indent=1))
         # The front door's port is needed now: the control center names the stack's URLs.
         self.api_port = claim_port(self.api_port, "LOCAL_API_PORT")

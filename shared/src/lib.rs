@@ -18,6 +18,7 @@ pub mod booking;
 pub mod calendar;
 pub mod callbacks;
 pub mod calls;
+pub mod messaging;
 pub mod platform;
 pub mod retell;
 pub mod tools;

@@ -178,7 +178,7 @@ def test_sync_points_a_drifted_agent_back_and_is_idempotent(stack):
 
 def test_health_reports_queues_and_retell_concurrency(stack):
     code, report, _ = ops(stack, "health", check=False)
-    assert {q["event"] for q in report["queues"]} == {"call_started", "call_ended", "call_analyzed"}
+    assert {q["event"] for q in report["queues"]} == {"call_started", "call_ended", "call_analyzed", "messaging"}
     assert report["retell_concurrency"]["limit"] is not None
     dead = sum(q["dead_letters"] for q in report["queues"])
     assert report["ok"] is (dead == 0) and (code == 0) is report["ok"], report
@@ -556,7 +556,7 @@ def test_a_deployed_stack_is_found_by_its_cloudformation_outputs(stack):
     code, report, err = deployed("health")
     assert report is not None, err
     assert report["stack"] == f"stack {name} (eu-central-1)" and f"→ stack {name}" not in report["stack"]
-    assert {q["event"] for q in report["queues"]} == {"call_started", "call_ended", "call_analyzed"}
+    assert {q["event"] for q in report["queues"]} == {"call_started", "call_ended", "call_analyzed", "messaging"}
     assert report["retell_concurrency"]["limit"] is not None  # the key came from the stack's secret
     checks = {c["what"]: c for c in report["checks"]}
     assert checks["alarms"]["detail"] == "the stack has no CloudWatch alarms"

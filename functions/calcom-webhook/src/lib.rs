@@ -33,6 +33,8 @@ pub struct CalComInbox {
     pub companies: CompanyDirectory,
     pub ledger: AppointmentLedger,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// The messaging queue: the customer's confirmation of what happened on Cal.com.
+    pub outbox: Option<shared::messaging::outbox::Outbox>,
     cache: Mutex<HashMap<String, (Instant, Arc<String>)>>,
 }
 
@@ -46,6 +48,7 @@ impl CalComInbox {
             ),
             ledger: AppointmentLedger::new(aws.dynamodb.clone(), &config.appointments_table),
             secrets: aws.secrets.clone(),
+            outbox: shared::messaging::outbox::Outbox::from_env(&aws.sqs),
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -178,6 +181,15 @@ impl CalComInbox {
                     }
                 };
                 tracing::info!(trigger = delivery.trigger.as_str(), uid = %delivery.uid, applied = what, "Cal.com delivery");
+                if let (Some(id), Some(outbox)) = (id, &self.outbox) {
+                    // The appointment as the delivery left it: its change number keys the
+                    // confirmation. Not read, not told: the delivery stands either way.
+                    match self.ledger.appointment(&company, id).await {
+                        Ok(Some(appointment)) => outbox.appointment_changed(&appointment).await,
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(error = %e, "confirmation not queued"),
+                    }
+                }
                 json_response(200, &json!({"applied": what, "appointment_id": id}))
             }
             Err(e) => {

@@ -194,6 +194,7 @@ fn bench(c: &mut Criterion) {
                     shared::calendar::ledger::CustomerRecord {
                         name: Some("Eva Fett".into()),
                         vip: false,
+                        no_messages: false,
                     },
                 )),
             )

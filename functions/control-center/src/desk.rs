@@ -107,6 +107,8 @@ pub fn read_time(text: &str) -> Result<NaiveTime, DeskError> {
 pub struct Desk {
     pub calendars: Calendars,
     pub ledger: AppointmentLedger,
+    /// The messaging queue (a no-show's offer; the calendars tell it of their own changes).
+    pub outbox: Option<shared::messaging::outbox::Outbox>,
 }
 
 impl Desk {
@@ -251,6 +253,16 @@ impl Desk {
         {
             self.log(company, &appointment, by, attendance.as_str())
                 .await;
+            if attendance == Attendance::NoShow {
+                shared::messaging::outbox::notify(
+                    self.outbox.as_ref(),
+                    shared::messaging::Notice::NoShow {
+                        company_id: company.id().to_owned(),
+                        appointment_id: appointment_id.to_owned(),
+                    },
+                )
+                .await;
+            }
             Ok(())
         } else {
             Err(DeskError::NotBooked)

@@ -24,7 +24,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use shared::booking::directory::{CompanyDirectory, COMPANY_CACHE_TTL};
 use shared::calendar::ledger::AppointmentLedger;
-use shared::calls::dead_letters::{DeadLetterQueues, QueuePair};
+use shared::calls::dead_letters::{DeadLetterQueues, QueueKind, QueuePair};
 use shared::calls::store::DynamoCallStore;
 use shared::platform::config::ControlCenterConfig;
 use shared::platform::logs::LogsClient;
@@ -99,12 +99,18 @@ impl ControlCenter {
         };
         let sqs = shared::platform::aws_json::AwsJsonClient::new(sdk, "sqs", "AmazonSQS", None)?
             .json_1_0();
+        let outbox_url = std::env::var(shared::messaging::outbox::QUEUE_URL_VAR)
+            .ok()
+            .filter(|url| !url.is_empty());
+        let outbox = outbox_url
+            .clone()
+            .map(|url| shared::messaging::outbox::Outbox::over_json(sqs.clone(), url));
         let queue_pairs = EventKind::ALL
             .into_iter()
             .filter_map(|kind| {
                 let function = kind.as_str().replace('_', "-");
                 Some(QueuePair {
-                    kind,
+                    kind: QueueKind::Event(kind),
                     url: config.queue_urls.get(&kind)?.clone(),
                     dlq_url: config.dead_letter_urls.get(&kind)?.clone(),
                     log_group: config
@@ -114,6 +120,25 @@ impl ControlCenter {
                         .map(|(_, g)| g.clone()),
                 })
             })
+            .chain(
+                // The messaging notices' queue, if this stack has one.
+                outbox_url
+                    .zip(
+                        std::env::var("MESSAGING_DLQ_URL")
+                            .ok()
+                            .filter(|u| !u.is_empty()),
+                    )
+                    .map(|(url, dlq_url)| QueuePair {
+                        kind: QueueKind::Messaging,
+                        url,
+                        dlq_url,
+                        log_group: config
+                            .log_groups
+                            .iter()
+                            .find(|(f, _)| f == "messaging")
+                            .map(|(_, g)| g.clone()),
+                    }),
+            )
             .collect();
         Ok(Self {
             verifier: TokenVerifier::new(
@@ -152,8 +177,13 @@ impl ControlCenter {
                     ),
                     aws_sdk_secretsmanager::Client::new(sdk),
                 )
-                .allowing_loopback(config.loopback_calendars),
+                .allowing_loopback(config.loopback_calendars)
+                .watched_by(outbox.clone().map(|o| {
+                    std::sync::Arc::new(o)
+                        as std::sync::Arc<dyn shared::calendar::AppointmentWatcher>
+                })),
                 ledger: AppointmentLedger::new(dynamodb.clone(), &config.appointments_table),
+                outbox: outbox.clone(),
             },
             callbacks: shared::callbacks::CallbackStore::new(
                 dynamodb.clone(),

@@ -10,15 +10,27 @@ use shared::booking::spoken::{german_date, hhmm};
 use shared::callbacks::{
     CallbackSource, CallbackStore, NewCallback, Opened, MAX_PREFERRED_CHARS, MAX_REASON_CHARS,
 };
+use shared::messaging::outbox::{notify, Outbox};
+use shared::messaging::Notice;
 use shared::tools::{parameters, Args, Reply, Tool, ToolContext, ToolDefinition};
 
 pub struct RequestCallback {
     callbacks: CallbackStore,
+    /// The messaging queue: the staff's notice of the callback.
+    outbox: Option<Outbox>,
 }
 
 impl RequestCallback {
     pub fn new(callbacks: CallbackStore) -> Self {
-        Self { callbacks }
+        Self {
+            callbacks,
+            outbox: None,
+        }
+    }
+
+    pub fn with_outbox(mut self, outbox: Option<Outbox>) -> Self {
+        self.outbox = outbox;
+        self
     }
 
     pub fn tool_definition() -> ToolDefinition {
@@ -110,6 +122,15 @@ impl Tool for RequestCallback {
         };
         let callback = opened.callback();
         let again = matches!(opened, Opened::Existing(_));
+        // Asked again, told again: the notice's own key keeps it to one e-mail.
+        notify(
+            self.outbox.as_ref(),
+            Notice::Callback {
+                company_id: ctx.company.id().to_owned(),
+                callback_id: callback.callback_id.clone(),
+            },
+        )
+        .await;
         tracing::info!(callback_id = %callback.callback_id, again, "callback requested");
         let (due_de, due_en) = spoken_due(ctx, callback.due(ctx.company));
         let digits = &callback.phone[callback.phone.len().saturating_sub(3)..];

@@ -8,6 +8,12 @@ async fn main() -> Result<(), lambda_http::Error> {
             aws.dynamodb.clone(),
             config.appointments_table.clone(),
         ))
+        .with_outbox(
+            config
+                .messaging_queue_url
+                .as_ref()
+                .map(|url| shared::messaging::outbox::Outbox::new(aws.sqs.clone(), url)),
+        )
     })
     .await
 }

@@ -13,6 +13,8 @@ pub fn definitions() -> Vec<ToolDefinition> {
         cancel_appointment::CancelAppointment.definition(),
         reschedule_appointment::RescheduleAppointment.definition(),
         request_callback::RequestCallback::tool_definition(),
+        send_verification_code::SendVerificationCode::tool_definition(),
+        verify_code::VerifyCode::tool_definition(),
     ]
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
-pub use shared::calls::dead_letters::QueuePair;
+pub use shared::calls::dead_letters::{QueueKind, QueuePair};
 use shared::platform::aws::{AwsBudget, AwsClients};
 use shared::platform::config::DEFAULT_RETELL_BASE_URL;
 use shared::retell::api::RetellClient;
@@ -386,24 +386,30 @@ impl Stack {
 }
 
 /// Each consumer's queue, its dead-letter queue and the function consuming it (logical ids).
-const QUEUES: [(EventKind, &str, &str, &str); 3] = [
+const QUEUES: [(QueueKind, &str, &str, &str); 4] = [
     (
-        EventKind::CallStarted,
+        QueueKind::Event(EventKind::CallStarted),
         "CallStartedQueue",
         "CallStartedDeadLetterQueue",
         "CallStartedFunction",
     ),
     (
-        EventKind::CallEnded,
+        QueueKind::Event(EventKind::CallEnded),
         "CallEndedQueue",
         "CallEndedDeadLetterQueue",
         "CallEndedFunction",
     ),
     (
-        EventKind::CallAnalyzed,
+        QueueKind::Event(EventKind::CallAnalyzed),
         "CallAnalyzedQueue",
         "CallAnalyzedDeadLetterQueue",
         "CallAnalyzedFunction",
+    ),
+    (
+        QueueKind::Messaging,
+        "MessagingQueue",
+        "MessagingDeadLetterQueue",
+        "MessagingFunction",
     ),
 ];
 
@@ -455,7 +461,7 @@ mod tests {
             "https://api.example.com/api/retell/functions/book_appointment"
         );
         assert_eq!(stack.default_company_id, "askpro");
-        assert_eq!(stack.queues[1].kind, EventKind::CallEnded);
+        assert_eq!(stack.queues[1].kind, QueueKind::Event(EventKind::CallEnded));
         assert_eq!(
             stack.queues[1].dlq_url,
             "https://sqs/CallEndedDeadLetterQueue"

@@ -48,6 +48,48 @@ impl HttpInvoker {
     }
 }
 
+impl HttpInvoker {
+    /// Invokes `function` with `event` as EventBridge's scheduler does (`Scheduled Event`, the
+    /// run's time): the local stack runs the template's `rate(...)` schedules this way.
+    pub async fn invoke_scheduled(
+        &self,
+        function: &str,
+        region: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<String, String> {
+        let event = serde_json::json!({
+            "version": "0", "id": format!("local-{}", at.timestamp_millis()),
+            "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "region": region, "resources": [], "detail": {},
+        });
+        let url = format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            self.base_url
+        );
+        let response = self
+            .client
+            .post(url)
+            .json(&event)
+            .send()
+            .await
+            .map_err(|e| format!("invoke failed: {e}"))?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("function error ({status}): {body}"));
+        }
+        Ok(body)
+    }
+}
+
+/// One `rate(...)` schedule of a function, as the bootstrap reads it from template.yaml.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Schedule {
+    pub function: String,
+    pub every_s: u64,
+}
+
 impl Invoker for HttpInvoker {
     async fn invoke(&self, function: &str, event: &SqsEvent) -> Result<SqsBatchResponse, String> {
         let url = format!(

@@ -1,7 +1,7 @@
 //! `local-pump --stack .local/stack.json --lambda http://127.0.0.1:9000`: polls every queue the
 //! template connects to a function and delivers batches to `cargo lambda watch`.
 
-use local_pump::{EventSource, HttpInvoker, Pump};
+use local_pump::{EventSource, HttpInvoker, Pump, Schedule};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +10,8 @@ use std::time::Duration;
 struct StackDescription {
     region: String,
     event_sources: Vec<EventSource>,
+    #[serde(default)]
+    schedules: Vec<Schedule>,
 }
 
 fn arg(args: &[String], name: &str) -> Option<String> {
@@ -34,13 +36,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let aws =
         shared::platform::aws::AwsClients::from_env(shared::platform::aws::AwsBudget::BACKGROUND)
             .await;
+    let mut tasks = Vec::new();
+    // Schedules as EventBridge runs them: the first run one period after the start.
+    for schedule in stack.schedules {
+        let invoker = HttpInvoker::new(lambda_url.clone());
+        let region = stack.region.clone();
+        tracing::info!(function = %schedule.function, every_s = schedule.every_s, "scheduling");
+        tasks.push(tokio::spawn(async move {
+            let period = Duration::from_secs(schedule.every_s.max(1));
+            loop {
+                tokio::time::sleep(period).await;
+                match invoker
+                    .invoke_scheduled(&schedule.function, &region, chrono::Utc::now())
+                    .await
+                {
+                    Ok(_) => tracing::info!(function = %schedule.function, "scheduled run done"),
+                    Err(e) => tracing::warn!(function = %schedule.function, error = %e, "scheduled run failed"),
+                }
+            }
+        }));
+    }
     let pump = Arc::new(Pump::new(
         aws.sqs,
         HttpInvoker::new(lambda_url),
         stack.region,
         retry_after,
     ));
-    let mut tasks = Vec::new();
     for source in stack.event_sources {
         let pump = pump.clone();
         tracing::info!(function = %source.function, queue = %source.queue_url, "pumping");

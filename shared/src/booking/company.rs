@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::booking::calcom_settings::{CalComHost, CalComSettings};
 use crate::booking::directory::CompanyKey;
+pub use crate::booking::messaging_settings::MessagingSettings;
 use crate::booking::phone::PhoneNumber;
 use crate::booking::slots::{OpenInterval, Schedule, ServiceTiming};
 use crate::booking::staff::{ResourceSettings, StaffSettings, Team};
@@ -165,6 +166,10 @@ pub struct CompanySettings {
     /// (`crate::callbacks`): an open callback after that is overdue. 1..=10080, default 120.
     #[serde(default = "default_callback_promise")]
     pub callback_promise_minutes: u32,
+    /// Confirmations, reminders and notices (`crate::booking::messaging_settings`); none: the
+    /// company sends nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messaging: Option<MessagingSettings>,
 }
 
 /// `transfer`: the number a caller can be put through to, and the hours it is staffed
@@ -196,6 +201,13 @@ const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 fn hhmm(text: &str) -> Result<NaiveTime, String> {
     NaiveTime::parse_from_str(text.trim(), "%H:%M").map_err(|_| format!("{text:?} is not HH:MM"))
+}
+
+/// `weekly_intervals` for the other settings that name weekly hours.
+pub(crate) fn weekly_hours(
+    hours: &HashMap<String, Vec<String>>,
+) -> Result<[Vec<OpenInterval>; 7], String> {
+    weekly_intervals(hours)
 }
 
 /// Weekday → `"HH:MM-HH:MM"` intervals as a week, Monday first, each day sorted.
@@ -346,6 +358,9 @@ impl Company {
                 "callback_promise_minutes must be 1..={}",
                 crate::callbacks::deadline::MAX_PROMISE_MINUTES
             )));
+        }
+        if let Some(messaging) = &settings.messaging {
+            messaging.check(&settings.agent_ids).map_err(invalid)?;
         }
         for s in &settings.services {
             if s.duration_minutes == 0 {

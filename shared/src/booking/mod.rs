@@ -5,6 +5,7 @@ pub mod availability;
 pub mod calcom_settings;
 pub mod company;
 pub mod directory;
+pub mod messaging_settings;
 pub mod person;
 pub mod phone;
 pub mod price;

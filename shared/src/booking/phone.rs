@@ -136,6 +136,28 @@ impl PhoneNumber {
     }
 }
 
+/// Prefixes (E.164 digits) of mobile ranges, where a number can receive an SMS, in the
+/// countries these businesses' customers are in. A number of another range (a landline, or a
+/// country whose mobiles cannot be told by prefix, as North America) gets no SMS.
+const MOBILE_PREFIXES: &[&str] = &[
+    // Germany 015x/016x/017x; Austria 065x-069x; Switzerland 075-079.
+    "4915", "4916", "4917", "4365", "4366", "4367", "4368", "4369", "4175", "4176", "4177", "4178",
+    "4179",
+    // United Kingdom 07 (not 070 personal numbers, 076 pagers); Netherlands 06; Belgium 04x;
+    // France 06/07; Italy 3xx; Spain 6xx/7xx; Poland; Sweden 07x; Norway 4x/9x.
+    "4471", "4472", "4473", "4474", "4475", "4477", "4478", "4479", "316", "3246", "3247", "3248",
+    "3249", "336", "337", "393", "346", "347", "4850", "4851", "4853", "4857", "4860", "4866",
+    "4869", "4872", "4873", "4878", "4879", "4845", "4888", "467", "474", "479",
+];
+
+impl PhoneNumber {
+    /// Whether an SMS to this number can arrive: an ordinary subscriber in a mobile range.
+    pub fn can_receive_sms(&self) -> bool {
+        self.destination() == Destination::Ordinary
+            && MOBILE_PREFIXES.iter().any(|p| self.0[1..].starts_with(p))
+    }
+}
+
 impl fmt::Display for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -155,6 +177,24 @@ pub fn mask_phone(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_mobile_ranges_receive_sms() {
+        for (number, mobile) in [
+            ("+4917655502468", true),
+            ("+4915112345678", true),
+            ("+493012345678", false),  // Berlin landline
+            ("+4990012345678", false), // premium
+            ("+436641234567", true),
+            ("+447700900123", true),
+            ("+447012345678", false), // UK personal number
+            ("+12125551234", false),  // NANP: not told by prefix
+            ("+41791234567", true),
+        ] {
+            let parsed = PhoneNumber::parse(number).expect(number);
+            assert_eq!(parsed.can_receive_sms(), mobile, "{number}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -32,6 +32,8 @@ pub(super) fn backend<E: std::fmt::Display>(e: E) -> CalendarError {
 pub struct CustomerRecord {
     pub name: Option<String>,
     pub vip: bool,
+    /// The staff marked them "no messages": no confirmation, reminder or offer is sent.
+    pub no_messages: bool,
 }
 
 pub(super) fn s(v: impl Into<String>) -> AttributeValue {
@@ -65,6 +67,11 @@ pub(super) fn booked_appointment(
         service_id: req.service.id.clone(),
         customer_phone: req.customer_phone.as_str().to_owned(),
         customer_name: req.customer_name.map(str::to_owned),
+        customer_email: req
+            .customer_email
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned),
         status: AppointmentStatus::Booked,
         external_uid: external_uid.map(str::to_owned),
         staff_id: Some(at.staff_id.clone()).filter(|id| !id.is_empty()),
@@ -388,6 +395,10 @@ impl AppointmentLedger {
                 item.as_ref().and_then(|i| i.get("vip")),
                 Some(AttributeValue::Bool(true))
             ),
+            no_messages: matches!(
+                item.as_ref().and_then(|i| i.get("no_messages")),
+                Some(AttributeValue::Bool(true))
+            ),
         })
     }
 
@@ -452,6 +463,30 @@ impl AppointmentLedger {
             }
         }
         Ok(names)
+    }
+
+    /// Marks a customer of `company_id` as not to be sent messages (or to be again); the record
+    /// is created if the customer never booked.
+    pub async fn set_no_messages(
+        &self,
+        company_id: &str,
+        phone: &PhoneNumber,
+        no_messages: bool,
+        now_ms: i64,
+    ) -> Result<(), CalendarError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(company_pk(company_id)))
+            .key("sk", s(format!("U#{}", phone.as_str())))
+            .update_expression("SET phone = :phone, no_messages = :no, updated_at_ms = :now")
+            .expression_attribute_values(":phone", s(phone.as_str()))
+            .expression_attribute_values(":no", AttributeValue::Bool(no_messages))
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        Ok(())
     }
 
     /// Marks a customer of `company_id` as a VIP (or not); the record is created if the
@@ -823,9 +858,35 @@ impl AppointmentLedger {
                 .filter(|id| !id.is_empty())
                 .or_else(|| appointment.staff_id.clone()),
             attendance: None,
+            changes: changes_after_move(appointment, (date, time), to, by),
             ..appointment.clone()
         })
     }
+}
+
+/// The change log of `appointment` after a move to `to` (the entry `move_item` appends), for
+/// the appointment a move returns.
+pub(super) fn changes_after_move(
+    appointment: &Appointment,
+    (date, time): (NaiveDate, NaiveTime),
+    to: &Placement,
+    by: &str,
+) -> Vec<super::Change> {
+    let staff = if to.staff_id.is_empty() {
+        appointment.staff_id.as_deref().unwrap_or_default()
+    } else {
+        to.staff_id.as_str()
+    };
+    let mut changes = appointment.changes.clone();
+    changes.push(super::Change {
+        at_ms: Utc::now().timestamp_millis(),
+        by: by.to_owned(),
+        what: "moved".to_owned(),
+        detail: format!("{date} {} {staff}", time.format("%H:%M"))
+            .trim_end()
+            .to_owned(),
+    });
+    changes
 }
 
 /// One change-log entry, as a list of one to append: when, who, what, and where it is now.
@@ -897,6 +958,7 @@ pub fn parse_appointment(
         service_id: text("service_id")?,
         customer_phone: text("customer_phone")?,
         customer_name: text("customer_name").ok(),
+        customer_email: text("customer_email").ok(),
         status: AppointmentStatus::parse(&text("status")?).ok_or_else(|| corrupt("status"))?,
         external_uid: text("external_uid").ok(),
         staff_id: text("staff_id").ok(),

@@ -47,6 +47,8 @@ pub struct Appointment {
     pub service_id: String,
     pub customer_phone: String,
     pub customer_name: Option<String>,
+    /// The address the booking gave (the confirmation e-mail goes there).
+    pub customer_email: Option<String>,
     pub status: AppointmentStatus,
     /// The booking's id in the external calendar (Cal.com's booking uid).
     pub external_uid: Option<String>,
@@ -326,18 +328,50 @@ pub trait Calendar: Sync {
     ) -> impl Future<Output = Result<Option<Appointment>, CalendarError>> + Send;
 }
 
-/// The calendar of one company, as its settings choose.
+/// Told of every booking, move and cancel a calendar made, after the write, with the
+/// appointment as it is now (the messaging outbox sends its confirmation). Telling never fails
+/// the write.
+pub trait AppointmentWatcher: Send + Sync {
+    fn changed<'a>(
+        &'a self,
+        appointment: &'a Appointment,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+}
+
+/// The calendar of one company, as its settings choose, and who is told of its changes.
 #[derive(Clone)]
-pub enum CompanyCalendar {
+pub struct CompanyCalendar {
+    backend: Backend,
+    watcher: Option<Arc<dyn AppointmentWatcher>>,
+}
+
+#[derive(Clone)]
+enum Backend {
     Native(NativeCalendar),
     CalCom(CalComCalendar),
 }
 
+impl CompanyCalendar {
+    /// The native calendar, telling nobody.
+    pub fn native(calendar: NativeCalendar) -> Self {
+        Self {
+            backend: Backend::Native(calendar),
+            watcher: None,
+        }
+    }
+
+    async fn tell(&self, appointment: &Appointment) {
+        if let Some(watcher) = &self.watcher {
+            watcher.changed(appointment).await;
+        }
+    }
+}
+
 macro_rules! dispatch {
     ($self:ident, $cal:ident => $call:expr) => {
-        match $self {
-            CompanyCalendar::Native($cal) => $call.await,
-            CompanyCalendar::CalCom($cal) => $call.await,
+        match &$self.backend {
+            Backend::Native($cal) => $call.await,
+            Backend::CalCom($cal) => $call.await,
         }
     };
 }
@@ -359,13 +393,18 @@ impl Calendar for CompanyCalendar {
         company: &Company,
         req: &BookingRequest<'_>,
     ) -> Result<BookingOutcome, CalendarError> {
-        dispatch!(self, c => c.book(company, req))
+        let outcome = dispatch!(self, c => c.book(company, req))?;
+        // A retry is told again: the message's own key keeps it to one.
+        if let BookingOutcome::Booked(a) | BookingOutcome::AlreadyBooked(a) = &outcome {
+            self.tell(a).await;
+        }
+        Ok(outcome)
     }
 
     fn ledger(&self) -> &AppointmentLedger {
-        match self {
-            CompanyCalendar::Native(c) => c.ledger(),
-            CompanyCalendar::CalCom(c) => c.ledger(),
+        match &self.backend {
+            Backend::Native(c) => c.ledger(),
+            Backend::CalCom(c) => c.ledger(),
         }
     }
 
@@ -375,7 +414,19 @@ impl Calendar for CompanyCalendar {
         appointment: &Appointment,
         by: &str,
     ) -> Result<bool, CalendarError> {
-        dispatch!(self, c => c.cancel(company, appointment, by))
+        let cancelled = dispatch!(self, c => c.cancel(company, appointment, by))?;
+        if cancelled {
+            let mut now = appointment.clone();
+            now.status = AppointmentStatus::Cancelled;
+            now.changes.push(Change {
+                at_ms: Utc::now().timestamp_millis(),
+                by: by.to_owned(),
+                what: "cancelled".to_owned(),
+                detail: String::new(),
+            });
+            self.tell(&now).await;
+        }
+        Ok(cancelled)
     }
 
     async fn reschedule(
@@ -388,7 +439,11 @@ impl Calendar for CompanyCalendar {
         staff: Option<&StaffMember>,
         by: &str,
     ) -> Result<Option<Appointment>, CalendarError> {
-        dispatch!(self, c => c.reschedule(company, appointment, service, date, time, staff, by))
+        let moved = dispatch!(self, c => c.reschedule(company, appointment, service, date, time, staff, by))?;
+        if let Some(moved) = &moved {
+            self.tell(moved).await;
+        }
+        Ok(moved)
     }
 }
 
@@ -401,6 +456,7 @@ pub struct Calendars {
     calcom: Mutex<HashMap<String, Arc<CalComClient>>>,
     /// Cal.com base URLs on 127.0.0.1 are allowed (the local stack's stand-in only).
     loopback_allowed: bool,
+    watcher: Option<Arc<dyn AppointmentWatcher>>,
 }
 
 impl Calendars {
@@ -410,7 +466,14 @@ impl Calendars {
             secrets,
             calcom: Mutex::new(HashMap::new()),
             loopback_allowed: false,
+            watcher: None,
         }
+    }
+
+    /// Tells `watcher` of every change the companies' calendars make.
+    pub fn watched_by(mut self, watcher: Option<Arc<dyn AppointmentWatcher>>) -> Self {
+        self.watcher = watcher;
+        self
     }
 
     /// Lets companies' calendars be stand-ins on 127.0.0.1 (`ToolConfig::loopback_calendars`).
@@ -420,8 +483,8 @@ impl Calendars {
     }
 
     pub fn for_company(&self, company: &Company) -> CompanyCalendar {
-        match &company.settings.calendar {
-            CalendarBackend::Native => CompanyCalendar::Native(self.native.clone()),
+        let backend = match &company.settings.calendar {
+            CalendarBackend::Native => Backend::Native(self.native.clone()),
             CalendarBackend::CalCom(settings) => {
                 // Keyed by the settings the client is built from: a changed URL, secret or
                 // timeout gets a fresh client.
@@ -445,12 +508,16 @@ impl Calendars {
                         })
                         .clone()
                 };
-                CompanyCalendar::CalCom(CalComCalendar::new(
+                Backend::CalCom(CalComCalendar::new(
                     client,
                     settings.clone(),
                     self.native.ledger().clone(),
                 ))
             }
+        };
+        CompanyCalendar {
+            backend,
+            watcher: self.watcher.clone(),
         }
     }
 }

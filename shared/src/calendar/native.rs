@@ -415,6 +415,12 @@ impl NativeCalendar {
                         end: to.end,
                         staff_id: Some(to.staff_id.clone()).filter(|s| !s.is_empty()),
                         attendance: None,
+                        changes: super::ledger::changes_after_move(
+                            appointment,
+                            (date, time),
+                            &to,
+                            by,
+                        ),
                         locks: to.locks,
                         ..appointment.clone()
                     }))

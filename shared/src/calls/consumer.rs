@@ -62,6 +62,8 @@ pub struct Consumer<S> {
     tz: Tz,
     appointments: Option<AppointmentLedger>,
     recordings: Option<RecordingCopier>,
+    /// The messaging queue: a follow-up callback's notice to the staff.
+    outbox: Option<crate::messaging::outbox::Outbox>,
 }
 
 /// How long a batch may spend copying its calls' recordings after storing its events; what is
@@ -85,6 +87,7 @@ impl<S: CallStore + Sync> Consumer<S> {
             tz,
             appointments: None,
             recordings: None,
+            outbox: None,
         }
     }
 
@@ -92,6 +95,12 @@ impl<S: CallStore + Sync> Consumer<S> {
     /// [`RECORDING_COPY_BUDGET`] per batch).
     pub fn with_recordings(mut self, recordings: RecordingCopier) -> Self {
         self.recordings = Some(recordings);
+        self
+    }
+
+    /// Tells the staff of the callbacks it opens through this messaging queue.
+    pub fn with_outbox(mut self, outbox: Option<crate::messaging::outbox::Outbox>) -> Self {
+        self.outbox = outbox;
         self
     }
 
@@ -403,17 +412,28 @@ impl<S: CallStore + Sync> Consumer<S> {
             preferred: None,
             call_id: Some(event.call_id.as_str().to_owned()),
         };
-        match store.open(&event.company_id, new, Utc::now()).await {
-            Ok(Opened::New(cb)) => {
-                tracing::info!(callback_id = %cb.callback_id, "follow-up callback opened");
-                Ok(())
+        let opened = store
+            .open(&event.company_id, new, Utc::now())
+            .await
+            .map_err(|e| ConsumeError::Callbacks(e.to_string()))?;
+        match &opened {
+            Opened::New(cb) => {
+                tracing::info!(callback_id = %cb.callback_id, "follow-up callback opened")
             }
-            Ok(Opened::Existing(cb)) => {
-                tracing::info!(callback_id = %cb.callback_id, "the call has a callback already");
-                Ok(())
+            Opened::Existing(cb) => {
+                tracing::info!(callback_id = %cb.callback_id, "the call has a callback already")
             }
-            Err(e) => Err(ConsumeError::Callbacks(e.to_string())),
         }
+        // Told again on a redelivery: the notice's own key keeps it to one e-mail.
+        crate::messaging::outbox::notify(
+            self.outbox.as_ref(),
+            crate::messaging::Notice::Callback {
+                company_id: event.company_id.clone(),
+                callback_id: opened.callback().callback_id.clone(),
+            },
+        )
+        .await;
+        Ok(())
     }
 }
 
@@ -437,6 +457,7 @@ impl Consumer<DynamoCallStore> {
                 .with_appointments(AppointmentLedger::new(aws.dynamodb.clone(), table.clone())),
             None => consumer,
         };
+        let consumer = consumer.with_outbox(crate::messaging::outbox::Outbox::from_env(&aws.sqs));
         if kind != EventKind::CallAnalyzed || !config.copy_recordings {
             return consumer;
         }

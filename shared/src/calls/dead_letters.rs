@@ -25,10 +25,32 @@ const FAILED_LINES: &str = "?\"event failed\" ?\"handler panicked\"";
 /// The time the search may take: the control center answers within its 15 s timeout.
 const LOG_SEARCH_BUDGET: Duration = Duration::from_secs(3);
 
+/// What a queue carries: one kind of Retell event, or the messaging notices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueKind {
+    Event(EventKind),
+    Messaging,
+}
+
+impl QueueKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueKind::Event(kind) => kind.as_str(),
+            QueueKind::Messaging => "messaging",
+        }
+    }
+}
+
+impl From<EventKind> for QueueKind {
+    fn from(kind: EventKind) -> Self {
+        QueueKind::Event(kind)
+    }
+}
+
 /// A consumer's queue and its dead-letter queue.
 #[derive(Debug, Clone)]
 pub struct QueuePair {
-    pub kind: EventKind,
+    pub kind: QueueKind,
     pub url: String,
     pub dlq_url: String,
     /// The log group of the queue's consumer (where it logs why a message failed).

@@ -59,6 +59,9 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     pub s3: aws_sdk_s3::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// The configuration they were built from, for the clients only some functions need (SNS
+    /// and SES for messaging).
+    pub sdk: aws_config::SdkConfig,
 }
 
 /// The SDK's loader with our HTTP client: rustls on ring, which keeps the bootstrap small.
@@ -145,6 +148,7 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::new(config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
+            sdk: config.clone(),
         }
     }
 }

@@ -109,6 +109,9 @@ pub struct ToolConfig {
     /// (the local stack's stand-in). Never set by template.yaml: a deployed stack calls
     /// calendars over https on public addresses only.
     pub loopback_calendars: bool,
+    /// `MESSAGING_QUEUE_URL`: where a booking, move or cancel queues its confirmation (unset:
+    /// the tool sends none, as a tool that changes no appointment).
+    pub messaging_queue_url: Option<String>,
 }
 
 impl ToolConfig {
@@ -119,6 +122,9 @@ impl ToolConfig {
             loopback_calendars: env
                 .optional("CALENDAR_LOOPBACK")
                 .is_some_and(|v| v.trim() == "allow"),
+            messaging_queue_url: env
+                .optional("MESSAGING_QUEUE_URL")
+                .filter(|url| !url.trim().is_empty()),
         })
     }
 }

@@ -155,12 +155,24 @@ impl<'a> CheckStore<'a> {
 }
 
 impl ToolContext<'_> {
-    /// The number the caller rings from, if Retell sent one that is a number.
+    /// The customer's own line: the number the caller rings from, if Retell sent one that is a
+    /// number; on a call the business placed (a reminder call, from one of its own numbers), the
+    /// number it called.
     pub fn own_number(&self) -> Option<PhoneNumber> {
-        self.call
-            .from_number
-            .as_deref()
-            .and_then(|n| PhoneNumber::parse(n).ok())
+        let parse = |n: &Option<String>| n.as_deref().and_then(|n| PhoneNumber::parse(n).ok());
+        let from = parse(&self.call.from_number)?;
+        let settings = &self.company.settings;
+        let business = settings.phone_numbers.iter().any(|n| n == from.as_str())
+            || settings
+                .messaging
+                .as_ref()
+                .and_then(|m| m.reminder_call.as_ref())
+                .is_some_and(|c| c.from_number == from.as_str());
+        if business {
+            parse(&self.call.to_number)
+        } else {
+            Some(from)
+        }
     }
 
     /// A phone number argument: absent is `None`; present but unreadable is the refusal that

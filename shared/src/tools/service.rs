@@ -1,6 +1,8 @@
 //! One tool behind one HTTP route: the request format, authentication (the one path in
 //! [`crate::retell::auth`]), the reply deadline and cap.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
@@ -86,7 +88,11 @@ impl<T: Tool> ToolService<T, SecretsManagerSource> {
                 NativeCalendar::new(aws.dynamodb.clone(), config.appointments_table.clone()),
                 aws.secrets.clone(),
             )
-            .allowing_loopback(config.loopback_calendars),
+            .allowing_loopback(config.loopback_calendars)
+            .watched_by(config.messaging_queue_url.as_ref().map(|url| {
+                Arc::new(crate::messaging::outbox::Outbox::new(aws.sqs.clone(), url))
+                    as Arc<dyn crate::calendar::AppointmentWatcher>
+            })),
         }
     }
 }

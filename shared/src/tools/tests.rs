@@ -220,7 +220,7 @@ fn unreachable_calendar() -> crate::calendar::CompanyCalendar {
             .endpoint_url("http://127.0.0.1:9")
             .build(),
     );
-    crate::calendar::CompanyCalendar::Native(crate::calendar::NativeCalendar::new(
+    crate::calendar::CompanyCalendar::native(crate::calendar::NativeCalendar::new(
         client,
         "unreachable",
     ))

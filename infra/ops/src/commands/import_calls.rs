@@ -1,6 +1,7 @@
 //! `import-calls`: calls whose webhooks never arrived (or arrived in part) imported from Retell
 //! through the webhook's queue path, with a checkpoint per stack so a cut-off run resumes.
 
+use shared::calls::dead_letters::QueueKind;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -87,7 +88,10 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
     let queue_urls: HashMap<_, _> = stack
         .queues
         .iter()
-        .map(|q| (q.kind, q.url.clone()))
+        .filter_map(|q| match q.kind {
+            QueueKind::Event(kind) => Some((kind, q.url.clone())),
+            QueueKind::Messaging => None,
+        })
         .collect();
     let reconciler = Reconciler {
         queue: SqsEventQueue::new(

@@ -11,6 +11,7 @@ pub mod health;
 pub mod import_calls;
 pub mod load_test;
 pub mod metrics;
+pub mod outbox;
 pub mod simulate_call;
 pub mod sync;
 pub mod test_connection;
@@ -73,6 +74,8 @@ pub enum Command {
     /// Events the consumers gave up on: list, show, move back to their queue, purge.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
+    /// Every SMS and e-mail the local stack sent (`--local`): channel, recipient, text or subject, attachments, time.
+    Outbox(outbox::Args),
     /// Copies of what the stack cannot make again.
     #[command(subcommand)]
     Backup(backup::BackupCommand),
@@ -94,6 +97,7 @@ impl Command {
             Self::Metrics(args) => metrics::run(ctx, args).await,
             Self::Dlq(command) => command.run(ctx).await,
             Self::Backup(command) => command.run(ctx).await,
+            Self::Outbox(args) => outbox::run(ctx, args).await,
         }
     }
 }
