@@ -443,3 +443,94 @@ async fn verification_codes_keep_their_limits() {
         Checked::NoValidCode
     );
 }
+
+#[tokio::test]
+async fn a_reminder_call_is_placed_once_by_the_reminder_agent() {
+    let sim = integration_tests::RetellSimulator::start_seeded(integration_tests::DEFAULT_KEY);
+    let aws = clients().await;
+    let mut settings = salon_settings();
+    settings.agent_ids.push("agent_demo".into());
+    let messaging = settings.messaging.as_mut().expect("demo.json messages");
+    messaging.quiet_hours = String::new();
+    messaging.reminder_call = Some(
+        serde_json::from_value(
+            json!({"agent_id": "agent_demo", "from_number": "+493012345678",
+            "hours": {"mon": ["00:00-23:59"], "tue": ["00:00-23:59"], "wed": ["00:00-23:59"],
+                      "thu": ["00:00-23:59"], "fri": ["00:00-23:59"], "sat": ["00:00-23:59"],
+                      "sun": ["00:00-23:59"]}}),
+        )
+        .expect("reminder call"),
+    );
+    let (company, agent) = put_company(&aws, &settings).await;
+    let mut env: std::collections::HashMap<String, String> =
+        serde_json::from_value(stack().description["functions"]["messaging"]["env"].clone())
+            .expect("env");
+    env.insert("RETELL_BASE_URL".into(), sim.url.clone());
+    let job =
+        Messaging::build(&shared::platform::config::Env::from_map(env), &aws).expect("config");
+
+    let phone = mobile();
+    let book = service(BookAppointment, &aws);
+    let day = next_tuesday() + chrono::Days::new(28);
+    let booked = call(&book, &agent, &phone,
+        json!({"date": day.to_string(), "time": "16:00", "service_id": "haircut", "customer_name": "Rolf Ruf"})).await;
+    assert_eq!(booked["success"], json!(true), "{booked}");
+    let id = booked["appointment_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let reminder = Notice::Reminder {
+        company_id: company.clone(),
+        appointment_id: id.clone(),
+        change: 0,
+        channel: None,
+    };
+    for _ in 0..2 {
+        let response = job.handle_batch(batch(&reminder)).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
+    let records = job
+        .dispatcher
+        .store
+        .records(&company, 50)
+        .await
+        .expect("records");
+    let placed: Vec<_> = records
+        .iter()
+        .filter(|r| r.key == format!("{id}#call"))
+        .collect();
+    assert_eq!(placed.len(), 1, "{records:?}");
+    assert_eq!(placed[0].status, "sent", "{:?}", placed[0]);
+    let call_id = placed[0].detail.clone().unwrap_or_default();
+    let retell = shared::retell::api::RetellClient::new(
+        &sim.url,
+        integration_tests::DEFAULT_KEY,
+        std::time::Duration::from_secs(10),
+    )
+    .expect("client");
+    let placed = retell
+        .get_call(&call_id)
+        .await
+        .expect("the call Retell placed");
+    assert_eq!(placed.agent_id.as_deref(), Some("agent_demo"));
+    assert_eq!(placed.other["to_number"], json!(phone));
+    assert_eq!(placed.other["direction"], json!("outbound"));
+    assert_eq!(
+        placed.other["retell_llm_dynamic_variables"]["appointment_time"],
+        json!("16:00"),
+        "{:?}",
+        placed.other
+    );
+    // And the reminder SMS beside it, once.
+    let sms: Vec<Value> = outbox_to(&phone)
+        .await
+        .into_iter()
+        .filter(|m| {
+            m["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Erinnerung")
+        })
+        .collect();
+    assert_eq!(sms.len(), 1, "{sms:?}");
+}

@@ -47,6 +47,36 @@ fn the_default_template_is_a_valid_file() {
 }
 
 #[test]
+fn the_reminder_template_is_a_valid_file_that_can_keep_cancel_or_move() {
+    let file = parse(REMINDER_TEMPLATE).expect("reminder template");
+    let names: Vec<_> = file
+        .tools
+        .iter()
+        .filter_map(|t| t.function.clone())
+        .collect();
+    for tool in [
+        "cancel_appointment",
+        "reschedule_appointment",
+        "check_availability",
+    ] {
+        assert!(names.iter().any(|n| n == tool), "{tool} in {names:?}");
+    }
+    let prompt = file.llm.general_prompt.as_deref().unwrap_or_default();
+    // The variables the messaging function gives the call (dispatch::reminder_call).
+    for var in [
+        "{{company_name}}",
+        "{{service}}",
+        "{{appointment_date}}",
+        "{{appointment_time}}",
+        "{{staff}}",
+    ] {
+        assert!(prompt.contains(var), "reminder prompt lacks {var}");
+    }
+    let greeting = file.llm.begin_message.as_deref().unwrap_or_default();
+    assert!(greeting.contains("{{customer_name}}") && greeting.contains("Assistent"));
+}
+
+#[test]
 fn a_good_file_resolves_its_tools_to_this_stack() {
     let file = parse(GOOD).expect("good");
     let tools = file.general_tools(&|t| format!("https://x/{t}"));
