@@ -534,3 +534,70 @@ async fn a_reminder_call_is_placed_once_by_the_reminder_agent() {
         .collect();
     assert_eq!(sms.len(), 1, "{sms:?}");
 }
+
+/// docs/performance.md, "Messaging": what one SMS confirmation costs in requests.
+#[tokio::test]
+async fn a_confirmation_costs_what_the_docs_say() {
+    let (aws, log) = integration_tests::counted_clients().await;
+    let (company, agent) = salon(&aws).await;
+    let mut job = job(&aws);
+    job.dispatcher.providers = shared::messaging::sender::Providers {
+        sns: aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(&aws.sdk)
+                .interceptor(log.clone())
+                .build(),
+        ),
+        ses: aws_sdk_sesv2::Client::from_conf(
+            aws_sdk_sesv2::config::Builder::from(&aws.sdk)
+                .interceptor(log.clone())
+                .build(),
+        ),
+    };
+    let phone = mobile();
+    let book = service(BookAppointment, &aws);
+    let day = next_tuesday() + chrono::Days::new(35);
+    let booked = call(
+        &book,
+        &agent,
+        &phone,
+        json!({"date": day.to_string(), "time": "13:00", "service_id": "haircut"}),
+    )
+    .await;
+    let id = booked["appointment_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // The company in the directory's cache, as in a warm container.
+    job.dispatcher
+        .companies
+        .lookup(&shared::booking::directory::CompanyKey::Id(company.clone()))
+        .await
+        .expect("company");
+    log.take();
+    let notice = Notice::Appointment {
+        company_id: company,
+        appointment_id: id,
+        change: 0,
+        channel: None,
+    };
+    assert!(job
+        .handle_batch(batch(&notice))
+        .await
+        .batch_item_failures
+        .is_empty());
+    let mut requests = log.take();
+    requests.sort();
+    assert_eq!(
+        requests,
+        [
+            "DynamoDB.GetItem",    // the appointment
+            "DynamoDB.GetItem",    // the customer (no messages?)
+            "DynamoDB.PutItem",    // the SMS's claim
+            "DynamoDB.PutItem",    // the reminder in the due index
+            "DynamoDB.UpdateItem", // the claim: sent
+            "SNS.CheckIfPhoneNumberIsOptedOut",
+            "SNS.Publish",
+        ],
+        "{requests:?}"
+    );
+}

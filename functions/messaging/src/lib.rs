@@ -103,7 +103,9 @@ impl Messaging {
                 Err(e) => Err(format!("not a notice: {e}")),
             };
             if let Err(reason) = result {
-                tracing::warn!(message_id = %id, reason, "notice failed; SQS retries it");
+                // The words and fields the dead-letter listing looks for (its consumer's last
+                // `event failed` line for the message).
+                tracing::error!(message_id = %id, error = %reason, "event failed; notice will be retried");
                 response.add_failure(id);
             }
         }
