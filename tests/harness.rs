@@ -237,16 +237,22 @@ pub async fn counted_clients() -> (AwsClients, RequestLog) {
                 .interceptor(log.clone())
                 .build(),
         ),
-        sqs: aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&config)
-                .interceptor(log.clone())
-                .build(),
+        sqs: shared::platform::aws::Lazy::ready(
+            &config,
+            aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&config)
+                    .interceptor(log.clone())
+                    .build(),
+            ),
         ),
-        s3: aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .interceptor(log.clone())
-                .build(),
+        s3: shared::platform::aws::Lazy::ready(
+            &config,
+            aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&config)
+                    .force_path_style(true)
+                    .interceptor(log.clone())
+                    .build(),
+            ),
         ),
         secrets: aws_sdk_secretsmanager::Client::from_conf(
             aws_sdk_secretsmanager::config::Builder::from(&config)

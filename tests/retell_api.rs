@@ -493,8 +493,8 @@ fn reconciler(
     let s = stack();
     Reconciler {
         queue: SqsEventQueue::new(
-            aws.sqs.clone(),
-            aws.s3.clone(),
+            aws.sqs.client(),
+            aws.s3.client(),
             s.resource("EventsBucket", "Ref"),
             queue_urls.clone(),
             200 * 1024,

@@ -437,8 +437,8 @@ fn webhook_queue(aws: &AwsClients) -> (SqsEventQueue, shared::platform::config::
     let env = stack().env("webhook");
     let cfg = shared::platform::config::WebhookConfig::from_env(&env).expect("env");
     let queue = SqsEventQueue::new(
-        aws.sqs.clone(),
-        aws.s3.clone(),
+        aws.sqs.client(),
+        aws.s3.client(),
         cfg.bucket.clone(),
         cfg.queue_urls.clone(),
         cfg.inline_limit_bytes,
@@ -487,7 +487,7 @@ async fn queued_events_reach_the_table_and_poison_goes_to_the_dead_letter_queue(
         .await
         .expect("send poison");
 
-    let pump = Pump::new(aws.sqs.clone(), consumers(&aws), s.region(), 0);
+    let pump = Pump::new(aws.sqs.client(), consumers(&aws), s.region(), 0);
     let sources: Vec<_> = ["call-started", "call-ended", "call-analyzed"]
         .iter()
         .map(|f| s.event_source(f))
@@ -579,7 +579,7 @@ async fn transfer_events_are_logged_on_the_call_once_each() {
         };
         queue.enqueue(&accepted).await.expect("enqueue");
     }
-    let pump = Pump::new(aws.sqs.clone(), consumers(&aws), s.region(), 0);
+    let pump = Pump::new(aws.sqs.client(), consumers(&aws), s.region(), 0);
     let source = s.event_source("call-started");
     for _ in 0..10 {
         let o = pump.poll_once(&source, 0).await.expect("poll");
@@ -647,7 +647,7 @@ async fn a_panic_fails_one_message_not_the_batch() {
     let consumer = Consumer::new(
         EventKind::CallStarted,
         PanicsOn(store(&aws), bad.clone()),
-        aws.s3.clone(),
+        aws.s3.client(),
         c.bucket,
         c.time_zone,
     );
@@ -717,7 +717,7 @@ async fn an_event_for_another_companys_call_is_not_merged() {
         .enqueue(&send(&intruder, EventKind::CallEnded, &forged.to_string()))
         .await
         .expect("enqueue");
-    let pump = Pump::new(aws.sqs.clone(), consumers(&aws), s.region(), 0);
+    let pump = Pump::new(aws.sqs.client(), consumers(&aws), s.region(), 0);
     let mut failed = 0;
     for _ in 0..5 {
         for f in ["call-started", "call-ended"] {
@@ -870,7 +870,7 @@ async fn recordings_are_fetched_only_from_recording_storage() {
     let (origin, hits) = recording_storage().await;
     let (elsewhere, elsewhere_hits) = recording_storage().await;
     let copier = RecordingCopier::new(
-        aws.s3.clone(),
+        aws.s3.client(),
         bucket.clone(),
         OutboundPolicy::parse(&origin).expect("policy"),
     )

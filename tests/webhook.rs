@@ -75,8 +75,8 @@ impl Fixture {
                 self.directory(),
             ),
             queue: SqsEventQueue::new(
-                self.aws.sqs.clone(),
-                self.aws.s3.clone(),
+                self.aws.sqs.client(),
+                self.aws.s3.client(),
                 self.config.bucket.clone(),
                 self.config.queue_urls.clone(),
                 self.config.inline_limit_bytes,

@@ -535,7 +535,7 @@ def test_a_deployed_stack_is_found_by_its_cloudformation_outputs(stack):
         "WebhookKeysSecretArn": res["RetellWebhookKeys"]["Ref"], "CallsTableName": res["CallsTable"]["Ref"],
         "CallStatsTableName": res["CallStatsTable"]["Ref"], "CompaniesTableName": res["CompaniesTable"]["Ref"],
         "EventsBucketName": res["EventsBucket"]["Ref"],
-        **{f"{q}Url": res[q]["QueueUrl"] for e in ("CallStarted", "CallEnded", "CallAnalyzed")
+        **{f"{q}Url": res[q]["QueueUrl"] for e in ("CallStarted", "CallEnded", "CallAnalyzed", "Messaging")
            for q in (f"{e}Queue", f"{e}DeadLetterQueue")},
     }
     name = f"e2e-ops-{uuid.uuid4().hex[:6]}"

@@ -48,7 +48,7 @@ impl CalComInbox {
             ),
             ledger: AppointmentLedger::new(aws.dynamodb.clone(), &config.appointments_table),
             secrets: aws.secrets.clone(),
-            outbox: shared::messaging::outbox::Outbox::from_env(&aws.sqs),
+            outbox: shared::messaging::outbox::Outbox::from_env(&aws.sdk),
             cache: Mutex::new(HashMap::new()),
         }
     }

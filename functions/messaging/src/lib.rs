@@ -61,7 +61,12 @@ impl Messaging {
                 providers: Providers::new(&aws.sdk),
                 retell,
             },
-            outbox: Outbox::new(aws.sqs.clone(), env.required(QUEUE_URL_VAR)?),
+            outbox: Outbox::new(&aws.sdk, env.required(QUEUE_URL_VAR)?).map_err(|e| {
+                ConfigError::Invalid {
+                    name: QUEUE_URL_VAR,
+                    reason: e.to_string(),
+                }
+            })?,
         })
     }
 

@@ -51,8 +51,8 @@ impl Reconcile {
         Self {
             reconciler: Reconciler {
                 queue: SqsEventQueue::new(
-                    aws.sqs.clone(),
-                    aws.s3.clone(),
+                    aws.sqs.client(),
+                    aws.s3.client(),
                     w.bucket.clone(),
                     queue_urls,
                     w.inline_limit_bytes,

@@ -8,12 +8,11 @@ async fn main() -> Result<(), lambda_http::Error> {
             aws.dynamodb.clone(),
             config.appointments_table.clone(),
         ))
-        .with_outbox(
-            config
-                .messaging_queue_url
-                .as_ref()
-                .map(|url| shared::messaging::outbox::Outbox::new(aws.sqs.clone(), url)),
-        )
+        .with_outbox(config.messaging_queue_url.as_ref().and_then(|url| {
+            shared::messaging::outbox::Outbox::new(&aws.sdk, url)
+                .map_err(|e| tracing::error!(error = %e, "messaging queue client not built"))
+                .ok()
+        }))
     })
     .await
 }

@@ -34,8 +34,8 @@ impl Webhook<SecretsManagerSource, SqsEventQueue> {
         Webhook {
             auth: RequestAuth::build(&config.auth, aws),
             queue: SqsEventQueue::new(
-                aws.sqs.clone(),
-                aws.s3.clone(),
+                aws.sqs.client(),
+                aws.s3.client(),
                 config.bucket.clone(),
                 config.queue_urls.clone(),
                 config.inline_limit_bytes,

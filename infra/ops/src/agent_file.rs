@@ -12,8 +12,6 @@ use shared::tools::ToolDefinition;
 /// The project's default German appointment receptionist (`agents reset` without a file).
 pub const DEFAULT_TEMPLATE: &str = include_str!("../agents/default-de.yaml");
 pub const DEFAULT_TEMPLATE_NAME: &str = "infra/ops/agents/default-de.yaml";
-/// The reminder caller a company names in `messaging.reminder_call` (an outbound agent).
-pub const REMINDER_TEMPLATE: &str = include_str!("../agents/reminder-de.yaml");
 
 /// A Retell agent and its LLM, reviewable in git. Reading one checks everything that can be
 /// checked without Retell (names, types, ranges, Retell's rules, the tools this project has) and

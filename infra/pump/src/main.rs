@@ -57,7 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }));
     }
     let pump = Arc::new(Pump::new(
-        aws.sqs,
+        aws.sqs.client(),
         HttpInvoker::new(lambda_url),
         stack.region,
         retry_after,

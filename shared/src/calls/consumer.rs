@@ -448,7 +448,7 @@ impl Consumer<DynamoCallStore> {
                 config.calls_table.clone(),
                 config.stats_table.clone(),
             ),
-            aws.s3.clone(),
+            aws.s3.client(),
             config.bucket.clone(),
             config.time_zone,
         );
@@ -457,12 +457,12 @@ impl Consumer<DynamoCallStore> {
                 .with_appointments(AppointmentLedger::new(aws.dynamodb.clone(), table.clone())),
             None => consumer,
         };
-        let consumer = consumer.with_outbox(crate::messaging::outbox::Outbox::from_env(&aws.sqs));
+        let consumer = consumer.with_outbox(crate::messaging::outbox::Outbox::from_env(&aws.sdk));
         if kind != EventKind::CallAnalyzed || !config.copy_recordings {
             return consumer;
         }
         match RecordingCopier::new(
-            aws.s3.clone(),
+            aws.s3.client(),
             config.bucket.clone(),
             config.recording_hosts.clone(),
         ) {

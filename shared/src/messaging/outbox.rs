@@ -3,7 +3,7 @@
 //! has their appointment); it is logged as an error with the appointment, and the message is
 //! the one thing missing.
 
-use aws_sdk_sqs::error::DisplayErrorContext;
+use crate::platform::aws_json::AwsJsonClient;
 
 use super::{change_number, MessagingError, Notice};
 use crate::calendar::Appointment;
@@ -13,66 +13,54 @@ pub const QUEUE_URL_VAR: &str = "MESSAGING_QUEUE_URL";
 
 #[derive(Clone, Debug)]
 pub struct Outbox {
-    sqs: Sqs,
+    /// SQS over its JSON protocol: the functions that queue notices (the tools among them) keep
+    /// their bootstraps without the SQS SDK's operations.
+    sqs: AwsJsonClient,
     queue_url: String,
 }
 
-/// The SDK's SQS client where a function has it, or the small JSON-protocol one (the control
-/// center, which keeps its bootstrap without the SQS SDK).
-#[derive(Clone, Debug)]
-enum Sqs {
-    Sdk(aws_sdk_sqs::Client),
-    Json(crate::platform::aws_json::AwsJsonClient),
-}
-
 impl Outbox {
-    pub fn new(sqs: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        Self {
-            sqs: Sqs::Sdk(sqs),
-            queue_url: queue_url.into(),
-        }
-    }
-
-    /// Over SQS's JSON protocol (`AwsJsonClient::json_1_0` for `sqs`/`AmazonSQS`).
-    pub fn over_json(
-        sqs: crate::platform::aws_json::AwsJsonClient,
+    /// The outbox of the queue at `queue_url`, with the clients' configuration.
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
         queue_url: impl Into<String>,
-    ) -> Self {
+    ) -> Result<Self, MessagingError> {
+        let sqs = AwsJsonClient::new(sdk, "sqs", "AmazonSQS", None)
+            .map_err(|e| MessagingError::Backend(e.to_string()))?
+            .json_1_0();
+        Ok(Self::over_json(sqs, queue_url))
+    }
+
+    /// Over an SQS JSON-protocol client already built (`AwsJsonClient::json_1_0` for
+    /// `sqs`/`AmazonSQS`).
+    pub fn over_json(sqs: AwsJsonClient, queue_url: impl Into<String>) -> Self {
         Self {
-            sqs: Sqs::Json(sqs),
+            sqs,
             queue_url: queue_url.into(),
         }
     }
 
-    /// The outbox of this function's queue (`MESSAGING_QUEUE_URL`), if it has one.
-    pub fn from_env(sqs: &aws_sdk_sqs::Client) -> Option<Self> {
-        std::env::var(QUEUE_URL_VAR)
+    /// The outbox of this function's queue (`MESSAGING_QUEUE_URL`), if it has one (a client
+    /// that cannot be built is logged: the function then queues nothing).
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Option<Self> {
+        let url = std::env::var(QUEUE_URL_VAR)
             .ok()
-            .filter(|url| !url.is_empty())
-            .map(|url| Self::new(sqs.clone(), url))
+            .filter(|url| !url.is_empty())?;
+        Self::new(sdk, url)
+            .map_err(|e| tracing::error!(error = %e, "messaging queue client not built"))
+            .ok()
     }
 
     pub async fn send(&self, notice: &Notice) -> Result<(), MessagingError> {
         let body =
             serde_json::to_string(notice).map_err(|e| MessagingError::Backend(e.to_string()))?;
-        match &self.sqs {
-            Sqs::Sdk(sqs) => {
-                sqs.send_message()
-                    .queue_url(&self.queue_url)
-                    .message_body(body)
-                    .send()
-                    .await
-                    .map_err(|e| MessagingError::Backend(DisplayErrorContext(e).to_string()))?;
-            }
-            Sqs::Json(sqs) => {
-                sqs.call::<serde_json::Value>(
-                    "SendMessage",
-                    &serde_json::json!({"QueueUrl": self.queue_url, "MessageBody": body}),
-                )
-                .await
-                .map_err(|e| MessagingError::Backend(e.to_string()))?;
-            }
-        }
+        self.sqs
+            .call::<serde_json::Value>(
+                "SendMessage",
+                &serde_json::json!({"QueueUrl": self.queue_url, "MessageBody": body}),
+            )
+            .await
+            .map_err(|e| MessagingError::Backend(e.to_string()))?;
         Ok(())
     }
 

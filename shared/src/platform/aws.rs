@@ -56,8 +56,8 @@ impl AwsBudget {
 #[derive(Clone, Debug)]
 pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
-    pub sqs: aws_sdk_sqs::Client,
-    pub s3: aws_sdk_s3::Client,
+    pub sqs: Lazy<aws_sdk_sqs::Client>,
+    pub s3: Lazy<aws_sdk_s3::Client>,
     pub secrets: aws_sdk_secretsmanager::Client,
     /// The configuration they were built from, for the clients only some functions need (SNS
     /// and SES for messaging).
@@ -133,20 +133,88 @@ pub fn budgeted_config_loader(budget: AwsBudget) -> aws_config::ConfigLoader {
     config_loader().timeout_config(budget.timeout_config())
 }
 
+/// A service client made from the configuration when first used: a function that never uses it
+/// (the tools never touch S3 or the SQS SDK) never links its construction, whose endpoint rules
+/// alone are tens of kilobytes of every bootstrap. Derefs to the client; `client()` clones it.
+#[derive(Clone)]
+pub struct Lazy<C> {
+    sdk: aws_config::SdkConfig,
+    cell: std::sync::Arc<std::sync::OnceLock<C>>,
+}
+
+/// How a service client is made from the shared configuration.
+pub trait FromSdkConfig {
+    fn from_sdk_config(config: &aws_config::SdkConfig) -> Self;
+}
+
+impl FromSdkConfig for aws_sdk_sqs::Client {
+    fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
+        aws_sdk_sqs::Client::new(config)
+    }
+}
+
+impl FromSdkConfig for aws_sdk_s3::Client {
+    fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
+        // Emulators serve buckets by path, not by virtual host.
+        let s3_config = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+        aws_sdk_s3::Client::from_conf(s3_config)
+    }
+}
+
+impl<C: FromSdkConfig + Clone> Lazy<C> {
+    fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self {
+            sdk: sdk.clone(),
+            cell: Default::default(),
+        }
+    }
+
+    /// A client made already (the tests' clients with an interceptor).
+    pub fn ready(sdk: &aws_config::SdkConfig, client: C) -> Self {
+        let cell = std::sync::OnceLock::new();
+        let _ = cell.set(client);
+        Self {
+            sdk: sdk.clone(),
+            cell: std::sync::Arc::new(cell),
+        }
+    }
+
+    /// The client (cheap: a client is a handle).
+    pub fn client(&self) -> C {
+        (**self).clone()
+    }
+}
+
+impl<C: FromSdkConfig> std::ops::Deref for Lazy<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        self.cell.get_or_init(|| C::from_sdk_config(&self.sdk))
+    }
+}
+
+impl<C> std::fmt::Debug for Lazy<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.cell.get().is_some() {
+            "Lazy(made)"
+        } else {
+            "Lazy(not made yet)"
+        })
+    }
+}
+
 impl AwsClients {
     pub async fn from_env(budget: AwsBudget) -> Self {
         Self::from_sdk_config(&budgeted_config_loader(budget).load().await)
     }
 
     pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
-        // Emulators serve buckets by path, not by virtual host.
-        let s3_config = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(config.endpoint_url().is_some())
-            .build();
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
-            sqs: aws_sdk_sqs::Client::new(config),
-            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            sqs: Lazy::new(config),
+            s3: Lazy::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
             sdk: config.clone(),
         }

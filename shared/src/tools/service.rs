@@ -89,9 +89,11 @@ impl<T: Tool> ToolService<T, SecretsManagerSource> {
                 aws.secrets.clone(),
             )
             .allowing_loopback(config.loopback_calendars)
-            .watched_by(config.messaging_queue_url.as_ref().map(|url| {
-                Arc::new(crate::messaging::outbox::Outbox::new(aws.sqs.clone(), url))
-                    as Arc<dyn crate::calendar::AppointmentWatcher>
+            .watched_by(config.messaging_queue_url.as_ref().and_then(|url| {
+                crate::messaging::outbox::Outbox::new(&aws.sdk, url)
+                    .map_err(|e| tracing::error!(error = %e, "messaging queue client not built"))
+                    .ok()
+                    .map(|o| Arc::new(o) as Arc<dyn crate::calendar::AppointmentWatcher>)
             })),
         }
     }

@@ -48,7 +48,8 @@ fn the_default_template_is_a_valid_file() {
 
 #[test]
 fn the_reminder_template_is_a_valid_file_that_can_keep_cancel_or_move() {
-    let file = parse(REMINDER_TEMPLATE).expect("reminder template");
+    // The reminder caller a company names in `messaging.reminder_call` (an outbound agent).
+    let file = parse(include_str!("../../agents/reminder-de.yaml")).expect("reminder template");
     let names: Vec<_> = file
         .tools
         .iter()

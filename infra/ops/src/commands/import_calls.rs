@@ -95,8 +95,8 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
         .collect();
     let reconciler = Reconciler {
         queue: SqsEventQueue::new(
-            ctx.aws.sqs.clone(),
-            ctx.aws.s3.clone(),
+            ctx.aws.sqs.client(),
+            ctx.aws.s3.client(),
             &stack.bucket,
             queue_urls,
             DEFAULT_INLINE_LIMIT_BYTES,

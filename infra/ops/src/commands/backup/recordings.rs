@@ -53,7 +53,7 @@ async fn backup_recordings(ctx: &Context, window: Window, company: Option<&str>)
     let hosts = OutboundPolicy::parse(&ctx.stack.recording_hosts)
         .map_err(|e| format!("the stack's RecordingHosts: {e}"))?;
     let copier =
-        RecordingCopier::new(ctx.aws.s3.clone(), ctx.stack.bucket.clone(), hosts).map_err(err)?;
+        RecordingCopier::new(ctx.aws.s3.client(), ctx.stack.bucket.clone(), hosts).map_err(err)?;
     let retell = ctx.retell()?;
     let ids = ctx
         .call_ids(&companies, from.timestamp_millis(), to.timestamp_millis())
