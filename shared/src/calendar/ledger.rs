@@ -474,19 +474,8 @@ impl AppointmentLedger {
         no_messages: bool,
         now_ms: i64,
     ) -> Result<(), CalendarError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(company_pk(company_id)))
-            .key("sk", s(format!("U#{}", phone.as_str())))
-            .update_expression("SET phone = :phone, no_messages = :no, updated_at_ms = :now")
-            .expression_attribute_values(":phone", s(phone.as_str()))
-            .expression_attribute_values(":no", AttributeValue::Bool(no_messages))
-            .expression_attribute_values(":now", n(now_ms))
-            .send()
+        self.set_customer_flag(company_id, phone, "no_messages", no_messages, now_ms)
             .await
-            .map_err(|e| backend(DisplayErrorContext(e)))?;
-        Ok(())
     }
 
     /// Marks a customer of `company_id` as a VIP (or not); the record is created if the
@@ -498,14 +487,28 @@ impl AppointmentLedger {
         vip: bool,
         now_ms: i64,
     ) -> Result<(), CalendarError> {
+        self.set_customer_flag(company_id, phone, "vip", vip, now_ms)
+            .await
+    }
+
+    /// Sets one of the customer record's flags (`vip`, `no_messages`).
+    async fn set_customer_flag(
+        &self,
+        company_id: &str,
+        phone: &PhoneNumber,
+        flag: &'static str,
+        on: bool,
+        now_ms: i64,
+    ) -> Result<(), CalendarError> {
         self.client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(company_pk(company_id)))
             .key("sk", s(format!("U#{}", phone.as_str())))
-            .update_expression("SET phone = :phone, vip = :vip, updated_at_ms = :now")
+            .update_expression("SET phone = :phone, #flag = :on, updated_at_ms = :now")
+            .expression_attribute_names("#flag", flag)
             .expression_attribute_values(":phone", s(phone.as_str()))
-            .expression_attribute_values(":vip", AttributeValue::Bool(vip))
+            .expression_attribute_values(":on", AttributeValue::Bool(on))
             .expression_attribute_values(":now", n(now_ms))
             .send()
             .await

@@ -123,6 +123,19 @@ pub fn change_number(appointment: &crate::calendar::Appointment) -> u32 {
     u32::try_from(moves + usize::from(unlogged_cancel)).unwrap_or(u32::MAX)
 }
 
+/// DynamoDB values and errors, as the messaging stores write them.
+pub(crate) fn s(v: impl Into<String>) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: i64) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn backend(e: impl std::fmt::Display) -> MessagingError {
+    MessagingError::Backend(e.to_string())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MessagingError {
     #[error("messaging backend: {0}")]

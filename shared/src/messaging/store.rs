@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 
-use super::{MessagingError, Notice};
+use super::{backend, n, s, MessagingError, Notice};
 
 /// How long a claim in `sending` is someone else's send in progress.
 const SENDING_LEASE_MS: i64 = 5 * 60 * 1000;
@@ -75,18 +75,6 @@ pub struct MessageRecord {
 pub struct MessageStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn backend(e: impl std::fmt::Display) -> MessagingError {
-    MessagingError::Backend(e.to_string())
 }
 
 impl MessageStore {

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::MessagingError;
+use super::{backend, n, s, MessagingError};
 use crate::booking::phone::PhoneNumber;
 
 pub const CODE_VALID_MS: i64 = 10 * 60 * 1000;
@@ -44,18 +44,6 @@ pub enum Checked {
 pub struct CodeStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn backend(e: impl std::fmt::Display) -> MessagingError {
-    MessagingError::Backend(e.to_string())
 }
 
 fn num(item: &HashMap<String, AttributeValue>, field: &str) -> i64 {
