@@ -130,13 +130,16 @@ class LocalStack:
                  state_dir: Path | None = None, prefix: str = "local-", pump_retry_secs: int = 2,
                  release: bool = False, calcom_port: int | None = None, lambda_port: int | None = None,
                  function_timeout: float | None = 60, reload: bool = True, retell_port: int | None = None,
-                 function_concurrency: int = 10):
+                 function_concurrency: int = 10, schedules: bool = True):
         self.aws_port, self.api_port, self.api_key = aws_port, api_port, api_key
         self.retell_port = retell_port
         self.calcom_port, self.lambda_port = calcom_port, lambda_port
         self.function_timeout = function_timeout or None
         self.reload = reload  # False: cargo lambda does not restart functions when a source file changes
         self.function_concurrency = max(1, function_concurrency)
+        # The template's rate(...) schedules (the messaging sweep, reconcile), run by the pump as
+        # EventBridge runs them; False for tests, which invoke those jobs themselves.
+        self.schedules = schedules
         self.state_dir = Path(state_dir or Path(tempfile.gettempdir()) / f"retell-backend-{api_port or os.getpid()}")
         self.logs = self.state_dir / "logs"
         self.prefix = prefix
@@ -288,7 +291,8 @@ class LocalStack:
         self.ops("sync")
         self._spawn("pump", [str(self.bin_dir / "local-pump"),
                              "--stack", str(self.state_dir / "stack.json"),
-                             "--lambda", self.api, "--retry-after", str(self.pump_retry_secs)],
+                             "--lambda", self.api, "--retry-after", str(self.pump_retry_secs),
+                             *([] if self.schedules else ["--no-schedules"])],
                     env={"RUST_LOG": "info"})
         self._supervisor = threading.Thread(target=self._supervise, name="function-supervisor", daemon=True)
         self._supervisor.start()

@@ -20,7 +20,8 @@ FUNCTION_TIMEOUT_SECS = 8
 def stack():
     state = Path(tempfile.mkdtemp(prefix="retell-e2e-"))
     s = LocalStack(api_key="key_e2e_test", state_dir=state, prefix="e2e-", pump_retry_secs=1,
-                   function_timeout=FUNCTION_TIMEOUT_SECS, reload=False)  # the build it started with
+                   function_timeout=FUNCTION_TIMEOUT_SECS, reload=False,  # the build it started with
+                   schedules=False)  # a test runs a scheduled job itself, when it means to
     try:
         s.start()
         yield s

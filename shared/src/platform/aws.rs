@@ -284,7 +284,10 @@ mod tests {
         let http = SharedHttpClient::new(CountingClient {
             checks: checks.clone(),
         });
-        AwsClients::from_sdk_config(&sdk_config(http));
+        let aws = AwsClients::from_sdk_config(&sdk_config(http));
+        // S3 and SQS are made on first use.
+        assert_eq!(checks.load(Ordering::SeqCst), 2);
+        let _made = (&*aws.s3, &*aws.sqs);
         // What the wrapper saves: one check (one TLS connector built) per client.
         assert_eq!(checks.load(Ordering::SeqCst), 4);
     }
@@ -296,8 +299,12 @@ mod tests {
             checks: checks.clone(),
         })));
         let config = sdk_config(http);
-        AwsClients::from_sdk_config(&config);
-        AwsClients::from_sdk_config(&config);
+        for aws in [
+            AwsClients::from_sdk_config(&config),
+            AwsClients::from_sdk_config(&config),
+        ] {
+            let _made = (&*aws.s3, &*aws.sqs);
+        }
         assert_eq!(checks.load(Ordering::SeqCst), 1);
     }
 }
