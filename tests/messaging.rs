@@ -411,7 +411,7 @@ async fn verification_codes_keep_their_limits() {
     let next_hour = now + Duration::minutes(61);
     assert!(matches!(
         codes
-            .issue("vc", &phone, "call_a", next_hour)
+            .issue("vc", &phone, "call_d", next_hour)
             .await
             .expect("issue"),
         Issued::Code(_)
@@ -442,6 +442,22 @@ async fn verification_codes_keep_their_limits() {
             .expect("check"),
         Checked::NoValidCode
     );
+
+    // One call cannot have the business text a list of numbers: five codes a call.
+    for i in 0..5 {
+        let other = PhoneNumber::parse(&format!("+4917199900{i:03}")).expect("number");
+        let issued = codes
+            .issue("vc", &other, "call_many", now)
+            .await
+            .expect("issue");
+        assert!(matches!(issued, Issued::Code(_)), "{issued:?}");
+    }
+    let sixth = PhoneNumber::parse("+4917199900999").expect("number");
+    let refused = codes
+        .issue("vc", &sixth, "call_many", now)
+        .await
+        .expect("issue");
+    assert_eq!(refused, Issued::CallLimited);
 }
 
 #[tokio::test]

@@ -115,6 +115,13 @@ impl Tool for SendVerificationCode {
             .map_err(|e| ctx.unavailable(&e))?
         {
             Issued::Code(code) => code,
+            Issued::CallLimited => {
+                tracing::warn!(customer = %phone.masked(), reason = "call_limited", "code not sent");
+                return Err(ctx.refuse(
+                    "In diesem Gespräch habe ich schon genug Codes verschickt. Nennen Sie mir stattdessen den Namen, auf den gebucht wurde, und das Datum eines Termins?",
+                    "I have sent enough codes in this call. Could you tell me the name the booking is under and the date of one of its appointments instead?",
+                ));
+            }
             Issued::RateLimited => {
                 tracing::warn!(customer = %phone.masked(), reason = "rate_limited", "code not sent");
                 return Err(ctx.refuse(

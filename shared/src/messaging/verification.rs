@@ -18,6 +18,9 @@ use crate::booking::phone::PhoneNumber;
 pub const CODE_VALID_MS: i64 = 10 * 60 * 1000;
 pub const MAX_TRIES: i64 = 3;
 pub const MAX_CODES_PER_HOUR: usize = 3;
+/// Code requests one call may make, to any numbers (a refused one counts too): a caller cannot
+/// make the business text a list of numbers (SMS pumping), whatever the per-number limit.
+pub const MAX_CODES_PER_CALL: i64 = 5;
 const KEPT_SECS: i64 = 24 * 3600;
 
 /// What sending a code came to.
@@ -27,6 +30,8 @@ pub enum Issued {
     Code(String),
     /// Three codes went to this number within the hour already.
     RateLimited,
+    /// This call had its codes already (`MAX_CODES_PER_CALL`).
+    CallLimited,
 }
 
 /// What checking a code came to.
@@ -159,6 +164,9 @@ impl CodeStore {
         call_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Issued, MessagingError> {
+        if !self.count_call(company_id, call_id, now).await? {
+            return Ok(Issued::CallLimited);
+        }
         let now_ms = now.timestamp_millis();
         for _ in 0..3 {
             let item = self.read(company_id, phone).await?;
@@ -197,6 +205,36 @@ impl CodeStore {
             }
         }
         Err(backend("verification code item kept changing; try again"))
+    }
+
+    /// Counts one more code for the call (`VCCALL#<company>#<call_id>`, kept a day): `false`, and
+    /// nothing counted, once it had `MAX_CODES_PER_CALL`.
+    async fn count_call(
+        &self,
+        company_id: &str,
+        call_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, MessagingError> {
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("VCCALL#{company_id}#{call_id}")))
+            .key("sk", s("VC"))
+            .update_expression("ADD codes :one SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(codes) OR codes < :max")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(MAX_CODES_PER_CALL))
+            .expression_attribute_values(":expires", n(now.timestamp() + KEPT_SECS))
+            .send()
+            .await;
+        match counted {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(backend(DisplayErrorContext(e))),
+        }
     }
 
     /// Checks `code` for `phone` in call `call_id`: a right code is spent at once.
