@@ -168,7 +168,7 @@ class Stack:
             self.physical[logical] = {"Ref": name, "Arn": arn}
 
     def create_buckets(self):
-        for logical, _ in self.resources("AWS::S3::Bucket"):
+        for logical, props in self.resources("AWS::S3::Bucket"):
             name = re.sub(r"[^a-z0-9-]", "-", self.name(logical).lower())[:63]
             try:
                 self.s3.create_bucket(Bucket=name, CreateBucketConfiguration={
@@ -176,6 +176,31 @@ class Stack:
             except (self.s3.exceptions.BucketAlreadyOwnedByYou, self.s3.exceptions.BucketAlreadyExists):
                 pass
             self.physical[logical] = {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
+            rules = (props.get("LifecycleConfiguration") or {}).get("Rules")
+            if rules:
+                # The template's lifecycle rules, as S3's API spells them (the emulator keeps
+                # them; it does not expire anything).
+                self.s3.put_bucket_lifecycle_configuration(
+                    Bucket=name, LifecycleConfiguration={"Rules": [self.lifecycle_rule(r) for r in rules]})
+
+    def lifecycle_rule(self, rule: dict) -> dict:
+        rule = self.resolve(rule)
+        out: dict = {"ID": rule["Id"], "Status": rule["Status"]}
+        tags = rule.get("TagFilters") or []
+        if tags and rule.get("Prefix"):
+            out["Filter"] = {"And": {"Prefix": rule["Prefix"], "Tags": tags}}
+        elif len(tags) == 1:
+            out["Filter"] = {"Tag": tags[0]}
+        elif tags:
+            out["Filter"] = {"And": {"Tags": tags}}
+        else:
+            out["Filter"] = {"Prefix": rule.get("Prefix", "")}
+        if "ExpirationInDays" in rule:
+            out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+        if "AbortIncompleteMultipartUpload" in rule:
+            out["AbortIncompleteMultipartUpload"] = {
+                "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])}
+        return out
 
     def create_secrets(self):
         for logical, props in self.resources("AWS::SecretsManager::Secret"):

@@ -20,5 +20,6 @@ pub mod callbacks;
 pub mod calls;
 pub mod messaging;
 pub mod platform;
+pub mod privacy;
 pub mod retell;
 pub mod tools;

@@ -431,3 +431,45 @@ def test_staff_mark_an_absence_and_work_through_callbacks(stack, page):
                      {"date": day, "service_id": "haircut", "staff": "Clara"})
         return None if "Clara" in json.dumps(asked.get("staff", {})) else asked
     wait_for(clara_offered, timeout=75, interval=5)
+
+
+def test_an_admin_exports_and_erases_a_caller_and_reads_the_trail_staff_may_not(stack, page):
+    caller = f"+49176{uuid.uuid4().int % 10**8:08d}"
+    played = play(stack, from_number=caller)
+    call_id = played["call"]["call_id"]
+    wait_for(lambda: {"call_ended", "call_analyzed"} <= events_applied(stack, call_id))
+    login(stack, page, "admin")
+    page.goto(f"{stack.control_center_url()}/calls/{call_id}?company=demo")
+    page.locator("ol.conversation").wait_for()
+    page.goto(f"{stack.control_center_url()}/privacy?company=demo")
+    trail = page.locator("table.audit")
+    assert "viewed_call" in trail.inner_text() and call_id in trail.inner_text(), trail.inner_text()
+    shot(page, "30-privacy")
+    page.fill("form.export input[name=phone]", caller)
+    with page.expect_download() as download:
+        page.click("form.export button[type=submit]")
+    document = json.loads(Path(download.value.path()).read_text())
+    assert [c["call_id"] for c in document["calls"]] == [call_id]
+    assert {a["customer_phone"] for a in document["appointments"]} <= {caller}
+    page.fill("form.erase input[name=phone]", caller)
+    page.fill("form.erase input[name=confirm]", "demo")
+    page.click("form.erase button[type=submit]")
+    notice = page.locator("p.notice")
+    assert notice.inner_text().startswith("Gelöscht: 1 Anrufe"), notice.inner_text()
+    assert page.locator("p.ok").count() == 1, page.locator("main").inner_text()
+    assert "erased" in page.locator("table.audit").inner_text()
+    assert caller not in page.content()
+    shot(page, "31-privacy-erased")
+    # The call is still there, without the caller.
+    page.goto(f"{stack.control_center_url()}/calls/{call_id}?company=demo")
+    assert caller not in page.locator("main").inner_text()
+    logout(page)
+    login(stack, page, "staff")
+    response = page.goto(f"{stack.control_center_url()}/privacy")
+    assert response.status == 403
+    forged = page.request.post(f"{stack.control_center_url().replace('/admin/retell-control-center', '')}"
+                               "/api/retell/companies/demo/privacy/export",
+                               data=json.dumps({"phone": caller}), headers={"content-type": "application/json"})
+    assert forged.status in (401, 403), forged.status
+    page.goto(stack.control_center_url())
+    logout(page)

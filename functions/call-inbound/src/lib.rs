@@ -72,6 +72,9 @@ pub fn dynamic_variables(
         vars.insert(k.to_owned(), Value::String(v));
     };
     put("company_name", company.settings.name.clone());
+    // Said first (AI Act Art. 50): the company's sentence, or the built-in one saying whether
+    // the call is recorded.
+    put("disclosure", company.settings.disclosure());
     put("current_date", today.to_string());
     put("current_weekday", weekday(today));
     put("current_time", local.format("%H:%M").to_string());
@@ -329,6 +332,10 @@ mod tests {
         assert_eq!(vars["tomorrow_date"], json!("2025-04-01"));
         assert_eq!(vars["tomorrow_weekday"], json!("Dienstag"));
         assert_eq!(vars["customer_name"], json!("Frau Weber"));
+        assert_eq!(
+            vars["disclosure"],
+            json!("Sie sprechen mit einem KI-Assistenten; das Gespräch wird aufgezeichnet.")
+        );
         assert_eq!(vars["staff_names"], json!("Anna, Ben und Clara"));
         assert_eq!(vars["staff_today"], json!("Anna, Ben und Clara"));
         // Saturday 5 April 2025: Ben is off on Saturdays.

@@ -82,6 +82,7 @@ pub async fn mark(
     company_id: &str,
     absence: &Absence,
     by: &str,
+    audit: Option<&shared::privacy::AuditLog>,
 ) -> Result<Vec<Appointment>, SettingsError> {
     let mut tries = 0;
     loop {
@@ -94,6 +95,7 @@ pub async fn mark(
             &next,
             stored.version,
             by,
+            audit,
         )
         .await
         {

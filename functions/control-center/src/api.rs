@@ -17,6 +17,7 @@ use shared::retell::wiring;
 
 pub mod appointments;
 pub mod callbacks;
+pub mod privacy;
 pub mod settings;
 
 use crate::agent_rules::{agent_ids, checked_text, may_edit, MAX_GREETING_CHARS, MAX_PROMPT_CHARS};

@@ -47,6 +47,7 @@ pub mod i18n;
 pub mod labels;
 pub mod logbook;
 pub mod pages;
+pub mod privacy;
 pub mod retell_access;
 pub mod session;
 pub mod settings;
@@ -71,6 +72,8 @@ pub struct ControlCenter {
     pub sqs: shared::platform::aws_json::AwsJsonClient,
     pub logbook: logbook::Logbook,
     pub wiring: Wiring,
+    /// Callers' data for admins and the audit trail (AUDIT_TABLE; none on an older stack).
+    pub privacy: Option<privacy::Privacy>,
     /// The Content-Security-Policy of every answer ([`content_security_policy`]).
     pub csp: HeaderValue,
 }
@@ -205,6 +208,19 @@ impl ControlCenter {
                 tool_url_template: config.tool_url_template.clone(),
                 tools: tool_catalog::definitions(),
             },
+            privacy: std::env::var("AUDIT_TABLE")
+                .ok()
+                .filter(|t| !t.is_empty())
+                .map(|table| privacy::Privacy {
+                    stores: shared::privacy::PrivacyStores {
+                        dynamodb: dynamodb.clone(),
+                        s3: aws_sdk_s3::Client::new(sdk),
+                        calls_table: config.calls_table.clone(),
+                        appointments_table: config.appointments_table.clone(),
+                        bucket: std::env::var("EVENTS_BUCKET").unwrap_or_default(),
+                    },
+                    audit: shared::privacy::AuditLog::new(dynamodb.clone(), table),
+                }),
             csp: content_security_policy(config),
             config: config.clone(),
         })
@@ -257,6 +273,9 @@ impl ControlCenter {
                 get(pages::agents::page).post(pages::agents::save),
             )
             .route("/logs", get(pages::logs::page))
+            .route("/privacy", get(pages::privacy::page))
+            .route("/privacy/export", post(pages::privacy::export))
+            .route("/privacy/erase", post(pages::privacy::erase))
             .route("/dead-letters", get(pages::dead_letters::page))
             .route("/dead-letters/redrive", post(pages::dead_letters::redrive))
             .route(
@@ -289,6 +308,9 @@ impl ControlCenter {
                 "/companies/{id}/settings",
                 get(api::settings::get).put(api::settings::put),
             )
+            .route("/companies/{id}/audit", get(api::privacy::audit))
+            .route("/companies/{id}/privacy/export", post(api::privacy::export))
+            .route("/companies/{id}/privacy/erase", post(api::privacy::erase))
             .route("/callbacks", get(api::callbacks::list))
             .route(
                 "/callbacks/{id}",

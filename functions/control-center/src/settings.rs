@@ -13,8 +13,10 @@ use shared::booking::directory::{CompanyDirectory, StoredSettings};
 use crate::auth::Viewer;
 
 /// Settings only admins change.
-pub const ADMIN_ONLY: [&str; 8] = [
+pub const ADMIN_ONLY: [&str; 9] = [
     "company_id",
+    // Retention, recording and the disclosure: the business's data-protection decision.
+    "privacy",
     "agent_ids",
     "phone_numbers",
     "calendar",
@@ -92,15 +94,29 @@ pub async fn save(
     after: &CompanySettings,
     version: u64,
     by: &str,
+    audit: Option<&shared::privacy::AuditLog>,
 ) -> Result<(u64, Vec<String>), SettingsError> {
     if let Some(field) = forbidden_change(viewer, before, after) {
         return Err(SettingsError::Forbidden(field));
     }
-    let (version, what) = directory
-        .update(after, version, by, Utc::now().timestamp_millis())
-        .await?;
+    let now_ms = Utc::now().timestamp_millis();
+    let (version, what) = directory.update(after, version, by, now_ms).await?;
     if !what.is_empty() {
         tracing::info!(version, changed = %what.join(", "), "settings changed");
+        if let Some(audit) = audit {
+            let entry = shared::privacy::AuditEntry {
+                company_id: after.company_id.clone(),
+                at_ms: now_ms,
+                by: by.to_owned(),
+                action: "settings_changed".to_owned(),
+                subject: "settings".to_owned(),
+                detail: serde_json::json!({"version": version, "changed": what}),
+            };
+            // Written after the change (it cannot be undone); a failure is logged loudly.
+            if let Err(e) = audit.record(&entry).await {
+                tracing::error!(error = %e, "audit entry of a settings change not written");
+            }
+        }
     }
     Ok((version, what))
 }

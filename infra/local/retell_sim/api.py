@@ -60,6 +60,7 @@ class RetellApi:
             ("DELETE", f"/delete-phone-number/{seg}", self.delete_number, "api"),
             ("POST", "/v3/list-calls", self.list_calls, "api"),
             ("GET", f"/v2/get-call/{seg}", self.get_call, "api"),
+            ("DELETE", f"/v2/delete-call/{seg}", self.delete_call, "api"),
             ("POST", "/v2/create-phone-call", self.create_phone_call, "api"),
             ("GET", "/get-concurrency", self.get_concurrency, "api"),
             ("GET", "/list-voices", self.list_voices, "api"),
@@ -313,6 +314,18 @@ class RetellApi:
             if call is None or self.store.meta[call_id].get("hidden"):
                 raise ApiError(404, f"Call {call_id} not found")
             return call  # never mutated (see Store.update_call), safe to serialise outside the lock
+
+    def delete_call(self, req: Request, call_id: str) -> tuple[int, None]:
+        """Retell's delete-call: the call and its data are gone (404 for one that is not
+        there); a call still in progress cannot be deleted."""
+        with self.store.lock:
+            call = self.store.calls.get(call_id)
+            if call is None or self.store.meta[call_id].get("hidden"):
+                raise ApiError(404, f"Call {call_id} not found")
+            if call.get("call_status") in ("registered", "ongoing"):
+                raise ApiError(400, f"Call {call_id} is still in progress")
+            self.store.discard_call(call_id)
+        return 204, None
 
     def list_calls(self, req: Request) -> dict:
         body = req.body()

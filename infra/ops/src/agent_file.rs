@@ -122,6 +122,62 @@ const MODELS: &[&str] = &[
 /// the others are `EventKind` (calls are stored from them) and `TransferEvent` (logged on the call).
 const OTHER_WEBHOOK_EVENTS: &[&str] = &["transcript_updated"];
 
+/// What Retell can scrub (`PiiConfig.categories` in the SDK).
+const PII_CATEGORIES: &[&str] = &[
+    "person_name",
+    "address",
+    "email",
+    "phone_number",
+    "ssn",
+    "passport",
+    "driver_license",
+    "credit_card",
+    "bank_account",
+    "password",
+    "pin",
+    "medical_id",
+    "date_of_birth",
+    "customer_account_number",
+];
+
+/// `pii_config` as Retell takes it: `mode` `post_call` and known, distinct `categories`.
+fn check_pii_config(pii: &Value) -> Result<(), String> {
+    let Some(object) = pii.as_object() else {
+        return Err("pii_config must be an object with mode and categories".into());
+    };
+    if let Some(extra) = object
+        .keys()
+        .find(|k| !["mode", "categories"].contains(&k.as_str()))
+    {
+        return Err(format!(
+            "pii_config has no field {extra:?} (mode, categories)"
+        ));
+    }
+    if object.get("mode").and_then(Value::as_str) != Some("post_call") {
+        return Err("pii_config.mode must be \"post_call\" (Retell scrubs after the call)".into());
+    }
+    let Some(categories) = object.get("categories").and_then(Value::as_array) else {
+        return Err("pii_config.categories must be a list".into());
+    };
+    let mut seen = BTreeSet::new();
+    for c in categories {
+        match c.as_str() {
+            Some(name) if PII_CATEGORIES.contains(&name) => {
+                if !seen.insert(name) {
+                    return Err(format!("pii_config.categories lists {name} twice"));
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "pii_config.categories: {c} is not one of {}",
+                    PII_CATEGORIES.join(", ")
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 fn known_webhook_event(name: &str) -> bool {
     EventKind::parse(name).is_some()
         || TransferEvent::parse(name).is_some()
@@ -250,7 +306,7 @@ impl AgentFile {
                 }
             }
         }
-        let int_ranges: [(&str, Option<u64>, u64, u64); 3] = [
+        let int_ranges: [(&str, Option<u64>, u64, u64); 4] = [
             (
                 "end_call_after_silence_ms",
                 a.end_call_after_silence_ms,
@@ -264,6 +320,12 @@ impl AgentFile {
                 7_200_000,
             ),
             ("begin_message_delay_ms", a.begin_message_delay_ms, 0, 5_000),
+            (
+                "data_storage_retention_days",
+                a.data_storage_retention_days,
+                1,
+                730,
+            ),
         ];
         for (field, value, lo, hi) in int_ranges {
             if let Some(v) = value {
@@ -286,6 +348,11 @@ impl AgentFile {
                     &["agent", "ambient_sound"],
                     format!("ambient_sound must be one of {}", AMBIENT_SOUNDS.join(", ")),
                 );
+            }
+        }
+        if let Some(pii) = &a.pii_config {
+            if let Err(why) = check_pii_config(pii) {
+                return err(&["agent", "pii_config"], why);
             }
         }
         if let Some(s) = &a.data_storage_setting {

@@ -19,6 +19,7 @@ mod context;
 mod error;
 mod output;
 mod player;
+mod privacy_check;
 mod simulate;
 mod target;
 mod when;

@@ -36,6 +36,10 @@ pub struct Stack {
     pub companies_table: String,
     /// The native calendar's table, which also keeps the customers (None: an older stack).
     pub appointments_table: Option<String>,
+    /// The audit trail (`shared::privacy::audit`); absent on a stack deployed before it.
+    pub audit_table: Option<String>,
+    /// RetentionDays: the retention of companies whose settings name none.
+    pub retention_days: u16,
     pub bucket: String,
     pub queues: Vec<QueuePair>,
     pub alarms: Vec<String>,
@@ -159,6 +163,8 @@ impl Stack {
             stats_table: text_at(res, "/CallStatsTable/Ref")?,
             companies_table: text_at(res, "/CompaniesTable/Ref")?,
             appointments_table: text_at(res, "/AppointmentsTable/Ref").ok(),
+            audit_table: text_at(res, "/AuditTable/Ref").ok(),
+            retention_days: shared::booking::privacy_settings::DEFAULT_RETENTION_DAYS,
             bucket: text_at(res, "/EventsBucket/Ref")?,
             queues,
             alarms: Vec::new(),
@@ -319,6 +325,11 @@ impl Stack {
             stats_table: output("CallStatsTableName")?,
             companies_table: output("CompaniesTableName")?,
             appointments_table: outputs.get("AppointmentsTableName").cloned(),
+            audit_table: outputs.get("AuditTableName").cloned(),
+            retention_days: parameters
+                .get("RetentionDays")
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(shared::booking::privacy_settings::DEFAULT_RETENTION_DAYS),
             bucket: output("EventsBucketName")?,
             queues,
             alarms,

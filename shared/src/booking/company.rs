@@ -24,6 +24,7 @@ pub use crate::booking::calcom_settings::{CalComHost, CalComSettings};
 use crate::booking::directory::CompanyKey;
 pub use crate::booking::messaging_settings::MessagingSettings;
 use crate::booking::phone::PhoneNumber;
+pub use crate::booking::privacy_settings::PrivacySettings;
 use crate::booking::slots::{OpenInterval, Schedule, ServiceTiming};
 use crate::booking::staff::{ResourceSettings, StaffSettings, Team};
 
@@ -170,6 +171,10 @@ pub struct CompanySettings {
     /// company sends nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub messaging: Option<MessagingSettings>,
+    /// Retention, recording and the agent's disclosure (`crate::booking::privacy_settings`);
+    /// none: the stack's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<PrivacySettings>,
 }
 
 /// `transfer`: the number a caller can be put through to, and the hours it is staffed
@@ -361,6 +366,9 @@ impl Company {
         }
         if let Some(messaging) = &settings.messaging {
             messaging.check(&settings.agent_ids).map_err(invalid)?;
+        }
+        if let Some(privacy) = &settings.privacy {
+            privacy.check().map_err(invalid)?;
         }
         for s in &settings.services {
             if s.duration_minutes == 0 {

@@ -9,6 +9,7 @@ pub mod messaging_settings;
 pub mod person;
 pub mod phone;
 pub mod price;
+pub mod privacy_settings;
 pub mod routing;
 pub mod slots;
 pub mod spoken;

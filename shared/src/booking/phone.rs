@@ -71,6 +71,13 @@ impl PhoneNumber {
     pub fn masked(&self) -> String {
         mask_phone(&self.0)
     }
+
+    /// The digits after the country code (`+49 151 …` → `151…`): what a national spelling
+    /// (`0151 …`) and the international one share.
+    pub fn national_significant(&self) -> &str {
+        let digits = &self.0[1..];
+        &digits[country_code_len(digits)..]
+    }
 }
 
 /// What kind of destination a number is, for calls and messages placed on a business's behalf.

@@ -81,17 +81,81 @@ impl PayloadArchive {
 
     /// Stores `body` under `key`; the buffer is shared with the upload, not copied.
     pub async fn put(&self, key: &str, body: Bytes) -> Result<(), ArchiveError> {
+        self.put_tagged(key, body, None).await
+    }
+
+    /// [`PayloadArchive::put`] with the object's tags (`x-amz-tagging`, e.g. the retention the
+    /// bucket's lifecycle rules expire it by: `crate::calls::retention`).
+    pub async fn put_tagged(
+        &self,
+        key: &str,
+        body: Bytes,
+        tagging: Option<&str>,
+    ) -> Result<(), ArchiveError> {
         self.s3
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type("application/json")
+            .set_tagging(tagging.map(str::to_owned))
             .body(ByteStream::from(body))
             .send()
             .await
             .map(|_| ())
             .map_err(|e| ArchiveError {
                 operation: "PutObject",
+                key: key.to_owned(),
+                message: DisplayErrorContext(e).to_string(),
+            })
+    }
+
+    /// Tags an object stored without them (a claim-checked body the webhook put before the
+    /// company's retention was looked up).
+    pub async fn tag(&self, key: &str, tag: &str, value: &str) -> Result<(), ArchiveError> {
+        let tagging = aws_sdk_s3::types::Tagging::builder()
+            .tag_set(
+                aws_sdk_s3::types::Tag::builder()
+                    .key(tag)
+                    .value(value)
+                    .build()
+                    .map_err(|e| ArchiveError {
+                        operation: "PutObjectTagging",
+                        key: key.to_owned(),
+                        message: e.to_string(),
+                    })?,
+            )
+            .build()
+            .map_err(|e| ArchiveError {
+                operation: "PutObjectTagging",
+                key: key.to_owned(),
+                message: e.to_string(),
+            })?;
+        self.s3
+            .put_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .tagging(tagging)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| ArchiveError {
+                operation: "PutObjectTagging",
+                key: key.to_owned(),
+                message: DisplayErrorContext(e).to_string(),
+            })
+    }
+
+    /// Removes an object (absent ones too: S3 answers a delete of nothing with success).
+    pub async fn delete(&self, key: &str) -> Result<(), ArchiveError> {
+        self.s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| ArchiveError {
+                operation: "DeleteObject",
                 key: key.to_owned(),
                 message: DisplayErrorContext(e).to_string(),
             })

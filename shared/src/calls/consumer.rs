@@ -17,7 +17,9 @@ use tracing::Instrument;
 
 use chrono::Utc;
 
+use crate::booking::directory::CompanyDirectory;
 use crate::booking::phone::PhoneNumber;
+use crate::booking::privacy_settings::DEFAULT_RETENTION_DAYS;
 use crate::calendar::unresolved::{resolution, unresolved_writes};
 use crate::calendar::{AppointmentLedger, CalendarError};
 use crate::callbacks::{CallbackSource, CallbackStore, NewCallback, Opened, MAX_REASON_CHARS};
@@ -27,6 +29,7 @@ use crate::calls::event::{CallEvent, CallEventError};
 use crate::calls::queue::Envelope;
 use crate::calls::record::CallRecord;
 use crate::calls::recordings::{Copied, RecordingCopier};
+use crate::calls::retention::{CallRetention, RetentionPolicy, RETENTION_TAG};
 use crate::calls::store::{
     apply_event, apply_transfer, ApplyOutcome, CallStore, DynamoCallStore, StoreError,
 };
@@ -53,6 +56,8 @@ pub enum ConsumeError {
     Appointments(CalendarError),
     #[error("callbacks: {0}")]
     Callbacks(String),
+    #[error("the company's retention: {0}")]
+    Retention(String),
 }
 
 pub struct Consumer<S> {
@@ -64,6 +69,8 @@ pub struct Consumer<S> {
     recordings: Option<RecordingCopier>,
     /// The messaging queue: a follow-up callback's notice to the staff.
     outbox: Option<crate::messaging::outbox::Outbox>,
+    /// How long each company's calls are kept, and whether they are recorded.
+    retention: RetentionPolicy,
 }
 
 /// How long a batch may spend copying its calls' recordings after storing its events; what is
@@ -88,7 +95,14 @@ impl<S: CallStore + Sync> Consumer<S> {
             appointments: None,
             recordings: None,
             outbox: None,
+            retention: RetentionPolicy::fixed(DEFAULT_RETENTION_DAYS),
         }
+    }
+
+    /// Each company's retention and recording setting (default: the stack's 90 days for all).
+    pub fn with_retention(mut self, retention: RetentionPolicy) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// Also copy each analyzed call's recording into the bucket (best effort, within
@@ -206,6 +220,18 @@ impl<S: CallStore + Sync> Consumer<S> {
             span.record("call_id", record.call_id.as_str());
             async move {
                 tracing::Span::current().record("company", record.company_id.as_str());
+                match self.retention.of(&record.company_id).await {
+                    Ok(r) if !r.record_calls => {
+                        tracing::info!(why = "company_does_not_record", "recording not copied");
+                        return;
+                    }
+                    Ok(_) => {}
+                    // Not copied now is copied later (`backup recordings`); copied wrongly is not undone.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "recording not copied: the company's settings are unreadable");
+                        return;
+                    }
+                }
                 match copier.copy(record).await {
                     Ok(Copied::Copied { key, bytes }) => {
                         tracing::info!(key, bytes, "recording copied")
@@ -255,8 +281,13 @@ impl<S: CallStore + Sync> Consumer<S> {
         }
         let call_id = CallId::parse(&envelope.call_id).map_err(CallEventError::from)?;
         let kind = self.kind;
+        let retention = self
+            .retention
+            .of(&envelope.company_id)
+            .await
+            .map_err(ConsumeError::Retention)?;
         let payload = self
-            .payload(&envelope, |_| {
+            .payload(&envelope, &retention, |_| {
                 event_key(&envelope.company_id, &call_id, kind)
             })
             .await?;
@@ -266,6 +297,7 @@ impl<S: CallStore + Sync> Consumer<S> {
             envelope.received_at_ms,
             &payload,
         )?;
+        event.retention_days = Some(retention.days);
         if event.call_id != call_id {
             return Err(ConsumeError::Envelope(
                 "payload call_id differs from envelope".into(),
@@ -273,7 +305,23 @@ impl<S: CallStore + Sync> Consumer<S> {
         }
         self.record_unresolved_writes(&mut event).await?;
         let outcome = apply_event(&self.store, &event, &self.tz).await?;
+        self.forget_if_erased(&outcome, &event.payload_ref).await?;
         Ok((call_id, outcome))
+    }
+
+    /// A call erased before this event arrived keeps no copy of it.
+    async fn forget_if_erased(
+        &self,
+        outcome: &ApplyOutcome,
+        payload_ref: &str,
+    ) -> Result<(), ConsumeError> {
+        if let ApplyOutcome::Applied { record, .. } = outcome {
+            if record.erased_at_ms.is_some() {
+                self.archive.delete(payload_ref).await?;
+                tracing::info!("event of an erased call: its raw body is not kept");
+            }
+        }
+        Ok(())
     }
 
     /// The event's raw body: inline in the message (archived first under `key(body)`: the item
@@ -282,15 +330,25 @@ impl<S: CallStore + Sync> Consumer<S> {
     async fn payload(
         &self,
         envelope: &Envelope<'_>,
+        retention: &CallRetention,
         key: impl FnOnce(&[u8]) -> String,
     ) -> Result<Bytes, ConsumeError> {
         match (envelope.payload, &envelope.payload_ref) {
             (Some(raw), _) => {
                 let bytes = Bytes::copy_from_slice(raw.get().as_bytes());
-                self.archive.put(&key(&bytes), bytes.clone()).await?;
+                self.archive
+                    .put_tagged(&key(&bytes), bytes.clone(), Some(&retention.tagging()))
+                    .await?;
                 Ok(bytes)
             }
-            (None, Some(reference)) => Ok(self.archive.get(reference).await?),
+            (None, Some(reference)) => {
+                let body = self.archive.get(reference).await?;
+                // The webhook stored it before anyone read the company's retention.
+                self.archive
+                    .tag(reference, RETENTION_TAG, &retention.days.to_string())
+                    .await?;
+                Ok(body)
+            }
             (None, None) => Err(ConsumeError::Envelope(
                 "no payload and no payload_ref".into(),
             )),
@@ -304,8 +362,13 @@ impl<S: CallStore + Sync> Consumer<S> {
         envelope: Envelope<'_>,
     ) -> Result<(CallId, ApplyOutcome), ConsumeError> {
         let call_id = CallId::parse(&envelope.call_id).map_err(CallEventError::from)?;
+        let retention = self
+            .retention
+            .of(&envelope.company_id)
+            .await
+            .map_err(ConsumeError::Retention)?;
         let payload = self
-            .payload(&envelope, |body| {
+            .payload(&envelope, &retention, |body| {
                 transfer_key(&envelope.company_id, &call_id, event, body)
             })
             .await?;
@@ -458,6 +521,17 @@ impl Consumer<DynamoCallStore> {
             None => consumer,
         };
         let consumer = consumer.with_outbox(crate::messaging::outbox::Outbox::from_env(&aws.sdk));
+        let consumer = consumer.with_retention(match &config.companies_table {
+            Some(table) => RetentionPolicy::from_directory(
+                CompanyDirectory::new(
+                    aws.dynamodb.clone(),
+                    table.clone(),
+                    crate::booking::directory::COMPANY_CACHE_TTL,
+                ),
+                config.retention_days,
+            ),
+            None => RetentionPolicy::fixed(config.retention_days),
+        });
         if kind != EventKind::CallAnalyzed || !config.copy_recordings {
             return consumer;
         }

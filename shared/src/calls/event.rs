@@ -26,6 +26,9 @@ pub const RESERVED_ATTRIBUTES: &[&str] = &[
     "transcript_truncated",
     "trimmed_fields",
     "updated_at_ms",
+    "retention_days",
+    "expires_at",
+    "erased_at_ms",
 ];
 
 /// Call fields this service derives (`crate::calendar::unresolved`): stored with the call's fields, but a
@@ -67,6 +70,9 @@ pub struct CallEvent {
     pub fields: BTreeMap<String, Value>,
     /// Where the raw payload is archived (S3 key).
     pub payload_ref: String,
+    /// The company's retention, set by the consumer (`crate::calls::retention`): the stored
+    /// call expires that many days after it started. None: the record keeps what it had.
+    pub retention_days: Option<u16>,
 }
 
 impl CallEvent {
@@ -91,6 +97,7 @@ impl CallEvent {
             company_id: company_id.to_owned(),
             received_at_ms,
             fields,
+            retention_days: None,
         })
     }
 }

@@ -15,6 +15,7 @@ pub mod queue;
 pub mod reconcile;
 pub mod record;
 pub mod recordings;
+pub mod retention;
 pub mod stats;
 pub mod store;
 pub mod tool_calls;

@@ -22,6 +22,30 @@ use crate::retell::{CallId, EventKind};
 /// Most entries a call's transfer log keeps (the latest).
 pub const MAX_TRANSFER_ENTRIES: usize = 20;
 
+/// What an erased call keeps (`crate::privacy::erase`): the fields its statistics and the
+/// staff's history are made of, nothing that names, quotes or records the caller.
+pub const KEPT_WHEN_ERASED: &[&str] = &[
+    "agent_id",
+    "agent_version",
+    "agent_name",
+    "call_type",
+    "direction",
+    "call_status",
+    "start_timestamp",
+    "end_timestamp",
+    "duration_ms",
+    "disconnection_reason",
+    "user_sentiment",
+    "call_successful",
+    "in_voicemail",
+    "call_cost",
+    "combined_cost",
+    "latency",
+    "booked_appointments",
+    "booked_staff",
+    "needs_follow_up",
+];
+
 /// How far a call has got. A status never moves backwards.
 pub fn status_order(status: &str) -> u8 {
     match status {
@@ -56,6 +80,11 @@ pub struct CallRecord {
     pub stats_hour: Option<u32>,
     pub transcript_truncated: bool,
     pub trimmed_fields: BTreeSet<String>,
+    /// Days the call is kept after it started (the item's TTL `expires_at`); None: kept until
+    /// erased (calls stored before retention existed).
+    pub retention_days: Option<u16>,
+    /// When the caller's data was erased: every later event is merged without it.
+    pub erased_at_ms: Option<i64>,
 }
 
 /// The result of applying an event: the record to write and the statistics to adjust, in the
@@ -81,6 +110,8 @@ impl CallRecord {
             stats_hour: None,
             transcript_truncated: false,
             trimmed_fields: BTreeSet::new(),
+            retention_days: None,
+            erased_at_ms: None,
         };
         record.stats_day = local_day(record.call_ts(), tz);
         record.stats_hour = Some(local_hour(record.call_ts(), tz));
@@ -245,6 +276,10 @@ impl CallRecord {
         record.events_applied.insert(event.kind);
         record.payload_refs.insert(event.payload_ref.clone());
         record.first_seen_ms = record.first_seen_ms.min(event.received_at_ms);
+        if let Some(days) = event.retention_days {
+            record.retention_days = Some(days);
+        }
+        record.strip_if_erased();
         record.fit_to_budget(ITEM_BUDGET_BYTES);
         Some(record.with_stats(existing, tz))
     }
@@ -320,8 +355,35 @@ impl CallRecord {
             record.payload_refs.insert(transfer.payload_ref.clone());
         }
         record.first_seen_ms = record.first_seen_ms.min(transfer.received_at_ms);
+        record.strip_if_erased();
         record.fit_to_budget(ITEM_BUDGET_BYTES);
         Some(record.with_stats(existing, tz))
+    }
+
+    /// The TTL of the stored item (epoch seconds), if the call has a retention.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.retention_days
+            .map(|days| self.call_ts().div_euclid(1000) + i64::from(days) * 86_400)
+    }
+
+    /// Leaves only [`KEPT_WHEN_ERASED`]: the caller's data goes, the call's figures stay, so
+    /// its statistics do not change.
+    pub fn strip_personal(&mut self) {
+        self.fields
+            .retain(|k, _| KEPT_WHEN_ERASED.contains(&k.as_str()));
+        self.field_rank
+            .retain(|k, _| KEPT_WHEN_ERASED.contains(&k.as_str()));
+        self.payload_refs.clear();
+        self.trimmed_fields.clear();
+        self.transcript_truncated = false;
+    }
+
+    /// An event that arrives after its call was erased (a late delivery, a reconcile) brings
+    /// nothing personal back.
+    fn strip_if_erased(&mut self) {
+        if self.erased_at_ms.is_some() {
+            self.strip_personal();
+        }
     }
 
     /// The record with the statistics changes its new state makes.

@@ -50,6 +50,10 @@ pub fn recording_source(record: &CallRecord) -> RecordingSource {
             .and_then(Value::as_str)
             .filter(|v| !v.is_empty())
     };
+    // Its caller's data was erased: a recording Retell still has is not brought back.
+    if record.erased_at_ms.is_some() {
+        return RecordingSource::Nothing("the caller's data was erased");
+    }
     if record.fields.get("opt_out_sensitive_data_storage") == Some(&Value::Bool(true)) {
         return RecordingSource::Nothing("the call opted out of sensitive data storage");
     }
@@ -236,6 +240,13 @@ struct Object<'a> {
 }
 
 impl Object<'_> {
+    /// The call's retention, for the bucket's lifecycle rules (`crate::calls::retention`).
+    fn tagging(&self) -> Option<String> {
+        self.record
+            .retention_days
+            .map(|days| format!("{}={days}", crate::calls::retention::RETENTION_TAG))
+    }
+
     /// The answer's body into the object, one part at a time: a recording that fits one part is
     /// one PutObject, a longer one a multipart upload (aborted if anything fails, so no part is
     /// left behind).
@@ -250,6 +261,7 @@ impl Object<'_> {
                 .content_type(self.content_type)
                 .metadata("call_id", self.record.call_id.as_str())
                 .metadata("company_id", &self.record.company_id)
+                .set_tagging(self.tagging())
                 .body(ByteStream::from(first))
                 .send()
                 .await
@@ -264,6 +276,7 @@ impl Object<'_> {
             .content_type(self.content_type)
             .metadata("call_id", self.record.call_id.as_str())
             .metadata("company_id", &self.record.company_id)
+            .set_tagging(self.tagging())
             .send()
             .await
             .map_err(|e| RecordingError::Storage(DisplayErrorContext(e).to_string()))?;
@@ -403,6 +416,14 @@ mod tests {
             c[k] = v.clone();
         }
         c
+    }
+
+    #[test]
+    fn an_erased_calls_recording_is_never_copied_again() {
+        // `backup recordings` puts Retell's current URL back on the record before copying.
+        let mut r = record(call(json!({"recording_url": "https://rec/x.wav"})));
+        r.erased_at_ms = Some(1);
+        assert!(matches!(recording_source(&r), RecordingSource::Nothing(_)));
     }
 
     #[test]

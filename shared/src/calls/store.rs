@@ -255,6 +255,14 @@ pub fn record_to_item(record: &CallRecord, now_ms: i64) -> HashMap<String, Attri
     }
     item.insert("call_ts".into(), n(record.call_ts()));
     item.insert("updated_at_ms".into(), n(now_ms));
+    if let (Some(days), Some(expires_at)) = (record.retention_days, record.expires_at()) {
+        item.insert("retention_days".into(), n(days));
+        // The table's TTL attribute: DynamoDB deletes the call (within days) once it is past.
+        item.insert("expires_at".into(), n(expires_at));
+    }
+    if let Some(at) = record.erased_at_ms {
+        item.insert("erased_at_ms".into(), n(at));
+    }
     // Sparse index: only live calls carry the attribute, so the index holds only them.
     if let Some(company) = record.active_company() {
         item.insert(
@@ -360,6 +368,19 @@ pub fn item_to_record(item: &HashMap<String, AttributeValue>) -> Result<CallReco
             Some(AttributeValue::Bool(true))
         ),
         trimmed_fields: set("trimmed_fields"),
+        retention_days: match item.get("retention_days") {
+            None => None,
+            Some(_) => Some(
+                num("retention_days")
+                    .ok()
+                    .and_then(|d| u16::try_from(d).ok())
+                    .ok_or_else(|| corrupt("retention_days"))?,
+            ),
+        },
+        erased_at_ms: match item.get("erased_at_ms") {
+            None => None,
+            Some(_) => Some(num("erased_at_ms")?),
+        },
     })
 }
 

@@ -627,6 +627,7 @@ impl Dispatcher {
             ("service".to_owned(), values.service.clone()),
             ("staff".to_owned(), values.staff.clone()),
             ("company_name".to_owned(), values.company.clone()),
+            ("disclosure".to_owned(), company.settings.disclosure()),
         ]);
         let request = PhoneCallRequest {
             from_number: call.from_number.clone(),

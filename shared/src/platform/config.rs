@@ -202,6 +202,11 @@ pub struct ConsumerConfig {
     pub copy_recordings: bool,
     /// [`recording_hosts`]: the only places recordings are copied from.
     pub recording_hosts: OutboundPolicy,
+    /// COMPANIES_TABLE: where each company's retention and recording setting is read
+    /// (`crate::calls::retention`); none: every company has the stack default.
+    pub companies_table: Option<String>,
+    /// RETENTION_DAYS: the stack's default retention (one of the bucket's choices, else 90).
+    pub retention_days: u16,
 }
 
 impl ConsumerConfig {
@@ -216,6 +221,8 @@ impl ConsumerConfig {
                 .optional("COPY_RECORDINGS")
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
             recording_hosts: recording_hosts(env)?,
+            companies_table: env.optional("COMPANIES_TABLE"),
+            retention_days: crate::calls::retention::default_days(env)?,
         })
     }
 }

@@ -107,6 +107,7 @@ pub async fn put(
         &settings,
         version,
         &by,
+        app.privacy.as_ref().map(|p| &p.audit),
     )
     .await?;
     Ok(Json(json!({"company_id": id, "version": version, "changed": changed})).into_response())

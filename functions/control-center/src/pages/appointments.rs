@@ -198,6 +198,7 @@ pub async fn absence(mut ctx: Ctx, Form(form): Form<AbsenceForm>) -> Result<Resp
             company.id(),
             &absence,
             &by(&ctx),
+            ctx.app.privacy.as_ref().map(|p| &p.audit),
         )
         .await
         .map(|collisions| (absence, collisions)),

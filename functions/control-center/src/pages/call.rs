@@ -55,6 +55,18 @@ pub async fn page(ctx: Ctx, Path(call_id): Path<String>) -> Result<Response, Pag
             Err(e) => tracing::warn!(reason = ?e, "customer record not readable"),
         }
     }
+    // Who saw what the caller said (and could play the recording): the audit trail.
+    app.audit(
+        &record.company_id,
+        &ctx.viewer,
+        "viewed_call",
+        record.call_id.as_str(),
+        serde_json::json!({
+            "transcript": record.fields.contains_key("transcript"),
+            "recording": record.fields.contains_key("recording_url"),
+        }),
+    )
+    .await;
     let markup = render(
         &ctx,
         &record,

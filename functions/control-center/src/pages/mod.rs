@@ -25,6 +25,7 @@ pub mod dead_letters;
 pub mod login;
 pub mod logs;
 pub mod overview;
+pub mod privacy;
 pub mod settings;
 pub mod test_call;
 

@@ -153,6 +153,8 @@ pub async fn page(ctx: Ctx) -> Result<Response, PageError> {
                         Ok(n) => a class=(if *n == 0 { "ok" } else { "bad" }) href=(ctx.link("/dead-letters")) { (n) },
                         Err(e) => span.bad { (ctx.t("not_available")) ": " (e) },
                     } }
+                    dt { (ctx.t("privacy")) }
+                    dd { a href=(ctx.link("/privacy")) { (ctx.t("audit_trail")) } }
                     dt { (ctx.t("reconcile")) }
                     dd { (h.reconcile.clone().unwrap_or_else(|| ctx.t("not_available").to_owned())) }
                 }

@@ -86,6 +86,7 @@ pub async fn save_section(
                 &next,
                 version,
                 &format!("desk:{}", ctx.viewer.user()),
+                ctx.app.privacy.as_ref().map(|p| &p.audit),
             )
             .await
         }

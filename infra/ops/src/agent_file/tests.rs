@@ -74,7 +74,54 @@ fn the_reminder_template_is_a_valid_file_that_can_keep_cancel_or_move() {
         assert!(prompt.contains(var), "reminder prompt lacks {var}");
     }
     let greeting = file.llm.begin_message.as_deref().unwrap_or_default();
-    assert!(greeting.contains("{{customer_name}}") && greeting.contains("Assistent"));
+    assert!(greeting.contains("{{customer_name}}"));
+    says_it_is_an_ai_first(&file, "KI-Assistenten");
+}
+
+/// The first message discloses the AI (AI Act Art. 50): `{{disclosure}}` before anything is
+/// asked, and a default for calls that bring no variables.
+fn says_it_is_an_ai_first(file: &AgentFile, words: &str) {
+    let greeting = file.llm.begin_message.as_deref().unwrap_or_default();
+    let at = greeting
+        .find("{{disclosure}}")
+        .expect("the greeting discloses");
+    assert!(
+        !greeting[..at].contains('?'),
+        "disclosed before the first question: {greeting}"
+    );
+    let default = file
+        .llm
+        .default_dynamic_variables
+        .as_ref()
+        .and_then(|v| v.get("disclosure"))
+        .expect("a default disclosure");
+    assert!(default.contains(words), "{default}");
+    assert!(file
+        .agent
+        .data_storage_retention_days
+        .is_some_and(|d| (1..=730).contains(&d)));
+}
+
+#[test]
+fn the_default_templates_disclose_the_ai_and_recording_in_their_first_message() {
+    let de = parse(DEFAULT_TEMPLATE).expect("German template");
+    says_it_is_an_ai_first(&de, "KI-Assistenten");
+    let en = parse(include_str!("../../agents/default-en.yaml")).expect("English template");
+    says_it_is_an_ai_first(&en, "AI assistant");
+    assert!(en
+        .llm
+        .default_dynamic_variables
+        .as_ref()
+        .and_then(|v| v.get("disclosure"))
+        .is_some_and(|d| d.contains("recorded")));
+    // Same tools in both languages.
+    let tools = |f: &AgentFile| {
+        f.tools
+            .iter()
+            .map(|t| (t.function.clone(), t.kind.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tools(&de), tools(&en));
 }
 
 #[test]
@@ -104,6 +151,12 @@ fn bad_files_are_refused_with_their_line() {
         ("calls not stored", "agent:\n  agent_name: R\n  voice_id: v\n  webhook_events: [call_started, transfer_started]\nllm:\n  general_prompt: p\n", 4, "call_ended"),
         ("not yaml", "agent: [\n", 1, ""),
         ("language", "agent:\n  agent_name: R\n  voice_id: v\n  language: klingon\nllm:\n  general_prompt: p\n", 4, "language"),
+        ("retention", "agent:\n  agent_name: R\n  voice_id: v\n  data_storage_retention_days: 731\nllm:\n  general_prompt: p\n", 4, "at most 730"),
+        ("retention type", "agent:\n  agent_name: R\n  voice_id: v\n  data_storage_retention_days: '90'\nllm:\n  general_prompt: p\n", 4, "data_storage_retention_days"),
+        ("pii mode", "agent:\n  agent_name: R\n  voice_id: v\n  pii_config: {mode: live, categories: [phone_number]}\nllm:\n  general_prompt: p\n", 4, "post_call"),
+        ("pii category", "agent:\n  agent_name: R\n  voice_id: v\n  pii_config: {mode: post_call, categories: [phone_number, shoe_size]}\nllm:\n  general_prompt: p\n", 4, "shoe_size"),
+        ("pii twice", "agent:\n  agent_name: R\n  voice_id: v\n  pii_config: {mode: post_call, categories: [email, email]}\nllm:\n  general_prompt: p\n", 4, "twice"),
+        ("pii shape", "agent:\n  agent_name: R\n  voice_id: v\n  pii_config: [email]\nllm:\n  general_prompt: p\n", 4, "pii_config"),
     ];
     for (what, text, line, needle) in cases {
         let err = parse(text).expect_err(what);

@@ -87,6 +87,22 @@ async fn load(ctx: &Context, args: LoadArgs) -> CliResult {
                 s.phone_numbers.len()
             )),
         ));
+        if let Some(table) = &ctx.stack.audit_table {
+            let entry = shared::privacy::AuditEntry {
+                company_id: s.company_id.clone(),
+                at_ms: chrono::Utc::now().timestamp_millis(),
+                by: "companies load".to_owned(),
+                action: "settings_changed".to_owned(),
+                subject: "settings".to_owned(),
+                detail: json!({"loaded": true, "removed": done.removed}),
+            };
+            shared::privacy::AuditLog::new(ctx.aws.dynamodb.clone(), table.clone())
+                .record(&entry)
+                .await
+                .map_err(|e| {
+                    format!("{}: loaded, but its audit entry failed: {e}", s.company_id)
+                })?;
+        }
         for entry in &done.removed {
             ctx.out.check(&Check::ok(
                 format!("{}: removed {entry}", s.company_id),

@@ -12,6 +12,7 @@ pub mod import_calls;
 pub mod load_test;
 pub mod metrics;
 pub mod outbox;
+pub mod privacy;
 pub mod simulate_call;
 pub mod sync;
 pub mod test_connection;
@@ -76,6 +77,9 @@ pub enum Command {
     Dlq(dlq::DlqCommand),
     /// Every SMS and e-mail the local stack sent (`--local`): channel, recipient, text or subject, attachments, time.
     Outbox(outbox::Args),
+    /// A caller's data: export it, erase it (DSGVO Art. 15/17), and the audit trail.
+    #[command(subcommand)]
+    Privacy(privacy::PrivacyCommand),
     /// Copies of what the stack cannot make again.
     #[command(subcommand)]
     Backup(backup::BackupCommand),
@@ -98,6 +102,7 @@ impl Command {
             Self::Dlq(command) => command.run(ctx).await,
             Self::Backup(command) => command.run(ctx).await,
             Self::Outbox(args) => outbox::run(ctx, args).await,
+            Self::Privacy(command) => command.run(ctx).await,
         }
     }
 }

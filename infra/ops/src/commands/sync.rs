@@ -12,6 +12,7 @@ use crate::account::{self, Found};
 use crate::context::Context;
 use crate::error::{err, CliResult};
 use crate::output::Check;
+use crate::privacy_check::AgentStorage;
 use crate::target::Stack;
 
 #[derive(clap::Args)]
@@ -165,8 +166,15 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
     let wired = stack.wiring();
     let out = &ctx.out;
     let mut plan = Plan::default();
+    let mut storage = BTreeMap::new();
     let bar = out.progress(None, "reading agents");
     account::walk(retell, |found| {
+        if let Found::Agent {
+            agent: Ok(agent), ..
+        } = &found
+        {
+            storage.insert(agent.agent_id.clone(), AgentStorage::of(&agent.other));
+        }
         if matches!(found, Found::Agent { .. }) {
             bar.inc(1);
         }
@@ -290,8 +298,14 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
             ));
         }
     }
+    // Reported, not changed: what Retell keeps is the company's decision, made in its agent file.
+    let privacy = privacy_report(ctx, &storage).await?;
+    for line in &privacy {
+        out.check(&Check::failed("privacy", line.clone()));
+    }
     let ok = failures.is_empty() && unresolved.is_empty();
     out.json_value(&json!({
+        "privacy": privacy,
         "ok": ok,
         "dry_run": dry_run,
         "stack": stack.label,
@@ -302,6 +316,30 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
         "calcom_webhooks": calcom.iter().map(|r| json!({"company_id": r.company_id, "url": r.url, "change": r.change, "ok": !r.failed})).collect::<Vec<_>>(),
     }));
     Ok(ok.into())
+}
+
+/// The agents whose Retell storage disagrees with their company's privacy settings.
+async fn privacy_report(
+    ctx: &Context,
+    storage: &BTreeMap<String, AgentStorage>,
+) -> Result<Vec<String>, String> {
+    let directory = shared::booking::directory::CompanyDirectory::new(
+        ctx.aws.dynamodb.clone(),
+        ctx.stack.companies_table.clone(),
+        shared::booking::directory::COMPANY_CACHE_TTL,
+    );
+    let mut companies = Vec::new();
+    for id in ctx.companies(None).await? {
+        let key = shared::booking::directory::CompanyKey::Id(id);
+        if let Some(company) = directory.lookup(&key).await.map_err(|e| e.to_string())? {
+            companies.push(company.settings.clone());
+        }
+    }
+    Ok(crate::privacy_check::disagreements(
+        &companies,
+        storage,
+        ctx.stack.retention_days,
+    ))
 }
 
 /// Publishes an agent's draft; the version now published (the draft's, or the latest

@@ -458,6 +458,16 @@ impl RetellClient {
             .map_err(|e| e.named(|| format!("call {call_id}")))
     }
 
+    /// Deletes a call and what Retell keeps of it (transcript, recording, logs). A retry
+    /// answered 404 means an earlier attempt did it: success.
+    pub async fn delete_call(&self, call_id: &str) -> Result<(), RetellApiError> {
+        let path = format!("/v2/delete-call/{}", segment(call_id));
+        self.attempt_all(Method::DELETE, &path, None::<&()>, Idempotent::Delete)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.named(|| format!("call {call_id}")))
+    }
+
     /// Starts an outbound call. The request carries an `idempotency_key` (one is made when
     /// the caller gave none), so a retry after a lost answer cannot start a second call.
     pub async fn create_phone_call(

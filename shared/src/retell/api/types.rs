@@ -63,6 +63,11 @@ settings! {
         max_call_duration_ms: u64,
         begin_message_delay_ms: u64,
         data_storage_setting: String,
+        /// Days Retell keeps the agent's calls (1..=730); unset: forever.
+        data_storage_retention_days: u64,
+        /// `{"mode": "post_call", "categories": [...]}`: what Retell scrubs from transcripts and
+        /// recordings.
+        pii_config: Value,
         opt_in_signed_url: bool,
         post_call_analysis_model: String,
         post_call_analysis_data: Vec<Value>,

@@ -48,7 +48,27 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
 /// The recordings of the calls that started in the window, into the events bucket.
 async fn backup_recordings(ctx: &Context, window: Window, company: Option<&str>) -> CliResult {
     let Window { from, to } = window;
-    let companies = ctx.companies(company).await?;
+    let mut companies = ctx.companies(company).await?;
+    // A company that records nothing (`privacy.record_calls: false`) gets no copies.
+    let directory = shared::booking::directory::CompanyDirectory::new(
+        ctx.aws.dynamodb.clone(),
+        ctx.stack.companies_table.clone(),
+        shared::booking::directory::COMPANY_CACHE_TTL,
+    );
+    let mut unrecorded = Vec::new();
+    for id in &companies {
+        let key = shared::booking::directory::CompanyKey::Id(id.clone());
+        let settings = directory.lookup(&key).await.map_err(err)?;
+        if settings.is_some_and(|c| c.settings.privacy.as_ref().is_some_and(|p| !p.record_calls)) {
+            unrecorded.push(id.clone());
+        }
+    }
+    companies.retain(|c| !unrecorded.contains(c));
+    for id in &unrecorded {
+        ctx.out.line(&format!(
+            "{id} records no calls (privacy.record_calls): skipped"
+        ));
+    }
     let store = ctx.call_store();
     let hosts = OutboundPolicy::parse(&ctx.stack.recording_hosts)
         .map_err(|e| format!("the stack's RecordingHosts: {e}"))?;
