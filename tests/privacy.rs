@@ -152,6 +152,42 @@ async fn an_erased_caller_is_gone_the_figures_stay_and_a_late_event_brings_nothi
     )
     .await;
     assert_eq!(booked["success"], json!(true), "{booked}");
+    // A callback they asked for, with a note staff added: erased with them, the board still
+    // counts it.
+    let callbacks = shared::callbacks::CallbackStore::new(
+        aws.dynamodb.clone(),
+        stack().resource("AppointmentsTable", "Ref"),
+    );
+    let opened = callbacks
+        .open(
+            &company,
+            shared::callbacks::NewCallback {
+                source: shared::callbacks::CallbackSource::Phone,
+                reason: format!("Rückruf an {phone}, Greta"),
+                name: Some("Greta Vergessen".into()),
+                phone: PhoneNumber::parse(&phone).expect("number"),
+                preferred: Some("morgens".into()),
+                call_id: None,
+            },
+            Utc::now(),
+        )
+        .await
+        .expect("callback");
+    let callback_id = opened.callback().callback_id.clone();
+    let noted = callbacks
+        .update(
+            &company,
+            &callback_id,
+            Some(opened.callback().version),
+            &shared::callbacks::CallbackUpdate {
+                note: Some(format!("Greta unter {phone} nicht erreicht")),
+                ..Default::default()
+            },
+            "desk:anna",
+            Utc::now(),
+        )
+        .await
+        .expect("note");
 
     // Two calls: the caller's and another caller's, each started and ended.
     let start = Utc::now().timestamp_millis() - 3_600_000;
@@ -199,7 +235,7 @@ async fn an_erased_caller_is_gone_the_figures_stay_and_a_late_event_brings_nothi
         retell: None,
         audit: Some(&audit),
         by: "test".into(),
-        read_bucket: true,
+        proof: shared::privacy::proof::Scope::CompanyAndArchive,
     };
     let receipt = erasure
         .run(&subject, Utc::now().timestamp_millis())
@@ -212,6 +248,22 @@ async fn an_erased_caller_is_gone_the_figures_stay_and_a_late_event_brings_nothi
         "{receipt:?}"
     );
     assert_eq!(receipt.retell, "not asked");
+    assert_eq!(
+        receipt.proof.scope,
+        shared::privacy::proof::Scope::CompanyAndArchive
+    );
+    assert_eq!(receipt.callbacks, 1, "{receipt:?}");
+    let callback = callbacks
+        .get(&company, &callback_id)
+        .await
+        .expect("read")
+        .expect("the callback stays");
+    assert!(callback.phone.is_empty() && callback.reason.is_empty() && callback.notes.is_empty());
+    assert!(callback.name.is_none() && callback.preferred.is_none());
+    assert!(
+        callback.version > noted.version,
+        "a desk edit made before is refused"
+    );
     assert!(receipt.proof.clean(), "{:?}", receipt.proof);
     let text = serde_json::to_string(&receipt).expect("json");
     assert!(!text.contains(&phone[3..]), "the receipt names the number");
@@ -267,9 +319,35 @@ async fn an_erased_caller_is_gone_the_figures_stay_and_a_late_event_brings_nothi
         .send()
         .await;
     assert!(raw.is_err(), "the late event's raw body is kept");
-    let proof = shared::privacy::proof::scan(&stores, &subject, true)
-        .await
-        .expect("scan");
+    // A redelivery of an event applied before the erasure: archived again, deleted again.
+    let again = consumer(&aws, EventKind::CallEnded)
+        .handle_batch(batch(
+            EventKind::CallEnded,
+            &company,
+            &agent,
+            &mine,
+            &phone,
+            start,
+        ))
+        .await;
+    assert!(again.batch_item_failures.is_empty());
+    let raw = aws
+        .s3
+        .client()
+        .head_object()
+        .bucket(&bucket)
+        .key(format!("calls/{company}/{mine}/call_ended.json"))
+        .send()
+        .await;
+    assert!(raw.is_err(), "a redelivered event's raw body is kept");
+    let proof = shared::privacy::proof::scan(
+        &stores,
+        &subject,
+        shared::privacy::proof::Scope::CompanyAndArchive,
+        &[],
+    )
+    .await
+    .expect("scan");
     assert!(proof.clean(), "{proof:?}");
 
     // Again: nothing held, nothing changed.

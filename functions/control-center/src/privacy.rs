@@ -90,6 +90,10 @@ impl ControlCenter {
                 "phone: {e} (an E.164 number such as +4915112345678)"
             ))
         })?;
+        if let Some(settings) = &company.settings {
+            shared::privacy::subject::refuse_business_number(&settings.settings, &phone)
+                .map_err(|e| PrivacyFailure::Invalid(format!("phone: {e}")))?;
+        }
         Ok((privacy, Subject::new(company.id, phone)))
     }
 
@@ -142,7 +146,8 @@ impl ControlCenter {
             retell: retell.as_ref(),
             audit: Some(&privacy.audit),
             by: format!("desk:{}", viewer.user()),
-            read_bucket: false,
+            // A request has seconds: the caller's own items; the CLI searches the company.
+            proof: shared::privacy::proof::Scope::Caller,
         };
         erasure
             .run(&subject, Utc::now().timestamp_millis())

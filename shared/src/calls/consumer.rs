@@ -56,8 +56,6 @@ pub enum ConsumeError {
     Appointments(CalendarError),
     #[error("callbacks: {0}")]
     Callbacks(String),
-    #[error("the company's retention: {0}")]
-    Retention(String),
 }
 
 pub struct Consumer<S> {
@@ -281,11 +279,7 @@ impl<S: CallStore + Sync> Consumer<S> {
         }
         let call_id = CallId::parse(&envelope.call_id).map_err(CallEventError::from)?;
         let kind = self.kind;
-        let retention = self
-            .retention
-            .of(&envelope.company_id)
-            .await
-            .map_err(ConsumeError::Retention)?;
+        let retention = self.retention_of(&envelope.company_id).await;
         let payload = self
             .payload(&envelope, &retention, |_| {
                 event_key(&envelope.company_id, &call_id, kind)
@@ -305,21 +299,44 @@ impl<S: CallStore + Sync> Consumer<S> {
         }
         self.record_unresolved_writes(&mut event).await?;
         let outcome = apply_event(&self.store, &event, &self.tz).await?;
-        self.forget_if_erased(&outcome, &event.payload_ref).await?;
+        self.forget_if_erased(&call_id, &outcome, &event.payload_ref)
+            .await?;
         Ok((call_id, outcome))
     }
 
-    /// A call erased before this event arrived keeps no copy of it.
+    /// The company's retention; if its settings cannot be read, the stack's default (logged):
+    /// an event is not held back, or dead-lettered, for want of its expiry date.
+    async fn retention_of(&self, company_id: &str) -> CallRetention {
+        match self.retention.of(company_id).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "the company's retention is unreadable: the stack's default is used");
+                self.retention.default()
+            }
+        }
+    }
+
+    /// A call erased before this event arrived keeps no copy of it: not the body just archived
+    /// (or claim-checked by the webhook), whether the event was new or delivered again.
     async fn forget_if_erased(
         &self,
+        call_id: &CallId,
         outcome: &ApplyOutcome,
         payload_ref: &str,
     ) -> Result<(), ConsumeError> {
-        if let ApplyOutcome::Applied { record, .. } = outcome {
-            if record.erased_at_ms.is_some() {
-                self.archive.delete(payload_ref).await?;
-                tracing::info!("event of an erased call: its raw body is not kept");
-            }
+        let erased = match outcome {
+            ApplyOutcome::Applied { record, .. } => record.erased_at_ms.is_some(),
+            // Rare (a redelivery): one more read to know.
+            ApplyOutcome::Duplicate => self
+                .store
+                .load(call_id)
+                .await?
+                .is_some_and(|r| r.erased_at_ms.is_some()),
+            ApplyOutcome::OtherCompany { .. } => false,
+        };
+        if erased {
+            self.archive.delete(payload_ref).await?;
+            tracing::info!("event of an erased call: its raw body is not kept");
         }
         Ok(())
     }
@@ -362,11 +379,7 @@ impl<S: CallStore + Sync> Consumer<S> {
         envelope: Envelope<'_>,
     ) -> Result<(CallId, ApplyOutcome), ConsumeError> {
         let call_id = CallId::parse(&envelope.call_id).map_err(CallEventError::from)?;
-        let retention = self
-            .retention
-            .of(&envelope.company_id)
-            .await
-            .map_err(ConsumeError::Retention)?;
+        let retention = self.retention_of(&envelope.company_id).await;
         let payload = self
             .payload(&envelope, &retention, |body| {
                 transfer_key(&envelope.company_id, &call_id, event, body)
@@ -384,6 +397,8 @@ impl<S: CallStore + Sync> Consumer<S> {
             ));
         }
         let outcome = apply_transfer(&self.store, &transfer, &self.tz).await?;
+        self.forget_if_erased(&call_id, &outcome, &transfer.payload_ref)
+            .await?;
         Ok((call_id, outcome))
     }
 
@@ -466,6 +481,16 @@ impl<S: CallStore + Sync> Consumer<S> {
             tracing::warn!("a call to follow up has no customer number: no callback opened");
             return Ok(());
         };
+        // A call whose caller was erased opens nothing with their number again.
+        if self
+            .store
+            .load(&event.call_id)
+            .await?
+            .is_some_and(|r| r.erased_at_ms.is_some())
+        {
+            tracing::info!("the call's caller was erased: no follow-up callback");
+            return Ok(());
+        }
         let store = CallbackStore::new(appointments.client().clone(), appointments.table());
         let new = NewCallback {
             source: CallbackSource::FollowUp,

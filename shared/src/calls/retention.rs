@@ -78,6 +78,11 @@ impl RetentionPolicy {
         }
     }
 
+    /// The stack's default (a company's settings unreadable).
+    pub fn default(&self) -> CallRetention {
+        CallRetention::of_settings(None, self.default_days)
+    }
+
     pub async fn of(&self, company_id: &str) -> Result<CallRetention, String> {
         let Some(directory) = &self.directory else {
             return Ok(CallRetention::of_settings(None, self.default_days));

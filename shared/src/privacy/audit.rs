@@ -15,7 +15,8 @@ use super::PrivacyError;
 
 /// Entries one listing returns at most.
 pub const MAX_LIST: usize = 500;
-const DETAIL_MAX_CHARS: usize = 2_000;
+/// A detail longer than this (an erasure of thousands of calls) is kept cut, as a JSON string.
+const DETAIL_MAX_CHARS: usize = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -61,7 +62,8 @@ impl AuditLog {
     pub async fn record(&self, entry: &AuditEntry) -> Result<(), PrivacyError> {
         let mut detail = entry.detail.to_string();
         if detail.chars().count() > DETAIL_MAX_CHARS {
-            detail = detail.chars().take(DETAIL_MAX_CHARS).collect::<String>() + "…";
+            let head: String = detail.chars().take(DETAIL_MAX_CHARS).collect();
+            detail = serde_json::json!({"truncated": true, "head": head}).to_string();
         }
         for _ in 0..3 {
             let sk = format!("{:013}#{:08x}", entry.at_ms.max(0), fastrand::u32(..));

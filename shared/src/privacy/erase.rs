@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 
 use super::holdings::{s, text, Holdings, Item};
-use super::proof::{self, Proof};
+use super::proof::{self, Proof, Scope};
 use super::{AuditEntry, AuditLog, PrivacyError, PrivacyStores, Subject};
 use crate::calls::store::{item_to_record, record_to_item};
 use crate::retell::api::RetellClient;
@@ -34,8 +34,9 @@ pub struct Receipt {
     pub customer_record: bool,
     pub verification_items: usize,
     pub objects_deleted: usize,
-    /// `deleted` (each call deleted at Retell, or already gone), `not asked` (no Retell access
-    /// was given: the operator deletes them there).
+    /// `deleted N` (and `, M not found`: deleted before, or kept in another Retell account
+    /// than the company's key reaches), or `not asked` (no Retell access was given: the
+    /// operator deletes them there).
     pub retell: String,
     pub proof: Proof,
 }
@@ -60,8 +61,8 @@ pub struct Erasure<'a> {
     pub retell: Option<&'a RetellClient>,
     pub audit: Option<&'a AuditLog>,
     pub by: String,
-    /// Read every archived event of the company for the proof (slow for a large company).
-    pub read_bucket: bool,
+    /// How much of the company the proof searches ([`Scope`]).
+    pub proof: Scope,
 }
 
 impl Erasure<'_> {
@@ -111,7 +112,7 @@ impl Erasure<'_> {
             self.delete_item(&self.stores.appointments_table, customer)
                 .await?;
         }
-        let proof = proof::scan(self.stores, subject, self.read_bucket).await?;
+        let proof = proof::scan(self.stores, subject, self.proof, &found.call_ids()).await?;
         let receipt = Receipt {
             company_id: subject.company_id.clone(),
             at_ms: now_ms,
@@ -175,14 +176,19 @@ impl Erasure<'_> {
         let Some(retell) = self.retell else {
             return Ok("not asked".to_owned());
         };
+        let (mut deleted, mut not_found) = (0, 0);
         for call_id in found.call_ids() {
             match retell.delete_call(&call_id).await {
-                Ok(()) => {}
-                Err(e) if e.is_not_found() => {}
+                Ok(()) => deleted += 1,
+                Err(e) if e.is_not_found() => not_found += 1,
                 Err(e) => return Err(PrivacyError::Retell(e.to_string())),
             }
         }
-        Ok("deleted".to_owned())
+        Ok(if not_found == 0 {
+            format!("deleted {deleted}")
+        } else {
+            format!("deleted {deleted}, {not_found} not found")
+        })
     }
 
     /// The call item without the caller: read, stripped to what its statistics are made of,

@@ -1,9 +1,11 @@
 //! After an erasure, the check that nothing of the company still holds the number: every item of
-//! the company's partition in the appointments table, every call item of the company, the
-//! number's own verification item, and (unless asked to be quick) every archived event of the
-//! company in the bucket, each searched for the number in any spelling
-//! ([`Subject::mentioned_in`]). Recordings are audio: their names are checked, not their sound.
-//! What it reports names places (keys), never the text around the number.
+//! the company's partition in the appointments table, the number's own verification item, the
+//! erased calls' items or ([`Scope::Company`]) every call item of the company, and
+//! ([`Scope::CompanyAndArchive`]) every archived event of the company in the bucket, each
+//! searched for the number in any spelling ([`Subject::mentioned_in`]). Recordings are audio:
+//! their names are checked, not their sound. What it reports names places (keys, the number in
+//! them masked), never the text around the number. Not searched: other calls' verification
+//! items (`V#…`, a day's TTL), which can name a number proven during another call.
 
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -17,7 +19,20 @@ const MAX_SCANNED_OBJECT_BYTES: usize = 16 * 1024 * 1024;
 /// Archived events read at once.
 const PARALLEL_READS: usize = 16;
 
-#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+/// How much of the company is searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// The company's appointments partition and the erased calls' own items: bounded by the
+    /// caller's data (the control center's erasure, within a request's seconds).
+    Caller,
+    /// And every call item of the company (a Scan filtered by company).
+    Company,
+    /// And every archived event of the company (`retell-ops privacy erase` without `--quick`).
+    CompanyAndArchive,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Proof {
     pub items_scanned: usize,
     pub objects_scanned: usize,
@@ -25,14 +40,19 @@ pub struct Proof {
     pub found: Vec<String>,
     /// Objects too large to read (reported, not assumed clean).
     pub unread: Vec<String>,
-    /// Whether the bucket's archived events were read (false: `--quick`).
-    pub bucket_read: bool,
+    pub scope: Scope,
 }
 
 impl Proof {
     pub fn clean(&self) -> bool {
         self.found.is_empty() && self.unread.is_empty()
     }
+}
+
+/// A key as it may be shown: the subject's number in it masked (a customer item's key is
+/// `U#<number>`).
+fn shown(subject: &Subject, key: &str) -> String {
+    key.replace(subject.phone.as_str(), &subject.phone.masked())
 }
 
 fn mentions(subject: &Subject, item: &Item) -> bool {
@@ -44,11 +64,15 @@ fn mentions(subject: &Subject, item: &Item) -> bool {
 pub async fn scan(
     stores: &PrivacyStores,
     subject: &Subject,
-    read_bucket: bool,
+    scope: Scope,
+    erased_calls: &[String],
 ) -> Result<Proof, PrivacyError> {
     let mut proof = Proof {
-        bucket_read: read_bucket,
-        ..Proof::default()
+        items_scanned: 0,
+        objects_scanned: 0,
+        found: Vec::new(),
+        unread: Vec::new(),
+        scope,
     };
     let company = subject.company_id.as_str();
     let partition = stores
@@ -64,7 +88,9 @@ pub async fn scan(
     for item in &partition {
         if mentions(subject, item) {
             let sk = super::holdings::text(item, "sk").unwrap_or_default();
-            proof.found.push(format!("appointments:{sk}"));
+            proof
+                .found
+                .push(format!("appointments:{}", shown(subject, &sk)));
         }
     }
     if stores
@@ -81,7 +107,19 @@ pub async fn scan(
         proof.items_scanned += 1;
         proof.found.push("appointments:VC".to_owned());
     }
-    let calls = stores.scan_company_calls(company).await?;
+    let calls = if scope == Scope::Caller {
+        let mut items = Vec::new();
+        for call_id in erased_calls {
+            items.extend(
+                stores
+                    .get(&stores.calls_table, &[("call_id", s(call_id))])
+                    .await?,
+            );
+        }
+        items
+    } else {
+        stores.scan_company_calls(company).await?
+    };
     proof.items_scanned += calls.len();
     for item in &calls {
         if mentions(subject, item) {
@@ -92,11 +130,11 @@ pub async fn scan(
     let mut keys = stores.list(&format!("recordings/{company}/")).await?;
     for key in &keys {
         if subject.mentioned_in(key) {
-            proof.found.push(format!("s3:{key}"));
+            proof.found.push(format!("s3:{}", shown(subject, key)));
         }
     }
     proof.objects_scanned += keys.len();
-    if read_bucket {
+    if scope == Scope::CompanyAndArchive {
         keys = stores.list(&format!("calls/{company}/")).await?;
         proof.objects_scanned += keys.len();
         let results: Vec<(String, Option<bool>)> = futures::stream::iter(keys)

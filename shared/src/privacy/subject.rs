@@ -1,7 +1,31 @@
 //! Whose data a request is about: one caller (a phone number) of one company, and how to tell
 //! whether a stored text still names them.
 
+use crate::booking::company::CompanySettings;
 use crate::booking::phone::PhoneNumber;
+
+/// Refuses the business's own lines (its numbers, its transfer and reminder-call numbers, its
+/// test numbers): every call of the company is to or from one of them, so an export would
+/// hand over every caller's data and an erasure would strip every call.
+pub fn refuse_business_number(
+    settings: &CompanySettings,
+    phone: &PhoneNumber,
+) -> Result<(), String> {
+    let own = |raw: &str| PhoneNumber::parse(raw).is_ok_and(|n| &n == phone);
+    let business = settings.phone_numbers.iter().any(|n| own(n))
+        || settings.test_numbers.iter().any(|n| own(n))
+        || settings.transfer.as_ref().is_some_and(|t| own(&t.number))
+        || settings
+            .messaging
+            .as_ref()
+            .and_then(|m| m.reminder_call.as_ref())
+            .is_some_and(|r| own(&r.from_number));
+    if business {
+        Err("that is one of the company's own numbers, not a caller's".into())
+    } else {
+        Ok(())
+    }
+}
 
 /// One caller of one company.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +106,19 @@ mod tests {
         ] {
             assert!(s.mentioned_in(text), "{text}");
         }
+    }
+
+    #[test]
+    fn the_business_own_lines_are_no_callers() {
+        let mut settings: CompanySettings =
+            serde_json::from_str(include_str!("../../../infra/local/companies/demo.json"))
+                .expect("demo");
+        let line = PhoneNumber::parse(&settings.phone_numbers[0]).expect("line");
+        assert!(refuse_business_number(&settings, &line).is_err());
+        let caller = PhoneNumber::parse("+4915112345678").expect("caller");
+        assert!(refuse_business_number(&settings, &caller).is_ok());
+        settings.test_numbers = vec!["0151 12345678".into()];
+        assert!(refuse_business_number(&settings, &caller).is_err());
     }
 
     #[test]

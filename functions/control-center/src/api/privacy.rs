@@ -2,7 +2,7 @@
 //! `{"phone": "+49…"}` (a POST, so the number is in no URL and no access log): everything held
 //! about that caller as one JSON document, or its erasure's receipt (the erase body must also
 //! say `"confirm": "<company id>"`). `GET /api/retell/companies/{id}/audit?days=30&limit=100`:
-//! the company's audit trail, newest first. Staff: 403; a company that does not exist: 404.
+//! the company's audit trail, newest first. Staff: 403.
 
 use std::sync::Arc;
 

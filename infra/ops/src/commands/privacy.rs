@@ -71,6 +71,25 @@ impl PrivacyCommand {
     }
 }
 
+/// A Retell client with the key the company's calls are signed with (`RETELL_API_KEY` wins,
+/// as for every command).
+async fn company_retell(
+    ctx: &Context,
+    company: &str,
+) -> Result<shared::retell::api::RetellClient, String> {
+    if std::env::var("RETELL_API_KEY").is_ok_and(|k| !k.trim().is_empty()) {
+        return ctx.retell().cloned();
+    }
+    let ring = ctx
+        .stack
+        .key_ring(&ctx.aws)
+        .await
+        .map_err(|e| e.to_string())?;
+    ctx.stack
+        .retell(ring.key_for(Some(company)))
+        .map_err(|e| e.to_string())
+}
+
 /// Who ran it, for the audit trail: the operating-system user.
 fn operator() -> String {
     let user = std::env::var("USER")
@@ -88,6 +107,16 @@ async fn subject(ctx: &Context, company: &str, phone: &str) -> Result<Subject, C
     })?;
     // Refuses a company the stack does not know.
     ctx.companies(Some(company)).await?;
+    let directory = shared::booking::directory::CompanyDirectory::new(
+        ctx.aws.dynamodb.clone(),
+        ctx.stack.companies_table.clone(),
+        shared::booking::directory::COMPANY_CACHE_TTL,
+    );
+    let key = shared::booking::directory::CompanyKey::Id(company.to_owned());
+    if let Some(found) = directory.lookup(&key).await.map_err(err)? {
+        shared::privacy::subject::refuse_business_number(&found.settings, &phone)
+            .map_err(CliError::Usage)?;
+    }
     Ok(Subject::new(company, phone))
 }
 
@@ -199,7 +228,9 @@ async fn erase(ctx: &Context, args: EraseArgs) -> CliResult {
     {
         return Ok(Outcome::Failure);
     }
-    let retell = match ctx.retell() {
+    // The company's own Retell account if it has one (its calls are there), else the default.
+    let own = company_retell(ctx, &subject.company_id).await;
+    let retell = match own.as_ref() {
         Ok(client) => Some(client),
         Err(why) => {
             ctx.out.check(&Check::failed(
@@ -214,7 +245,11 @@ async fn erase(ctx: &Context, args: EraseArgs) -> CliResult {
         retell,
         audit: Some(&audit),
         by: operator(),
-        read_bucket: !args.quick,
+        proof: if args.quick {
+            shared::privacy::proof::Scope::Company
+        } else {
+            shared::privacy::proof::Scope::CompanyAndArchive
+        },
     };
     let receipt = erasure
         .run(&subject, Utc::now().timestamp_millis())
@@ -245,7 +280,7 @@ async fn erase(ctx: &Context, args: EraseArgs) -> CliResult {
         "{} items and {} objects scanned{}",
         receipt.proof.items_scanned,
         receipt.proof.objects_scanned,
-        if receipt.proof.bucket_read {
+        if receipt.proof.scope == shared::privacy::proof::Scope::CompanyAndArchive {
             ""
         } else {
             " (archived events not read: --quick)"
