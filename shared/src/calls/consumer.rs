@@ -17,7 +17,6 @@ use tracing::Instrument;
 
 use chrono::Utc;
 
-use crate::booking::directory::CompanyDirectory;
 use crate::booking::phone::PhoneNumber;
 use crate::booking::privacy_settings::DEFAULT_RETENTION_DAYS;
 use crate::calendar::unresolved::{resolution, unresolved_writes};
@@ -547,12 +546,9 @@ impl Consumer<DynamoCallStore> {
         };
         let consumer = consumer.with_outbox(crate::messaging::outbox::Outbox::from_env(&aws.sdk));
         let consumer = consumer.with_retention(match &config.companies_table {
-            Some(table) => RetentionPolicy::from_directory(
-                CompanyDirectory::new(
-                    aws.dynamodb.clone(),
-                    table.clone(),
-                    crate::booking::directory::COMPANY_CACHE_TTL,
-                ),
+            Some(table) => RetentionPolicy::from_table(
+                aws.dynamodb.clone(),
+                table.clone(),
                 config.retention_days,
             ),
             None => RetentionPolicy::fixed(config.retention_days),

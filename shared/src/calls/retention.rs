@@ -3,7 +3,15 @@
 //! (`retention-days=<n>`, which the bucket's lifecycle rules expire), and the recording copier's
 //! "record nothing". Read from the company's settings (`privacy`), cached with the directory.
 
-use crate::booking::directory::{CompanyDirectory, CompanyKey};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Deserialize;
+
+use crate::booking::directory::COMPANY_CACHE_TTL;
 use crate::booking::privacy_settings::{check_retention, PrivacySettings, DEFAULT_RETENTION_DAYS};
 use crate::platform::config::{ConfigError, Env};
 
@@ -55,26 +63,44 @@ pub fn default_days(env: &Env) -> Result<u16, ConfigError> {
     Ok(days)
 }
 
-/// The retention of each company: its settings, or the stack default for a company the
-/// directory does not list (the key secret's default company may not be).
+/// The retention of each company: the `privacy` of its settings, or the stack default for a
+/// company the directory does not list (the key secret's default company may not be). Read
+/// with one GetItem of the company's item and only its `privacy` parsed (the consumers need
+/// nothing else of a company, and the whole settings' checks would double their code), cached
+/// a minute like the directory's answers.
 pub struct RetentionPolicy {
-    directory: Option<CompanyDirectory>,
+    source: Option<(aws_sdk_dynamodb::Client, String)>,
     default_days: u16,
+    cache: Mutex<HashMap<String, (Instant, CallRetention)>>,
+}
+
+/// The part of a company's settings document retention needs (the rest is not read).
+#[derive(Deserialize)]
+struct PrivacyOnly {
+    #[serde(default)]
+    privacy: Option<PrivacySettings>,
 }
 
 impl RetentionPolicy {
-    /// Every company the same (no directory): tests and stacks without a companies table.
+    /// Every company the same (no companies table): tests and stacks without one.
     pub fn fixed(default_days: u16) -> Self {
         Self {
-            directory: None,
+            source: None,
             default_days,
+            cache: Mutex::new(HashMap::new()),
         }
     }
 
-    pub fn from_directory(directory: CompanyDirectory, default_days: u16) -> Self {
+    /// Each company's own, read from the companies table.
+    pub fn from_table(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        default_days: u16,
+    ) -> Self {
         Self {
-            directory: Some(directory),
+            source: Some((client, table.into())),
             default_days,
+            cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -84,17 +110,40 @@ impl RetentionPolicy {
     }
 
     pub async fn of(&self, company_id: &str) -> Result<CallRetention, String> {
-        let Some(directory) = &self.directory else {
-            return Ok(CallRetention::of_settings(None, self.default_days));
+        let Some((client, table)) = &self.source else {
+            return Ok(self.default());
         };
-        let company = directory
-            .lookup(&CompanyKey::Id(company_id.to_owned()))
+        if let Some((at, found)) = self.cached(company_id) {
+            if at.elapsed() < COMPANY_CACHE_TTL {
+                return Ok(found);
+            }
+        }
+        let out = client
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(format!("company#{company_id}")))
+            .projection_expression("#s")
+            .expression_attribute_names("#s", "settings")
+            .send()
             .await
-            .map_err(|e| e.to_string())?;
-        Ok(CallRetention::of_settings(
-            company.as_ref().and_then(|c| c.settings.privacy.as_ref()),
-            self.default_days,
-        ))
+            .map_err(|e| DisplayErrorContext(e).to_string())?;
+        let found = match out.item.as_ref().and_then(|i| i.get("settings")) {
+            None => self.default(),
+            Some(AttributeValue::S(json)) => {
+                let parsed: PrivacyOnly = serde_json::from_str(json)
+                    .map_err(|e| format!("company {company_id}: privacy settings: {e}"))?;
+                CallRetention::of_settings(parsed.privacy.as_ref(), self.default_days)
+            }
+            Some(_) => return Err(format!("company {company_id}: settings are not text")),
+        };
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(company_id.to_owned(), (Instant::now(), found));
+        }
+        Ok(found)
+    }
+
+    fn cached(&self, company_id: &str) -> Option<(Instant, CallRetention)> {
+        self.cache.lock().ok()?.get(company_id).copied()
     }
 }
 

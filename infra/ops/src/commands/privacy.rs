@@ -93,6 +93,7 @@ async fn company_retell(
 /// Who ran it, for the audit trail: the operating-system user.
 fn operator() -> String {
     let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".into());
     format!("retell-ops:{}", user.chars().take(64).collect::<String>())
