@@ -451,6 +451,13 @@ def test_an_admin_exports_and_erases_a_caller_and_reads_the_trail_staff_may_not(
     document = json.loads(Path(download.value.path()).read_text())
     assert [c["call_id"] for c in document["calls"]] == [call_id]
     assert {a["customer_phone"] for a in document["appointments"]} <= {caller}
+    # Hostile forms: refused with a reason, nothing erased.
+    csrf = page.locator("form.erase input[name=csrf]").get_attribute("value")
+    for form in ({"phone": "x" * 100_000}, {"phone": caller, "confirm": "salon-calcom"},
+                 {"phone": "+493012345678", "confirm": "demo"}, {"phone": caller + "\u0000", "confirm": "demo"}):
+        refused = page.request.post(f"{stack.control_center_url()}/privacy/erase", form={"csrf": csrf, **form})
+        assert refused.status == 400, (refused.status, str(form)[:60])
+        assert len(refused.text()) < 20_000
     page.fill("form.erase input[name=phone]", caller)
     page.fill("form.erase input[name=confirm]", "demo")
     page.click("form.erase button[type=submit]")
@@ -460,6 +467,11 @@ def test_an_admin_exports_and_erases_a_caller_and_reads_the_trail_staff_may_not(
     assert "erased" in page.locator("table.audit").inner_text()
     assert caller not in page.content()
     shot(page, "31-privacy-erased")
+    page.goto(f"{stack.control_center_url()}/privacy?company=demo&lang=en")
+    assert page.locator("h1").inner_text() == "Privacy"
+    assert "Export everything (JSON)" in page.locator("section.caller").inner_text()
+    shot(page, "32-privacy-en")
+    page.goto(f"{stack.control_center_url()}/privacy?company=demo&lang=de")
     # The call is still there, without the caller.
     page.goto(f"{stack.control_center_url()}/calls/{call_id}?company=demo")
     assert caller not in page.locator("main").inner_text()

@@ -363,7 +363,7 @@ impl CallRecord {
     /// The TTL of the stored item (epoch seconds), if the call has a retention.
     pub fn expires_at(&self) -> Option<i64> {
         self.retention_days
-            .map(|days| self.call_ts().div_euclid(1000) + i64::from(days) * 86_400)
+            .map(|days| crate::calls::retention::expires_at(self.call_ts(), days))
     }
 
     /// Leaves only [`KEPT_WHEN_ERASED`]: the caller's data goes, the call's figures stay, so

@@ -244,7 +244,7 @@ impl Object<'_> {
     fn tagging(&self) -> Option<String> {
         self.record
             .retention_days
-            .map(|days| format!("{}={days}", crate::calls::retention::RETENTION_TAG))
+            .map(crate::calls::retention::tagging)
     }
 
     /// The answer's body into the object, one part at a time: a recording that fits one part is

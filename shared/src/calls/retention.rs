@@ -26,15 +26,19 @@ pub struct CallRetention {
     pub record_calls: bool,
 }
 
-impl CallRetention {
-    /// The TTL (epoch seconds) of a call that started at `call_ts_ms`.
-    pub fn expires_at(&self, call_ts_ms: i64) -> i64 {
-        call_ts_ms.div_euclid(1000) + i64::from(self.days) * DAY_SECONDS
-    }
+/// The TTL (epoch seconds) of a call that started at `call_ts_ms` and is kept `days`.
+pub fn expires_at(call_ts_ms: i64, days: u16) -> i64 {
+    call_ts_ms.div_euclid(1000) + i64::from(days) * DAY_SECONDS
+}
 
-    /// `x-amz-tagging` for what S3 keeps of the call.
+/// `x-amz-tagging` for what S3 keeps of a call kept `days`.
+pub fn tagging(days: u16) -> String {
+    format!("{RETENTION_TAG}={days}")
+}
+
+impl CallRetention {
     pub fn tagging(&self) -> String {
-        format!("{RETENTION_TAG}={}", self.days)
+        tagging(self.days)
     }
 
     pub fn of_settings(privacy: Option<&PrivacySettings>, default_days: u16) -> Self {
@@ -157,7 +161,10 @@ mod tests {
             days: 30,
             record_calls: true,
         };
-        assert_eq!(r.expires_at(1_700_000_000_999), 1_700_000_000 + 30 * 86_400);
+        assert_eq!(
+            expires_at(1_700_000_000_999, r.days),
+            1_700_000_000 + 30 * 86_400
+        );
         assert_eq!(r.tagging(), "retention-days=30");
     }
 

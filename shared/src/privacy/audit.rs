@@ -48,15 +48,6 @@ impl AuditLog {
         }
     }
 
-    /// From `AUDIT_TABLE`, if the function has one.
-    pub fn from_env(
-        client: &aws_sdk_dynamodb::Client,
-        env: &crate::platform::config::Env,
-    ) -> Option<Self> {
-        env.optional("AUDIT_TABLE")
-            .map(|table| Self::new(client.clone(), table))
-    }
-
     /// Appends one entry. A key that exists already (two entries in one millisecond with the
     /// same random suffix) is retried with a new suffix, never overwritten.
     pub async fn record(&self, entry: &AuditEntry) -> Result<(), PrivacyError> {

@@ -33,16 +33,6 @@ pub struct Holdings {
 }
 
 impl Holdings {
-    pub fn is_empty(&self) -> bool {
-        self.calls.is_empty()
-            && self.objects.is_empty()
-            && self.appointments.is_empty()
-            && self.messages.is_empty()
-            && self.callbacks.is_empty()
-            && self.customer.is_none()
-            && self.checks.is_empty()
-    }
-
     pub fn call_ids(&self) -> Vec<String> {
         self.calls
             .iter()
