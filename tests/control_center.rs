@@ -281,10 +281,13 @@ async fn no_token_a_forged_token_or_a_missing_csrf_token_is_refused() {
         csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
         "{csp}"
     );
-    // Recordings play only from Retell's storage (RecordingHosts); nothing local in AWS.
+    // Recordings play only from Retell's storage (RecordingHosts), voice previews from Retell's
+    // preview storage; nothing local in AWS.
     assert!(
-        csp.contains("media-src 'self' https://dxc03zgurdly9.cloudfront.net;")
-            && !csp.contains("http:")
+        csp.contains(
+            "media-src 'self' https://dxc03zgurdly9.cloudfront.net \
+             https://retell-utils-public.s3.us-west-2.amazonaws.com;"
+        ) && !csp.contains("http:")
             && !csp.contains("127.0.0.1"),
         "{csp}"
     );

@@ -437,6 +437,8 @@ async fn each_tool_call_is_at_most_two_dynamodb_round_trips() {
     let book = service(BookAppointment, &aws);
     let info = service(GetCustomerInfo, &aws);
     let cancel = service(CancelAppointment, &aws);
+    let prices = service(get_service_info::GetServiceInfo, &aws);
+    let hours = service(get_opening_hours::GetOpeningHours, &aws);
     // Warm the caches (company settings, keys).
     let warm = call(
         &check,
@@ -455,7 +457,19 @@ async fn each_tool_call_is_at_most_two_dynamodb_round_trips() {
     .await;
     call(&info, &agent, me, json!({})).await;
     call(&cancel, &agent, me, json!({"date": "1.1.2000"})).await;
+    call(&prices, &agent, me, json!({})).await;
+    call(&hours, &agent, me, json!({})).await;
     log.take();
+    // The settings are all they read: nothing once the company is cached.
+    let p = call(&prices, &agent, me, json!({"service_id": "Haarschnitt"})).await;
+    assert_eq!(p["success"], json!(true), "{p}");
+    let h = call(&hours, &agent, me, json!({"week": true})).await;
+    assert_eq!(h["days"].as_array().map(Vec::len), Some(7), "{h}");
+    assert_eq!(
+        log.take_dynamodb_count(),
+        0,
+        "get_service_info, get_opening_hours"
+    );
     call(
         &check,
         &agent,
@@ -581,6 +595,14 @@ fn every_tool_has_its_route_in_the_template() {
         ("check-availability", CheckAvailability.definition()),
         ("book-appointment", BookAppointment.definition()),
         ("get-customer-info", GetCustomerInfo.definition()),
+        (
+            "get-service-info",
+            get_service_info::GetServiceInfo.definition(),
+        ),
+        (
+            "get-opening-hours",
+            get_opening_hours::GetOpeningHours.definition(),
+        ),
         ("cancel-appointment", CancelAppointment.definition()),
         ("reschedule-appointment", RescheduleAppointment.definition()),
     ];

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import retell
 
 from test_local_stack import aws, wait_for
 from test_retell_ops import events_applied, play, sim
@@ -126,6 +127,16 @@ def test_an_admin_watches_a_call_arrive_and_opens_calls_and_analytics(stack, pag
     assert page.locator("section.tools summary", has_text="book_appointment").count() == 1
     shot(page, "04-call")
 
+    # A caller who wanted an appointment and got none: Retell's analysis says why and where.
+    lost = play(stack, from_number=caller, script=[
+        {"agent": "Salon Demo, guten Tag!"},
+        {"user": "Ich möchte morgen früh zum Färben."},
+        {"agent": "Morgen früh ist leider alles belegt."},
+        {"user": "Schade, dann lasse ich es lieber."}],
+        call_analysis={"custom_analysis_data": {"wanted_appointment": True, "no_booking_reason": "no_suitable_time",
+                                                "lost_at_quote": "dann lasse ich es lieber"}})
+    wait_for(lambda: "call_analyzed" in events_applied(stack, lost["call"]["call_id"]))
+
     page.click("nav a:text('Auswertung')")
     # count() does not wait: the new page must have loaded first.
     page.wait_for_url(re.compile(r".*/analytics(\?.*)?$"), wait_until="load")
@@ -134,7 +145,16 @@ def test_an_admin_watches_a_call_arrive_and_opens_calls_and_analytics(stack, pag
     assert page.locator("figure.chart rect.bar").count() > 30
     per_staff = page.locator("div.per-staff figure.chart")
     assert stylist in per_staff.inner_text(), per_staff.inner_text()
+    funnel = page.locator("section.funnel")
+    assert "Vom Anruf zum Termin" in funnel.inner_text()
+    assert funnel.locator("table.funnel-versions tbody tr").count() >= 1
+    lost_row = funnel.locator(f"table.lost-calls tr:has(a[href$='/calls/{lost['call']['call_id']}'])")
+    assert "keine passende Zeit" in lost_row.inner_text(), funnel.inner_text()
+    assert "dann lasse ich es lieber" in lost_row.locator("q").inner_text()
+    assert lost_row.locator("span.turn").inner_text() == "#4"
     shot(page, "05-analytics")
+    funnel.scroll_into_view_if_needed()
+    shot(page, "05b-analytics-funnel")
     with page.expect_download() as download:
         page.click("a.download")
     csv = Path(download.value.path()).read_text()
@@ -419,6 +439,20 @@ def test_staff_mark_an_absence_and_work_through_callbacks(stack, page):
     assert closed in page.locator("section.settings[data-section=closures] textarea").input_value()
     log = page.locator("section.settings-log").inner_text()
     assert "desk:staff@demo.example" in log and "closures" in log, log
+    # A question callers ask, for the agent's knowledge base; a half-filled one is refused.
+    faq = page.locator("section.settings[data-section=faq]")
+    faq.locator("tr.new input").fill("Gibt es Gutscheine?")
+    faq.locator("button[type=submit]").click()
+    page.wait_for_load_state("load")
+    assert "needs its answer" in page.locator("p.error").inner_text()
+    faq = page.locator("section.settings[data-section=faq]")
+    faq.locator("tr.new input").fill("Gibt es Gutscheine?")
+    faq.locator("tr.new textarea").fill("Ja, an der Kasse, ab 10 Euro.")
+    faq.locator("button[type=submit]").click()
+    page.wait_for_load_state("load")
+    assert "Gespeichert" in page.locator("p.notice").inner_text()
+    saved = page.locator("section.settings[data-section=faq] input[value='Gibt es Gutscheine?']")
+    assert saved.count() == 1
     shot(page, "21-settings")
     page.goto(f"{stack.control_center_url()}/settings?lang=en")
     shot(page, "22-settings-en")
@@ -484,4 +518,237 @@ def test_an_admin_exports_and_erases_a_caller_and_reads_the_trail_staff_may_not(
                                data=json.dumps({"phone": caller}), headers={"content-type": "application/json"})
     assert forged.status in (401, 403), forged.status
     page.goto(stack.control_center_url())
+    logout(page)
+
+
+def test_an_admin_creates_edits_publishes_and_restores_an_agent_staff_only_read(stack, page):
+    """Agents from the control center: an admin creates one from the default template with a
+    voice (its preview plays in the page) and three catalog tools for company demo, which lists
+    it; publishes it; edits the draft (prompt, voice) and sees the diff against the published
+    version; publishes; restores version 0 into the draft and publishes that; `retell-ops
+    test-connection` passes for the agent and its LLM. Hostile forms are refused with reasons.
+    Staff see the agent without forms, and their posts are refused."""
+    from test_retell_ops import ops, sdk
+    client = sdk(stack)
+    cc = stack.control_center_url()
+    name = f"E2E Rezeption {uuid.uuid4().hex[:6]}"
+    tools = ["check_availability", "book_appointment", "request_callback"]
+    added_line = "Sag zum Schluss immer: Auf Wiederhören und bis bald!"
+
+    login(stack, page, "admin")
+    page.goto(f"{cc}/agents?company=demo")
+    page.click("p.actions a.button")
+    page.wait_for_url(re.compile(r".*/agents/new(\?.*)?$"), wait_until="load")
+    form = page.locator("form.agent-new")
+    # Every voice of list-voices with its preview, and the previews play (the CSP allows them).
+    assert form.locator("table.voices tr[data-voice]").count() >= 5
+    preview = "tr[data-voice='11labs-Leon'] audio"
+    assert form.locator(preview).get_attribute("src").startswith(f"{stack.retell_url}/voice-previews/")
+    ready = page.evaluate("""async (selector) => {
+        const audio = document.querySelector(selector);
+        audio.preload = "auto";
+        audio.load();
+        await new Promise((loaded, failed) => {
+            audio.onloadedmetadata = loaded;
+            audio.onerror = () => failed(new Error("preview failed: " + (audio.error && audio.error.code)));
+            setTimeout(() => failed(new Error("preview did not load")), 15000);
+        });
+        return audio.readyState;
+    }""", preview)
+    assert ready >= 1
+    form.locator("select[name=company_id]").select_option("demo")
+    form.locator("input[name=agent_name]").fill(name)
+    form.locator("select[name=language]").select_option("de-DE")
+    form.locator("tr[data-voice='11labs-Leon'] input[type=radio]").check()
+    for box in form.locator("fieldset.tools input[name=tools]").all():
+        box.uncheck()
+    for tool in tools:
+        form.locator(f"fieldset.tools input[value={tool}]").check()
+    shot(page, "40-agent-new")
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(re.compile(r".*/agents/agent_\w+\?company=demo&done=created.*"), wait_until="load")
+    agent_id = re.search(r"/agents/(agent_\w+)", page.url).group(1)
+    assert "Agent angelegt" in page.locator("p.notice").inner_text()
+    assert "Noch keine Version veröffentlicht" in page.locator("section.agent-diff").inner_text()
+    shot(page, "41-agent-created")
+
+    # At Retell: the voice, the webhook and the three tools at this stack, the template's own kept.
+    agent = client.agent.retrieve(agent_id)
+    assert agent.voice_id == "11labs-Leon" and agent.webhook_url == stack.webhook_url()
+    assert agent.language == "de-DE" and agent.agent_name == name
+    llm_id = agent.response_engine.llm_id
+    llm = client.llm.retrieve(llm_id)
+    by_name = {t.name: t for t in llm.general_tools}
+    assert set(by_name) == {*tools, "transfer_to_staff", "end_call"}, set(by_name)
+    assert by_name["book_appointment"].url == stack.tool_url("book_appointment")
+    assert "{{company_name}}" in llm.general_prompt
+    # In the company's agent_ids, in the same step (a settings change like any other).
+    companies = stack.description["resources"]["CompaniesTable"]["Ref"]
+    item = aws(stack, "dynamodb").get_item(TableName=companies, Key={"pk": {"S": "company#demo"}},
+                                           ConsistentRead=True)["Item"]
+    assert agent_id in json.loads(item["settings"]["S"])["agent_ids"]
+    page.goto(f"{cc}/agents?company=demo")
+    assert page.locator(f"table.agents tr[data-agent={agent_id}]").count() == 1
+
+    def open_agent():
+        page.goto(f"{cc}/agents/{agent_id}?company=demo")
+
+    def publish():
+        page.locator("section.agent-diff form.publish button").click()
+        page.wait_for_url(re.compile(r".*done=published.*"), wait_until="load")
+
+    open_agent()
+    publish()
+    assert client.agent.retrieve(agent_id, version=0).is_published
+    assert "Der Entwurf entspricht der veröffentlichten Version" in page.locator("section.agent-diff").inner_text()
+
+    # An edit goes into the draft; the diff shows it before it is published.
+    edit = page.locator("form.agent-edit")
+    prompt = edit.locator("textarea[name=general_prompt]")
+    prompt.fill(prompt.input_value().rstrip("\n") + "\n" + added_line)
+    edit.locator("tr[data-voice='openai-Nova'] input[type=radio]").check()
+    edit.locator("button[type=submit]").click()
+    page.wait_for_url(re.compile(r".*done=saved.*"), wait_until="load")
+    diff = page.locator("section.agent-diff")
+    assert "11labs-Leon" in diff.locator("tr[data-field=voice_id]").inner_text()
+    assert "openai-Nova" in diff.locator("tr[data-field=voice_id]").inner_text()
+    assert diff.locator("ol.diff li.added").inner_text().endswith(added_line)
+    assert diff.locator("ol.diff li.skipped").count() >= 1, "unchanged lines are folded"
+    assert client.agent.retrieve(agent_id, version=0).voice_id == "11labs-Leon", "published stays"
+    diff.scroll_into_view_if_needed()
+    shot(page, "42-agent-diff")
+    publish()
+    published = client.agent.retrieve(agent_id, version=1)
+    assert published.is_published and published.voice_id == "openai-Nova"
+
+    # Hostile forms: refused with the reason, nothing written.
+    csrf = page.locator("form.agent-edit input[name=csrf]").get_attribute("value")
+    stamp = page.locator("form.agent-edit input[name=stamp]").get_attribute("value")
+    post = lambda path, **form: page.request.post(f"{cc}/agents/{agent_id}{path}?company=demo",  # noqa: E731
+                                                  form={"csrf": csrf, **form})
+    for form_fields, status, needle in [
+            ({"agent_name": "x" * 65}, 400, "agent_name"),
+            ({"agent_name": "a\u0000b"}, 400, "agent_name"),
+            ({"voice_id": "11labs-Nobody"}, 400, "voice_id"),
+            ({"language": "xx-XX"}, 400, "language"),
+            ({"tools_shown": "1", "tools": "rm_rf"}, 400, "tools"),
+            ({"general_prompt": "x" * 50_001}, 400, "general_prompt"),
+            ({"begin_message": "Hallo\u0007"}, 400, "begin_message"),
+            ({"general_prompt": "anders", "stamp": "0.0.0"}, 409, "meanwhile")]:
+        refused = post("", **form_fields)
+        assert refused.status == status, (refused.status, str(form_fields)[:60])
+        assert needle in refused.text(), (needle, refused.text()[:300])
+    for path, form_fields, status in [("/restore", {"version": "abc", "stamp": stamp}, 400),
+                                      ("/restore", {"version": "-1", "stamp": stamp}, 400),
+                                      ("/restore", {"version": "999", "stamp": stamp}, 404),
+                                      ("/publish", {"stamp": "0.0.0"}, 409),
+                                      ("/publish", {}, 400)]:
+        refused = post(path, **form_fields)
+        assert refused.status == status, (path, form_fields, refused.status)
+    other = page.request.post(f"{cc}/agents/agent_calcom_demo/publish?company=demo",
+                              form={"csrf": csrf, "stamp": stamp})
+    assert other.status == 404, "another company's agent"
+    new_refused = page.request.post(f"{cc}/agents/new?company=demo", form={
+        "csrf": csrf, "company_id": "demo", "agent_name": "X", "language": "de-DE", "voice_id": "11labs-Anna",
+        "tools": "rm_rf"})
+    assert new_refused.status == 400 and "tools" in new_refused.text()
+    assert client.agent.retrieve(agent_id).agent_name == name
+    assert added_line in client.llm.retrieve(llm_id).general_prompt
+
+    # Roll back: version 0 into the draft (reviewed in the diff), then published.
+    open_agent()
+    versions = page.locator("section.agent-versions")
+    assert "aktuell" in versions.locator("tr[data-version='1'] td.state").inner_text()
+    assert "Entwurf" in versions.locator("tr[data-version='2'] td.state").inner_text()
+    versions.locator("tr[data-version='0'] form.restore button").click()
+    page.wait_for_url(re.compile(r".*done=restored.*"), wait_until="load")
+    diff = page.locator("section.agent-diff")
+    assert diff.locator("ol.diff li.removed").inner_text().endswith(added_line)
+    assert "11labs-Leon" in diff.locator("tr[data-field=voice_id] td.after").inner_text()
+    shot(page, "43-agent-restored")
+    publish()
+    latest = client.agent.retrieve(agent_id, version=2)
+    assert latest.is_published and latest.voice_id == "11labs-Leon"
+    assert added_line not in client.llm.retrieve(llm_id, version=int(latest.response_engine.version)).general_prompt
+    shot(page, "44-agent-published")
+    page.goto(f"{cc}/agents/{agent_id}?company=demo&lang=en")
+    assert page.locator("section.agent-versions h2").inner_text() == "Versions"
+    shot(page, "46-agent-en")
+    page.goto(f"{cc}/agents/{agent_id}?company=demo&lang=de")
+
+    # test-connection passes for the agent and its LLM's tools.
+    _, report, _ = ops(stack, "test-connection", check=False)
+    mine = [c for c in report["checks"] if agent_id in c["what"] or llm_id in c["what"]]
+    assert {c["status"] for c in mine} == {"ok"}, mine
+    whats = " ".join(c["what"] for c in mine)
+    assert "webhook_url" in whats and all(t in whats for t in tools), whats
+
+    # The admin API: the same draft, diff and versions; edits, refusals and publish.
+    api = cc.replace("/admin/retell-control-center", "") + "/api/retell"
+    got = page.request.get(f"{api}/agents/{agent_id}?company=demo")
+    assert got.status == 200, got.text()
+    state = got.json()
+    assert state["published"]["version"] == 2 and state["draft"]["version"] == 3 and state["may_change"]
+    assert [v["version"] for v in state["versions"]] == [3, 2, 1, 0]
+    assert state["changes"]["fields"] == [] and not state["changes"]["general_prompt"]["changed"]
+    put = lambda body: page.request.put(  # noqa: E731
+        f"{api}/agents/{agent_id}?company=demo", data=json.dumps(body),
+        headers={"content-type": "application/json", "x-csrf-token": csrf})
+    saved = put({"begin_message": "Hallo aus der API", "stamp": state["draft"]["stamp"]})
+    assert saved.status == 200 and saved.json()["changed"] == ["begin_message"], saved.text()
+    for body, status in [({"begin_message": "x", "stamp": state["draft"]["stamp"]}, 409),
+                         ({"restore_version": 1, "voice_id": "openai-Nova"}, 400),
+                         ({"restore_version": "1"}, 400), ({"restore_version": 99}, 404),
+                         ({"tools": ["rm_rf"]}, 400), ({"agent_name": ""}, 400), ({"surprise": 1}, 400)]:
+        refused = put(body)
+        assert refused.status == status, (body, refused.status, refused.text())
+    changes = page.request.get(f"{api}/agents/{agent_id}?company=demo").json()["changes"]["fields"]
+    assert [c["field"] for c in changes] == ["begin_message"], changes
+    published = put({"publish": True})
+    assert published.status == 200 and published.json()["published_version"] == 3, published.text()
+
+    # The audit trail has it.
+    page.goto(f"{cc}/privacy?company=demo")
+    trail = page.locator("table.audit").inner_text()
+    assert "agent_created" in trail and "agent_published" in trail and "agent_restored" in trail, trail
+    logout(page)
+
+    # Staff: the agent without forms; the new-agent page and every post refused.
+    login(stack, page, "staff")
+    response = page.goto(f"{cc}/agents/{agent_id}")
+    assert response.status == 200
+    assert page.locator("section.agent-draft").count() == 1
+    assert page.locator("main form").count() == 0, "no forms for staff"
+    assert "Nur Admins ändern Agenten" in page.locator("section.agent-draft").inner_text()
+    shot(page, "45-agent-staff")
+    staff_csrf = page.locator("header form[action$='/logout'] input[name=csrf]").get_attribute("value")
+    for path, form_fields in [("", {"agent_name": "Von Staff"}), ("/publish", {"stamp": stamp}),
+                              ("/restore", {"version": "0", "stamp": stamp})]:
+        refused = page.request.post(f"{cc}/agents/{agent_id}{path}", form={"csrf": staff_csrf, **form_fields})
+        assert refused.status == 403, (path, refused.status)
+    assert page.goto(f"{cc}/agents/new").status == 403
+    api = cc.replace("/admin/retell-control-center", "") + "/api/retell"
+    seen = page.request.get(f"{api}/agents/{agent_id}")
+    assert seen.status == 200 and seen.json()["may_change"] is False
+    refused = page.request.put(f"{api}/agents/{agent_id}", data=json.dumps({"publish": True}),
+                               headers={"content-type": "application/json", "x-csrf-token": staff_csrf})
+    assert refused.status == 403, refused.status
+    refused = page.request.post(f"{cc}/agents/new", form={
+        "csrf": staff_csrf, "company_id": "demo", "agent_name": "X", "language": "de-DE", "voice_id": "11labs-Anna"})
+    assert refused.status == 403
+    assert client.agent.retrieve(agent_id).agent_name == name
+    refused = page.request.delete(f"{api}/agents/{agent_id}", headers={"x-csrf-token": staff_csrf})
+    assert refused.status == 403, refused.status
+    page.goto(cc)
+    logout(page)
+
+    # An admin deletes it: gone at Retell and from the company's agent_ids in one step.
+    login(stack, page, "admin")
+    admin_csrf = page.locator("header form[action$='/logout'] input[name=csrf]").get_attribute("value")
+    gone = page.request.delete(f"{api}/agents/{agent_id}?company=demo", headers={"x-csrf-token": admin_csrf})
+    assert gone.status == 204, gone.text()
+    settings = page.request.get(f"{api}/companies/demo/settings").json()
+    assert agent_id not in settings["settings"]["agent_ids"], settings
+    with pytest.raises(retell.NotFoundError):
+        client.agent.retrieve(agent_id)
     logout(page)

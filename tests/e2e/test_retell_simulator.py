@@ -1,9 +1,11 @@
 """infra/local/retell_sim/, Retell's cloud on this machine, driven by the official retell-sdk: the
-REST API (agents with versions, Retell LLMs with custom tools, phone numbers, calls, concurrency),
-Retell's errors as the SDK raises them, and calls played against a local receiver that checks
-every signature the way our backend does (retell.lib.webhook_auth). Independent of the Rust
+REST API (agents with versions, Retell LLMs with custom tools, knowledge bases, phone numbers,
+voices with previews, calls, concurrency), Retell's errors as the SDK raises them, and calls
+played against a local receiver that checks every signature the way our backend does
+(retell.lib.webhook_auth). Independent of the Rust
 stack: the simulator runs in-process (the `stack` fixture is never used here)."""
 
+import io
 import json
 import os
 import signal
@@ -12,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+import wave
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -641,6 +644,259 @@ def test_bulk_calls_and_list_calls_pagination(sim, client):
     assert 0 < positive.total < 10_000
     with pytest.raises(retell.BadRequestError):
         client.call.list(pagination_key="garbage")
+
+
+# --- knowledge bases ---------------------------------------------------------------------------------
+
+FAQ = [{"title": "Öffnungszeiten", "text": "Mo–Fr 9–18 Uhr, Sa 9–14 Uhr.\r\n--nicht-die-grenze\r\n"},
+       {"title": "Preise", "text": "Haarschnitt ab 30 €, Färben ab 60 €."}]
+
+
+def kb_ids(client) -> list[str]:
+    return [kb.knowledge_base_id for kb in client.knowledge_base.list()]
+
+
+def fetch(url: str) -> requests.Response:
+    return HTTP.get(url, timeout=30)  # public: no key
+
+
+def test_knowledge_bases_as_the_sdk_sends_and_reads_them(sim, client):
+    kb = client.knowledge_base.create(knowledge_base_name="Salon FAQ", knowledge_base_texts=FAQ,
+                                      knowledge_base_urls=["https://salon.example/faq"],
+                                      knowledge_base_files=[("preise.csv", b"Haarschnitt;30\n", "text/csv")],
+                                      enable_auto_refresh=True, max_chunk_size=1500, min_chunk_size=300)
+    assert kb.knowledge_base_id.startswith("knowledge_base_") and kb.knowledge_base_name == "Salon FAQ"
+    assert kb.status == "complete" and kb.enable_auto_refresh is True and kb.last_refreshed_timestamp
+    assert (kb.max_chunk_size, kb.min_chunk_size) == (1500, 300)
+    texts = [s for s in kb.knowledge_base_sources if s.type == "text"]
+    assert [t.title for t in texts] == ["Öffnungszeiten", "Preise"]
+    for source, given in zip(texts, FAQ):  # what the knowledge base holds, at its public content_url
+        r = fetch(source.content_url)
+        assert r.status_code == 200 and r.headers["content-type"] == "text/plain; charset=utf-8"
+        assert r.content.decode("utf-8") == given["text"]
+        assert source.content_url.startswith(f"{sim.url}/knowledge-base-content/{kb.knowledge_base_id}/")
+    (url,) = [s for s in kb.knowledge_base_sources if s.type == "url"]
+    (doc,) = [s for s in kb.knowledge_base_sources if s.type == "document"]
+    assert url.url == "https://salon.example/faq"
+    assert doc.filename == "preise.csv" and doc.file_size == 15 and fetch(doc.file_url).content == b"Haarschnitt;30\n"
+    assert len({s.source_id for s in kb.knowledge_base_sources}) == 4
+
+    assert client.knowledge_base.retrieve(kb.knowledge_base_id) == kb
+    assert kb in client.knowledge_base.list()
+    plain = client.knowledge_base.create(knowledge_base_name="Leer")  # no sources: the defaults
+    assert (plain.max_chunk_size, plain.min_chunk_size, plain.enable_auto_refresh) == (2000, 400, False)
+    assert plain.knowledge_base_sources == [] and kb_ids(client)[-2:] == [kb.knowledge_base_id, plain.knowledge_base_id]
+
+    added = client.knowledge_base.add_sources(kb.knowledge_base_id,
+                                              knowledge_base_texts=[{"title": "Parken", "text": "Im Hof."}])
+    assert added.knowledge_base_id == kb.knowledge_base_id and len(added.knowledge_base_sources) == 5
+    parking = added.knowledge_base_sources[-1]
+    assert parking.type == "text" and parking.title == "Parken" and fetch(parking.content_url).text == "Im Hof."
+
+    first = texts[0]
+    after = client.knowledge_base.delete_source(first.source_id, knowledge_base_id=kb.knowledge_base_id)
+    assert [s.source_id for s in after.knowledge_base_sources] == \
+        [s.source_id for s in added.knowledge_base_sources if s.source_id != first.source_id]
+    assert fetch(first.content_url).status_code == 404
+    assert client.knowledge_base.retrieve(kb.knowledge_base_id) == after
+    with pytest.raises(retell.NotFoundError):
+        client.knowledge_base.delete_source(first.source_id, knowledge_base_id=kb.knowledge_base_id)
+
+    assert client.knowledge_base.delete(kb.knowledge_base_id) is None
+    with pytest.raises(retell.NotFoundError) as err:
+        client.knowledge_base.retrieve(kb.knowledge_base_id)
+    assert err.value.body["status"] == "error"
+    assert kb.knowledge_base_id not in kb_ids(client) and fetch(parking.content_url).status_code == 404
+    for call in (lambda: client.knowledge_base.delete(kb.knowledge_base_id),
+                 lambda: client.knowledge_base.add_sources(kb.knowledge_base_id,
+                                                           knowledge_base_urls=["https://a.example"]),
+                 lambda: client.knowledge_base.delete_source("source_x", knowledge_base_id=kb.knowledge_base_id)):
+        with pytest.raises(retell.NotFoundError):
+            call()
+    client.knowledge_base.delete(plain.knowledge_base_id)
+    with pytest.raises(retell.AuthenticationError):
+        sdk(sim, key="key_wrong").knowledge_base.list()
+
+
+def test_a_hand_written_multipart_form_as_a_rust_client_sends_it(sim):
+    def form(*fields: tuple[str, str], boundary: str = "retell-form-7f3a", eol: str = "\r\n") -> bytes:
+        out = "".join(f"--{boundary}{eol}Content-Disposition: form-data; name=\"{name}\"{eol}{eol}{value}{eol}"
+                      for name, value in fields)
+        return (out + f"--{boundary}--{eol}").encode("utf-8")
+
+    def send(body: bytes, boundary: str = "retell-form-7f3a") -> requests.Response:
+        return HTTP.post(sim.url + "/create-knowledge-base", data=body, timeout=30,
+                         headers={"Authorization": f"Bearer {KEY}",
+                                  "Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+    r = send(form(("knowledge_base_name", "Rust FAQ"), ("knowledge_base_texts", json.dumps(FAQ)),
+                  ("enable_auto_refresh", "false"), ("max_chunk_size", "1000")))
+    assert r.status_code == 201, r.text
+    kb = r.json()
+    assert kb["knowledge_base_name"] == "Rust FAQ" and kb["max_chunk_size"] == 1000
+    assert [fetch(s["content_url"]).text for s in kb["knowledge_base_sources"]] == [t["text"] for t in FAQ]
+    assert api(sim, "DELETE", f"/delete-knowledge-base/{kb['knowledge_base_id']}").status_code == 204
+    # Bare LF line ends, or a form without its closing boundary, are not multipart.
+    assert send(form(("knowledge_base_name", "LF"), eol="\n")).status_code == 400
+    assert send(form(("knowledge_base_name", "Offen"))[:-len("--retell-form-7f3a--\r\n")]).status_code == 400
+
+
+def test_knowledge_base_hostile_input_is_refused_and_nothing_is_stored(sim, client):
+    before = client.knowledge_base.list()
+    kb = client.knowledge_base.create(knowledge_base_name="Bestand", knowledge_base_texts=FAQ[:1])
+    before.append(kb)
+
+    def raw(fields: dict, path: str = "/create-knowledge-base", files=()) -> requests.Response:
+        """A form as requests builds it: (None, value) parts are plain fields."""
+        parts = [(name, (None, value)) for name, value in fields.items()] + list(files)
+        return HTTP.post(sim.url + path, files=parts, timeout=30, headers={"Authorization": f"Bearer {KEY}"})
+
+    refused_by_sdk = {
+        "name of 40 characters": lambda: client.knowledge_base.create(knowledge_base_name="N" * 40),
+        "empty name": lambda: client.knowledge_base.create(knowledge_base_name="  "),
+        "a text without title": lambda: client.knowledge_base.create(
+            knowledge_base_name="X", knowledge_base_texts=[{"text": "ohne Titel"}]),
+        "a title that is a number": lambda: client.knowledge_base.create(
+            knowledge_base_name="X", knowledge_base_texts=[{"title": 5, "text": "t"}]),
+        "an empty text": lambda: client.knowledge_base.create(
+            knowledge_base_name="X", knowledge_base_texts=[{"title": "t", "text": ""}]),
+        "a huge text": lambda: client.knowledge_base.create(
+            knowledge_base_name="X", knowledge_base_texts=[{"title": "t", "text": "x" * 150_000}]),
+        "a text past the body limit": lambda: client.knowledge_base.create(
+            knowledge_base_name="X", knowledge_base_texts=[{"title": "t", "text": "x" * 1_100_000}]),
+        "51 texts": lambda: client.knowledge_base.create(
+            knowledge_base_name="X", knowledge_base_texts=[{"title": f"t{i}", "text": "t"} for i in range(51)]),
+        "not a URL": lambda: client.knowledge_base.create(knowledge_base_name="X",
+                                                          knowledge_base_urls=["salon.example"]),
+        "an ftp URL": lambda: client.knowledge_base.create(knowledge_base_name="X",
+                                                           knowledge_base_urls=["ftp://salon.example/a"]),
+        "min_chunk_size above max": lambda: client.knowledge_base.create(
+            knowledge_base_name="X", max_chunk_size=300, min_chunk_size=400),
+        "an unsupported file": lambda: client.knowledge_base.create(
+            knowledge_base_name="X", knowledge_base_files=[("virus.exe", b"MZ", "application/octet-stream")]),
+        "a file without an extension": lambda: client.knowledge_base.create(
+            knowledge_base_name="X", knowledge_base_files=[b"raw bytes"]),
+        "an empty file": lambda: client.knowledge_base.create(
+            knowledge_base_name="X", knowledge_base_files=[("leer.txt", b"", "text/plain")]),
+        "adding nothing": lambda: client.knowledge_base.add_sources(kb.knowledge_base_id),
+        "adding a text without title": lambda: client.knowledge_base.add_sources(
+            kb.knowledge_base_id, knowledge_base_texts=[{"text": "x"}]),
+    }
+    for what, call in refused_by_sdk.items():
+        with pytest.raises(retell.BadRequestError) as err:
+            call()
+        assert err.value.body["status"] == "error" and err.value.body["message"], what
+
+    name = {"knowledge_base_name": "X"}
+    refused_raw = {
+        "no name": raw({"knowledge_base_texts": json.dumps(FAQ)}),
+        "texts not JSON": raw({**name, "knowledge_base_texts": "Öffnungszeiten: 9-18"}),
+        "texts an object": raw({**name, "knowledge_base_texts": json.dumps(FAQ[0])}),
+        "texts a JSON string": raw({**name, "knowledge_base_texts": json.dumps(json.dumps(FAQ))}),
+        "texts with NaN": raw({**name, "knowledge_base_texts": '[{"title": "t", "text": NaN}]'}),
+        "urls not an array": raw({**name, "knowledge_base_urls": "https://salon.example"}),
+        "auto refresh not a boolean": raw({**name, "enable_auto_refresh": "yes"}),
+        "chunk size not a number": raw({**name, "max_chunk_size": "2000.5"}),
+        "the name as a file": raw({}, files=[("knowledge_base_name", ("name.txt", b"X", "text/plain"))]),
+        "a file as a plain field": raw({**name, "knowledge_base_files": "preise.txt"}),
+        "the name twice": raw({}, files=[("knowledge_base_name", (None, "A")), ("knowledge_base_name", (None, "B"))]),
+        "the name not UTF-8": raw({}, files=[("knowledge_base_name", (None, b"\xff\xfe"))]),
+        "adding texts not JSON": raw({"knowledge_base_texts": "[{"},
+                                     f"/add-knowledge-base-sources/{kb.knowledge_base_id}"),
+        "JSON instead of a form": api(sim, "POST", "/create-knowledge-base",
+                                      json.dumps({**name, "knowledge_base_texts": FAQ})),
+        "a form without boundary": HTTP.post(sim.url + "/create-knowledge-base", data=b"--x--\r\n", timeout=30,
+                                             headers={"Authorization": f"Bearer {KEY}",
+                                                      "Content-Type": "multipart/form-data"}),
+    }
+    for what, r in refused_raw.items():
+        assert r.status_code == 400, (what, r.status_code, r.text)
+        assert r.json()["status"] == "error" and r.json()["message"], what
+
+    assert client.knowledge_base.list() == before  # nothing stored, nothing changed
+    assert HTTP.get(sim.url + "/sim/state", timeout=30).json()["knowledge_bases"] == len(before)
+    client.knowledge_base.delete(kb.knowledge_base_id)
+
+
+def test_llm_knowledge_base_ids_name_existing_knowledge_bases(client):
+    kb = client.knowledge_base.create(knowledge_base_name="Salon FAQ", knowledge_base_texts=FAQ)
+    other = client.knowledge_base.create(knowledge_base_name="Preise", knowledge_base_texts=FAQ[1:])
+    llm = client.llm.create(general_prompt="Rezeption", knowledge_base_ids=[kb.knowledge_base_id],
+                            kb_config={"top_k": 3, "filter_score": 0.6})
+    assert client.llm.retrieve(llm.llm_id).knowledge_base_ids == [kb.knowledge_base_id]
+    assert client.llm.update(llm.llm_id, knowledge_base_ids=[kb.knowledge_base_id, other.knowledge_base_id]) \
+        .knowledge_base_ids == [kb.knowledge_base_id, other.knowledge_base_id]
+
+    with pytest.raises(retell.UnprocessableEntityError) as err:  # an unknown id, like an unknown llm_id
+        client.llm.create(general_prompt="x", knowledge_base_ids=["knowledge_base_0000000000000000"])
+    assert "knowledge_base_0000000000000000" in err.value.body["message"]
+    with pytest.raises(retell.UnprocessableEntityError):
+        client.llm.update(llm.llm_id, knowledge_base_ids=[kb.knowledge_base_id, "knowledge_base_gone"])
+    with pytest.raises(retell.BadRequestError):
+        client.llm.update(llm.llm_id, knowledge_base_ids=kb.knowledge_base_id)  # a string, not a list
+    assert client.llm.retrieve(llm.llm_id).knowledge_base_ids == [kb.knowledge_base_id, other.knowledge_base_id]
+
+    # In use: neither deleted nor dropped from the LLM behind its back.
+    with pytest.raises(retell.BadRequestError) as err:
+        client.knowledge_base.delete(kb.knowledge_base_id)
+    assert llm.llm_id in err.value.body["message"]
+    assert client.llm.retrieve(llm.llm_id).knowledge_base_ids == [kb.knowledge_base_id, other.knowledge_base_id]
+
+    # A published agent still answers calls with its LLM version's knowledge bases.
+    agent = client.agent.create(response_engine={"type": "retell-llm", "llm_id": llm.llm_id}, voice_id="11labs-Anna")
+    client.agent.publish(agent.agent_id, version=0)
+    client.llm.update(llm.llm_id, knowledge_base_ids=[other.knowledge_base_id])  # the new draft
+    with pytest.raises(retell.BadRequestError) as err:
+        client.knowledge_base.delete(kb.knowledge_base_id)
+    assert agent.agent_id in err.value.body["message"]
+    client.agent.publish(agent.agent_id, version=1)
+    client.knowledge_base.delete(kb.knowledge_base_id)
+    assert client.llm.retrieve(llm.llm_id, version=0).knowledge_base_ids == \
+        [kb.knowledge_base_id, other.knowledge_base_id]  # history keeps the id
+    with pytest.raises(retell.BadRequestError):  # the published agent's LLM version lists it
+        client.knowledge_base.delete(other.knowledge_base_id)
+    client.agent.delete(agent.agent_id)
+    client.llm.delete(llm.llm_id)
+    client.knowledge_base.delete(other.knowledge_base_id)
+
+
+def test_a_seeded_knowledge_base_and_the_llm_that_lists_it():
+    seed = {"knowledge_bases": [{"knowledge_base_id": "knowledge_base_demo", "knowledge_base_name": "Salon Demo FAQ",
+                                 "knowledge_base_texts": FAQ, "knowledge_base_urls": ["https://salon.example"]}],
+            "llms": [{"llm_id": "llm_kb", "knowledge_base_ids": ["knowledge_base_demo"]}]}
+    s = RetellSimulator(api_key=KEY, port=0, seed=seed, log=open(os.devnull, "w")).start()
+    try:
+        client = sdk(s)
+        kb = client.knowledge_base.retrieve("knowledge_base_demo")
+        assert fetch(kb.knowledge_base_sources[1].content_url).text == FAQ[1]["text"]
+        assert client.llm.retrieve("llm_kb").knowledge_base_ids == ["knowledge_base_demo"]
+    finally:
+        s.stop()
+    with pytest.raises(ValueError, match="knowledge_base_ids"):
+        RetellSimulator(api_key=KEY, seed={"llms": [{"llm_id": "l", "knowledge_base_ids": ["knowledge_base_x"]}]})
+    with pytest.raises(ValueError, match="knowledge_base_name"):
+        RetellSimulator(api_key=KEY, seed={"knowledge_bases": [{"knowledge_base_name": "N" * 40}]})
+
+
+# --- voices ------------------------------------------------------------------------------------------
+
+def test_voices_have_a_playable_preview(sim, client):
+    voices = client.voice.list()
+    accents = {(v.accent, v.gender) for v in voices}
+    assert {("German", "female"), ("German", "male")} <= accents
+    assert {a for a, _ in accents} >= {"German", "American", "British"}
+    for voice in voices:
+        assert voice.voice_name and voice.provider and voice.age
+        assert voice.preview_audio_url.startswith(f"{sim.url}/voice-previews/")
+        assert client.voice.retrieve(voice.voice_id) == voice
+        r = fetch(voice.preview_audio_url)
+        assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+        assert r.content[:4] == b"RIFF" and r.content[8:12] == b"WAVE" and len(r.content) < 20_000
+        with wave.open(io.BytesIO(r.content)) as w:
+            frames = w.readframes(w.getnframes())
+            assert 0.2 <= w.getnframes() / w.getframerate() <= 1.0
+        assert max(abs(int.from_bytes(frames[i:i + 2], "little", signed=True)) for i in range(0, len(frames), 2)) > 5000
+    assert fetch(f"{sim.url}/voice-previews/11labs-Nobody.wav").status_code == 404
 
 
 # --- the command line ------------------------------------------------------------------------------

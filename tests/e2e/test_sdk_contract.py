@@ -47,3 +47,18 @@ def test_health_reads_the_concurrency_fields_the_sdk_answers():
                   "concurrency_burst_limit", "reserved_inbound_concurrency"):
         assert field in ConcurrencyRetrieveResponse.model_fields, f"the SDK dropped {field}"
         assert f"pub {field}:" in types, f"Concurrency does not read {field}"
+
+
+def test_the_simulator_reads_every_knowledge_base_form_field_the_sdk_sends():
+    """create-knowledge-base / add-knowledge-base-sources are forms: a field the simulator does not
+    read would be ignored silently, so a new one in the SDK must be added to retell_sim."""
+    from retell.types import knowledge_base_add_sources_params, knowledge_base_create_params
+    from retell.types.voice_response import VoiceResponse
+    from retell_sim import knowledge_base  # conftest puts infra/local on the path
+
+    for params, read in ((knowledge_base_create_params.KnowledgeBaseCreateParams, knowledge_base.CREATE_FIELDS),
+                         (knowledge_base_add_sources_params.KnowledgeBaseAddSourcesParams, knowledge_base.ADD_FIELDS)):
+        sdk = set(typing.get_type_hints(params)) - {"knowledge_base_files"}
+        assert sdk == set(read), f"{params.__name__}: the simulator reads {sorted(read)}, the SDK sends {sorted(sdk)}"
+    assert "knowledge_base_files" in knowledge_base.FILE_FIELDS
+    assert "preview_audio_url" in VoiceResponse.model_fields, "the SDK dropped preview_audio_url"

@@ -238,7 +238,7 @@ fn bench(c: &mut Criterion) {
         .into();
     c.bench_function("analytics page (366 days)", |b| {
         b.iter(|| {
-            analytics::render(&ctx, from, to, &days, &staff)
+            analytics::render(&ctx, from, to, &days, &staff, None)
                 .into_string()
                 .len()
         })

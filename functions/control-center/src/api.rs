@@ -5,24 +5,22 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
-use shared::retell::api::{AgentSettings, LlmSettings, ResponseEngine, RetellApiError};
-use shared::retell::wiring;
+use shared::retell::api::RetellApiError;
 
+pub mod agents;
 pub mod appointments;
 pub mod callbacks;
 pub mod privacy;
 pub mod settings;
 
-use crate::agent_rules::{agent_ids, checked_text, may_edit, MAX_GREETING_CHARS, MAX_PROMPT_CHARS};
 use crate::data::{CompanyView, DataError};
-use crate::retell_access::retell_for;
 use crate::session::Session;
 use crate::ControlCenter;
 
@@ -245,242 +243,4 @@ pub async fn redrive_dead_letters(
     let request: RedriveRequest = parse(&body)?;
     let report = app.data.redrive(&request.message_ids, request.all).await?;
     Ok(Json(report.report()).into_response())
-}
-
-#[derive(Serialize)]
-struct AgentView {
-    agent_id: String,
-    agent_name: Option<String>,
-    version: u64,
-    is_published: bool,
-    webhook_points_here: bool,
-    tools: Vec<ToolView>,
-}
-
-#[derive(Serialize)]
-struct ToolView {
-    name: String,
-    url: String,
-    points_here: bool,
-}
-
-pub async fn list_agents(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    Query(q): Query<CompanyQuery>,
-) -> ApiResult {
-    let company = company(&app, &session, &q).await?;
-    let retell = retell_for(&app, &company.id)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retell_unavailable", e))?;
-    let ids = agent_ids(&app, &company, session.viewer.is_admin(), &retell)
-        .await
-        .map_err(ApiError::retell)?;
-    let mut agents = Vec::new();
-    for id in ids {
-        let agent = retell
-            .get_agent(&id, None)
-            .await
-            .map_err(ApiError::retell)?;
-        let tools = match agent.llm_id() {
-            Some(llm_id) => {
-                let llm = retell.get_llm(llm_id).await.map_err(ApiError::retell)?;
-                wiring::project_tools_of(&app.wiring, &llm)
-                    .0
-                    .into_iter()
-                    .map(|t| ToolView {
-                        points_here: t.drifted.is_empty(),
-                        name: t.name,
-                        url: t.url,
-                    })
-                    .collect()
-            }
-            None => Vec::new(),
-        };
-        agents.push(AgentView {
-            webhook_points_here: wiring::webhook_points_here(&app.wiring, &agent),
-            agent_id: agent.agent_id,
-            agent_name: agent.agent_name,
-            version: agent.version,
-            is_published: agent.is_published,
-            tools,
-        });
-    }
-    Ok(Json(json!({"company_id": company.id, "agents": agents})).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewAgent {
-    agent_name: String,
-    voice_id: String,
-    #[serde(default)]
-    language: Option<String>,
-    general_prompt: String,
-    #[serde(default)]
-    begin_message: Option<String>,
-}
-
-/// Creates an agent with a Retell LLM that has this project's five tools, pointing at this
-/// stack (admins only; the company's settings then need its id in `agent_ids`).
-pub async fn create_agent(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    Query(q): Query<CompanyQuery>,
-    body: Bytes,
-) -> ApiResult {
-    admin_only(&session)?;
-    let new: NewAgent = parse(&body)?;
-    let name = checked_text(&new.agent_name, 200, "agent_name", true).map_err(ApiError::invalid)?;
-    let prompt = checked_text(
-        &new.general_prompt,
-        MAX_PROMPT_CHARS,
-        "general_prompt",
-        true,
-    )
-    .map_err(ApiError::invalid)?;
-    let greeting = match &new.begin_message {
-        Some(g) => Some(
-            checked_text(g, MAX_GREETING_CHARS, "begin_message", false)
-                .map_err(ApiError::invalid)?,
-        ),
-        None => None,
-    };
-    let company = company(&app, &session, &q).await?;
-    let retell = retell_for(&app, &company.id)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retell_unavailable", e))?;
-    let tools: Vec<Value> = app
-        .wiring
-        .tools
-        .iter()
-        .map(|t| t.retell_tool(&app.wiring.tool_url(t.name)))
-        .collect();
-    let llm = retell
-        .create_llm(&LlmSettings {
-            general_prompt: Some(prompt),
-            begin_message: greeting,
-            general_tools: Some(tools),
-            ..Default::default()
-        })
-        .await
-        .map_err(ApiError::retell)?;
-    let agent = retell
-        .create_agent(&AgentSettings {
-            agent_name: Some(name),
-            voice_id: Some(new.voice_id),
-            language: new.language.as_deref().map(Into::into),
-            webhook_url: Some(app.wiring.webhook_url.clone()),
-            response_engine: Some(ResponseEngine::retell_llm(&llm.llm_id)),
-            ..Default::default()
-        })
-        .await;
-    let agent = match agent {
-        Ok(a) => a,
-        Err(e) => {
-            // Leave no LLM behind that nothing uses.
-            let _ = retell.delete_llm(&llm.llm_id).await;
-            return Err(ApiError::retell(e));
-        }
-    };
-    tracing::info!(agent = %agent.agent_id, company = %company.id, "agent created from the admin API");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"agent_id": agent.agent_id, "llm_id": llm.llm_id})),
-    )
-        .into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AgentUpdate {
-    #[serde(default)]
-    general_prompt: Option<String>,
-    #[serde(default)]
-    begin_message: Option<String>,
-    #[serde(default)]
-    publish: bool,
-}
-
-pub async fn update_agent(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    Path(agent_id): Path<String>,
-    Query(q): Query<CompanyQuery>,
-    body: Bytes,
-) -> ApiResult {
-    let update: AgentUpdate = parse(&body)?;
-    let company = company(&app, &session, &q).await?;
-    if !may_edit(&company, session.viewer.is_admin(), &agent_id) {
-        return Err(ApiError::not_found());
-    }
-    let prompt = match &update.general_prompt {
-        Some(p) => Some(
-            checked_text(p, MAX_PROMPT_CHARS, "general_prompt", true).map_err(ApiError::invalid)?,
-        ),
-        None => None,
-    };
-    let greeting = match &update.begin_message {
-        Some(g) => Some(
-            checked_text(g, MAX_GREETING_CHARS, "begin_message", false)
-                .map_err(ApiError::invalid)?,
-        ),
-        None => None,
-    };
-    let retell = retell_for(&app, &company.id)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retell_unavailable", e))?;
-    let agent = retell
-        .get_agent(&agent_id, None)
-        .await
-        .map_err(ApiError::retell)?;
-    if prompt.is_some() || greeting.is_some() {
-        let llm_id = agent
-            .llm_id()
-            .ok_or_else(|| ApiError::invalid("the agent does not answer with a Retell LLM"))?;
-        retell
-            .update_llm(
-                llm_id,
-                &LlmSettings {
-                    general_prompt: prompt,
-                    begin_message: greeting,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(ApiError::retell)?;
-    }
-    let draft = retell
-        .get_agent(&agent_id, None)
-        .await
-        .map_err(ApiError::retell)?;
-    let mut published = None;
-    if update.publish && !draft.is_published {
-        retell
-            .publish_agent(&agent_id, draft.version)
-            .await
-            .map_err(ApiError::retell)?;
-        published = Some(draft.version);
-    }
-    Ok(Json(json!({"agent_id": agent_id, "draft_version": draft.version, "published_version": published}))
-        .into_response())
-}
-
-pub async fn delete_agent(
-    State(app): State<Arc<ControlCenter>>,
-    Extension(session): Extension<Session>,
-    Path(agent_id): Path<String>,
-    Query(q): Query<CompanyQuery>,
-) -> ApiResult {
-    admin_only(&session)?;
-    let company = company(&app, &session, &q).await?;
-    let retell = retell_for(&app, &company.id)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retell_unavailable", e))?;
-    retell
-        .delete_agent(&agent_id)
-        .await
-        .map_err(ApiError::retell)?;
-    tracing::info!(agent = %agent_id, "agent deleted from the admin API");
-    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -321,6 +321,55 @@ impl Data {
     }
 }
 
+/// The booking funnel of `[from, to]` and, for each lost call listed, the transcript turn its
+/// analysis quoted (when the quote is found in the transcript).
+pub struct FunnelView {
+    pub report: shared::calls::funnel::FunnelReport,
+    pub turns: HashMap<String, (usize, String)>,
+}
+
+impl Data {
+    /// One paged Query of the `company-outcomes` index, and one BatchGetItem of the listed
+    /// lost calls' transcripts.
+    pub async fn funnel(
+        &self,
+        company: &CompanyView,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<FunnelView, DataError> {
+        let tz = &company.time_zone;
+        let (start, _) = day_bounds(from, tz);
+        let (_, end) = day_bounds(to, tz);
+        let (outcomes, cut) = self
+            .calls
+            .outcomes(&company.id, start, end)
+            .await
+            .map_err(DataError::Backend)?;
+        let report = shared::calls::funnel::FunnelReport::build(outcomes, cut);
+        let quoted: Vec<String> = report
+            .lost
+            .iter()
+            .filter(|o| o.lost_at_quote.is_some())
+            .map(|o| o.call_id.clone())
+            .collect();
+        let transcripts = self
+            .calls
+            .transcripts(&company.id, &quoted)
+            .await
+            .map_err(DataError::Backend)?;
+        let turns = report
+            .lost
+            .iter()
+            .filter_map(|o| {
+                let quote = o.lost_at_quote.as_deref()?;
+                let transcript = transcripts.get(&o.call_id)?;
+                shared::calls::funnel::lost_turn(transcript, quote).map(|t| (o.call_id.clone(), t))
+            })
+            .collect();
+        Ok(FunnelView { report, turns })
+    }
+}
+
 /// `[start, end)` of a company-local day, in epoch milliseconds.
 pub fn day_bounds(day: NaiveDate, tz: &Tz) -> (i64, i64) {
     let start = |d: NaiveDate| {

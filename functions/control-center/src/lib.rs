@@ -10,7 +10,9 @@
 //! - [`pages`] (maud: markup is escaped unless a page says otherwise, so whatever a caller said
 //!   shows as text), [`api`], [`charts`] (SVG drawn here, no chart script), [`i18n`].
 //! - What pages and API share sits beside [`data`], never in [`pages`]: [`agent_rules`] (which
-//!   agents a viewer may edit, prompt limits), [`health`] (dead letters, reconcile),
+//!   agents a viewer sees, admins change, what each field may be), [`agent_template`],
+//!   [`agent_creation`], [`agent_drafts`] (draft, publish, restore, the diff; [`line_diff`]),
+//!   [`voices`], [`health`] (dead letters, reconcile),
 //!   [`retell_access`], [`test_calls`], [`logbook`], [`desk`], [`callbacks`].
 //! - Assets (htmx, the stylesheet) are embedded in the binary and served by it.
 
@@ -33,7 +35,11 @@ use shared::retell::wiring::Wiring;
 use shared::retell::EventKind;
 
 pub mod absences;
+pub mod agent_creation;
+pub mod agent_drafts;
+pub mod agent_removal;
 pub mod agent_rules;
+pub mod agent_template;
 pub mod api;
 pub mod assets;
 pub mod auth;
@@ -45,6 +51,7 @@ pub mod desk;
 pub mod health;
 pub mod i18n;
 pub mod labels;
+pub mod line_diff;
 pub mod logbook;
 pub mod pages;
 pub mod privacy;
@@ -53,6 +60,7 @@ pub mod session;
 pub mod settings;
 pub mod settings_form;
 pub mod test_calls;
+pub mod voices;
 
 use auth::TokenVerifier;
 use cognito::Cognito;
@@ -269,9 +277,15 @@ impl ControlCenter {
             .route("/callbacks/{id}", post(pages::callbacks::change))
             .route("/agents", get(pages::agents::list))
             .route(
+                "/agents/new",
+                get(pages::agents::new_form).post(pages::agents::create),
+            )
+            .route(
                 "/agents/{agent_id}",
                 get(pages::agents::page).post(pages::agents::save),
             )
+            .route("/agents/{agent_id}/publish", post(pages::agents::publish))
+            .route("/agents/{agent_id}/restore", post(pages::agents::restore))
             .route("/logs", get(pages::logs::page))
             .route("/privacy", get(pages::privacy::page))
             .route("/privacy/export", post(pages::privacy::export))
@@ -317,10 +331,12 @@ impl ControlCenter {
                 axum::routing::patch(api::callbacks::change),
             )
             .route("/dead-letters/redrive", post(api::redrive_dead_letters))
-            .route("/agents", get(api::list_agents).post(api::create_agent))
+            .route("/agents", get(api::agents::list).post(api::agents::create))
             .route(
                 "/agents/{agent_id}",
-                axum::routing::put(api::update_agent).delete(api::delete_agent),
+                get(api::agents::get)
+                    .put(api::agents::update)
+                    .delete(api::agents::delete),
             );
         Router::new()
             // The overview is at the base path itself; with a trailing slash it is a redirect.
@@ -382,10 +398,12 @@ async fn strip_prefix(
 }
 
 /// Scripts and styles only from here, no inline script, no framing; recordings only from where
-/// the stack fetches them (`RECORDING_HOSTS`: Retell's storage, locally the simulator's origin).
+/// the stack fetches them (`RECORDING_HOSTS`: Retell's storage, locally the simulator's origin)
+/// and voice previews from Retell's preview storage (`voices::PREVIEW_HOSTS`).
 pub fn content_security_policy(config: &ControlCenterConfig) -> HeaderValue {
     let media: String = std::iter::once("'self'".to_owned())
         .chain(config.recording_hosts.csp_sources())
+        .chain(voices::preview_policy().csp_sources())
         .collect::<Vec<_>>()
         .join(" ");
     let policy = format!(

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use shared::booking::company::{Break, Closure, CompanySettings, Service};
-use shared::booking::price::Price;
+use shared::booking::faq::FaqEntry;
+use shared::booking::price::{Currency, Price};
 use shared::booking::staff::StaffSettings;
 
 pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -215,6 +216,29 @@ fn services(fields: &Fields) -> Result<Vec<Service>, String> {
             duration_minutes: minutes("duration")?,
             buffer_minutes: minutes("buffer")?,
             price,
+            description: Some(row_value(&row, "description").replace("\r\n", "\n"))
+                .filter(|d| !d.is_empty()),
+        });
+    }
+    Ok(out)
+}
+
+/// Rows `faq.<n>.question` / `.answer`; a row with neither, or ticked `remove`, is left out.
+fn faq(fields: &Fields) -> Result<Vec<FaqEntry>, String> {
+    let mut out = Vec::new();
+    for (n, row) in rows(fields, "faq") {
+        let (question, answer) = (row_value(&row, "question"), row_value(&row, "answer"));
+        if row_value(&row, "remove") == "on" || (question.is_empty() && answer.is_empty()) {
+            continue;
+        }
+        if question.is_empty() || answer.is_empty() {
+            return Err(format!(
+                "faq.{n}: a question needs its answer, an answer its question"
+            ));
+        }
+        out.push(FaqEntry {
+            question: question.to_owned(),
+            answer: answer.replace("\r\n", "\n"),
         });
     }
     Ok(out)
@@ -281,6 +305,12 @@ pub fn apply(
                     *slot = v;
                 }
             }
+            if let Some(code) = value(fields, "currency") {
+                next.currency = Some(
+                    serde_json::from_value::<Currency>(serde_json::Value::String(code.to_owned()))
+                        .map_err(|_| "currency: one of EUR, CHF, GBP, USD".to_owned())?,
+                );
+            }
         }
         "hours" => next.hours = week(fields, "hours"),
         "breaks" => next.breaks = breaks(value(fields, "breaks").unwrap_or(""))?,
@@ -289,9 +319,10 @@ pub fn apply(
         }
         "services" => next.services = services(fields)?,
         "staff" => next.staff = staff(fields, &settings.staff)?,
+        "faq" => next.faq = faq(fields)?,
         other => {
             return Err(format!(
-                "section: {:?} is none of general, hours, breaks, closures, services, staff",
+                "section: {:?} is none of general, hours, breaks, closures, services, staff, faq",
                 other.chars().take(20).collect::<String>()
             ))
         }
@@ -313,6 +344,55 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn the_faq_and_descriptions_are_read_and_refused() {
+        let s = demo();
+        let next = apply(
+            "faq",
+            &f(&[
+                ("faq.0.question", "Wo kann ich parken?"),
+                ("faq.0.answer", "Im Hof,\r\nEinfahrt links."),
+                ("faq.1.question", "Alt"),
+                ("faq.1.answer", "weg"),
+                ("faq.1.remove", "on"),
+                ("faq.2.question", ""),
+                ("faq.2.answer", ""),
+            ]),
+            &s,
+        )
+        .expect("faq");
+        assert_eq!(next.faq.len(), 1);
+        assert_eq!(next.faq[0].answer, "Im Hof,\nEinfahrt links.");
+        assert_eq!(next.services, s.services);
+        let err = apply("faq", &f(&[("faq.0.question", "Nur Frage")]), &s).expect_err("half");
+        assert!(err.contains("needs its answer"), "{err}");
+        let general = apply("general", &f(&[("currency", "CHF")]), &s).expect("currency");
+        assert_eq!(general.currency, Some(Currency::SwissFranc));
+        for bad in ["chf", "EURO", "", "{}"] {
+            if bad.is_empty() {
+                continue;
+            }
+            assert!(
+                apply("general", &f(&[("currency", bad)]), &s).is_err(),
+                "{bad}"
+            );
+        }
+        let described = apply(
+            "services",
+            &f(&[
+                ("service.0.id", "haircut"),
+                ("service.0.duration", "30"),
+                ("service.0.description", "Waschen, schneiden, föhnen."),
+            ]),
+            &s,
+        )
+        .expect("services");
+        assert_eq!(
+            described.services[0].description.as_deref(),
+            Some("Waschen, schneiden, föhnen.")
+        );
     }
 
     #[test]

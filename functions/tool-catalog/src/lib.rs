@@ -10,6 +10,8 @@ pub fn definitions() -> Vec<ToolDefinition> {
         check_availability::CheckAvailability.definition(),
         book_appointment::BookAppointment.definition(),
         get_customer_info::GetCustomerInfo.definition(),
+        get_service_info::GetServiceInfo.definition(),
+        get_opening_hours::GetOpeningHours.definition(),
         cancel_appointment::CancelAppointment.definition(),
         reschedule_appointment::RescheduleAppointment.definition(),
         request_callback::RequestCallback::tool_definition(),

@@ -1,10 +1,13 @@
 """Retell's REST API (the endpoints our client uses): agents and their versions, Retell LLMs,
-phone numbers, voices, concurrency, calls, and the public recording URLs. Every route but the
-recordings needs the API key (checked by the server)."""
+phone numbers, voices, concurrency, calls, and the public recording and voice preview URLs. Every
+route but those public ones needs the API key (checked by the server). Knowledge bases:
+knowledge_base.py."""
 
 from __future__ import annotations
 
 import bisect
+import urllib.parse
+import zlib
 from collections.abc import Iterable
 from typing import Any, Callable
 
@@ -18,7 +21,7 @@ from retell.types import (
     phone_number_update_params,
 )
 
-from .call_content import SILENT_WAV
+from .call_content import SILENT_WAV, tone_wav
 from .limits import IDEMPOTENCY_MS, LIST_DEFAULT_LIMIT
 from .listing import (HEAVY_CALL_FIELDS, compile_call_filter, condition_matches, decode_cursor, encode_cursor,
                       list_limit, paginate)
@@ -26,15 +29,17 @@ from .player import CallPlayer
 from .request import Request, Route
 from .store import Store
 from .validation import E164, AgentListBody
-from .wire import ApiError, bad_request, now_ms
+from .wire import ApiError, Blob, bad_request, now_ms
 
 
 class RetellApi:
     """The handlers: each takes the request and the path's parameters, and answers a JSON-able
     body (200) or (status, body); errors are ApiErrors."""
 
-    def __init__(self, store: Store, player: CallPlayer, log: Callable[[str], None]):
+    def __init__(self, store: Store, player: CallPlayer, log: Callable[[str], None], base_url: Callable[[], str]):
         self.store, self.schema, self.player, self.log = store, store.schema, player, log
+        self.base_url = base_url
+        self._previews: dict[str, bytes] = {}  # voice_id -> its preview tone, made on first request
 
     def routes(self) -> list[Route]:
         seg = r"([^/]+)"
@@ -66,6 +71,7 @@ class RetellApi:
             ("GET", "/list-voices", self.list_voices, "api"),
             ("GET", f"/get-voice/{seg}", self.get_voice, "api"),
             ("GET", r"/recordings/([A-Za-z0-9_.-]+)", self.get_recording, "public"),
+            ("GET", r"/voice-previews/([^/]+)\.wav", self.get_voice_preview, "public"),
         ]
 
     # ---- agents ----
@@ -211,6 +217,8 @@ class RetellApi:
             updated = {**current, **{k: v for k, v in body.items() if k in known},
                        "last_modification_timestamp": now_ms()}
             self.store.check_tools(updated)
+            if "knowledge_base_ids" in body:
+                self.store.check_knowledge_base_ids(body["knowledge_base_ids"])
             self.store.replace_version(self.store.llms[llm_id], updated)
             return dict(updated)
 
@@ -275,16 +283,35 @@ class RetellApi:
 
     # ---- voices, concurrency, recordings ----
 
+    def voice_view(self, voice: dict) -> dict:
+        """A voice as Retell answers it: with a preview_audio_url (the seed's own, else the
+        simulator's public /voice-previews/<voice_id>.wav)."""
+        url = f"{self.base_url()}/voice-previews/{urllib.parse.quote(voice['voice_id'], safe='')}.wav"
+        return {"preview_audio_url": url, **voice}
+
     def list_voices(self, req: Request) -> list:
         with self.store.lock:
-            return [dict(v) for v in self.store.voices.values()]
+            return [self.voice_view(v) for v in self.store.voices.values()]
 
     def get_voice(self, req: Request, voice_id: str) -> dict:
         with self.store.lock:
             voice = self.store.voices.get(voice_id)
         if voice is None:
             raise ApiError(404, f"Voice {voice_id} not found")
-        return dict(voice)
+        return self.voice_view(voice)
+
+    def get_voice_preview(self, req: Request, voice_id: str) -> tuple[int, Blob]:
+        """A voice's preview: a 400 ms tone, lower for male voices, its pitch from the voice id."""
+        with self.store.lock:
+            voice = self.store.voices.get(voice_id)
+            if voice is None:
+                raise ApiError(404, f"Voice {voice_id} not found")
+            wav = self._previews.get(voice_id)
+            if wav is None:
+                base = 165.0 if voice.get("gender") == "male" else 262.0
+                wav = tone_wav(base * 2 ** ((zlib.crc32(voice_id.encode()) % 7) / 12))
+                self._previews[voice_id] = wav
+        return 200, Blob(wav, "audio/wav")
 
     def get_concurrency(self, req: Request) -> dict:
         with self.store.lock:

@@ -30,6 +30,25 @@ def _silent_wav() -> bytes:
 SILENT_WAV = _silent_wav()
 
 
+def tone_wav(frequency: float, ms: int = 400, rate: int = 8000) -> bytes:
+    """A short sine tone (mono, 16 bit), faded in and out: a voice's preview, audible and small
+    (6.4 kB for 400 ms)."""
+    frames = rate * ms // 1000
+    fade = rate // 50  # 20 ms
+    samples = bytearray()
+    for i in range(frames):
+        envelope = min(1.0, i / fade, (frames - 1 - i) / fade)
+        value = int(12000 * envelope * math.sin(2 * math.pi * frequency * i / rate))
+        samples += value.to_bytes(2, "little", signed=True)
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(samples))
+    return buf.getvalue()
+
+
 def booking_date(today: date | None = None) -> date:
     """A weekday at least 2 days ahead of today in Germany (the demo salons' time zone)."""
     if today is None:
@@ -187,5 +206,10 @@ def finished_calls(count: int, agent: dict, from_number: str, to_number: str, di
             "call_analysis": {"call_summary": "Der Anrufer hat einen Haarschnitt gebucht." if successful
                               else "Der Anrufer hat ohne Termin aufgelegt.",
                               "user_sentiment": sentiments[i % len(sentiments)], "call_successful": successful,
-                              "in_voicemail": False, "custom_analysis_data": {}}})
+                              "in_voicemail": False,
+                              # As the default agents' post_call_analysis_data fills it.
+                              "custom_analysis_data": {
+                                  "wanted_appointment": successful or i % 5 == 2,
+                                  "no_booking_reason": "none" if successful else "caller_undecided",
+                                  "lost_at_quote": ""}}})
     return calls

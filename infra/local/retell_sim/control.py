@@ -104,12 +104,13 @@ class SimControl:
             by_status = collections.Counter(c["call_status"] for c in visible)
             return {"agents": len(self.store.agents), "llms": len(self.store.llms),
                     "phone_numbers": len(self.store.numbers), "voices": len(self.store.voices),
+                    "knowledge_bases": len(self.store.knowledge_bases),
                     "calls": len(visible), "calls_by_status": dict(by_status),
                     "active_calls": sum(1 for m in self.store.meta.values() if m.get("active")),
                     "deliveries": self.deliveries.count(), "faults": self.faults.snapshot()}
 
     def reset(self, req: Request) -> dict:
-        """Forgets calls and deliveries; agents, LLMs and numbers stay."""
+        """Forgets calls and deliveries; agents, LLMs, numbers and knowledge bases stay."""
         with self.store.lock:
             self.store.forget_calls()
             self.deliveries.clear()

@@ -17,13 +17,14 @@ from .api import RetellApi
 from .control import SimControl
 from .delivery import Deliveries
 from .faults import Faults
+from .knowledge_base import KnowledgeBaseApi
 from .limits import DRAIN_LIMIT_BYTES, MAX_BODY_BYTES
 from .log import SimLog
 from .player import CallPlayer
 from .request import Request
 from .store import Store
 from .validation import Schema
-from .wire import ApiError, bad_request, dumps
+from .wire import ApiError, Blob, bad_request, dumps
 
 # A route with its path compiled: (method, pattern, handler, kind).
 CompiledRoute = tuple[str, "re.Pattern[str]", Callable[..., Any], str]
@@ -50,10 +51,11 @@ class RetellSimulator:
         self.faults = Faults(self.store.lock)
         self.deliveries = Deliveries(api_key, retry_delay, self.store.lock, self.faults, self._stopping, self.log)
         self.player = CallPlayer(self.store, self.deliveries, self._stopping, self.log, lambda: self.url)
-        api = RetellApi(self.store, self.player, self.log)
+        api = RetellApi(self.store, self.player, self.log, lambda: self.url)
+        knowledge = KnowledgeBaseApi(self.store, lambda: self.url)
         control = SimControl(self.store, self.player, self.faults, self.deliveries, lambda: self.url)
         self._routes: list[CompiledRoute] = [(m, re.compile(p + "/?"), h, k)
-                                             for m, p, h, k in api.routes() + control.routes()]
+                                             for m, p, h, k in api.routes() + knowledge.routes() + control.routes()]
         if seed is not None:
             self.load_seed(seed)
 
@@ -90,7 +92,7 @@ class RetellSimulator:
         self._log(line)
 
     def load_seed(self, seed: str | dict) -> None:
-        """Agents, LLMs, numbers (and voices) of an account that already exists (--seed)."""
+        """Agents, LLMs, numbers (and voices, knowledge bases) of an account that already exists (--seed)."""
         self.store.load_seed(seed)
 
     # ---- dispatch ----
@@ -239,6 +241,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = 500, {"status": "error", "message": "Internal server error"}
         if body is None:
             payload, content_type = b"", None
+        elif isinstance(body, Blob):
+            payload, content_type = body.data, body.content_type
         elif isinstance(body, bytes):
             payload, content_type = body, "audio/wav"
         else:

@@ -1,5 +1,6 @@
-"""The simulated Retell account in memory: voices, Retell LLMs and agents with their versions,
-phone numbers, and calls, behind one lock. The seed loads an account that already exists."""
+"""The simulated Retell account in memory: voices, knowledge bases, Retell LLMs and agents with
+their versions, phone numbers, and calls, behind one lock. The seed loads an account that already
+exists."""
 
 from __future__ import annotations
 
@@ -7,17 +8,20 @@ import bisect
 import itertools
 import json
 import re
+import secrets
 import threading
 import urllib.parse
 from typing import Any, Callable
 
 from retell.types import agent_create_params, llm_create_params, phone_number_import_params
 
-from .validation import E164, TOOL_NAME, Schema, SeedNumber
-from .wire import ApiError, bad_request, new_id, now_ms
+from .limits import KB_DEFAULT_MAX_CHUNK, KB_DEFAULT_MIN_CHUNK, KB_MAX_FILES, KB_MAX_TEXTS, KB_MAX_URLS
+from .validation import E164, TOOL_NAME, Schema, SeedNumber, check_kb_params
+from .wire import ApiError, Blob, bad_request, new_id, now_ms
 
 # A small fixed voice catalogue (types/voice_response.py). Ids follow Retell's `<provider>-<Name>`
 # pattern (11labs-Adrian, openai-Alloy are Retell's documented examples; the German ones are ours).
+# Each answers a preview_audio_url on the simulator (see RetellApi.voice_view).
 DEFAULT_VOICES = [
     {"voice_id": "11labs-Adrian", "voice_name": "Adrian", "provider": "elevenlabs", "gender": "male",
      "accent": "American", "age": "Young"},
@@ -27,11 +31,19 @@ DEFAULT_VOICES = [
      "accent": "German", "age": "Young"},
     {"voice_id": "cartesia-Lena", "voice_name": "Lena", "provider": "cartesia", "gender": "female",
      "accent": "German", "age": "Young"},
+    {"voice_id": "cartesia-Jonas", "voice_name": "Jonas", "provider": "cartesia", "gender": "male",
+     "accent": "German", "age": "Middle Aged"},
+    {"voice_id": "11labs-Amy", "voice_name": "Amy", "provider": "elevenlabs", "gender": "female",
+     "accent": "British", "age": "Young"},
+    {"voice_id": "11labs-Marissa", "voice_name": "Marissa", "provider": "elevenlabs", "gender": "female",
+     "accent": "American", "age": "Middle Aged"},
     {"voice_id": "openai-Alloy", "voice_name": "Alloy", "provider": "openai", "gender": "male",
      "accent": "American", "age": "Young"},
     {"voice_id": "openai-Nova", "voice_name": "Nova", "provider": "openai", "gender": "female",
      "accent": "American", "age": "Young"},
 ]
+
+KB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # a seeded knowledge base's id (its content URLs carry it)
 
 
 class Store:
@@ -47,8 +59,12 @@ class Store:
         self.llms: dict[str, list[dict]] = {}  # llm_id -> versions, ascending
         self.agents: dict[str, list[dict]] = {}  # agent_id -> versions, ascending
         self.numbers: dict[str, dict] = {}
-        # Creation order of agents, LLMs and numbers: their lists page in it, so an update between
-        # two pages (a sync tool listing and updating) neither repeats nor skips an item.
+        # knowledge_base_id -> the knowledge base as get-knowledge-base answers it, its sources'
+        # URLs as paths on the simulator (content_url / file_url); kb_content: path -> what it serves.
+        self.knowledge_bases: dict[str, dict] = {}
+        self.kb_content: dict[str, Blob] = {}
+        # Creation order of agents, LLMs, numbers and knowledge bases: their lists page in it, so an
+        # update between two pages (a sync tool listing and updating) neither repeats nor skips an item.
         self._created: dict[str, int] = {}
         self._creations = itertools.count()
         self.calls: dict[str, dict] = {}
@@ -71,6 +87,9 @@ class Store:
         try:
             if data.get("voices") is not None:
                 self.voices = {v["voice_id"]: dict(v) for v in data["voices"]}
+            for kb in data.get("knowledge_bases", ()):  # before the LLMs that list them
+                kb = dict(kb)
+                self.store_new_kb(kb, [], kb_id=kb.pop("knowledge_base_id", None))
             for llm in data.get("llms", ()):
                 self.store_new_llm(dict(llm), llm_id=llm.get("llm_id"))
             for agent in data.get("agents", ()):
@@ -252,12 +271,130 @@ class Store:
         with self.lock:
             if llm_id is not None and llm_id in self.llms:
                 raise ApiError(400, f"Retell LLM {llm_id} already exists")
+            self.check_knowledge_base_ids(fields.get("knowledge_base_ids"))
             llm = {"model": "gpt-4.1", "start_speaker": "agent", "general_prompt": None, "begin_message": None,
                    "general_tools": [], **fields, "llm_id": llm_id or new_id("llm_"), "version": 0,
                    "is_published": False, "last_modification_timestamp": now_ms()}
             self.llms[llm["llm_id"]] = [llm]
             self.mark_created(llm["llm_id"])
             return dict(llm)
+
+    def check_knowledge_base_ids(self, ids: Any) -> None:
+        """An LLM's knowledge_base_ids (types checked already) must name knowledge bases of the
+        account: 422 like any other unknown id referenced in a body."""
+        missing = [kb_id for kb_id in ids or () if kb_id not in self.knowledge_bases]
+        if missing:
+            raise ApiError(422, f"knowledge_base_ids: knowledge base {', '.join(missing)} not found")
+
+    # ---- knowledge bases ----
+
+    def kb(self, kb_id: str) -> dict:
+        found = self.knowledge_bases.get(kb_id)
+        if found is None:
+            raise ApiError(404, f"Knowledge base {kb_id} not found")
+        return found
+
+    def _new_sources(self, kb_id: str, params: dict, files: list[tuple[str, bytes]]) -> tuple[list[dict], dict]:
+        sources: list[dict] = []
+        content: dict[str, Blob] = {}
+        for text in params.get("knowledge_base_texts") or ():
+            source_id = "source_" + secrets.token_hex(8)
+            path = f"/knowledge-base-content/{kb_id}/{source_id}"
+            sources.append({"type": "text", "source_id": source_id, "title": text["title"], "content_url": path})
+            content[path] = Blob(text["text"].encode("utf-8"), "text/plain; charset=utf-8")
+        for url in params.get("knowledge_base_urls") or ():
+            sources.append({"type": "url", "source_id": "source_" + secrets.token_hex(8), "url": url})
+        for filename, data in files:
+            source_id = "source_" + secrets.token_hex(8)
+            path = f"/knowledge-base-content/{kb_id}/{source_id}"
+            sources.append({"type": "document", "source_id": source_id, "filename": filename,
+                            "file_size": len(data), "file_url": path})
+            content[path] = Blob(bytes(data), "application/octet-stream")
+        return sources, content
+
+    @staticmethod
+    def _check_source_counts(sources: list[dict]) -> None:
+        for kind, field, limit in (("text", "knowledge_base_texts", KB_MAX_TEXTS),
+                                   ("url", "knowledge_base_urls", KB_MAX_URLS),
+                                   ("document", "knowledge_base_files", KB_MAX_FILES)):
+            if sum(1 for s in sources if s["type"] == kind) > limit:
+                raise bad_request(f"{field}: a knowledge base holds at most {limit}")
+
+    def store_new_kb(self, params: dict, files: list[tuple[str, bytes]], kb_id: str | None = None) -> dict:
+        """create-knowledge-base with its form decoded (or a seed entry): indexed at once, so
+        status "complete"."""
+        check_kb_params(self.schema, params, create=True, files=files)
+        with self.lock:
+            if kb_id is not None and (not isinstance(kb_id, str) or not KB_ID.fullmatch(kb_id)):
+                raise bad_request(f"knowledge_base_id {kb_id!r} must be 1-128 of A-Z a-z 0-9 _ -")
+            if kb_id in self.knowledge_bases:
+                raise ApiError(400, f"Knowledge base {kb_id} already exists")
+            kb_id = kb_id or "knowledge_base_" + secrets.token_hex(8)
+            sources, content = self._new_sources(kb_id, params, files)
+            self._check_source_counts(sources)
+            auto = bool(params.get("enable_auto_refresh", False))
+            kb = {"knowledge_base_id": kb_id, "knowledge_base_name": params["knowledge_base_name"],
+                  "status": "complete", "enable_auto_refresh": auto,
+                  "max_chunk_size": int(params.get("max_chunk_size", KB_DEFAULT_MAX_CHUNK)),
+                  "min_chunk_size": int(params.get("min_chunk_size", KB_DEFAULT_MIN_CHUNK)),
+                  "knowledge_base_sources": sources}
+            if auto:
+                kb["last_refreshed_timestamp"] = now_ms()
+            self.knowledge_bases[kb_id] = kb
+            self.kb_content.update(content)
+            self.mark_created(kb_id)
+            return kb
+
+    def add_kb_sources(self, kb_id: str, params: dict, files: list[tuple[str, bytes]]) -> dict:
+        check_kb_params(self.schema, params, create=False, files=files)
+        if not (params.get("knowledge_base_texts") or params.get("knowledge_base_urls") or files):
+            raise bad_request("no sources to add: give knowledge_base_texts, knowledge_base_urls or "
+                              "knowledge_base_files")
+        with self.lock:
+            kb = self.kb(kb_id)
+            added, content = self._new_sources(kb_id, params, files)
+            sources = kb["knowledge_base_sources"] + added
+            self._check_source_counts(sources)
+            kb = {**kb, "knowledge_base_sources": sources}
+            self.knowledge_bases[kb_id] = kb
+            self.kb_content.update(content)
+            return kb
+
+    def delete_kb_source(self, kb_id: str, source_id: str) -> dict:
+        with self.lock:
+            kb = self.kb(kb_id)
+            gone = [s for s in kb["knowledge_base_sources"] if s["source_id"] == source_id]
+            if not gone:
+                raise ApiError(404, f"Source {source_id} not found in knowledge base {kb_id}")
+            kb = {**kb, "knowledge_base_sources": [s for s in kb["knowledge_base_sources"]
+                                                   if s["source_id"] != source_id]}
+            self.knowledge_bases[kb_id] = kb
+            for source in gone:
+                self.kb_content.pop(source.get("content_url") or source.get("file_url"), None)
+            return kb
+
+    def kb_users(self, kb_id: str) -> list[str]:
+        """What still uses a knowledge base: an LLM whose latest version lists it, or the LLM
+        version an agent's latest published version answers calls with."""
+        users = [llm_id for llm_id, versions in self.llms.items()
+                 if kb_id in (versions[-1].get("knowledge_base_ids") or ())]
+        for agent_id, versions in self.agents.items():
+            published = [v for v in versions if v.get("is_published")]
+            llm = self.llm_for(published[-1]) if published else None
+            if llm is not None and kb_id in (llm.get("knowledge_base_ids") or ()) and llm["llm_id"] not in users:
+                users.append(f"{llm['llm_id']} version {llm['version']} (published agent {agent_id})")
+        return users
+
+    def delete_kb(self, kb_id: str) -> None:
+        with self.lock:
+            kb = self.kb(kb_id)
+            users = self.kb_users(kb_id)
+            if users:
+                raise ApiError(400, f"Knowledge base {kb_id} is in use by Retell LLM {', '.join(users)}; "
+                                    "remove it from their knowledge_base_ids (and publish the agents) first")
+            del self.knowledge_bases[kb_id]
+            for source in kb["knowledge_base_sources"]:
+                self.kb_content.pop(source.get("content_url") or source.get("file_url"), None)
 
     # ---- phone numbers ----
 

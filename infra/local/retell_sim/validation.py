@@ -7,14 +7,17 @@ from __future__ import annotations
 import json
 import re
 import threading
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, Union, get_args, get_origin
 
 import typing_extensions
-from retell.types import agent_list_params, phone_number_update_params
+from retell.types import (agent_list_params, knowledge_base_add_sources_params, knowledge_base_create_params,
+                          phone_number_update_params)
 from retell.types.phone_call_response import PhoneCallResponse
 
-from .limits import MAX_JSON_DEPTH, MAX_STRING_CHARS
+from .limits import (KB_DEFAULT_MAX_CHUNK, KB_DEFAULT_MIN_CHUNK, KB_FILE_TYPES, KB_FILENAME_MAX_CHARS,
+                     KB_NAME_MAX_CHARS, KB_TEXT_MAX_CHARS, KB_TITLE_MAX_CHARS, MAX_JSON_DEPTH, MAX_STRING_CHARS)
 from .wire import bad_request
 
 
@@ -197,6 +200,61 @@ def parse_json_body(raw: bytes) -> Any:
         raise bad_request("body is not valid JSON") from None
     scan_json(value)
     return value
+
+
+def http_url(value: str) -> bool:
+    """An absolute http(s) URL with a host and no whitespace or control characters."""
+    if not value or re.search(r"[\x00-\x20\x7f]", value):
+        return False
+    try:
+        url = urllib.parse.urlsplit(value)
+        url.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return False
+    return url.scheme in ("http", "https") and bool(url.hostname)
+
+
+def check_kb_params(schema: Schema, params: dict, create: bool, files: Sequence[tuple[str, bytes]] = ()) -> None:
+    """A create-knowledge-base (create) or add-knowledge-base-sources body, decoded from its form
+    (or a seed entry): the SDK's types, then what Retell documents (a name under 40 characters,
+    valid URLs, min_chunk_size below max_chunk_size, the document formats) and our bounds."""
+    td = knowledge_base_create_params.KnowledgeBaseCreateParams if create \
+        else knowledge_base_add_sources_params.KnowledgeBaseAddSourcesParams
+    schema.check(params, td, skip={"knowledge_base_files"})
+    if create:
+        name = params["knowledge_base_name"]
+        if not name.strip():
+            raise bad_request("knowledge_base_name must not be empty")
+        if len(name) > KB_NAME_MAX_CHARS:
+            raise bad_request(f"knowledge_base_name must be less than {KB_NAME_MAX_CHARS + 1} characters")
+        low, high = params.get("min_chunk_size"), params.get("max_chunk_size")
+        for key, value in (("min_chunk_size", low), ("max_chunk_size", high)):
+            if value is not None and value < 1:
+                raise bad_request(f"{key} must be a positive integer")
+        if (low if low is not None else KB_DEFAULT_MIN_CHUNK) >= (high if high is not None else KB_DEFAULT_MAX_CHUNK):
+            raise bad_request("min_chunk_size must be less than max_chunk_size")
+    for i, text in enumerate(params.get("knowledge_base_texts") or ()):
+        if not text["title"].strip():
+            raise bad_request(f"knowledge_base_texts[{i}].title must not be empty")
+        if len(text["title"]) > KB_TITLE_MAX_CHARS:
+            raise bad_request(f"knowledge_base_texts[{i}].title is longer than {KB_TITLE_MAX_CHARS} characters")
+        if not text["text"].strip():
+            raise bad_request(f"knowledge_base_texts[{i}].text must not be empty")
+        if len(text["text"]) > KB_TEXT_MAX_CHARS:
+            raise bad_request(f"knowledge_base_texts[{i}].text is longer than {KB_TEXT_MAX_CHARS} characters")
+    for i, url in enumerate(params.get("knowledge_base_urls") or ()):
+        if not http_url(url):
+            raise bad_request(f"knowledge_base_urls[{i}] must be a valid http(s) URL")
+    for i, (filename, data) in enumerate(files):
+        suffix = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+        if not filename.strip() or len(filename) > KB_FILENAME_MAX_CHARS or "/" in filename or "\\" in filename:
+            raise bad_request(f"knowledge_base_files[{i}] needs a file name of 1-{KB_FILENAME_MAX_CHARS} "
+                              "characters without a path")
+        if suffix not in KB_FILE_TYPES:
+            raise bad_request(f"knowledge_base_files[{i}] ({filename}): unsupported file type; "
+                              f"supported: {', '.join(sorted(KB_FILE_TYPES))}")
+        if not data:
+            raise bad_request(f"knowledge_base_files[{i}] ({filename}) is empty")
 
 
 class AgentListBody(typing_extensions.TypedDict, total=False):

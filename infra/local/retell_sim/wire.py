@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 INVALID_FORMAT = "Invalid request format, please check API reference."  # Retell's 400 message
@@ -22,6 +23,13 @@ def new_id(prefix: str) -> str:
 def dumps(obj: Any) -> str:
     """Compact JSON as Retell sends it (JSON.stringify: no spaces, UTF-8 not escaped)."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A non-JSON answer: the bytes and their Content-Type (a voice preview, a knowledge base text)."""
+    data: bytes
+    content_type: str
 
 
 class ApiError(Exception):

@@ -57,6 +57,197 @@ pub struct ToolSpec {
     pub speak_during_execution: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speak_after_execution: Option<bool>,
+    /// transfer_call: `cold` (default) or `warm` (the staff member hears `whisper` first, the
+    /// caller `hold_music` meanwhile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<String>,
+    /// warm transfer: what the staff member hears before the caller is put through (dynamic
+    /// variables allowed: "{{customer_name}} fragt nach einem Termin").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whisper: Option<String>,
+    /// warm transfer: `none`, `relaxing_sound`, `uplifting_beats` or `ringtone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_music: Option<String>,
+    /// agent_swap: the agent that takes the call over, and its version (none: latest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<u64>,
+    /// agent_swap: `both_agents` (default) or `only_destination_agent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_call_analysis: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_current_voice: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_current_language: Option<bool>,
+    /// press_digit: how long to wait before pressing (0..=5000 ms; Retell's default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// extract_dynamic_variable: the variables to fill from the conversation, each as
+    /// `post_call_analysis_data` writes one (`type`, `name`, `description`, enum `choices`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variables: Option<Vec<Value>>,
+}
+
+impl ToolSpec {
+    /// The optional fields this entry sets (besides `function`, `type` and `name`).
+    fn fields_set(&self) -> Vec<&'static str> {
+        let set = [
+            ("description", self.description.is_some()),
+            ("number", self.number.is_some()),
+            ("url", self.url.is_some()),
+            ("parameters", self.parameters.is_some()),
+            ("timeout_ms", self.timeout_ms.is_some()),
+            (
+                "speak_during_execution",
+                self.speak_during_execution.is_some(),
+            ),
+            (
+                "speak_after_execution",
+                self.speak_after_execution.is_some(),
+            ),
+            ("transfer", self.transfer.is_some()),
+            ("whisper", self.whisper.is_some()),
+            ("hold_music", self.hold_music.is_some()),
+            ("agent_id", self.agent_id.is_some()),
+            ("agent_version", self.agent_version.is_some()),
+            ("post_call_analysis", self.post_call_analysis.is_some()),
+            ("keep_current_voice", self.keep_current_voice.is_some()),
+            (
+                "keep_current_language",
+                self.keep_current_language.is_some(),
+            ),
+            ("delay_ms", self.delay_ms.is_some()),
+            ("variables", self.variables.is_some()),
+        ];
+        set.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect()
+    }
+}
+
+/// The fields each tool type may set (besides `type` and `name`).
+fn allowed_fields(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "end_call" => &["description"],
+        "transfer_call" => &["description", "number", "transfer", "whisper", "hold_music"],
+        "agent_swap" => &[
+            "description",
+            "agent_id",
+            "agent_version",
+            "post_call_analysis",
+            "keep_current_voice",
+            "keep_current_language",
+            "speak_during_execution",
+        ],
+        "press_digit" => &["description", "delay_ms"],
+        "extract_dynamic_variable" => &["description", "variables"],
+        "custom" => &[
+            "description",
+            "url",
+            "parameters",
+            "timeout_ms",
+            "speak_during_execution",
+            "speak_after_execution",
+        ],
+        _ => return None,
+    })
+}
+
+const HOLD_MUSIC: &[&str] = &["none", "relaxing_sound", "uplifting_beats", "ringtone"];
+const ANALYSIS_TYPES: &[&str] = &["string", "enum", "boolean", "number"];
+
+/// One analysis variable as Retell takes it (`post_call_analysis_data`, and the variables of
+/// `extract_dynamic_variable`): a known type, a name usable as a variable, a description, and
+/// for an enum its choices.
+pub fn check_analysis_variable(v: &Value) -> Result<String, String> {
+    let Some(o) = v.as_object() else {
+        return Err("each variable is an object with type, name and description".into());
+    };
+    let text = |k: &str| o.get(k).and_then(Value::as_str);
+    let name = text("name").unwrap_or_default();
+    if !is_variable_name(name) {
+        return Err(format!(
+            "variable name {:?} must be 1-64 of a-z, 0-9 and _",
+            name.chars().take(64).collect::<String>()
+        ));
+    }
+    let kind = text("type").unwrap_or_default();
+    if !ANALYSIS_TYPES.contains(&kind) {
+        return Err(format!(
+            "{name}: type must be one of {}",
+            ANALYSIS_TYPES.join(", ")
+        ));
+    }
+    match text("description") {
+        Some(d) if !d.trim().is_empty() && d.chars().count() <= 2000 => {}
+        _ => {
+            return Err(format!(
+                "{name}: a description (1-2000 characters) is required"
+            ))
+        }
+    }
+    let allowed: &[&str] = match kind {
+        "enum" => &[
+            "type",
+            "name",
+            "description",
+            "choices",
+            "required",
+            "conditional_prompt",
+        ],
+        "string" => &[
+            "type",
+            "name",
+            "description",
+            "examples",
+            "required",
+            "conditional_prompt",
+        ],
+        _ => &[
+            "type",
+            "name",
+            "description",
+            "required",
+            "conditional_prompt",
+        ],
+    };
+    if let Some(extra) = o.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(format!(
+            "{name}: a {kind} variable has no field {:?}",
+            extra.chars().take(40).collect::<String>()
+        ));
+    }
+    if kind == "enum" {
+        let choices = o.get("choices").and_then(Value::as_array);
+        let ok = choices.is_some_and(|c| {
+            !c.is_empty()
+                && c.len() <= 50
+                && c.iter()
+                    .all(|x| x.as_str().is_some_and(|s| !s.is_empty() && s.len() <= 200))
+        });
+        if !ok {
+            return Err(format!("{name}: an enum needs 1-50 choices, each text"));
+        }
+    }
+    Ok(name.to_owned())
+}
+
+fn is_variable_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// A list of analysis variables, each checked, no name twice.
+fn check_analysis_variables(list: &[Value]) -> Result<(), String> {
+    let mut names = BTreeSet::new();
+    for v in list {
+        let name = check_analysis_variable(v)?;
+        if !names.insert(name.clone()) {
+            return Err(format!("variable {name} is listed twice"));
+        }
+    }
+    Ok(())
 }
 
 /// A file that cannot be used, and where.
@@ -350,6 +541,36 @@ impl AgentFile {
                 );
             }
         }
+        if let Some(tz) = &a.timezone {
+            if tz.parse::<chrono_tz::Tz>().is_err() {
+                return err(
+                    &["agent", "timezone"],
+                    format!(
+                        "timezone {:?} is not an IANA time zone (Europe/Berlin)",
+                        tz.chars().take(64).collect::<String>()
+                    ),
+                );
+            }
+        }
+        if let Some(ms) = a.webhook_timeout_ms {
+            if !(1_000..=60_000).contains(&ms) {
+                return err(
+                    &["agent", "webhook_timeout_ms"],
+                    format!("webhook_timeout_ms must be 1000 to 60000, not {ms}"),
+                );
+            }
+        }
+        if let Some(data) = &a.post_call_analysis_data {
+            if data.len() > 50 {
+                return err(
+                    &["agent", "post_call_analysis_data"],
+                    "post_call_analysis_data: at most 50 variables".into(),
+                );
+            }
+            if let Err(why) = check_analysis_variables(data) {
+                return err(&["agent", "post_call_analysis_data"], why);
+            }
+        }
         if let Some(pii) = &a.pii_config {
             if let Err(why) = check_pii_config(pii) {
                 return err(&["agent", "pii_config"], why);
@@ -452,11 +673,9 @@ impl AgentFile {
                             known_list
                         ));
                     }
+                    let own = ["timeout_ms", "speak_during_execution", "speak_after_execution"];
                     if tool.name.is_some()
-                        || tool.url.is_some()
-                        || tool.parameters.is_some()
-                        || tool.number.is_some()
-                        || tool.description.is_some()
+                        || tool.fields_set().iter().any(|f| !own.contains(f))
                     {
                         return at(format!("`function: {f}` takes its name, description, url and parameters from code (`sync` keeps them so); only timeout_ms and speak_* may be set"));
                     }
@@ -466,18 +685,17 @@ impl AgentFile {
                     let Some(name) = tool.name.clone() else {
                         return at(format!("a {kind} tool needs a name"));
                     };
+                    let Some(allowed) = allowed_fields(kind) else {
+                        return at(format!(
+                            "tool type {:?} is not supported in agent files (end_call, transfer_call, agent_swap, press_digit, extract_dynamic_variable, custom; or `function:`)",
+                            kind.chars().take(40).collect::<String>()
+                        ));
+                    };
+                    if let Some(extra) = tool.fields_set().into_iter().find(|f| !allowed.contains(f)) {
+                        return at(format!("a {kind} tool takes only name, {}; not {extra}", allowed.join(", ")));
+                    }
                     match kind.as_str() {
-                        "end_call" | "transfer_call" => {
-                            let extra = tool.url.is_some()
-                                || tool.parameters.is_some()
-                                || tool.timeout_ms.is_some()
-                                || tool.speak_during_execution.is_some()
-                                || tool.speak_after_execution.is_some()
-                                || (kind == "end_call" && tool.number.is_some());
-                            if extra {
-                                let number = if kind == "transfer_call" { " and number" } else { "" };
-                                return at(format!("{kind} takes only name, description{number}"));
-                            }
+                        "transfer_call" => {
                             let e164 = |n: &str| {
                                 shared::booking::phone::PhoneNumber::parse(n).is_ok_and(|p| p.as_str() == n)
                             };
@@ -489,10 +707,58 @@ impl AgentFile {
                                         && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
                                 })
                             };
-                            if kind == "transfer_call"
-                                && !tool.number.as_deref().is_some_and(|n| e164(n) || variable(n))
-                            {
+                            if !tool.number.as_deref().is_some_and(|n| e164(n) || variable(n)) {
                                 return at("transfer_call needs `number` in E.164 (+49…) or a dynamic variable ({{transfer_number}})".into());
+                            }
+                            match tool.transfer.as_deref() {
+                                None | Some("cold") => {
+                                    if tool.whisper.is_some() || tool.hold_music.is_some() {
+                                        return at("whisper and hold_music are for `transfer: warm`".into());
+                                    }
+                                }
+                                Some("warm") => {}
+                                Some(other) => {
+                                    return at(format!(
+                                        "transfer must be cold or warm, not {:?}",
+                                        other.chars().take(20).collect::<String>()
+                                    ))
+                                }
+                            }
+                            if let Some(w) = &tool.whisper {
+                                if w.trim().is_empty() || w.chars().count() > 1000 {
+                                    return at("whisper must be 1 to 1000 characters".into());
+                                }
+                            }
+                            if let Some(m) = &tool.hold_music {
+                                if !HOLD_MUSIC.contains(&m.as_str()) {
+                                    return at(format!("hold_music must be one of {}", HOLD_MUSIC.join(", ")));
+                                }
+                            }
+                        }
+                        "agent_swap" => {
+                            if !tool.agent_id.as_deref().is_some_and(is_plain_id) {
+                                return at("agent_swap needs the `agent_id` of the agent that takes over".into());
+                            }
+                            if let Some(p) = &tool.post_call_analysis {
+                                if p != "both_agents" && p != "only_destination_agent" {
+                                    return at("post_call_analysis must be both_agents or only_destination_agent".into());
+                                }
+                            }
+                        }
+                        "press_digit" if tool.delay_ms.is_some_and(|d| d > 5000) => {
+                            return at("delay_ms must be 0 to 5000".into());
+                        }
+                        "extract_dynamic_variable" => {
+                            if tool.description.as_deref().is_none_or(|d| d.trim().is_empty()) {
+                                return at("extract_dynamic_variable needs a description (when to extract)".into());
+                            }
+                            match &tool.variables {
+                                Some(v) if !v.is_empty() && v.len() <= 50 => {
+                                    if let Err(why) = check_analysis_variables(v) {
+                                        return at(why);
+                                    }
+                                }
+                                _ => return at("extract_dynamic_variable needs 1-50 `variables`".into()),
                             }
                         }
                         "custom" => {
@@ -507,11 +773,7 @@ impl AgentFile {
                                 return at("parameters must be a JSON schema object".into());
                             }
                         }
-                        other => {
-                            return at(format!(
-                                "tool type {other:?} is not supported in agent files (end_call, transfer_call, custom; or `function:`)"
-                            ))
-                        }
+                        _ => {}
                     }
                     name
                 }
@@ -520,7 +782,7 @@ impl AgentFile {
                 }
                 (None, None) => {
                     return at(
-                        "a tool needs `function: <name>` or `type: end_call|transfer_call|custom`"
+                        "a tool needs `function: <name>` or `type: end_call|transfer_call|agent_swap|press_digit|extract_dynamic_variable|custom`"
                             .into(),
                     )
                 }
@@ -566,7 +828,44 @@ impl AgentFile {
                     "transfer_call" => {
                         tool["transfer_destination"] =
                             json!({"type": "predefined", "number": t.number});
-                        tool["transfer_option"] = json!({"type": "cold_transfer"});
+                        tool["transfer_option"] = if t.transfer.as_deref() == Some("warm") {
+                            let mut warm = json!({"type": "warm_transfer"});
+                            if let Some(w) = &t.whisper {
+                                warm["private_handoff_option"] =
+                                    json!({"type": "static_message", "message": w});
+                            }
+                            if let Some(m) = &t.hold_music {
+                                warm["on_hold_music"] = json!(m);
+                            }
+                            warm
+                        } else {
+                            json!({"type": "cold_transfer"})
+                        };
+                    }
+                    "agent_swap" => {
+                        tool["agent_id"] = json!(t.agent_id);
+                        if let Some(v) = t.agent_version {
+                            tool["agent_version"] = json!(v);
+                        }
+                        tool["post_call_analysis_setting"] =
+                            json!(t.post_call_analysis.as_deref().unwrap_or("both_agents"));
+                        for (k, v) in [
+                            ("keep_current_voice", t.keep_current_voice),
+                            ("keep_current_language", t.keep_current_language),
+                            ("speak_during_execution", t.speak_during_execution),
+                        ] {
+                            if let Some(b) = v {
+                                tool[k] = json!(b);
+                            }
+                        }
+                    }
+                    "press_digit" => {
+                        if let Some(d) = t.delay_ms {
+                            tool["delay_ms"] = json!(d);
+                        }
+                    }
+                    "extract_dynamic_variable" => {
+                        tool["variables"] = json!(t.variables);
                     }
                     "custom" => {
                         tool["url"] = json!(t.url);
@@ -649,14 +948,54 @@ impl AgentFile {
                     description: text("description"),
                     ..Default::default()
                 },
-                "transfer_call" => ToolSpec {
-                    kind: Some("transfer_call".into()),
+                "transfer_call" => {
+                    let warm = tool
+                        .pointer("/transfer_option/type")
+                        .and_then(Value::as_str)
+                        == Some("warm_transfer");
+                    let option_text =
+                        |p: &str| tool.pointer(p).and_then(Value::as_str).map(str::to_owned);
+                    ToolSpec {
+                        kind: Some("transfer_call".into()),
+                        name,
+                        description: text("description"),
+                        number: option_text("/transfer_destination/number"),
+                        transfer: warm.then(|| "warm".to_owned()),
+                        whisper: option_text("/transfer_option/private_handoff_option/message")
+                            .filter(|_| warm),
+                        hold_music: option_text("/transfer_option/on_hold_music").filter(|_| warm),
+                        ..Default::default()
+                    }
+                }
+                "agent_swap" => ToolSpec {
+                    kind: Some("agent_swap".into()),
                     name,
                     description: text("description"),
-                    number: tool
-                        .pointer("/transfer_destination/number")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
+                    agent_id: text("agent_id"),
+                    agent_version: tool.get("agent_version").and_then(Value::as_u64),
+                    post_call_analysis: text("post_call_analysis_setting")
+                        .filter(|p| p != "both_agents"),
+                    keep_current_voice: tool.get("keep_current_voice").and_then(Value::as_bool),
+                    keep_current_language: tool
+                        .get("keep_current_language")
+                        .and_then(Value::as_bool),
+                    speak_during_execution: tool
+                        .get("speak_during_execution")
+                        .and_then(Value::as_bool),
+                    ..Default::default()
+                },
+                "press_digit" => ToolSpec {
+                    kind: Some("press_digit".into()),
+                    name,
+                    description: text("description"),
+                    delay_ms: tool.get("delay_ms").and_then(Value::as_u64),
+                    ..Default::default()
+                },
+                "extract_dynamic_variable" => ToolSpec {
+                    kind: Some("extract_dynamic_variable".into()),
+                    name,
+                    description: text("description"),
+                    variables: tool.get("variables").and_then(Value::as_array).cloned(),
                     ..Default::default()
                 },
                 other => {

@@ -84,6 +84,22 @@ impl Context {
         self.retell.as_ref().map(|(c, _)| c).map_err(Clone::clone)
     }
 
+    /// A Retell client with the key the company's calls are signed with (`RETELL_API_KEY`
+    /// wins, as for every command).
+    pub async fn retell_for_company(&self, company: &str) -> Result<RetellClient, String> {
+        if std::env::var("RETELL_API_KEY").is_ok_and(|k| !k.trim().is_empty()) {
+            return self.retell().cloned();
+        }
+        let ring = self
+            .stack
+            .key_ring(&self.aws)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.stack
+            .retell(ring.key_for(Some(company)))
+            .map_err(|e| e.to_string())
+    }
+
     /// The client and where its key came from (`test-connection` says which).
     pub fn retell_and_key_source(&self) -> Result<(&RetellClient, &'static str), &str> {
         self.retell

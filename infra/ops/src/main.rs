@@ -17,6 +17,7 @@ mod calcom_webhooks;
 mod commands;
 mod context;
 mod error;
+mod knowledge_base;
 mod output;
 mod player;
 mod privacy_check;

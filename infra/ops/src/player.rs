@@ -221,15 +221,21 @@ impl Player {
         self.webhook(&mut played, EventKind::CallEnded, &call, duplicate)
             .await;
         let analysis = match kind {
+            // As the default templates' post_call_analysis_data fills it (the funnel).
             CallKind::Appointment => json!({
-                "call_summary": format!("Der Anrufer hat einen Termin für {} angefragt; der Agent hat die Verfügbarkeit geprüft und {}.",
-                    line.service, if played.booked.is_some() { "den Termin gebucht" } else { "keinen Termin gebucht" }),
-                "user_sentiment": "Positive", "call_successful": played.booked.is_some(), "in_voicemail": false,
-                "custom_analysis_data": {}}),
+            "call_summary": format!("Der Anrufer hat einen Termin für {} angefragt; der Agent hat die Verfügbarkeit geprüft und {}.",
+                line.service, if played.booked.is_some() { "den Termin gebucht" } else { "keinen Termin gebucht" }),
+            "user_sentiment": "Positive", "call_successful": played.booked.is_some(), "in_voicemail": false,
+            "custom_analysis_data": if played.booked.is_some() {
+                json!({"wanted_appointment": true, "no_booking_reason": "none", "lost_at_quote": ""})
+            } else {
+                json!({"wanted_appointment": true, "no_booking_reason": "no_suitable_time",
+                       "lost_at_quote": conversation.last_agent_line()})
+            }}),
             CallKind::Question => json!({
                 "call_summary": "Der Anrufer hat nach den Öffnungszeiten gefragt.",
                 "user_sentiment": "Neutral", "call_successful": true, "in_voicemail": false,
-                "custom_analysis_data": {}}),
+                "custom_analysis_data": {"wanted_appointment": false, "no_booking_reason": "none", "lost_at_quote": ""}}),
             CallKind::NoAnswer => json!({
                 "call_summary": "Niemand hat abgenommen.", "user_sentiment": "Unknown",
                 "call_successful": false, "in_voicemail": false, "custom_analysis_data": {}}),
@@ -491,6 +497,17 @@ impl Conversation {
             let message = message.to_owned();
             self.say("agent", &message);
         }
+    }
+
+    /// What the agent said last (where a call without a booking ended).
+    fn last_agent_line(&self) -> String {
+        self.utterances
+            .iter()
+            .rev()
+            .find(|u| u["role"] == "agent")
+            .and_then(|u| u["content"].as_str())
+            .unwrap_or_default()
+            .to_owned()
     }
 
     fn write_into(&self, call: &mut serde_json::Map<String, Value>) {

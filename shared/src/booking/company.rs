@@ -40,7 +40,13 @@ pub struct Service {
     /// What it costs, as written (`"45"`, `"45-60"`, `"ab 45"`; `crate::booking::price`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<crate::booking::price::Price>,
+    /// What the service is, as the agent may describe it (at most 500 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
+
+/// Longest service description (a sentence or two the agent reads out).
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
 
 impl Service {
     pub fn timing(&self) -> ServiceTiming {
@@ -175,6 +181,13 @@ pub struct CompanySettings {
     /// none: the stack's defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privacy: Option<PrivacySettings>,
+    /// The currency of the services' prices (`EUR`, `CHF`, `GBP`, `USD`); none: euro.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<crate::booking::price::Currency>,
+    /// Questions callers ask and their answers (`crate::booking::faq`), the agent's knowledge
+    /// base at Retell.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faq: Vec<crate::booking::faq::FaqEntry>,
 }
 
 /// `transfer`: the number a caller can be put through to, and the hours it is staffed
@@ -374,7 +387,18 @@ impl Company {
             if s.duration_minutes == 0 {
                 return Err(invalid(format!("service {} has no duration", s.id)));
             }
+            if let Some(d) = &s.description {
+                if d.chars().count() > MAX_DESCRIPTION_CHARS
+                    || d.chars().any(|c| c.is_control() && c != '\n')
+                {
+                    return Err(invalid(format!(
+                        "service {}: the description must be at most {MAX_DESCRIPTION_CHARS} characters of text",
+                        short(&s.id)
+                    )));
+                }
+            }
         }
+        crate::booking::faq::check_faq(&settings.faq).map_err(invalid)?;
         if let CalendarBackend::CalCom(cal) = &settings.calendar {
             cal.check_base_url().map_err(invalid)?;
             cal.secret_stack(&settings.company_id).map_err(invalid)?;
@@ -461,6 +485,11 @@ impl Company {
 
     pub fn is_german(&self) -> bool {
         self.settings.language.starts_with("de")
+    }
+
+    /// The currency the services' prices are in.
+    pub fn currency(&self) -> crate::booking::price::Currency {
+        self.settings.currency.unwrap_or_default()
     }
 
     /// The last day a new appointment may be on, `today` being the company's local date.

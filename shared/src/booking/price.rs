@@ -63,6 +63,76 @@ impl Price {
     }
 }
 
+/// The currency a company's prices are in (`currency` in its settings; default euro).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Currency {
+    #[default]
+    #[serde(rename = "EUR")]
+    Euro,
+    #[serde(rename = "CHF")]
+    SwissFranc,
+    #[serde(rename = "GBP")]
+    Pound,
+    #[serde(rename = "USD")]
+    Dollar,
+}
+
+impl Currency {
+    /// The unit as spoken after an amount (singular and plural are the same in German).
+    fn unit(self, german: bool) -> &'static str {
+        match (self, german) {
+            (Currency::Euro, true) => "Euro",
+            (Currency::Euro, false) => "euros",
+            (Currency::SwissFranc, true) => "Franken",
+            (Currency::SwissFranc, false) => "Swiss francs",
+            (Currency::Pound, true) => "Pfund",
+            (Currency::Pound, false) => "pounds",
+            (Currency::Dollar, true) => "Dollar",
+            (Currency::Dollar, false) => "dollars",
+        }
+    }
+}
+
+/// An amount as a voice says it: `45`, `45,50` (German) / `45.50` (English).
+fn spoken_amount(cents: u32, german: bool) -> String {
+    if cents.is_multiple_of(100) {
+        (cents / 100).to_string()
+    } else if german {
+        format!("{},{:02}", cents / 100, cents % 100)
+    } else {
+        format!("{}.{:02}", cents / 100, cents % 100)
+    }
+}
+
+impl Price {
+    /// The price as the agent says it, in the company's language and currency:
+    /// "45 Euro", "zwischen 45 und 60 Euro", "ab 19,90 Euro" / "45 euros", "from 19.90 euros".
+    pub fn spoken(&self, currency: Currency, german: bool) -> String {
+        let unit = currency.unit(german);
+        let a = |c: u32| spoken_amount(c, german);
+        match (*self, german) {
+            (Price::Exactly(c), _) => format!("{} {unit}", a(c)),
+            (Price::Range { from, to }, true) => {
+                format!("zwischen {} und {} {unit}", a(from), a(to))
+            }
+            (Price::Range { from, to }, false) => {
+                format!("between {} and {} {unit}", a(from), a(to))
+            }
+            (Price::From(c), true) => format!("ab {} {unit}", a(c)),
+            (Price::From(c), false) => format!("from {} {unit}", a(c)),
+        }
+    }
+
+    /// The lowest and highest amount in cents (`None`: open-ended).
+    pub fn bounds(&self) -> (u32, Option<u32>) {
+        match *self {
+            Price::Exactly(c) => (c, Some(c)),
+            Price::Range { from, to } => (from, Some(to)),
+            Price::From(c) => (c, None),
+        }
+    }
+}
+
 fn amount(cents: u32) -> String {
     if cents.is_multiple_of(100) {
         (cents / 100).to_string()
@@ -127,6 +197,39 @@ mod tests {
             assert_eq!(parsed, price, "{text}");
             assert_eq!(parsed.to_string(), shown);
             assert_eq!(Price::parse(shown), Ok(price), "round trip {shown}");
+        }
+        for (price, currency, de, en) in [
+            (Price::Exactly(4500), Currency::Euro, "45 Euro", "45 euros"),
+            (
+                Price::Exactly(4550),
+                Currency::Euro,
+                "45,50 Euro",
+                "45.50 euros",
+            ),
+            (
+                Price::Range {
+                    from: 4500,
+                    to: 6000,
+                },
+                Currency::Euro,
+                "zwischen 45 und 60 Euro",
+                "between 45 and 60 euros",
+            ),
+            (
+                Price::From(1990),
+                Currency::SwissFranc,
+                "ab 19,90 Franken",
+                "from 19.90 Swiss francs",
+            ),
+            (
+                Price::Exactly(5),
+                Currency::Pound,
+                "0,05 Pfund",
+                "0.05 pounds",
+            ),
+        ] {
+            assert_eq!(price.spoken(currency, true), de);
+            assert_eq!(price.spoken(currency, false), en);
         }
         for bad in [
             "", "abc", "-5", "60-45", "45,555", "1e3", "9999999", "45 60", "ab", "€",

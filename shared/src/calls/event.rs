@@ -39,6 +39,7 @@ pub const DERIVED_FIELDS: &[&str] = &[
     "needs_follow_up",
     "booked_appointments",
     "booked_staff",
+    "asked_staff",
 ];
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -10,6 +10,7 @@ pub mod dead_letters;
 pub mod disconnection;
 pub mod event;
 pub mod export;
+pub mod funnel;
 pub mod ingest;
 pub mod queue;
 pub mod reconcile;

@@ -43,6 +43,7 @@ pub const KEPT_WHEN_ERASED: &[&str] = &[
     "latency",
     "booked_appointments",
     "booked_staff",
+    "asked_staff",
     "needs_follow_up",
 ];
 
@@ -269,7 +270,13 @@ impl CallRecord {
             record
                 .fields
                 .insert("booked_staff".to_owned(), Value::Array(staff));
-            for field in ["booked_appointments", "booked_staff"] {
+            let mut asked: Vec<&str> = tool_calls.iter().filter_map(|c| c.asked_staff()).collect();
+            asked.dedup();
+            record.fields.insert(
+                "asked_staff".to_owned(),
+                Value::Array(asked.into_iter().map(Value::from).collect()),
+            );
+            for field in ["booked_appointments", "booked_staff", "asked_staff"] {
                 record.field_rank.insert(field.to_owned(), rank);
             }
         }

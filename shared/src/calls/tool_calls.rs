@@ -74,6 +74,20 @@ impl ToolCall {
             .filter(|name| !name.is_empty() && name.chars().count() <= 60)
     }
 
+    /// Who the caller asked for in a `check_availability` call: its answer's `asked_staff` (a
+    /// display name, at most 60 characters).
+    pub fn asked_staff(&self) -> Option<&str> {
+        if self.name != "check_availability" {
+            return None;
+        }
+        self.result
+            .as_ref()?
+            .get("asked_staff")?
+            .as_str()
+            .map(str::trim)
+            .filter(|name| !name.is_empty() && name.chars().count() <= 60)
+    }
+
     /// The appointment a `book_appointment` call booked (its answer said `success: true` with
     /// one of this service's appointment ids).
     pub fn booked_appointment(&self) -> Option<&str> {

@@ -85,6 +85,21 @@ impl Args {
         }
     }
 
+    /// A yes/no: a JSON boolean, or the text `true` / `false` (as some LLMs send it).
+    pub fn flag(&self, name: &str) -> Result<Option<bool>, ArgError> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(_)) => match self.text(name)? {
+                None => Ok(None),
+                Some(t) if t.eq_ignore_ascii_case("true") => Ok(Some(true)),
+                Some(t) if t.eq_ignore_ascii_case("false") => Ok(Some(false)),
+                Some(_) => Err(ArgError::Unreadable),
+            },
+            Some(_) => Err(ArgError::WrongType),
+        }
+    }
+
     /// A number: a JSON number, or text holding just a (finite) number.
     pub fn number(&self, name: &str) -> Result<Option<f64>, ArgError> {
         match self.value(name) {
@@ -171,6 +186,11 @@ pub(crate) fn argument_label(name: &str) -> (&'static str, &'static str, &'stati
         ),
         "notes" => ("die Notiz", "Die Notiz", "the note"),
         "duration" => ("die Dauer", "Die Dauer", "the duration"),
+        "week" => (
+            "die Angabe zur Woche",
+            "Die Angabe zur Woche",
+            "whether you mean the week",
+        ),
         "staff" => (
             "den Namen der Mitarbeiterin oder des Mitarbeiters",
             "Der Name der Mitarbeiterin oder des Mitarbeiters",

@@ -166,6 +166,10 @@ impl ToolContext<'_> {
                 "Was soll ich kurz notieren?",
                 "What should I note, in short?",
             ),
+            "week" => (
+                "Möchten Sie die Zeiten für einen Tag oder für die ganze Woche?",
+                "Would you like the hours of one day or of the whole week?",
+            ),
             "duration" => (
                 "Wie viele Minuten soll der Termin dauern?",
                 "How many minutes should the appointment take?",

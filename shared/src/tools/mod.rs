@@ -11,6 +11,8 @@
 //!   number proven by a knowledge check);
 //! - [`context`]: what a tool runs with, its argument readers that answer with a spoken
 //!   refusal, and the replies;
+//! - [`offline`]: a tool run with no calendar behind it (tools that read only the settings,
+//!   and tests);
 //! - [`staff`]: the `staff` argument (a person asked for by name) and people named in replies.
 //!
 //! Replies are always HTTP 200 JSON with a short `message` the agent can speak, in the company's
@@ -26,6 +28,7 @@ pub mod args;
 pub mod caller;
 pub mod context;
 pub mod lambda;
+pub mod offline;
 pub mod parameters;
 pub mod service;
 pub mod staff;

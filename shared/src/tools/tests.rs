@@ -212,18 +212,8 @@ fn deeply_nested_requests_are_malformed_not_a_crash() {
     );
 }
 
-/// A calendar whose DynamoDB points nowhere: a test using it passes only if nothing asks it.
 fn unreachable_calendar() -> crate::calendar::CompanyCalendar {
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::Config::builder()
-            .region(aws_sdk_dynamodb::config::Region::new("eu-central-1"))
-            .endpoint_url("http://127.0.0.1:9")
-            .build(),
-    );
-    crate::calendar::CompanyCalendar::native(crate::calendar::NativeCalendar::new(
-        client,
-        "unreachable",
-    ))
+    super::offline::unreachable_calendar()
 }
 
 /// A tool context for the demo salon on 2025-01-15 (a Wednesday), 08:00 in Berlin. Its

@@ -12,7 +12,8 @@ use shared::calls::stats::{CallStats, StaffBookings};
 
 use super::{cost, layout, number, percent, Ctx, PageError};
 use crate::charts::{bars, split, Bar};
-use crate::data;
+use crate::data::{self, FunnelView};
+use shared::calls::funnel::{Stage, ANYONE};
 
 /// Longest range one page shows.
 pub const MAX_DAYS: i64 = 366;
@@ -72,7 +73,12 @@ pub async fn page(ctx: Ctx, Query(q): Query<AnalyticsQuery>) -> Result<Response,
     if q.format.as_deref() == Some("csv") {
         return Ok(csv(&ctx.company.id, from, to, &days));
     }
-    let markup = render(&ctx, from, to, &days, &staff);
+    let funnel = app
+        .data
+        .funnel(&ctx.company, from, to)
+        .await
+        .map_err(|e| PageError::from_data(e, lang))?;
+    let markup = render(&ctx, from, to, &days, &staff, Some(&funnel));
     Ok(ctx.respond(markup))
 }
 
@@ -84,6 +90,7 @@ pub fn render(
     to: NaiveDate,
     days: &[(NaiveDate, CallStats)],
     staff: &StaffBookings,
+    funnel: Option<&FunnelView>,
 ) -> maud::Markup {
     let lang = ctx.lang;
     let total = days
@@ -147,6 +154,7 @@ pub fn render(
         @if !per_staff.is_empty() {
             div.per-staff { (bars(ctx.t("bookings_per_staff"), &per_staff, 1)) }
         }
+        @if let Some(f) = funnel { (funnel_section(ctx, f)) }
         (bars(ctx.t("calls_per_hour"), &hours, 2))
         (bars(ctx.t("duration_distribution"), &durations, 1))
         (split(ctx.t("sentiment"), &[
@@ -162,6 +170,118 @@ pub fn render(
     };
     let title = format!("{} · {from} – {to}", ctx.t("analytics"));
     layout(ctx, "analytics", &title, body)
+}
+
+/// The booking funnel: calls → wanted an appointment → booked, per agent version and per
+/// staff member, and the calls lost on the way with their reason and turn.
+fn funnel_section(ctx: &Ctx, f: &FunnelView) -> maud::Markup {
+    let lang = ctx.lang;
+    let r = &f.report;
+    let n = |v: u64| number(v as i64, lang);
+    let row = |label: maud::Markup, s: &Stage| {
+        html! {
+            tr {
+                td { (label) }
+                td.num { (n(s.calls)) }
+                td.num { (n(s.wanted)) }
+                td.num { (n(s.booked)) }
+                td.num { (percent(s.booked as i64, s.wanted as i64, lang)) }
+            }
+        }
+    };
+    let head = html! {
+        thead { tr {
+            th {} th { (ctx.t("calls")) } th { (ctx.t("funnel_wanted")) } th { (ctx.t("funnel_booked")) } th { (ctx.t("funnel_rate")) }
+        } }
+    };
+    let stages = [
+        Bar {
+            label: ctx.t("calls").into(),
+            value: r.total.calls as f64,
+            title: n(r.total.calls),
+        },
+        Bar {
+            label: ctx.t("funnel_wanted").into(),
+            value: r.total.wanted as f64,
+            title: n(r.total.wanted),
+        },
+        Bar {
+            label: ctx.t("funnel_booked").into(),
+            value: r.total.booked as f64,
+            title: n(r.total.booked),
+        },
+    ];
+    html! {
+        section.funnel {
+            h2 { (ctx.t("funnel")) }
+            p.note { (ctx.t("funnel_help")) }
+            @if r.cut { p.error role="alert" { (ctx.t("funnel_cut")) } }
+            (bars(ctx.t("funnel"), &stages, 1))
+            @if r.unanalysed > 0 {
+                p.note { (ctx.t("funnel_unanalysed")) ": " (n(r.unanalysed)) }
+            }
+            table.funnel-versions {
+                caption { (ctx.t("funnel_by_version")) }
+                (head)
+                tbody {
+                    @for ((agent, version), s) in &r.by_version {
+                        (row(html! { code { (agent) } " · " (version.map_or("–".to_owned(), |v| format!("v{v}"))) }, s))
+                    }
+                }
+            }
+            @if r.by_staff.keys().any(|k| k != ANYONE) {
+                table.funnel-staff {
+                    caption { (ctx.t("funnel_by_staff")) }
+                    (head)
+                    tbody {
+                        @for (name, s) in &r.by_staff {
+                            (row(html! { @if name == ANYONE { (ctx.t("funnel_anyone")) } @else { (name) } }, s))
+                        }
+                    }
+                }
+            }
+            h3 { (ctx.t("funnel_lost")) }
+            @if r.lost.is_empty() {
+                p.empty { "–" }
+            } @else {
+                table.lost-calls {
+                    thead { tr { th { (ctx.t("when")) } th { (ctx.t("funnel_reason")) } th { (ctx.t("funnel_turn")) } } }
+                    tbody {
+                        @for o in &r.lost {
+                            tr {
+                                td { a href=(ctx.link(&format!("/calls/{}", o.call_id))) {
+                                    (data::local_time(o.call_ts, &ctx.company.time_zone, "%d.%m.%Y %H:%M")) } }
+                                td { (o.reason.as_deref().map_or_else(|| "–".to_owned(), |r| reason_label(ctx, r))) }
+                                td {
+                                    @match (f.turns.get(&o.call_id), &o.lost_at_quote) {
+                                        (Some((turn, line)), _) => { span.turn { "#" (turn) } " " q { (line) } }
+                                        (None, Some(quote)) => { q { (quote) } }
+                                        (None, None) => { "–" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A `no_booking_reason` choice in the page's language (an unknown one as written).
+fn reason_label(ctx: &Ctx, reason: &str) -> String {
+    let key = match reason {
+        "no_suitable_time" => "reason_no_time",
+        "price" => "reason_price",
+        "service_not_offered" => "reason_not_offered",
+        "wanted_a_person" => "reason_person",
+        "caller_undecided" => "reason_undecided",
+        "caller_hung_up" => "reason_hung_up",
+        "technical_problem" => "reason_technical",
+        "other" => "reason_other",
+        other => return other.to_owned(),
+    };
+    ctx.t(key).to_owned()
 }
 
 /// The days of the range as CSV: one row a day, every counter of the statistics.

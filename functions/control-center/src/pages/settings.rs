@@ -166,6 +166,14 @@ pub fn render(ctx: &Ctx, stored: &StoredSettings, notice: Option<&str>) -> Marku
             label { (ctx.t("settings_notice")) input type="number" name="min_notice_minutes" min="0" max="100000" value=(s.min_notice_minutes); }
             label { (ctx.t("settings_horizon")) input type="number" name="max_advance_days" min="1" max="730" value=(s.max_advance_days); }
             label { (ctx.t("settings_step")) input type="number" name="slot_step_minutes" min="1" max="1440" value=(s.slot_step_minutes); }
+            @let currency = serde_json::to_value(s.currency.unwrap_or_default()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            label { (ctx.t("settings_currency"))
+                select name="currency" {
+                    @for code in ["EUR", "CHF", "GBP", "USD"] {
+                        option value=(code) selected[code == currency] { (code) }
+                    }
+                }
+            }
         }))
         (section_form(ctx, v, "hours", ctx.t("settings_hours"), week_inputs("hours", Some(&s.hours), ctx)))
         (section_form(ctx, v, "breaks", ctx.t("settings_breaks"), html! {
@@ -182,7 +190,7 @@ pub fn render(ctx: &Ctx, stored: &StoredSettings, notice: Option<&str>) -> Marku
             table.services {
                 thead { tr {
                     th { "ID" } th { (ctx.t("settings_names")) } th { (ctx.t("settings_duration")) }
-                    th { (ctx.t("settings_buffer")) } th { (ctx.t("settings_price")) } th { (ctx.t("settings_remove")) }
+                    th { (ctx.t("settings_buffer")) } th { (ctx.t("settings_price")) } th { (ctx.t("settings_description")) } th { (ctx.t("settings_remove")) }
                 } }
                 tbody {
                     @for (i, svc) in s.services.iter().enumerate() {
@@ -192,6 +200,7 @@ pub fn render(ctx: &Ctx, stored: &StoredSettings, notice: Option<&str>) -> Marku
                             td { input type="number" name=(format!("service.{i}.duration")) min="1" max="1440" value=(svc.duration_minutes); }
                             td { input type="number" name=(format!("service.{i}.buffer")) min="0" max="1440" value=(svc.buffer_minutes); }
                             td { input type="text" name=(format!("service.{i}.price")) maxlength="40" placeholder="45 / 45-60 / ab 45" value=(svc.price.map(|p| p.to_string()).unwrap_or_default()); }
+                            td { textarea name=(format!("service.{i}.description")) rows="2" maxlength="500" { (svc.description.as_deref().unwrap_or_default()) } }
                             td { input type="checkbox" name=(format!("service.{i}.remove")); }
                         }
                     }
@@ -202,6 +211,7 @@ pub fn render(ctx: &Ctx, stored: &StoredSettings, notice: Option<&str>) -> Marku
                         td { input type="number" name=(format!("service.{n}.duration")) min="1" max="1440"; }
                         td { input type="number" name=(format!("service.{n}.buffer")) min="0" max="1440"; }
                         td { input type="text" name=(format!("service.{n}.price")) maxlength="40"; }
+                        td { textarea name=(format!("service.{n}.description")) rows="2" maxlength="500" {} }
                         td {}
                     }
                 }
@@ -238,6 +248,27 @@ pub fn render(ctx: &Ctx, stored: &StoredSettings, notice: Option<&str>) -> Marku
                 label { "ID" input type="text" name=(format!("staff.{n}.id")) maxlength="40" placeholder=(ctx.t("settings_new_id")); }
                 label { (ctx.t("settings_name")) input type="text" name=(format!("staff.{n}.name")) maxlength="60"; }
                 input type="hidden" name=(format!("staff.{n}.all_services")) value="on";
+            }
+        }))
+        (section_form(ctx, v, "faq", ctx.t("settings_faq"), html! {
+            p.note { (ctx.t("settings_faq_help")) }
+            table.faq {
+                thead { tr { th { (ctx.t("settings_question")) } th { (ctx.t("settings_answer")) } th { (ctx.t("settings_remove")) } } }
+                tbody {
+                    @for (i, e) in s.faq.iter().enumerate() {
+                        tr {
+                            td { input type="text" name=(format!("faq.{i}.question")) maxlength="300" value=(e.question); }
+                            td { textarea name=(format!("faq.{i}.answer")) rows="2" maxlength="2000" { (e.answer) } }
+                            td { input type="checkbox" name=(format!("faq.{i}.remove")); }
+                        }
+                    }
+                    @let n = s.faq.len();
+                    tr.new {
+                        td { input type="text" name=(format!("faq.{n}.question")) maxlength="300" placeholder=(ctx.t("settings_new_question")); }
+                        td { textarea name=(format!("faq.{n}.answer")) rows="2" maxlength="2000" {} }
+                        td {}
+                    }
+                }
             }
         }))
         section.settings-log {

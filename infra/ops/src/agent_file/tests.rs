@@ -197,3 +197,81 @@ fn export_round_trips_through_the_file() {
     let reread = parse(&exported.to_yaml()).expect("exported file parses");
     assert_eq!(reread.agent_id.as_deref(), Some("agent_1"));
 }
+
+const HEAD: &str = "agent:\n  agent_name: R\n  voice_id: v\n  timezone: Europe/Berlin\n  webhook_timeout_ms: 8000\nllm:\n  general_prompt: p\ntools:\n";
+
+const MORE_TOOLS: &str = "  - type: transfer_call\n    name: to_staff\n    number: '{{transfer_number}}'\n    transfer: warm\n    whisper: '{{customer_name}} fragt nach einem Termin'\n    hold_music: relaxing_sound\n  - type: agent_swap\n    name: to_english\n    description: Caller speaks English\n    agent_id: agent_en\n    agent_version: 3\n    keep_current_voice: false\n  - type: press_digit\n    name: press\n    delay_ms: 1500\n  - type: extract_dynamic_variable\n    name: remember\n    description: When the caller names their car\n    variables:\n      - {type: string, name: car_model, description: The car model}\n      - {type: enum, name: tyres, description: Which tyres, choices: [summer, winter]}\n";
+
+#[test]
+fn warm_transfers_swaps_digits_and_variables_are_files_too() {
+    let file = parse(&format!("{HEAD}{MORE_TOOLS}")).expect("tools");
+    assert_eq!(file.agent.timezone.as_deref(), Some("Europe/Berlin"));
+    assert_eq!(file.agent.webhook_timeout_ms, Some(8000));
+    let tools = file.general_tools(&|t| format!("https://x/{t}"));
+    assert_eq!(
+        tools[0]["transfer_option"],
+        json!({"type": "warm_transfer", "on_hold_music": "relaxing_sound",
+               "private_handoff_option": {"type": "static_message", "message": "{{customer_name}} fragt nach einem Termin"}})
+    );
+    assert_eq!(tools[1]["agent_id"], "agent_en");
+    assert_eq!(tools[1]["agent_version"], 3);
+    assert_eq!(tools[1]["post_call_analysis_setting"], "both_agents");
+    assert_eq!(
+        tools[2],
+        json!({"type": "press_digit", "name": "press", "delay_ms": 1500})
+    );
+    assert_eq!(
+        tools[3]["variables"][1]["choices"],
+        json!(["summer", "winter"])
+    );
+    // Back from Retell's shape: the same file.
+    let agent: shared::retell::api::Agent = serde_json::from_value(json!({
+        "agent_id": "agent_1", "response_engine": {"type": "retell-llm", "llm_id": "llm_1"},
+        "agent_name": "R", "voice_id": "v", "timezone": "Europe/Berlin", "webhook_timeout_ms": 8000
+    }))
+    .expect("agent");
+    let llm: shared::retell::api::RetellLlm = serde_json::from_value(
+        json!({"llm_id": "llm_1", "general_prompt": "p", "general_tools": tools}),
+    )
+    .expect("llm");
+    let exported = AgentFile::from_retell(&agent, &llm).expect("export");
+    assert_eq!(exported.tools, file.tools);
+    assert_eq!(exported.agent, file.agent);
+}
+
+#[test]
+fn bad_new_tools_and_settings_are_refused_with_their_line() {
+    let tool = |body: &str| format!("{HEAD}{body}");
+    let agent = |line: &str| {
+        format!("agent:\n  agent_name: R\n  voice_id: v\n  {line}\nllm:\n  general_prompt: p\n")
+    };
+    let cases: Vec<(&str, String, usize, &str)> = vec![
+        ("timezone", agent("timezone: Mars/Olympus"), 4, "IANA"),
+        ("timezone type", agent("timezone: {tz: 1}"), 4, "timezone"),
+        ("webhook timeout", agent("webhook_timeout_ms: 999999"), 4, "1000 to 60000"),
+        ("analysis type", agent("post_call_analysis_data: [{type: list, name: x, description: d}]"), 4, "type must be"),
+        ("analysis name", agent("post_call_analysis_data: [{type: string, name: 'Bad Name', description: d}]"), 4, "variable name"),
+        ("analysis enum", agent("post_call_analysis_data: [{type: enum, name: x, description: d}]"), 4, "choices"),
+        ("analysis twice", agent("post_call_analysis_data: [{type: string, name: x, description: d}, {type: boolean, name: x, description: e}]"), 4, "twice"),
+        ("analysis extra", agent("post_call_analysis_data: [{type: boolean, name: x, description: d, choices: [a]}]"), 4, "no field"),
+        ("analysis shape", agent("post_call_analysis_data: [wanted]"), 4, "object"),
+        ("warm field on cold", tool("  - type: transfer_call\n    name: t\n    number: '+4930123456'\n    whisper: hi\n"), 9, "transfer: warm"),
+        ("transfer kind", tool("  - type: transfer_call\n    name: t\n    number: '+4930123456'\n    transfer: lukewarm\n"), 9, "cold or warm"),
+        ("hold music", tool("  - type: transfer_call\n    name: t\n    number: '+4930123456'\n    transfer: warm\n    hold_music: jazz\n"), 9, "hold_music"),
+        ("swap without agent", tool("  - type: agent_swap\n    name: s\n"), 9, "agent_id"),
+        ("swap setting", tool("  - type: agent_swap\n    name: s\n    agent_id: a1\n    post_call_analysis: neither\n"), 9, "both_agents"),
+        ("swap url", tool("  - type: agent_swap\n    name: s\n    agent_id: a1\n    url: https://x\n"), 9, "not url"),
+        ("digit delay", tool("  - type: press_digit\n    name: p\n    delay_ms: 9000\n"), 9, "0 to 5000"),
+        ("digit number", tool("  - type: press_digit\n    name: p\n    number: '+4930123456'\n"), 9, "not number"),
+        ("extract without variables", tool("  - type: extract_dynamic_variable\n    name: e\n    description: d\n"), 9, "variables"),
+        ("extract without description", tool("  - type: extract_dynamic_variable\n    name: e\n    variables: [{type: number, name: n, description: d}]\n"), 9, "description"),
+        ("extract bad variable", tool("  - type: extract_dynamic_variable\n    name: e\n    description: d\n    variables: [{type: number, name: n}]\n"), 9, "description"),
+        ("unknown type", tool("  - type: send_sms\n    name: e\n"), 9, "not supported"),
+        ("function with extras", tool("  - function: get_service_info\n    delay_ms: 5\n"), 9, "from code"),
+    ];
+    for (what, text, line, needle) in &cases {
+        let err = parse(text).expect_err(what);
+        assert_eq!(err.line, *line, "{what}: {err}");
+        assert!(err.message.contains(needle), "{what}: {err}");
+    }
+}

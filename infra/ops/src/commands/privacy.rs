@@ -71,25 +71,6 @@ impl PrivacyCommand {
     }
 }
 
-/// A Retell client with the key the company's calls are signed with (`RETELL_API_KEY` wins,
-/// as for every command).
-async fn company_retell(
-    ctx: &Context,
-    company: &str,
-) -> Result<shared::retell::api::RetellClient, String> {
-    if std::env::var("RETELL_API_KEY").is_ok_and(|k| !k.trim().is_empty()) {
-        return ctx.retell().cloned();
-    }
-    let ring = ctx
-        .stack
-        .key_ring(&ctx.aws)
-        .await
-        .map_err(|e| e.to_string())?;
-    ctx.stack
-        .retell(ring.key_for(Some(company)))
-        .map_err(|e| e.to_string())
-}
-
 /// Who ran it, for the audit trail: the operating-system user.
 fn operator() -> String {
     let user = std::env::var("USER")
@@ -230,7 +211,7 @@ async fn erase(ctx: &Context, args: EraseArgs) -> CliResult {
         return Ok(Outcome::Failure);
     }
     // The company's own Retell account if it has one (its calls are there), else the default.
-    let own = company_retell(ctx, &subject.company_id).await;
+    let own = ctx.retell_for_company(&subject.company_id).await;
     let retell = match own.as_ref() {
         Ok(client) => Some(client),
         Err(why) => {

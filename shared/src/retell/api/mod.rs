@@ -348,6 +348,84 @@ impl RetellClient {
             .await
     }
 
+    // ---- knowledge bases ----
+
+    /// Creates a knowledge base of `texts` (title, text). Not idempotent: a retry after no
+    /// answer could create a second one, so only refusals Retell certainly did not act on are
+    /// retried.
+    pub async fn create_knowledge_base(
+        &self,
+        name: &str,
+        texts: &[KnowledgeBaseText],
+    ) -> Result<KnowledgeBase, RetellApiError> {
+        let body = multipart_texts(Some(name), texts);
+        let text = self
+            .attempt_raw(
+                Method::POST,
+                "/create-knowledge-base",
+                Some(body),
+                Idempotent::No,
+            )
+            .await?;
+        decode("/create-knowledge-base", &text)
+    }
+
+    pub async fn get_knowledge_base(&self, id: &str) -> Result<KnowledgeBase, RetellApiError> {
+        let path = format!("/get-knowledge-base/{}", segment(id));
+        self.send::<(), _>(Method::GET, &path, None, Idempotent::Yes)
+            .await
+            .map_err(|e| e.named(|| format!("knowledge base {id}")))
+    }
+
+    pub async fn list_knowledge_bases(&self) -> Result<Vec<KnowledgeBase>, RetellApiError> {
+        self.send::<(), _>(Method::GET, "/list-knowledge-bases", None, Idempotent::Yes)
+            .await
+    }
+
+    /// Deletes a knowledge base; one already gone after a retry counts as deleted.
+    pub async fn delete_knowledge_base(&self, id: &str) -> Result<(), RetellApiError> {
+        let path = format!("/delete-knowledge-base/{}", segment(id));
+        self.attempt_all(Method::DELETE, &path, None::<&()>, Idempotent::Delete)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.named(|| format!("knowledge base {id}")))
+    }
+
+    /// Adds text sources (not idempotent, as create).
+    pub async fn add_knowledge_base_texts(
+        &self,
+        id: &str,
+        texts: &[KnowledgeBaseText],
+    ) -> Result<KnowledgeBase, RetellApiError> {
+        let path = format!("/add-knowledge-base-sources/{}", segment(id));
+        let text = self
+            .attempt_raw(
+                Method::POST,
+                &path,
+                Some(multipart_texts(None, texts)),
+                Idempotent::No,
+            )
+            .await
+            .map_err(|e| e.named(|| format!("knowledge base {id}")))?;
+        decode(&path, &text)
+    }
+
+    pub async fn delete_knowledge_base_source(
+        &self,
+        id: &str,
+        source_id: &str,
+    ) -> Result<(), RetellApiError> {
+        let path = format!(
+            "/delete-knowledge-base-source/{}/source/{}",
+            segment(id),
+            segment(source_id)
+        );
+        self.attempt_all(Method::DELETE, &path, None::<&()>, Idempotent::Delete)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.named(|| format!("knowledge base {id} source {source_id}")))
+    }
+
     // ---- Retell LLMs ----
 
     pub async fn create_llm(&self, llm: &LlmSettings) -> Result<RetellLlm, RetellApiError> {
@@ -397,6 +475,19 @@ impl RetellClient {
     ) -> Result<RetellLlm, RetellApiError> {
         let path = format!("/update-retell-llm/{}", segment(llm_id));
         self.send(Method::PATCH, &path, Some(update), Idempotent::Yes)
+            .await
+            .map_err(|e| e.named(|| format!("Retell LLM {llm_id}")))
+    }
+
+    /// Sets the knowledge bases an LLM consults (its draft), leaving everything else.
+    pub async fn set_llm_knowledge_bases(
+        &self,
+        llm_id: &str,
+        knowledge_base_ids: &[String],
+    ) -> Result<RetellLlm, RetellApiError> {
+        let path = format!("/update-retell-llm/{}", segment(llm_id));
+        let body = json!({"knowledge_base_ids": knowledge_base_ids});
+        self.send(Method::PATCH, &path, Some(&body), Idempotent::Yes)
             .await
             .map_err(|e| e.named(|| format!("Retell LLM {llm_id}")))
     }
@@ -531,15 +622,29 @@ impl RetellClient {
         body: Option<&B>,
         idempotent: Idempotent,
     ) -> Result<String, RetellApiError> {
-        let url = format!("{}{}", self.base_url, path);
-        let shown = strip_query(path).to_owned();
         let body = match body {
-            Some(b) => Some(serde_json::to_vec(b).map_err(|e| RetellApiError::Decode {
-                path: shown.clone(),
-                reason: format!("request body: {e}"),
-            })?),
+            Some(b) => Some((
+                "application/json".to_owned(),
+                serde_json::to_vec(b).map_err(|e| RetellApiError::Decode {
+                    path: strip_query(path).to_owned(),
+                    reason: format!("request body: {e}"),
+                })?,
+            )),
             None => None,
         };
+        self.attempt_raw(method, path, body, idempotent).await
+    }
+
+    /// As [`Self::attempt_all`], with a body already encoded: `(content type, bytes)`.
+    async fn attempt_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(String, Vec<u8>)>,
+        idempotent: Idempotent,
+    ) -> Result<String, RetellApiError> {
+        let url = format!("{}{}", self.base_url, path);
+        let shown = strip_query(path).to_owned();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -548,9 +653,9 @@ impl RetellClient {
                 .request(method.clone(), &url)
                 .bearer_auth(&self.api_key)
                 .header("accept", "application/json");
-            if let Some(b) = &body {
+            if let Some((content_type, b)) = &body {
                 request = request
-                    .header("content-type", "application/json")
+                    .header("content-type", content_type.as_str())
                     .body(b.clone());
             }
             let retries_left = attempt <= self.retry.max_retries;
@@ -672,6 +777,37 @@ fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Durati
         .max(0) as f64
         / 1000.0;
     Some(Duration::from_secs_f64(secs.min(MAX_SECS)))
+}
+
+fn decode<T: DeserializeOwned>(path: &str, text: &str) -> Result<T, RetellApiError> {
+    serde_json::from_str(text).map_err(|e| RetellApiError::Decode {
+        path: strip_query(path).to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// A `multipart/form-data` body as Retell's knowledge-base endpoints take it (and the SDK sends
+/// it): the name as a field, the texts as one field holding their JSON array.
+fn multipart_texts(name: Option<&str>, texts: &[KnowledgeBaseText]) -> (String, Vec<u8>) {
+    let boundary = format!("retell-backend-{:016x}", fastrand::u64(..));
+    let mut body = String::new();
+    let mut field = |key: &str, value: &str| {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{key}\"\r\n\r\n{value}\r\n"
+        ));
+    };
+    if let Some(name) = name {
+        field("knowledge_base_name", name);
+    }
+    field(
+        "knowledge_base_texts",
+        &serde_json::to_string(texts).unwrap_or_else(|_| "[]".into()),
+    );
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (
+        format!("multipart/form-data; boundary={boundary}"),
+        body.into_bytes(),
+    )
 }
 
 fn strip_query(path: &str) -> &str {

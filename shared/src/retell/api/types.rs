@@ -77,6 +77,10 @@ settings! {
         stt_mode: String,
         webhook_url: String,
         webhook_events: Vec<String>,
+        /// How long Retell waits for the webhook (ms; Retell's default 10000).
+        webhook_timeout_ms: u64,
+        /// The agent's IANA time zone (Retell's default America/Los_Angeles).
+        timezone: String,
         response_engine: ResponseEngine,
     }
 }
@@ -128,10 +132,31 @@ pub struct ResponseEngine {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The LLM version (the SDK types it as a number: `2` and `2.0` both read as 2).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     pub version: Option<u64>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
+}
+
+/// A version number Retell may write as `2` or `2.0`; a fraction or a negative is refused.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => match (n.as_u64(), n.as_f64()) {
+            (Some(v), _) => Ok(Some(v)),
+            (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64 => {
+                Ok(Some(f as u64))
+            }
+            _ => Err(serde::de::Error::custom(format!(
+                "version {n} is not a whole number"
+            ))),
+        },
+    }
 }
 
 impl ResponseEngine {
@@ -228,6 +253,41 @@ pub struct Voice {
     pub accent: Option<String>,
     #[serde(default)]
     pub gender: Option<String>,
+    /// A short sample of the voice (Retell's public storage; locally the simulator's).
+    #[serde(default)]
+    pub preview_audio_url: Option<String>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// A text source of a knowledge base, as created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnowledgeBaseText {
+    pub title: String,
+    pub text: String,
+}
+
+/// A knowledge base as Retell answers it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KnowledgeBase {
+    pub knowledge_base_id: String,
+    pub knowledge_base_name: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub knowledge_base_sources: Option<Vec<KnowledgeBaseSource>>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// One source of a knowledge base (a text's `title`; URLs and documents have none).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KnowledgeBaseSource {
+    pub source_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub title: Option<String>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -527,6 +587,37 @@ impl Concurrency {
             Some(hard) if used >= hard => ConcurrencyState::AtLimit,
             _ if used >= limit => ConcurrencyState::Bursting,
             _ => ConcurrencyState::Within,
+        }
+    }
+}
+
+#[cfg(test)]
+mod response_engine_tests {
+    use super::*;
+
+    #[test]
+    fn an_llm_version_reads_as_a_whole_number() {
+        for (json, version) in [
+            (r#"{"type":"retell-llm","llm_id":"l","version":2}"#, Some(2)),
+            (
+                r#"{"type":"retell-llm","llm_id":"l","version":2.0}"#,
+                Some(2),
+            ),
+            (r#"{"type":"retell-llm","llm_id":"l","version":null}"#, None),
+            (r#"{"type":"retell-llm","llm_id":"l"}"#, None),
+        ] {
+            let engine: ResponseEngine = serde_json::from_str(json).expect(json);
+            assert_eq!(engine.version, version, "{json}");
+        }
+        for bad in [
+            r#"{"type":"x","version":2.5}"#,
+            r#"{"type":"x","version":-1}"#,
+            r#"{"type":"x","version":"2"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<ResponseEngine>(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 }
