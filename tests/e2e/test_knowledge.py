@@ -72,8 +72,10 @@ def test_sync_keeps_the_faq_knowledge_base_in_line_with_the_company(stack, tmp_p
     client = sdk(stack)
     original = json.loads((ROOT / "infra/local/companies/demo.json").read_text())["faq"]
     try:
-        # The demo company as its file has it (another test may have added a question).
+        # The demo company as its file has it (another test may have added a question), and its
+        # agent's draft published (another test may have left edits in it).
         load_demo(stack, tmp_path, original)
+        ops(stack, "agents", "publish", "agent_demo")
         _, report, _ = ops(stack, "sync", "--publish")
         kb = kb_of(client)
         assert kb is not None, report
@@ -104,7 +106,8 @@ def test_sync_keeps_the_faq_knowledge_base_in_line_with_the_company(stack, tmp_p
         code, refused, _ = ops(stack, "sync", check=False)
         assert code != 0 and kb_of(client) is not None, refused
         assert kb.knowledge_base_id not in llm_kbs(client)
-        ops(stack, "sync", "--publish")
+        _, deleted, _ = ops(stack, "sync", "--publish")
+        assert "agent_demo: published" in json.dumps(deleted["knowledge_bases"]), deleted
         assert kb_of(client) is None
         _, quiet, _ = ops(stack, "sync")
         assert not [r for r in quiet["knowledge_bases"] if r["company_id"] == "demo"], quiet

@@ -78,11 +78,8 @@ impl Tool for CheckAvailability {
             ctx.say(format!(" bei {}", p.name), format!(" with {}", p.name))
         });
         let mut reply = json!({"date": date.to_string(), "next_days": next});
-        // Who the caller asked for, by display name: the analytics funnel counts a call that
-        // wanted this person and booked no one against them (`calls::funnel`).
-        if let Some(p) = &person {
-            reply["asked_staff"] = json!(p.name);
-        }
+        // Who the caller asked for, by display name (the analytics funnel counts a call that
+        // wanted this person and booked no one against them: `calls::funnel`).
         if let Some(p) = person {
             reply["staff_asked"] = json!(p.name);
         }

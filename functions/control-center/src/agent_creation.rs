@@ -147,6 +147,13 @@ pub async fn create(
         })
         .await
         .map_err(CreateError::Retell)?;
+    // Retell keeps the agent's calls no longer than the company keeps its own, and no
+    // recording for a company that records nothing (docs/privacy.md).
+    let retention = shared::calls::retention::CallRetention::of_settings(
+        stored.settings.privacy.as_ref(),
+        app.retention_days,
+    );
+    let template_days = template.agent.data_storage_retention_days;
     let agent = retell
         .create_agent(&AgentSettings {
             agent_name: Some(new.agent_name.clone()),
@@ -154,6 +161,16 @@ pub async fn create(
             language: Some(new.language.as_str().into()),
             webhook_url: Some(app.wiring.webhook_url.clone()),
             response_engine: Some(ResponseEngine::retell_llm(&llm.llm_id)),
+            data_storage_retention_days: Some(
+                template_days.map_or(u64::from(retention.days), |d| {
+                    d.min(u64::from(retention.days))
+                }),
+            ),
+            data_storage_setting: if retention.record_calls {
+                template.agent.data_storage_setting.clone()
+            } else {
+                Some("basic_attributes_only".to_owned())
+            },
             ..template.agent.clone()
         })
         .await;

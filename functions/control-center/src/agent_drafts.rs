@@ -40,6 +40,10 @@ pub enum DraftError {
     Invalid(String),
     #[error("{0}")]
     Retell(RetellApiError),
+    /// The LLM's part (prompt, greeting, tools) was written, the agent's (name, voice,
+    /// language) was not.
+    #[error("prompt, greeting and tools were saved into the draft, name, voice and language were not ({0}): load the agent again and save those again")]
+    PartlySaved(String),
 }
 
 impl From<RetellApiError> for DraftError {
@@ -122,6 +126,16 @@ impl VersionSnapshot {
             .iter()
             .flat_map(|l| l.general_tools.iter().flatten())
             .filter_map(|t| t.get("name").and_then(Value::as_str))
+            .collect()
+    }
+
+    /// The knowledge bases the LLM consults (the company's FAQ, attached by `retell-ops sync`).
+    pub fn knowledge_bases(&self) -> Vec<&str> {
+        self.llm
+            .iter()
+            .flat_map(|l| l.other.get("knowledge_base_ids").and_then(Value::as_array))
+            .flatten()
+            .filter_map(Value::as_str)
             .collect()
     }
 
@@ -242,7 +256,7 @@ pub struct AgentDiff<'a> {
 impl<'a> AgentDiff<'a> {
     /// `draft` against `published` (nothing published: every field is new).
     pub fn between(published: Option<&'a VersionSnapshot>, draft: &'a VersionSnapshot) -> Self {
-        let side = |s: Option<&VersionSnapshot>| -> [(&'static str, String); 6] {
+        let side = |s: Option<&VersionSnapshot>| -> [(&'static str, String); 7] {
             [
                 ("agent_name", s.map(|s| s.name().to_owned())),
                 ("voice_id", s.map(|s| s.voice_id().to_owned())),
@@ -250,6 +264,7 @@ impl<'a> AgentDiff<'a> {
                 ("begin_message", s.map(|s| s.greeting().to_owned())),
                 ("tools", s.map(|s| s.tool_names().join(", "))),
                 ("webhook_url", s.map(|s| s.webhook_url().to_owned())),
+                ("knowledge_bases", s.map(|s| s.knowledge_bases().join(", "))),
             ]
             .map(|(field, value)| (field, value.unwrap_or_default()))
         };
@@ -506,15 +521,21 @@ pub async fn save(
 ) -> Result<u64, DraftError> {
     draft.check_stamp(expected)?;
     let mut version = draft.version();
-    if edit.agent != AgentSettings::default() {
-        version = retell.update_agent(agent_id, &edit.agent).await?.version;
-    }
-    if edit.llm != LlmSettings::default() {
+    let llm_written = edit.llm != LlmSettings::default();
+    if llm_written {
         let llm_id = draft
             .agent
             .llm_id()
             .ok_or_else(|| DraftError::Invalid("the agent has no Retell LLM".into()))?;
         retell.update_llm(llm_id, &edit.llm).await?;
+    }
+    if edit.agent != AgentSettings::default() {
+        version = match retell.update_agent(agent_id, &edit.agent).await {
+            Ok(agent) => agent.version,
+            // Two writes, no transaction at Retell: say which half is in the draft.
+            Err(e) if llm_written => return Err(DraftError::PartlySaved(e.to_string())),
+            Err(e) => return Err(e.into()),
+        };
     }
     Ok(version)
 }
@@ -525,9 +546,12 @@ pub async fn publish(
     agent_id: &str,
     expected: Option<&str>,
 ) -> Result<u64, DraftError> {
-    let draft = VersionSnapshot::read(retell, agent_id, None).await?;
+    let versions = AgentVersions::read(retell, agent_id).await?;
+    let draft = &versions.draft;
     draft.check_stamp(expected)?;
-    if draft.agent.is_published {
+    // Retell starts a new draft equal to what it published: publishing that again would only
+    // add an identical version.
+    if draft.agent.is_published || (versions.published.is_some() && versions.diff().is_empty()) {
         return Err(DraftError::NothingToPublish(draft.version()));
     }
     retell.publish_agent(agent_id, draft.version()).await?;
@@ -570,17 +594,35 @@ pub async fn restore(
         .map_err(|e| DraftError::Invalid(format!("version {version} cannot be read: {e}")))?;
     agent.webhook_url = None;
     agent.response_engine = None;
-    let written = retell.update_agent(agent_id, &agent).await?.version;
-    if let (Some(llm_id), Some(old_llm)) = (draft.agent.llm_id(), &old.llm) {
-        let mut llm = old_llm.settings().map_err(|e| {
-            DraftError::Invalid(format!("version {version}'s LLM cannot be read: {e}"))
-        })?;
-        if let (_, Some(repaired)) = wiring::project_tools_of(wiring, old_llm) {
-            llm.general_tools = Some(repaired);
+    // What Retell keeps and what the stack hears stay as they are now: an old version must not
+    // bring back a longer retention, recordings or fewer webhook events (docs/privacy.md).
+    let now = draft
+        .agent
+        .settings()
+        .map_err(|e| DraftError::Invalid(format!("the draft cannot be read: {e}")))?;
+    agent.data_storage_setting = now.data_storage_setting;
+    agent.data_storage_retention_days = now.data_storage_retention_days;
+    agent.pii_config = now.pii_config;
+    agent.webhook_events = now.webhook_events;
+    agent.webhook_timeout_ms = now.webhook_timeout_ms;
+    let llm_written = match (draft.agent.llm_id(), &old.llm) {
+        (Some(llm_id), Some(old_llm)) => {
+            let mut llm = old_llm.settings().map_err(|e| {
+                DraftError::Invalid(format!("version {version}'s LLM cannot be read: {e}"))
+            })?;
+            if let (_, Some(repaired)) = wiring::project_tools_of(wiring, old_llm) {
+                llm.general_tools = Some(repaired);
+            }
+            retell.update_llm(llm_id, &llm).await?;
+            true
         }
-        retell.update_llm(llm_id, &llm).await?;
+        _ => false,
+    };
+    match retell.update_agent(agent_id, &agent).await {
+        Ok(written) => Ok(written.version),
+        Err(e) if llm_written => Err(DraftError::PartlySaved(e.to_string())),
+        Err(e) => Err(e.into()),
     }
-    Ok(written)
 }
 
 #[cfg(test)]

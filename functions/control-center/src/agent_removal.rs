@@ -66,6 +66,18 @@ pub async fn remove(
     if !viewer.is_admin() {
         return Err(RemoveError::Forbidden);
     }
+    // The company that lists the agent, whichever page it was deleted from (an admin on the
+    // default company sees every agent of the account).
+    let owner = app
+        .data
+        .companies
+        .lookup(&shared::booking::directory::CompanyKey::Agent(
+            agent_id.to_owned(),
+        ))
+        .await
+        .map_err(|e| RemoveError::Settings(SettingsError::Backend(e.to_string())))?
+        .map(|c| c.id().to_owned());
+    let company_id = owner.as_deref().unwrap_or(company_id);
     let stored = match settings::read(&app.data.companies, company_id).await {
         Ok(s) => Some(s),
         // The default company without settings: nothing lists the agent.
@@ -78,10 +90,24 @@ pub async fn remove(
     if let Some(s) = stored.as_ref().filter(|_| listed) {
         without_agent(&s.settings, agent_id).map_err(RemoveError::StillNeeded)?;
     }
+    let llm_id = retell
+        .get_agent(agent_id, None)
+        .await
+        .map_err(RemoveError::Retell)?
+        .llm_id()
+        .map(str::to_owned);
     retell
         .delete_agent(agent_id)
         .await
         .map_err(RemoveError::Retell)?;
+    // Its LLM (prompt, tools, knowledge bases) goes with it, unless another agent answers with
+    // it (Retell refuses to delete an LLM in use).
+    if let Some(llm_id) = llm_id {
+        match retell.delete_llm(&llm_id).await {
+            Ok(()) => tracing::info!(llm = %llm_id, "the deleted agent's LLM deleted"),
+            Err(e) => tracing::info!(llm = %llm_id, reason = %e, "the deleted agent's LLM kept"),
+        }
+    }
     if !listed {
         return Ok(());
     }

@@ -83,7 +83,8 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("funnel_reason", "Grund", "Reason"),
     ("funnel_turn", "Wo es verloren ging", "Where it was lost"),
     ("funnel_unanalysed", "Anrufe ohne Auswertung (Agent ohne wanted_appointment)", "Calls without analysis (agent without wanted_appointment)"),
-    ("funnel_cut", "Mehr als 50.000 Anrufe im Zeitraum: gezählt sind die neuesten.", "More than 50,000 calls in the range: the newest are counted."),
+    ("funnel_unavailable", "Die Auswertung nach Anrufzielen ist gerade nicht lesbar; die übrigen Zahlen stimmen.", "The funnel cannot be read right now; the other figures are complete."),
+    ("funnel_cut", "Nicht alle Anrufe des Zeitraums konnten gelesen werden (mehr als 50.000, oder zu viele für eine Seite): gezählt sind die neuesten.", "Not every call of the range could be read (over 50,000, or too many for one page): the newest are counted."),
     ("reason_no_time", "keine passende Zeit", "no suitable time"),
     ("reason_price", "Preis", "price"),
     ("reason_not_offered", "Leistung nicht im Angebot", "service not offered"),
@@ -509,6 +510,7 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("agent_draft_version", "Entwurf", "Draft"),
     ("agent_published_version", "Veröffentlicht", "Published"),
     ("agent_other_settings", "Weitere Einstellungen", "Other settings"),
+    ("agent_knowledge_bases", "Wissensdatenbank (häufige Fragen)", "Knowledge base (FAQ)"),
 ];
 
 #[cfg(test)]

@@ -82,6 +82,9 @@ pub struct ControlCenter {
     pub wiring: Wiring,
     /// Callers' data for admins and the audit trail (AUDIT_TABLE; none on an older stack).
     pub privacy: Option<privacy::Privacy>,
+    /// The stack's default retention (`RETENTION_DAYS`): what a new agent has Retell keep for a
+    /// company without its own.
+    pub retention_days: u16,
     /// The Content-Security-Policy of every answer ([`content_security_policy`]).
     pub csp: HeaderValue,
 }
@@ -92,6 +95,8 @@ pub enum BuildError {
     Auth(#[from] auth::AuthError),
     #[error("{0}")]
     Aws(#[from] shared::platform::aws_json::AwsJsonError),
+    #[error("{0}")]
+    Config(#[from] shared::platform::config::ConfigError),
 }
 
 impl ControlCenter {
@@ -216,6 +221,9 @@ impl ControlCenter {
                 tool_url_template: config.tool_url_template.clone(),
                 tools: tool_catalog::definitions(),
             },
+            retention_days: shared::calls::retention::default_days(
+                &shared::platform::config::Env::from_process(),
+            )?,
             privacy: std::env::var("AUDIT_TABLE")
                 .ok()
                 .filter(|t| !t.is_empty())

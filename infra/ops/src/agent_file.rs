@@ -154,6 +154,8 @@ fn allowed_fields(kind: &str) -> Option<&'static [&'static str]> {
 
 const HOLD_MUSIC: &[&str] = &["none", "relaxing_sound", "uplifting_beats", "ringtone"];
 const ANALYSIS_TYPES: &[&str] = &["string", "enum", "boolean", "number"];
+/// `type: system-presets` entries of `post_call_analysis_data`: Retell's own analysis fields.
+const PRESETS: &[&str] = &["call_summary", "call_successful", "user_sentiment"];
 
 /// One analysis variable as Retell takes it (`post_call_analysis_data`, and the variables of
 /// `extract_dynamic_variable`): a known type, a name usable as a variable, a description, and
@@ -164,6 +166,29 @@ pub fn check_analysis_variable(v: &Value) -> Result<String, String> {
     };
     let text = |k: &str| o.get(k).and_then(Value::as_str);
     let name = text("name").unwrap_or_default();
+    // Retell's own fields (summary, success, sentiment) with a prompt of the agent's.
+    if text("type") == Some("system-presets") {
+        if !PRESETS.contains(&name) {
+            return Err(format!(
+                "a system-presets entry names one of {}",
+                PRESETS.join(", ")
+            ));
+        }
+        let allowed = [
+            "type",
+            "name",
+            "description",
+            "required",
+            "conditional_prompt",
+        ];
+        if let Some(extra) = o.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(format!(
+                "{name}: a system preset has no field {:?}",
+                extra.chars().take(40).collect::<String>()
+            ));
+        }
+        return Ok(name.to_owned());
+    }
     if !is_variable_name(name) {
         return Err(format!(
             "variable name {:?} must be 1-64 of a-z, 0-9 and _",
@@ -949,6 +974,13 @@ impl AgentFile {
                     ..Default::default()
                 },
                 "transfer_call" => {
+                    if let Some(unsaid) = transfer_beyond_files(tool) {
+                        return Err(format!(
+                            "LLM {} has a transfer ({}) with {unsaid}, which agent files do not describe",
+                            llm.llm_id,
+                            name.unwrap_or_default()
+                        ));
+                    }
                     let warm = tool
                         .pointer("/transfer_option/type")
                         .and_then(Value::as_str)
@@ -1023,6 +1055,31 @@ impl AgentFile {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+}
+
+/// What a transfer tool sets that an agent file cannot say (exported, it would be lost):
+/// another option type, a prompt or public handoff, other warm-transfer settings.
+fn transfer_beyond_files(tool: &Value) -> Option<String> {
+    let option = tool.get("transfer_option")?;
+    match option.get("type").and_then(Value::as_str) {
+        Some("cold_transfer") | None => None,
+        Some("warm_transfer") => {
+            if let Some(o) = option.as_object() {
+                let said = ["type", "private_handoff_option", "on_hold_music"];
+                if let Some(k) = o.keys().find(|k| !said.contains(&k.as_str())) {
+                    return Some(format!("warm transfer setting {k}"));
+                }
+            }
+            match option
+                .pointer("/private_handoff_option/type")
+                .and_then(Value::as_str)
+            {
+                None | Some("static_message") => None,
+                Some(other) => Some(format!("a {other} handoff")),
+            }
+        }
+        Some(other) => Some(format!("a {other}")),
     }
 }
 

@@ -109,25 +109,24 @@ fn kb_ids(llm: &shared::retell::api::RetellLlm) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Every company's knowledge base brought in line with its FAQ. Returns a row per company that
-/// has or had an FAQ, and the agents whose LLM changed (to publish with `--publish`).
-pub async fn sync(
-    ctx: &Context,
-    dry_run: bool,
-    publish: bool,
-) -> Result<(Vec<Row>, Vec<(String, RetellClient)>), String> {
+/// Every company's knowledge base brought in line with its FAQ; with `publish`, each agent
+/// whose draft differs from its published version in the knowledge base alone is published.
+/// A row per company that has or had an FAQ (and one per `faq-*` knowledge base no company of
+/// this stack names, reported, not touched: another stack may share the account).
+pub async fn sync(ctx: &Context, dry_run: bool, publish: bool) -> Result<Vec<Row>, String> {
     let directory = shared::booking::directory::CompanyDirectory::new(
         ctx.aws.dynamodb.clone(),
         ctx.stack.companies_table.clone(),
         shared::booking::directory::COMPANY_CACHE_TTL,
     );
     let mut rows = Vec::new();
-    let mut changed_agents = Vec::new();
+    let mut names = BTreeSet::new();
     for id in ctx.companies(None).await? {
         let key = shared::booking::directory::CompanyKey::Id(id.clone());
         let Some(company) = directory.lookup(&key).await.map_err(err)? else {
             continue;
         };
+        names.insert(kb_name(&id));
         let retell = match ctx.retell_for_company(&id).await {
             Ok(r) => r,
             Err(e) => {
@@ -139,24 +138,20 @@ pub async fn sync(
                 continue;
             }
         };
-        match company_kb(
-            &retell,
-            &company.settings,
-            company.is_german(),
+        let run = CompanyRun {
+            retell: &retell,
+            settings: &company.settings,
+            german: company.is_german(),
             dry_run,
             publish,
-        )
-        .await
-        {
+        };
+        match run.sync().await {
             Ok(None) => {}
-            Ok(Some((change, agents))) => {
-                rows.push(Row {
-                    company_id: id.clone(),
-                    change,
-                    failed: false,
-                });
-                changed_agents.extend(agents.into_iter().map(|a| (a, retell.clone())));
-            }
+            Ok(Some(change)) => rows.push(Row {
+                company_id: id.clone(),
+                change,
+                failed: false,
+            }),
             Err(e) => rows.push(Row {
                 company_id: id.clone(),
                 change: e,
@@ -164,172 +159,323 @@ pub async fn sync(
             }),
         }
     }
-    Ok((rows, changed_agents))
+    if let Ok(retell) = ctx.retell() {
+        if let Ok(all) = retell.list_knowledge_bases().await {
+            for kb in all.iter().filter(|kb| {
+                kb.knowledge_base_name.starts_with("faq-")
+                    && !names.contains(&kb.knowledge_base_name)
+            }) {
+                rows.push(Row {
+                    company_id: "-".into(),
+                    change: format!(
+                        "{} ({}) belongs to no company of this stack: delete it if no other stack uses it",
+                        kb.knowledge_base_name, kb.knowledge_base_id
+                    ),
+                    failed: false,
+                });
+            }
+        }
+    }
+    Ok(rows)
 }
 
-/// One company: `None` when it has no FAQ and no knowledge base; else what changed and the
-/// agents whose LLM now lists (or no longer lists) the knowledge base.
-async fn company_kb(
-    retell: &RetellClient,
-    settings: &CompanySettings,
+/// One company's knowledge-base sync.
+struct CompanyRun<'a> {
+    retell: &'a RetellClient,
+    settings: &'a CompanySettings,
     german: bool,
     dry_run: bool,
     publish: bool,
-) -> Result<Option<(String, Vec<String>)>, String> {
-    let name = kb_name(&settings.company_id);
-    let existing: Option<KnowledgeBase> = retell
-        .list_knowledge_bases()
-        .await
-        .map_err(err)?
-        .into_iter()
-        .find(|kb| kb.knowledge_base_name == name);
-    let desired = desired_texts(&settings.faq, german);
-    if desired.is_empty() {
-        let Some(kb) = existing else {
-            return Ok(None);
-        };
-        // Detached first: no LLM may point at a deleted knowledge base, and Retell refuses to
-        // delete one a published version still uses, so those are published before.
-        let agents = attach(retell, settings, &kb.knowledge_base_id, false, dry_run).await?;
-        if dry_run {
-            return Ok(Some((
-                format!("{name}: no FAQ any more, would be deleted"),
-                agents,
-            )));
-        }
-        if publish {
-            for agent in &agents {
-                crate::commands::sync::publish_draft(retell, agent).await?;
-            }
-        }
-        return match retell.delete_knowledge_base(&kb.knowledge_base_id).await {
-            Ok(()) => Ok(Some((
-                format!("{name}: no FAQ any more, deleted {}", kb.knowledge_base_id),
-                if publish { Vec::new() } else { agents },
-            ))),
-            Err(shared::retell::api::RetellApiError::Rejected { message, .. }) => Err(format!(
-                "{name}: detached from the agents' drafts; a published version still uses it ({message}): run `sync --publish`, then it is deleted"
-            )),
-            Err(e) => Err(err(e)),
-        };
-    }
-    let (kb_id, change) = match existing {
-        None if dry_run => (
-            None,
-            format!(
-                "{name}: would be created with {} question(s)",
-                desired.len()
-            ),
-        ),
-        None => {
-            let kb = retell
-                .create_knowledge_base(&name, &desired)
-                .await
-                .map_err(err)?;
-            let change = format!(
-                "{name}: created {} with {} question(s)",
-                kb.knowledge_base_id,
-                desired.len()
-            );
-            (Some(kb.knowledge_base_id), change)
-        }
-        Some(kb) => {
-            let full = retell
-                .get_knowledge_base(&kb.knowledge_base_id)
-                .await
-                .map_err(err)?;
-            let sources = full.knowledge_base_sources.unwrap_or_default();
-            let plan = plan_sources(&sources, &desired);
-            if !dry_run {
-                for source in &plan.delete {
-                    retell
-                        .delete_knowledge_base_source(&kb.knowledge_base_id, source)
-                        .await
-                        .map_err(err)?;
-                }
-                if !plan.add.is_empty() {
-                    retell
-                        .add_knowledge_base_texts(&kb.knowledge_base_id, &plan.add)
-                        .await
-                        .map_err(err)?;
-                }
-            }
-            let change = if plan == SourcePlan::default() {
-                format!("{name}: up to date ({} question(s))", desired.len())
-            } else {
-                format!(
-                    "{name}: {} question(s) added, {} removed",
-                    plan.add.len(),
-                    plan.delete.len()
-                )
-            };
-            (Some(kb.knowledge_base_id), change)
-        }
-    };
-    let agents = match &kb_id {
-        Some(id) => attach(retell, settings, id, true, dry_run).await?,
-        None => Vec::new(),
-    };
-    let change = if agents.is_empty() {
-        change
-    } else {
-        format!(
-            "{change}; {} the LLM of {}",
-            if dry_run {
-                "would attach to"
-            } else {
-                "attached to"
-            },
-            agents.join(", ")
-        )
-    };
-    Ok(Some((change, agents)))
 }
 
-/// Makes the LLM of each of the company's agents list (`on`) or not list the knowledge base;
-/// the agents whose LLM changed.
-async fn attach(
-    retell: &RetellClient,
-    settings: &CompanySettings,
-    kb_id: &str,
-    on: bool,
-    dry_run: bool,
-) -> Result<Vec<String>, String> {
-    let mut changed = Vec::new();
-    let mut done_llms = BTreeSet::new();
-    for agent_id in &settings.agent_ids {
-        let agent = match retell.get_agent(agent_id, None).await {
+impl CompanyRun<'_> {
+    /// `None` when the company has no FAQ and no knowledge base; else what changed.
+    async fn sync(&self) -> Result<Option<String>, String> {
+        let retell = self.retell;
+        let name = kb_name(&self.settings.company_id);
+        let all = retell.list_knowledge_bases().await.map_err(err)?;
+        // Other companies' FAQ knowledge bases: an agent that moved here must not keep one.
+        let foreign: BTreeSet<String> = all
+            .iter()
+            .filter(|kb| {
+                kb.knowledge_base_name.starts_with("faq-") && kb.knowledge_base_name != name
+            })
+            .map(|kb| kb.knowledge_base_id.clone())
+            .collect();
+        let existing: Option<&KnowledgeBase> = all.iter().find(|kb| kb.knowledge_base_name == name);
+        let desired = desired_texts(&self.settings.faq, self.german);
+        if desired.is_empty() {
+            let Some(kb) = existing else {
+                return Ok(None);
+            };
+            return self
+                .remove(&name, &kb.knowledge_base_id, &foreign)
+                .await
+                .map(Some);
+        }
+        let (kb_id, change) = match existing {
+            None if self.dry_run => (
+                None,
+                format!(
+                    "{name}: would be created with {} question(s)",
+                    desired.len()
+                ),
+            ),
+            None => {
+                let kb = retell
+                    .create_knowledge_base(&name, &desired)
+                    .await
+                    .map_err(err)?;
+                let change = format!(
+                    "{name}: created {} with {} question(s)",
+                    kb.knowledge_base_id,
+                    desired.len()
+                );
+                (Some(kb.knowledge_base_id), change)
+            }
+            Some(kb) => {
+                let change = self.update(&name, &kb.knowledge_base_id, &desired).await?;
+                (Some(kb.knowledge_base_id.clone()), change)
+            }
+        };
+        let Some(kb_id) = kb_id else {
+            return Ok(Some(change));
+        };
+        let attached = self.attach(Some(&kb_id), &foreign).await?;
+        let published = self.publish_knowledge_changes().await?;
+        Ok(Some(with_agents(
+            change,
+            &attached,
+            &published,
+            self.dry_run,
+        )))
+    }
+
+    /// The sources brought in line: new texts added before the replaced ones are deleted, so a
+    /// failed add loses no question. A knowledge base still indexing (or failed) is reported,
+    /// not planned against (its source list may be incomplete).
+    async fn update(
+        &self,
+        name: &str,
+        kb_id: &str,
+        desired: &[KnowledgeBaseText],
+    ) -> Result<String, String> {
+        let full = self.retell.get_knowledge_base(kb_id).await.map_err(err)?;
+        match full.status.as_deref() {
+            None | Some("complete") => {}
+            Some(other) => {
+                return Err(format!(
+                    "{name}: Retell says {other:?} (still indexing, or failed): nothing changed; sync again later"
+                ))
+            }
+        }
+        let sources = full.knowledge_base_sources.unwrap_or_default();
+        let plan = plan_sources(&sources, desired);
+        if plan == SourcePlan::default() {
+            return Ok(format!(
+                "{name}: up to date ({} question(s))",
+                desired.len()
+            ));
+        }
+        if !self.dry_run {
+            if !plan.add.is_empty() {
+                self.retell
+                    .add_knowledge_base_texts(kb_id, &plan.add)
+                    .await
+                    .map_err(err)?;
+            }
+            for source in &plan.delete {
+                self.retell
+                    .delete_knowledge_base_source(kb_id, source)
+                    .await
+                    .map_err(err)?;
+            }
+        }
+        Ok(format!(
+            "{name}: {} question(s) {}added, {} removed",
+            plan.add.len(),
+            if self.dry_run { "would be " } else { "" },
+            plan.delete.len()
+        ))
+    }
+
+    /// No FAQ any more: detached from the drafts, published (`--publish`), then deleted; Retell
+    /// refuses to delete one a published version still uses.
+    async fn remove(
+        &self,
+        name: &str,
+        kb_id: &str,
+        foreign: &BTreeSet<String>,
+    ) -> Result<String, String> {
+        let detached = self.attach(None, &foreign_and(foreign, kb_id)).await?;
+        let published = self.publish_knowledge_changes().await?;
+        let change = with_agents(
+            format!("{name}: no FAQ any more"),
+            &detached,
+            &published,
+            self.dry_run,
+        );
+        if self.dry_run {
+            return Ok(format!("{change}; would be deleted"));
+        }
+        match self.retell.delete_knowledge_base(kb_id).await {
+            Ok(()) => Ok(format!("{change}; deleted {kb_id}")),
+            Err(shared::retell::api::RetellApiError::Rejected { message, .. }) => Err(format!(
+                "{change}; a published agent version still uses it ({message}): run `sync --publish` (or publish in the control center), then it is deleted"
+            )),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    /// Makes the draft LLM of each of the company's agents list `kb` (or none of ours) and none
+    /// of `foreign`; the agents whose draft changed.
+    async fn attach(
+        &self,
+        kb: Option<&str>,
+        foreign: &BTreeSet<String>,
+    ) -> Result<Vec<String>, String> {
+        let mut changed = Vec::new();
+        let mut done_llms = BTreeSet::new();
+        for agent_id in &self.settings.agent_ids {
+            let Some((_, llm_id, llm)) = self.draft_llm(agent_id).await? else {
+                continue;
+            };
+            if !done_llms.insert(llm_id.clone()) {
+                continue;
+            }
+            let before = kb_ids(&llm);
+            let mut after: Vec<String> = before
+                .iter()
+                .filter(|i| !foreign.contains(*i))
+                .cloned()
+                .collect();
+            if let Some(kb) = kb {
+                if !after.iter().any(|i| i == kb) {
+                    after.push(kb.to_owned());
+                }
+            }
+            if after == before {
+                continue;
+            }
+            if !self.dry_run {
+                self.retell
+                    .set_llm_knowledge_bases(&llm_id, &after)
+                    .await
+                    .map_err(err)?;
+            }
+            changed.push(agent_id.clone());
+        }
+        Ok(changed)
+    }
+
+    /// The agent's draft, its LLM id and that LLM's latest version; `None` for an agent gone at
+    /// Retell (sync's other report) or one not answering with a Retell LLM.
+    async fn draft_llm(
+        &self,
+        agent_id: &str,
+    ) -> Result<
+        Option<(
+            shared::retell::api::Agent,
+            String,
+            shared::retell::api::RetellLlm,
+        )>,
+        String,
+    > {
+        let agent = match self.retell.get_agent(agent_id, None).await {
             Ok(a) => a,
-            // An agent listed but gone at Retell is sync's other report; nothing to attach.
-            Err(e) if e.is_not_found() => continue,
+            Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(err(e)),
         };
         let Some(llm_id) = agent.llm_id().map(str::to_owned) else {
-            continue;
+            return Ok(None);
         };
-        if !done_llms.insert(llm_id.clone()) {
-            continue;
+        let llm = self.retell.get_llm(&llm_id).await.map_err(err)?;
+        Ok(Some((agent, llm_id, llm)))
+    }
+
+    /// With `--publish`: each of the company's agents whose draft differs from its published
+    /// version in the knowledge bases alone is published (calls then get the FAQ); a draft with
+    /// other unpublished edits is left for whoever made them to review and publish. Also catches
+    /// a draft an earlier sync without `--publish` changed.
+    async fn publish_knowledge_changes(&self) -> Result<Vec<String>, String> {
+        let mut lines = Vec::new();
+        if !self.publish || self.dry_run {
+            return Ok(lines);
         }
-        let llm = retell.get_llm(&llm_id).await.map_err(err)?;
-        let mut ids = kb_ids(&llm);
-        let listed = ids.iter().any(|i| i == kb_id);
-        if listed == on {
-            continue;
-        }
-        if on {
-            ids.push(kb_id.to_owned());
-        } else {
-            ids.retain(|i| i != kb_id);
-        }
-        if !dry_run {
-            retell
-                .set_llm_knowledge_bases(&llm_id, &ids)
+        for agent_id in &self.settings.agent_ids {
+            let Some((draft, llm_id, draft_llm)) = self.draft_llm(agent_id).await? else {
+                continue;
+            };
+            if draft.is_published {
+                continue;
+            }
+            let versions = self
+                .retell
+                .list_agent_versions(agent_id)
                 .await
                 .map_err(err)?;
+            let Some(published) = versions.iter().find(|v| v.is_published) else {
+                lines.push(format!(
+                    "{agent_id}: never published (publish it in the control center)"
+                ));
+                continue;
+            };
+            let live = self
+                .retell
+                .get_agent(agent_id, Some(published.version))
+                .await
+                .map_err(err)?;
+            if live.llm_id() != Some(llm_id.as_str()) {
+                lines.push(format!(
+                    "{agent_id}: has unpublished edits (publish them in the control center)"
+                ));
+                continue;
+            }
+            let live_llm = self
+                .retell
+                .get_llm_version(&llm_id, live.response_engine.version)
+                .await
+                .map_err(err)?;
+            if kb_ids(&live_llm) == kb_ids(&draft_llm) {
+                continue;
+            }
+            let same_otherwise = draft.settings().ok() == live.settings().ok()
+                && draft_llm.settings().ok() == live_llm.settings().ok();
+            if !same_otherwise {
+                lines.push(format!(
+                    "{agent_id}: has unpublished edits besides the knowledge base (publish them in the control center)"
+                ));
+                continue;
+            }
+            self.retell
+                .publish_agent(agent_id, draft.version)
+                .await
+                .map_err(err)?;
+            lines.push(format!("{agent_id}: published version {}", draft.version));
         }
-        changed.push(agent_id.clone());
+        Ok(lines)
     }
-    Ok(changed)
+}
+
+fn foreign_and(foreign: &BTreeSet<String>, kb_id: &str) -> BTreeSet<String> {
+    let mut all = foreign.clone();
+    all.insert(kb_id.to_owned());
+    all
+}
+
+fn with_agents(change: String, changed: &[String], published: &[String], dry_run: bool) -> String {
+    let mut out = change;
+    if !changed.is_empty() {
+        out.push_str(&format!(
+            "; {} the LLM of {}",
+            if dry_run { "would change" } else { "changed" },
+            changed.join(", ")
+        ));
+    }
+    if !published.is_empty() {
+        out.push_str(&format!("; {}", published.join("; ")));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -15,8 +15,11 @@ use serde_json::Value;
 use crate::platform::dynamo::from_attribute;
 
 pub const OUTCOMES_INDEX: &str = "company-outcomes";
-/// Most calls one report reads (a year of a busy salon); beyond it the report says it is cut.
+/// Most calls one report reads (a year of a busy salon); beyond it (or [`READ_BUDGET`]) the
+/// report says it is cut.
 pub const MAX_CALLS: usize = 50_000;
+/// How long one report reads before it reports what it has (a page answers within seconds).
+pub const READ_BUDGET: std::time::Duration = std::time::Duration::from_secs(4);
 /// Lost calls listed, newest first.
 pub const MAX_LOST_LISTED: usize = 25;
 /// The staff key of calls that asked for no one.
@@ -93,6 +96,7 @@ impl Outcome {
         if staff.is_empty() {
             staff = names(item, "asked_staff");
         }
+        staff.sort_unstable();
         staff.dedup();
         let wanted = booked || analysis.is_some_and(|a| yes(a.get("wanted_appointment")));
         let lost = wanted && !booked;
@@ -217,6 +221,7 @@ pub async fn read(
 ) -> Result<(Vec<Outcome>, bool), String> {
     let mut outcomes = Vec::new();
     let mut start: Option<HashMap<String, AttributeValue>> = None;
+    let began = std::time::Instant::now();
     loop {
         let out = dynamodb
             .query()
@@ -237,6 +242,10 @@ pub async fn read(
             return Ok((outcomes, true));
         }
         match out.last_evaluated_key {
+            // A page's request inside the time budget; what is left unread is said (`cut`).
+            Some(key) if !key.is_empty() && began.elapsed() >= READ_BUDGET => {
+                return Ok((outcomes, true))
+            }
             Some(key) if !key.is_empty() => start = Some(key),
             _ => return Ok((outcomes, false)),
         }

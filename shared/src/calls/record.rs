@@ -270,8 +270,13 @@ impl CallRecord {
             record
                 .fields
                 .insert("booked_staff".to_owned(), Value::Array(staff));
-            let mut asked: Vec<&str> = tool_calls.iter().filter_map(|c| c.asked_staff()).collect();
-            asked.dedup();
+            // Each person once, in the order first asked for.
+            let mut asked: Vec<&str> = Vec::new();
+            for name in tool_calls.iter().filter_map(|c| c.asked_staff()) {
+                if !asked.contains(&name) {
+                    asked.push(name);
+                }
+            }
             record.fields.insert(
                 "asked_staff".to_owned(),
                 Value::Array(asked.into_iter().map(Value::from).collect()),

@@ -74,7 +74,7 @@ impl ToolCall {
             .filter(|name| !name.is_empty() && name.chars().count() <= 60)
     }
 
-    /// Who the caller asked for in a `check_availability` call: its answer's `asked_staff` (a
+    /// Who the caller asked for in a `check_availability` call: its answer's `staff_asked` (a
     /// display name, at most 60 characters).
     pub fn asked_staff(&self) -> Option<&str> {
         if self.name != "check_availability" {
@@ -82,7 +82,7 @@ impl ToolCall {
         }
         self.result
             .as_ref()?
-            .get("asked_staff")?
+            .get("staff_asked")?
             .as_str()
             .map(str::trim)
             .filter(|name| !name.is_empty() && name.chars().count() <= 60)

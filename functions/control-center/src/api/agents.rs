@@ -39,6 +39,9 @@ impl From<DraftError> for ApiError {
             }
             DraftError::Invalid(reason) => ApiError::invalid(reason),
             DraftError::Retell(e) => ApiError::retell(e),
+            DraftError::PartlySaved(_) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "partly_saved", e.to_string())
+            }
         }
     }
 }

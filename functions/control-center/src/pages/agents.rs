@@ -81,6 +81,7 @@ fn draft_refusal(ctx: &Ctx, e: &DraftError) -> (StatusCode, String) {
             format!("{} {reason}", ctx.t("bad_request")),
         ),
         DraftError::Retell(e) => retell_refusal(ctx, e),
+        DraftError::PartlySaved(_) => (StatusCode::BAD_GATEWAY, e.to_string()),
     }
 }
 
@@ -528,6 +529,7 @@ fn field_label(ctx: &Ctx, field: &str) -> &'static str {
         "tools" => ctx.t("tools"),
         "webhook_url" => ctx.t("webhook"),
         "other_settings" => ctx.t("agent_other_settings"),
+        "knowledge_bases" => ctx.t("agent_knowledge_bases"),
         _ => ctx.t("prompt"),
     }
 }

@@ -73,12 +73,43 @@ pub async fn page(ctx: Ctx, Query(q): Query<AnalyticsQuery>) -> Result<Response,
     if q.format.as_deref() == Some("csv") {
         return Ok(csv(&ctx.company.id, from, to, &days));
     }
-    let funnel = app
-        .data
-        .funnel(&ctx.company, from, to)
-        .await
-        .map_err(|e| PageError::from_data(e, lang))?;
-    let markup = render(&ctx, from, to, &days, &staff, Some(&funnel));
+    // The funnel is a part of the page: when its index cannot be read (still building right
+    // after a deploy), the rest is shown with a note.
+    let funnel = match app.data.funnel(&ctx.company, from, to).await {
+        Ok(f) => {
+            let shown: Vec<&str> = f
+                .report
+                .lost
+                .iter()
+                .filter(|o| o.lost_at_quote.is_some())
+                .map(|o| o.call_id.as_str())
+                .collect();
+            if !shown.is_empty() {
+                // Words of callers are shown: the trail says whose, as for a call's page.
+                app.audit(
+                    &ctx.company.id,
+                    &ctx.viewer,
+                    "viewed_lost_calls",
+                    "",
+                    serde_json::json!({"call_ids": shown, "from": from.to_string(), "to": to.to_string()}),
+                )
+                .await;
+            }
+            Ok(f)
+        }
+        Err(e) => {
+            tracing::warn!(reason = %e, "booking funnel not read");
+            Err(())
+        }
+    };
+    let markup = render(
+        &ctx,
+        from,
+        to,
+        &days,
+        &staff,
+        Some(funnel.as_ref().map_err(|_| ())),
+    );
     Ok(ctx.respond(markup))
 }
 
@@ -90,7 +121,7 @@ pub fn render(
     to: NaiveDate,
     days: &[(NaiveDate, CallStats)],
     staff: &StaffBookings,
-    funnel: Option<&FunnelView>,
+    funnel: Option<Result<&FunnelView, ()>>,
 ) -> maud::Markup {
     let lang = ctx.lang;
     let total = days
@@ -154,7 +185,11 @@ pub fn render(
         @if !per_staff.is_empty() {
             div.per-staff { (bars(ctx.t("bookings_per_staff"), &per_staff, 1)) }
         }
-        @if let Some(f) = funnel { (funnel_section(ctx, f)) }
+        @match funnel {
+            Some(Ok(f)) => { (funnel_section(ctx, f)) }
+            Some(Err(())) => { section.funnel { h2 { (ctx.t("funnel")) } p.error role="alert" { (ctx.t("funnel_unavailable")) } } }
+            None => {}
+        }
         (bars(ctx.t("calls_per_hour"), &hours, 2))
         (bars(ctx.t("duration_distribution"), &durations, 1))
         (split(ctx.t("sentiment"), &[

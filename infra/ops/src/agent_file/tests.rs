@@ -240,6 +240,31 @@ fn warm_transfers_swaps_digits_and_variables_are_files_too() {
 }
 
 #[test]
+fn presets_pass_and_transfers_files_cannot_say_are_not_exported() {
+    let text = "agent:\n  agent_name: R\n  voice_id: v\n  post_call_analysis_data:\n    - {type: system-presets, name: call_summary, description: In German}\n    - {type: boolean, name: wanted_appointment, description: d}\nllm:\n  general_prompt: p\n";
+    parse(text).expect("presets");
+    let agent: shared::retell::api::Agent = serde_json::from_value(json!({
+        "agent_id": "agent_1", "response_engine": {"type": "retell-llm", "llm_id": "llm_1"}, "agent_name": "R"
+    }))
+    .expect("agent");
+    for option in [
+        json!({"type": "warm_transfer", "private_handoff_option": {"type": "prompt", "prompt": "Sag kurz, wer anruft"}}),
+        json!({"type": "warm_transfer", "public_handoff_option": {"type": "static_message", "message": "Hallo"}}),
+        json!({"type": "agentic_warm_transfer"}),
+    ] {
+        let llm: shared::retell::api::RetellLlm = serde_json::from_value(json!({
+            "llm_id": "llm_1", "general_prompt": "p",
+            "general_tools": [{"type": "transfer_call", "name": "t",
+                               "transfer_destination": {"type": "predefined", "number": "+4930123456"},
+                               "transfer_option": option}]
+        }))
+        .expect("llm");
+        let refused = AgentFile::from_retell(&agent, &llm).expect_err("not describable");
+        assert!(refused.contains("agent files do not describe"), "{refused}");
+    }
+}
+
+#[test]
 fn bad_new_tools_and_settings_are_refused_with_their_line() {
     let tool = |body: &str| format!("{HEAD}{body}");
     let agent = |line: &str| {
@@ -255,6 +280,8 @@ fn bad_new_tools_and_settings_are_refused_with_their_line() {
         ("analysis twice", agent("post_call_analysis_data: [{type: string, name: x, description: d}, {type: boolean, name: x, description: e}]"), 4, "twice"),
         ("analysis extra", agent("post_call_analysis_data: [{type: boolean, name: x, description: d, choices: [a]}]"), 4, "no field"),
         ("analysis shape", agent("post_call_analysis_data: [wanted]"), 4, "object"),
+        ("preset name", agent("post_call_analysis_data: [{type: system-presets, name: call_mood}]"), 4, "system-presets"),
+        ("preset extra", agent("post_call_analysis_data: [{type: system-presets, name: call_summary, choices: [a]}]"), 4, "no field"),
         ("warm field on cold", tool("  - type: transfer_call\n    name: t\n    number: '+4930123456'\n    whisper: hi\n"), 9, "transfer: warm"),
         ("transfer kind", tool("  - type: transfer_call\n    name: t\n    number: '+4930123456'\n    transfer: lukewarm\n"), 9, "cold or warm"),
         ("hold music", tool("  - type: transfer_call\n    name: t\n    number: '+4930123456'\n    transfer: warm\n    hold_music: jazz\n"), 9, "hold_music"),

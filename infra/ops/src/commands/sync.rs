@@ -298,8 +298,9 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
             ));
         }
     }
-    // FAQ → each company's knowledge base, attached to its agents' LLMs.
-    let (knowledge, kb_agents) = crate::knowledge_base::sync(ctx, dry_run, publish).await?;
+    // FAQ → each company's knowledge base, attached to its agents' LLMs (published with
+    // `--publish` where that is the draft's only change).
+    let knowledge = crate::knowledge_base::sync(ctx, dry_run, publish).await?;
     for row in &knowledge {
         let what = format!("knowledge base of {}", row.company_id);
         if row.failed {
@@ -307,20 +308,6 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
             out.check(&Check::failed(what, row.change.clone()));
         } else {
             out.check(&Check::ok(what, Some(row.change.clone())));
-        }
-    }
-    if publish && !dry_run {
-        for (agent_id, retell) in &kb_agents {
-            match publish_draft(retell, agent_id).await {
-                Ok(version) => {
-                    published.insert(agent_id.clone(), version);
-                    out.check(&Check::ok(
-                        format!("published agent {agent_id}"),
-                        Some(format!("version {version} (knowledge base)")),
-                    ));
-                }
-                Err(e) => failures.push(format!("publishing agent {agent_id}: {e}")),
-            }
         }
     }
     // Reported, not changed: what Retell keeps is the company's decision, made in its agent file.
@@ -370,7 +357,7 @@ async fn privacy_report(
 
 /// Publishes an agent's draft; the version now published (the draft's, or the latest
 /// published one when the draft is published already).
-pub(crate) async fn publish_draft(retell: &RetellClient, agent_id: &str) -> Result<u64, String> {
+async fn publish_draft(retell: &RetellClient, agent_id: &str) -> Result<u64, String> {
     let draft = retell.get_agent(agent_id, None).await.map_err(err)?;
     if !draft.is_published {
         retell

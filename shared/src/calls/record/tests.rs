@@ -551,3 +551,38 @@ fn bookings_count_once_per_staff_member_in_any_order() {
     );
     assert!(fold_staff(&[forged]).is_empty());
 }
+
+#[test]
+fn the_staff_asked_for_are_kept_once_each_and_cannot_be_faked() {
+    let asked = |id: &str, name: &str| {
+        [
+            json!({"role": "tool_call_invocation", "tool_call_id": id, "name": "check_availability", "arguments": "{}"}),
+            json!({"role": "tool_call_result", "tool_call_id": id,
+                   "content": json!({"available": false, "staff_asked": name}).to_string()}),
+        ]
+    };
+    let log: Vec<Value> = [asked("t1", "Ben"), asked("t2", "Anna"), asked("t3", "Ben")]
+        .into_iter()
+        .flatten()
+        .collect();
+    let e = event(
+        EventKind::CallEnded,
+        json!({"call_id": "call_1", "agent_id": "agent_1", "call_status": "ended",
+               "start_timestamp": START, "end_timestamp": START + 60_000,
+               "transcript_with_tool_calls": log}),
+    );
+    let (record, _) = fold(&[started(), e]);
+    assert_eq!(record.fields["asked_staff"], json!(["Ben", "Anna"]));
+    // A payload that names the field itself is not believed.
+    let faked = event(
+        EventKind::CallEnded,
+        json!({"call_id": "call_1", "agent_id": "agent_1", "call_status": "ended",
+               "start_timestamp": START, "asked_staff": ["Mallory"]}),
+    );
+    let (record, _) = fold(&[started(), faked]);
+    assert!(
+        !record.fields.contains_key("asked_staff"),
+        "{:?}",
+        record.fields
+    );
+}
