@@ -227,8 +227,7 @@ pub async fn create(
     }
 }
 
-/// Adds `agent_id` to the company's `agent_ids` on the version just read; another edit that
-/// came first (stale) is read again, up to [`LIST_ATTEMPTS`] times.
+/// Adds `agent_id` to the company's `agent_ids` (read again when someone saved first).
 async fn list_in_company(
     app: &ControlCenter,
     viewer: &Viewer,
@@ -236,28 +235,12 @@ async fn list_in_company(
     agent_id: &str,
     by: &str,
 ) -> Result<u64, SettingsError> {
-    let mut last = SettingsError::Stale;
-    for _ in 0..LIST_ATTEMPTS {
-        let stored = settings::read(&app.data.companies, company_id).await?;
-        let mut after = stored.settings.clone();
+    settings::edit(app, viewer, company_id, by, LIST_ATTEMPTS, |before| {
+        let mut after = before.clone();
         after.agent_ids.push(agent_id.to_owned());
-        match settings::save(
-            &app.data.companies,
-            viewer,
-            &stored.settings,
-            &after,
-            stored.version,
-            by,
-            app.privacy.as_ref().map(|p| &p.audit),
-        )
-        .await
-        {
-            Ok((version, _)) => return Ok(version),
-            Err(SettingsError::Stale) => last = SettingsError::Stale,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last)
+        Ok(after)
+    })
+    .await
 }
 
 #[cfg(test)]

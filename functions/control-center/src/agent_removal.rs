@@ -111,51 +111,24 @@ pub async fn remove(
     if !listed {
         return Ok(());
     }
-    let mut last = SettingsError::Stale;
-    for _ in 0..SAVE_ATTEMPTS {
-        let stored = match settings::read(&app.data.companies, company_id).await {
-            Ok(s) => s,
-            Err(e) => {
-                last = e;
-                break;
-            }
-        };
-        let after = match without_agent(&stored.settings, agent_id) {
-            Ok(a) => a,
-            Err(reason) => {
-                last = SettingsError::Invalid(reason);
-                break;
-            }
-        };
-        match settings::save(
-            &app.data.companies,
-            viewer,
-            &stored.settings,
-            &after,
-            stored.version,
-            by,
-            app.privacy.as_ref().map(|p| &p.audit),
-        )
-        .await
-        {
-            Ok(_) => {
-                app.audit(
-                    company_id,
-                    viewer,
-                    "agent_deleted",
-                    agent_id,
-                    serde_json::json!({"unlisted": true}),
-                )
-                .await;
-                return Ok(());
-            }
-            Err(SettingsError::Stale) => last = SettingsError::Stale,
-            Err(e) => {
-                last = e;
-                break;
-            }
+    let unlisted = settings::edit(app, viewer, company_id, by, SAVE_ATTEMPTS, |before| {
+        without_agent(before, agent_id).map_err(SettingsError::Invalid)
+    })
+    .await;
+    let last = match unlisted {
+        Ok(_) => {
+            app.audit(
+                company_id,
+                viewer,
+                "agent_deleted",
+                agent_id,
+                serde_json::json!({"unlisted": true}),
+            )
+            .await;
+            return Ok(());
         }
-    }
+        Err(e) => e,
+    };
     tracing::error!(agent = %agent_id, company = %company_id, reason = %last, "deleted agent still listed");
     Err(RemoveError::StillListed {
         agent_id: agent_id.to_owned(),

@@ -121,6 +121,39 @@ pub async fn save(
     Ok((version, what))
 }
 
+/// Reads the company's settings, makes `change` of them and saves on the version read; an edit
+/// someone saved first (stale) is read again, up to `attempts` times. The new version.
+pub async fn edit(
+    app: &crate::ControlCenter,
+    viewer: &Viewer,
+    company_id: &str,
+    by: &str,
+    attempts: usize,
+    change: impl Fn(&CompanySettings) -> Result<CompanySettings, SettingsError>,
+) -> Result<u64, SettingsError> {
+    let mut last = SettingsError::Stale;
+    for _ in 0..attempts {
+        let stored = read(&app.data.companies, company_id).await?;
+        let after = change(&stored.settings)?;
+        match save(
+            &app.data.companies,
+            viewer,
+            &stored.settings,
+            &after,
+            stored.version,
+            by,
+            app.privacy.as_ref().map(|p| &p.audit),
+        )
+        .await
+        {
+            Ok((version, _)) => return Ok(version),
+            Err(SettingsError::Stale) => last = SettingsError::Stale,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
