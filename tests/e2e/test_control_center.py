@@ -155,6 +155,13 @@ def test_an_admin_watches_a_call_arrive_and_opens_calls_and_analytics(stack, pag
     shot(page, "05-analytics")
     funnel.scroll_into_view_if_needed()
     shot(page, "05b-analytics-funnel")
+    page.goto(f"{stack.control_center_url()}/analytics?lang=en")
+    funnel = page.locator("section.funnel")
+    assert "From call to appointment" in funnel.inner_text()
+    assert "no suitable time" in funnel.locator("table.lost-calls").inner_text()
+    funnel.scroll_into_view_if_needed()
+    shot(page, "05c-analytics-funnel-en")
+    page.goto(f"{stack.control_center_url()}/analytics?lang=de")
     with page.expect_download() as download:
         page.click("a.download")
     csv = Path(download.value.path()).read_text()

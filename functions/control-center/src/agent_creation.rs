@@ -248,12 +248,7 @@ mod tests {
     use super::*;
 
     fn wiring() -> Wiring {
-        Wiring {
-            webhook_url: "https://stack.example/api/retell/webhook".into(),
-            inbound_url: "https://stack.example/api/retell/inbound".into(),
-            tool_url_template: "https://stack.example/api/retell/functions/{name}".into(),
-            tools: tool_catalog::definitions(),
-        }
+        crate::agent_template::tests::wiring()
     }
 
     #[test]

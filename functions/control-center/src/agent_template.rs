@@ -165,10 +165,11 @@ impl TemplateTool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn wiring() -> Wiring {
+    /// A stack's wiring for the agent modules' tests.
+    pub(crate) fn wiring() -> Wiring {
         Wiring {
             webhook_url: "https://stack.example/api/retell/webhook".into(),
             inbound_url: "https://stack.example/api/retell/inbound".into(),

@@ -573,6 +573,55 @@ mod tests {
     }
 
     #[test]
+    fn descriptions_currency_and_faq_are_checked_with_the_company() {
+        let base = || demo().settings;
+        for (change, why) in [
+            (
+                Box::new(|s: &mut CompanySettings| {
+                    s.services[0].description = Some("x".repeat(501))
+                }) as Box<dyn Fn(&mut CompanySettings)>,
+                "description",
+            ),
+            (
+                Box::new(|s: &mut CompanySettings| {
+                    s.services[0].description = Some("Schnitt\u{0}".into())
+                }),
+                "description",
+            ),
+            (
+                Box::new(|s: &mut CompanySettings| {
+                    s.faq = vec![crate::booking::faq::FaqEntry {
+                        question: "q".into(),
+                        answer: String::new(),
+                    }]
+                }),
+                "empty",
+            ),
+        ] {
+            let mut s = base();
+            change(&mut s);
+            let e = Company::from_settings(s).expect_err(why).to_string();
+            assert!(e.contains(why), "{e}");
+        }
+        for bad in [
+            r#"{"currency": "euro"}"#,
+            r#"{"currency": {"code": "EUR"}}"#,
+            r#"{"faq": "Parken im Hof"}"#,
+            r#"{"faq": [{"question": "q", "answer": "a", "extra": 1}]}"#,
+        ] {
+            let mut doc = serde_json::to_value(base()).unwrap_or_default();
+            let patch: serde_json::Value = serde_json::from_str(bad).unwrap_or_default();
+            for (k, v) in patch.as_object().into_iter().flatten() {
+                doc[k] = v.clone();
+            }
+            assert!(
+                serde_json::from_value::<CompanySettings>(doc).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn demo_file_gives_the_demo_schedule() {
         let c = demo();
         let at = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap_or(NaiveTime::MIN);
