@@ -3,7 +3,7 @@
 //! variables for its prompt: today's date, weekday and time in the company's time zone,
 //! tomorrow's date, and the caller's name if known. The agent then never has to guess dates.
 
-use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 use shared::booking::company::Company;
@@ -40,16 +40,6 @@ impl InboundCall<SecretsManagerSource> {
     }
 }
 
-const WEEKDAYS_EN: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
-
 /// The prompt variables for a call to `company` at `now` (all strings, as Retell requires).
 pub fn dynamic_variables(
     company: &Company,
@@ -64,7 +54,7 @@ pub fn dynamic_variables(
         if company.is_german() {
             spoken.split(',').next().unwrap_or_default().to_owned()
         } else {
-            WEEKDAYS_EN[d.weekday().num_days_from_monday() as usize].to_owned()
+            shared::booking::spoken::english_weekday(d).to_owned()
         }
     };
     let mut vars = Map::new();

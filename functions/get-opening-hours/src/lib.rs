@@ -2,10 +2,9 @@
 //! from it) and when, closures included; the next opening when it is closed. Staff absences are
 //! not named: the business is open whoever is in.
 
-use chrono::{Datelike, NaiveDate};
 use serde_json::{json, Value};
 use shared::booking::opening_hours::{day_hours, days_hours, next_open_day, DayHours};
-use shared::booking::spoken::{german_date, hhmm};
+use shared::booking::spoken::{english_weekday, german_date, hhmm};
 use shared::tools::{parameters, Args, Reply, Tool, ToolContext, ToolDefinition};
 
 pub struct GetOpeningHours;
@@ -75,7 +74,7 @@ impl Tool for GetOpeningHours {
                     ),
                     format!(
                         "We are open again on {} {} from {first}.",
-                        weekday_en(next.date),
+                        english_weekday(next.date),
                         next.date
                     ),
                 ));
@@ -86,18 +85,6 @@ impl Tool for GetOpeningHours {
         reply["message"] = json!(message);
         Ok(reply)
     }
-}
-
-fn weekday_en(date: NaiveDate) -> &'static str {
-    [
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-    ][date.weekday().num_days_from_monday() as usize]
 }
 
 fn intervals(day: &DayHours) -> Vec<String> {
@@ -121,7 +108,7 @@ fn day_json(day: &DayHours) -> Value {
 fn spoken_day(ctx: &ToolContext<'_>, day: &DayHours, short: bool) -> String {
     let (de_day, en_day) = (
         german_date(day.date),
-        format!("{} {}", weekday_en(day.date), day.date),
+        format!("{} {}", english_weekday(day.date), day.date),
     );
     let spans: Vec<(String, String)> = day
         .open

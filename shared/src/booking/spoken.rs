@@ -319,6 +319,21 @@ pub fn hhmm(t: NaiveTime) -> String {
     t.format("%H:%M").to_string()
 }
 
+/// "Monday": the English weekday of a date.
+pub fn english_weekday(date: NaiveDate) -> &'static str {
+    use chrono::Datelike;
+    const WEEKDAYS: [&str; 7] = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+    WEEKDAYS[date.weekday().num_days_from_monday() as usize]
+}
+
 /// "Dienstag, 14. Juli 2026": a date far enough ahead to need its year.
 pub fn german_date_with_year(date: NaiveDate) -> String {
     use chrono::Datelike;
