@@ -422,6 +422,29 @@ async fn hostile_query_values_are_refused_with_a_reason() {
         ),
         (format!("{base}/logs?call_id=%00"), StatusCode::BAD_REQUEST),
         (
+            format!("{base}/logs?function=nope"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("{base}/logs?function=webhook%00"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (format!("{base}/logs?level=loud"), StatusCode::BAD_REQUEST),
+        (format!("{base}/logs?problems=yes"), StatusCode::BAD_REQUEST),
+        (format!("{base}/logs/lines"), StatusCode::BAD_REQUEST),
+        (
+            format!("{base}/logs/lines?after_ms=-1"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("{base}/logs/lines?after_ms=99999999999999999999"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("{base}/logs/lines?function=nope&after_ms=1"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
             format!("{base}/calls/{}", "x".repeat(5000)),
             StatusCode::NOT_FOUND,
         ),

@@ -69,6 +69,13 @@
    opt-out list, which replaces moto's rule that every number ending in 99 opted out
    (`outbox.py`).
 
+11. Event source mappings without moto's poller. moto 5.2.5 hands a queue's new messages to
+   the function of an enabled SQS event source mapping as they are sent, by running the function
+   in Docker; the local stack has no Docker and its functions run under cargo lambda, fed by
+   the local pump. Here a mapping is kept (created, listed, enabled and disabled as in Lambda)
+   but not attached to its queue: the pump polls the queue and reads the mapping's state, as
+   Lambda's poller does.
+
 Same arguments as `moto_server`.
 """
 
@@ -409,6 +416,18 @@ def _import_json_lines(self, s3_backend, bucket):  # type: ignore[no-untyped-def
 
 _original_project = _dynamo_type.Item.project
 
+from moto.awslambda import models as _lambda  # noqa: E402
+
+_original_create_mapping = _lambda.LambdaBackend.create_event_source_mapping
+
+
+def _create_mapping_unattached(self, spec):  # type: ignore[no-untyped-def]
+    """moto's CreateEventSourceMapping, the mapping then taken off its queue (11.)."""
+    esm = _original_create_mapping(self, spec)
+    for queue in _sqs.sqs_backends[self.account_id][self.region_name].queues.values():
+        queue.lambda_event_source_mappings.pop(esm.function_arn, None)
+    return esm
+
 
 def use_sqs_patches(on: bool) -> None:
     for owner, name, original, patched in SQS_PATCHES:
@@ -424,6 +443,7 @@ if moto.__version__ == "5.2.5":
     _cw.CloudWatchBackend.get_all_metrics = _all_metrics_in_scope
     _cw.CloudWatchBackend.get_metric_data = _metric_data_of_own_namespaces
     outbox.install()
+    _lambda.LambdaBackend.create_event_source_mapping = _create_mapping_unattached
 else:
     print(f"aws_emulator: moto {moto.__version__} is not 5.2.5; keeping moto as it is",
           file=sys.stderr)

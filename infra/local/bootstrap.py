@@ -16,10 +16,12 @@ the end-to-end tests.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
 import sys
+import zipfile
 from pathlib import Path
 
 import boto3
@@ -56,6 +58,9 @@ class Stack:
         self.idp = boto3.client("cognito-idp", **kw)
         self.logs = boto3.client("logs", **kw)
         self.ses = boto3.client("sesv2", **kw)
+        self.lam = boto3.client("lambda", **kw)
+        self.events = boto3.client("events", **kw)
+        self.iam = boto3.client("iam", **kw)
         # logical id -> {"Ref": ..., "Arn": ..., ...}
         self.physical: dict[str, dict] = {}
 
@@ -68,6 +73,18 @@ class Stack:
             if fn == "Fn::GetAtt":
                 logical, attr = arg if isinstance(arg, list) else arg.split(".", 1)
                 return self.physical[logical][attr]
+            if fn == "Fn::If":
+                name, then, otherwise = arg
+                return self.resolve(then if self.condition(name) else otherwise)
+            if fn == "Fn::Join":
+                sep, values = arg
+                return sep.join(str(v) for v in self.resolve(values))
+            if fn == "Fn::Split":
+                sep, text = arg
+                return str(self.resolve(text)).split(sep)
+            if fn == "Fn::FindInMap":
+                name, key, attr = (self.resolve(a) for a in arg)
+                return self.t["Mappings"][name][key][attr]
             if fn == "Fn::Sub":
                 text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
 
@@ -86,6 +103,25 @@ class Stack:
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         return value
+
+    def condition(self, name_or_expr) -> bool:
+        """A condition of the template (by name) or a condition expression, as CloudFormation
+        evaluates it."""
+        if isinstance(name_or_expr, str):
+            return self.condition(self.t["Conditions"][name_or_expr])
+        (fn, arg), = name_or_expr.items()
+        if fn == "Fn::Not":
+            return not self.condition(arg[0])
+        if fn == "Fn::And":
+            return all(self.condition(a) for a in arg)
+        if fn == "Fn::Or":
+            return any(self.condition(a) for a in arg)
+        if fn == "Fn::Equals":
+            a, b = (self.resolve(v) for v in arg)
+            return str(a) == str(b)
+        if fn == "Condition":
+            return self.condition(arg)
+        raise ValueError(f"condition function {fn} is not evaluated locally")
 
     def ref(self, name):
         pseudo = {"AWS::Region": self.region, "AWS::AccountId": ACCOUNT,
@@ -294,13 +330,14 @@ class Stack:
             binary = meta.get("BuildProperties", {}).get("Binary") or meta.get("Binary")
             env = {**glob_env, **props.get("Environment", {}).get("Variables", {})}
             routes = []
-            for event in props.get("Events", {}).values():
+            for name, event in props.get("Events", {}).items():
                 ep = event.get("Properties", {})
                 if event["Type"] == "SQS":
                     queue_arn = self.resolve(ep["Queue"])
                     queue = next(p for p in self.physical.values() if p.get("Arn") == queue_arn)
                     sources.append({
                         "function": binary,
+                        "logical_id": logical,
                         "queue_url": queue["QueueUrl"],
                         "queue_arn": queue_arn,
                         "batch_size": int(ep.get("BatchSize", 10)),
@@ -308,15 +345,21 @@ class Stack:
                             "ReportBatchItemFailures" in ep.get("FunctionResponseTypes", []),
                     })
                 elif event["Type"] in ("Schedule", "ScheduleV2"):
-                    every = rate_seconds(ep.get("Schedule") or ep.get("ScheduleExpression") or "")
-                    if every:
-                        schedules.append({"function": binary, "every_s": every})
+                    expression = ep.get("Schedule") or ep.get("ScheduleExpression") or ""
+                    rule = self.resolve(ep["Name"]) if "Name" in ep else f"{self.prefix}{logical}{name}"
+                    schedules.append({"function": binary, "logical_id": logical, "rule": rule,
+                                      "expression": expression, "every_s": rate_seconds(expression)})
                 elif event["Type"] in ("HttpApi", "Api"):
                     routes.append({"method": ep.get("Method"), "path": ep.get("Path")})
+            logging = {**glob.get("LoggingConfig", {}), **props.get("LoggingConfig", {})}
+            resolved_env = {k: str(self.resolve(v)) for k, v in env.items()}
+            if "ApplicationLogLevel" in logging:
+                # What Lambda's advanced logging controls set from the function's log level.
+                resolved_env["AWS_LAMBDA_LOG_LEVEL"] = str(self.resolve(logging["ApplicationLogLevel"]))
             functions[binary] = {
                 "logical_id": logical,
                 "log_group": self.function_log_group(logical, props),
-                "env": {k: str(self.resolve(v)) for k, v in env.items()},
+                "env": resolved_env,
                 "routes": routes,
                 "timeout": props.get("Timeout", glob.get("Timeout", 3)),
             }
@@ -332,8 +375,45 @@ class Stack:
         self.create_email_identities()
         self.name_functions()
         functions, sources, schedules = self.functions()
+        self.create_processing(sources, schedules)
+        switches = (self.t.get("Outputs", {}).get("ProcessingSwitches") or {}).get("Value")
         return {"region": self.region, "resources": self.physical,
-                "functions": functions, "event_sources": sources, "schedules": schedules}
+                "functions": functions, "event_sources": sources, "schedules": schedules,
+                "processing_switches": json.loads(self.resolve(switches)) if switches else {}}
+
+    def create_processing(self, sources: list, schedules: list) -> None:
+        """What Lambda and EventBridge keep of the functions' triggers: each queue's event source
+        mapping (on a function of that name, which cargo lambda runs, not moto) and each
+        schedule's rule. The local pump reads their state, so `retell-ops pause` works here as in
+        AWS; `mapping_uuid` is added to each source."""
+        try:
+            role = self.iam.create_role(RoleName=f"{self.prefix}functions", Path="/",
+                                        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                                            {"Effect": "Allow", "Action": "sts:AssumeRole",
+                                             "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+        except self.iam.exceptions.EntityAlreadyExistsException:
+            role = self.iam.get_role(RoleName=f"{self.prefix}functions")["Role"]["Arn"]
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("bootstrap", "#!/bin/sh\n# runs under cargo lambda locally\n")
+        for logical in sorted({s["logical_id"] for s in sources + schedules}):
+            try:
+                self.lam.create_function(FunctionName=self.physical[logical]["Ref"], Runtime="provided.al2023",
+                                         Role=role, Handler="bootstrap", Code={"ZipFile": buf.getvalue()})
+            except self.lam.exceptions.ResourceConflictException:
+                pass  # bootstrapped before under this prefix
+        for source in sources:
+            function = self.physical[source["logical_id"]]["Ref"]
+            existing = [m for m in self.lam.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]
+                        if m["EventSourceArn"] == source["queue_arn"]]
+            mapping = existing[0] if existing else self.lam.create_event_source_mapping(
+                EventSourceArn=source["queue_arn"], FunctionName=function,
+                BatchSize=source["batch_size"], Enabled=True)
+            source["mapping_uuid"] = mapping["UUID"]
+        for schedule in schedules:
+            self.events.put_rule(Name=schedule["rule"], ScheduleExpression=schedule["expression"], State="ENABLED")
+            self.events.put_targets(Rule=schedule["rule"], Targets=[
+                {"Id": "function", "Arn": self.physical[schedule["logical_id"]]["Arn"]}])
 
 
 def rate_seconds(expression: str) -> int | None:

@@ -3,7 +3,7 @@
 # it never downloads a browser of its own). Installed once, pinned to the version the tests were
 # written against; if Debian's mirror has moved on, the current version is installed and named.
 set -euo pipefail
-PINNED="156.0.8078.108-1~deb12u1"
+PINNED="156.0.8078.129-1~deb12u1"
 if [ -x /usr/bin/chromium ]; then
   exit 0
 fi

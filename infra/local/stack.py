@@ -140,6 +140,12 @@ class LocalStack:
         # The template's rate(...) schedules (the messaging sweep, reconcile), run by the pump as
         # EventBridge runs them; False for tests, which invoke those jobs themselves.
         self.schedules = schedules
+        # The template's LogLevel parameter (LOG_LEVEL=DEBUG make dev), checked as CloudFormation would.
+        self.log_level = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+        if self.log_level not in ("TRACE", "DEBUG", "INFO", "WARN", "ERROR"):
+            raise ValueError(f"LOG_LEVEL={self.log_level!r}: one of TRACE, DEBUG, INFO, WARN, ERROR")
+        # DebugFunctions is not offered locally: cargo lambda runs every function with one
+        # environment (the env file below), so one level holds for all of them.
         self.state_dir = Path(state_dir or Path(tempfile.gettempdir()) / f"retell-backend-{api_port or os.getpid()}")
         self.logs = self.state_dir / "logs"
         self.prefix = prefix
@@ -230,7 +236,8 @@ class LocalStack:
 
         os.environ.update({k: v for k, v in self.aws_env().items() if k.startswith("AWS_") and "ENDPOINT" not in k})
         self.description = bootstrap(self.endpoint, self.prefix, {"RetellApiKey": self.api_key, "CopyRecordings": "true",
-                                                                     "SenderDomain": "demo.example"}, REGION)
+                                                                     "SenderDomain": "demo.example",
+                                                                     "LogLevel": self.log_level}, REGION)
         (self.state_dir / "stack.json").write_text(json.dumps(self.description, indent=1))
         # The front door's port is needed now: the control center names the stack's URLs.
         self.api_port = claim_port(self.api_port, "LOCAL_API_PORT")

@@ -14,6 +14,7 @@
 //! - [`tools`]: the custom functions the agent calls: the trait, argument reading, replies, the
 //!   HTTP service and its Lambda.
 
+pub mod backups;
 pub mod booking;
 pub mod calendar;
 pub mod callbacks;

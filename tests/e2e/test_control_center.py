@@ -7,6 +7,7 @@ import json
 import os
 import re
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -758,4 +759,90 @@ def test_an_admin_creates_edits_publishes_and_restores_an_agent_staff_only_read(
     assert agent_id not in settings["settings"]["agent_ids"], settings
     with pytest.raises(retell.NotFoundError):
         client.agent.retrieve(agent_id)
+    logout(page)
+
+
+def test_the_logs_page_filters_by_function_and_shows_new_lines_live(stack, page):
+    """Logs of one function: a tool call made while the page is open appears on it without a
+    reload, only that function's lines are listed, unticking "live" stops it; the JSON the page
+    polls refuses what the page refuses and shows staff only their company's lines."""
+    from test_local_stack import next_tuesday, tool
+    cc = stack.control_center_url()
+    day = next_tuesday().isoformat()
+
+    def ask(to_number, agent_id):
+        call_id = f"call_e2e_logs_{uuid.uuid4().hex[:10]}"
+        tool(stack, "check-availability", "check_availability",
+             {"call_id": call_id, "agent_id": agent_id, "from_number": "+4917688887777", "to_number": to_number},
+             {"date": day, "service_id": "Haarschnitt"})
+        return call_id
+
+    def polled(pg, **params):
+        params.setdefault("after_ms", str(int(time.time() * 1000) - 120_000))
+        query = "&".join(f"{k}={urllib.parse.quote(v, safe='')}" for k, v in params.items())
+        return pg.request.get(f"{cc}/logs/lines?{query}")
+
+    login(stack, page, "admin")
+    page.goto(f"{cc}/logs")
+    page.select_option("select[name=function]", "check-availability")
+    page.select_option("select[name=level]", "info")
+    page.click("form.filters button")
+    page.wait_for_url(re.compile(r".*/logs\?.*function=check-availability"), wait_until="load")
+    assert page.locator("select[name=function]").input_value() == "check-availability"
+    assert page.locator("select[name=level]").input_value() == "info"
+    toggle = page.locator("#live-toggle")
+    assert toggle.is_checked(), "today's page is live"
+    page.evaluate("window.__notReloaded = true")
+    live_call = ask("+493012345678", "agent_demo")
+    row = page.locator("table.logs tbody tr", has_text=live_call)
+    row.first.wait_for(timeout=60_000)  # the shipper's second, then the page's next poll (5 s)
+    assert page.evaluate("window.__notReloaded") is True, "the line came without a reload"
+    assert "new" in row.first.get_attribute("class")
+    assert row.first.locator("td").nth(1).inner_text() == "check-availability"
+    functions = set(page.locator("table.logs tbody tr td:nth-child(2)").all_inner_texts())
+    assert functions == {"check-availability"}, functions
+    link = row.first.locator("a").get_attribute("href")
+    assert link.startswith("/lambda-url/control-center/admin/retell-control-center/logs?day=") and live_call in link
+    shot(page, "07b-logs-live")
+
+    # Unticked, nothing more comes.
+    toggle.uncheck()
+    quiet_call = ask("+493012345678", "agent_demo")
+    time.sleep(9)
+    assert page.locator("table.logs tbody tr", has_text=quiet_call).count() == 0
+    assert page.evaluate("window.__notReloaded") is True
+
+    # What the page refuses, the poll refuses too, with the reason.
+    assert page.goto(f"{cc}/logs?function=nope").status == 400
+    assert "nope" in page.locator("p.error").inner_text()
+    assert page.goto(f"{cc}/logs?level=loud").status == 400
+    for params, reason in [({"function": "nope"}, "function"), ({"function": "x" * 20_000}, "function"),
+                           ({"function": "webhook\0"}, "function"), ({"level": "loud"}, "level"),
+                           ({"after_ms": "-1"}, "after_ms"), ({"after_ms": "99999999999999999999"}, "after_ms"),
+                           ({"after_ms": "1"}, "after_ms"), ({"after_ms": "soon"}, "after_ms")]:
+        refused = polled(page, **params)
+        assert refused.status == 400, (params.keys(), refused.status)
+        assert reason in refused.json()["message"], refused.text()
+    page.goto(cc)
+
+    # Admin: both companies' lines; staff: their company's only.
+    other_call = ask("+493012345679", "agent_calcom_demo")
+    demo_call = ask("+493012345678", "agent_demo")
+
+    def call_ids(pg):
+        answer = polled(pg, function="check-availability")
+        assert answer.status == 200, answer.text()
+        body = answer.json()
+        assert body["truncated"] is False and body["next_after_ms"] <= body["until_ms"], body
+        return {line["call_id"] for line in body["lines"]}, body["lines"]
+
+    wait_for(lambda: {other_call, demo_call} <= call_ids(page)[0], timeout=60)
+    logout(page)
+    login(stack, page, "staff")
+    seen, lines = call_ids(page)
+    assert demo_call in seen and other_call not in seen, seen
+    assert {line["function"] for line in lines} == {"check-availability"}, lines
+    page.goto(f"{cc}/logs?function=check-availability&call_id={other_call}")
+    assert page.locator("table.logs tbody tr").count() == 0
+    assert page.locator("#logs-empty").is_visible()
     logout(page)

@@ -5,11 +5,13 @@ use shared::retell::EventKind;
 
 use crate::ControlCenter;
 
-/// What an admin sees of the pipeline: messages waiting in the dead-letter queues, and the
-/// reconcile job's last summary line.
+/// What an admin sees of the pipeline: messages waiting in the dead-letter queues, the
+/// reconcile job's last summary line, and what `retell-ops pause` has stopped.
 pub struct Health {
     pub dead_letters: Result<u64, String>,
     pub reconcile: Option<String>,
+    /// The parts not running (None: this stack has no switches to read).
+    pub paused: Option<Result<Vec<shared::platform::processing::Part>, String>>,
 }
 
 pub async fn system_health(app: &ControlCenter) -> Health {
@@ -38,7 +40,24 @@ pub async fn system_health(app: &ControlCenter) -> Health {
         }
     }
     let reconcile = app.logbook.reconcile_status().await;
+    let paused = match &app.processing {
+        Some((switches, client)) => Some(
+            client
+                .states(switches)
+                .await
+                .map(|states| {
+                    states
+                        .into_iter()
+                        .filter(|s| s.running != shared::platform::processing::Running::Running)
+                        .map(|s| s.part)
+                        .collect()
+                })
+                .map_err(|e| e.to_string()),
+        ),
+        None => None,
+    };
     Health {
+        paused,
         dead_letters: match error {
             Some(e) => Err(e),
             None => Ok(total),

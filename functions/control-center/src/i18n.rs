@@ -376,6 +376,24 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("function", "Funktion", "Function"),
     ("no_logs", "Keine Protokollzeilen.", "No log lines."),
     ("logs_unread_before", "Nicht durchsucht, die Zeit reichte nicht: Zeilen vor", "Not searched, out of time: lines before"),
+    ("all_functions", "alle Funktionen", "all functions"),
+    ("min_level", "Stufe ab", "Level from"),
+    ("all_levels", "alle Stufen", "all levels"),
+    (
+        "logs_live",
+        "Live: neue Zeilen erscheinen von selbst",
+        "Live: new lines appear by themselves",
+    ),
+    (
+        "logs_live_stopped",
+        "Live-Aktualisierung angehalten; bitte die Seite neu laden.",
+        "Live refresh stopped; please reload the page.",
+    ),
+    (
+        "logs_live_truncated",
+        "Mehr neue Zeilen, als gezeigt werden; die Seite neu laden, um alle zu sehen.",
+        "More new lines than are shown; reload the page to see them all.",
+    ),
     (
         "number_to_call",
         "Nummer, die angerufen wird (E.164)",

@@ -14,7 +14,8 @@
 //!   [`agent_creation`], [`agent_drafts`] (draft, publish, restore, the diff; [`line_diff`]),
 //!   [`voices`], [`health`] (dead letters, reconcile),
 //!   [`retell_access`], [`test_calls`], [`logbook`], [`desk`], [`callbacks`].
-//! - Assets (htmx, the stylesheet) are embedded in the binary and served by it.
+//! - Assets (htmx, the stylesheet, the logs page's live refresh) are embedded in the binary and
+//!   served by it.
 
 use std::sync::Arc;
 
@@ -87,6 +88,35 @@ pub struct ControlCenter {
     pub retention_days: u16,
     /// The Content-Security-Policy of every answer ([`content_security_policy`]).
     pub csp: HeaderValue,
+    /// What `retell-ops pause` switches (PROCESSING_SWITCHES): the overview says what is paused.
+    pub processing: Option<(
+        shared::platform::processing::Switches,
+        shared::platform::processing::ProcessingClient,
+    )>,
+}
+
+/// The stack's processing switches and a client to read them (None: a stack without them, or
+/// unreadable ones, which the overview then does not show).
+fn processing_switches(
+    sdk: &aws_config::SdkConfig,
+) -> Option<(
+    shared::platform::processing::Switches,
+    shared::platform::processing::ProcessingClient,
+)> {
+    use shared::platform::processing::{ProcessingClient, Switches};
+    let text = std::env::var("PROCESSING_SWITCHES")
+        .ok()
+        .filter(|t| !t.is_empty())?;
+    match (
+        Switches::parse(&text),
+        ProcessingClient::from_sdk_config(sdk),
+    ) {
+        (Ok(switches), Ok(client)) => Some((switches, client)),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(reason = %e, "PROCESSING_SWITCHES unusable: the overview shows no pause state");
+            None
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,6 +244,7 @@ impl ControlCenter {
                 DEFAULT_REFRESH_INTERVAL,
             ),
             sqs,
+            processing: processing_switches(sdk),
             logbook: logbook::Logbook::new(logs, config.log_groups.clone()),
             wiring: Wiring {
                 webhook_url: config.webhook_url.clone(),
@@ -295,6 +326,7 @@ impl ControlCenter {
             .route("/agents/{agent_id}/publish", post(pages::agents::publish))
             .route("/agents/{agent_id}/restore", post(pages::agents::restore))
             .route("/logs", get(pages::logs::page))
+            .route("/logs/lines", get(pages::logs::lines))
             .route("/privacy", get(pages::privacy::page))
             .route("/privacy/export", post(pages::privacy::export))
             .route("/privacy/erase", post(pages::privacy::erase))

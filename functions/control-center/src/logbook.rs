@@ -18,100 +18,54 @@ use tokio::sync::Mutex;
 
 use crate::auth::Viewer;
 
-/// One line as the logs page shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LogLine {
-    pub timestamp_ms: i64,
-    pub function: String,
-    pub level: String,
-    pub message: String,
-    pub call_id: Option<String>,
-    pub event: Option<String>,
-    pub company: Option<String>,
-    /// The other fields of the line (status, reason, latency_ms, …), as written.
-    pub fields: serde_json::Map<String, Value>,
+pub use shared::platform::log_line::{Level, LogLine};
+
+/// Whether `viewer` may see `line`: an admin every line, a staff member their company's only.
+fn visible_to(line: &LogLine, viewer: &Viewer) -> bool {
+    match viewer {
+        Viewer::Admin { .. } => true,
+        Viewer::Staff { company_id, .. } => line.company.as_deref() == Some(company_id),
+    }
 }
 
-impl LogLine {
-    /// A JSON log line of `function` (None: not one of ours, e.g. Lambda's START/END lines).
-    pub fn parse(function: &str, timestamp_ms: i64, raw: &str) -> Option<Self> {
-        let value: Value = serde_json::from_str(raw.trim()).ok()?;
-        let obj = value.as_object()?;
-        // An Embedded Metric Format line is a metric for CloudWatch, not a log line to show.
-        if obj.contains_key("_aws") {
-            return None;
-        }
-        let span = obj.get("span");
-        let span_text = |k: &str| {
-            span.and_then(|s| s.get(k))
-                .and_then(Value::as_str)
-                .filter(|v| *v != shared::platform::telemetry::UNKNOWN)
-                .map(str::to_owned)
-        };
-        let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
-        let fields = obj
-            .get("fields")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_else(|| {
-                obj.iter()
-                    .filter(|(k, _)| {
-                        !matches!(
-                            k.as_str(),
-                            "timestamp" | "level" | "message" | "span" | "spans" | "target"
-                        )
-                    })
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            });
-        let message = text("message")
-            .or_else(|| {
-                fields
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .unwrap_or_default();
-        Some(Self {
-            timestamp_ms,
-            function: function.to_owned(),
-            level: text("level").unwrap_or_else(|| "INFO".into()),
-            message,
-            call_id: span_text("call_id"),
-            event: span_text("event"),
-            company: span_text("company"),
-            fields: fields.into_iter().filter(|(k, _)| k != "message").collect(),
-        })
-    }
+/// Tells a line from every other (16 hex digits of a SHA-256 of all it says): the live logs
+/// page shows a line a poll brings again only once.
+pub fn line_key(line: &LogLine) -> String {
+    let bytes = serde_json::to_vec(line).unwrap_or_default();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+    hex::encode(&digest.as_ref()[..8])
+}
 
-    fn visible_to(&self, viewer: &Viewer) -> bool {
-        match viewer {
-            Viewer::Admin { .. } => true,
-            Viewer::Staff { company_id, .. } => self.company.as_deref() == Some(company_id),
-        }
-    }
+/// What the logs page offers as a minimum level, most severe first.
+pub const LEVEL_CHOICES: [Level; 4] = [Level::Error, Level::Warn, Level::Info, Level::Debug];
+
+/// A `level` query value: `error`, `warn`, `info` or `debug`, exactly (nothing else).
+pub fn level_of_query(raw: &str) -> Option<Level> {
+    LEVEL_CHOICES.into_iter().find(|l| l.as_str() == raw)
 }
 
 /// What the logs page asks for.
 #[derive(Debug, Clone, Default)]
 pub struct LogQuery {
+    /// One function's lines only: only its log group is read.
+    pub function: Option<String>,
     pub call_id: Option<String>,
     pub from_ms: i64,
     pub to_ms: i64,
-    /// Only WARN and ERROR lines.
-    pub problems_only: bool,
+    /// Only lines of this level or a more severe one.
+    pub min_level: Option<Level>,
     pub limit: usize,
 }
 
 impl LogQuery {
     /// Whether a line is one this query lists, for this viewer.
     fn wants(&self, viewer: &Viewer, line: &LogLine) -> bool {
-        line.visible_to(viewer)
+        visible_to(line, viewer)
             && self
                 .call_id
                 .as_ref()
                 .is_none_or(|c| line.call_id.as_deref() == Some(c.as_str()))
-            && (!self.problems_only || matches!(line.level.as_str(), "WARN" | "ERROR"))
+            && self.min_level.is_none_or(|min| line.level() >= min)
     }
 }
 
@@ -161,8 +115,22 @@ impl Logbook {
         self.client.is_some() && !self.groups.is_empty()
     }
 
-    /// Lines of every function, newest first, the viewer's only: each function's log read
-    /// newest first, all at once, within [`LOG_SEARCH_BUDGET`].
+    /// The functions whose logs it reads, in the order `LOG_GROUPS` names them.
+    pub fn functions(&self) -> Vec<&str> {
+        self.groups.iter().map(|(f, _)| f.as_str()).collect()
+    }
+
+    /// The (function, log group) pairs a search reads: all of them, or `function`'s alone
+    /// (none for a function it does not know).
+    pub fn groups_for(&self, function: Option<&str>) -> Vec<&(String, String)> {
+        self.groups
+            .iter()
+            .filter(|(f, _)| function.is_none_or(|want| want == f))
+            .collect()
+    }
+
+    /// Lines of every function (or the query's one), newest first, the viewer's only: each
+    /// function's log read newest first, all at once, within [`LOG_SEARCH_BUDGET`].
     pub async fn lines(&self, viewer: &Viewer, query: &LogQuery) -> Result<LogLines, LogsError> {
         let Some(client) = &self.client else {
             return Ok(LogLines::default());
@@ -177,7 +145,8 @@ impl Logbook {
                 Viewer::Admin { .. } => None,
             });
         let limit = query.limit.max(1);
-        let searches = self.groups.iter().map(|(function, group)| {
+        let groups = self.groups_for(query.function.as_deref());
+        let searches = groups.into_iter().map(|(function, group)| {
             let pattern = pattern.as_deref();
             async move {
                 let mut lines = Vec::new();
@@ -369,15 +338,114 @@ mod tests {
         assert_eq!(l.message, ANSWERED);
         assert_eq!(l.company.as_deref(), Some("demo"));
         assert_eq!(l.fields["status"], 200);
-        assert!(l.visible_to(&Viewer::Staff {
-            user: "u".into(),
-            company_id: "demo".into()
-        }));
-        assert!(!l.visible_to(&Viewer::Staff {
-            user: "u".into(),
-            company_id: "other".into()
-        }));
+        assert!(visible_to(
+            &l,
+            &Viewer::Staff {
+                user: "u".into(),
+                company_id: "demo".into()
+            }
+        ));
+        assert!(!visible_to(
+            &l,
+            &Viewer::Staff {
+                user: "u".into(),
+                company_id: "other".into()
+            }
+        ));
         assert!(LogLine::parse("webhook", 1, "START RequestId: 1").is_none());
+    }
+
+    fn book() -> Logbook {
+        Logbook::new(
+            None,
+            [
+                ("webhook", "/aws/lambda/s/webhook"),
+                ("book-appointment", "/aws/lambda/s/book-appointment"),
+                ("reconcile", "/aws/lambda/s/reconcile"),
+            ]
+            .iter()
+            .map(|(f, g)| (f.to_string(), g.to_string()))
+            .collect(),
+        )
+    }
+
+    /// A function filter reads that function's log group alone; without one, every group.
+    #[test]
+    fn a_function_filter_reads_its_group_alone() {
+        let book = book();
+        assert_eq!(
+            book.functions(),
+            ["webhook", "book-appointment", "reconcile"]
+        );
+        let groups = |f: Option<&str>| -> Vec<&str> {
+            book.groups_for(f)
+                .into_iter()
+                .map(|(_, g)| g.as_str())
+                .collect()
+        };
+        assert_eq!(groups(None).len(), 3);
+        for (function, expected) in [
+            (
+                Some("book-appointment"),
+                vec!["/aws/lambda/s/book-appointment"],
+            ),
+            (Some("webhook"), vec!["/aws/lambda/s/webhook"]),
+            // Not a function of this stack (the page refuses it before): nothing is read.
+            (Some("nope"), vec![]),
+            (Some("Webhook"), vec![]),
+            (Some(""), vec![]),
+            (Some("webhook\0"), vec![]),
+            (Some("/aws/lambda/s/webhook"), vec![]),
+        ] {
+            assert_eq!(groups(function), expected, "{function:?}");
+        }
+    }
+
+    #[test]
+    fn levels_filter_from_a_minimum_up() {
+        assert_eq!(level_of_query("warn"), Some(Level::Warn));
+        for bad in ["WARN", "warning", "trace", "", " warn", "warn\0"] {
+            assert_eq!(level_of_query(bad), None, "{bad:?}");
+        }
+        assert_eq!(Level::parse("ERROR"), Some(Level::Error));
+        assert_eq!(Level::parse("warn"), Some(Level::Warn));
+        assert_eq!(Level::parse("FATAL?"), None);
+        let admin = Viewer::Admin { user: "a".into() };
+        let at = |level: &str| {
+            let mut l =
+                LogLine::parse("webhook", 1, &line("webhook", "demo", 200, 5)).expect("line");
+            l.level = level.into();
+            l
+        };
+        for (min, shown) in [
+            (None, vec!["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]),
+            (Some(Level::Debug), vec!["DEBUG", "INFO", "WARN", "ERROR"]),
+            (Some(Level::Info), vec!["INFO", "WARN", "ERROR"]),
+            (Some(Level::Warn), vec!["WARN", "ERROR"]),
+            (Some(Level::Error), vec!["ERROR"]),
+        ] {
+            let query = LogQuery {
+                min_level: min,
+                ..Default::default()
+            };
+            let got: Vec<&str> = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]
+                .into_iter()
+                .filter(|l| query.wants(&admin, &at(l)))
+                .collect();
+            assert_eq!(got, shown, "{min:?}");
+        }
+    }
+
+    #[test]
+    fn a_lines_key_tells_it_from_others() {
+        let a = LogLine::parse("webhook", 1, &line("webhook", "demo", 200, 5)).expect("line");
+        let same = LogLine::parse("webhook", 1, &line("webhook", "demo", 200, 5)).expect("line");
+        let later = LogLine::parse("webhook", 2, &line("webhook", "demo", 200, 5)).expect("line");
+        let other = LogLine::parse("reconcile", 1, &line("webhook", "demo", 200, 5)).expect("line");
+        assert_eq!(line_key(&a), line_key(&same));
+        assert_eq!(line_key(&a).len(), 16);
+        assert_ne!(line_key(&a), line_key(&later));
+        assert_ne!(line_key(&a), line_key(&other));
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod output;
 mod player;
 mod privacy_check;
 mod simulate;
+mod switches;
 mod target;
 mod when;
 
@@ -34,7 +35,7 @@ use target::Stack;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = Out::new(cli.global.json);
-    init_tracing();
+    init_tracing(cli.global.debug);
     // The local stack's emulator is this process's AWS: set before any thread starts.
     let local = if cli.global.local {
         match context::enter_local_stack() {
@@ -60,9 +61,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Warnings (retries) to stderr; RETELL_OPS_DEBUG=1 for everything.
-fn init_tracing() {
-    let level = if std::env::var_os("RETELL_OPS_DEBUG").is_some() {
+/// Warnings (retries) to stderr; `--debug` (or RETELL_OPS_DEBUG=1) for everything.
+fn init_tracing(debug: bool) {
+    let level = if debug || std::env::var_os("RETELL_OPS_DEBUG").is_some() {
         tracing::Level::DEBUG
     } else {
         tracing::Level::WARN

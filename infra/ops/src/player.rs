@@ -54,6 +54,11 @@ pub struct Line {
     /// A service as a caller names it (the company's first).
     pub service: String,
     pub time_zone: Tz,
+    /// The appointment the caller asks for (`simulate-call --at`, in the company's zone):
+    /// that time is booked, not the first free slot.
+    pub wants_at: Option<chrono::NaiveDateTime>,
+    /// The person the caller asks for by name (`--staff`).
+    pub wants_staff: Option<String>,
 }
 
 /// One request the player sent and what came of it.
@@ -266,7 +271,10 @@ impl Player {
         match played.kind {
             CallKind::Appointment => {
                 conversation.say("agent", german_greeting);
-                let mut day = booking_day(Utc::now(), line.time_zone, day_offset.max(2));
+                let mut day = match line.wants_at {
+                    Some(at) => at.date(),
+                    None => booking_day(Utc::now(), line.time_zone, day_offset.max(2)),
+                };
                 conversation.say(
                     "user",
                     &format!(
@@ -275,11 +283,19 @@ impl Player {
                         day.format("%d.%m.%Y")
                     ),
                 );
-                let args = json!({"service_id": line.service, "date": day.to_string()});
+                let mut args = json!({"service_id": line.service, "date": day.to_string()});
+                if let Some(staff) = &line.wants_staff {
+                    args["staff"] = json!(staff);
+                }
                 let reply = self
                     .tool(played, call, conversation, "check_availability", args)
                     .await;
-                let Some((date, slot)) = reply.as_ref().and_then(first_slot) else {
+                // The time asked for is booked as asked (the booking says if it is taken).
+                let asked = line
+                    .wants_at
+                    .map(|at| (at.date(), at.format("%H:%M").to_string()));
+                let Some((date, slot)) = asked.or_else(|| reply.as_ref().and_then(first_slot))
+                else {
                     conversation.say("user", "Schade, dann melde ich mich noch einmal.");
                     return;
                 };
@@ -291,8 +307,11 @@ impl Player {
                         line.customer_name
                     ),
                 );
-                let args = json!({"service_id": line.service, "date": day.to_string(),
+                let mut args = json!({"service_id": line.service, "date": day.to_string(),
                                   "time": slot, "customer_name": line.customer_name});
+                if let Some(staff) = &line.wants_staff {
+                    args["staff"] = json!(staff);
+                }
                 let reply = self
                     .tool(played, call, conversation, "book_appointment", args)
                     .await;

@@ -63,6 +63,8 @@ pub async fn line_for(
                 customer_name: "Max Mustermann".into(),
                 service: service.display_name().to_owned(),
                 time_zone: found.time_zone,
+                wants_at: None,
+                wants_staff: None,
             },
         ));
     }

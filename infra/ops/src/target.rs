@@ -48,6 +48,10 @@ pub struct Stack {
     pub name: String,
     /// `RecordingHosts`: where recordings are fetched from (`backup recordings`).
     pub recording_hosts: String,
+    /// What `pause` and `resume` switch (None: a stack deployed before they existed).
+    pub processing_switches: Option<shared::platform::processing::Switches>,
+    /// Each function's log group (`logs`), in the template's order.
+    pub log_groups: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +145,25 @@ impl Stack {
             });
         }
         let api = text_at(endpoints, "/api")?;
+        let processing_switches = match d.get("processing_switches") {
+            Some(v) if v.as_object().is_some_and(|o| !o.is_empty()) => Some(
+                shared::platform::processing::Switches::parse(&v.to_string())
+                    .map_err(|e| bad(&e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let log_groups = d
+            .get("functions")
+            .and_then(Value::as_object)
+            .map(|functions| {
+                functions
+                    .iter()
+                    .filter_map(|(name, f)| {
+                        Some((name.clone(), f.get("log_group")?.as_str()?.to_owned()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let stack = Stack {
             label: format!("local stack at {api}"),
             local: true,
@@ -178,6 +201,8 @@ impl Stack {
                 .and_then(Value::as_str)
                 .unwrap_or(shared::platform::config::DEFAULT_RECORDING_HOSTS)
                 .to_owned(),
+            processing_switches,
+            log_groups,
         };
         Ok((stack, text_at(endpoints, "/aws")?))
     }
@@ -338,6 +363,25 @@ impl Stack {
                 .get("RecordingHosts")
                 .cloned()
                 .unwrap_or_else(|| shared::platform::config::DEFAULT_RECORDING_HOSTS.into()),
+            processing_switches: match outputs.get("ProcessingSwitches") {
+                Some(text) => Some(shared::platform::processing::Switches::parse(text).map_err(
+                    |e| TargetError::Stack {
+                        name: name.to_owned(),
+                        reason: format!("output ProcessingSwitches: {e}"),
+                    },
+                )?),
+                None => None,
+            },
+            log_groups: outputs
+                .get("LogGroups")
+                .map(|pairs| {
+                    pairs
+                        .split(',')
+                        .filter_map(|pair| pair.split_once('='))
+                        .map(|(f, g)| (f.trim().to_owned(), g.trim().to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 

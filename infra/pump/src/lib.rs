@@ -19,6 +19,9 @@ pub struct EventSource {
     pub queue_arn: String,
     pub batch_size: i32,
     pub report_batch_item_failures: bool,
+    /// Its event source mapping in the emulator's Lambda: while disabled nothing is delivered.
+    #[serde(default)]
+    pub mapping_uuid: Option<String>,
 }
 
 /// Runs a function on a batch.
@@ -83,11 +86,49 @@ impl HttpInvoker {
     }
 }
 
-/// One `rate(...)` schedule of a function, as the bootstrap reads it from template.yaml.
+/// One schedule of a function, as the bootstrap reads it from template.yaml: `rate(...)` or a
+/// daily `cron(M H * * ? *)` (UTC, as EventBridge reads it).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Schedule {
     pub function: String,
-    pub every_s: u64,
+    #[serde(default)]
+    pub every_s: Option<u64>,
+    #[serde(default)]
+    pub expression: String,
+    /// Its EventBridge rule in the emulator: while disabled the schedule does not run.
+    #[serde(default)]
+    pub rule: Option<String>,
+}
+
+impl Schedule {
+    /// When it runs next after `now` (None: an expression the local stack does not run).
+    pub fn next_run(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        if let Some(every) = self.every_s {
+            return Some(now + chrono::Duration::seconds(every.max(1) as i64));
+        }
+        let (minute, hour) = daily_cron(&self.expression)?;
+        let today = now.date_naive().and_hms_opt(hour, minute, 0)?.and_utc();
+        Some(if today > now {
+            today
+        } else {
+            today + chrono::Duration::days(1)
+        })
+    }
+}
+
+/// `cron(M H * * ? *)`: minute and hour of a daily run.
+fn daily_cron(expression: &str) -> Option<(u32, u32)> {
+    let inner = expression.trim().strip_prefix("cron(")?.strip_suffix(')')?;
+    match inner.split_whitespace().collect::<Vec<_>>().as_slice() {
+        [m, h, "*", "*", "?", "*"] => {
+            let (m, h) = (m.parse().ok()?, h.parse().ok()?);
+            (m < 60 && h < 24).then_some((m, h))
+        }
+        _ => None,
+    }
 }
 
 impl Invoker for HttpInvoker {
@@ -122,6 +163,8 @@ pub struct PollOutcome {
     pub received: usize,
     pub succeeded: usize,
     pub failed: usize,
+    /// Received while the mapping was switched off, and put back.
+    pub released: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +209,23 @@ impl<I: Invoker> Pump<I> {
         source: &EventSource,
         wait_secs: i32,
     ) -> Result<PollOutcome, PumpError> {
+        self.poll_once_while(source, wait_secs, || async { true })
+            .await
+    }
+
+    /// One cycle that delivers only if `still_on` says so once the messages are received: a
+    /// mapping disabled during the receive's long poll gets its messages back on the queue at
+    /// once (visible again), as Lambda's poller stops with its mapping.
+    pub async fn poll_once_while<F, Fut>(
+        &self,
+        source: &EventSource,
+        wait_secs: i32,
+        still_on: F,
+    ) -> Result<PollOutcome, PumpError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
         let received = self
             .sqs
             .receive_message()
@@ -180,6 +240,22 @@ impl<I: Invoker> Pump<I> {
         let messages = received.messages.unwrap_or_default();
         if messages.is_empty() {
             return Ok(PollOutcome::default());
+        }
+        if !still_on().await {
+            for handle in messages.iter().filter_map(|m| m.receipt_handle.as_deref()) {
+                self.sqs
+                    .change_message_visibility()
+                    .queue_url(&source.queue_url)
+                    .receipt_handle(handle)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .map_err(sqs_err)?;
+            }
+            return Ok(PollOutcome {
+                released: messages.len(),
+                ..PollOutcome::default()
+            });
         }
         let mut event = SqsEvent::default();
         let mut handles = HashMap::new();
@@ -254,6 +330,7 @@ impl<I: Invoker> Pump<I> {
             received: handles.len(),
             succeeded: succeeded.len(),
             failed: failed.len(),
+            released: 0,
         };
         if !succeeded.is_empty() {
             self.sqs
@@ -277,5 +354,46 @@ impl<I: Invoker> Pump<I> {
             }
         }
         Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Schedule;
+
+    fn schedule(expression: &str, every_s: Option<u64>) -> Schedule {
+        Schedule {
+            function: "f".into(),
+            every_s,
+            expression: expression.into(),
+            rule: None,
+        }
+    }
+
+    #[test]
+    fn rates_and_daily_crons_run_when_eventbridge_would() {
+        let now = "2026-12-06T03:00:00Z".parse().unwrap();
+        let at = |e: &str| schedule(e, None).next_run(now).map(|t| t.to_rfc3339());
+        assert_eq!(
+            at("cron(30 2 * * ? *)").as_deref(),
+            Some("2026-12-07T02:30:00+00:00")
+        );
+        assert_eq!(
+            at("cron(15 4 * * ? *)").as_deref(),
+            Some("2026-12-06T04:15:00+00:00")
+        );
+        for not_run in [
+            "cron(0 2 ? * MON *)",
+            "cron(61 2 * * ? *)",
+            "cron(0 24 * * ? *)",
+            "rate(5 minutes)",
+            "",
+        ] {
+            assert_eq!(at(not_run), None, "{not_run}");
+        }
+        let every = schedule("rate(5 minutes)", Some(300))
+            .next_run(now)
+            .unwrap();
+        assert_eq!((every - now).num_seconds(), 300);
     }
 }

@@ -38,9 +38,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let aws =
         shared::platform::aws::AwsClients::from_env(shared::platform::aws::AwsBudget::BACKGROUND)
             .await;
+    let switches = shared::platform::processing::ProcessingClient::from_sdk_config(&aws.sdk).ok();
     let mut tasks = Vec::new();
-    // Schedules as EventBridge runs them: the first run one period after the start
-    // (`--no-schedules`: none, for tests that run those jobs themselves).
+    // Schedules as EventBridge runs them: the first run one period after the start, a daily
+    // cron at its time; none while the schedule's rule is disabled (`retell-ops pause`).
+    // `--no-schedules`: none at all, for tests that run those jobs themselves.
     let schedules = if args.iter().any(|a| a == "--no-schedules") {
         Vec::new()
     } else {
@@ -49,11 +51,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for schedule in schedules {
         let invoker = HttpInvoker::new(lambda_url.clone());
         let region = stack.region.clone();
-        tracing::info!(function = %schedule.function, every_s = schedule.every_s, "scheduling");
+        let switches = switches.clone();
+        if schedule.next_run(chrono::Utc::now()).is_none() {
+            tracing::warn!(function = %schedule.function, expression = %schedule.expression, "not run locally");
+            continue;
+        }
+        tracing::info!(function = %schedule.function, expression = %schedule.expression, "scheduling");
         tasks.push(tokio::spawn(async move {
-            let period = Duration::from_secs(schedule.every_s.max(1));
             loop {
-                tokio::time::sleep(period).await;
+                let now = chrono::Utc::now();
+                let Some(next) = schedule.next_run(now) else { break };
+                tokio::time::sleep((next - now).to_std().unwrap_or(Duration::from_secs(1))).await;
+                if let (Some(rule), Some(client)) = (&schedule.rule, &switches) {
+                    match client.rule_enabled(rule).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::info!(function = %schedule.function, %rule, "rule disabled: not run");
+                            continue;
+                        }
+                        Err(e) => tracing::warn!(%rule, error = %e, "rule state unknown; running"),
+                    }
+                }
                 match invoker
                     .invoke_scheduled(&schedule.function, &region, chrono::Utc::now())
                     .await
@@ -72,13 +90,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ));
     for source in stack.event_sources {
         let pump = pump.clone();
+        let switches = switches.clone();
         tracing::info!(function = %source.function, queue = %source.queue_url, "pumping");
         tasks.push(tokio::spawn(async move {
+            // Whether the source's event source mapping is enabled, asked of the emulator's
+            // Lambda before each receive and again before delivering what it received.
+            let enabled = || async {
+                match (&source.mapping_uuid, &switches) {
+                    (Some(uuid), Some(client)) => match client.mapping_enabled(uuid).await {
+                        Ok(on) => on,
+                        Err(e) => {
+                            tracing::warn!(function = %source.function, error = %e, "mapping state unknown");
+                            false
+                        }
+                    },
+                    _ => true,
+                }
+            };
+            let mut was_on = true;
             loop {
-                match pump.poll_once(&source, 1).await {
-                    Ok(o) if o.received > 0 => tracing::info!(
+                let on = enabled().await;
+                if on != was_on {
+                    tracing::info!(function = %source.function, enabled = on, "event source mapping switched");
+                    was_on = on;
+                }
+                if !on {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                match pump.poll_once_while(&source, 1, enabled).await {
+                    Ok(o) if o.received > 0 || o.released > 0 => tracing::info!(
                         function = %source.function, received = o.received,
-                        succeeded = o.succeeded, failed = o.failed, "batch delivered"
+                        succeeded = o.succeeded, failed = o.failed, released = o.released,
+                        "batch delivered"
                     ),
                     Ok(_) => {}
                     Err(e) => {

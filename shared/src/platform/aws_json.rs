@@ -120,6 +120,88 @@ impl AwsJsonClient {
         self.send(operation, body, false).await
     }
 
+    /// A signed call of a REST-JSON service (Lambda's `GET /2015-03-31/event-source-mappings/`):
+    /// `path` with its query already encoded, a JSON body or none.
+    pub async fn call_rest<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<T, AwsJsonError> {
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|e| AwsJsonError::Setup(e.to_string()))?,
+            None => Vec::new(),
+        };
+        let url = format!("{}{path}", self.endpoint);
+        let mut headers = vec![("host", self.host.as_str())];
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        let mut request = self.http.request(method.clone(), &url);
+        for (name, value) in self
+            .signature(method.as_str(), &url, &headers, &bytes)
+            .await?
+        {
+            request = request.header(name, value);
+        }
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let response = request
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| AwsJsonError::Transport(e.to_string()))?;
+        let error_type = response
+            .headers()
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .map(|t| t.split(':').next().unwrap_or(t).to_owned());
+        Self::answer(response.status(), error_type, response).await
+    }
+
+    /// The SigV4 headers of a request.
+    async fn signature(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Vec<(String, String)>, AwsJsonError> {
+        let provider = self
+            .credentials
+            .as_ref()
+            .ok_or_else(|| AwsJsonError::Setup("no AWS credentials provider".into()))?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| AwsJsonError::Setup(format!("credentials: {e}")))?;
+        let identity = credentials.into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name(self.signing_name)
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| AwsJsonError::Setup(e.to_string()))?
+            .into();
+        let signable = SignableRequest::new(
+            method,
+            url,
+            headers.iter().copied(),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| AwsJsonError::Setup(e.to_string()))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| AwsJsonError::Setup(e.to_string()))?
+            .into_parts();
+        Ok(instructions
+            .headers()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect())
+    }
+
     async fn send<T: serde::de::DeserializeOwned>(
         &self,
         operation: &str,
@@ -135,40 +217,12 @@ impl AwsJsonClient {
             .header("content-type", self.content_type)
             .header("x-amz-target", &target);
         if signed {
-            let provider = self
-                .credentials
-                .as_ref()
-                .ok_or_else(|| AwsJsonError::Setup("no AWS credentials provider".into()))?;
-            let credentials = provider
-                .provide_credentials()
-                .await
-                .map_err(|e| AwsJsonError::Setup(format!("credentials: {e}")))?;
-            let identity = credentials.into();
-            let params = v4::SigningParams::builder()
-                .identity(&identity)
-                .region(&self.region)
-                .name(self.signing_name)
-                .time(SystemTime::now())
-                .settings(SigningSettings::default())
-                .build()
-                .map_err(|e| AwsJsonError::Setup(e.to_string()))?
-                .into();
             let headers = [
                 ("host", self.host.as_str()),
                 ("content-type", self.content_type),
                 ("x-amz-target", target.as_str()),
             ];
-            let signable = SignableRequest::new(
-                "POST",
-                &url,
-                headers.iter().copied(),
-                SignableBody::Bytes(&body),
-            )
-            .map_err(|e| AwsJsonError::Setup(e.to_string()))?;
-            let (instructions, _) = sign(signable, &params)
-                .map_err(|e| AwsJsonError::Setup(e.to_string()))?
-                .into_parts();
-            for (name, value) in instructions.headers() {
+            for (name, value) in self.signature("POST", &url, &headers, &body).await? {
                 request = request.header(name, value);
             }
         }
@@ -177,17 +231,30 @@ impl AwsJsonClient {
             .send()
             .await
             .map_err(|e| AwsJsonError::Transport(e.to_string()))?;
-        let status = response.status();
+        Self::answer(response.status(), None, response).await
+    }
+
+    /// The answer's JSON, or the service's refusal with its code (the `x-amzn-errortype`
+    /// header of REST services, else the body's `__type` or `Type`).
+    async fn answer<T: serde::de::DeserializeOwned>(
+        status: reqwest::StatusCode,
+        error_type: Option<String>,
+        response: reqwest::Response,
+    ) -> Result<T, AwsJsonError> {
         let text = response
             .text()
             .await
             .map_err(|e| AwsJsonError::Transport(e.to_string()))?;
         if !status.is_success() {
             let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            let code = parsed
-                .get("__type")
-                .and_then(Value::as_str)
-                .map(|t| t.rsplit('#').next().unwrap_or(t).to_owned())
+            let code = error_type
+                .filter(|t| !t.is_empty())
+                .or_else(|| {
+                    parsed
+                        .get("__type")
+                        .and_then(Value::as_str)
+                        .map(|t| t.rsplit('#').next().unwrap_or(t).to_owned())
+                })
                 .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
             let message = parsed
                 .get("message")

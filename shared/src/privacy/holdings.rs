@@ -221,33 +221,9 @@ impl PrivacyStores {
 
     /// Every key under `prefix`, page by page.
     pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>, PrivacyError> {
-        let mut keys = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .s3
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(|e| {
-                    PrivacyError::Storage(format!(
-                        "S3 ListObjectsV2: {}",
-                        aws_sdk_s3::error::DisplayErrorContext(e)
-                    ))
-                })?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
-            token = page.next_continuation_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(keys);
-            }
-        }
+        crate::platform::s3_keys::keys_under(&self.s3, &self.bucket, prefix)
+            .await
+            .map_err(PrivacyError::Storage)
     }
 
     /// One strongly consistent GetItem.

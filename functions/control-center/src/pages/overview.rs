@@ -157,6 +157,22 @@ pub async fn page(ctx: Ctx) -> Result<Response, PageError> {
                     dd { a href=(ctx.link("/privacy")) { (ctx.t("audit_trail")) } }
                     dt { (ctx.t("reconcile")) }
                     dd { (h.reconcile.clone().unwrap_or_else(|| ctx.t("not_available").to_owned())) }
+                    @if let Some(paused) = &h.paused {
+                        dt { @match lang { Lang::De => "Verarbeitung", Lang::En => "Processing" } }
+                        dd.processing { @match paused {
+                            Ok(parts) if parts.is_empty() => span.ok { @match lang { Lang::De => "läuft", Lang::En => "running" } },
+                            Ok(parts) => span.bad {
+                                @match lang { Lang::De => "pausiert: ", Lang::En => "paused: " }
+                                (parts.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "))
+                                @match lang {
+                                    Lang::De => " (Anrufe werden weiter angenommen und warten in der Warteschlange; ",
+                                    Lang::En => " (calls are still accepted and wait in the queue; ",
+                                }
+                                code { "retell-ops resume " (parts.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" ")) } ")"
+                            },
+                            Err(e) => span.bad { (ctx.t("not_available")) ": " (e) },
+                        } }
+                    }
                 }
             }
         }

@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use shared::booking::directory::{CompanyDirectory, COMPANY_CACHE_TTL};
+use shared::platform::processing::Running;
 use shared::retell::api::ConcurrencyState;
 
 use crate::context::Context;
@@ -75,6 +76,26 @@ pub async fn run(ctx: &Context) -> CliResult {
             }
             Err(_) => {}
         }
+    }
+    let processing = processing_states(ctx).await;
+    match &processing {
+        Ok(states) => {
+            for s in states {
+                checks.push(match s.running {
+                    Running::Running => Check::ok(format!("{} running", s.part), None),
+                    other => Check::failed(
+                        format!("{} running", s.part),
+                        format!(
+                            "{} (`retell-ops resume {}`): {}",
+                            crate::switches::running_word(other),
+                            s.part,
+                            crate::switches::rows(std::slice::from_ref(s))[0][2]
+                        ),
+                    ),
+                });
+            }
+        }
+        Err(e) => checks.push(Check::unknown("processing switches", e.to_string())),
     }
     let last = last_event_stored(ctx).await;
     match &last {
@@ -174,9 +195,21 @@ pub async fn run(ctx: &Context) -> CliResult {
         "retell_concurrency": concurrency.ok().map(|c| json!({"current": c.current_concurrency, "limit": c.concurrency_limit,
             "burst_enabled": c.concurrency_burst_enabled, "burst_limit": c.concurrency_burst_limit,
             "hard_limit": c.hard_limit(), "reserved_inbound": c.reserved_inbound_concurrency})),
+        "processing": processing.ok().map(|s| crate::switches::states_json(&s)),
         "checks": checks,
     }));
     Ok(ok.into())
+}
+
+/// Which parts of processing run (`pause`/`resume`).
+async fn processing_states(
+    ctx: &Context,
+) -> Result<Vec<shared::platform::processing::PartState>, crate::error::CliError> {
+    let (switches, client) = crate::switches::client(ctx)?;
+    client
+        .states(switches)
+        .await
+        .map_err(|e| e.to_string().into())
 }
 
 /// The age of the queue's oldest message in the last 15 minutes (CloudWatch), in seconds.

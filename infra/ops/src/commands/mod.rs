@@ -10,9 +10,12 @@ pub mod export_analytics;
 pub mod health;
 pub mod import_calls;
 pub mod load_test;
+pub mod logs;
 pub mod metrics;
 pub mod outbox;
+pub mod pause;
 pub mod privacy;
+pub mod resume;
 pub mod simulate_call;
 pub mod sync;
 pub mod test_connection;
@@ -43,6 +46,9 @@ pub struct Global {
     /// Print one JSON document instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Debug logs of retell-ops itself on stderr (each AWS and Retell request); RETELL_OPS_DEBUG=1 does the same.
+    #[arg(long, global = true)]
+    pub debug: bool,
 }
 
 #[derive(Subcommand)]
@@ -83,6 +89,12 @@ pub enum Command {
     /// Copies of what the stack cannot make again.
     #[command(subcommand)]
     Backup(backup::BackupCommand),
+    /// Stop processing without losing anything: the webhook keeps queueing; `resume` drains.
+    Pause(pause::Args),
+    /// Run again what `pause` stopped, draining what queued meanwhile.
+    Resume(resume::Args),
+    /// The functions' log lines, newest first or followed live (numbers masked).
+    Logs(logs::Args),
 }
 
 impl Command {
@@ -103,6 +115,9 @@ impl Command {
             Self::Backup(command) => command.run(ctx).await,
             Self::Outbox(args) => outbox::run(ctx, args).await,
             Self::Privacy(command) => command.run(ctx).await,
+            Self::Pause(args) => pause::run(ctx, args).await,
+            Self::Resume(args) => resume::run(ctx, args).await,
+            Self::Logs(args) => logs::run(ctx, args).await,
         }
     }
 }

@@ -25,6 +25,13 @@ pub struct Args {
     /// The company called (default: the first with an agent, a number and a service).
     #[arg(long)]
     company: Option<String>,
+    /// The appointment to book (`--type appointment`): YYYY-MM-DDTHH:MM in the company's time
+    /// zone, instead of the first free slot.
+    #[arg(long, value_name = "YYYY-MM-DDTHH:MM")]
+    at: Option<String>,
+    /// The person the caller asks for by name (`--type appointment`).
+    #[arg(long, value_name = "NAME")]
+    staff: Option<String>,
     /// How long to wait for the stack to store the call (seconds, at most a day).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     wait: u64,
@@ -39,7 +46,25 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
             "--customer: {e} (an E.164 number such as +4915112345678)"
         ))
     })?;
-    let (company_id, line) = line_for(ctx, company, customer.as_str()).await?;
+    if (args.at.is_some() || args.staff.is_some()) && kind != CallKind::Appointment {
+        return Err(CliError::Usage(
+            "--at and --staff are for --type appointment".into(),
+        ));
+    }
+    let (company_id, mut line) = line_for(ctx, company, customer.as_str()).await?;
+    if let Some(at) = &args.at {
+        line.wants_at = Some(appointment_time(at, line.time_zone, chrono::Utc::now())?);
+    }
+    if let Some(staff) = &args.staff {
+        let name = staff.trim();
+        if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+            return Err(CliError::Usage(format!(
+                "--staff {}: a person's name",
+                crate::output::shown(staff)
+            )));
+        }
+        line.wants_staff = Some(name.to_owned());
+    }
     let player = player(ctx)?;
     let out = &ctx.out;
     out.line(&format!(
@@ -300,4 +325,60 @@ fn failures(played: &PlayedCall) -> String {
         .map(|(k, n)| format!("{k} ×{n}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `--at`: a wall-clock time in the company's zone, from now up to a year ahead.
+fn appointment_time(
+    text: &str,
+    zone: chrono_tz::Tz,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::NaiveDateTime, CliError> {
+    use chrono::TimeZone;
+    let bad = |why: &str| {
+        CliError::Usage(format!(
+            "--at {}: {why} (YYYY-MM-DDTHH:MM in the company's time zone, e.g. 2026-12-15T14:00)",
+            crate::output::shown(text)
+        ))
+    };
+    let at = chrono::NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M")
+        .map_err(|_| bad("not a date and time"))?;
+    let instant = zone
+        .from_local_datetime(&at)
+        .earliest()
+        .ok_or_else(|| bad("does not exist in the company's time zone"))?;
+    if instant <= now {
+        return Err(bad("in the past"));
+    }
+    if instant > now + chrono::Duration::days(365) {
+        return Err(bad("more than a year ahead"));
+    }
+    Ok(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::appointment_time;
+
+    #[test]
+    fn an_appointment_time_is_read_in_the_company_zone_and_bounded() {
+        let now = "2026-12-06T12:00:00Z".parse().unwrap();
+        let berlin = chrono_tz::Europe::Berlin;
+        assert_eq!(
+            appointment_time("2026-12-15T14:00", berlin, now)
+                .unwrap()
+                .to_string(),
+            "2026-12-15 14:00:00"
+        );
+        for bad in [
+            "2026-12-15",
+            "2026-12-15 14:00",
+            "2026-12-05T14:00",
+            "2028-12-15T14:00",
+            "2027-03-28T02:30", // the spring-forward gap in Berlin
+            "",
+            "2026-13-01T10:00",
+        ] {
+            assert!(appointment_time(bad, berlin, now).is_err(), "{bad}");
+        }
+    }
 }
