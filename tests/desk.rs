@@ -422,7 +422,9 @@ async fn attendance_is_marked_once_the_appointment_is_near_and_cleared_by_a_move
     // Booked directly for a past start (the desk itself never books the past).
     let calendar =
         NativeCalendar::new(clients().await.dynamodb.clone(), &config.appointments_table);
-    let day = next_tuesday() - chrono::Duration::weeks(1);
+    // Two weeks before the next Tuesday (2 to 8 days ahead) is always past; one week before
+    // was tomorrow when the tests ran on a Monday.
+    let day = next_tuesday() - chrono::Duration::weeks(2);
     let service = company
         .settings
         .services

@@ -142,8 +142,8 @@ class LocalStack:
         self.schedules = schedules
         # The template's LogLevel parameter (LOG_LEVEL=DEBUG make dev), checked as CloudFormation would.
         self.log_level = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
-        if self.log_level not in ("TRACE", "DEBUG", "INFO", "WARN", "ERROR"):
-            raise ValueError(f"LOG_LEVEL={self.log_level!r}: one of TRACE, DEBUG, INFO, WARN, ERROR")
+        if self.log_level not in ("TRACE", "DEBUG", "INFO"):
+            raise ValueError(f"LOG_LEVEL={self.log_level!r}: one of TRACE, DEBUG, INFO")
         # DebugFunctions is not offered locally: cargo lambda runs every function with one
         # environment (the env file below), so one level holds for all of them.
         self.state_dir = Path(state_dir or Path(tempfile.gettempdir()) / f"retell-backend-{api_port or os.getpid()}")

@@ -217,9 +217,17 @@ def test_the_scheduled_backup_restores_into_a_fresh_stack_with_every_item_back(s
             assert done_rows[role]["brought_back"] == len(expected) == rows[role]["brought_back"], role
         assert done["missing_agents"] == []
 
-        # Again: everything is there already, nothing is written twice.
-        _, again, _ = ops(Fresh, "backup", "restore", "--from", place, "--table", "calls")
-        assert [(t["role"], t["brought_back"]) for t in again["tables"]] == [("calls", 0)]
+        # Again: a stack whose tables hold items is refused, before anything is written...
+        code, body, err = ops(Fresh, "backup", "restore", "--from", place, check=False)
+        assert code == 1 and "holds items" in (err + json.dumps(body))
+        # ...merged, the calls: everything is there already, nothing is written twice...
+        _, again, _ = ops(Fresh, "backup", "restore", "--from", place, "--table", "calls", "--merge")
+        assert [(t["role"], t["brought_back"], t["already_there"]) for t in again["tables"]] == [
+            ("calls", 0, rows["calls"]["brought_back"])]
+        # ...and appointments and companies are never merged (their deletions are decisions).
+        for table in ("appointments", "companies"):
+            code, body, err = ops(Fresh, "backup", "restore", "--from", place, "--table", table, "--merge", check=False)
+            assert code == 1 and "not merged" in (err + json.dumps(body)), table
         for bad, needle in [(["--from", "s3://x/backups/tables/../../etc"], "not a backup"),
                             (["--from", place, "--table", "agents"], "--table"),
                             (["--from", f"s3://{bucket}/backups/tables/20190101T000000Z"], "")]:
@@ -270,11 +278,11 @@ def test_simulate_call_books_the_time_and_person_asked_for(stack):
 
 def test_log_level_and_debug_functions_give_lambda_and_rust_log_the_same_level(stack):
     described = bootstrap(stack.endpoint, f"lvl{uuid.uuid4().hex[:6]}-",
-                          {"RetellApiKey": "key_levels", "LogLevel": "WARN", "DebugFunctions": "reconcile,call-ended"},
+                          {"RetellApiKey": "key_levels", "LogLevel": "TRACE", "DebugFunctions": "reconcile,call-ended"},
                           "eu-central-1")
     assert len(described["functions"]) == len(stack.description["functions"])
     for name, fn in described["functions"].items():
-        want = "DEBUG" if name in ("reconcile", "call-ended") else "WARN"
+        want = "DEBUG" if name in ("reconcile", "call-ended") else "TRACE"
         assert fn["env"]["AWS_LAMBDA_LOG_LEVEL"] == want, name
         assert fn["env"]["RUST_LOG"].split(",")[0] == want.lower(), name
     # The stack under test: the default, INFO, everywhere.

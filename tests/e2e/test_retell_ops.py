@@ -206,7 +206,8 @@ COMMANDS = [[], ["test-connection"], ["health"], ["sync"], ["import-calls"], ["e
             ["simulate-call"], ["load-test"], ["metrics"],
             ["dlq"], *[["dlq", c] for c in ("list", "show", "redrive", "purge")], ["customers"],
             ["customers", "vip"],
-            ["backup", "agents"], ["backup", "recordings"], ["backup", "calls"], ["companies"],
+            ["backup", "agents"], ["backup", "recordings"], ["backup", "calls"], ["backup", "tables"],
+            ["backup", "list"], ["backup", "restore"], ["pause"], ["resume"], ["logs"], ["companies"],
             ["companies", "load"],
             ["agents"], *[["agents", c] for c in ("list", "get", "create", "update", "delete", "export", "import",
                                                  "diff", "publish", "reset")]]

@@ -97,6 +97,9 @@
       return;
     }
     busy = true;
+    // The server reads at most the last 15 minutes live (a page hidden longer shows the lines
+    // of that time after a reload): the cursor starts no earlier than 14 of them.
+    after = Math.max(after, Date.now() - 14 * 60 * 1000);
     var address = url + (url.indexOf("?") < 0 ? "?" : "&") + "after_ms=" + encodeURIComponent(after);
     // No redirect is followed: an expired session's redirect to the login form is a failure.
     fetch(address, { credentials: "same-origin", redirect: "error", headers: { Accept: "application/json" } })

@@ -15,6 +15,8 @@ use shared::retell::EventKind;
 
 /// template.yaml's default for the `DefaultTimeZone` parameter (and the local stack's).
 const DEFAULT_TIME_ZONE: &str = "Europe/Berlin";
+/// template.yaml's default for `BackupRetentionDays` (and the local stack's).
+const DEFAULT_BACKUP_RETENTION_DAYS: u16 = 35;
 
 /// A deployed or the local stack, alike: every command runs one code path against either.
 #[derive(Debug, Clone)]
@@ -52,6 +54,8 @@ pub struct Stack {
     pub processing_switches: Option<shared::platform::processing::Switches>,
     /// Each function's log group (`logs`), in the template's order.
     pub log_groups: Vec<(String, String)>,
+    /// `BackupRetentionDays`: no daily backup is kept longer (35 by default).
+    pub backup_retention_days: u16,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +207,7 @@ impl Stack {
                 .to_owned(),
             processing_switches,
             log_groups,
+            backup_retention_days: DEFAULT_BACKUP_RETENTION_DAYS,
         };
         Ok((stack, text_at(endpoints, "/aws")?))
     }
@@ -372,6 +377,10 @@ impl Stack {
                 )?),
                 None => None,
             },
+            backup_retention_days: parameters
+                .get("BackupRetentionDays")
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(DEFAULT_BACKUP_RETENTION_DAYS),
             log_groups: outputs
                 .get("LogGroups")
                 .map(|pairs| {

@@ -49,12 +49,35 @@ impl DailyBackup {
             ));
         }
         let keep = keep_days(retentions, self.default_days, self.cap_days);
+        // The exports of the run before finish after it ends: whether they did is checked here.
+        let previous = self.backups.list().await?.pop();
+        let previous_failed: Vec<String> = match &previous {
+            Some(m) => self
+                .backups
+                .export_states(m)
+                .await
+                .into_iter()
+                .filter(|(_, state)| state != "COMPLETED" && state != "IN_PROGRESS")
+                .map(|(role, state)| format!("{} {state}", role.as_str()))
+                .collect(),
+            None => Vec::new(),
+        };
         let (agents, agent_errors) = agent_copies(accounts).await;
         let manifest = self
             .backups
             .run(&self.tables, &agents, agent_errors, keep, now)
             .await?;
-        let expired = self.backups.expire(now).await?;
+        let expired = self.backups.expire(now, keep).await?;
+        if let (Some(previous), false) = (&previous, previous_failed.is_empty()) {
+            // This run is taken; the failure of the last one is this invocation's error, so the
+            // alarm on the function's errors (BackupErrorsAlarm) says no complete backup exists.
+            return Err(BackupError::Bad(format!(
+                "the exports of backup {} did not complete: {} (this run, {}, was started)",
+                previous.stamp,
+                previous_failed.join(", "),
+                manifest.stamp
+            )));
+        }
         tracing::info!(
             stamp = %manifest.stamp, tables = manifest.tables.len(), agents = manifest.agents.len(),
             keep_days = keep, expired = expired.len(), "backup started"

@@ -186,7 +186,8 @@ impl Backups {
                 .s3_bucket(&self.bucket)
                 .s3_prefix(&prefix)
                 .export_format(ExportFormat::DynamodbJson)
-                // One request per table and run: a retried invocation starts no second export.
+                // One export per table and run (a retried invocation is a run of its own; the
+                // next run's expiry deletes a run that never wrote its manifest).
                 .client_token(format!("{stamp}-{}", role.as_str()))
                 .send()
                 .await
@@ -243,6 +244,18 @@ impl Backups {
 
     /// Every run's manifest in this bucket, oldest first.
     pub async fn list(&self) -> Result<Vec<Manifest>, BackupError> {
+        let mut manifests = Vec::new();
+        for stamp in self.stamps().await? {
+            // A run whose manifest is missing (it failed before writing it) is not a backup.
+            if let Ok(m) = self.manifest(&stamp).await {
+                manifests.push(m);
+            }
+        }
+        Ok(manifests)
+    }
+
+    /// Every run's stamp (its folder under `backups/tables/`), oldest first.
+    async fn stamps(&self) -> Result<Vec<String>, BackupError> {
         let mut stamps = Vec::new();
         let mut token = None;
         loop {
@@ -270,15 +283,9 @@ impl Backups {
                 _ => break,
             }
         }
+        stamps.retain(|s| stamp_time(s).is_some());
         stamps.sort();
-        let mut manifests = Vec::new();
-        for stamp in stamps {
-            // A run whose manifest is missing (it failed before writing it) is not a backup.
-            if let Ok(m) = self.manifest(&stamp).await {
-                manifests.push(m);
-            }
-        }
-        Ok(manifests)
+        Ok(stamps)
     }
 
     /// The manifest of the run `stamp`.
@@ -318,71 +325,109 @@ impl Backups {
             .map_err(BackupError::S3)
     }
 
-    /// Each table export's state (IN_PROGRESS, COMPLETED, FAILED), as DynamoDB reports it.
-    pub async fn export_states(
-        &self,
-        manifest: &Manifest,
-    ) -> Result<BTreeMap<TableRole, String>, BackupError> {
+    /// Each table export's state (IN_PROGRESS, COMPLETED, FAILED), as DynamoDB reports it;
+    /// `UNKNOWN: <why>` where DynamoDB cannot say (another account or region, or an export it
+    /// no longer knows): its files in S3 are then what there is.
+    pub async fn export_states(&self, manifest: &Manifest) -> BTreeMap<TableRole, String> {
         let mut states = BTreeMap::new();
         for (role, export) in &manifest.tables {
-            let described = self
+            let state = match self
                 .db
                 .describe_export()
                 .export_arn(&export.export_arn)
                 .send()
                 .await
-                .map_err(|e| BackupError::Dynamo(DisplayErrorContext(e).to_string()))?;
-            let state = described
-                .export_description
-                .and_then(|d| d.export_status)
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_else(|| "UNKNOWN".into());
+            {
+                Ok(described) => described
+                    .export_description
+                    .and_then(|d| d.export_status)
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_else(|| "UNKNOWN: no status".into()),
+                Err(e) => format!(
+                    "UNKNOWN: {}",
+                    DisplayErrorContext(e)
+                        .to_string()
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                ),
+            };
             states.insert(*role, state);
         }
-        Ok(states)
+        states
     }
 
-    /// Deletes every run past its `keep_until`; returns their stamps.
-    pub async fn expire(&self, now: DateTime<Utc>) -> Result<Vec<String>, BackupError> {
+    /// Deletes every run past its time: its `keep_until`, or sooner when the retention now
+    /// (`keep_days_now`: a company shortened its retention, the cap was lowered) says so; and
+    /// every run older than a day that never wrote its manifest (it failed half-way). Returns
+    /// their stamps.
+    pub async fn expire(
+        &self,
+        now: DateTime<Utc>,
+        keep_days_now: u16,
+    ) -> Result<Vec<String>, BackupError> {
+        let kept: BTreeMap<String, Manifest> = self
+            .list()
+            .await?
+            .into_iter()
+            .map(|m| (m.stamp.clone(), m))
+            .collect();
         let mut expired = Vec::new();
-        for manifest in self.list().await? {
-            if manifest.keep_until > now {
+        for stamp in self.stamps().await? {
+            let due = match kept.get(&stamp) {
+                Some(m) => {
+                    let now_says = m.created_at + Duration::days(i64::from(keep_days_now));
+                    m.keep_until.min(now_says) <= now
+                }
+                None => stamp_time(&stamp).is_some_and(|t| t + Duration::days(1) <= now),
+            };
+            if !due {
                 continue;
             }
-            let keys = self
-                .keys(&format!("{}/", run_prefix(&manifest.stamp)))
-                .await?;
+            let keys = self.keys(&format!("{}/", run_prefix(&stamp))).await?;
             // The manifest last: a run cut short is found again and finished next time.
             let (manifests, data): (Vec<_>, Vec<_>) = keys
                 .into_iter()
                 .partition(|k| k.ends_with("/manifest.json"));
             for chunk in data.chunks(1000).chain(manifests.chunks(1000)) {
-                let objects = chunk
-                    .iter()
-                    .filter_map(|k| {
-                        aws_sdk_s3::types::ObjectIdentifier::builder()
-                            .key(k)
-                            .build()
-                            .ok()
-                    })
-                    .collect();
-                let delete = aws_sdk_s3::types::Delete::builder()
-                    .set_objects(Some(objects))
-                    .quiet(true)
-                    .build()
-                    .map_err(|e| BackupError::S3(e.to_string()))?;
-                self.s3
-                    .delete_objects()
-                    .bucket(&self.bucket)
-                    .delete(delete)
-                    .send()
-                    .await
-                    .map_err(s3_err)?;
+                self.delete(chunk).await?;
             }
-            expired.push(manifest.stamp);
+            expired.push(stamp);
         }
         Ok(expired)
     }
+
+    async fn delete(&self, keys: &[String]) -> Result<(), BackupError> {
+        let objects = keys
+            .iter()
+            .filter_map(|k| {
+                aws_sdk_s3::types::ObjectIdentifier::builder()
+                    .key(k)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let delete = aws_sdk_s3::types::Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| BackupError::S3(e.to_string()))?;
+        self.s3
+            .delete_objects()
+            .bucket(&self.bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(s3_err)?;
+        Ok(())
+    }
+}
+
+/// The time a stamp names.
+fn stamp_time(stamp: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(&format!("{stamp}+0000"), "%Y%m%dT%H%M%SZ%z")
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// How long a run is kept: the shortest retention of any company (and the stack's default),

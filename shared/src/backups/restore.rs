@@ -1,7 +1,8 @@
-//! Putting a backup back: every item of a run's table exports that the stack's table lacks is
-//! written (conditionally: an item present is never overwritten, so a restore into a live stack
-//! only fills what was lost); an item whose time to live has passed is not brought back (its
-//! retention is over). A dry run reads the same and writes nothing.
+//! Putting a backup back: every item of a run's table exports is written into the stack's table
+//! (conditionally: an item present is never overwritten); an item whose time to live has passed
+//! is not brought back (its retention is over). By default only into empty tables (a fresh
+//! stack); `Merge` adds the missing items to the tables whose items are never deleted on purpose
+//! (see [`RestoreMode`]). A dry run reads the same and writes nothing.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -32,6 +33,9 @@ pub struct TableRestore {
     pub expired: u64,
     pub unreadable: u64,
     pub refusals: Vec<String>,
+    /// Said about the export (its state unknown to DynamoDB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Restores `manifest`'s exports of the `targets` tables (role → this stack's table name),
@@ -42,10 +46,12 @@ pub async fn restore(
     targets: &[(TableRole, String)],
     db: &aws_sdk_dynamodb::Client,
     dry_run: bool,
+    mode: RestoreMode,
     now: DateTime<Utc>,
 ) -> Result<Vec<TableRestore>, BackupError> {
-    let states = source.export_states(manifest).await?;
-    let mut reports = Vec::new();
+    let states = source.export_states(manifest).await;
+    // Every table is checked before any is written: a restore that cannot finish starts nothing.
+    let mut plans = Vec::new();
     for (role, table) in targets {
         let export = manifest.tables.get(role).ok_or_else(|| {
             BackupError::Bad(format!(
@@ -54,29 +60,43 @@ pub async fn restore(
                 role.as_str()
             ))
         })?;
-        match states.get(role).map(String::as_str) {
-            Some("COMPLETED") => {}
-            other => {
-                return Err(BackupError::Bad(format!(
-                    "the {} export of backup {} is {} (DynamoDB finishes exports within minutes; try again)",
-                    role.as_str(),
-                    manifest.stamp,
-                    other.unwrap_or("unknown")
-                )))
-            }
-        }
-        let shape = TableShape::of(db, table).await?;
-        let mut report = TableRestore {
-            role: Some(*role),
-            table: table.clone(),
-            ..TableRestore::default()
-        };
         let files: Vec<String> = source
             .keys(&format!("{}/AWSDynamoDB/", export.prefix))
             .await?
             .into_iter()
             .filter(|k| k.contains("/data/") && k.ends_with(".gz"))
             .collect();
+        let state = states.get(role).map(String::as_str).unwrap_or("UNKNOWN");
+        let note = match state {
+            "COMPLETED" => None,
+            // DynamoDB does not know the export (another account or region, or long ago):
+            // its files are what there is.
+            unknown if unknown.starts_with("UNKNOWN") && !files.is_empty() => Some(format!(
+                "DynamoDB cannot say whether this export completed ({unknown}); its {} data file(s) were read as they are",
+                files.len()
+            )),
+            other => {
+                return Err(BackupError::Bad(format!(
+                    "the {} export of backup {} is {other} (DynamoDB finishes exports within minutes; try again)",
+                    role.as_str(),
+                    manifest.stamp,
+                )))
+            }
+        };
+        if !dry_run {
+            check_target(db, *role, table, mode).await?;
+        }
+        plans.push((*role, table, files, note));
+    }
+    let mut reports = Vec::new();
+    for (role, table, files, note) in plans {
+        let shape = TableShape::of(db, table).await?;
+        let mut report = TableRestore {
+            role: Some(role),
+            table: table.clone(),
+            note,
+            ..TableRestore::default()
+        };
         for file in files {
             let packed = source.get(&file).await?;
             let mut text = String::new();
@@ -84,6 +104,12 @@ pub async fn restore(
                 .take(MAX_UNPACKED)
                 .read_to_string(&mut text)
                 .map_err(|e| BackupError::Bad(format!("{file}: {e}")))?;
+            if text.len() as u64 >= MAX_UNPACKED {
+                return Err(BackupError::Bad(format!(
+                    "{file} unpacks to more than {} GiB: not restored past that (restore it table by table with more memory, or with ImportTable)",
+                    MAX_UNPACKED >> 30
+                )));
+            }
             let mut batch = Vec::new();
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 report.in_backup += 1;
@@ -102,6 +128,53 @@ pub async fn restore(
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// Where a restore may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreMode {
+    /// Only into empty tables: a fresh stack (the disaster-recovery case).
+    Fresh,
+    /// Into tables that hold items, adding what is missing: only for the tables whose items the
+    /// stack never deletes on purpose. Appointments (a cancelled appointment's slot locks, due
+    /// messages) and companies (a dropped number's route) are refused: bringing back what was
+    /// deleted there would make slots unbookable and route numbers again.
+    Merge,
+}
+
+/// Whether the restore may write into `table`.
+async fn check_target(
+    db: &aws_sdk_dynamodb::Client,
+    role: TableRole,
+    table: &str,
+    mode: RestoreMode,
+) -> Result<(), BackupError> {
+    match mode {
+        RestoreMode::Merge if matches!(role, TableRole::Appointments | TableRole::Companies) => {
+            Err(BackupError::Bad(format!(
+                "the {} table is not merged into: what was deleted there since the backup was deleted on purpose (a cancelled appointment's slot lock, a dropped number's route); restore it into a fresh stack",
+                role.as_str()
+            )))
+        }
+        RestoreMode::Merge => Ok(()),
+        RestoreMode::Fresh => {
+            let any = db
+                .scan()
+                .table_name(table)
+                .limit(1)
+                .send()
+                .await
+                .map_err(|e| BackupError::Dynamo(format!("{table}: {}", DisplayErrorContext(e))))?;
+            if any.items().is_empty() {
+                Ok(())
+            } else {
+                Err(BackupError::Bad(format!(
+                    "the {} table ({table}) holds items: a restore fills a fresh stack's empty tables (bringing back into a live one what was deleted since would undo cancellations, dropped numbers and erasures); --merge adds only what is missing to calls, statistics or audit",
+                    role.as_str()
+                )))
+            }
+        }
+    }
 }
 
 fn refuse(report: &mut TableRestore, reason: String) {

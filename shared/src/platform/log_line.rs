@@ -140,6 +140,40 @@ pub fn mask_numbers(text: &str) -> String {
     out
 }
 
+/// A line's fields with every number in them masked as [`mask_numbers`] does, at any depth:
+/// strings, and integers of seven or more digits (a number logged as a JSON number), except
+/// where the key says it is a time or a duration (`*_ms`, `*_at`, `*timestamp*`).
+pub fn mask_fields(fields: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+    fields
+        .iter()
+        .map(|(k, v)| (k.clone(), mask_value(k, v, 0)))
+        .collect()
+}
+
+fn mask_value(key: &str, value: &Value, depth: usize) -> Value {
+    let is_time = key.ends_with("_ms") || key.ends_with("_at") || key.contains("timestamp");
+    match value {
+        Value::String(s) => Value::String(mask_numbers(s)),
+        Value::Number(n) if !is_time && n.to_string().trim_start_matches('-').len() >= 7 => {
+            Value::String(mask_numbers(&n.to_string()))
+        }
+        // Deeper than any line we write: shown as a placeholder, not walked.
+        _ if depth > 16 => Value::String("…".into()),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| mask_value(key, v, depth + 1))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), mask_value(k, v, depth + 1)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +204,17 @@ mod tests {
         assert_eq!(Level::parse("WARNING"), Some(Level::Warn));
         assert_eq!(Level::parse("loud"), None);
         assert!(Level::Error > Level::Warn);
+    }
+
+    #[test]
+    fn fields_are_masked_at_any_depth_and_times_are_kept() {
+        let fields: serde_json::Map<String, Value> = serde_json::from_str(
+            r#"{"to": 4917655502468, "latency_ms": 1765000000000, "status": 200,
+                "nested": {"numbers": ["+4917655502468", {"n": 4917655502468}]}, "received_at": 1765000000}"#,
+        )
+        .unwrap();
+        let masked = Value::Object(mask_fields(&fields)).to_string();
+        assert!(!masked.contains("4917655502468"), "{masked}");
+        assert!(masked.contains("1765000000000") && masked.contains("\"status\":200"));
     }
 }

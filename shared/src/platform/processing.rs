@@ -220,7 +220,17 @@ impl ProcessingClient {
         let switch = switches.part(part)?;
         let mut mappings = Vec::new();
         for function in &switch.functions {
-            mappings.extend(self.mappings(function).await?);
+            let found = self.mappings(function).await?;
+            if found.is_empty() {
+                // A consumer without its mapping consumes nothing: never reported as running.
+                mappings.push(MappingState {
+                    function: function.clone(),
+                    uuid: String::new(),
+                    state: "Missing".into(),
+                    queue_arn: String::new(),
+                });
+            }
+            mappings.extend(found);
         }
         let mut rules = Vec::new();
         for rule in &switch.rules {
@@ -238,29 +248,62 @@ impl ProcessingClient {
         run: bool,
     ) -> Result<PartState, ProcessingError> {
         let before = self.state(switches, part).await?;
-        let aws = |what: String| move |source| ProcessingError::Aws { what, source };
-        let want_mapping = if run { "Enabled" } else { "Disabled" };
+        if let Some(missing) = before.mappings.iter().find(|m| m.state == "Missing") {
+            return Err(ProcessingError::BadSwitches(format!(
+                "{} has no event source mapping (deploy the current template.yaml)",
+                missing.function
+            )));
+        }
+        // Already there, or on the way (Lambda refuses an update while a mapping changes).
+        let (there, on_the_way) = if run {
+            ("Enabled", "Enabling")
+        } else {
+            ("Disabled", "Disabling")
+        };
         for rule in before.rules.iter().filter(|_| run) {
             self.set_rule(&rule.name, true).await?;
         }
-        for mapping in before.mappings.iter().filter(|m| m.state != want_mapping) {
-            let _: Value = self
-                .lambda
-                .call_rest(
-                    reqwest::Method::PUT,
-                    &format!("/2015-03-31/event-source-mappings/{}", mapping.uuid),
-                    Some(&json!({ "Enabled": run })),
-                )
-                .await
-                .map_err(aws(format!(
-                    "Lambda UpdateEventSourceMapping of {}",
-                    mapping.function
-                )))?;
+        for mapping in before
+            .mappings
+            .iter()
+            .filter(|m| m.state != there && m.state != on_the_way)
+        {
+            self.set_mapping(mapping, run).await?;
         }
         for rule in before.rules.iter().filter(|_| !run) {
             self.set_rule(&rule.name, false).await?;
         }
         self.state(switches, part).await
+    }
+
+    /// UpdateEventSourceMapping; asked again (up to 5 times, 2 s apart) while Lambda answers
+    /// ResourceInUseException: the mapping is still finishing an earlier change.
+    async fn set_mapping(&self, mapping: &MappingState, run: bool) -> Result<(), ProcessingError> {
+        let path = format!("/2015-03-31/event-source-mappings/{}", mapping.uuid);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let answer: Result<Value, AwsJsonError> = self
+                .lambda
+                .call_rest(
+                    reqwest::Method::PUT,
+                    &path,
+                    Some(&json!({ "Enabled": run })),
+                )
+                .await;
+            match answer {
+                Ok(_) => return Ok(()),
+                Err(e) if e.code() == Some("ResourceInUseException") && attempt < 5 => {
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+                Err(source) => {
+                    return Err(ProcessingError::Aws {
+                        what: format!("Lambda UpdateEventSourceMapping of {}", mapping.function),
+                        source,
+                    })
+                }
+            }
+        }
     }
 
     async fn set_rule(&self, name: &str, enabled: bool) -> Result<(), ProcessingError> {
@@ -412,6 +455,8 @@ mod tests {
             (vec!["Enabled"], vec!["DISABLED"], Running::Partly),
             (vec![], vec!["DISABLED"], Running::Paused),
             (vec![], vec!["ENABLED"], Running::Running),
+            (vec!["Missing", "Enabled"], vec![], Running::Partly),
+            (vec!["Missing"], vec![], Running::Partly),
         ];
         for (mappings, rules, want) in cases {
             let state = PartState::new(

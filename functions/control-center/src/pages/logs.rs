@@ -25,8 +25,9 @@ use crate::logbook::{level_of_query, line_key, Level, LogLine, LogQuery, LEVEL_C
 pub const PAGE_LIMIT: usize = 500;
 /// Lines one live poll answers with at most (the newest of them; `truncated` says so).
 pub const LIVE_LIMIT: usize = 200;
-/// How far back a live poll may start (a paused page catching up); earlier is refused.
-pub const LIVE_WINDOW_MS: i64 = 24 * 3_600_000;
+/// How far back a live poll may start; earlier is refused: each poll reads every chosen log
+/// group over its window, so a poll must not be a day-long search (logs.js starts no earlier).
+pub const LIVE_WINDOW_MS: i64 = 15 * 60_000;
 /// How far past the server's clock a poll may start (clocks differ a little); later is refused.
 pub const LIVE_AHEAD_MS: i64 = 60_000;
 /// Lines reach CloudWatch Logs some seconds after their time: each poll reads this much of the
@@ -145,7 +146,7 @@ pub fn after_ms_of(raw: Option<&str>, now_ms: i64) -> Result<i64, String> {
         .ok_or_else(|| format!("after_ms {} is not a time in ms since 1970", quoted(raw)))?;
     if ms < now_ms - LIVE_WINDOW_MS || ms > now_ms + LIVE_AHEAD_MS {
         return Err(format!(
-            "after_ms {ms} is not within the last 24 hours (now: {now_ms})"
+            "after_ms {ms} is not within the last 15 minutes (now: {now_ms})"
         ));
     }
     Ok(ms)

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use shared::platform::log_line::{mask_numbers, Level, LogLine};
+use shared::platform::log_line::{mask_fields, mask_numbers, Level, LogLine};
 use shared::platform::logs::{LogsClient, Visit};
 
 use crate::context::Context;
@@ -207,15 +207,9 @@ async fn follow(
     // CloudWatch may make a line searchable after later ones: each poll reads back a little,
     // and what was printed is remembered (by time, function and text) for as long as that.
     const OVERLAP_MS: i64 = 10_000;
-    let key = |l: &LogLine| {
-        (
-            l.timestamp_ms,
-            l.function.clone(),
-            l.message.clone(),
-            l.fields.len(),
-        )
-    };
-    let mut seen: HashSet<(i64, String, String, usize)> = shown_before.iter().map(key).collect();
+    // A line is what it says in full: two lines of one millisecond are two lines.
+    let key = |l: &LogLine| (l.timestamp_ms, line_json(l).to_string());
+    let mut seen: HashSet<(i64, String)> = shown_before.iter().map(key).collect();
     let mut from_ms = start.timestamp_millis() - OVERLAP_MS;
     loop {
         tokio::select! {
@@ -281,9 +275,9 @@ fn print_line(ctx: &Context, line: &LogLine) {
     if let Some(c) = &line.call_id {
         text.push_str(&format!(" call_id={c}"));
     }
-    for (k, v) in &line.fields {
+    for (k, v) in &mask_fields(&line.fields) {
         let v = match v {
-            Value::String(s) => mask_numbers(s),
+            Value::String(s) => s.clone(),
             other => other.to_string(),
         };
         text.push_str(&format!(" {k}={}", v.chars().take(300).collect::<String>()));
@@ -292,12 +286,7 @@ fn print_line(ctx: &Context, line: &LogLine) {
 }
 
 fn line_json(line: &LogLine) -> Value {
-    let mut fields = line.fields.clone();
-    for v in fields.values_mut() {
-        if let Value::String(s) = v {
-            *s = mask_numbers(s);
-        }
-    }
+    let fields = mask_fields(&line.fields);
     json!({
         "timestamp_ms": line.timestamp_ms,
         "function": line.function,

@@ -13,7 +13,7 @@ pub async fn run(ctx: &Context) -> CliResult {
     let mut rows = Vec::new();
     let mut listed = Vec::new();
     for m in manifests.iter().rev() {
-        let states = store.export_states(m).await.unwrap_or_default();
+        let states = store.export_states(m).await;
         let state = if states.is_empty() {
             "unknown".to_owned()
         } else if states.values().all(|s| s == "COMPLETED") {

@@ -1,12 +1,14 @@
-//! `backup restore --from s3://BUCKET/backups/tables/STAMP | --latest [--table T] [--dry-run]`:
-//! every item of the backup the stack's tables lack is put back; items present are left as they
-//! are, items past their retention are not brought back. Agents are compared, not recreated.
+//! `backup restore --from s3://BUCKET/backups/tables/STAMP | --latest [--table T] [--dry-run]
+//! [--merge]`: every item of the backup is put back into the stack's empty tables (a fresh
+//! stack; `--merge`: the missing items of calls, statistics or audit into a live one); items
+//! present are left as they are, items past their retention are not brought back. Agents are
+//! compared, not recreated.
 
 use std::collections::HashSet;
 
 use chrono::Utc;
 use serde_json::json;
-use shared::backups::restore::restore;
+use shared::backups::restore::{restore, RestoreMode};
 use shared::backups::{parse_place, TableRole};
 
 use super::tables::{backups, stack_tables};
@@ -28,6 +30,10 @@ pub struct Args {
     /// Say what would be brought back; write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Add the missing items to tables that hold items (calls, statistics, audit only; without
+    /// it a restore writes only into empty tables: a fresh stack).
+    #[arg(long)]
+    merge: bool,
 }
 
 pub async fn run(ctx: &Context, args: Args) -> CliResult {
@@ -70,6 +76,11 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
         &targets,
         &ctx.aws.dynamodb,
         args.dry_run,
+        if args.merge {
+            RestoreMode::Merge
+        } else {
+            RestoreMode::Fresh
+        },
         Utc::now(),
     )
     .await
@@ -115,6 +126,9 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
         &rows,
     );
     for r in &reports {
+        if let Some(note) = &r.note {
+            eprintln!("{}: {note}", r.table);
+        }
         for reason in &r.refusals {
             eprintln!("{}: an unreadable item: {reason}", r.table);
         }

@@ -18,9 +18,9 @@ pub struct Args {
     /// Seconds to wait for DynamoDB to finish the exports (0: do not wait).
     #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     wait: u64,
-    /// No run is kept longer than this many days (the stack's BackupRetentionDays).
-    #[arg(long, default_value_t = 35, value_parser = clap::value_parser!(u16).range(1..=730))]
-    keep_at_most: u16,
+    /// No run is kept longer than this many days (default: the stack's BackupRetentionDays).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=730))]
+    keep_at_most: Option<u16>,
 }
 
 /// The stack's tables by what they hold.
@@ -60,7 +60,7 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
             ctx.stack.retention_days,
         ),
         default_days: ctx.stack.retention_days,
-        cap_days: args.keep_at_most,
+        cap_days: args.keep_at_most.unwrap_or(ctx.stack.backup_retention_days),
     };
     let ring = ctx.stack.key_ring(&ctx.aws).await.map_err(err)?;
     let accounts = ring
@@ -73,20 +73,12 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
     let out = &ctx.out;
     out.line(&format!("backup {}", report.place));
     let started = Instant::now();
-    let mut states = job
-        .backups
-        .export_states(&report.manifest)
-        .await
-        .map_err(err)?;
+    let mut states = job.backups.export_states(&report.manifest).await;
     while states.values().any(|s| s == "IN_PROGRESS")
         && started.elapsed() < Duration::from_secs(args.wait)
     {
         tokio::time::sleep(Duration::from_secs(5)).await;
-        states = job
-            .backups
-            .export_states(&report.manifest)
-            .await
-            .map_err(err)?;
+        states = job.backups.export_states(&report.manifest).await;
     }
     let rows: Vec<Vec<String>> = report
         .manifest
@@ -116,7 +108,10 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
     for e in &report.manifest.agent_errors {
         eprintln!("agent not backed up: {e}");
     }
-    let failed: Vec<_> = states.iter().filter(|(_, s)| *s == "FAILED").collect();
+    let failed: Vec<_> = states
+        .iter()
+        .filter(|(_, s)| *s != "COMPLETED" && *s != "IN_PROGRESS")
+        .collect();
     let ok = failed.is_empty() && report.manifest.agent_errors.is_empty();
     out.json_value(&json!({
         "ok": ok,
