@@ -9,6 +9,17 @@ use shared::platform::processing::{Part, PartState, ProcessingClient, Running, S
 use crate::context::Context;
 use crate::error::{err, CliError};
 
+/// What `pause` and `resume` take.
+#[derive(clap::Args)]
+pub struct SwitchArgs {
+    /// Which parts.
+    #[arg(value_enum, required = true, num_args = 1..)]
+    pub parts: Vec<PartArg>,
+    /// Seconds to wait until Lambda reports each mapping turned.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=900))]
+    pub wait: u64,
+}
+
 /// What a pause or resume names: one part or all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PartArg {

@@ -299,28 +299,22 @@ impl Backups {
 
     /// An object of this bucket, at most 256 MiB.
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, BackupError> {
-        let object = self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
+        use crate::platform::s3_objects::{read_bounded, Bounded};
+        match read_bounded(&self.s3, &self.bucket, key, 256 << 20)
             .await
-            .map_err(s3_err)?;
-        if object.content_length.unwrap_or(0) > 256 << 20 {
-            return Err(BackupError::Bad(format!("{key} is larger than 256 MiB")));
+            .map_err(BackupError::S3)?
+        {
+            Bounded::Body(bytes) => Ok(bytes),
+            Bounded::Missing => Err(BackupError::Bad(format!("{key} is not there"))),
+            Bounded::TooLarge(n) => Err(BackupError::Bad(format!(
+                "{key} is larger than 256 MiB ({n} bytes)"
+            ))),
         }
-        let body = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| BackupError::S3(e.to_string()))?;
-        Ok(body.into_bytes().to_vec())
     }
 
     /// Every key under `prefix`.
     pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, BackupError> {
-        crate::platform::s3_keys::keys_under(&self.s3, &self.bucket, prefix)
+        crate::platform::s3_objects::keys_under(&self.s3, &self.bucket, prefix)
             .await
             .map_err(BackupError::S3)
     }

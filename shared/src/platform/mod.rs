@@ -12,7 +12,7 @@ pub mod logs;
 pub mod metrics;
 pub mod outbound;
 pub mod processing;
-pub mod s3_keys;
+pub mod s3_objects;
 pub mod secrets;
 pub mod telemetry;
 pub mod tls;

@@ -204,12 +204,10 @@ impl ProcessingClient {
     }
 
     /// Every part the stack has, as it is now.
+    /// (The parts, their mappings and rules are asked at once: the overview waits on it.)
     pub async fn states(&self, switches: &Switches) -> Result<Vec<PartState>, ProcessingError> {
-        let mut states = Vec::new();
-        for part in switches.0.keys() {
-            states.push(self.state(switches, *part).await?);
-        }
-        Ok(states)
+        futures::future::try_join_all(switches.0.keys().map(|part| self.state(switches, *part)))
+            .await
     }
 
     pub async fn state(
@@ -218,9 +216,13 @@ impl ProcessingClient {
         part: Part,
     ) -> Result<PartState, ProcessingError> {
         let switch = switches.part(part)?;
+        let (found, rules) = futures::future::try_join(
+            futures::future::try_join_all(switch.functions.iter().map(|f| self.mappings(f))),
+            futures::future::try_join_all(switch.rules.iter().map(|r| self.rule(r))),
+        )
+        .await?;
         let mut mappings = Vec::new();
-        for function in &switch.functions {
-            let found = self.mappings(function).await?;
+        for (function, found) in switch.functions.iter().zip(found) {
             if found.is_empty() {
                 // A consumer without its mapping consumes nothing: never reported as running.
                 mappings.push(MappingState {
@@ -231,10 +233,6 @@ impl ProcessingClient {
                 });
             }
             mappings.extend(found);
-        }
-        let mut rules = Vec::new();
-        for rule in &switch.rules {
-            rules.push(self.rule(rule).await?);
         }
         Ok(PartState::new(part, mappings, rules))
     }

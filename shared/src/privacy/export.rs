@@ -130,34 +130,13 @@ impl PrivacyStores {
         key: &str,
         max_bytes: usize,
     ) -> Result<Option<Vec<u8>>, PrivacyError> {
-        let out = match self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
+        use crate::platform::s3_objects::{read_bounded, Bounded};
+        match read_bounded(&self.s3, &self.bucket, key, max_bytes)
             .await
+            .map_err(PrivacyError::Storage)?
         {
-            Ok(out) => out,
-            Err(aws_sdk_s3::error::SdkError::ServiceError(e)) if e.err().is_no_such_key() => {
-                return Ok(None)
-            }
-            Err(e) => {
-                return Err(PrivacyError::Storage(format!(
-                    "S3 GetObject: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(e)
-                )))
-            }
-        };
-        if out.content_length().is_some_and(|n| n > max_bytes as i64) {
-            return Ok(None);
+            Bounded::Body(bytes) => Ok(Some(bytes)),
+            Bounded::Missing | Bounded::TooLarge(_) => Ok(None),
         }
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| PrivacyError::Storage(format!("S3 GetObject body: {e}")))?
-            .into_bytes();
-        Ok(Some(bytes.to_vec()))
     }
 }

@@ -221,7 +221,7 @@ impl PrivacyStores {
 
     /// Every key under `prefix`, page by page.
     pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>, PrivacyError> {
-        crate::platform::s3_keys::keys_under(&self.s3, &self.bucket, prefix)
+        crate::platform::s3_objects::keys_under(&self.s3, &self.bucket, prefix)
             .await
             .map_err(PrivacyError::Storage)
     }

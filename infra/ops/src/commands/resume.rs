@@ -7,19 +7,11 @@ use serde_json::json;
 
 use crate::context::Context;
 use crate::error::CliResult;
-use crate::switches::{rows, states_json, switch, PartArg};
+use crate::switches::{rows, states_json, switch, PartArg, SwitchArgs};
 use shared::calls::dead_letters::QueueKind;
 use shared::platform::processing::{Part, Running};
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// What to resume.
-    #[arg(value_enum, required = true, num_args = 1..)]
-    parts: Vec<PartArg>,
-    /// Seconds to wait until Lambda reports each mapping enabled.
-    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=900))]
-    wait: u64,
-}
+pub type Args = SwitchArgs;
 
 pub async fn run(ctx: &Context, args: Args) -> CliResult {
     let parts = PartArg::parts(&args.parts);

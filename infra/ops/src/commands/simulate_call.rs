@@ -56,14 +56,7 @@ pub async fn run(ctx: &Context, args: Args) -> CliResult {
         line.wants_at = Some(appointment_time(at, line.time_zone, chrono::Utc::now())?);
     }
     if let Some(staff) = &args.staff {
-        let name = staff.trim();
-        if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
-            return Err(CliError::Usage(format!(
-                "--staff {}: a person's name",
-                crate::output::shown(staff)
-            )));
-        }
-        line.wants_staff = Some(name.to_owned());
+        line.wants_staff = Some(staff_name(staff)?);
     }
     let player = player(ctx)?;
     let out = &ctx.out;
@@ -327,6 +320,18 @@ fn failures(played: &PlayedCall) -> String {
         .join(", ")
 }
 
+/// `--staff`: a name as a caller would say it (the tool finds the person or refuses).
+fn staff_name(text: &str) -> Result<String, CliError> {
+    let name = text.trim();
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+        return Err(CliError::Usage(format!(
+            "--staff {}: a person's name",
+            crate::output::shown(text)
+        )));
+    }
+    Ok(name.to_owned())
+}
+
 /// `--at`: a wall-clock time in the company's zone, from now up to a year ahead.
 fn appointment_time(
     text: &str,
@@ -357,7 +362,16 @@ fn appointment_time(
 
 #[cfg(test)]
 mod tests {
-    use super::appointment_time;
+    use super::{appointment_time, staff_name};
+
+    #[test]
+    fn a_staff_name_is_a_short_line_of_text() {
+        assert_eq!(staff_name(" Anna ").unwrap(), "Anna");
+        let long = "A".repeat(1 << 20);
+        for bad in ["", "   ", "An\nna", "Anna\0", "\u{1b}[31m", long.as_str()] {
+            assert!(staff_name(bad).is_err(), "{bad:.20?}");
+        }
+    }
 
     #[test]
     fn an_appointment_time_is_read_in_the_company_zone_and_bounded() {
