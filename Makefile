@@ -24,16 +24,22 @@ $(CHECKOV_STAMP): infra/local/requirements-checkov.txt
 	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r infra/local/requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
+# cargo-lambda 1.9.2 with the local stack's one fix to `cargo lambda watch` (a function's answer is read
+# whole before it is acknowledged; see the script). A debug build, once, into the venv.
+CARGO_LAMBDA := $(VENV)/cargo-lambda/bin/cargo-lambda
+$(CARGO_LAMBDA): infra/local/install-cargo-lambda.sh infra/local/cargo-lambda/read-answer-first.patch | $(STAMP)
+	infra/local/install-cargo-lambda.sh $(VENV)/cargo-lambda
+
 ## Debian's chromium for the control center's browser tests (root or sudo; once).
 browser:
 	infra/local/install-browser.sh
 
 ## Local stack: moto + template resources + cargo lambda watch + SQS pump. Ctrl-C stops it.
-dev: $(STAMP)
+dev: $(STAMP) $(CARGO_LAMBDA)
 	$(PY) infra/local/stack.py
 
 ## fmt, clippy, unit + emulator integration tests, cfn-lint, sam validate, checkov, end-to-end (browser included).
-test: $(STAMP) $(CHECKOV_STAMP) browser
+test: $(STAMP) $(CHECKOV_STAMP) $(CARGO_LAMBDA) browser
 	infra/local/run-tests.sh
 
 ## sam build: arm64 bootstraps via cargo lambda (zig from the venv), offline.
@@ -46,7 +52,7 @@ bench: $(STAMP)
 	$(PY) benches/python_sdk_verify.py
 
 ## Sustained load on the local stack: 10,200 signed webhooks, then a check that each call is stored once.
-bench-local: $(STAMP)
+bench-local: $(STAMP) $(CARGO_LAMBDA)
 	$(PY) benches/local_stack_load.py
 
 ## A signature for BODY with $$RETELL_API_KEY (or the local dev key), by the official SDK.

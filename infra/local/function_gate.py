@@ -14,11 +14,11 @@ header") and exits, and cargo lambda does not start it again until a source file
 stack stopped serving after one idle minute. Functions reach the runtime API on UPSTREAM
 directly, so this timeout applies to invocations only and functions may idle forever.
 
-cargo-lambda 1.9.2 also loses a function's answer now and then: about one large answer in a few
-hundred (the control center's 52 KB htmx.min.js, never its 6 KB stylesheet) comes back as its own
-bare 500 (`CARGO_LAMBDA_LOST_ANSWER`) although the function answered 200. Lambda does not do
-that, so a GET or HEAD (safe to repeat) that gets it is invoked again, at most twice; any other
-method gets it passed on, and every case is written to the gate's log.
+cargo-lambda 1.9.2 also lost a function's answer now and then (about one answer of 50 KB in a
+hundred came back as its own bare 500, `CARGO_LAMBDA_LOST_ANSWER`): its runtime API acknowledged
+the answer before reading it. The stack's cargo-lambda is built with that fixed
+(infra/local/install-cargo-lambda.sh), so the gate invokes nothing again: cargo lambda's own 500
+is passed on as it came, and written to the gate's log as cargo lambda's, not the function's.
 
 A body cargo-lambda cannot carry reaches the function as API Gateway sends it: cargo-lambda 1.9.2
 puts a body without content-type, or with text/* or application/json*, into the HTTP API event
@@ -64,7 +64,6 @@ HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token
 CARGO_LAMBDA_LOST_ANSWER = b'{"type":"https://httpstatuses.com/500","status":500,"title":"Internal Server Error"}'
 # API Gateway's answer when a function's answer is no HTTP API response.
 API_GATEWAY_500 = b'{"message":"Internal Server Error"}'
-REPEATABLE = {"GET", "HEAD"}
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
               "upgrade", "content-length", "expect"}
 MAX_IDLE_UPSTREAM = 64  # kept-alive connections to cargo lambda waiting for a request
@@ -232,7 +231,6 @@ class Handler(BaseHTTPRequestHandler):
         """One request to cargo lambda: (its answer, the answer's body), or None when the gate
         already answered (a timeout, or cargo lambda unreachable)."""
         fresh = False
-        lost = 0  # answers cargo-lambda lost (see the module's doc)
         while True:
             conn, reused = self.server.connection(fresh)
             try:
@@ -259,15 +257,10 @@ class Handler(BaseHTTPRequestHandler):
                 self._reply(502, {"message": f"functions are not reachable: {err!r}"}, started)
                 return None
             self.server.release(conn, resp)
-            if resp.status != 500 or payload != CARGO_LAMBDA_LOST_ANSWER:
-                return resp, payload
-            lost += 1
-            if self.command not in REPEATABLE or lost > 2:
-                self.log_message("%s %s: cargo lambda lost the function's answer (its bare 500), "
-                                 "passed on", self.command, self.path)
-                return resp, payload
-            self.log_message("%s %s: cargo lambda lost the function's answer (its bare 500), "
-                             "invoking again", self.command, self.path)
+            if resp.status == 500 and payload == CARGO_LAMBDA_LOST_ANSWER:
+                self.log_message("%s %s: cargo lambda answered its own 500, not the function "
+                                 "(see its log in functions.log)", self.command, self.path)
+            return resp, payload
 
     def _invoke_with_event(self, function: str, body: bytes, started: float) -> None:
         """The request as API Gateway's HTTP API event with the body base64-encoded, through cargo

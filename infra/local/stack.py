@@ -5,7 +5,8 @@
      started by infra/local/aws_emulator.py so DynamoDB requests are isolated as in AWS
   2. the template's tables, queues, DLQs, bucket and secret (infra/local/bootstrap.py), with
      $RETELL_API_KEY stored as the Retell key
-  3. `cargo lambda watch` on 127.0.0.1:$LOCAL_LAMBDA_PORT serving every function, with the
+  3. `cargo lambda watch` on 127.0.0.1:$LOCAL_LAMBDA_PORT serving every function (cargo-lambda
+     1.9.2 with the fix of infra/local/install-cargo-lambda.sh, in .venv/cargo-lambda), with the
      environment template.yaml gives it, pointed at the emulator; like Lambda it runs
      simultaneous invocations of a function side by side, in up to $LOCAL_FUNCTION_CONCURRENCY
      processes (default 10; `--concurrency`: one more is started while every one is busy, and
@@ -46,6 +47,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
+# cargo-lambda with its answers read whole (infra/local/install-cargo-lambda.sh; `make dev` builds it).
+CARGO_LAMBDA = ROOT / ".venv" / "cargo-lambda" / "bin" / "cargo-lambda"
 sys.path.insert(0, str(HERE))
 
 import boto3  # noqa: E402
@@ -228,6 +231,9 @@ class LocalStack:
         return proc
 
     def start(self, build_timeout: float = 1800) -> "LocalStack":
+        if not os.access(CARGO_LAMBDA, os.X_OK):
+            raise RuntimeError(f"{CARGO_LAMBDA} is missing: `make dev` (or `make {CARGO_LAMBDA.relative_to(ROOT)}`) "
+                               "builds it once (infra/local/install-cargo-lambda.sh)")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.aws_port = claim_port(self.aws_port, "LOCAL_AWS_PORT")
         moto = self._spawn("moto", [str(VENV_BIN / "python"), str(ROOT / "infra" / "local" / "aws_emulator.py"),
@@ -365,7 +371,7 @@ class LocalStack:
         log = self.logs / "functions.log"
         if self._functions_log_offset is None:  # the supervisor reads on from here (the file may be older)
             self._functions_log_offset = log.stat().st_size if log.exists() else 0
-        watch = self._spawn("functions", ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1",
+        watch = self._spawn("functions", [str(CARGO_LAMBDA), "lambda", "watch", "--invoke-address", "127.0.0.1",
                                           "--invoke-port", str(self.lambda_port),
                                           "--env-file", str(self.env_file), *options])
         wait_for_port(self.lambda_port, 120, watch, "cargo lambda watch")

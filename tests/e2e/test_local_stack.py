@@ -326,6 +326,36 @@ def test_a_body_that_is_not_utf8_reaches_the_function_as_api_gateway_sends_it(st
     assert (status, json.loads(text)) == (400, {"error": "invalid_utf8"}), text
 
 
+def test_cargo_lambda_passes_on_every_large_answer_whole(stack):
+    """cargo-lambda 1.9.2 acknowledged a function's answer before reading it, and lost about one
+    answer of 50 KB in a hundred (its own bare 500 instead; CI once lost a POST's 409 that way).
+    The stack's cargo-lambda reads each answer whole first (infra/local/install-cargo-lambda.sh):
+    800 answers of the control center's 52 KB htmx.min.js, four at a time, straight from cargo
+    lambda (no gate in between), all arrive, each the same bytes. With 1.9.2 as released about 10
+    were lost (26 and 23 of 2,000 measured); none lost by chance: about e^-10."""
+    import hashlib
+    import http.client
+    path = "/lambda-url/control-center/admin/retell-control-center/assets/htmx.min.js"
+
+    def fetch(count):
+        conn = http.client.HTTPConnection("127.0.0.1", stack.lambda_port, timeout=60)
+        seen = []
+        for _ in range(count):
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+            seen.append((resp.status, len(body), hashlib.sha256(body).hexdigest()))
+        conn.close()
+        return seen
+
+    first = fetch(1)[0]
+    assert first[0] == 200 and first[1] > 50_000, first
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        answers = [a for batch in pool.map(fetch, [200] * 4) for a in batch]
+    lost = [a for a in answers if a != first]
+    assert not lost, f"{len(lost)} of {len(answers)} answers not passed on whole: {lost[:3]}"
+
+
 def test_five_webhooks_at_once_while_aws_stalls_all_answer_within_retells_ten_seconds(stack):
     """Functions run side by side as in Lambda: while the emulator is frozen (a stalled AWS), five
     simultaneous webhooks each get their 503 after the function's own AWS budget, instead of
