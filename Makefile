@@ -25,7 +25,7 @@ $(CHECKOV_STAMP): infra/local/requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
 # cargo-lambda 1.9.2 with the local stack's one fix to `cargo lambda watch` (a function's answer is read
-# whole before it is acknowledged; see the script). A debug build, once, into the venv.
+# whole before it is acknowledged; see the script). Unoptimised, once, into the venv.
 CARGO_LAMBDA := $(VENV)/cargo-lambda/bin/cargo-lambda
 $(CARGO_LAMBDA): infra/local/install-cargo-lambda.sh infra/local/cargo-lambda/read-answer-first.patch | $(STAMP)
 	infra/local/install-cargo-lambda.sh $(VENV)/cargo-lambda

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cargo-lambda for the local stack's `cargo lambda watch`: release 1.9.2 from crates.io (its own
+# cargo-lambda for the local stack's `cargo lambda watch`: version 1.9.2 from crates.io (its own
 # Cargo.lock, --locked), with one fix to its runtime API (cargo-lambda/read-answer-first.patch):
 # it acknowledged a function's answer before reading it, and about one answer of 50 KB in a
 # hundred was lost on the way (cargo lambda answered its own bare 500 instead). `make dev` and
